@@ -1,0 +1,6 @@
+#!/usr/bin/env node
+// The CLI is TypeScript; tsx compiles it on load so that no build step stands between a
+// checkout and a working `npx keyslot`.
+'use strict';
+require('tsx/cjs');
+require('../src/cli/main.ts');

@@ -1,0 +1,44 @@
+// `npm test`: type-check, then every mocha suite, then one closing line for CI.
+// Suites under test/program/ and test/policy/stacks run in their own mocha process because
+// pulumi.runtime.setMocks is global to a process.
+import { spawnSync } from 'node:child_process';
+import { mkdtempSync, readFileSync, existsSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+
+const mocha = join('node_modules', 'mocha', 'bin', 'mocha.js');
+const suites = [
+  { name: 'unit', globs: ['test/**/*.spec.ts'], ignore: ['test/program/**', 'test/mocked/**'] },
+  { name: 'program (Pulumi mock runtime)', globs: ['test/program/**/*.spec.ts'] },
+  { name: 'mocked stacks (Pulumi mock runtime)', globs: ['test/mocked/**/*.spec.ts'] },
+];
+const only = process.argv.slice(2);
+const dir = mkdtempSync(join(tmpdir(), 'keyslot-test-'));
+const total = { passed: 0, failed: 0, skipped: 0 };
+
+if (only.length === 0) {
+  console.log('== type-check');
+  const tsc = spawnSync(process.execPath, [join('node_modules', 'typescript', 'bin', 'tsc'), '--noEmit', '-p', 'tsconfig.json'], { stdio: 'inherit' });
+  if (tsc.status === 0) total.passed += 1;
+  else total.failed += 1;
+}
+
+suites.forEach((suite, i) => {
+  const globs = only.length ? only.filter((g) => suite.globs.some((s) => g.startsWith(s.split('**')[0]) && !(suite.ignore ?? []).some((x) => g.startsWith(x.split('**')[0])))) : suite.globs;
+  if (globs.length === 0) return;
+  const summary = join(dir, `suite-${i}.json`);
+  const args = [mocha, '--require', 'tsx/cjs', '--reporter', 'test/reporter.cjs', '--timeout', '60000', ...globs];
+  for (const pattern of suite.ignore ?? []) args.push('--ignore', pattern);
+  console.log(`== ${suite.name}`);
+  const run = spawnSync(process.execPath, args, { stdio: 'inherit', env: { ...process.env, KEYSLOT_TEST_SUMMARY: summary } });
+  if (existsSync(summary)) {
+    const counts = JSON.parse(readFileSync(summary, 'utf8'));
+    total.passed += counts.passed;
+    total.failed += counts.failed;
+    total.skipped += counts.skipped;
+  }
+  if (run.status !== 0 && !existsSync(summary)) total.failed += 1;
+});
+
+console.log(`${total.passed} passed, ${total.failed} failed, ${total.skipped} skipped`);
+process.exitCode = total.failed === 0 ? 0 : 1;

@@ -1,0 +1,77 @@
+/**
+ * Reads `stacks/Pulumi.<stack>.yaml` directly, without the Pulumi CLI, for `keyslot plan`, the
+ * driver's preflight and tests. Inside `pulumi up` the program reads the same keys through
+ * `pulumi.Config` (see src/program/main.ts) and hands them to the same parser.
+ */
+import { readFileSync, readdirSync } from 'node:fs';
+import { join, relative } from 'node:path';
+import { parse as parseYaml, YAMLParseError } from 'yaml';
+import { ConfigError, StackNotFoundError } from '../errors.ts';
+import { parseStackConfig, type StackConfig } from './parse.ts';
+
+/** The repository root: the folder holding Pulumi.yaml. */
+export const projectRoot = join(__dirname, '..', '..');
+export const defaultStacksDir = join(projectRoot, 'stacks');
+
+export function stackFile(stack: string, stacksDir = defaultStacksDir): string {
+  return join(stacksDir, `Pulumi.${stack}.yaml`);
+}
+
+/** Stack names that have a file in `stacksDir`, sorted. */
+export function listStacks(stacksDir = defaultStacksDir): string[] {
+  return readdirSync(stacksDir)
+    .map((f) => /^Pulumi\.(.+)\.ya?ml$/.exec(f)?.[1])
+    .filter((s): s is string => s !== undefined)
+    .sort();
+}
+
+function displayPath(file: string): string {
+  const rel = relative(process.cwd(), file);
+  return rel.startsWith('..') ? file : rel;
+}
+
+/** The `keyslot:` keys of a stack file, un-namespaced. */
+export function readStackFile(stack: string, stacksDir = defaultStacksDir): { origin: string; raw: Record<string, unknown> } {
+  if (!/^[\w.-]+$/.test(stack)) {
+    throw new StackNotFoundError(`--stack ${stack}`, 'stack', JSON.stringify(stack), 'use a stack name such as local (letters, digits, "-", "_", ".")');
+  }
+  const file = stackFile(stack, stacksDir);
+  const origin = displayPath(file);
+  let text: string;
+  try {
+    text = readFileSync(file, 'utf8');
+  } catch (cause) {
+    const known = safeList(stacksDir);
+    throw new StackNotFoundError(origin, 'stack', `no such file`, `use one of ${known.join(', ') || '(none)'} or create ${origin}`, { cause });
+  }
+  let doc: unknown;
+  try {
+    doc = parseYaml(text);
+  } catch (cause) {
+    const where = cause instanceof YAMLParseError && cause.linePos ? `line ${cause.linePos[0].line}` : 'the file';
+    throw new ConfigError(origin, 'config', `invalid YAML at ${where}`, 'fix the YAML syntax', { cause });
+  }
+  const config = doc && typeof doc === 'object' && 'config' in doc ? (doc as { config: unknown }).config : undefined;
+  if (!config || typeof config !== 'object') {
+    throw new ConfigError(origin, 'config', 'no config: map', 'add a config: map with keyslot:credentials');
+  }
+  const raw: Record<string, unknown> = {};
+  for (const [key, value] of Object.entries(config)) {
+    if (key.startsWith('keyslot:')) raw[key.slice('keyslot:'.length)] = value;
+  }
+  return { origin, raw };
+}
+
+function safeList(stacksDir: string): string[] {
+  try {
+    return listStacks(stacksDir);
+  } catch {
+    return [];
+  }
+}
+
+/** Reads and parses one stack. @throws ConfigError (exit code 2) */
+export function loadStack(stack: string, stacksDir = defaultStacksDir): StackConfig {
+  const { origin, raw } = readStackFile(stack, stacksDir);
+  return parseStackConfig(stack, raw, origin);
+}

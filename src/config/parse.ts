@@ -1,0 +1,260 @@
+/**
+ * Turns the raw `keyslot:*` values of a stack into a typed, cross-checked `StackConfig`, or one
+ * `ConfigError` naming the config path, what was found and the fix. The only way in.
+ */
+import { z } from 'zod';
+import { ConfigError } from '../errors.ts';
+import {
+  commonVars,
+  sourceSchemes,
+  sourceVars,
+  stackConfig,
+  type Cluster,
+  type ClusterSelector,
+  type CredentialInput,
+  type Scheme,
+  type StackConfigParsed,
+} from './schema.ts';
+import { defaultActiveSlot, defaultGenerations, isSlotOf, schemeSlots, type Generations, type SlotName } from '../model/slots.ts';
+
+export interface Credential extends Readonly<Omit<CredentialInput, 'scheme'>> {
+  readonly scheme: Scheme;
+  /** The slot consumers are given now (`keyslot:slots.<name>`). */
+  readonly active: SlotName;
+  readonly generations: Generations;
+  readonly lastRotatedAt?: string;
+}
+
+export interface StackConfig {
+  /** Stack name, e.g. `alwayson-cosmos`. */
+  readonly stack: string;
+  readonly clusters: readonly Cluster[];
+  readonly credentials: readonly Credential[];
+}
+
+/** The config keys keyslot owns; other `keyslot:` keys may only be kubeconfig secrets. */
+export const configKeys = ['clusters', 'credentials', 'slots', 'generations'] as const;
+
+type Path = readonly (string | number)[];
+
+interface Problem {
+  path: Path;
+  found: string;
+  fix: string;
+}
+
+/** `["credentials", 0, "stages", 1]` → `keyslot:credentials[0].stages[1]` */
+export function configPath(path: Path): string {
+  let out = 'keyslot:';
+  path.forEach((part, i) => {
+    if (typeof part === 'number') out += `[${part}]`;
+    else if (/^[A-Za-z_][\w-]*$/.test(part)) out += i === 0 ? part : `.${part}`;
+    else out += `["${part}"]`;
+  });
+  return out;
+}
+
+/** Renders what was found without ever echoing a secret config value. */
+function render(value: unknown): string {
+  if (value === undefined) return 'nothing';
+  if (value && typeof value === 'object' && 'secure' in value) return 'a secret value';
+  const text = JSON.stringify(value);
+  return text.length > 60 ? `${text.slice(0, 57)}...` : text;
+}
+
+function valueAt(root: unknown, path: Path): unknown {
+  let node: unknown = root;
+  for (const part of path) {
+    if (node === null || typeof node !== 'object') return undefined;
+    node = (node as Record<string | number, unknown>)[part];
+  }
+  return node;
+}
+
+function fixFor(issue: z.core.$ZodIssue, found: unknown): string {
+  switch (issue.code) {
+    case 'invalid_type':
+      return `${found === undefined ? 'set it to' : 'use'} ${/^[aeiou]/.test(issue.expected) ? 'an' : 'a'} ${issue.expected}`;
+    case 'invalid_value':
+      return `use one of ${issue.values.map((v) => JSON.stringify(v)).join(', ')}`;
+    case 'unrecognized_keys':
+      return `remove ${issue.keys.join(', ')} (misspelt?)`;
+    case 'invalid_union':
+      return issue.path.at(-1) === 'clusters' ? 'use "all", "primary" or a list of cluster names' : 'use one of the documented forms (see README)';
+    case 'too_small':
+      return `use at least ${String(issue.minimum)}${issue.origin === 'array' ? ' entries' : issue.origin === 'string' ? ' characters' : ''}`;
+    case 'too_big':
+      return `use at most ${String(issue.maximum)}`;
+    case 'invalid_format':
+      return `use ${issue.message.replace(/^Invalid (string: )?/, '')}`;
+    default:
+      return `use ${issue.message}`;
+  }
+}
+
+const discriminated: Record<string, readonly string[]> = {
+  source: Object.keys(sourceSchemes),
+  deliver: ['kubernetes-secret', 'azure-keyvault-secret', 'aws-secretsmanager-secret'],
+  stages: ['restart', 'verify-logs', 'verify-http', 'wait-reconciled', 'annotate', 'exec'],
+};
+
+/** For a bad `type`/`kind`: the list of known ones, found from where in the config it sits. */
+function discriminatorFix(path: Path): string | undefined {
+  const owner = path.findLast((p): p is string => typeof p === 'string' && p in discriminated);
+  return owner ? `use one of ${discriminated[owner]!.join(', ')}` : undefined;
+}
+
+/** The first schema issue, as a problem; discriminator issues point at the discriminator key. */
+function schemaProblem(raw: unknown, error: z.ZodError): Problem {
+  const issue = error.issues[0]!;
+  const path: (string | number)[] = issue.path.map((p) => (typeof p === 'symbol' ? String(p) : p));
+  if (issue.code === 'unrecognized_keys') path.push(issue.keys[0]!);
+  const found = valueAt(raw, path);
+  const fix = (issue.code === 'invalid_union' && issue.discriminator !== undefined && discriminatorFix(path)) || fixFor(issue, found);
+  return { path, found: render(found), fix };
+}
+
+function* templateVars(template: string): Generator<string> {
+  for (const match of template.matchAll(/\$\{([^}]*)\}/g)) yield match[1]!;
+}
+
+/** Every rule the schema alone cannot say; yields problems in config order. */
+function* crossCheck(config: StackConfigParsed, keys: ReadonlySet<string>): Generator<Problem> {
+  const clusterNames = new Set<string>();
+  let primary: string | undefined;
+  for (const [i, c] of config.clusters.entries()) {
+    if (clusterNames.has(c.name)) yield { path: ['clusters', i, 'name'], found: `"${c.name}" a second time`, fix: 'give every cluster a unique name' };
+    clusterNames.add(c.name);
+    if (c.primary) {
+      if (primary) yield { path: ['clusters', i, 'primary'], found: `true, but "${primary}" is already primary`, fix: 'mark at most one cluster primary' };
+      primary = c.name;
+    }
+    if (c.kubeconfigPath && c.kubeconfigSecret) yield { path: ['clusters', i, 'kubeconfigSecret'], found: 'both kubeconfigPath and kubeconfigSecret', fix: 'keep one of them' };
+    if (c.kubeconfigSecret && !keys.has(c.kubeconfigSecret)) {
+      yield { path: ['clusters', i, 'kubeconfigSecret'], found: `"${c.kubeconfigSecret}", which is not set`, fix: `run: pulumi config set --secret keyslot:${c.kubeconfigSecret} "$(cat kubeconfig)"` };
+    }
+  }
+
+  function* selector(sel: ClusterSelector | undefined, path: Path): Generator<Problem> {
+    if (sel === undefined) return;
+    if (sel === 'primary' && !primary) yield { path, found: '"primary", but no cluster is marked primary', fix: 'set primary: true on one of keyslot:clusters' };
+    if (sel === 'all' && clusterNames.size === 0) yield { path, found: '"all", but keyslot:clusters is empty', fix: 'declare the clusters in keyslot:clusters' };
+    if (Array.isArray(sel)) {
+      for (const [k, n] of sel.entries()) {
+        if (!clusterNames.has(n)) yield { path: [...path, k], found: `"${n}", which is not a declared cluster`, fix: `use one of ${[...clusterNames].join(', ') || '(none declared)'} or declare it in keyslot:clusters` };
+      }
+    }
+  }
+
+  const credentialNames = new Set<string>();
+  for (const [i, cred] of config.credentials.entries()) {
+    const at = (...rest: Path): Path => ['credentials', i, ...rest];
+    if (credentialNames.has(cred.name)) yield { path: at('name'), found: `"${cred.name}" a second time`, fix: 'give every credential a unique name' };
+    credentialNames.add(cred.name);
+    const scheme = sourceSchemes[cred.source.type];
+    if (cred.scheme && cred.scheme !== scheme) yield { path: at('scheme'), found: `"${cred.scheme}" for source ${cred.source.type}`, fix: `use "${scheme}" or remove scheme` };
+    if (scheme === 'managed' && cred.deliver.length) yield { path: at('deliver'), found: `${cred.deliver.length} deliveries for a key that ${cred.source.type} manages`, fix: 'remove deliver; the key is delivered by its owner' };
+
+    const provided = new Set<string>([...sourceVars[cred.source.type], ...commonVars]);
+    const targets = new Set<string>();
+    for (const [j, d] of cred.deliver.entries()) {
+      const templates: [Path, string][] =
+        d.type === 'kubernetes-secret' ? Object.entries(d.data).map(([k, v]) => [at('deliver', j, 'data', k), v]) : [[at('deliver', j, 'value'), d.value]];
+      for (const [path, t] of templates) {
+        for (const v of templateVars(t)) {
+          if (!provided.has(v)) yield { path, found: `\${${v}}, which source ${cred.source.type} does not provide`, fix: `use one of ${[...provided].map((p) => `\${${p}}`).join(', ')}` };
+        }
+      }
+      if (d.type === 'kubernetes-secret') yield* selector(d.clusters, at('deliver', j, 'clusters'));
+      const target = d.type === 'kubernetes-secret' ? `${d.namespace}/${d.name}` : d.type === 'azure-keyvault-secret' ? `${d.vaultName}/${d.secretName}` : d.secretId;
+      if (targets.has(`${d.type}:${target}`)) yield { path: at('deliver', j), found: `${target} a second time`, fix: 'merge the two deliveries into one' };
+      targets.add(`${d.type}:${target}`);
+    }
+
+    for (const [j, s] of cred.stages.entries()) {
+      yield* selector(s.clusters, at('stages', j, 'clusters'));
+      if ((s.kind === 'restart' || s.kind === 'verify-logs') && !s.workload === !s.firstExisting) {
+        yield { path: at('stages', j, s.workload ? 'firstExisting' : 'workload'), found: s.workload ? 'both workload and firstExisting' : 'neither workload nor firstExisting', fix: 'set exactly one of them' };
+      }
+      if (s.kind === 'annotate' && !s.shoots === !s.secretBinding) {
+        yield { path: at('stages', j, s.shoots ? 'secretBinding' : 'shoots'), found: s.shoots ? 'both shoots and secretBinding' : 'neither shoots nor secretBinding', fix: 'set exactly one of them' };
+      }
+      if (s.kind === 'verify-logs') {
+        for (const [k, p] of s.patterns.entries()) {
+          try {
+            new RegExp(p, 'i');
+          } catch {
+            yield { path: at('stages', j, 'patterns', k), found: render(p), fix: 'use a JavaScript regular expression' };
+          }
+        }
+      }
+    }
+  }
+
+  const schemeOf = new Map(config.credentials.map((c) => [c.name, c.scheme ?? sourceSchemes[c.source.type]]));
+  for (const [cred, slot] of Object.entries(config.slots)) {
+    const scheme = schemeOf.get(cred);
+    if (!scheme) {
+      yield { path: ['slots', cred], found: `a slot for "${cred}", which is not a credential`, fix: `use one of ${[...schemeOf.keys()].join(', ')}` };
+      continue;
+    }
+    if (!isSlotOf(scheme, slot)) {
+      yield { path: ['slots', cred], found: `"${slot}", a slot the ${scheme} scheme does not have`, fix: `use one of ${schemeSlots[scheme].join(', ')}` };
+    } else if (slot !== defaultActiveSlot(scheme) && scheme !== 'dual') {
+      yield { path: ['slots', cred], found: `"${slot}"; a ${scheme} keyset always signs with "${defaultActiveSlot(scheme)}"`, fix: `use "${defaultActiveSlot(scheme)}" and rotate with: keyslot rotate --credential ${cred}` };
+    }
+  }
+  for (const [cred, gens] of Object.entries(config.generations)) {
+    const scheme = schemeOf.get(cred);
+    if (!scheme) {
+      yield { path: ['generations', cred], found: `generations for "${cred}", which is not a credential`, fix: `use one of ${[...schemeOf.keys()].join(', ')}` };
+      continue;
+    }
+    const seen = new Map<number, string>();
+    for (const [slot, g] of Object.entries(gens)) {
+      if (slot === 'lastRotatedAt') continue;
+      if (!isSlotOf(scheme, slot)) {
+        yield { path: ['generations', cred, slot], found: `a slot the ${scheme} scheme does not have`, fix: `use one of ${schemeSlots[scheme].join(', ')}` };
+        continue;
+      }
+      const n = (g as { generation: number }).generation;
+      if (seen.has(n)) yield { path: ['generations', cred, slot, 'generation'], found: `${n}, also the generation of ${seen.get(n)}`, fix: 'give each slot its own generation (keyslot rotate maintains these)' };
+      seen.set(n, slot);
+    }
+  }
+}
+
+function normalize(stack: string, parsed: StackConfigParsed): StackConfig {
+  const credentials = parsed.credentials.map((c): Credential => {
+    const scheme = sourceSchemes[c.source.type];
+    const { lastRotatedAt, ...recorded } = parsed.generations[c.name] ?? {};
+    const generations = { ...defaultGenerations(scheme), ...(recorded as Generations) };
+    const active = (parsed.slots[c.name] ?? defaultActiveSlot(scheme)) as SlotName;
+    return { ...c, scheme, active, generations, ...(typeof lastRotatedAt === 'string' ? { lastRotatedAt } : {}) };
+  });
+  return { stack, clusters: parsed.clusters, credentials };
+}
+
+/**
+ * Parses the `keyslot:` values of one stack. `raw` maps un-namespaced keys (`clusters`, ...) to
+ * their values; `origin` names where they came from for the error message.
+ * @throws ConfigError on the first problem, in config order.
+ */
+export function parseStackConfig(stack: string, raw: Readonly<Record<string, unknown>>, origin: string): StackConfig {
+  for (const key of Object.keys(raw)) {
+    const isKubeconfigSecret = Array.isArray(raw.clusters) && raw.clusters.some((c) => c && typeof c === 'object' && (c as Cluster).kubeconfigSecret === key);
+    if (!(configKeys as readonly string[]).includes(key) && !isKubeconfigSecret) {
+      throw new ConfigError(origin, configPath([key]), render(raw[key]), `remove it; keyslot reads ${configKeys.map((k) => `keyslot:${k}`).join(', ')} and kubeconfig secrets`);
+    }
+  }
+  const input = Object.fromEntries(configKeys.filter((k) => raw[k] !== undefined).map((k) => [k, raw[k]]));
+  const result = stackConfig.safeParse(input);
+  if (!result.success) {
+    const p = schemaProblem(input, result.error);
+    throw new ConfigError(origin, configPath(p.path), p.found, p.fix);
+  }
+  for (const p of crossCheck(result.data, new Set(Object.keys(raw)))) {
+    throw new ConfigError(origin, configPath(p.path), p.found, p.fix);
+  }
+  return normalize(stack, result.data);
+}

@@ -1,0 +1,244 @@
+/**
+ * The one schema of a keyslot stack: the `keyslot:*` keys of `stacks/Pulumi.<stack>.yaml`.
+ * The Pulumi program, `keyslot plan`, the driver and the policy pack all parse through here, so a
+ * stack that one accepts, all accept. Everything downstream trusts the parsed types.
+ */
+import { z } from 'zod';
+
+const name = z
+  .string()
+  .regex(/^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$/, 'a lowercase DNS label (a-z, 0-9, "-")');
+const k8sName = z.string().regex(/^[a-z0-9]([a-z0-9.-]{0,251}[a-z0-9])?$/, 'a Kubernetes object name');
+const timestamp = z.iso.datetime({ offset: true });
+
+/** A cluster selector: every cluster, the one marked `primary`, or a list of cluster names. */
+export const clusterSelector = z.union([z.literal('all'), z.literal('primary'), z.array(name).min(1)]);
+export type ClusterSelector = z.infer<typeof clusterSelector>;
+
+export const cluster = z.strictObject({
+  name,
+  /** kubeconfig context; @default the current context of the kubeconfig. */
+  context: z.string().min(1).optional(),
+  /** Path of a kubeconfig file; @default `$KUBECONFIG` or `~/.kube/config`. */
+  kubeconfigPath: z.string().min(1).optional(),
+  /** Name of a secret `keyslot:` config key holding a whole kubeconfig. */
+  kubeconfigSecret: z.string().min(1).optional(),
+  /** The cluster that hosts singletons such as `thanos-store`. @default false */
+  primary: z.boolean().default(false),
+});
+export type Cluster = z.infer<typeof cluster>;
+
+// ---- sources: where a credential's keys come from ------------------------------------------
+
+export const sourceSchemes = {
+  random: 'dual',
+  'aws-iam-access-key': 'dual',
+  'azure-cosmosdb-keys': 'dual',
+  'azure-storage-keys': 'dual',
+  'tls-signing-key': 'triple',
+  'gardener-kubeconfig': 'managed',
+} as const;
+export type SourceType = keyof typeof sourceSchemes;
+export type Scheme = (typeof sourceSchemes)[SourceType];
+
+/** The template variables each source provides to deliveries, besides `slot` and `generation`. */
+export const sourceVars: Record<SourceType, readonly string[]> = {
+  random: ['value'],
+  'aws-iam-access-key': ['accessKeyId', 'secretAccessKey'],
+  'azure-cosmosdb-keys': ['key', 'accountName', 'accountEndpoint', 'connectionString'],
+  'azure-storage-keys': ['key', 'accountName', 'connectionString'],
+  'tls-signing-key': ['privateKeyPem', 'publicKeyPem', 'trustBundle'],
+  'gardener-kubeconfig': [],
+};
+export const commonVars = ['slot', 'generation'] as const;
+
+export const source = z.discriminatedUnion('type', [
+  z.strictObject({
+    type: z.literal('random'),
+    /** @default 40 */
+    length: z.number().int().min(16).max(256).default(40),
+  }),
+  z.strictObject({
+    type: z.literal('aws-iam-access-key'),
+    /** An existing IAM user; keyslot manages its two access keys, not the user. */
+    userName: z.string().min(1),
+    /** @default the provider's region */
+    region: z.string().min(1).optional(),
+  }),
+  z.strictObject({
+    type: z.literal('azure-cosmosdb-keys'),
+    resourceGroupName: z.string().min(1),
+    accountName: z.string().min(1),
+    /** Rotate the read-only key pair instead of the read-write one. @default false */
+    readOnly: z.boolean().default(false),
+  }),
+  z.strictObject({
+    type: z.literal('azure-storage-keys'),
+    resourceGroupName: z.string().min(1),
+    accountName: z.string().min(1),
+  }),
+  z.strictObject({
+    type: z.literal('tls-signing-key'),
+    /** @default RSA */
+    algorithm: z.enum(['RSA', 'ECDSA', 'ED25519']).default('RSA'),
+  }),
+  z.strictObject({
+    type: z.literal('gardener-kubeconfig'),
+  }),
+]);
+export type Source = z.infer<typeof source>;
+
+// ---- deliveries: where the active slot's value goes -----------------------------------------
+
+/** Template strings such as `${accessKeyId}`; the variables must be ones the source provides. */
+const template = z.string().min(1);
+
+export const delivery = z.discriminatedUnion('type', [
+  z.strictObject({
+    type: z.literal('kubernetes-secret'),
+    /** @default all */
+    clusters: clusterSelector.default('all'),
+    namespace: k8sName,
+    name: k8sName,
+    /** Secret data keys (`cloud-integration.json`, `object-store.yaml`, ...) to templates. */
+    data: z.record(z.string().regex(/^[-._a-zA-Z0-9]+$/, 'a Secret data key'), template).refine((d) => Object.keys(d).length > 0, 'at least one data key'),
+    /** `create` owns the Secret; `patch` only sets these keys on a Secret someone else owns. @default create */
+    manage: z.enum(['create', 'patch']).default('create'),
+  }),
+  z.strictObject({
+    type: z.literal('azure-keyvault-secret'),
+    resourceGroupName: z.string().min(1),
+    vaultName: z.string().min(1),
+    secretName: z.string().regex(/^[0-9a-zA-Z-]{1,127}$/, 'a Key Vault secret name'),
+    value: template,
+  }),
+  z.strictObject({
+    type: z.literal('aws-secretsmanager-secret'),
+    /** The ARN or name of an existing secret; keyslot writes its current version. */
+    secretId: z.string().min(1),
+    value: template,
+  }),
+]);
+export type Delivery = z.infer<typeof delivery>;
+
+// ---- stages: what happens after `up`, in order ----------------------------------------------
+
+const workload = z.string().regex(/^(deployment|statefulset|daemonset)\/[a-z0-9]([a-z0-9.-]*[a-z0-9])?$/, 'kind/name with kind deployment, statefulset or daemonset');
+export type WorkloadRef = `${'deployment' | 'statefulset' | 'daemonset'}/${string}`;
+
+const stageBase = {
+  /** @default all */
+  clusters: clusterSelector.default('all'),
+};
+
+export const stage = z.discriminatedUnion('kind', [
+  z.strictObject({
+    kind: z.literal('restart'),
+    ...stageBase,
+    namespace: k8sName,
+    /** The workload to restart. Exactly one of `workload` and `firstExisting`. */
+    workload: workload.optional(),
+    /** Restart the first of these that exists on the cluster. */
+    firstExisting: z.array(workload).min(2).optional(),
+    /** Skip a cluster where the workload does not exist instead of failing. @default false */
+    optional: z.boolean().default(false),
+    /** How long the rollout may take. @default 600 */
+    timeoutSeconds: z.number().int().positive().default(600),
+  }),
+  z.strictObject({
+    kind: z.literal('verify-logs'),
+    ...stageBase,
+    namespace: k8sName,
+    /** The workload whose pods' logs are read. Exactly one of `workload` and `firstExisting`. */
+    workload: workload.optional(),
+    firstExisting: z.array(workload).min(2).optional(),
+    /** Skip a cluster where the workload does not exist. @default false */
+    optional: z.boolean().default(false),
+    container: z.string().min(1).optional(),
+    /** Regular expressions (matched case-insensitively) that mean the new key was rejected. @default auth errors */
+    patterns: z.array(z.string().min(1)).min(1).default(['unauthori[sz]ed', 'access denied', 'authentication failed', 'invalid.{0,40}(key|credential|signature)', '\\b403\\b']),
+    /** How much log since the restart to read. @default 120 */
+    windowSeconds: z.number().int().positive().default(120),
+  }),
+  z.strictObject({
+    kind: z.literal('verify-http'),
+    /** No default: without `clusters` the probe runs once. `${cluster}` in the URL is substituted. */
+    clusters: clusterSelector.optional(),
+    url: z.url({ protocol: /^https?$/ }).or(z.string().regex(/^https?:\/\/\S*\$\{cluster\}\S*$/, 'an http(s) URL')),
+    /** @default 200 */
+    expectStatus: z.number().int().min(100).max(599).default(200),
+    /** @default 60 */
+    timeoutSeconds: z.number().int().positive().default(60),
+  }),
+  z.strictObject({
+    kind: z.literal('wait-reconciled'),
+    ...stageBase,
+    /** The Gardener project namespace. */
+    namespace: k8sName,
+    /** Every Shoot using this SecretBinding must reconcile after the credential changed. */
+    secretBinding: k8sName,
+    /** @default 3600 */
+    timeoutSeconds: z.number().int().positive().default(3600),
+  }),
+  z.strictObject({
+    kind: z.literal('annotate'),
+    ...stageBase,
+    namespace: k8sName,
+    /** Shoots to annotate; or every Shoot using `secretBinding`. */
+    shoots: z.array(k8sName).min(1).optional(),
+    secretBinding: k8sName.optional(),
+    /** @default rotate-kubeconfig-credentials */
+    operation: z.string().regex(/^[a-z-]+$/).default('rotate-kubeconfig-credentials'),
+    /** How long to wait for `.status.credentials.rotation` to report completion. @default 1800 */
+    timeoutSeconds: z.number().int().positive().default(1800),
+  }),
+  z.strictObject({
+    kind: z.literal('exec'),
+    /** No default: without `clusters` the command runs once. */
+    clusters: clusterSelector.optional(),
+    /** argv; no shell. `${cluster}` is substituted. */
+    command: z.array(z.string().min(1)).min(1),
+    /** @default 300 */
+    timeoutSeconds: z.number().int().positive().default(300),
+  }),
+]);
+export type Stage = z.infer<typeof stage>;
+export type StageKind = Stage['kind'];
+
+// ---- credentials -----------------------------------------------------------------------------
+
+export const credential = z.strictObject({
+  name,
+  /** Must match the source's scheme; @default derived from the source. */
+  scheme: z.enum(['dual', 'triple', 'managed']).optional(),
+  source,
+  deliver: z.array(delivery).default([]),
+  stages: z.array(stage).default([]),
+  /** Oldest a key may get; rotation is due at 80 % of it. @default 90 */
+  maxAgeDays: z.number().int().positive().max(3650).default(90),
+  /** Refuse a new rotation sooner than this after the last one. @default 24 */
+  minIntervalHours: z.number().nonnegative().default(24),
+  /** Minutes to wait after the gate before the freed key is regenerated. @default 0 */
+  soakMinutes: z.number().int().nonnegative().default(0),
+});
+export type CredentialInput = z.infer<typeof credential>;
+
+const slotGeneration = z.strictObject({
+  generation: z.number().int().positive(),
+  createdAt: timestamp.optional(),
+});
+const credentialGenerations = z
+  .object({
+    /** When the last rotation of this credential finished. */
+    lastRotatedAt: timestamp.optional(),
+  })
+  .catchall(slotGeneration);
+
+export const stackConfig = z.strictObject({
+  clusters: z.array(cluster).default([]),
+  credentials: z.array(credential).min(1),
+  slots: z.record(z.string(), z.string()).default({}),
+  generations: z.record(z.string(), credentialGenerations).default({}),
+});
+export type StackConfigInput = z.input<typeof stackConfig>;
+export type StackConfigParsed = z.infer<typeof stackConfig>;

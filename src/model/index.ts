@@ -1,0 +1,5 @@
+export * from './slots.ts';
+export * from './clusters.ts';
+export * from './templates.ts';
+export * from './ages.ts';
+export * from './planner.ts';

@@ -1,0 +1,167 @@
+/**
+ * The rotation planner: the single source of truth for what a rotation does, in order. `keyslot
+ * plan` prints it and the driver executes it step by step. Pure.
+ *
+ *   dual     preflight → flip → up → stages → gate → regenerate(freed slot) → record
+ *   triple   preflight → advance(flip) → up → stages → gate → record
+ *   managed  preflight → stages → gate → record        (the key's owner rotates it, e.g. Gardener)
+ */
+import type { Credential, StackConfig } from '../config/parse.ts';
+import type { Delivery, SourceType, Stage } from '../config/schema.ts';
+import { UnknownCredentialError } from '../errors.ts';
+import { selectClusters } from './clusters.ts';
+import { advance, nextGeneration, standbySlot, type SlotGeneration } from './slots.ts';
+
+type Distribute<T> = T extends unknown ? Omit<T, 'clusters'> & { readonly clusters: readonly string[] } : never;
+/** A stage with its cluster selector resolved; an empty list means "once, not per cluster". */
+export type StageStep = Distribute<Stage> & { readonly stage: number };
+
+/** How a freed slot gets a new key. */
+export type RegenerateVia = 'pulumi-up' | 'azure-cosmosdb' | 'azure-storage';
+
+export type Step =
+  | { readonly kind: 'preflight'; readonly clusters: readonly string[]; readonly checks: readonly string[] }
+  | {
+      readonly kind: 'flip';
+      readonly mode: 'flip' | 'advance';
+      readonly from: string;
+      readonly to: string;
+      /** The config value(s) written, e.g. `keyslot:slots.cosmos` = `secondary`. */
+      readonly set: Readonly<Record<string, string | number>>;
+    }
+  | { readonly kind: 'up'; readonly clusters: readonly string[]; readonly targets: readonly string[] }
+  | StageStep
+  | { readonly kind: 'gate'; readonly requires: readonly string[] }
+  | {
+      readonly kind: 'regenerate';
+      readonly slot: string;
+      readonly generation: number;
+      readonly via: RegenerateVia;
+      readonly soakMinutes: number;
+      readonly set: Readonly<Record<string, string | number>>;
+    }
+  | { readonly kind: 'record'; readonly set: readonly string[] };
+
+export type StepKind = Step['kind'];
+
+export interface CredentialPlan {
+  readonly name: string;
+  readonly scheme: Credential['scheme'];
+  /** The active slot before and after; equal for managed credentials. */
+  readonly from: string;
+  readonly to: string;
+  /** Slot generations once the rotation has finished. */
+  readonly generations: Readonly<Record<string, SlotGeneration>>;
+  readonly steps: readonly Step[];
+}
+
+export interface Plan {
+  readonly stack: string;
+  readonly credentials: readonly CredentialPlan[];
+}
+
+const regenerateVia: Record<SourceType, RegenerateVia | undefined> = {
+  random: 'pulumi-up',
+  'aws-iam-access-key': 'pulumi-up',
+  'azure-cosmosdb-keys': 'azure-cosmosdb',
+  'azure-storage-keys': 'azure-storage',
+  'tls-signing-key': undefined,
+  'gardener-kubeconfig': undefined,
+};
+
+/** Sources whose standby key preflight can test against the cloud before anything changes. */
+const testableStandby = new Set<SourceType>(['aws-iam-access-key', 'azure-cosmosdb-keys', 'azure-storage-keys']);
+
+/** A delivery target as shown to humans and exported by the program: never a value. */
+export function deliveryTargets(config: StackConfig, d: Delivery): string[] {
+  switch (d.type) {
+    case 'kubernetes-secret':
+      return selectClusters(config.clusters, d.clusters).map((c) => `${c}:secret/${d.namespace}/${d.name}`);
+    case 'azure-keyvault-secret':
+      return [`keyvault:${d.vaultName}/${d.secretName}`];
+    case 'aws-secretsmanager-secret':
+      return [`secretsmanager:${d.secretId}`];
+  }
+}
+
+function describeStage(s: StageStep): string {
+  const where = s.clusters.length ? ` on ${s.clusters.join(', ')}` : '';
+  switch (s.kind) {
+    case 'restart':
+      return `${s.namespace}/${s.workload ?? s.firstExisting?.join('|')} rolled out${where}`;
+    case 'verify-logs':
+      return `${s.namespace}/${s.workload ?? s.firstExisting?.join('|')} logs clean${where}`;
+    case 'verify-http':
+      return `${s.url} answered ${s.expectStatus}${where}`;
+    case 'wait-reconciled':
+      return `shoots of ${s.namespace}/${s.secretBinding} reconciled${where}`;
+    case 'annotate':
+      return `${s.operation} finished for ${s.shoots?.join(', ') ?? `shoots of ${s.secretBinding}`}${where}`;
+    case 'exec':
+      return `${s.command.join(' ')} exited 0${where}`;
+  }
+}
+
+/** The union of clusters a credential touches, in declaration order. */
+function touchedClusters(config: StackConfig, cred: Credential, stages: readonly StageStep[]): string[] {
+  const used = new Set<string>(stages.flatMap((s) => s.clusters));
+  for (const d of cred.deliver) if (d.type === 'kubernetes-secret') for (const c of selectClusters(config.clusters, d.clusters)) used.add(c);
+  return config.clusters.map((c) => c.name).filter((c) => used.has(c));
+}
+
+export function planCredential(config: StackConfig, cred: Credential): CredentialPlan {
+  const stages = cred.stages.map((s, i) => ({ ...s, stage: i, clusters: selectClusters(config.clusters, s.clusters) }) as StageStep);
+  const clusters = touchedClusters(config, cred, stages);
+  const checks = ['stack config valid', 'every target cluster reachable', 'no rotation in flight', `at least ${cred.minIntervalHours}h since the last rotation`];
+  if (cred.scheme === 'dual' && testableStandby.has(cred.source.type)) checks.push('standby key accepted by the cloud');
+  const steps: Step[] = [{ kind: 'preflight', clusters, checks }];
+  const key = `keyslot:slots.${cred.name}`;
+  const gens = `keyslot:generations.${cred.name}`;
+  let to: string = cred.active;
+  let generations: Record<string, SlotGeneration> = { ...cred.generations };
+  const record = [`${gens}.lastRotatedAt`];
+
+  if (cred.scheme === 'dual') {
+    to = standbySlot(cred.active as 'primary' | 'secondary');
+    steps.push({ kind: 'flip', mode: 'flip', from: cred.active, to, set: { [key]: to } });
+  } else if (cred.scheme === 'triple') {
+    generations = advance(cred.generations);
+    steps.push({
+      kind: 'flip',
+      mode: 'advance',
+      from: `primary@g${cred.generations.primary!.generation}`,
+      to: `primary@g${generations.primary!.generation}`,
+      set: Object.fromEntries(Object.entries(generations).map(([slot, g]) => [`${gens}.${slot}.generation`, g.generation])),
+    });
+  }
+  if (cred.scheme !== 'managed') {
+    steps.push({ kind: 'up', clusters: clusters, targets: cred.deliver.flatMap((d) => deliveryTargets(config, d)) });
+  }
+  steps.push(...stages);
+  steps.push({ kind: 'gate', requires: stages.map(describeStage) });
+
+  const via = regenerateVia[cred.source.type];
+  if (cred.scheme === 'dual' && via) {
+    const freed = cred.active;
+    const generation = nextGeneration(cred.generations);
+    generations = { ...generations, [freed]: { generation } };
+    steps.push({ kind: 'regenerate', slot: freed, generation, via, soakMinutes: cred.soakMinutes, set: { [`${gens}.${freed}.generation`]: generation } });
+    if (via !== 'pulumi-up') record.push(`${gens}.${freed}.createdAt`);
+  }
+  steps.push({ kind: 'record', set: record });
+  return { name: cred.name, scheme: cred.scheme, from: cred.active, to, generations, steps };
+}
+
+/**
+ * Plans the rotation of the named credentials, or of all of them.
+ * @throws UnknownCredentialError for a name the stack does not declare.
+ */
+export function planRotation(config: StackConfig, names?: readonly string[]): Plan {
+  const byName = new Map(config.credentials.map((c) => [c.name, c]));
+  const chosen = (names?.length ? names : [...byName.keys()]).map((n) => {
+    const cred = byName.get(n);
+    if (!cred) throw new UnknownCredentialError(`stack ${config.stack}`, '--credential', JSON.stringify(n), `use one of ${[...byName.keys()].join(', ')}`);
+    return cred;
+  });
+  return { stack: config.stack, credentials: chosen.map((c) => planCredential(config, c)) };
+}
