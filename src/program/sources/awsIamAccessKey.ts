@@ -1,0 +1,40 @@
+import * as pulumi from '@pulumi/pulumi';
+import { AccessKey } from '@pulumi/aws/iam/accessKey';
+import { Provider } from '@pulumi/aws/provider';
+import { creationTime, sourceVars, type KeySource, type SlotKey, type SourceArgs } from './keySource.ts';
+
+/**
+ * The two access keys of one existing IAM user, one per slot. AWS allows two keys per user, so a
+ * regenerated slot's key is deleted before its replacement is created (`deleteBeforeReplace`),
+ * and the replacement is driven by the generation (`replacementTrigger`).
+ */
+export class AwsIamAccessKeySource extends pulumi.ComponentResource implements KeySource {
+  readonly slots: Record<string, SlotKey> = {};
+  readonly vars: Record<string, pulumi.Output<string>>;
+
+  constructor(name: string, args: SourceArgs, opts?: pulumi.ComponentResourceOptions) {
+    super('keyslot:source:AwsIamAccessKey', name, {}, opts);
+    const { credential } = args;
+    const source = credential.source;
+    if (source.type !== 'aws-iam-access-key') throw new TypeError(`AwsIamAccessKeySource given a ${source.type} source`);
+    const provider = source.region ? new Provider(`${name}-${source.region}`, { region: source.region }, { parent: this }) : undefined;
+    const keys: Record<string, AccessKey> = {};
+    for (const [slot, { generation }] of Object.entries(credential.generations)) {
+      keys[slot] = new AccessKey(
+        `${name}-${slot}`,
+        { user: source.userName },
+        {
+          parent: this,
+          ...(provider ? { provider } : {}),
+          deleteBeforeReplace: true,
+          replacementTrigger: String(generation),
+          additionalSecretOutputs: ['secret', 'sesSmtpPasswordV4'],
+        },
+      );
+      this.slots[slot] = { generation, createdAt: creationTime(`${name}-${slot}`, generation, this) };
+    }
+    const active = keys[credential.active]!;
+    this.vars = sourceVars(credential, { accessKeyId: active.id, secretAccessKey: active.secret });
+    this.registerOutputs({});
+  }
+}

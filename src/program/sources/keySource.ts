@@ -1,0 +1,49 @@
+import * as pulumi from '@pulumi/pulumi';
+import { Static } from '@pulumiverse/time/static';
+import type { Credential } from '../../config/parse.ts';
+
+/** One slot's key as the rest of the program sees it: never its value. */
+export interface SlotKey {
+  readonly generation: number;
+  /** RFC 3339; recorded in state when the key was made, or taken from config for cloud keys. */
+  readonly createdAt: pulumi.Output<string | undefined>;
+}
+
+/**
+ * What every source component offers: each slot's generation and creation time, and the template
+ * variables of the active slot. Every variable is a Pulumi secret.
+ */
+export interface KeySource {
+  readonly slots: Readonly<Record<string, SlotKey>>;
+  readonly vars: Readonly<Record<string, pulumi.Output<string>>>;
+}
+
+export interface SourceArgs {
+  readonly credential: Credential;
+}
+
+/**
+ * Records when a key of the given generation was created, in Pulumi state: a `time.Static` is made
+ * once and replaced only when the generation changes, so a hand-run `pulumi up` records it too.
+ */
+export function creationTime(name: string, generation: number, parent: pulumi.Resource): pulumi.Output<string | undefined> {
+  return new Static(`${name}-created`, { triggers: { generation: String(generation) } }, { parent }).rfc3339;
+}
+
+/** The variables every source provides, plus its own, all as secrets. */
+export function sourceVars(credential: Credential, own: Record<string, pulumi.Input<string>>): Record<string, pulumi.Output<string>> {
+  const generation = String(credential.generations[credential.active]!.generation);
+  const vars: Record<string, pulumi.Output<string>> = {
+    slot: pulumi.secret(credential.active),
+    generation: pulumi.secret(generation),
+  };
+  for (const [k, v] of Object.entries(own)) vars[k] = pulumi.secret(v);
+  return vars;
+}
+
+/** Slot keys whose creation time a hook recorded in `keyslot:generations` (cloud-made keys). */
+export function recordedSlots(credential: Credential): Record<string, SlotKey> {
+  return Object.fromEntries(
+    Object.entries(credential.generations).map(([slot, g]) => [slot, { generation: g.generation, createdAt: pulumi.output(g.createdAt) }]),
+  );
+}

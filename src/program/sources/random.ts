@@ -1,0 +1,28 @@
+import * as pulumi from '@pulumi/pulumi';
+import { RandomPassword } from '@pulumi/random/randomPassword';
+import { creationTime, sourceVars, type KeySource, type SlotKey, type SourceArgs } from './keySource.ts';
+
+/** A random password per slot; bumping a slot's generation replaces exactly that password. */
+export class RandomSource extends pulumi.ComponentResource implements KeySource {
+  readonly slots: Record<string, SlotKey> = {};
+  readonly vars: Record<string, pulumi.Output<string>>;
+
+  constructor(name: string, args: SourceArgs, opts?: pulumi.ComponentResourceOptions) {
+    super('keyslot:source:Random', name, {}, opts);
+    const { credential } = args;
+    const source = credential.source;
+    if (source.type !== 'random') throw new TypeError(`RandomSource given a ${source.type} source`);
+    const values: Record<string, pulumi.Output<string>> = {};
+    for (const [slot, { generation }] of Object.entries(credential.generations)) {
+      const password = new RandomPassword(
+        `${name}-${slot}`,
+        { length: source.length, special: false, keepers: { generation: String(generation) } },
+        { parent: this, additionalSecretOutputs: ['result'] },
+      );
+      values[slot] = password.result;
+      this.slots[slot] = { generation, createdAt: creationTime(`${name}-${slot}`, generation, this) };
+    }
+    this.vars = sourceVars(credential, { value: values[credential.active]! });
+    this.registerOutputs({});
+  }
+}
