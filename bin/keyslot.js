@@ -3,4 +3,7 @@
 // checkout and a working `npx keyslot`.
 'use strict';
 require('tsx/cjs');
-require('../src/cli/main.ts');
+const { runCli } = require('../src/cli/main.ts');
+runCli(process.argv.slice(2)).then((code) => {
+  process.exitCode = code;
+});

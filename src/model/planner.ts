@@ -135,7 +135,8 @@ export function planCredential(config: StackConfig, cred: Credential): Credentia
     });
   }
   if (cred.scheme !== 'managed') {
-    steps.push({ kind: 'up', clusters: clusters, targets: cred.deliver.flatMap((d) => deliveryTargets(config, d)) });
+    const deliveredTo = new Set(cred.deliver.flatMap((d) => (d.type === 'kubernetes-secret' ? selectClusters(config.clusters, d.clusters) : [])));
+    steps.push({ kind: 'up', clusters: clusters.filter((c) => deliveredTo.has(c)), targets: cred.deliver.flatMap((d) => deliveryTargets(config, d)) });
   }
   steps.push(...stages);
   steps.push({ kind: 'gate', requires: stages.map(describeStage) });

@@ -1,0 +1,57 @@
+import type { CredentialPlan, Plan, Step } from '../model/planner.ts';
+
+function on(clusters: readonly string[]): string {
+  return clusters.length ? ` on ${clusters.join(', ')}` : ' (once)';
+}
+
+function describe(step: Step): string {
+  switch (step.kind) {
+    case 'preflight':
+      return `${step.checks.join('; ')}${step.clusters.length ? ` [${step.clusters.join(', ')}]` : ''}`;
+    case 'flip':
+      return step.mode === 'flip'
+        ? `consumers move ${step.from} → ${step.to}: ${Object.entries(step.set).map(([k, v]) => `${k}=${v}`).join(', ')}`
+        : `keyset advances ${step.from} → ${step.to} (primary→previous, next→primary, new next): ${Object.entries(step.set).map(([k, v]) => `${k}=${v}`).join(', ')}`;
+    case 'up':
+      return step.targets.length ? `deploy; deliver to ${step.targets.join(', ')}` : 'deploy';
+    case 'restart':
+      return `rollout restart ${step.namespace}/${step.workload ?? `first existing of ${step.firstExisting?.join(', ')}`}${step.optional ? ' if it exists' : ''}${on(step.clusters)}`;
+    case 'verify-logs':
+      return `no auth errors in ${step.namespace}/${step.workload ?? `first existing of ${step.firstExisting?.join(', ')}`}${step.container ? ` [${step.container}]` : ''} logs${step.optional ? ' if it exists' : ''}${on(step.clusters)}`;
+    case 'verify-http':
+      return `GET ${step.url} answers ${step.expectStatus}${on(step.clusters)}`;
+    case 'wait-reconciled':
+      return `every Shoot using ${step.namespace}/${step.secretBinding} reconciled${on(step.clusters)}`;
+    case 'annotate':
+      return `annotate ${step.shoots ? `shoots ${step.shoots.join(', ')}` : `shoots using ${step.secretBinding}`} in ${step.namespace} with gardener.cloud/operation=${step.operation}, wait for completion${on(step.clusters)}`;
+    case 'exec':
+      return `run ${step.command.join(' ')}${on(step.clusters)}`;
+    case 'gate':
+      return step.requires.length ? `nothing is invalidated until: ${step.requires.join('; ')}` : 'nothing to confirm';
+    case 'regenerate': {
+      const how = step.via === 'pulumi-up' ? 'pulumi up replaces the key' : `${step.via} regenerateKey`;
+      return `${step.slot} gets generation ${step.generation} (${how})${step.soakMinutes ? ` after ${step.soakMinutes} min soak` : ''}`;
+    }
+    case 'record':
+      return `write ${step.set.join(', ')}`;
+  }
+}
+
+export function renderCredentialPlan(plan: CredentialPlan): string {
+  const head = plan.scheme === 'managed' ? `credential ${plan.name} (${plan.scheme})` : `credential ${plan.name} (${plan.scheme}): ${plan.from} → ${plan.to}`;
+  const width = String(plan.steps.length).length;
+  const lines = plan.steps.map((s, i) => `  ${String(i + 1).padStart(width)}. ${s.kind.padEnd(15)} ${describe(s)}`);
+  return [head, ...lines].join('\n');
+}
+
+export function renderPlan(plan: Plan): string {
+  return [`stack ${plan.stack}`, ...plan.credentials.map(renderCredentialPlan)].join('\n\n') + '\n';
+}
+
+/** The `--json` form: steps exactly as the planner made them. */
+export function planJson(plan: Plan): string {
+  return JSON.stringify({
+    stack: plan.stack,
+    credentials: plan.credentials.map((c) => ({ name: c.name, scheme: c.scheme, from: c.from, to: c.to, steps: c.steps })),
+  }) + '\n';
+}

@@ -1,0 +1,56 @@
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { join } from 'node:path';
+import { runCli } from '../../src/cli/main.ts';
+import { ExitCode } from '../../src/errors.ts';
+
+async function cli(...argv: string[]) {
+  let out = '';
+  let err = '';
+  const code = await runCli(argv, { out: (t) => (out += t), err: (t) => (err += t) });
+  return { code, out, err };
+}
+
+describe('cli: keyslot plan', () => {
+  it('prints the kubecost-thanos plan with concrete clusters per stage', async () => {
+    const { code, out } = await cli('plan', '--stack', 'kubecost-thanos');
+    assert.equal(code, ExitCode.ok);
+    const prom = out.indexOf('restart kubecost/deployment/kubecost-prometheus-server on primary, secondary-eu, secondary-us');
+    const store = out.indexOf('restart kubecost/statefulset/kubecost-thanos-store on primary\n');
+    assert.ok(prom > 0 && store > prom, out);
+    assert.match(out, /flip +consumers move primary → secondary/);
+  });
+
+  it('--json prints the documented shape', async () => {
+    const { code, out } = await cli('plan', '--stack', 'alwayson-cosmos', '--json');
+    assert.equal(code, ExitCode.ok);
+    const plan = JSON.parse(out);
+    assert.equal(plan.stack, 'alwayson-cosmos');
+    const [cred] = plan.credentials;
+    assert.deepEqual([cred.name, cred.scheme, cred.from, cred.to], ['cosmos', 'dual', 'primary', 'secondary']);
+    const kinds = new Set(['preflight', 'flip', 'up', 'restart', 'verify-logs', 'verify-http', 'wait-reconciled', 'annotate', 'exec', 'gate', 'regenerate', 'record']);
+    for (const step of cred.steps) assert.ok(kinds.has(step.kind), step.kind);
+    const restart = cred.steps.find((s: { kind: string }) => s.kind === 'restart');
+    assert.deepEqual([restart.namespace, restart.workload, restart.clusters], ['workload', 'deployment/catalogservice-deploy', ['stamp-eastus2', 'stamp-westeurope']]);
+  });
+
+  it('--credential narrows the plan', async () => {
+    const { out } = await cli('plan', '-s', 'local', '-c', 'demo', '--json');
+    assert.deepEqual(JSON.parse(out).credentials.map((c: { name: string }) => c.name), ['demo']);
+  });
+
+  it('exits 2 with one line for a missing stack, an unknown credential and a usage error', async () => {
+    for (const argv of [['plan', '--stack', 'nope'], ['plan', '-s', 'local', '-c', 'nope'], ['plan']]) {
+      const { code, err } = await cli(...argv);
+      assert.equal(code, ExitCode.badInput, argv.join(' '));
+      assert.equal(err.trim().split('\n').length, 1, err);
+    }
+  });
+
+  it('runs as a process through bin/keyslot.js with the documented exit code and no stack trace', () => {
+    const run = spawnSync(process.execPath, [join(__dirname, '..', '..', 'bin', 'keyslot.js'), 'plan', '--stack', 'nope'], { encoding: 'utf8' });
+    assert.equal(run.status, ExitCode.badInput);
+    assert.equal(run.stdout, '');
+    assert.match(run.stderr, /^keyslot: stacks\/Pulumi\.nope\.yaml: stack: found no such file; fix: .*\n$/);
+  });
+});

@@ -1,0 +1,114 @@
+import assert from 'node:assert/strict';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { ConfigError, StackNotFoundError } from '../../src/errors.ts';
+import { listStacks, loadStack, parseStackConfig } from '../../src/config/index.ts';
+
+/** A valid stack; each case below changes one thing. */
+function valid(): Record<string, any> {
+  return {
+    clusters: [{ name: 'eu', primary: true }, { name: 'us' }],
+    credentials: [
+      {
+        name: 'store',
+        source: { type: 'random' },
+        deliver: [{ type: 'kubernetes-secret', namespace: 'app', name: 'store', data: { 'object-store.yaml': 'key: ${value}' } }],
+        stages: [
+          { kind: 'restart', namespace: 'app', workload: 'deployment/api' },
+          { kind: 'restart', clusters: 'primary', namespace: 'app', workload: 'statefulset/store' },
+        ],
+      },
+    ],
+  };
+}
+
+const cases: { name: string; change: (c: Record<string, any>) => void; path: string; found: RegExp; fix: RegExp }[] = [
+  { name: 'unknown source type', change: (c) => (c.credentials[0].source = { type: 'vault' }), path: 'keyslot:credentials[0].source.type', found: /"vault"/, fix: /use one of random, aws-iam-access-key/ },
+  { name: 'duplicate credential names', change: (c) => c.credentials.push(structuredClone(c.credentials[0])), path: 'keyslot:credentials[1].name', found: /"store" a second time/, fix: /unique name/ },
+  { name: 'duplicate cluster names', change: (c) => (c.clusters[1].name = 'eu'), path: 'keyslot:clusters[1].name', found: /"eu" a second time/, fix: /unique name/ },
+  { name: 'two primary clusters', change: (c) => (c.clusters[1].primary = true), path: 'keyslot:clusters[1].primary', found: /"eu" is already primary/, fix: /at most one/ },
+  { name: 'a stage naming an undefined cluster', change: (c) => (c.credentials[0].stages[0].clusters = ['eu', 'asia']), path: 'keyslot:credentials[0].stages[0].clusters[1]', found: /"asia", which is not a declared cluster/, fix: /use one of eu, us/ },
+  { name: 'a delivery naming an undefined cluster', change: (c) => (c.credentials[0].deliver[0].clusters = ['asia']), path: 'keyslot:credentials[0].deliver[0].clusters[0]', found: /"asia"/, fix: /declare it in keyslot:clusters/ },
+  { name: '"primary" with no primary cluster', change: (c) => delete c.clusters[0].primary, path: 'keyslot:credentials[0].stages[1].clusters', found: /no cluster is marked primary/, fix: /primary: true/ },
+  { name: 'an active slot the scheme has not', change: (c) => (c.slots = { store: 'next' }), path: 'keyslot:slots.store', found: /"next", a slot the dual scheme does not have/, fix: /use one of primary, secondary/ },
+  { name: 'a slot for an unknown credential', change: (c) => (c.slots = { stor: 'secondary' }), path: 'keyslot:slots.stor', found: /not a credential/, fix: /use one of store/ },
+  { name: 'a triple keyset signing with next', change: (c) => { c.credentials[0].source = { type: 'tls-signing-key' }; c.credentials[0].deliver[0].data = { k: '${privateKeyPem}' }; c.slots = { store: 'next' }; }, path: 'keyslot:slots.store', found: /always signs with "primary"/, fix: /keyslot rotate --credential store/ },
+  { name: 'a template variable the source does not provide', change: (c) => (c.credentials[0].deliver[0].data['object-store.yaml'] = 'key: ${secretAccessKey}'), path: 'keyslot:credentials[0].deliver[0].data["object-store.yaml"]', found: /\$\{secretAccessKey\}, which source random does not provide/, fix: /\$\{value\}/ },
+  { name: 'a scheme that contradicts the source', change: (c) => (c.credentials[0].scheme = 'triple'), path: 'keyslot:credentials[0].scheme', found: /"triple" for source random/, fix: /use "dual"/ },
+  { name: 'an unknown stage kind', change: (c) => (c.credentials[0].stages[0] = { kind: 'reboot' }), path: 'keyslot:credentials[0].stages[0].kind', found: /"reboot"/, fix: /use one of restart, verify-logs/ },
+  { name: 'a restart with no workload', change: (c) => delete c.credentials[0].stages[0].workload, path: 'keyslot:credentials[0].stages[0].workload', found: /neither workload nor firstExisting/, fix: /exactly one/ },
+  { name: 'a workload of an unknown kind', change: (c) => (c.credentials[0].stages[0].workload = 'pod/api'), path: 'keyslot:credentials[0].stages[0].workload', found: /"pod\/api"/, fix: /deployment, statefulset or daemonset/ },
+  { name: 'a misspelt option', change: (c) => (c.credentials[0].maxAgeDay = 30), path: 'keyslot:credentials[0].maxAgeDay', found: /30/, fix: /remove maxAgeDay/ },
+  { name: 'a wrong value type', change: (c) => (c.credentials[0].maxAgeDays = 'ninety'), path: 'keyslot:credentials[0].maxAgeDays', found: /"ninety"/, fix: /use a number/ },
+  { name: 'no credentials', change: (c) => delete c.credentials, path: 'keyslot:credentials', found: /nothing/, fix: /set it to an array/ },
+  { name: 'an unknown top-level key', change: (c) => (c.slot = { store: 'secondary' }), path: 'keyslot:slot', found: /secondary/, fix: /keyslot:slots/ },
+  { name: 'a kubeconfig secret that is not set', change: (c) => (c.clusters[0].kubeconfigSecret = 'euKubeconfig'), path: 'keyslot:clusters[0].kubeconfigSecret', found: /not set/, fix: /pulumi config set --secret keyslot:euKubeconfig/ },
+  { name: 'generations sharing a number', change: (c) => (c.generations = { store: { primary: { generation: 4 }, secondary: { generation: 4 } } }), path: 'keyslot:generations.store.secondary.generation', found: /4, also the generation of primary/, fix: /its own generation/ },
+  { name: 'deliveries for a key its owner manages', change: (c) => (c.credentials[0].source = { type: 'gardener-kubeconfig' }), path: 'keyslot:credentials[0].deliver', found: /1 deliveries/, fix: /remove deliver/ },
+  { name: 'a verify-logs pattern that is not a regex', change: (c) => c.credentials[0].stages.push({ kind: 'verify-logs', namespace: 'app', workload: 'deployment/api', patterns: ['(unclosed'] }), path: 'keyslot:credentials[0].stages[2].patterns[0]', found: /"\(unclosed"/, fix: /regular expression/ },
+];
+
+describe('config: parseStackConfig', () => {
+  it('accepts the valid base case and fills defaults', () => {
+    const config = parseStackConfig('s', valid(), 'stacks/Pulumi.s.yaml');
+    const cred = config.credentials[0]!;
+    assert.equal(cred.scheme, 'dual');
+    assert.equal(cred.active, 'primary');
+    assert.deepEqual(cred.generations, { primary: { generation: 1 }, secondary: { generation: 2 } });
+    assert.equal(cred.maxAgeDays, 90);
+    assert.equal(cred.minIntervalHours, 24);
+  });
+
+  for (const c of cases) {
+    it(`rejects ${c.name} with one line naming path, finding and fix`, () => {
+      const raw = valid();
+      c.change(raw);
+      assert.throws(
+        () => parseStackConfig('s', raw, 'stacks/Pulumi.s.yaml'),
+        (e: unknown) => {
+          assert.ok(e instanceof ConfigError, String(e));
+          assert.equal(e.path, c.path);
+          assert.match(e.found, c.found);
+          assert.match(e.fix, c.fix);
+          assert.ok(e.message.startsWith(`stacks/Pulumi.s.yaml: ${c.path}: found `));
+          assert.ok(!e.message.includes('\n'), 'one line');
+          return true;
+        },
+      );
+    });
+  }
+
+  it('never echoes a secret config value', () => {
+    const raw = valid();
+    raw.credentials[0].source = { secure: 'v1:AAAAsecretciphertext' };
+    assert.throws(() => parseStackConfig('s', raw, 'o'), (e: ConfigError) => !e.message.includes('AAAAsecret'));
+  });
+});
+
+describe('config: loadStack', () => {
+  it('parses every stack in stacks/', () => {
+    const stacks = listStacks();
+    for (const s of ['local', 'kubecost-cloud-billing', 'kubecost-federated-etl', 'kubecost-thanos', 'alwayson-cosmos', 'kops-service-account', 'gardener-provider-secret', 'gardener-kubeconfig']) {
+      assert.ok(stacks.includes(s), `stacks/Pulumi.${s}.yaml exists`);
+      assert.equal(loadStack(s).stack, s);
+    }
+  });
+
+  it('names the missing file and the stacks that exist', () => {
+    assert.throws(() => loadStack('nope'), (e: unknown) => e instanceof StackNotFoundError && /Pulumi\.nope\.yaml: stack: found no such file; fix: use one of .*local/.test(e.message));
+  });
+
+  it('reports invalid YAML with its line', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'keyslot-stacks-'));
+    writeFileSync(join(dir, 'Pulumi.bad.yaml'), 'config:\n  keyslot:credentials: [\n    - name: x\n');
+    assert.throws(() => loadStack('bad', dir), (e: unknown) => e instanceof ConfigError && /invalid YAML at line \d+/.test(e.message));
+  });
+
+  it('reads the slot a hand-run `pulumi config set --path` wrote', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'keyslot-stacks-'));
+    writeFileSync(join(dir, 'Pulumi.s.yaml'), 'config:\n  aws:region: eu-west-1\n  keyslot:credentials:\n    - name: k\n      source: {type: random}\n  keyslot:slots:\n    k: secondary\n');
+    const cred = loadStack('s', dir).credentials[0]!;
+    assert.equal(cred.active, 'secondary');
+  });
+});
