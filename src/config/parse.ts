@@ -23,6 +23,7 @@ export interface Credential extends Readonly<Omit<CredentialInput, 'scheme'>> {
   readonly active: SlotName;
   readonly generations: Generations;
   readonly lastRotatedAt?: string;
+  readonly previousRotatedAt?: string;
 }
 
 export interface StackConfig {
@@ -212,7 +213,7 @@ function* crossCheck(config: StackConfigParsed, keys: ReadonlySet<string>): Gene
     }
     const seen = new Map<number, string>();
     for (const [slot, g] of Object.entries(gens)) {
-      if (slot === 'lastRotatedAt') continue;
+      if (slot === 'lastRotatedAt' || slot === 'previousRotatedAt') continue;
       if (!isSlotOf(scheme, slot)) {
         yield { path: ['generations', cred, slot], found: `a slot the ${scheme} scheme does not have`, fix: `use one of ${schemeSlots[scheme].join(', ')}` };
         continue;
@@ -227,10 +228,17 @@ function* crossCheck(config: StackConfigParsed, keys: ReadonlySet<string>): Gene
 function normalize(stack: string, parsed: StackConfigParsed): StackConfig {
   const credentials = parsed.credentials.map((c): Credential => {
     const scheme = sourceSchemes[c.source.type];
-    const { lastRotatedAt, ...recorded } = parsed.generations[c.name] ?? {};
+    const { lastRotatedAt, previousRotatedAt, ...recorded } = parsed.generations[c.name] ?? {};
     const generations = { ...defaultGenerations(scheme), ...(recorded as Generations) };
     const active = (parsed.slots[c.name] ?? defaultActiveSlot(scheme)) as SlotName;
-    return { ...c, scheme, active, generations, ...(typeof lastRotatedAt === 'string' ? { lastRotatedAt } : {}) };
+    return {
+      ...c,
+      scheme,
+      active,
+      generations,
+      ...(typeof lastRotatedAt === 'string' ? { lastRotatedAt } : {}),
+      ...(typeof previousRotatedAt === 'string' ? { previousRotatedAt } : {}),
+    };
   });
   return { stack, clusters: parsed.clusters, credentials };
 }

@@ -214,8 +214,8 @@ export const credential = z.strictObject({
   source,
   deliver: z.array(delivery).default([]),
   stages: z.array(stage).default([]),
-  /** Oldest a key may get; rotation is due at 80 % of it. @default 90 */
-  maxAgeDays: z.number().int().positive().max(3650).default(90),
+  /** Oldest a key may get; rotation is due at 80 % of it. @default the policy pack's `maxAgeDays` (90) */
+  maxAgeDays: z.number().int().positive().max(3650).optional(),
   /** Refuse a new rotation sooner than this after the last one. @default 24 */
   minIntervalHours: z.number().nonnegative().default(24),
   /** Minutes to wait after the gate before the freed key is regenerated. @default 0 */
@@ -229,8 +229,10 @@ const slotGeneration = z.strictObject({
 });
 const credentialGenerations = z
   .object({
-    /** When the last rotation of this credential finished. */
+    /** When the last rotation of this credential finished (written by the record step). */
     lastRotatedAt: timestamp.optional(),
+    /** When the rotation before it finished; with lastRotatedAt, what min-rotation-interval checks. */
+    previousRotatedAt: timestamp.optional(),
   })
   .catchall(slotGeneration);
 

@@ -119,7 +119,7 @@ export function planCredential(config: StackConfig, cred: Credential): Credentia
   const gens = `keyslot:generations.${cred.name}`;
   let to: string = cred.active;
   let generations: Record<string, SlotGeneration> = { ...cred.generations };
-  const record = [`${gens}.lastRotatedAt`];
+  const record = [`${gens}.previousRotatedAt`, `${gens}.lastRotatedAt`];
 
   if (cred.scheme === 'dual') {
     to = standbySlot(cred.active as 'primary' | 'secondary');

@@ -4,20 +4,40 @@ import type { Credential, StackConfig } from '../config/parse.ts';
 import { deliver } from './deliveries.ts';
 import { sourceComponents } from './sources/index.ts';
 
-/** What the stack exports per credential: state the driver, `status` and policies read. No values. */
+/**
+ * What the stack records per credential: read by `status`, the driver and the policy pack (it is
+ * the input of a `keyslot:index:CredentialState` resource). Never a value.
+ */
 export interface CredentialState {
+  readonly stack: string;
+  readonly credential: string;
   readonly scheme: string;
   readonly activeSlot: string;
   readonly slots: Record<string, { generation: number; createdAt?: string }>;
-  readonly maxAgeDays: number;
+  /** Absent when the stack leaves the limit to the policy pack's config. */
+  readonly maxAgeDays?: number;
   readonly minIntervalHours: number;
   readonly lastRotatedAt?: string;
+  readonly previousRotatedAt?: string;
   readonly targets: string[];
 }
 
+export const credentialStateType = 'keyslot:index:CredentialState';
+
 /**
- * One credential: its source (every slot's key) and the deliveries of the active slot.
- * Flipping `keyslot:slots.<name>` changes the deliveries and nothing else.
+ * The recorded state of a credential as a resource of its own, so that policies see it as inputs.
+ * It is a child of the credential, registered after the keys whose creation times it carries.
+ */
+export class CredentialStateRecord extends pulumi.ComponentResource {
+  constructor(name: string, state: pulumi.Input<CredentialState>, opts?: pulumi.ComponentResourceOptions) {
+    super(credentialStateType, name, { state }, opts);
+    this.registerOutputs({});
+  }
+}
+
+/**
+ * One credential: its source (every slot's key), the deliveries of the active slot, and the
+ * record of its state. Flipping `keyslot:slots.<name>` changes the deliveries and nothing else.
  */
 export class CredentialComponent extends pulumi.ComponentResource {
   readonly state: pulumi.Output<CredentialState>;
@@ -30,15 +50,21 @@ export class CredentialComponent extends pulumi.ComponentResource {
     const slots = pulumi.all(
       Object.fromEntries(Object.entries(source.slots).map(([slot, k]) => [slot, k.createdAt.apply((createdAt) => ({ generation: k.generation, ...(createdAt ? { createdAt } : {}) }))])),
     );
-    this.state = slots.apply((s) => ({
-      scheme: credential.scheme,
-      activeSlot: credential.active,
-      slots: s,
-      maxAgeDays: credential.maxAgeDays,
-      minIntervalHours: credential.minIntervalHours,
-      ...(credential.lastRotatedAt ? { lastRotatedAt: credential.lastRotatedAt } : {}),
-      targets,
-    }));
+    this.state = slots.apply(
+      (s): CredentialState => ({
+        stack: config.stack,
+        credential: credential.name,
+        scheme: credential.scheme,
+        activeSlot: credential.active,
+        slots: s,
+        ...(credential.maxAgeDays !== undefined ? { maxAgeDays: credential.maxAgeDays } : {}),
+        minIntervalHours: credential.minIntervalHours,
+        ...(credential.lastRotatedAt ? { lastRotatedAt: credential.lastRotatedAt } : {}),
+        ...(credential.previousRotatedAt ? { previousRotatedAt: credential.previousRotatedAt } : {}),
+        targets,
+      }),
+    );
+    new CredentialStateRecord(`${name}-state`, this.state, { parent: this });
     this.registerOutputs({ state: this.state });
   }
 }

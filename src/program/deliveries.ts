@@ -6,13 +6,15 @@ import { Secret as KeyVaultSecret } from '@pulumi/azure-native/keyvault/secret';
 import { SecretVersion } from '@pulumi/aws/secretsmanager/secretVersion';
 import type { Credential, StackConfig } from '../config/parse.ts';
 import type { Delivery } from '../config/schema.ts';
-import { deliveryTargets, renderTemplate, selectClusters } from '../model/index.ts';
+import { deliveryTargets, renderTemplate, selectClusters, templateVariables, trustedGenerations } from '../model/index.ts';
 
 /** Annotation keys on delivered objects: which slot and generation they hold, never the value. */
 export const annotations = {
   credential: 'keyslot.dev/credential',
   slot: 'keyslot.dev/slot',
   generation: 'keyslot.dev/generation',
+  /** On verifier deliveries of a triple keyset: the generations the trust bundle holds. */
+  trusts: 'keyslot.dev/trusts',
 } as const;
 
 /** A template rendered from the source's variables, kept a Pulumi secret. */
@@ -31,11 +33,15 @@ export interface DeliveryContext {
 /** Declares one delivery (one object per selected cluster or store); returns its targets. */
 export function deliver(d: Delivery, index: number, ctx: DeliveryContext): string[] {
   const { credential, vars, parent } = ctx;
-  const marks = {
+  const marks: Record<string, string> = {
     [annotations.credential]: credential.name,
     [annotations.slot]: credential.active,
     [annotations.generation]: String(credential.generations[credential.active]!.generation),
   };
+  const templates = d.type === 'kubernetes-secret' ? Object.values(d.data) : [d.value];
+  if (templates.some((t) => templateVariables(t).includes('trustBundle'))) {
+    marks[annotations.trusts] = trustedGenerations(credential.generations).join(',');
+  }
   const base = `${credential.name}-d${index}`;
   switch (d.type) {
     case 'kubernetes-secret': {

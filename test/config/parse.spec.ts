@@ -56,7 +56,7 @@ describe('config: parseStackConfig', () => {
     assert.equal(cred.scheme, 'dual');
     assert.equal(cred.active, 'primary');
     assert.deepEqual(cred.generations, { primary: { generation: 1 }, secondary: { generation: 2 } });
-    assert.equal(cred.maxAgeDays, 90);
+    assert.equal(cred.maxAgeDays, undefined, 'left to the policy pack');
     assert.equal(cred.minIntervalHours, 24);
   });
 

@@ -51,7 +51,7 @@ describe('model: planner', () => {
       soakMinutes: 0,
       set: { 'keyslot:generations.cosmos.primary.generation': 3 },
     });
-    assert.deepEqual(plan!.steps.at(-1), { kind: 'record', set: ['keyslot:generations.cosmos.lastRotatedAt', 'keyslot:generations.cosmos.primary.createdAt'] });
+    assert.deepEqual(plan!.steps.at(-1), { kind: 'record', set: ['keyslot:generations.cosmos.previousRotatedAt', 'keyslot:generations.cosmos.lastRotatedAt', 'keyslot:generations.cosmos.primary.createdAt'] });
     assert.equal(plan!.from, 'primary');
     assert.equal(plan!.to, 'secondary');
   });

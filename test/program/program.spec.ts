@@ -117,8 +117,10 @@ describe('the keyslot program under the mock runtime', () => {
           const after = new Map(flipped.resources.map((r) => [key(r), r]));
           assert.deepEqual([...after.keys()].sort(), [...before.keys()].sort(), 'same resources');
           const changed = [...after].filter(([k, r]) => JSON.stringify(reveal(r.inputs)) !== JSON.stringify(reveal(before.get(k)!.inputs))).map(([k]) => k);
+          // The deliveries, and the record of which slot is active; no key, no provider.
           const deliveries = dual.flatMap((c) => deliveriesOf(flipped, c.name)).map(key);
-          assert.deepEqual(changed.sort(), deliveries.sort());
+          const records = dual.map((c) => `keyslot:index:CredentialState ${c.name}-state`);
+          assert.deepEqual(changed.sort(), [...deliveries, ...records].sort());
           for (const c of dual) {
             const text = JSON.stringify(deliveriesOf(flipped, c.name).map((r) => reveal(deliveredValues(r))));
             assert.ok(text.includes(marker(c, standbySlot(c.active as 'primary'))), `${c.name}: now delivers the other slot`);
