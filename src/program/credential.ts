@@ -1,28 +1,9 @@
 import * as pulumi from '@pulumi/pulumi';
 import type { Provider } from '@pulumi/kubernetes/provider';
 import type { Credential, StackConfig } from '../config/parse.ts';
+import { credentialStateType, type CredentialState } from '../model/state.ts';
 import { deliver } from './deliveries.ts';
 import { sourceComponents } from './sources/index.ts';
-
-/**
- * What the stack records per credential: read by `status`, the driver and the policy pack (it is
- * the input of a `keyslot:index:CredentialState` resource). Never a value.
- */
-export interface CredentialState {
-  readonly stack: string;
-  readonly credential: string;
-  readonly scheme: string;
-  readonly activeSlot: string;
-  readonly slots: Record<string, { generation: number; createdAt?: string }>;
-  /** Absent when the stack leaves the limit to the policy pack's config. */
-  readonly maxAgeDays?: number;
-  readonly minIntervalHours: number;
-  readonly lastRotatedAt?: string;
-  readonly previousRotatedAt?: string;
-  readonly targets: string[];
-}
-
-export const credentialStateType = 'keyslot:index:CredentialState';
 
 /**
  * The recorded state of a credential as a resource of its own, so that policies see it as inputs.
@@ -31,7 +12,8 @@ export const credentialStateType = 'keyslot:index:CredentialState';
 export class CredentialStateRecord extends pulumi.ComponentResource {
   constructor(name: string, state: pulumi.Input<CredentialState>, opts?: pulumi.ComponentResourceOptions) {
     super(credentialStateType, name, { state }, opts);
-    this.registerOutputs({});
+    // Inputs for resource policies, outputs for stack policies: the same object.
+    this.registerOutputs({ state });
   }
 }
 
@@ -48,7 +30,12 @@ export class CredentialComponent extends pulumi.ComponentResource {
     const source = new sourceComponents[credential.source.type](credential.name, { credential }, { parent: this });
     const targets = credential.deliver.flatMap((d, i) => deliver(d, i, { config, credential, vars: source.vars, providers, parent: this }));
     const slots = pulumi.all(
-      Object.fromEntries(Object.entries(source.slots).map(([slot, k]) => [slot, k.createdAt.apply((createdAt) => ({ generation: k.generation, ...(createdAt ? { createdAt } : {}) }))])),
+      Object.fromEntries(
+        Object.entries(source.slots).map(([slot, k]) => [
+          slot,
+          pulumi.all([k.createdAt, k.resource?.urn]).apply(([createdAt, keyUrn]) => ({ generation: k.generation, ...(createdAt ? { createdAt } : {}), ...(keyUrn ? { keyUrn } : {}) })),
+        ]),
+      ),
     );
     this.state = slots.apply(
       (s): CredentialState => ({

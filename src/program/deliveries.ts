@@ -6,16 +6,8 @@ import { Secret as KeyVaultSecret } from '@pulumi/azure-native/keyvault/secret';
 import { SecretVersion } from '@pulumi/aws/secretsmanager/secretVersion';
 import type { Credential, StackConfig } from '../config/parse.ts';
 import type { Delivery } from '../config/schema.ts';
-import { deliveryTargets, renderTemplate, selectClusters, templateVariables, trustedGenerations } from '../model/index.ts';
+import { annotations, deliveryTargets, renderTemplate, selectClusters, templateVariables, trustedGenerations } from '../model/index.ts';
 
-/** Annotation keys on delivered objects: which slot and generation they hold, never the value. */
-export const annotations = {
-  credential: 'keyslot.dev/credential',
-  slot: 'keyslot.dev/slot',
-  generation: 'keyslot.dev/generation',
-  /** On verifier deliveries of a triple keyset: the generations the trust bundle holds. */
-  trusts: 'keyslot.dev/trusts',
-} as const;
 
 /** A template rendered from the source's variables, kept a Pulumi secret. */
 export function render(template: string, vars: Readonly<Record<string, pulumi.Output<string>>>): pulumi.Output<string> {

@@ -5,11 +5,12 @@
 import * as pulumi from '@pulumi/pulumi';
 import { configKeys, parseStackConfig, type StackConfig } from '../config/parse.ts';
 import type { Cluster } from '../config/schema.ts';
-import { CredentialComponent, type CredentialState } from './credential.ts';
+import type { CredentialState } from '../model/state.ts';
+import { CredentialComponent } from './credential.ts';
 import { clusterProviders } from './providers.ts';
 
-export { CredentialComponent, type CredentialState } from './credential.ts';
-export { annotations } from './deliveries.ts';
+export { CredentialComponent } from './credential.ts';
+export { annotations } from '../model/annotations.ts';
 
 export interface ProgramOutputs {
   readonly credentials: pulumi.Output<Record<string, CredentialState>>;

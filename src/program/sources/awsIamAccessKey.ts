@@ -31,7 +31,7 @@ export class AwsIamAccessKeySource extends pulumi.ComponentResource implements K
           additionalSecretOutputs: ['secret', 'sesSmtpPasswordV4'],
         },
       );
-      this.slots[slot] = { generation, createdAt: creationTime(`${name}-${slot}`, generation, this) };
+      this.slots[slot] = { generation, createdAt: creationTime(`${name}-${slot}`, generation, this), resource: keys[slot] };
     }
     const active = keys[credential.active]!;
     this.vars = sourceVars(credential, { accessKeyId: active.id, secretAccessKey: active.secret });

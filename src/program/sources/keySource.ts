@@ -7,6 +7,8 @@ export interface SlotKey {
   readonly generation: number;
   /** RFC 3339; recorded in state when the key was made, or taken from config for cloud keys. */
   readonly createdAt: pulumi.Output<string | undefined>;
+  /** The resource holding the key, when the program declares it (policies read its own dates). */
+  readonly resource?: pulumi.Resource;
 }
 
 /**

@@ -20,7 +20,7 @@ export class RandomSource extends pulumi.ComponentResource implements KeySource 
         { parent: this, additionalSecretOutputs: ['result'] },
       );
       values[slot] = password.result;
-      this.slots[slot] = { generation, createdAt: creationTime(`${name}-${slot}`, generation, this) };
+      this.slots[slot] = { generation, createdAt: creationTime(`${name}-${slot}`, generation, this), resource: password };
     }
     this.vars = sourceVars(credential, { value: values[credential.active]! });
     this.registerOutputs({});

@@ -25,8 +25,9 @@ export class TlsSigningKeySource extends pulumi.ComponentResource implements Key
     if (source.type !== 'tls-signing-key') throw new TypeError(`TlsSigningKeySource given a ${source.type} source`);
     const byGeneration = new Map<number, PrivateKey>();
     for (const [slot, { generation }] of Object.entries(credential.generations)) {
-      byGeneration.set(generation, new PrivateKey(`${name}-g${generation}`, keyOptions[source.algorithm], { parent: this, additionalSecretOutputs: ['privateKeyPem', 'privateKeyOpenssh', 'privateKeyPemPkcs8'] }));
-      this.slots[slot] = { generation, createdAt: creationTime(`${name}-g${generation}`, generation, this) };
+      const key = new PrivateKey(`${name}-g${generation}`, keyOptions[source.algorithm], { parent: this, additionalSecretOutputs: ['privateKeyPem', 'privateKeyOpenssh', 'privateKeyPemPkcs8'] });
+      byGeneration.set(generation, key);
+      this.slots[slot] = { generation, createdAt: creationTime(`${name}-g${generation}`, generation, this), resource: key };
     }
     const signer = byGeneration.get(credential.generations.primary!.generation)!;
     const trusted = trustedGenerations(credential.generations).map((g) => byGeneration.get(g)!.publicKeyPem);

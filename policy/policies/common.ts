@@ -1,0 +1,41 @@
+import type { PolicyResource } from '@pulumi/policy';
+import { credentialStateType, defaultMaxAgeDays, readCredentialState, type CredentialState } from '../../src/model/index.ts';
+
+/** The pack's only dependency on the outside world. */
+export interface Clock {
+  now(): Date;
+}
+
+/** Every credential state recorded in the stack, with its resource. */
+export function credentialStates(resources: readonly PolicyResource[]): { resource: PolicyResource; state: CredentialState }[] {
+  return resources.flatMap((resource) => {
+    if (resource.type !== credentialStateType) return [];
+    const state = readCredentialState(resource.props);
+    return state ? [{ resource, state }] : [];
+  });
+}
+
+/** The command that fixes an age or interval problem. */
+export function rotateCommand(state: CredentialState): string {
+  return `keyslot rotate --stack ${state.stack} --credential ${state.credential}`;
+}
+
+/** The stack's own limit wins; the pack's config is the default. */
+export function maxAgeOf(state: CredentialState, packMaxAgeDays: number | undefined): number {
+  return state.maxAgeDays ?? packMaxAgeDays ?? defaultMaxAgeDays;
+}
+
+/**
+ * When a slot's key was made: the recorded createdAt, or the provider's own date for the key
+ * resource (an IAM access key's createDate) when that is known; the earlier of the two.
+ */
+export function slotCreatedAt(slot: CredentialState['slots'][string], resources: readonly PolicyResource[]): string | undefined {
+  const key = slot.keyUrn ? resources.find((r) => r.urn === slot.keyUrn) : undefined;
+  const provided = typeof key?.props.createDate === 'string' ? key.props.createDate : undefined;
+  const dates = [slot.createdAt, provided].filter((d): d is string => d !== undefined && !Number.isNaN(Date.parse(d)));
+  return dates.sort((a, b) => Date.parse(a) - Date.parse(b))[0];
+}
+
+export const maxAgeConfig = {
+  maxAgeDays: { type: 'integer', minimum: 1, default: defaultMaxAgeDays, description: 'Oldest a key may get, in days, where the stack does not set maxAgeDays.' },
+} as const;

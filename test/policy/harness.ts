@@ -1,0 +1,115 @@
+/**
+ * Builds validation args the way the policy server does — config with the schema's defaults,
+ * secrets already unwrapped, isType/asType by type token — and collects the violations a policy
+ * reports. Never constructs a PolicyPack (its constructor starts a server).
+ */
+import type { Policy, PolicyResource, PolicyResourceOptions, ResourceValidationArgs, ResourceValidationPolicy, StackValidationArgs, StackValidationPolicy } from '@pulumi/policy';
+import { reveal } from '../fixtures/secrets.ts';
+
+export interface Violation {
+  readonly message: string;
+  readonly urn?: string;
+}
+
+export interface ResourceInput {
+  readonly type: string;
+  readonly name: string;
+  readonly props: Record<string, unknown>;
+  readonly opts?: Partial<PolicyResourceOptions>;
+  readonly parent?: string;
+  readonly urn?: string;
+}
+
+class NotApplicable extends Error {}
+
+/** The policy's config: its schema's defaults under what the test (the config file) sets. */
+export function policyConfig(policy: Policy, overrides: Record<string, unknown> = {}): Record<string, unknown> {
+  const defaults = Object.fromEntries(Object.entries(policy.configSchema?.properties ?? {}).flatMap(([k, s]) => ('default' in s ? [[k, s.default]] : [])));
+  return { ...defaults, ...overrides };
+}
+
+function urnOf(r: ResourceInput): string {
+  return r.urn ?? `urn:pulumi:test::keyslot::${r.type}::${r.name}`;
+}
+
+function options(r: ResourceInput): PolicyResourceOptions {
+  return { protect: false, ignoreChanges: [], aliases: [], customTimeouts: { createSeconds: 0, updateSeconds: 0, deleteSeconds: 0 }, additionalSecretOutputs: [], ...r.opts, ...(r.parent ? { parent: r.parent } : {}) };
+}
+
+function typing(type: string) {
+  const isType = (cls: { __pulumiType?: string }) => cls.__pulumiType === type;
+  return { isType: isType as never, asType: ((cls: { __pulumiType?: string }, props: unknown) => (isType(cls) ? props : undefined)) as never };
+}
+
+function notApplicable(reason?: string): never {
+  throw new NotApplicable(reason);
+}
+
+export async function validateResource(policy: ResourceValidationPolicy, r: ResourceInput, config: Record<string, unknown> = {}): Promise<Violation[]> {
+  const violations: Violation[] = [];
+  const props = reveal(r.props) as Record<string, any>;
+  const t = typing(r.type);
+  const args: ResourceValidationArgs = {
+    type: r.type,
+    name: r.name,
+    urn: urnOf(r),
+    props,
+    opts: options(r),
+    stackTags: new Map(),
+    getConfig: (() => policyConfig(policy, config)) as never,
+    notApplicable,
+    isType: t.isType,
+    asType: ((cls: never) => (t.asType as (c: never, p: unknown) => unknown)(cls, props)) as never,
+  };
+  const validations = [policy.validateResource ?? []].flat();
+  try {
+    for (const v of validations) await v(args, (message, urn) => violations.push({ message, ...(urn ? { urn } : {}) }));
+  } catch (e) {
+    if (!(e instanceof NotApplicable)) throw e;
+  }
+  return violations;
+}
+
+export function policyResources(inputs: readonly ResourceInput[]): PolicyResource[] {
+  const byUrn = new Map<string, PolicyResource>();
+  const list = inputs.map((r) => {
+    const props = reveal(r.props) as Record<string, any>;
+    const t = typing(r.type);
+    const resource: PolicyResource = {
+      type: r.type,
+      name: r.name,
+      urn: urnOf(r),
+      props,
+      opts: options(r),
+      dependencies: [],
+      propertyDependencies: {},
+      isType: t.isType,
+      asType: ((cls: never) => (t.asType as (c: never, p: unknown) => unknown)(cls, props)) as never,
+    };
+    byUrn.set(resource.urn, resource);
+    return resource;
+  });
+  for (const [i, r] of inputs.entries()) {
+    if (r.parent && byUrn.has(r.parent)) (list[i] as { parent?: PolicyResource }).parent = byUrn.get(r.parent);
+  }
+  return list;
+}
+
+export async function validateStack(policy: StackValidationPolicy, resources: readonly ResourceInput[], config: Record<string, unknown> = {}): Promise<Violation[]> {
+  const violations: Violation[] = [];
+  const args: StackValidationArgs = { resources: policyResources(resources), stackTags: new Map(), getConfig: (() => policyConfig(policy, config)) as never, notApplicable };
+  try {
+    await policy.validateStack(args, (message, urn) => violations.push({ message, ...(urn ? { urn } : {}) }));
+  } catch (e) {
+    if (!(e instanceof NotApplicable)) throw e;
+  }
+  return violations;
+}
+
+/** Runs any policy over a whole stack: resource policies once per resource. */
+export async function runPolicy(policy: ResourceValidationPolicy | StackValidationPolicy, resources: readonly ResourceInput[], config: Record<string, unknown> = {}): Promise<Violation[]> {
+  if ('validateStack' in policy) return validateStack(policy, resources, config);
+  const all: Violation[] = [];
+  for (const r of resources) all.push(...(await validateResource(policy as ResourceValidationPolicy, r, config)));
+  return all;
+}
