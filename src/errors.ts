@@ -36,14 +36,80 @@ export class StackNotFoundError extends ConfigError {}
 /** A request names a credential that the stack does not declare. */
 export class UnknownCredentialError extends ConfigError {}
 
+/** The stack file is older than what is deployed (a stale checkout would flip onto a regenerated key). */
+export class StaleStackError extends ConfigError {}
+
+/** Another rotation of this stack holds the lock. */
+export class LockedError extends KeyslotError {
+  constructor(readonly holder: string, readonly expiresAt: Date, where: string) {
+    super(`stack is locked by ${holder} until ${expiresAt.toISOString()} (${where}); wait for it, or let the lock expire`);
+  }
+}
+
+/** A rotation of this credential is already in flight; `keyslot resume` finishes it. */
+export class RotationInFlightError extends KeyslotError {
+  constructor(readonly credential: string, readonly rotationId: string, stack: string) {
+    super(`credential ${credential} has rotation ${rotationId} in flight; finish it: keyslot resume --stack ${stack} --credential ${credential}`);
+  }
+}
+
+/** `resume` or `rollback` found nothing to do. */
+export class NothingInFlightError extends KeyslotError {}
+
+/** The last rotation was too recent (`minIntervalHours`). */
+export class TooSoonError extends KeyslotError {}
+
+/** The Pulumi CLI is not installed or not on PATH. */
+export class PulumiCliMissingError extends KeyslotError {}
+
+/** A Pulumi operation (up, preview, config) failed. */
+export class EngineError extends KeyslotError {}
+
+/** A cluster's API did not answer. */
+export class ClusterUnreachableError extends KeyslotError {}
+
+/** A consumer did not confirm the new key: rollout failed, logs show auth errors, a probe or wait failed. */
+export class ConsumerNotReadyError extends KeyslotError {}
+
+/** Logs could not be read, so the check cannot pass. */
+export class LogsUnreadableError extends ConsumerNotReadyError {}
+
+/** A rollout did not finish in time or reported failure. */
+export class RolloutFailedError extends ConsumerNotReadyError {}
+
+/** A workload named by a stage does not exist and the stage is not optional. */
+export class WorkloadNotFoundError extends ConsumerNotReadyError {}
+
+/** An exec stage's command failed or timed out. */
+export class CommandFailedError extends ConsumerNotReadyError {}
+
+/** The cloud rejected a key (preflight's test of the standby key). */
+export class KeyRejectedError extends KeyslotError {}
+
+/** A rotation failed before the gate and was rolled back; the old key is active again. */
+export class RolledBackError extends KeyslotError {}
+
+/** Rollback was asked for after the freed key had been regenerated. */
+export class RollbackImpossibleError extends KeyslotError {}
+
 /** Process exit codes, documented in the README. */
 export const ExitCode = {
   ok: 0,
   failed: 1,
   badInput: 2,
+  rolledBack: 3,
+  locked: 4,
+  inFlight: 5,
+  pulumiMissing: 6,
+  tooSoon: 7,
 } as const;
 
 export function exitCodeFor(error: unknown): number {
-  if (error instanceof ConfigError) return ExitCode.badInput;
+  if (error instanceof ConfigError || error instanceof NothingInFlightError) return ExitCode.badInput;
+  if (error instanceof RolledBackError) return ExitCode.rolledBack;
+  if (error instanceof LockedError) return ExitCode.locked;
+  if (error instanceof RotationInFlightError) return ExitCode.inFlight;
+  if (error instanceof PulumiCliMissingError) return ExitCode.pulumiMissing;
+  if (error instanceof TooSoonError) return ExitCode.tooSoon;
   return ExitCode.failed;
 }

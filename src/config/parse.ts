@@ -12,6 +12,7 @@ import {
   type Cluster,
   type ClusterSelector,
   type CredentialInput,
+  type RotationRecord,
   type Scheme,
   type StackConfigParsed,
 } from './schema.ts';
@@ -24,6 +25,8 @@ export interface Credential extends Readonly<Omit<CredentialInput, 'scheme'>> {
   readonly generations: Generations;
   readonly lastRotatedAt?: string;
   readonly previousRotatedAt?: string;
+  /** The rotation in flight, if any. */
+  readonly rotation?: RotationRecord;
 }
 
 export interface StackConfig {
@@ -34,7 +37,7 @@ export interface StackConfig {
 }
 
 /** The config keys keyslot owns; other `keyslot:` keys may only be kubeconfig secrets. */
-export const configKeys = ['clusters', 'credentials', 'slots', 'generations'] as const;
+export const configKeys = ['clusters', 'credentials', 'slots', 'generations', 'rotations'] as const;
 
 type Path = readonly (string | number)[];
 
@@ -205,6 +208,16 @@ function* crossCheck(config: StackConfigParsed, keys: ReadonlySet<string>): Gene
       yield { path: ['slots', cred], found: `"${slot}"; a ${scheme} keyset always signs with "${defaultActiveSlot(scheme)}"`, fix: `use "${defaultActiveSlot(scheme)}" and rotate with: keyslot rotate --credential ${cred}` };
     }
   }
+  for (const [cred, r] of Object.entries(config.rotations)) {
+    const scheme = schemeOf.get(cred);
+    if (!scheme) {
+      yield { path: ['rotations', cred], found: `a rotation of "${cred}", which is not a credential`, fix: `remove it, or restore the credential and run: keyslot resume --credential ${cred}` };
+      continue;
+    }
+    for (const key of ['from', 'to'] as const) {
+      if (!isSlotOf(scheme, r[key])) yield { path: ['rotations', cred, key], found: `"${r[key]}", a slot the ${scheme} scheme does not have`, fix: `use one of ${schemeSlots[scheme].join(', ')}` };
+    }
+  }
   for (const [cred, gens] of Object.entries(config.generations)) {
     const scheme = schemeOf.get(cred);
     if (!scheme) {
@@ -238,6 +251,7 @@ function normalize(stack: string, parsed: StackConfigParsed): StackConfig {
       generations,
       ...(typeof lastRotatedAt === 'string' ? { lastRotatedAt } : {}),
       ...(typeof previousRotatedAt === 'string' ? { previousRotatedAt } : {}),
+      ...(parsed.rotations[c.name] ? { rotation: parsed.rotations[c.name] } : {}),
     };
   });
   return { stack, clusters: parsed.clusters, credentials };

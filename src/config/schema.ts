@@ -10,6 +10,8 @@ const name = z
   .regex(/^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$/, 'a lowercase DNS label (a-z, 0-9, "-")');
 const k8sName = z.string().regex(/^[a-z0-9]([a-z0-9.-]{0,251}[a-z0-9])?$/, 'a Kubernetes object name');
 const timestamp = z.iso.datetime({ offset: true });
+/** `pulumi config set --path` may store a number as a string; both mean the same generation. */
+const generationNumber = z.union([z.number().int().positive(), z.string().regex(/^[1-9][0-9]*$/).transform(Number)]);
 
 /** A cluster selector: every cluster, the one marked `primary`, or a list of cluster names. */
 export const clusterSelector = z.union([z.literal('all'), z.literal('primary'), z.array(name).min(1)]);
@@ -224,7 +226,7 @@ export const credential = z.strictObject({
 export type CredentialInput = z.infer<typeof credential>;
 
 const slotGeneration = z.strictObject({
-  generation: z.number().int().positive(),
+  generation: generationNumber,
   createdAt: timestamp.optional(),
 });
 const credentialGenerations = z
@@ -236,11 +238,30 @@ const credentialGenerations = z
   })
   .catchall(slotGeneration);
 
+/**
+ * A rotation in flight, written by the driver before the flip and removed by the record step.
+ * Deployed with the stack, so `keyslot resume` on a fresh checkout knows what was started.
+ */
+export const rotationRecord = z.strictObject({
+  id: z.string().regex(/^r-[0-9a-z-]+$/, 'a keyslot rotation id'),
+  startedAt: timestamp,
+  /** The active slot before the rotation. */
+  from: z.string(),
+  to: z.string(),
+  /** `emergency`: a key was exposed; `disruptive`: both slots are replaced. */
+  mode: z.enum(['rotate', 'emergency', 'disruptive']).default('rotate'),
+  /** Each slot's generation before the rotation, to re-plan exactly what was started. */
+  generations: z.record(z.string(), generationNumber),
+});
+export type RotationRecord = z.infer<typeof rotationRecord>;
+
 export const stackConfig = z.strictObject({
   clusters: z.array(cluster).default([]),
   credentials: z.array(credential).min(1),
   slots: z.record(z.string(), z.string()).default({}),
   generations: z.record(z.string(), credentialGenerations).default({}),
+  /** Rotations in flight, per credential (driver-maintained). */
+  rotations: z.record(z.string(), rotationRecord).default({}),
 });
 export type StackConfigInput = z.input<typeof stackConfig>;
 export type StackConfigParsed = z.infer<typeof stackConfig>;

@@ -31,7 +31,12 @@ export type Step =
     }
   | { readonly kind: 'up'; readonly clusters: readonly string[]; readonly targets: readonly string[] }
   | StageStep
-  | { readonly kind: 'gate'; readonly requires: readonly string[] }
+  | {
+      readonly kind: 'gate';
+      readonly requires: readonly string[];
+      /** `strict`: no regeneration unless every consumer confirmed. `emergency`: regenerate anyway, report who did not confirm. */
+      readonly mode: 'strict' | 'emergency';
+    }
   | {
       readonly kind: 'regenerate';
       readonly slot: string;
@@ -44,8 +49,16 @@ export type Step =
 
 export type StepKind = Step['kind'];
 
+/**
+ * `rotate`: the zero-downtime path. `emergency`: a key was exposed; same steps, but the exposed
+ * slot is regenerated even if not every consumer confirmed. `disruptive`: every slot is replaced
+ * at once (kOps "rotate everything"); consumers fail until restarted.
+ */
+export type RotationMode = 'rotate' | 'emergency' | 'disruptive';
+
 export interface CredentialPlan {
   readonly name: string;
+  readonly mode: RotationMode;
   readonly scheme: Credential['scheme'];
   /** The active slot before and after; equal for managed credentials. */
   readonly from: string;
@@ -109,17 +122,34 @@ function touchedClusters(config: StackConfig, cred: Credential, stages: readonly
   return config.clusters.map((c) => c.name).filter((c) => used.has(c));
 }
 
-export function planCredential(config: StackConfig, cred: Credential): CredentialPlan {
+export function planCredential(config: StackConfig, cred: Credential, mode: RotationMode = 'rotate'): CredentialPlan {
   const stages = cred.stages.map((s, i) => ({ ...s, stage: i, clusters: selectClusters(config.clusters, s.clusters) }) as StageStep);
   const clusters = touchedClusters(config, cred, stages);
-  const checks = ['stack config valid', 'every target cluster reachable', 'no rotation in flight', `at least ${cred.minIntervalHours}h since the last rotation`];
-  if (cred.scheme === 'dual' && testableStandby.has(cred.source.type)) checks.push('standby key accepted by the cloud');
+  const checks = ['stack config valid', 'every target cluster reachable', 'no rotation in flight'];
+  if (mode === 'rotate') checks.push(`at least ${cred.minIntervalHours}h since the last rotation`);
+  if (cred.scheme === 'dual' && testableStandby.has(cred.source.type) && mode !== 'disruptive') checks.push('standby key accepted by the cloud');
   const steps: Step[] = [{ kind: 'preflight', clusters, checks }];
   const key = `keyslot:slots.${cred.name}`;
   const gens = `keyslot:generations.${cred.name}`;
+  const via = regenerateVia[cred.source.type];
+  const deliveredTo = new Set(cred.deliver.flatMap((d) => (d.type === 'kubernetes-secret' ? selectClusters(config.clusters, d.clusters) : [])));
+  const up: Step = { kind: 'up', clusters: clusters.filter((c) => deliveredTo.has(c)), targets: cred.deliver.flatMap((d) => deliveryTargets(config, d)) };
+  const gate: Step = { kind: 'gate', requires: stages.map(describeStage), mode: mode === 'rotate' ? 'strict' : 'emergency' };
+  const record = [`${gens}.previousRotatedAt`, `${gens}.lastRotatedAt`];
   let to: string = cred.active;
   let generations: Record<string, SlotGeneration> = { ...cred.generations };
-  const record = [`${gens}.previousRotatedAt`, `${gens}.lastRotatedAt`];
+
+  if (mode === 'disruptive' && (via || cred.scheme === 'triple')) {
+    // Every slot replaced before any consumer restarts: the downtime is the point of this path.
+    for (const slot of Object.keys(cred.generations)) {
+      const generation = nextGeneration(generations);
+      generations = { ...generations, [slot]: { generation } };
+      steps.push({ kind: 'regenerate', slot, generation, via: via ?? 'pulumi-up', soakMinutes: 0, set: { [`${gens}.${slot}.generation`]: generation } });
+      if (via && via !== 'pulumi-up') record.push(`${gens}.${slot}.createdAt`);
+    }
+    steps.push(up, ...stages, gate, { kind: 'record', set: record });
+    return { name: cred.name, mode, scheme: cred.scheme, from: cred.active, to, generations, steps };
+  }
 
   if (cred.scheme === 'dual') {
     to = standbySlot(cred.active as 'primary' | 'secondary');
@@ -134,35 +164,30 @@ export function planCredential(config: StackConfig, cred: Credential): Credentia
       set: Object.fromEntries(Object.entries(generations).map(([slot, g]) => [`${gens}.${slot}.generation`, g.generation])),
     });
   }
-  if (cred.scheme !== 'managed') {
-    const deliveredTo = new Set(cred.deliver.flatMap((d) => (d.type === 'kubernetes-secret' ? selectClusters(config.clusters, d.clusters) : [])));
-    steps.push({ kind: 'up', clusters: clusters.filter((c) => deliveredTo.has(c)), targets: cred.deliver.flatMap((d) => deliveryTargets(config, d)) });
-  }
-  steps.push(...stages);
-  steps.push({ kind: 'gate', requires: stages.map(describeStage) });
+  if (cred.scheme !== 'managed') steps.push(up);
+  steps.push(...stages, gate);
 
-  const via = regenerateVia[cred.source.type];
   if (cred.scheme === 'dual' && via) {
     const freed = cred.active;
     const generation = nextGeneration(cred.generations);
     generations = { ...generations, [freed]: { generation } };
-    steps.push({ kind: 'regenerate', slot: freed, generation, via, soakMinutes: cred.soakMinutes, set: { [`${gens}.${freed}.generation`]: generation } });
+    steps.push({ kind: 'regenerate', slot: freed, generation, via, soakMinutes: mode === 'rotate' ? cred.soakMinutes : 0, set: { [`${gens}.${freed}.generation`]: generation } });
     if (via !== 'pulumi-up') record.push(`${gens}.${freed}.createdAt`);
   }
   steps.push({ kind: 'record', set: record });
-  return { name: cred.name, scheme: cred.scheme, from: cred.active, to, generations, steps };
+  return { name: cred.name, mode, scheme: cred.scheme, from: cred.active, to, generations, steps };
 }
 
 /**
  * Plans the rotation of the named credentials, or of all of them.
  * @throws UnknownCredentialError for a name the stack does not declare.
  */
-export function planRotation(config: StackConfig, names?: readonly string[]): Plan {
+export function planRotation(config: StackConfig, names?: readonly string[], mode: RotationMode = 'rotate'): Plan {
   const byName = new Map(config.credentials.map((c) => [c.name, c]));
   const chosen = (names?.length ? names : [...byName.keys()]).map((n) => {
     const cred = byName.get(n);
     if (!cred) throw new UnknownCredentialError(`stack ${config.stack}`, '--credential', JSON.stringify(n), `use one of ${[...byName.keys()].join(', ')}`);
     return cred;
   });
-  return { stack: config.stack, credentials: chosen.map((c) => planCredential(config, c)) };
+  return { stack: config.stack, credentials: chosen.map((c) => planCredential(config, c, mode)) };
 }

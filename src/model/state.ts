@@ -26,6 +26,10 @@ export const credentialState = z.object({
   minIntervalHours: z.number().nonnegative(),
   lastRotatedAt: z.string().optional(),
   previousRotatedAt: z.string().optional(),
+  /** The rotation in flight when this was deployed. */
+  rotation: z
+    .object({ id: z.string(), startedAt: z.string(), from: z.string(), to: z.string(), mode: z.enum(['rotate', 'emergency', 'disruptive']), generations: z.record(z.string(), z.number()) })
+    .optional(),
   targets: z.array(z.string()),
 });
 
@@ -36,4 +40,39 @@ export function readCredentialState(props: unknown): CredentialState | undefined
   const state = (props as { state?: unknown } | undefined)?.state;
   const parsed = credentialState.safeParse(state);
   return parsed.success ? parsed.data : undefined;
+}
+
+/** A difference between the stack file and what is deployed, by config path. */
+export interface Drift {
+  readonly path: string;
+  readonly file: string;
+  readonly deployed: string;
+  /** True when the file is behind what is deployed (a stale checkout), not merely ahead. */
+  readonly stale: boolean;
+}
+
+interface CredentialView {
+  readonly name: string;
+  readonly active: string;
+  readonly generations: Readonly<Record<string, { generation: number }>>;
+  readonly rotation?: { id: string };
+}
+
+/**
+ * How the stack file's view of a credential differs from the deployed state. Generations only
+ * grow, so a file generation below the deployed one means the file is stale.
+ */
+export function driftOf(cred: CredentialView, deployed: CredentialState | undefined): Drift[] {
+  if (!deployed) return [];
+  const drift: Drift[] = [];
+  const gens = `keyslot:generations.${cred.name}`;
+  for (const [slot, d] of Object.entries(deployed.slots)) {
+    const file = cred.generations[slot]?.generation;
+    if (file !== d.generation) drift.push({ path: `${gens}.${slot}.generation`, file: String(file), deployed: String(d.generation), stale: file === undefined || file < d.generation });
+  }
+  if (deployed.activeSlot !== cred.active) drift.push({ path: `keyslot:slots.${cred.name}`, file: cred.active, deployed: deployed.activeSlot, stale: false });
+  if (deployed.rotation && deployed.rotation.id !== cred.rotation?.id) {
+    drift.push({ path: `keyslot:rotations.${cred.name}`, file: cred.rotation?.id ?? 'none', deployed: deployed.rotation.id, stale: true });
+  }
+  return drift;
 }

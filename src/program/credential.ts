@@ -48,6 +48,7 @@ export class CredentialComponent extends pulumi.ComponentResource {
         minIntervalHours: credential.minIntervalHours,
         ...(credential.lastRotatedAt ? { lastRotatedAt: credential.lastRotatedAt } : {}),
         ...(credential.previousRotatedAt ? { previousRotatedAt: credential.previousRotatedAt } : {}),
+        ...(credential.rotation ? { rotation: credential.rotation } : {}),
         targets,
       }),
     );

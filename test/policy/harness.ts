@@ -4,7 +4,7 @@
  * reports. Never constructs a PolicyPack (its constructor starts a server).
  */
 import type { Policy, PolicyResource, PolicyResourceOptions, ResourceValidationArgs, ResourceValidationPolicy, StackValidationArgs, StackValidationPolicy } from '@pulumi/policy';
-import { reveal } from '../fixtures/secrets.ts';
+import { reveal } from '../../src/adapters/engine/secretValues.ts';
 
 export interface Violation {
   readonly message: string;

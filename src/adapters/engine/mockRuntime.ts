@@ -1,0 +1,131 @@
+/**
+ * Runs the keyslot program under Pulumi's mock runtime: the engine of the simulated stack adapter
+ * (the drill) and of the program's tests. The mock runtime is global to a process, so runs are
+ * serialised and suites that use it run in their own mocha process.
+ */
+import * as pulumi from '@pulumi/pulumi';
+import { getMonitor } from '@pulumi/pulumi/runtime/settings';
+import type { CredentialState } from '../../model/state.ts';
+import { keyslotProgram } from '../../program/index.ts';
+
+export { isSecretValue, reveal } from './secretValues.ts';
+
+export interface Registered {
+  readonly type: string;
+  readonly name: string;
+  readonly custom: boolean;
+  readonly provider?: string;
+  /** Inputs as the engine got them: secrets still wrapped (see `isSecretValue`). */
+  readonly inputs: Record<string, unknown>;
+  /** What the mock provider returned: inputs plus computed outputs. */
+  readonly outputs: Record<string, unknown>;
+  readonly urn: string;
+  readonly parent?: string;
+  readonly deleteBeforeReplace: boolean;
+  readonly additionalSecretOutputs: readonly string[];
+}
+
+interface EngineView {
+  urn?: string;
+  parent?: string;
+  deleteBeforeReplace: boolean;
+  additionalSecretOutputs: string[];
+}
+
+interface RegisterRequest {
+  getType(): string;
+  getName(): string;
+  getParent(): string;
+  getDeletebeforereplace(): boolean;
+  getAdditionalsecretoutputsList(): string[];
+}
+
+/**
+ * Wraps the mock monitor so each registration's parent, URN and options are recorded as the
+ * engine received them; `newResource` alone does not see those.
+ */
+function recordEngineView(): Map<string, EngineView> {
+  const seen = new Map<string, EngineView>();
+  const monitor = getMonitor() as unknown as { registerResource(req: RegisterRequest, cb: (err: unknown, res?: { getUrn(): string }) => void): void };
+  const original = monitor.registerResource.bind(monitor);
+  monitor.registerResource = (req, cb) => {
+    const view: EngineView = { deleteBeforeReplace: req.getDeletebeforereplace(), additionalSecretOutputs: req.getAdditionalsecretoutputsList(), ...(req.getParent() ? { parent: req.getParent() } : {}) };
+    seen.set(`${req.getType()}::${req.getName()}`, view);
+    original(req, (err, res) => {
+      if (res) view.urn = res.getUrn();
+      cb(err, res);
+    });
+  };
+  return seen;
+}
+
+export interface Invoked {
+  readonly token: string;
+  readonly inputs: Record<string, unknown>;
+}
+
+async function settle(count: () => number): Promise<void> {
+  let last = -1;
+  let stable = 0;
+  while (stable < 3) {
+    await new Promise((r) => setTimeout(r, 15));
+    const now = count();
+    stable = now === last ? stable + 1 : 0;
+    last = now;
+  }
+}
+
+export interface MockRun {
+  readonly resources: Registered[];
+  readonly credentials: Record<string, CredentialState>;
+}
+
+export interface MockProviders {
+  /** Returns the id and state (inputs plus outputs) of a registered resource. */
+  newResource(args: pulumi.runtime.MockResourceArgs): { id: string; state: Record<string, unknown> };
+  call(args: pulumi.runtime.MockCallArgs): Record<string, unknown>;
+}
+
+let queue: Promise<unknown> = Promise.resolve();
+
+/**
+ * Runs the real program entry (`keyslotProgram`) for a stack's namespaced config values and waits
+ * until every registration is in. Runs never overlap.
+ */
+export function runProgramUnderMocks(stack: string, config: Record<string, string>, providers: MockProviders): Promise<MockRun> {
+  const run = queue.then(() => runOnce(stack, config, providers));
+  queue = run.catch(() => undefined);
+  return run;
+}
+
+async function runOnce(stack: string, config: Record<string, string>, providers: MockProviders): Promise<MockRun> {
+  const registered: Omit<Registered, 'urn' | 'deleteBeforeReplace' | 'additionalSecretOutputs'>[] = [];
+  await pulumi.runtime.setMocks(
+    {
+      newResource: (args) => {
+        const result = providers.newResource(args);
+        registered.push({ type: args.type, name: args.name, custom: args.custom ?? true, inputs: args.inputs, outputs: result.state, ...(args.provider ? { provider: args.provider } : {}) });
+        return result;
+      },
+      call: (args) => providers.call(args),
+    },
+    'keyslot',
+    stack,
+    false,
+  );
+  const engine = recordEngineView();
+  pulumi.runtime.setAllConfig(config);
+  const outputs = keyslotProgram();
+  const credentials = await new Promise<Record<string, CredentialState>>((resolve) => outputs.credentials.apply(resolve));
+  await settle(() => registered.length);
+  const resources = registered.map((r): Registered => {
+    const view = engine.get(`${r.type}::${r.name}`)!;
+    return { ...r, urn: view.urn!, deleteBeforeReplace: view.deleteBeforeReplace, additionalSecretOutputs: view.additionalSecretOutputs, ...(view.parent ? { parent: view.parent } : {}) };
+  });
+  return { resources, credentials };
+}
+
+/** A stack's `keyslot:` values (un-namespaced) as Pulumi hands them to a program. */
+export function namespacedConfig(raw: Readonly<Record<string, unknown>>): Record<string, string> {
+  return Object.fromEntries(Object.entries(raw).map(([k, v]) => [`keyslot:${k}`, typeof v === 'string' ? v : JSON.stringify(v)]));
+}

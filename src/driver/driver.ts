@@ -1,0 +1,537 @@
+/**
+ * The rotation driver: executes the planner's steps through ports, never a copy of the plan.
+ *
+ * Truth lives with the stack and the fleet, not with this process. Before the flip the driver
+ * records the rotation in stack config (deployed with the stack); every restart stamps the pod
+ * template with the rotation id; cloud keys carry their creation time. `resume` re-plans from the
+ * recorded pre-rotation state and skips whatever the world shows as done, so a crash at any step
+ * — on a fresh checkout — finishes with each consumer restarted once and each slot regenerated once.
+ */
+import { randomBytes } from 'node:crypto';
+import pLimit from 'p-limit';
+import { parseStackConfig, type Credential, type StackConfig } from '../config/parse.ts';
+import type { RotationRecord } from '../config/schema.ts';
+import {
+  ConfigError,
+  ConsumerNotReadyError,
+  KeyslotError,
+  NothingInFlightError,
+  RollbackImpossibleError,
+  RolledBackError,
+  RotationInFlightError,
+  StaleStackError,
+  TooSoonError,
+  WorkloadNotFoundError,
+} from '../errors.ts';
+import { driftOf, planCredential, tooSoon, type CredentialPlan, type RotationMode, type StageStep, type Step } from '../model/index.ts';
+import type { CredentialState } from '../model/state.ts';
+import type { Clock, CloudKeys, ClusterFleet, CommandRunner, HttpProbe, Journal, StackEngine, WorkloadId } from '../ports/index.ts';
+import type { EventSink, RotationEvent, StepOutcome } from './events.ts';
+import { stackLock, type StackLock } from './lock.ts';
+
+export interface DriverPorts {
+  readonly engine: StackEngine;
+  readonly clusters: ClusterFleet;
+  readonly cloud: CloudKeys;
+  readonly clock: Clock;
+  readonly commands: CommandRunner;
+  readonly http: HttpProbe;
+  readonly journal: Journal;
+}
+
+export interface DriverOptions {
+  /** Policy pack folders passed to every `up`; empty with `--no-policy`. */
+  readonly policyPacks: readonly string[];
+  /** Clusters a stage works on at once. @default 8 */
+  readonly concurrency?: number;
+  /** Rotate even if `minIntervalHours` has not passed. @default false */
+  readonly force?: boolean;
+  /** Who holds the lock, e.g. `ci@runner-7:4121`. */
+  readonly holder: string;
+  /** @default 3600 */
+  readonly lockTtlSeconds?: number;
+  readonly onEvent?: EventSink;
+}
+
+export interface RotationResult {
+  readonly credential: string;
+  readonly rotationId: string;
+  readonly outcome: 'rotated' | 'rolled-back';
+  readonly unconfirmed: readonly string[];
+}
+
+/** A stage that did not confirm on a cluster. */
+interface Unconfirmed {
+  readonly step: number;
+  readonly label: string;
+  readonly error: KeyslotError;
+}
+
+interface Run {
+  readonly config: StackConfig;
+  /** The credential as it was before the rotation started. */
+  readonly before: Credential;
+  readonly plan: CredentialPlan;
+  readonly record: RotationRecord;
+  readonly resumed: boolean;
+  readonly unconfirmed: Unconfirmed[];
+  /** Slot → creation time of keys a cloud hook regenerated in this run. */
+  readonly regenerated: Map<string, Date>;
+}
+
+/** Thrown inside a run when the gate stays closed; turned into a rollback. */
+class GateClosed extends KeyslotError {}
+
+function stripPrefix(path: string): string {
+  return path.replace(/^keyslot:/, '');
+}
+
+function substitute(text: string, cluster: string | undefined): string {
+  return cluster === undefined ? text : text.replaceAll('${cluster}', cluster);
+}
+
+export class Driver {
+  private readonly concurrency: number;
+
+  constructor(
+    private readonly ports: DriverPorts,
+    private readonly options: DriverOptions,
+  ) {
+    this.concurrency = options.concurrency ?? 8;
+  }
+
+  /** The stack config as the program will read it, through the one parser. */
+  async loadConfig(): Promise<StackConfig> {
+    const stack = this.ports.engine.stack;
+    return parseStackConfig(stack, await this.ports.engine.readConfig(), `stack ${stack}`);
+  }
+
+  /** Starts and finishes a rotation. @throws RotationInFlightError, TooSoonError, LockedError, RolledBackError, ... */
+  async rotate(credentialName: string, mode: RotationMode = 'rotate'): Promise<RotationResult> {
+    const config = await this.loadConfig();
+    const cred = this.credential(config, credentialName);
+    const deployed = (await this.ports.engine.deployed())[cred.name];
+    const inFlight = cred.rotation ?? deployed?.rotation;
+    if (inFlight) throw new RotationInFlightError(cred.name, inFlight.id, config.stack);
+    this.refuseStale(config, cred, deployed);
+    if (mode === 'rotate' && !this.options.force && tooSoon(cred.lastRotatedAt, cred.minIntervalHours, this.ports.clock.now())) {
+      throw new TooSoonError(
+        `credential ${cred.name} was rotated at ${cred.lastRotatedAt}, less than minIntervalHours (${cred.minIntervalHours}h) ago; wait, or pass --force (for an exposed key: --emergency)`,
+      );
+    }
+    const plan = planCredential(config, cred, mode);
+    const now = this.ports.clock.now();
+    const record: RotationRecord = {
+      id: `r-${now.toISOString().replace(/[-:.]/g, '').toLowerCase()}-${randomBytes(2).toString('hex')}`,
+      startedAt: now.toISOString(),
+      from: plan.from,
+      to: plan.to,
+      mode,
+      generations: Object.fromEntries(Object.entries(cred.generations).map(([slot, g]) => [slot, g.generation])),
+    };
+    const lock = stackLock(config, this.ports, this.options.holder, this.options.lockTtlSeconds ?? 3600);
+    return this.locked(lock, () => this.execute({ config, before: cred, plan, record, resumed: false, unconfirmed: [], regenerated: new Map() }, lock));
+  }
+
+  /** Finishes the rotation in flight, from whatever the stack and the fleet show as done. */
+  async resume(credentialName: string): Promise<RotationResult> {
+    const { config, cred, record } = await this.inFlight(credentialName);
+    const before = this.beforeRotation(cred, record);
+    const plan = planCredential(config, before, record.mode);
+    const lock = stackLock(config, this.ports, this.options.holder, this.options.lockTtlSeconds ?? 3600);
+    return this.locked(lock, () => this.execute({ config, before, plan, record, resumed: true, unconfirmed: [], regenerated: new Map() }, lock));
+  }
+
+  /** Flips back the rotation in flight. Impossible once the freed key was regenerated. */
+  async rollback(credentialName: string): Promise<RotationResult> {
+    const { config, cred, record } = await this.inFlight(credentialName);
+    const before = this.beforeRotation(cred, record);
+    const plan = planCredential(config, before, record.mode);
+    const lock = stackLock(config, this.ports, this.options.holder, this.options.lockTtlSeconds ?? 3600);
+    return this.locked(lock, async () => {
+      await this.assertRollbackPossible({ config, before, plan, record, resumed: true, unconfirmed: [], regenerated: new Map() });
+      await this.rollBack({ config, before, plan, record, resumed: true, unconfirmed: [], regenerated: new Map() }, 'asked for');
+      return { credential: cred.name, rotationId: record.id, outcome: 'rolled-back', unconfirmed: [] };
+    });
+  }
+
+  // ---- the state machine -----------------------------------------------------------------------
+
+  private async execute(run: Run, lock: StackLock): Promise<RotationResult> {
+    const { plan, record } = run;
+    this.emit({ type: 'rotation-started', at: this.now(), stack: run.config.stack, credential: plan.name, rotationId: record.id, mode: plan.mode, from: plan.from, to: plan.to, resumed: run.resumed });
+    const gateAt = plan.steps.findIndex((s) => s.kind === 'gate');
+    let step = 0;
+    try {
+      for (; step < plan.steps.length; step++) {
+        await lock.acquire();
+        await this.runStep(run, step, plan.steps[step]!);
+      }
+    } catch (error) {
+      const beforeGate = step <= gateAt && plan.mode === 'rotate';
+      if (beforeGate && error instanceof KeyslotError && !(error instanceof ConfigError)) {
+        const reason = error.message;
+        await this.rollBack(run, reason);
+        throw new RolledBackError(`rotation ${record.id} of ${plan.name} rolled back: ${reason}`, { cause: error });
+      }
+      const detail = error instanceof Error ? error.message : String(error);
+      this.emit({ type: 'rotation-finished', at: this.now(), credential: plan.name, rotationId: record.id, outcome: 'halted', unconfirmed: run.unconfirmed.map((u) => u.label), detail });
+      throw error;
+    }
+    const unconfirmed = run.unconfirmed.map((u) => u.label);
+    this.emit({ type: 'rotation-finished', at: this.now(), credential: plan.name, rotationId: record.id, outcome: 'rotated', unconfirmed });
+    return { credential: plan.name, rotationId: record.id, outcome: 'rotated', unconfirmed };
+  }
+
+  private async runStep(run: Run, index: number, step: Step): Promise<void> {
+    const started = Date.now();
+    const base = { credential: run.plan.name, rotationId: run.record.id, step: index, kind: step.kind };
+    this.emit({ type: 'step-started', at: this.now(), ...base, clusters: 'clusters' in step ? step.clusters : [] });
+    let outcome: StepOutcome = 'done';
+    let detail: string | undefined;
+    try {
+      const result = await this.stepHandler(run, index, step);
+      if (result) ({ outcome, detail } = result);
+    } catch (error) {
+      this.emit({ type: 'step-finished', at: this.now(), ...base, outcome: 'failed', durationMs: Date.now() - started, detail: error instanceof Error ? error.message : String(error) });
+      throw error;
+    }
+    this.emit({ type: 'step-finished', at: this.now(), ...base, outcome, durationMs: Date.now() - started, ...(detail ? { detail } : {}) });
+  }
+
+  private async stepHandler(run: Run, index: number, step: Step): Promise<{ outcome: StepOutcome; detail?: string } | void> {
+    switch (step.kind) {
+      case 'preflight':
+        return this.preflight(run, step.clusters, step.checks);
+      case 'flip':
+        return this.setAll(step.set);
+      case 'up':
+        return this.up(run);
+      case 'gate':
+        return this.gate(run, step.mode);
+      case 'regenerate':
+        return this.regenerate(run, step);
+      case 'record':
+        return this.recordFinish(run);
+      default:
+        return this.stage(run, index, step);
+    }
+  }
+
+  private async preflight(run: Run, clusters: readonly string[], checks: readonly string[]) {
+    const limit = pLimit(this.concurrency);
+    await Promise.all(clusters.map((c) => limit(() => this.ports.clusters.ping(c))));
+    if (!run.resumed) {
+      if (checks.includes('standby key accepted by the cloud')) await this.ports.cloud.testKey(run.before.source, run.plan.to);
+      // The record goes into the stack before anything changes, so any later crash is resumable.
+      await this.setRecord(run.plan.name, run.record);
+    }
+  }
+
+  private async setRecord(credential: string, record: RotationRecord) {
+    const base = `rotations.${credential}`;
+    await this.ports.engine.setConfig(`${base}.id`, record.id);
+    await this.ports.engine.setConfig(`${base}.startedAt`, record.startedAt);
+    await this.ports.engine.setConfig(`${base}.from`, record.from);
+    await this.ports.engine.setConfig(`${base}.to`, record.to);
+    await this.ports.engine.setConfig(`${base}.mode`, record.mode);
+    for (const [slot, g] of Object.entries(record.generations)) await this.ports.engine.setConfig(`${base}.generations.${slot}`, String(g));
+  }
+
+  private async setAll(values: Readonly<Record<string, string | number>>) {
+    for (const [path, value] of Object.entries(values)) await this.ports.engine.setConfig(stripPrefix(path), String(value));
+  }
+
+  private async up(run: Run) {
+    const result = await this.ports.engine.up({
+      policyPacks: this.options.policyPacks,
+      onEvent: (e) => this.emit({ type: 'engine', at: this.now(), credential: run.plan.name, message: e.message }),
+    });
+    const changed = Object.entries(result.changes).filter(([op]) => op !== 'same').map(([op, n]) => `${n} ${op}`);
+    return { outcome: 'done' as const, detail: changed.length ? changed.join(', ') : 'no changes' };
+  }
+
+  private gate(run: Run, mode: 'strict' | 'emergency') {
+    if (run.unconfirmed.length === 0) return { outcome: 'done' as const, detail: 'every consumer confirmed' };
+    const labels = run.unconfirmed.map((u) => `${u.label}: ${u.error.message}`);
+    if (mode === 'strict') throw new GateClosed(`gate closed, ${run.unconfirmed.length} consumer(s) not confirmed: ${labels.join('; ')}`);
+    return { outcome: 'done' as const, detail: `emergency: regenerating although ${run.unconfirmed.length} consumer(s) did not confirm: ${labels.join('; ')}` };
+  }
+
+  private async regenerate(run: Run, step: Extract<Step, { kind: 'regenerate' }>) {
+    const path = `generations.${run.plan.name}.${step.slot}.generation`;
+    if (step.via === 'pulumi-up') {
+      // Replaced by the next `up` (record's); setting the generation twice is the same config.
+      await this.ports.engine.setConfig(path, String(step.generation));
+      return { outcome: 'done' as const, detail: `${step.slot} → generation ${step.generation} (replaced at the next up)` };
+    }
+    const startedAt = new Date(run.record.startedAt);
+    const made = await this.ports.cloud.keyCreatedAt(run.before.source, step.slot);
+    if (made && made > startedAt) {
+      run.regenerated.set(step.slot, made);
+      await this.ports.engine.setConfig(path, String(step.generation));
+      return { outcome: 'skipped' as const, detail: `${step.slot} was already regenerated at ${made.toISOString()}` };
+    }
+    if (step.soakMinutes > 0 && !run.resumed) await this.ports.clock.sleep(step.soakMinutes * 60_000);
+    const createdAt = await this.ports.cloud.regenerate(run.before.source, step.slot);
+    run.regenerated.set(step.slot, createdAt);
+    await this.ports.engine.setConfig(path, String(step.generation));
+    return { outcome: 'done' as const, detail: `${step.slot} regenerated (${step.via}), generation ${step.generation}` };
+  }
+
+  private async recordFinish(run: Run) {
+    const gens = `generations.${run.plan.name}`;
+    const now = this.now();
+    for (const [slot, createdAt] of run.regenerated) await this.ports.engine.setConfig(`${gens}.${slot}.createdAt`, createdAt.toISOString());
+    if (run.before.lastRotatedAt) await this.ports.engine.setConfig(`${gens}.previousRotatedAt`, run.before.lastRotatedAt);
+    await this.ports.engine.setConfig(`${gens}.lastRotatedAt`, now);
+    await this.ports.engine.removeConfig(`rotations.${run.plan.name}`);
+    await this.up(run);
+    return { outcome: 'done' as const, detail: `lastRotatedAt ${now}` };
+  }
+
+  // ---- stages: fan out over clusters, a stage at a time ----------------------------------------
+
+  private async stage(run: Run, index: number, step: StageStep) {
+    const limit = pLimit(run.plan.mode === 'rotate' ? this.concurrency : Number.MAX_SAFE_INTEGER);
+    const targets: (string | undefined)[] = step.clusters.length ? [...step.clusters] : [undefined];
+    const outcomes = await Promise.all(
+      targets.map((cluster) =>
+        limit(async () => {
+          const started = Date.now();
+          const where = cluster ?? 'once';
+          try {
+            const detail = await this.stageOn(run, step, cluster);
+            const outcome: StepOutcome = detail.startsWith('skipped') ? 'skipped' : 'done';
+            this.emit({ type: 'cluster-finished', at: this.now(), credential: run.plan.name, rotationId: run.record.id, step: index, kind: step.kind, cluster: where, outcome, durationMs: Date.now() - started, detail });
+            return undefined;
+          } catch (error) {
+            if (!(error instanceof KeyslotError)) throw error;
+            this.emit({ type: 'cluster-finished', at: this.now(), credential: run.plan.name, rotationId: run.record.id, step: index, kind: step.kind, cluster: where, outcome: 'failed', durationMs: Date.now() - started, detail: error.message });
+            return { step: index, label: `${step.kind} ${this.stageLabel(step)} on ${where}`, error } satisfies Unconfirmed;
+          }
+        }),
+      ),
+    );
+    const failed = outcomes.filter((o): o is Unconfirmed => o !== undefined);
+    run.unconfirmed.push(...failed);
+    if (failed.length && run.plan.mode === 'rotate') {
+      // The next stage never starts before this one finished everywhere; a failure closes the gate now.
+      throw new GateClosed(`${step.kind} ${this.stageLabel(step)} failed on ${failed.map((f) => f.label.split(' on ').pop()).join(', ')}: ${failed[0]!.error.message}`);
+    }
+    return failed.length ? { outcome: 'failed' as const, detail: `${failed.length} cluster(s) unconfirmed` } : undefined;
+  }
+
+  private stageLabel(step: StageStep): string {
+    switch (step.kind) {
+      case 'restart':
+      case 'verify-logs':
+        return `${step.namespace}/${step.workload ?? step.firstExisting?.join('|')}`;
+      case 'verify-http':
+        return step.url;
+      case 'wait-reconciled':
+        return `${step.namespace}/${step.secretBinding}`;
+      case 'annotate':
+        return `${step.namespace}/${step.shoots?.join(',') ?? step.secretBinding}`;
+      case 'exec':
+        return step.command[0]!;
+    }
+  }
+
+  /** The workload a restart or log check acts on: the named one, or the first that exists. */
+  private async resolveWorkload(cluster: string, step: Extract<StageStep, { kind: 'restart' | 'verify-logs' }>): Promise<WorkloadId | undefined> {
+    const candidates = step.workload ? [step.workload] : (step.firstExisting ?? []);
+    for (const workload of candidates) {
+      const id = { namespace: step.namespace, workload };
+      if (await this.ports.clusters.exists(cluster, id)) return id;
+    }
+    if (step.optional) return undefined;
+    throw new WorkloadNotFoundError(`${step.namespace}/${candidates.join(' or ')} not found on cluster ${cluster}; fix the stage, or mark it optional: true`);
+  }
+
+  private async stageOn(run: Run, step: StageStep, cluster: string | undefined): Promise<string> {
+    const since = new Date(run.record.startedAt);
+    const need = (c: string | undefined): string => {
+      if (c === undefined) throw new ConsumerNotReadyError(`${step.kind} needs a cluster`);
+      return c;
+    };
+    switch (step.kind) {
+      case 'restart': {
+        const c = need(cluster);
+        const id = await this.resolveWorkload(c, step);
+        if (!id) return 'skipped: not present';
+        const { outcome } = await this.ports.clusters.restart(c, id, run.record.id);
+        await this.ports.clusters.waitRollout(c, id, step.timeoutSeconds);
+        return outcome === 'already' ? `${id.workload} already restarted for ${run.record.id}; rolled out` : `${id.workload} restarted and rolled out`;
+      }
+      case 'verify-logs': {
+        const c = need(cluster);
+        const id = await this.resolveWorkload(c, step);
+        if (!id) return 'skipped: not present';
+        const matches = await this.ports.clusters.checkLogs(c, { ...id, ...(step.container ? { container: step.container } : {}), patterns: step.patterns, since, windowSeconds: step.windowSeconds });
+        if (matches.length) throw new ConsumerNotReadyError(`${matches.length} auth error line(s) in ${id.namespace}/${id.workload}${step.container ? ` [${step.container}]` : ''} logs on ${c}`);
+        return `${id.workload} logs clean`;
+      }
+      case 'verify-http': {
+        const url = substitute(step.url, cluster);
+        const deadline = this.ports.clock.now().getTime() + step.timeoutSeconds * 1000;
+        let last = 'no answer';
+        for (;;) {
+          try {
+            const status = await this.ports.http.get(url, Math.min(10, step.timeoutSeconds));
+            if (status === step.expectStatus) return `${url} answered ${status}`;
+            last = `status ${status}`;
+          } catch (error) {
+            last = error instanceof Error ? error.message : String(error);
+          }
+          if (this.ports.clock.now().getTime() >= deadline) throw new ConsumerNotReadyError(`${url} did not answer ${step.expectStatus} within ${step.timeoutSeconds}s (last: ${last})`);
+          await this.ports.clock.sleep(2000);
+        }
+      }
+      case 'wait-reconciled':
+        await this.ports.clusters.waitShootsReconciled(need(cluster), { namespace: step.namespace, secretBinding: step.secretBinding, since, timeoutSeconds: step.timeoutSeconds });
+        return `shoots of ${step.secretBinding} reconciled`;
+      case 'annotate':
+        await this.ports.clusters.annotateShoots(need(cluster), {
+          namespace: step.namespace,
+          ...(step.shoots ? { shoots: step.shoots } : {}),
+          ...(step.secretBinding ? { secretBinding: step.secretBinding } : {}),
+          operation: step.operation,
+          since,
+          timeoutSeconds: step.timeoutSeconds,
+        });
+        return `${step.operation} completed`;
+      case 'exec': {
+        const env: Record<string, string> = {
+          KEYSLOT_STACK: run.config.stack,
+          KEYSLOT_CREDENTIAL: run.plan.name,
+          KEYSLOT_SLOT: run.plan.to,
+          KEYSLOT_ROTATION: run.record.id,
+          ...(cluster ? { KEYSLOT_CLUSTER: cluster } : {}),
+        };
+        await this.ports.commands.run(step.command.map((a) => substitute(a, cluster)), { env, timeoutSeconds: step.timeoutSeconds });
+        return `${step.command[0]} exited 0`;
+      }
+    }
+  }
+
+  // ---- rollback --------------------------------------------------------------------------------
+
+  private async assertRollbackPossible(run: Run) {
+    for (const step of run.plan.steps) {
+      if (step.kind !== 'regenerate') continue;
+      const config = await this.loadConfig();
+      const now = this.credential(config, run.plan.name).generations[step.slot]?.generation;
+      const made = step.via === 'pulumi-up' ? undefined : await this.ports.cloud.keyCreatedAt(run.before.source, step.slot);
+      if (now === step.generation || (made && made > new Date(run.record.startedAt))) {
+        throw new RollbackImpossibleError(`rotation ${run.record.id}: the freed ${step.slot} key was already regenerated, so the old key no longer exists; finish instead: keyslot resume --stack ${run.config.stack} --credential ${run.plan.name}`);
+      }
+    }
+  }
+
+  private async rollBack(run: Run, reason: string) {
+    const { plan, record } = run;
+    const cred = plan.name;
+    const started = Date.now();
+    this.emit({ type: 'step-started', at: this.now(), credential: cred, rotationId: record.id, step: -1, kind: 'flip', clusters: [] });
+    if (run.before.scheme === 'dual') await this.ports.engine.setConfig(`slots.${cred}`, plan.from);
+    for (const [slot, g] of Object.entries(record.generations)) await this.ports.engine.setConfig(`generations.${cred}.${slot}.generation`, String(g));
+    await this.up(run);
+    // Everything restarted onto the new key is restarted again onto the old one.
+    const limit = pLimit(this.concurrency);
+    for (const step of plan.steps) {
+      if (step.kind !== 'restart') continue;
+      await Promise.all(
+        step.clusters.map((cluster) =>
+          limit(async () => {
+            for (const workload of step.workload ? [step.workload] : (step.firstExisting ?? [])) {
+              const id = { namespace: step.namespace, workload };
+              if ((await this.ports.clusters.restartStamp(cluster, id)) !== record.id) continue;
+              await this.ports.clusters.restart(cluster, id, `${record.id}-rollback`);
+              await this.ports.clusters.waitRollout(cluster, id, step.timeoutSeconds);
+            }
+          }),
+        ),
+      );
+    }
+    await this.ports.engine.removeConfig(`rotations.${cred}`);
+    await this.up(run);
+    this.emit({ type: 'step-finished', at: this.now(), credential: cred, rotationId: record.id, step: -1, kind: 'flip', outcome: 'done', durationMs: Date.now() - started, detail: `rolled back to ${plan.from}` });
+    this.emit({ type: 'rotation-finished', at: this.now(), credential: cred, rotationId: record.id, outcome: 'rolled-back', unconfirmed: run.unconfirmed.map((u) => u.label), detail: reason });
+  }
+
+  // ---- helpers ---------------------------------------------------------------------------------
+
+  private async locked<T>(lock: StackLock, body: () => Promise<T>): Promise<T> {
+    await lock.acquire();
+    try {
+      return await body();
+    } finally {
+      await lock.release();
+    }
+  }
+
+  private credential(config: StackConfig, name: string): Credential {
+    const cred = config.credentials.find((c) => c.name === name);
+    if (!cred) throw new ConfigError(`stack ${config.stack}`, '--credential', JSON.stringify(name), `use one of ${config.credentials.map((c) => c.name).join(', ')}`);
+    return cred;
+  }
+
+  private refuseStale(config: StackConfig, cred: Credential, deployed: CredentialState | undefined) {
+    const stale = driftOf(cred, deployed).find((d) => d.stale);
+    if (stale) {
+      throw new StaleStackError(`stack ${config.stack}`, stale.path, `${stale.file} but ${stale.deployed} is deployed`, `pull the current stacks/Pulumi.${config.stack}.yaml (the file is older than the stack), or run keyslot resume`);
+    }
+  }
+
+  /**
+   * The rotation in flight, with the stack file brought up to what is deployed: a fresh checkout
+   * may predate the flip, and the deployed record is the truth.
+   */
+  private async inFlight(name: string): Promise<{ config: StackConfig; cred: Credential; record: RotationRecord }> {
+    let config = await this.loadConfig();
+    let cred = this.credential(config, name);
+    const deployed = (await this.ports.engine.deployed())[cred.name];
+    if (!cred.rotation && deployed?.rotation) {
+      await this.setRecord(cred.name, deployed.rotation);
+      if (deployed.scheme === 'dual') await this.ports.engine.setConfig(`slots.${cred.name}`, deployed.activeSlot);
+      for (const [slot, s] of Object.entries(deployed.slots)) {
+        if ((cred.generations[slot]?.generation ?? 0) < s.generation) await this.ports.engine.setConfig(`generations.${cred.name}.${slot}.generation`, String(s.generation));
+      }
+      config = await this.loadConfig();
+      cred = this.credential(config, name);
+    }
+    if (!cred.rotation) throw new NothingInFlightError(`credential ${name} has no rotation in flight in stack ${config.stack}; start one: keyslot rotate --stack ${config.stack} --credential ${name}`);
+    return { config, cred, record: cred.rotation };
+  }
+
+  /** The credential as it was when the recorded rotation started. */
+  private beforeRotation(cred: Credential, record: RotationRecord): Credential {
+    const generations = Object.fromEntries(Object.entries(record.generations).map(([slot, g]) => [slot, { generation: g, ...(cred.generations[slot]?.generation === g && cred.generations[slot]?.createdAt ? { createdAt: cred.generations[slot]!.createdAt } : {}) }]));
+    const { rotation: _rotation, ...rest } = cred;
+    return { ...rest, active: record.from as Credential['active'], generations };
+  }
+
+  private now(): string {
+    return this.ports.clock.now().toISOString();
+  }
+
+  private emit(event: RotationEvent) {
+    this.options.onEvent?.(event);
+    if (event.type === 'engine') return;
+    const entry = {
+      at: event.at,
+      rotationId: 'rotationId' in event ? event.rotationId : '',
+      credential: event.credential,
+      step: 'step' in event ? event.step : -1,
+      kind: 'kind' in event ? event.kind : event.type,
+      ...('cluster' in event ? { cluster: event.cluster } : {}),
+      outcome: event.type === 'step-started' || event.type === 'rotation-started' ? ('started' as const) : event.type === 'rotation-finished' ? (event.outcome === 'rolled-back' ? ('rolled-back' as const) : event.outcome === 'halted' ? ('failed' as const) : ('done' as const)) : event.outcome,
+      attempt: 1,
+      ...('detail' in event && event.detail ? { detail: event.detail } : {}),
+    };
+    void this.ports.journal.append(entry).catch(() => {
+      // The journal is an audit copy; a rotation never fails because it could not be written.
+    });
+  }
+}

@@ -1,0 +1,3 @@
+export * from './driver.ts';
+export * from './events.ts';
+export * from './lock.ts';

@@ -1,0 +1,53 @@
+/**
+ * One lock per stack for a whole rotation, not just one `up`: a coordination.k8s.io Lease on the
+ * primary cluster when the stack has clusters, else a stack tag. Stack tags have no
+ * compare-and-swap, so the tag lock is best-effort: two drivers starting within the same second
+ * can both believe they hold it. An expired lock is taken over.
+ */
+import type { StackConfig } from '../config/parse.ts';
+import { LockedError } from '../errors.ts';
+import type { Clock, ClusterFleet, StackEngine } from '../ports/index.ts';
+
+export interface StackLock {
+  /** Takes or renews the lock. @throws LockedError naming the holder. */
+  acquire(): Promise<void>;
+  release(): Promise<void>;
+  readonly where: string;
+}
+
+export const lockName = 'keyslot-rotation';
+const tagName = 'keyslot:lock';
+
+export function stackLock(config: StackConfig, ports: { engine: StackEngine; clusters: ClusterFleet; clock: Clock }, holder: string, ttlSeconds: number): StackLock {
+  const primary = config.clusters.find((c) => c.primary) ?? config.clusters[0];
+  if (primary) {
+    const name = `${lockName}-${config.stack}`.slice(0, 63);
+    const where = `Lease kube-system/${name} on cluster ${primary.name}`;
+    return {
+      where,
+      async acquire() {
+        const result = await ports.clusters.acquireLease(primary.name, { name, holder, ttlSeconds, now: ports.clock.now() });
+        if (!result.acquired) throw new LockedError(result.lease.holder, result.lease.expiresAt, where);
+      },
+      release: () => ports.clusters.releaseLease(primary.name, { name, holder }),
+    };
+  }
+  const where = `stack tag ${tagName} (best-effort: tags have no compare-and-swap)`;
+  return {
+    where,
+    async acquire() {
+      const current = await ports.engine.getTag(tagName);
+      if (current) {
+        const [owner, until] = current.split('|');
+        const expiresAt = new Date(until ?? 0);
+        if (owner && owner !== holder && expiresAt > ports.clock.now()) throw new LockedError(owner, expiresAt, where);
+      }
+      const expiresAt = new Date(ports.clock.now().getTime() + ttlSeconds * 1000);
+      await ports.engine.setTag(tagName, `${holder}|${expiresAt.toISOString()}`);
+    },
+    async release() {
+      const current = await ports.engine.getTag(tagName);
+      if (current?.split('|')[0] === holder) await ports.engine.removeTag(tagName);
+    },
+  };
+}

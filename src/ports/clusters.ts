@@ -1,0 +1,51 @@
+/**
+ * The Kubernetes clusters of a stack, as the driver needs them. Every call names its cluster;
+ * adapters keep one client per cluster. Real adapter: `@kubernetes/client-node` (hooks issue);
+ * simulated: the shared cluster model.
+ */
+import type { WorkloadRef } from '../config/schema.ts';
+
+export interface WorkloadId {
+  readonly namespace: string;
+  readonly workload: WorkloadRef | string;
+}
+
+export interface RestartResult {
+  /** `restarted` now, `already` stamped with this rotation id, or `absent` (no such workload). */
+  readonly outcome: 'restarted' | 'already' | 'absent';
+}
+
+export interface LogCheck extends WorkloadId {
+  readonly container?: string;
+  /** Case-insensitive regular expressions that mean the key was rejected. */
+  readonly patterns: readonly string[];
+  /** Read logs written since this time. */
+  readonly since: Date;
+  readonly windowSeconds: number;
+}
+
+export interface Lease {
+  readonly holder: string;
+  readonly expiresAt: Date;
+}
+
+export interface ClusterFleet {
+  /** Resolves when the cluster's API answers; throws ClusterUnreachableError otherwise. */
+  ping(cluster: string): Promise<void>;
+  exists(cluster: string, id: WorkloadId): Promise<boolean>;
+  /** What `kubectl rollout restart` does, stamping the pod template with the rotation id. Idempotent per id. */
+  restart(cluster: string, id: WorkloadId, rotationId: string): Promise<RestartResult>;
+  /** The rotation id the workload's pod template was last restarted for, if any. */
+  restartStamp(cluster: string, id: WorkloadId): Promise<string | undefined>;
+  /** Resolves when the rollout finished; throws RolloutFailedError on timeout or a failed condition. */
+  waitRollout(cluster: string, id: WorkloadId, timeoutSeconds: number): Promise<void>;
+  /** Lines that matched a pattern (redacted by the adapter); throws LogsUnreadableError if logs cannot be read. */
+  checkLogs(cluster: string, check: LogCheck): Promise<string[]>;
+  /** Annotates Shoots and waits until Gardener reports the operation completed after `since`. */
+  annotateShoots(cluster: string, args: { namespace: string; shoots?: readonly string[]; secretBinding?: string; operation: string; since: Date; timeoutSeconds: number }): Promise<void>;
+  /** Waits until every Shoot using the binding reconciled successfully after `since`. */
+  waitShootsReconciled(cluster: string, args: { namespace: string; secretBinding: string; since: Date; timeoutSeconds: number }): Promise<void>;
+  /** Takes or renews the lock Lease; returns the current holder when someone else holds it unexpired. */
+  acquireLease(cluster: string, args: { name: string; holder: string; ttlSeconds: number; now: Date }): Promise<{ acquired: true } | { acquired: false; lease: Lease }>;
+  releaseLease(cluster: string, args: { name: string; holder: string }): Promise<void>;
+}

@@ -1,0 +1,61 @@
+/**
+ * The simulated cloud: which keys exist for each key pair (a Cosmos account, a storage account,
+ * an IAM user, a random secret's consumers' backend) and whether a presented key is accepted.
+ * Values are opaque tokens naming the key (`sim:<owner>/<slot>#<n>`), never real secrets.
+ */
+import type { Clock } from '../ports/clock.ts';
+
+export interface SimKey {
+  readonly token: string;
+  readonly createdAt: Date;
+}
+
+export class SimCloud {
+  private readonly keys = new Map<string, SimKey>();
+  private serial = 0;
+  /** Every regeneration, in order: `${owner}/${slot}`. */
+  readonly regenerations: string[] = [];
+
+  constructor(private readonly clock: Clock) {}
+
+  /** The current key of a slot, made on first use. */
+  key(owner: string, slot: string): SimKey {
+    const id = `${owner}/${slot}`;
+    let key = this.keys.get(id);
+    if (!key) {
+      key = { token: `sim:${id}#${++this.serial}`, createdAt: this.clock.now() };
+      this.keys.set(id, key);
+    }
+    return key;
+  }
+
+  /** Replaces a slot's key; the old token stops working at once. */
+  regenerate(owner: string, slot: string): SimKey {
+    const key = { token: `sim:${owner}/${slot}#${++this.serial}`, createdAt: this.clock.now() };
+    this.keys.set(`${owner}/${slot}`, key);
+    this.regenerations.push(`${owner}/${slot}`);
+    return key;
+  }
+
+  /** Makes a key with a known identity (a Pulumi-managed key, replaced when its generation changes). */
+  ensure(owner: string, slot: string, generation: number): SimKey {
+    const id = `${owner}/${slot}`;
+    const current = this.keys.get(id);
+    const token = `sim:${id}@g${generation}`;
+    if (current?.token === token) return current;
+    const key = { token, createdAt: this.clock.now() };
+    this.keys.set(id, key);
+    if (current) this.regenerations.push(id);
+    return key;
+  }
+
+  /** True when `text` contains a token of a current key. */
+  accepts(text: string): boolean {
+    return [...this.keys.values()].some((k) => text.includes(k.token));
+  }
+
+  /** True when `text` holds any key token at all (current or not). */
+  static holdsKey(text: string): boolean {
+    return /sim:[^\s"]+(#\d+|@g\d+)/.test(text);
+  }
+}

@@ -1,0 +1,270 @@
+/**
+ * The cluster model: the one in-memory Kubernetes that both the drill's simulated fleet and the
+ * test suite's HTTP API emulator serve. Workloads roll out over simulated time (one pod at a time,
+ * surge 1, no unavailability), pods read their Secrets when they start and log whether the backend
+ * accepted the key; Gardener Shoots reconcile and rotate credentials on annotation. Deterministic:
+ * everything is a function of the shared clock.
+ */
+import type { Clock } from '../ports/clock.ts';
+
+export type WorkloadKind = 'deployment' | 'statefulset' | 'daemonset';
+
+export interface SimPod {
+  readonly name: string;
+  readonly revision: number;
+  readonly startedAt: number;
+  readonly readyAt: number;
+  /** What the pod read from its Secrets when it started: the key it presents until it restarts. */
+  readonly loaded: string;
+  readonly logs: { at: number; container: string; line: string }[];
+}
+
+export interface SimWorkload {
+  readonly kind: WorkloadKind;
+  readonly namespace: string;
+  readonly name: string;
+  readonly replicas: number;
+  readonly containers: readonly string[];
+  /** Secret names (same namespace) the pods mount. */
+  readonly secrets: readonly string[];
+  readonly templateAnnotations: Record<string, string>;
+  generation: number;
+  observedGeneration: number;
+  revision: number;
+  rolloutStartedAt: number;
+  pods: SimPod[];
+  /** Set to make the next rollout fail its progress deadline. */
+  failRollout: boolean;
+  readonly podStartMs: number;
+  readonly progressDeadlineSeconds: number;
+}
+
+export interface RolloutStatus {
+  readonly desired: number;
+  readonly updated: number;
+  readonly ready: number;
+  readonly oldPods: number;
+  readonly complete: boolean;
+  /** The ProgressDeadlineExceeded reason, when the rollout failed. */
+  readonly failed?: string;
+}
+
+export interface SimShoot {
+  readonly namespace: string;
+  readonly name: string;
+  readonly secretBinding: string;
+  readonly annotations: Record<string, string>;
+  deletionTimestamp?: string;
+  lastOperation?: { type: string; state: 'Processing' | 'Succeeded' | 'Failed'; lastUpdateTime: string; doneAt: number };
+  rotation: Record<string, { lastInitiationTime?: string; lastCompletionTime?: string; doneAt?: number }>;
+}
+
+export interface SimSecret {
+  data: Record<string, string>;
+  annotations: Record<string, string>;
+  updatedAt: number;
+  resourceVersion: number;
+}
+
+export interface SimLease {
+  holder: string;
+  renewTime: number;
+  durationSeconds: number;
+  resourceVersion: number;
+}
+
+export interface WorkloadSpec {
+  readonly kind: WorkloadKind;
+  readonly namespace: string;
+  readonly name: string;
+  readonly replicas?: number;
+  readonly containers?: readonly string[];
+  readonly secrets?: readonly string[];
+  /** How long a pod takes to become ready. @default 5000 */
+  readonly podStartMs?: number;
+  /** @default 600 */
+  readonly progressDeadlineSeconds?: number;
+}
+
+/** Time Gardener takes to finish a reconcile or a credentials rotation in the model. */
+export const gardenerDelayMs = { reconcile: 60_000, rotation: 30_000 };
+
+const authError = 'ERROR 401 Unauthorized: the backend rejected the credential';
+
+export class SimCluster {
+  readonly secrets = new Map<string, SimSecret>();
+  readonly workloads = new Map<string, SimWorkload>();
+  readonly shoots = new Map<string, SimShoot>();
+  readonly secretBindings = new Map<string, string>();
+  readonly leases = new Map<string, SimLease>();
+  /** False makes the API unreachable. */
+  reachable = true;
+  /** Whether the backend accepts what a pod loaded; unset means everything is accepted. */
+  accepts?: (loaded: string) => boolean;
+  private podSerial = 0;
+
+  constructor(
+    readonly name: string,
+    private readonly clock: Clock,
+  ) {}
+
+  private now(): number {
+    return this.clock.now().getTime();
+  }
+
+  static key(...parts: string[]): string {
+    return parts.join('/');
+  }
+
+  addWorkload(spec: WorkloadSpec): SimWorkload {
+    const w: SimWorkload = {
+      kind: spec.kind,
+      namespace: spec.namespace,
+      name: spec.name,
+      replicas: spec.replicas ?? 2,
+      containers: spec.containers ?? [spec.name],
+      secrets: spec.secrets ?? [],
+      templateAnnotations: {},
+      generation: 1,
+      observedGeneration: 1,
+      revision: 1,
+      rolloutStartedAt: this.now(),
+      pods: [],
+      failRollout: false,
+      podStartMs: spec.podStartMs ?? 5000,
+      progressDeadlineSeconds: spec.progressDeadlineSeconds ?? 600,
+    };
+    for (let i = 0; i < w.replicas; i++) w.pods.push(this.startPod(w, this.now() - w.podStartMs));
+    this.workloads.set(SimCluster.key(spec.namespace, spec.kind, spec.name), w);
+    return w;
+  }
+
+  workload(namespace: string, kind: string, name: string): SimWorkload | undefined {
+    this.sync();
+    return this.workloads.get(SimCluster.key(namespace, kind, name));
+  }
+
+  /** Creates or updates a Secret; Shoots using it through a binding start reconciling. */
+  applySecret(namespace: string, name: string, data: Record<string, string>, annotations: Record<string, string> = {}): void {
+    this.sync();
+    const key = SimCluster.key(namespace, name);
+    const current = this.secrets.get(key);
+    const changed = JSON.stringify(current?.data) !== JSON.stringify(data);
+    this.secrets.set(key, { data: { ...data }, annotations: { ...annotations }, updatedAt: changed ? this.now() : (current?.updatedAt ?? this.now()), resourceVersion: (current?.resourceVersion ?? 0) + 1 });
+    if (!changed) return;
+    for (const shoot of this.shoots.values()) {
+      if (shoot.namespace === namespace && this.secretBindings.get(SimCluster.key(namespace, shoot.secretBinding)) === name) {
+        shoot.lastOperation = { type: 'Reconcile', state: 'Processing', lastUpdateTime: new Date(this.now()).toISOString(), doneAt: this.now() + gardenerDelayMs.reconcile };
+      }
+    }
+  }
+
+  /** `kubectl rollout restart`: patch the pod template's annotations and roll a new revision. */
+  restart(w: SimWorkload, annotations: Record<string, string>): void {
+    this.sync();
+    Object.assign(w.templateAnnotations, annotations);
+    w.generation += 1;
+    w.revision += 1;
+    w.rolloutStartedAt = this.now();
+  }
+
+  rolloutStatus(w: SimWorkload): RolloutStatus {
+    this.sync();
+    const updated = w.pods.filter((p) => p.revision === w.revision);
+    const ready = updated.filter((p) => p.readyAt <= this.now());
+    const oldPods = w.pods.length - updated.length;
+    const complete = w.observedGeneration === w.generation && ready.length === w.replicas && oldPods === 0;
+    const overdue = !complete && w.failRollout && this.now() - w.rolloutStartedAt >= w.progressDeadlineSeconds * 1000;
+    return { desired: w.replicas, updated: updated.length, ready: ready.length, oldPods, complete, ...(overdue ? { failed: 'ProgressDeadlineExceeded' } : {}) };
+  }
+
+  /** Log lines of the workload's pods since `since` (ms), optionally of one container. */
+  logs(w: SimWorkload, since: number, container?: string): string[] {
+    this.sync();
+    return w.pods.flatMap((p) => p.logs.filter((l) => l.at >= since && (!container || l.container === container)).map((l) => l.line));
+  }
+
+  addShoot(namespace: string, name: string, secretBinding: string, secretName: string): SimShoot {
+    this.secretBindings.set(SimCluster.key(namespace, secretBinding), secretName);
+    const shoot: SimShoot = { namespace, name, secretBinding, annotations: {}, rotation: {} };
+    this.shoots.set(SimCluster.key(namespace, name), shoot);
+    return shoot;
+  }
+
+  /** Annotates a Shoot with a Gardener operation; refused for Shoots being deleted. */
+  annotateShoot(shoot: SimShoot, operation: string): void {
+    this.sync();
+    if (shoot.deletionTimestamp || shoot.annotations['confirmation.gardener.cloud/deletion'] === 'true') {
+      throw new Error(`shoot ${shoot.namespace}/${shoot.name} is marked for deletion`);
+    }
+    shoot.annotations['gardener.cloud/operation'] = operation;
+    const kind = operation.replace(/^rotate-/, '').replace(/-credentials$/, '');
+    shoot.rotation[kind] = { ...shoot.rotation[kind], lastInitiationTime: new Date(this.now()).toISOString(), doneAt: this.now() + gardenerDelayMs.rotation };
+  }
+
+  /** Brings rollouts, Gardener operations and pod logs up to the clock. */
+  sync(): void {
+    const now = this.now();
+    for (const w of this.workloads.values()) this.progress(w, now);
+    for (const shoot of this.shoots.values()) {
+      if (shoot.lastOperation?.state === 'Processing' && shoot.lastOperation.doneAt <= now) {
+        shoot.lastOperation = { ...shoot.lastOperation, state: 'Succeeded', lastUpdateTime: new Date(shoot.lastOperation.doneAt).toISOString() };
+      }
+      for (const [kind, r] of Object.entries(shoot.rotation)) {
+        if (r.doneAt !== undefined && r.doneAt <= now) {
+          shoot.rotation[kind] = { ...r, lastCompletionTime: new Date(r.doneAt).toISOString() };
+          delete shoot.rotation[kind]!.doneAt;
+          delete shoot.annotations['gardener.cloud/operation'];
+        }
+      }
+    }
+  }
+
+  private progress(w: SimWorkload, now: number): void {
+    w.observedGeneration = w.generation;
+    if (w.failRollout) return;
+    // Surge one pod at a time: pod i of the new revision starts when pod i-1 is ready.
+    for (let i = w.pods.filter((p) => p.revision === w.revision).length; i < w.replicas; i++) {
+      const startAt = w.rolloutStartedAt + i * w.podStartMs;
+      if (startAt > now) break;
+      w.pods.push(this.startPod(w, startAt));
+    }
+    // Old pods go once their replacement is ready.
+    const readyNew = w.pods.filter((p) => p.revision === w.revision && p.readyAt <= now).length;
+    const old = w.pods.filter((p) => p.revision !== w.revision);
+    const keepOld = Math.max(0, w.replicas - readyNew);
+    if (old.length > keepOld) {
+      const drop = new Set(old.slice(0, old.length - keepOld));
+      w.pods = w.pods.filter((p) => !drop.has(p));
+    }
+  }
+
+  private startPod(w: SimWorkload, at: number): SimPod {
+    const loaded = w.secrets.map((s) => JSON.stringify(this.secrets.get(SimCluster.key(w.namespace, s))?.data ?? {})).join('\n');
+    const ok = this.accepts ? this.accepts(loaded) : true;
+    const logs = w.containers.map((container) => ({ at, container, line: ok ? 'started; backend accepted the credential' : authError }));
+    return { name: `${w.name}-${w.revision}-${++this.podSerial}`, revision: w.revision, startedAt: at, readyAt: at + w.podStartMs, loaded, logs };
+  }
+
+  /** What every pod presents now (for traffic in the drill). */
+  presentedKeys(): { workload: SimWorkload; pod: SimPod }[] {
+    this.sync();
+    return [...this.workloads.values()].flatMap((workload) => workload.pods.map((pod) => ({ workload, pod })));
+  }
+}
+
+/** The clusters of one simulated fleet, by name. */
+export class SimFleet {
+  readonly clusters = new Map<string, SimCluster>();
+
+  constructor(readonly clock: Clock) {}
+
+  cluster(name: string): SimCluster {
+    let c = this.clusters.get(name);
+    if (!c) {
+      c = new SimCluster(name, this.clock);
+      this.clusters.set(name, c);
+    }
+    return c;
+  }
+}
