@@ -168,10 +168,14 @@ export class Driver {
         await this.runStep(run, step, plan.steps[step]!);
       }
     } catch (error) {
+      if (step === 0) {
+        // Preflight changes nothing but the in-flight record, which goes last; a refusal leaves no trace.
+        this.emit({ type: 'rotation-finished', at: this.now(), credential: plan.name, rotationId: record.id, outcome: 'halted', unconfirmed: [], detail: error instanceof Error ? error.message : String(error) });
+        throw error;
+      }
       const beforeGate = step <= gateAt && plan.mode === 'rotate';
       if (beforeGate && error instanceof KeyslotError && !(error instanceof ConfigError)) {
-        const reason = error.message;
-        await this.rollBack(run, reason);
+        const reason = await this.rollBack(run, error.message);
         throw new RolledBackError(`rotation ${record.id} of ${plan.name} rolled back: ${reason}`, { cause: error });
       }
       const detail = error instanceof Error ? error.message : String(error);
@@ -429,7 +433,7 @@ export class Driver {
     }
   }
 
-  private async rollBack(run: Run, reason: string) {
+  private async rollBack(run: Run, reason: string): Promise<string> {
     const { plan, record } = run;
     const cred = plan.name;
     const started = Date.now();
@@ -437,8 +441,10 @@ export class Driver {
     if (run.before.scheme === 'dual') await this.ports.engine.setConfig(`slots.${cred}`, plan.from);
     for (const [slot, g] of Object.entries(record.generations)) await this.ports.engine.setConfig(`generations.${cred}.${slot}.generation`, String(g));
     await this.up(run);
-    // Everything restarted onto the new key is restarted again onto the old one.
+    // Everything restarted onto the new key is restarted again onto the old one. A workload that
+    // does not roll out does not stop the others; it is reported.
     const limit = pLimit(this.concurrency);
+    const stuck: string[] = [];
     for (const step of plan.steps) {
       if (step.kind !== 'restart') continue;
       await Promise.all(
@@ -446,18 +452,25 @@ export class Driver {
           limit(async () => {
             for (const workload of step.workload ? [step.workload] : (step.firstExisting ?? [])) {
               const id = { namespace: step.namespace, workload };
-              if ((await this.ports.clusters.restartStamp(cluster, id)) !== record.id) continue;
-              await this.ports.clusters.restart(cluster, id, `${record.id}-rollback`);
-              await this.ports.clusters.waitRollout(cluster, id, step.timeoutSeconds);
+              try {
+                if ((await this.ports.clusters.restartStamp(cluster, id)) !== record.id) continue;
+                await this.ports.clusters.restart(cluster, id, `${record.id}-rollback`);
+                await this.ports.clusters.waitRollout(cluster, id, step.timeoutSeconds);
+              } catch (error) {
+                if (!(error instanceof KeyslotError)) throw error;
+                stuck.push(`${cluster} ${step.namespace}/${workload}: ${error.message}`);
+              }
             }
           }),
         ),
       );
     }
+    if (stuck.length) reason = `${reason}; after the flip back, not rolled out: ${stuck.join('; ')}`;
     await this.ports.engine.removeConfig(`rotations.${cred}`);
     await this.up(run);
     this.emit({ type: 'step-finished', at: this.now(), credential: cred, rotationId: record.id, step: -1, kind: 'flip', outcome: 'done', durationMs: Date.now() - started, detail: `rolled back to ${plan.from}` });
     this.emit({ type: 'rotation-finished', at: this.now(), credential: cred, rotationId: record.id, outcome: 'rolled-back', unconfirmed: run.unconfirmed.map((u) => u.label), detail: reason });
+    return reason;
   }
 
   // ---- helpers ---------------------------------------------------------------------------------

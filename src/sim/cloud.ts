@@ -59,3 +59,17 @@ export class SimCloud {
     return /sim:[^\s"]+(#\d+|@g\d+)/.test(text);
   }
 }
+
+/** Who owns a source's keys in the simulated cloud. */
+export function keyOwner(source: { type: string; accountName?: string; userName?: string }, credential: string): string {
+  switch (source.type) {
+    case 'azure-cosmosdb-keys':
+      return `cosmos:${source.accountName}`;
+    case 'azure-storage-keys':
+      return `storage:${source.accountName}`;
+    case 'aws-iam-access-key':
+      return `iam:${source.userName}`;
+    default:
+      return `${source.type}:${credential}`;
+  }
+}

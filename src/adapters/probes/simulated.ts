@@ -1,0 +1,25 @@
+/** Commands and HTTP probes in a simulation: recorded, answered from a table. */
+import { CommandFailedError } from '../../errors.ts';
+import type { CommandRunner, HttpProbe } from '../../ports/probes.ts';
+
+export class SimulatedCommands implements CommandRunner {
+  readonly runs: { command: readonly string[]; env: Readonly<Record<string, string>> }[] = [];
+  /** argv[0] values that fail. */
+  readonly failing = new Set<string>();
+
+  async run(command: readonly string[], options: { env: Readonly<Record<string, string>>; timeoutSeconds: number }) {
+    this.runs.push({ command, env: options.env });
+    if (this.failing.has(command[0]!)) throw new CommandFailedError(`${command[0]} exited 1`);
+    return { output: '' };
+  }
+}
+
+export class SimulatedHttp implements HttpProbe {
+  readonly statuses = new Map<string, number>();
+  readonly gets: string[] = [];
+
+  async get(url: string): Promise<number> {
+    this.gets.push(url);
+    return this.statuses.get(url) ?? 200;
+  }
+}

@@ -1,0 +1,91 @@
+/**
+ * A simulated world for one stack: clusters with the workloads its stages name, Shoots for its
+ * Gardener stages, a cloud, one clock; plus the ports over them. Used by the drill and by the
+ * driver's tests, so both exercise the same model.
+ */
+import type { StackConfig } from '../config/parse.ts';
+import { SimulatedCloudKeys } from '../adapters/cloud/simulated.ts';
+import { SimulatedClusterFleet } from '../adapters/clusters/simulated.ts';
+import { SimBackend, SimulatedStackEngine } from '../adapters/engine/simulated.ts';
+import { MemoryJournal } from '../adapters/journal/memory.ts';
+import { SimulatedCommands, SimulatedHttp } from '../adapters/probes/simulated.ts';
+import type { DriverPorts } from '../driver/driver.ts';
+import { selectClusters } from '../model/clusters.ts';
+import { SimClock } from './clock.ts';
+import { SimCloud } from './cloud.ts';
+import { SimFleet, type WorkloadKind } from './cluster.ts';
+
+export interface World {
+  readonly clock: SimClock;
+  readonly fleet: SimFleet;
+  readonly cloud: SimCloud;
+  readonly backend: SimBackend;
+  readonly clusters: SimulatedClusterFleet;
+  readonly cloudKeys: SimulatedCloudKeys;
+  readonly commands: SimulatedCommands;
+  readonly http: SimulatedHttp;
+  readonly journal: MemoryJournal;
+  /** Ports over this world for a checkout of the stack (a fresh one each call, same backend). */
+  ports(checkout: Readonly<Record<string, unknown>>): DriverPorts & { engine: SimulatedStackEngine };
+}
+
+/** Builds the fleet a stack's stages expect: every named workload, mounting the stack's Secrets. */
+export function buildWorld(config: StackConfig, start?: Date): World {
+  const clock = new SimClock(start);
+  const fleet = new SimFleet(clock);
+  const cloud = new SimCloud(clock);
+  for (const c of config.clusters) fleet.cluster(c.name).accepts = (loaded) => !/sim:/.test(loaded) || cloud.accepts(loaded);
+  for (const cred of config.credentials) {
+    const secretsByNs = new Map<string, string[]>();
+    for (const d of cred.deliver) if (d.type === 'kubernetes-secret') secretsByNs.set(d.namespace, [...(secretsByNs.get(d.namespace) ?? []), d.name]);
+    const containersOf = new Map<string, Set<string>>();
+    for (const s of cred.stages) {
+      if (s.kind !== 'restart' && s.kind !== 'verify-logs') continue;
+      for (const w of s.workload ? [s.workload] : s.firstExisting!.slice(-1)) {
+        const key = `${s.namespace}/${w}`;
+        const set = containersOf.get(key) ?? new Set([w.split('/')[1]!]);
+        if (s.kind === 'verify-logs' && s.container) set.add(s.container);
+        containersOf.set(key, set);
+      }
+    }
+    for (const s of cred.stages) {
+      if (s.kind === 'restart' && !s.optional) {
+        // firstExisting: the fleet has the fallback (the last), as a cluster without the first would.
+        const w = s.workload ?? s.firstExisting!.at(-1)!;
+        const [kind, name] = w.split('/') as [WorkloadKind, string];
+        for (const cluster of selectClusters(config.clusters, s.clusters)) {
+          const c = fleet.cluster(cluster);
+          if (c.workload(s.namespace, kind, name)) continue;
+          c.addWorkload({ kind, namespace: s.namespace, name, replicas: 2, containers: [...(containersOf.get(`${s.namespace}/${w}`) ?? [name])], secrets: secretsByNs.get(s.namespace) ?? [] });
+        }
+      }
+      if (s.kind === 'annotate' && s.shoots) {
+        for (const cluster of selectClusters(config.clusters, s.clusters)) for (const shoot of s.shoots) fleet.cluster(cluster).addShoot(s.namespace, shoot, `${shoot}-binding`, `${shoot}-secret`);
+      }
+      if (s.kind === 'wait-reconciled') {
+        const secret = cred.deliver.find((d) => d.type === 'kubernetes-secret' && d.namespace === s.namespace);
+        for (const cluster of selectClusters(config.clusters, s.clusters)) {
+          for (const shoot of ['shoot-a', 'shoot-b']) fleet.cluster(cluster).addShoot(s.namespace, shoot, s.secretBinding, secret && secret.type === 'kubernetes-secret' ? secret.name : s.secretBinding);
+        }
+      }
+    }
+  }
+  const backend = new SimBackend();
+  const clusters = new SimulatedClusterFleet(fleet, clock);
+  const cloudKeys = new SimulatedCloudKeys(cloud);
+  const commands = new SimulatedCommands();
+  const http = new SimulatedHttp();
+  const journal = new MemoryJournal();
+  return {
+    clock,
+    fleet,
+    cloud,
+    backend,
+    clusters,
+    cloudKeys,
+    commands,
+    http,
+    journal,
+    ports: (checkout) => ({ engine: new SimulatedStackEngine(config.stack, checkout, backend, { fleet, cloud, clock }), clusters, cloud: cloudKeys, clock, commands, http, journal }),
+  };
+}

@@ -1,0 +1,310 @@
+import assert from 'node:assert/strict';
+import { Driver } from '../../src/driver/index.ts';
+import { ClusterUnreachableError, EngineError, LockedError, NothingInFlightError, RollbackImpossibleError, RolledBackError, RotationInFlightError, StaleStackError, TooSoonError } from '../../src/errors.ts';
+import { Crash, crashing, type CrashCounter } from './crash.ts';
+import { scenario, type Scenario } from './world.ts';
+
+/** Every pod in the fleet presents a key the cloud accepts: no consumer is left on a dead key. */
+function everyPodAccepted(s: Scenario) {
+  for (const cluster of s.world.fleet.clusters.values()) {
+    for (const { workload, pod } of cluster.presentedKeys()) {
+      if (!/sim:/.test(pod.loaded)) continue;
+      assert.ok(s.world.cloud.accepts(pod.loaded), `${cluster.name} ${workload.namespace}/${workload.name} pod ${pod.name} holds a dead key`);
+    }
+  }
+}
+
+function restartsOf(s: Scenario, rotationId: string) {
+  return s.world.clusters.restarts.filter((r) => r.endsWith(` ${rotationId}`)).map((r) => r.split(' ').slice(0, 2).join(' '));
+}
+
+describe('driver: dual rotation', () => {
+  it('alwayson-cosmos: flips, restarts every consumer on both stamps, then regenerates the freed key and records it', async () => {
+    const s = await scenario('alwayson-cosmos');
+    const { driver, engine } = s.driver();
+    const result = await driver.rotate('cosmos');
+    assert.equal(result.outcome, 'rotated');
+    const file = engine.checkout() as any;
+    assert.equal(file.slots.cosmos, 'secondary');
+    assert.equal(Number(file.generations.cosmos.primary.generation), 3);
+    assert.equal(file.generations.cosmos.primary.createdAt, s.world.clock.now().toISOString().slice(0, 10) + file.generations.cosmos.primary.createdAt.slice(10));
+    assert.ok(file.generations.cosmos.lastRotatedAt);
+    assert.equal(file.rotations?.cosmos, undefined);
+    assert.deepEqual(s.world.cloud.regenerations, ['cosmos:cosmos-example-global/primary']);
+    assert.deepEqual(restartsOf(s, result.rotationId).sort(), ['stamp-eastus2', 'stamp-westeurope'].flatMap((c) => ['backgroundprocessor', 'catalogservice', 'healthservice'].map((d) => `${c} workload/deployment/${d}-deploy`)).sort());
+    assert.deepEqual(s.world.commands.runs.map((r) => r.command.join(' ')), ['sleep 150']);
+    const deployed = await engine.deployed();
+    assert.equal(deployed.cosmos!.activeSlot, 'secondary');
+    assert.equal(deployed.cosmos!.rotation, undefined);
+    assert.ok(s.world.backend.ups.slice(1).every((u) => u.policyPacks.includes('policy')), 'every up of the rotation gets the policy pack');
+  });
+
+  it('kubecost-thanos: prometheus everywhere before thanos-store on the primary; the gate precedes the new key', async () => {
+    const s = await scenario('kubecost-thanos');
+    const { driver } = s.driver();
+    const result = await driver.rotate('thanos-store');
+    const order = s.events.filter((e) => e.type === 'cluster-finished' && e.kind === 'restart').map((e) => (e as { cluster: string; step: number }).step + ':' + (e as { cluster: string }).cluster);
+    assert.deepEqual(order.slice(0, 3).map((o) => o.split(':')[0]), ['3', '3', '3']);
+    assert.deepEqual(order.slice(3), ['4:primary']);
+    const kinds = s.events.filter((e) => e.type === 'step-finished').map((e) => (e as { kind: string }).kind);
+    assert.deepEqual(kinds, ['preflight', 'flip', 'up', 'restart', 'restart', 'verify-logs', 'verify-logs', 'gate', 'regenerate', 'record']);
+    assert.deepEqual(s.world.cloud.regenerations, ['iam:kubecost-thanos-example/primary'], 'the freed key is replaced once, by pulumi up');
+    assert.equal(restartsOf(s, result.rotationId).length, 4);
+    everyPodAccepted(s);
+  });
+
+  it('gardener-provider-secret: waits for every Shoot to reconcile before the old key is replaced', async () => {
+    const s = await scenario('gardener-provider-secret');
+    const { driver } = s.driver();
+    await driver.rotate('provider-aws');
+    const garden = s.world.fleet.cluster('garden');
+    for (const shoot of garden.shoots.values()) assert.equal(shoot.lastOperation?.state, 'Succeeded');
+    assert.deepEqual(s.world.cloud.regenerations, ['iam:gardener-shoots-example/primary']);
+  });
+
+  it('gardener-kubeconfig: annotates every Shoot and waits for the rotation to complete', async () => {
+    const s = await scenario('gardener-kubeconfig');
+    const { driver } = s.driver();
+    await driver.rotate('shoot-kubeconfigs');
+    for (const shoot of s.world.fleet.cluster('garden').shoots.values()) assert.ok(shoot.rotation.kubeconfig?.lastCompletionTime, shoot.name);
+  });
+});
+
+describe('driver: triple keyset (kops-service-account)', () => {
+  it('advances the keyset, deploys, runs the control-plane update and records; refuses the next advance too soon', async () => {
+    const s = await scenario('kops-service-account');
+    const { driver, engine } = s.driver();
+    await driver.rotate('service-account');
+    const file = engine.checkout() as any;
+    assert.deepEqual(
+      Object.fromEntries(Object.entries(file.generations['service-account']).filter(([k]) => !k.endsWith('At')).map(([k, v]) => [k, Number((v as { generation: string }).generation)])),
+      { previous: 2, primary: 3, next: 4 },
+    );
+    assert.deepEqual(s.world.commands.runs[0]!.command.slice(0, 2), ['kops', 'rolling-update']);
+    assert.equal(s.world.commands.runs[0]!.env.KEYSLOT_CREDENTIAL, 'service-account');
+    s.world.clock.advance(3600_000);
+    await assert.rejects(s.driver(engine.checkout()).driver.rotate('service-account'), TooSoonError);
+  });
+});
+
+describe('driver: refusals', () => {
+  it('refuses a rotation sooner than minIntervalHours, unless forced', async () => {
+    const s = await scenario('kubecost-thanos', (raw) => {
+      raw.generations = { 'thanos-store': { lastRotatedAt: '2026-11-25T23:00:00Z' } };
+    });
+    await assert.rejects(s.driver().driver.rotate('thanos-store'), (e: unknown) => e instanceof TooSoonError && /--force/.test(e.message));
+    assert.equal((await s.driver(undefined, { force: true }).driver.rotate('thanos-store')).outcome, 'rotated');
+  });
+
+  it('refuses a stale stack file that would flip onto a regenerated key', async () => {
+    const s = await scenario('alwayson-cosmos');
+    await s.driver().driver.rotate('cosmos');
+    s.world.clock.advance(48 * 3600_000);
+    await assert.rejects(s.driver(s.checkout).driver.rotate('cosmos'), (e: unknown) => e instanceof StaleStackError && /keyslot:generations\.cosmos\.primary\.generation: found 1 but 3 is deployed; fix: pull the current/.test(e.message));
+  });
+
+  it('refuses a second rotation while one is in flight and points at resume', async () => {
+    const s = await scenario('alwayson-cosmos');
+    const counter: CrashCounter = { calls: 0, at: 40, dead: false };
+    const ports = s.world.ports(s.checkout);
+    const dying = new Driver({ ...ports, engine: crashing(ports.engine, counter), clusters: crashing(ports.clusters, counter) }, { policyPacks: [], holder: 'a' });
+    await assert.rejects(dying.rotate('cosmos'), Crash);
+    await assert.rejects(s.driver().driver.rotate('cosmos'), (e: unknown) => e instanceof RotationInFlightError && /keyslot resume --stack alwayson-cosmos --credential cosmos/.test(e.message));
+  });
+
+  it('resume with nothing in flight is bad input', async () => {
+    const s = await scenario('local');
+    await assert.rejects(s.driver().driver.resume('demo'), NothingInFlightError);
+  });
+});
+
+describe('driver: the lock', () => {
+  it('a second rotation of the stack is refused with the holder named; an expired lock is taken over', async () => {
+    const s = await scenario('kubecost-thanos');
+    const lease = await s.world.clusters.acquireLease('primary', { name: 'keyslot-rotation-kubecost-thanos', holder: 'ci@agent-1', ttlSeconds: 600, now: s.world.clock.now() });
+    assert.ok(lease.acquired);
+    await assert.rejects(s.driver().driver.rotate('thanos-store'), (e: unknown) => e instanceof LockedError && e.holder === 'ci@agent-1');
+    s.world.clock.advance(601_000);
+    assert.equal((await s.driver().driver.rotate('thanos-store')).outcome, 'rotated');
+  });
+
+  it('without clusters the lock is a stack tag', async () => {
+    const s = await scenario('alwayson-cosmos', (raw) => {
+      raw.clusters = [];
+      (raw.credentials as any[])[0].stages = [];
+    });
+    await s.world.ports(s.checkout).engine.setTag('keyslot:lock', `ci@agent-9|${new Date(s.world.clock.now().getTime() + 60_000).toISOString()}`);
+    await assert.rejects(s.driver().driver.rotate('cosmos'), (e: unknown) => e instanceof LockedError && /stack tag/.test(e.message));
+  });
+});
+
+describe('driver: failures before the gate roll back', () => {
+  const failures: [string, (s: Scenario) => void][] = [
+    ['a rollout that never finishes', (s) => {
+      s.world.fleet.cluster('primary').workload('kubecost', 'statefulset', 'kubecost-thanos-store')!.failRollout = true;
+    }],
+    ['auth errors in the sidecar logs', (s) => {
+      const cluster = s.world.fleet.cluster('secondary-eu');
+      // The backend on this cluster's side still only knows the old key.
+      cluster.accepts = (loaded) => !/secondary/.test(loaded);
+    }],
+    ['a cluster that stops answering mid-rotation', (s) => {
+      const checkLogs = s.world.clusters.checkLogs.bind(s.world.clusters);
+      s.world.clusters.checkLogs = async (cluster, check) => {
+        if (cluster === 'secondary-us') throw new ClusterUnreachableError('cluster secondary-us is not reachable');
+        return checkLogs(cluster, check);
+      };
+    }],
+  ];
+  for (const [name, breakIt] of failures) {
+    it(`kubecost-thanos with ${name}: flips back, restarts what was restarted, records rolled-back, keeps the old key`, async () => {
+      const s = await scenario('kubecost-thanos');
+      breakIt(s);
+      const { driver, engine } = s.driver();
+      await assert.rejects(driver.rotate('thanos-store'), (e: unknown) => e instanceof RolledBackError && /rolled back/.test(e.message));
+      const file = engine.checkout() as any;
+      assert.equal(file.slots['thanos-store'], 'primary');
+      assert.equal(file.rotations?.['thanos-store'], undefined);
+      assert.deepEqual(s.world.cloud.regenerations, [], 'nothing regenerated');
+      const deployed = await engine.deployed();
+      assert.equal(deployed['thanos-store']!.activeSlot, 'primary');
+      assert.equal(deployed['thanos-store']!.rotation, undefined);
+      assert.ok(s.events.some((e) => e.type === 'rotation-finished' && e.outcome === 'rolled-back'));
+      assert.ok(s.world.clusters.restarts.some((r) => r.endsWith('-rollback')), 'restarted consumers restarted again onto the old key');
+    });
+  }
+
+  it('a failure at each step between the flip and the gate rolls back (kubecost-thanos)', async () => {
+    const steps = ['flip', 'up', 'restart', 'restart', 'verify-logs', 'verify-logs'];
+    for (const [offset, kind] of steps.entries()) {
+      const s = await scenario('kubecost-thanos');
+      const ports = s.world.ports(s.checkout);
+      let armed = false;
+      const inject = <T extends object>(target: T): T =>
+        new Proxy(target, {
+          get(t, p, r) {
+            const value = Reflect.get(t, p, r);
+            if (typeof value !== 'function') return value;
+            return (...args: unknown[]) => {
+              if (armed) {
+                armed = false;
+                throw new EngineError(`injected failure in ${kind}`);
+              }
+              return value.apply(t, args);
+            };
+          },
+        });
+      const driver = new Driver(
+        { ...ports, engine: inject(ports.engine), clusters: inject(ports.clusters) },
+        { policyPacks: [], holder: 'a', onEvent: (e) => { if (e.type === 'step-started' && e.step === offset + 1) armed = true; } },
+      );
+      await assert.rejects(driver.rotate('thanos-store'), (e: unknown) => e instanceof RolledBackError && e.message.includes(`injected failure in ${kind}`), `step ${offset + 1} (${kind})`);
+      const deployed = await ports.engine.deployed();
+      assert.equal(deployed['thanos-store']!.activeSlot, 'primary', `${kind}: old key active again`);
+      assert.equal(deployed['thanos-store']!.rotation, undefined);
+      assert.deepEqual(s.world.cloud.regenerations, []);
+    }
+  });
+
+  it('a standby key the cloud rejects stops the rotation in preflight with nothing changed', async () => {
+    const s = await scenario('alwayson-cosmos');
+    s.world.cloudKeys.rejected.add('cosmos:cosmos-example-global/secondary');
+    const { driver, engine } = s.driver();
+    await assert.rejects(driver.rotate('cosmos'), /rejected/);
+    assert.equal((engine.checkout() as any).slots, undefined);
+    assert.equal(s.world.clusters.restarts.length, 0);
+  });
+});
+
+describe('driver: failures after the gate halt without rolling back', () => {
+  it('a failed regeneration leaves the rotation in flight; resume finishes it', async () => {
+    const s = await scenario('alwayson-cosmos');
+    const ports = s.world.ports(s.checkout);
+    const cloud = { ...ports.cloud, testKey: ports.cloud.testKey.bind(ports.cloud), keyCreatedAt: ports.cloud.keyCreatedAt.bind(ports.cloud), regenerate: async () => { throw new RollbackImpossibleError('ARM said 500'); } };
+    const broken = new Driver({ ...ports, cloud }, { policyPacks: [], holder: 'test@runner' });
+    await assert.rejects(broken.rotate('cosmos'), /ARM said 500/);
+    const deployed = await ports.engine.deployed();
+    assert.ok(deployed.cosmos!.rotation, 'still in flight');
+    assert.equal(deployed.cosmos!.activeSlot, 'secondary', 'not rolled back');
+    const { driver } = s.driver(ports.engine.checkout());
+    await driver.resume('cosmos');
+    assert.deepEqual(s.world.cloud.regenerations, ['cosmos:cosmos-example-global/primary']);
+  });
+
+  it('rollback after the freed key was regenerated is refused with the reason', async () => {
+    const s = await scenario('alwayson-cosmos');
+    const ports = s.world.ports(s.checkout);
+    const counter: CrashCounter = { calls: 0, at: Number.POSITIVE_INFINITY, dead: false };
+    const cloud = crashing(ports.cloud, counter);
+    // Die right after the cloud regenerated the freed key.
+    const regenerate = cloud.regenerate.bind(cloud);
+    cloud.regenerate = async (...args) => {
+      const at = await regenerate(...args);
+      counter.dead = true;
+      return at;
+    };
+    await assert.rejects(new Driver({ ...ports, cloud, engine: crashing(ports.engine, counter) }, { policyPacks: [], holder: 'a' }).rotate('cosmos'), Crash);
+    s.world.clock.advance(7200_000);
+    await assert.rejects(s.driver(s.checkout).driver.rollback('cosmos'), (e: unknown) => e instanceof RollbackImpossibleError && /already regenerated/.test(e.message));
+  });
+});
+
+describe('driver: emergency and disruptive paths', () => {
+  it('--emergency regenerates the exposed key even when a consumer did not confirm, and lists it', async () => {
+    const s = await scenario('kubecost-thanos', (raw) => {
+      raw.generations = { 'thanos-store': { lastRotatedAt: '2026-11-25T23:00:00Z' } };
+    });
+    s.world.fleet.cluster('secondary-us').workload('kubecost', 'deployment', 'kubecost-prometheus-server')!.failRollout = true;
+    const result = await s.driver().driver.rotate('thanos-store', 'emergency');
+    assert.equal(result.outcome, 'rotated');
+    assert.ok(result.unconfirmed.some((u) => /kubecost-prometheus-server on secondary-us/.test(u)), result.unconfirmed.join('\n'));
+    assert.deepEqual(s.world.cloud.regenerations, ['iam:kubecost-thanos-example/primary']);
+  });
+
+  it('--disruptive replaces both slots', async () => {
+    const s = await scenario('alwayson-cosmos');
+    await s.driver().driver.rotate('cosmos', 'disruptive');
+    assert.deepEqual(s.world.cloud.regenerations.sort(), ['cosmos:cosmos-example-global/primary', 'cosmos:cosmos-example-global/secondary']);
+  });
+});
+
+describe('driver: a crash at any step, resumed from a fresh checkout', () => {
+  for (const stack of ['alwayson-cosmos', 'kubecost-thanos']) {
+    it(`${stack}: every consumer restarted once after the flip, the freed slot regenerated once`, async () => {
+      const clean = await scenario(stack);
+      const credential = Object.keys(await clean.world.ports(clean.checkout).engine.deployed())[0]!;
+      const counter: CrashCounter = { calls: 0, at: Number.POSITIVE_INFINITY, dead: false };
+      const ports = clean.world.ports(clean.checkout);
+      await new Driver({ ...ports, engine: crashing(ports.engine, counter), clusters: crashing(ports.clusters, counter), cloud: crashing(ports.cloud, counter) }, { policyPacks: [], holder: 'a' }).rotate(credential);
+      const total = counter.calls;
+      const consumers = clean.world.clusters.restarts.length;
+
+      for (let at = 1; at <= total; at++) {
+        const s = await scenario(stack);
+        const first = s.world.ports(s.checkout);
+        const c: CrashCounter = { calls: 0, at, dead: false };
+        const agent1 = new Driver({ ...first, engine: crashing(first.engine, c), clusters: crashing(first.clusters, c), cloud: crashing(first.cloud, c) }, { policyPacks: [], holder: 'ci@agent-1' });
+        await agent1.rotate(credential).then(
+          () => assert.fail(`no crash at call ${at}`),
+          (e: unknown) => assert.ok(e instanceof Crash || (e as Error).name === 'Crash' || (e as { cause?: unknown }).cause instanceof Crash, `call ${at}: ${String(e)}`),
+        );
+        // A new agent, a fresh checkout, after the dead agent's lock expired.
+        s.world.clock.advance(2 * 3600_000);
+        const { driver, engine } = s.driver(structuredClone(s.checkout), { holder: 'ci@agent-2' });
+        const deployed = (await engine.deployed())[credential]!;
+        let rotationId: string;
+        if (deployed.rotation) rotationId = (await driver.resume(credential)).rotationId;
+        else if (deployed.lastRotatedAt) rotationId = s.world.clusters.restarts[0]!.split(' ').at(-1)!;
+        else rotationId = (await driver.rotate(credential)).rotationId;
+        const after = (await engine.deployed())[credential]!;
+        assert.equal(after.rotation, undefined, `call ${at}: finished`);
+        assert.equal(after.activeSlot, 'secondary', `call ${at}: flipped`);
+        assert.equal(s.world.cloud.regenerations.length, 1, `call ${at}: regenerated once (${s.world.cloud.regenerations.join(', ')})`);
+        const restarted = restartsOf(s, rotationId);
+        assert.equal(restarted.length, consumers, `call ${at}: each consumer restarted once (${restarted.join(', ')})`);
+        assert.equal(new Set(restarted).size, consumers);
+        everyPodAccepted(s);
+      }
+    });
+  }
+});

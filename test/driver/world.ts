@@ -1,0 +1,30 @@
+import { readStackFile } from '../../src/config/load.ts';
+import { parseStackConfig } from '../../src/config/parse.ts';
+import { Driver, type DriverOptions, type RotationEvent } from '../../src/driver/index.ts';
+import { buildWorld, type World } from '../../src/sim/world.ts';
+
+export interface Scenario {
+  readonly stack: string;
+  readonly world: World;
+  /** The stack file as the repository holds it (a fresh checkout). */
+  readonly checkout: Record<string, unknown>;
+  readonly events: RotationEvent[];
+  driver(checkout?: Record<string, unknown>, options?: Partial<DriverOptions>): { driver: Driver; engine: ReturnType<World['ports']>['engine'] };
+}
+
+/** A deployed stack in a simulated world, ready to rotate. */
+export async function scenario(stack: string, edit: (raw: Record<string, unknown>) => void = () => {}): Promise<Scenario> {
+  const checkout = structuredClone(readStackFile(stack).raw);
+  edit(checkout);
+  const config = parseStackConfig(stack, checkout, stack);
+  const world = buildWorld(config);
+  const events: RotationEvent[] = [];
+  const make = (file: Record<string, unknown> = checkout, options: Partial<DriverOptions> = {}) => {
+    const ports = world.ports(file);
+    return { driver: new Driver(ports, { policyPacks: ['policy'], holder: 'test@runner', onEvent: (e) => events.push(e), ...options }), engine: ports.engine };
+  };
+  // The stack as it is before anyone rotates: deployed once.
+  await world.ports(checkout).engine.up({ policyPacks: [] });
+  world.clock.advance(2 * 24 * 3600_000);
+  return { stack, world, checkout, events, driver: make };
+}
