@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
-import { iamTwoKeyLimit, keyRotationDue, maxKeyAge, minRotationInterval, secretsStaySecret, slotsDistinct, trustBundleComplete } from '../../policy/policies/index.ts';
+import { readFileSync } from 'node:fs';
+import { iamTwoKeyLimit, keyslotPolicies, keyRotationDue, maxKeyAge, minRotationInterval, secretsStaySecret, slotsDistinct, trustBundleComplete } from '../../policy/policies/index.ts';
 import { runPolicy, validateResource, type ResourceInput } from './harness.ts';
 
 const now = new Date('2026-11-24T00:00:00Z');
@@ -191,9 +192,7 @@ describe('policy pack', () => {
 
 describe('policy/config.example.json', () => {
   it('only sets policies and options the pack declares', async () => {
-    const { readFileSync } = await import('node:fs');
     const example = JSON.parse(readFileSync(new URL('../../policy/config.example.json', `file://${__filename}`), 'utf8')) as Record<string, unknown>;
-    const { keyslotPolicies } = await import('../../policy/policies/index.ts');
     const byName = new Map(keyslotPolicies({ now: () => new Date() }).map((p) => [p.name, p]));
     for (const [name, value] of Object.entries(example)) {
       const policy = byName.get(name);

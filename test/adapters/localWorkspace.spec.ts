@@ -1,0 +1,120 @@
+import assert from 'node:assert/strict';
+import { cpSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { parse } from 'yaml';
+import { LocalWorkspaceEngine } from '../../src/adapters/engine/localWorkspace.ts';
+import { loadStack, projectRoot } from '../../src/config/load.ts';
+import { Driver } from '../../src/driver/index.ts';
+import { buildWorld } from '../../src/sim/world.ts';
+import { EngineError, PulumiCliMissingError } from '../../src/errors.ts';
+
+const fakeRoot = join(__dirname, '..', 'fixtures', 'fake-pulumi');
+
+/** A copy of the project (Pulumi.yaml + stacks/) and a fresh invocation log. */
+function workspace() {
+  const dir = mkdtempSync(join(tmpdir(), 'keyslot-lw-'));
+  cpSync(join(projectRoot, 'Pulumi.yaml'), join(dir, 'Pulumi.yaml'));
+  cpSync(join(projectRoot, 'stacks'), join(dir, 'stacks'), { recursive: true });
+  const log = join(dir, 'invocations.jsonl');
+  writeFileSync(log, '');
+  process.env.FAKE_PULUMI_LOG = log;
+  process.env.FAKE_PULUMI_STATE = join(dir, 'state.json');
+  delete process.env.FAKE_PULUMI_FAIL;
+  const invocations = () => readFileSync(log, 'utf8').trim().split('\n').filter(Boolean).map((l) => (JSON.parse(l) as { argv: string[] }).argv);
+  return { dir, invocations };
+}
+
+describe('engine adapter: LocalWorkspace against a fake pulumi CLI', () => {
+  it('selects the stack in the project folder, sets --path config, runs up with the policy pack, reads outputs', async () => {
+    const { dir, invocations } = workspace();
+    const engine = await LocalWorkspaceEngine.open({ stack: 'local', workDir: dir, pulumiRoot: fakeRoot, skipVersionCheck: true });
+    await engine.setConfig('slots.demo', 'secondary');
+    const events: string[] = [];
+    const result = await engine.up({ policyPacks: ['policy'], onEvent: (e) => events.push(e.message) });
+    const deployed = await engine.deployed();
+
+    const calls = invocations().filter((a) => a[0] !== 'version' && !(a[0] === 'stack' && a[1] === 'history'));
+    const select = calls.findIndex((a) => a[0] === 'stack' && a[1] === 'select');
+    const set = calls.findIndex((a) => a[0] === 'config' && a[1] === 'set');
+    const up = calls.findIndex((a) => a[0] === 'up');
+    const output = calls.findIndex((a, i) => i > up && a[0] === 'stack' && a[1] === 'output');
+    assert.ok(select >= 0 && select < set && set < up && up < output, JSON.stringify(calls));
+    assert.deepEqual(calls[set]!.filter((a) => !a.startsWith('--non-interactive')), ['config', 'set', '--path', 'keyslot:slots.demo', '--stack', 'local', '--plaintext', '--', 'secondary']);
+    const upArgs = calls[up]!;
+    assert.equal(upArgs[upArgs.indexOf('--stack') + 1], 'local');
+    assert.equal(upArgs[upArgs.indexOf('--policy-pack') + 1], join(dir, 'policy'));
+    assert.ok(upArgs.includes('--yes') && upArgs.includes('--skip-preview'));
+
+    assert.equal(parse(readFileSync(join(dir, 'stacks', 'Pulumi.local.yaml'), 'utf8')).config['keyslot:slots'].demo, 'secondary', 'the stack file holds the flip');
+    assert.equal((await engine.readConfig() as { slots: Record<string, string> }).slots.demo, 'secondary');
+    assert.equal(deployed.demo?.activeSlot, 'secondary');
+    assert.deepEqual(result.changes, { update: 1, same: 5 });
+    assert.ok(events.includes('update kubernetes:core/v1:Secret demo-d0-local'), events.join('\n'));
+  });
+
+  it('removes config by path and reads, sets and removes tags', async () => {
+    const { dir, invocations } = workspace();
+    const engine = await LocalWorkspaceEngine.open({ stack: 'local', workDir: dir, pulumiRoot: fakeRoot, skipVersionCheck: true });
+    await engine.setConfig('rotations.demo.id', 'r-1');
+    await engine.removeConfig('rotations.demo');
+    assert.equal(await engine.getConfig('rotations.demo.id'), undefined);
+    assert.equal(await engine.getTag('keyslot:lock'), undefined);
+    await engine.setTag('keyslot:lock', 'me|2026-11-24T01:00:00Z');
+    assert.equal(await engine.getTag('keyslot:lock'), 'me|2026-11-24T01:00:00Z');
+    await engine.removeTag('keyslot:lock');
+    assert.ok(invocations().some((a) => a[0] === 'config' && a[1] === 'rm' && a.includes('--path') && a.includes('keyslot:rotations.demo')));
+  });
+
+  it('classifies a failed up as an EngineError with the CLI\'s error line', async () => {
+    const { dir } = workspace();
+    const engine = await LocalWorkspaceEngine.open({ stack: 'local', workDir: dir, pulumiRoot: fakeRoot, skipVersionCheck: true });
+    process.env.FAKE_PULUMI_FAIL = 'up';
+    await assert.rejects(engine.up({ policyPacks: [] }), (e: unknown) => e instanceof EngineError && /pulumi up failed for stack local: error: update failed: policy violations/.test(e.message));
+  });
+
+  it('says in one line what to install when there is no CLI', async () => {
+    await assert.rejects(
+      LocalWorkspaceEngine.open({ stack: 'local', pulumiRoot: join(tmpdir(), 'no-pulumi-here') }),
+      (e: unknown) => e instanceof PulumiCliMissingError && !e.message.includes('\n') && /install the Pulumi CLI/.test(e.message),
+    );
+  });
+});
+
+describe('a rotation through LocalWorkspace', () => {
+  it('runs the exact CLI sequence: select, record, flip, up with the pack, outputs, regenerate, record, up', async () => {
+    const { dir, invocations } = workspace();
+    const engine = await LocalWorkspaceEngine.open({ stack: 'local', workDir: dir, pulumiRoot: fakeRoot, skipVersionCheck: true });
+    const world = buildWorld(loadStack('local'));
+    const driver = new Driver({ ...world.ports({}), engine }, { policyPacks: ['policy'], holder: 'ci@agent' });
+    await driver.rotate('demo');
+
+    const calls = invocations()
+      .filter((a) => !['version', 'whoami'].includes(a[0]!) && !(a[0] === 'stack' && a[1] === 'history'))
+      .map((a) => a.filter((x) => !x.startsWith('--non-interactive') && x !== '--exec-kind' && x !== 'auto.local' && !x.startsWith('--event-log') && !x.includes('pulumi-event')));
+    const shape = calls.map((a) => {
+      if (a[0] === 'config') return `config ${a[1]} ${a.find((x) => x.startsWith('keyslot:'))}${a[1] === 'set' ? `=${a.at(-1)}` : ''}`;
+      if (a[0] === 'up') return `up --policy-pack ${a[a.indexOf('--policy-pack') + 1] === join(dir, 'policy') ? 'policy' : 'missing'}`;
+      if (a[0] === 'stack' && a[1] === 'tag') return `stack tag ${a[2]} ${a[3]}`;
+      return a.slice(0, 2).join(' ');
+    }).filter((line, i, all) => !(line === 'stack output' && all[i - 1] === 'stack output')); // outputs() asks twice: masked and not
+    const regenerated = shape.indexOf('config set keyslot:generations.demo.primary.generation=3');
+    const expected = [
+      'stack select',
+      'stack output',
+      'config set keyslot:rotations.demo.id',
+      'config set keyslot:rotations.demo.startedAt',
+      'config set keyslot:rotations.demo.from=primary',
+      'config set keyslot:rotations.demo.to=secondary',
+      'config set keyslot:rotations.demo.mode=rotate',
+      'config set keyslot:rotations.demo.generations.primary=1',
+      'config set keyslot:rotations.demo.generations.secondary=2',
+      'config set keyslot:slots.demo=secondary',
+      'up --policy-pack policy',
+      'stack output',
+    ];
+    assert.deepEqual(shape.slice(0, expected.length).map((s) => (s.includes('.id=') || s.includes('startedAt=') ? s.split('=')[0] : s)), expected);
+    assert.equal(regenerated, expected.length, shape.join('\n'));
+    assert.deepEqual(shape.slice(regenerated + 1).map((s) => s.split('=')[0]), ['config set keyslot:generations.demo.lastRotatedAt', 'config rm keyslot:rotations.demo', 'up --policy-pack policy', 'stack output']);
+  });
+});
