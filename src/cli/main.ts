@@ -2,21 +2,85 @@
  * `keyslot`: commander wiring and rendering only. Every command resolves to an exit code; errors
  * print as one line on stderr (never a stack trace) and map to the codes in the README.
  */
-import { Command, CommanderError } from 'commander';
+import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
+import { writeFileSync } from 'node:fs';
+import { createInterface } from 'node:readline/promises';
 import { loadStack } from '../config/load.ts';
+import { Driver, credentialStatuses, dueCredentials, type RotationEvent, type RotationResult } from '../driver/index.ts';
 import { ExitCode, exitCodeFor, KeyslotError } from '../errors.ts';
-import { planRotation } from '../model/planner.ts';
+import { planRotation, type RotationMode } from '../model/planner.ts';
+import { defaultPortsFactory, lockHolder, type PortsFactory } from './ports.ts';
+import { eventLine, markdownReport } from './renderEvents.ts';
 import { planJson, renderPlan } from './renderPlan.ts';
+import { renderStatus, statusJson } from './renderStatus.ts';
 
 export interface Io {
   readonly out: (text: string) => void;
   readonly err: (text: string) => void;
+  /** True when a person is at the terminal (confirmations, live progress). */
+  readonly interactive?: boolean;
+  /** Asks a yes/no question; only called when interactive. */
+  readonly confirm?: (question: string) => Promise<boolean>;
+  readonly ports?: PortsFactory;
 }
 
 const processIo: Io = {
   out: (text) => process.stdout.write(text),
   err: (text) => process.stderr.write(text),
+  interactive: Boolean(process.stdin.isTTY && process.stdout.isTTY),
+  confirm: async (question) => {
+    const rl = createInterface({ input: process.stdin, output: process.stdout });
+    try {
+      return /^y(es)?$/i.test((await rl.question(`${question} [y/N] `)).trim());
+    } finally {
+      rl.close();
+    }
+  },
 };
+
+interface RunOptions {
+  stack: string;
+  credential: string[];
+  all?: boolean;
+  yes?: boolean;
+  dryRun?: boolean;
+  json?: boolean;
+  report?: string;
+  concurrency: number;
+  force?: boolean;
+  emergency?: boolean;
+  disruptive?: boolean;
+  policy: boolean;
+  simulate?: boolean;
+}
+
+function positiveInt(value: string): number {
+  const n = Number(value);
+  if (!Number.isInteger(n) || n < 1) throw new InvalidArgumentError('a whole number of at least 1');
+  return n;
+}
+
+/** The rotation commands share their options. */
+function rotationOptions(cmd: Command, extra: 'rotate' | 'resume'): Command {
+  cmd
+    .requiredOption('-s, --stack <name>', 'stack name (stacks/Pulumi.<name>.yaml)')
+    .option('-c, --credential <name>', 'credential; repeatable', collect, [])
+    .option('-y, --yes', 'do not ask for confirmation (required when not on a TTY)')
+    .option('--json', 'print JSON-lines events instead of text')
+    .option('--report <file>', 'write a Markdown summary (e.g. $GITHUB_STEP_SUMMARY)')
+    .addOption(new Option('--concurrency <n>', 'clusters a stage works on at once').argParser(positiveInt).default(8))
+    .option('--no-policy', 'do not pass policy/ to pulumi up')
+    .option('--simulate', 'run against the simulated fleet and cloud instead of the real ones (no cloud needed)');
+  if (extra === 'rotate') {
+    cmd
+      .option('--all', 'rotate every credential (default: those due, past 80% of maxAgeDays)')
+      .option('--dry-run', 'print the plan and change nothing')
+      .option('--force', 'rotate even if minIntervalHours has not passed')
+      .option('--emergency', 'a key was exposed: regenerate it even if not every consumer confirms')
+      .option('--disruptive', 'replace every slot at once (causes downtime until consumers restart)');
+  }
+  return cmd;
+}
 
 function collect(value: string, previous: string[]): string[] {
   return [...previous, value];
@@ -42,6 +106,76 @@ export function buildCli(io: Io): Command {
       io.out(opts.json ? planJson(plan) : renderPlan(plan));
     });
 
+  const run = async (opts: RunOptions, action: 'rotate' | 'resume' | 'rollback') => {
+    const config = loadStack(opts.stack);
+    if (opts.emergency && opts.disruptive) throw new InvalidArgumentError('--emergency and --disruptive exclude each other');
+    const mode: RotationMode = opts.disruptive ? 'disruptive' : opts.emergency ? 'emergency' : 'rotate';
+    const ports = await (io.ports ?? defaultPortsFactory)({ stack: opts.stack, simulate: Boolean(opts.simulate) });
+    let names = opts.credential;
+    if (action === 'rotate' && names.length === 0) {
+      names = opts.all ? config.credentials.map((c) => c.name) : dueCredentials(credentialStatuses(config, await ports.engine.deployed(), ports.clock.now()));
+      if (names.length === 0) {
+        io.out(`stack ${opts.stack}: no credential is due for rotation (use --credential or --all)\n`);
+        return;
+      }
+    }
+    if (action !== 'rotate' && names.length === 0) throw new InvalidArgumentError(`${action} needs --credential`);
+    if (opts.dryRun) {
+      const preview = await ports.engine.preview({ policyPacks: opts.policy ? ['policy'] : [] });
+      io.out(renderPlan(planRotation(config, names, mode)));
+      io.out(`preview: ${Object.entries(preview.changes).map(([op, n]) => `${n} ${op}`).join(', ') || 'no changes'}\n`);
+      return;
+    }
+    if (!opts.yes) {
+      if (!io.interactive || !io.confirm) throw new InvalidArgumentError(`refusing to ${action} without --yes when not on a TTY`);
+      if (mode === 'disruptive') io.err('--disruptive replaces every slot at once: consumers fail until they restart. This causes downtime.\n');
+      if (!(await io.confirm(`${action} ${names.join(', ')} in stack ${opts.stack}${opts.simulate ? ' (simulated)' : ''}?`))) {
+        io.err('cancelled\n');
+        return;
+      }
+    }
+    const events: RotationEvent[] = [];
+    const driver = new Driver(ports, {
+      policyPacks: opts.policy ? ['policy'] : [],
+      concurrency: opts.concurrency,
+      force: Boolean(opts.force),
+      holder: lockHolder(),
+      onEvent: (e) => {
+        events.push(e);
+        io.out(opts.json ? JSON.stringify(e) + '\n' : eventLine(e) + '\n');
+      },
+    });
+    const results: RotationResult[] = [];
+    try {
+      for (const name of names) {
+        if (action === 'rotate') results.push(await driver.rotate(name, mode));
+        else if (action === 'resume') results.push(await driver.resume(name));
+        else results.push(await driver.rollback(name));
+      }
+    } finally {
+      if (opts.report) writeFileSync(opts.report, markdownReport(opts.stack, events));
+    }
+    const unconfirmed = results.flatMap((r) => r.unconfirmed);
+    if (unconfirmed.length && !opts.json) io.err(`not confirmed by: ${unconfirmed.join('; ')}\n`);
+  };
+
+  rotationOptions(program.command('rotate').description('rotate credentials: flip, up, restart and verify every consumer, then regenerate the freed key'), 'rotate').action((opts: RunOptions) => run(opts, 'rotate'));
+  rotationOptions(program.command('resume').description('finish the rotation in flight, from what the stack and the fleet show as done'), 'resume').action((opts: RunOptions) => run(opts, 'resume'));
+  rotationOptions(program.command('rollback').description('flip back the rotation in flight (impossible once the freed key was regenerated)'), 'resume').action((opts: RunOptions) => run(opts, 'rollback'));
+
+  program
+    .command('status')
+    .description('per credential: scheme, active slot, each slot\'s generation and age, due date, last rotation, rotation in flight, drift')
+    .requiredOption('-s, --stack <name>', 'stack name')
+    .option('--json', 'print JSON')
+    .option('--simulate', 'read the simulated stack instead of the Pulumi backend')
+    .action(async (opts: { stack: string; json?: boolean; simulate?: boolean }) => {
+      const config = loadStack(opts.stack);
+      const ports = await (io.ports ?? defaultPortsFactory)({ stack: opts.stack, simulate: Boolean(opts.simulate) });
+      const statuses = credentialStatuses(config, await ports.engine.deployed(), ports.clock.now());
+      io.out(opts.json ? statusJson(opts.stack, statuses) : renderStatus(opts.stack, statuses));
+    });
+
   return program;
 }
 
@@ -51,6 +185,10 @@ export async function runCli(argv: readonly string[], io: Io = processIo): Promi
     await buildCli(io).parseAsync([...argv], { from: 'user' });
     return ExitCode.ok;
   } catch (error) {
+    if (error instanceof InvalidArgumentError && !(error instanceof CommanderError && error.exitCode !== 1)) {
+      io.err(`keyslot: ${error.message}\n`);
+      return ExitCode.badInput;
+    }
     if (error instanceof CommanderError) {
       // Help and version are exit 0; every usage error is bad input.
       return error.exitCode === 0 ? ExitCode.ok : ExitCode.badInput;

@@ -188,7 +188,7 @@ export class Driver {
   }
 
   private async runStep(run: Run, index: number, step: Step): Promise<void> {
-    const started = Date.now();
+    const started = this.ports.clock.now().getTime();
     const base = { credential: run.plan.name, rotationId: run.record.id, step: index, kind: step.kind };
     this.emit({ type: 'step-started', at: this.now(), ...base, clusters: 'clusters' in step ? step.clusters : [] });
     let outcome: StepOutcome = 'done';
@@ -197,10 +197,10 @@ export class Driver {
       const result = await this.stepHandler(run, index, step);
       if (result) ({ outcome, detail } = result);
     } catch (error) {
-      this.emit({ type: 'step-finished', at: this.now(), ...base, outcome: 'failed', durationMs: Date.now() - started, detail: error instanceof Error ? error.message : String(error) });
+      this.emit({ type: 'step-finished', at: this.now(), ...base, outcome: 'failed', durationMs: this.ports.clock.now().getTime() - started, detail: error instanceof Error ? error.message : String(error) });
       throw error;
     }
-    this.emit({ type: 'step-finished', at: this.now(), ...base, outcome, durationMs: Date.now() - started, ...(detail ? { detail } : {}) });
+    this.emit({ type: 'step-finished', at: this.now(), ...base, outcome, durationMs: this.ports.clock.now().getTime() - started, ...(detail ? { detail } : {}) });
   }
 
   private async stepHandler(run: Run, index: number, step: Step): Promise<{ outcome: StepOutcome; detail?: string } | void> {
@@ -302,16 +302,16 @@ export class Driver {
     const outcomes = await Promise.all(
       targets.map((cluster) =>
         limit(async () => {
-          const started = Date.now();
+          const started = this.ports.clock.now().getTime();
           const where = cluster ?? 'once';
           try {
             const detail = await this.stageOn(run, step, cluster);
             const outcome: StepOutcome = detail.startsWith('skipped') ? 'skipped' : 'done';
-            this.emit({ type: 'cluster-finished', at: this.now(), credential: run.plan.name, rotationId: run.record.id, step: index, kind: step.kind, cluster: where, outcome, durationMs: Date.now() - started, detail });
+            this.emit({ type: 'cluster-finished', at: this.now(), credential: run.plan.name, rotationId: run.record.id, step: index, kind: step.kind, cluster: where, outcome, durationMs: this.ports.clock.now().getTime() - started, detail });
             return undefined;
           } catch (error) {
             if (!(error instanceof KeyslotError)) throw error;
-            this.emit({ type: 'cluster-finished', at: this.now(), credential: run.plan.name, rotationId: run.record.id, step: index, kind: step.kind, cluster: where, outcome: 'failed', durationMs: Date.now() - started, detail: error.message });
+            this.emit({ type: 'cluster-finished', at: this.now(), credential: run.plan.name, rotationId: run.record.id, step: index, kind: step.kind, cluster: where, outcome: 'failed', durationMs: this.ports.clock.now().getTime() - started, detail: error.message });
             return { step: index, label: `${step.kind} ${this.stageLabel(step)} on ${where}`, error } satisfies Unconfirmed;
           }
         }),
@@ -436,7 +436,7 @@ export class Driver {
   private async rollBack(run: Run, reason: string): Promise<string> {
     const { plan, record } = run;
     const cred = plan.name;
-    const started = Date.now();
+    const started = this.ports.clock.now().getTime();
     this.emit({ type: 'step-started', at: this.now(), credential: cred, rotationId: record.id, step: -1, kind: 'flip', clusters: [] });
     if (run.before.scheme === 'dual') await this.ports.engine.setConfig(`slots.${cred}`, plan.from);
     for (const [slot, g] of Object.entries(record.generations)) await this.ports.engine.setConfig(`generations.${cred}.${slot}.generation`, String(g));
@@ -468,7 +468,7 @@ export class Driver {
     if (stuck.length) reason = `${reason}; after the flip back, not rolled out: ${stuck.join('; ')}`;
     await this.ports.engine.removeConfig(`rotations.${cred}`);
     await this.up(run);
-    this.emit({ type: 'step-finished', at: this.now(), credential: cred, rotationId: record.id, step: -1, kind: 'flip', outcome: 'done', durationMs: Date.now() - started, detail: `rolled back to ${plan.from}` });
+    this.emit({ type: 'step-finished', at: this.now(), credential: cred, rotationId: record.id, step: -1, kind: 'flip', outcome: 'done', durationMs: this.ports.clock.now().getTime() - started, detail: `rolled back to ${plan.from}` });
     this.emit({ type: 'rotation-finished', at: this.now(), credential: cred, rotationId: record.id, outcome: 'rolled-back', unconfirmed: run.unconfirmed.map((u) => u.label), detail: reason });
     return reason;
   }

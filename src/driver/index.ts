@@ -1,3 +1,4 @@
 export * from './driver.ts';
 export * from './events.ts';
 export * from './lock.ts';
+export * from './status.ts';

@@ -15,6 +15,8 @@ export class SimCloud {
   private serial = 0;
   /** Every regeneration, in order: `${owner}/${slot}`. */
   readonly regenerations: string[] = [];
+  /** Every key token ever issued: what must never appear in a log, event or report. */
+  readonly issued: string[] = [];
 
   constructor(private readonly clock: Clock) {}
 
@@ -25,6 +27,7 @@ export class SimCloud {
     if (!key) {
       key = { token: `sim:${id}#${++this.serial}`, createdAt: this.clock.now() };
       this.keys.set(id, key);
+      this.issued.push(key.token);
     }
     return key;
   }
@@ -33,6 +36,7 @@ export class SimCloud {
   regenerate(owner: string, slot: string): SimKey {
     const key = { token: `sim:${owner}/${slot}#${++this.serial}`, createdAt: this.clock.now() };
     this.keys.set(`${owner}/${slot}`, key);
+    this.issued.push(key.token);
     this.regenerations.push(`${owner}/${slot}`);
     return key;
   }
@@ -45,6 +49,7 @@ export class SimCloud {
     if (current?.token === token) return current;
     const key = { token, createdAt: this.clock.now() };
     this.keys.set(id, key);
+    this.issued.push(token);
     if (current) this.regenerations.push(id);
     return key;
   }

@@ -133,7 +133,10 @@ export class SimulatedStackEngine implements StackEngine {
           ? { id: key.token, state: { ...inputs, secret: key.token, createDate: key.createdAt.toISOString(), status: 'Active' } }
           : { id: name, state: { ...inputs, result: key.token } };
       }
-      if (type.endsWith(':PrivateKey')) return { id: name, state: { ...inputs, privateKeyPem: `sim:tls/${name}#private`, publicKeyPem: `sim:tls/${name}#public` } };
+      if (type.endsWith(':PrivateKey')) {
+        const pem = (part: string) => (apply ? cloud.ensure(`tls:${name}`, part, 1).token : `sim:tls:${name}/${part}@g1`);
+        return { id: name, state: { ...inputs, privateKeyPem: pem('private'), publicKeyPem: pem('public') } };
+      }
       if (type.endsWith(':Static')) {
         const triggers = JSON.stringify(reveal(inputs.triggers));
         const known = this.backend.statics.get(name);

@@ -1,0 +1,49 @@
+import type { RotationEvent } from '../driver/events.ts';
+
+function seconds(ms: number): string {
+  return `${(ms / 1000).toFixed(1)}s`;
+}
+
+/** One plain, timestamped line per event: what CI logs show. */
+export function eventLine(e: RotationEvent): string {
+  const head = `${e.at} ${e.credential}`;
+  switch (e.type) {
+    case 'rotation-started':
+      return `${head} ${e.resumed ? 'resuming' : 'starting'} ${e.mode} ${e.rotationId}: ${e.from} → ${e.to}`;
+    case 'step-started':
+      return `${head} step ${e.step + 1} ${e.kind}${e.clusters.length ? ` on ${e.clusters.join(', ')}` : ''}`;
+    case 'cluster-finished':
+      return `${head}   ${e.kind} ${e.cluster}: ${e.outcome} (${seconds(e.durationMs)})${e.detail ? ` ${e.detail}` : ''}`;
+    case 'step-finished':
+      return `${head} step ${e.step + 1} ${e.kind} ${e.outcome} (${seconds(e.durationMs)})${e.detail ? `: ${e.detail}` : ''}`;
+    case 'engine':
+      return `${head}   pulumi: ${e.message}`;
+    case 'rotation-finished':
+      return `${head} ${e.outcome} ${e.rotationId}${e.detail ? `: ${e.detail}` : ''}${e.unconfirmed.length ? `; not confirmed: ${e.unconfirmed.join(', ')}` : ''}`;
+  }
+}
+
+/** A Markdown summary of a run, for a CI step summary (`--report FILE`). */
+export function markdownReport(stack: string, events: readonly RotationEvent[]): string {
+  const out = [`# keyslot rotation report: ${stack}`, ''];
+  const credentials = [...new Set(events.map((e) => e.credential))];
+  for (const cred of credentials) {
+    const mine = events.filter((e) => e.credential === cred);
+    const start = mine.find((e) => e.type === 'rotation-started');
+    const end = mine.findLast((e) => e.type === 'rotation-finished');
+    out.push(`## ${cred}: ${end && end.type === 'rotation-finished' ? end.outcome : 'unfinished'}`, '');
+    if (start?.type === 'rotation-started') out.push(`Rotation \`${start.rotationId}\` (${start.mode}), ${start.from} → ${start.to}${start.resumed ? ', resumed' : ''}.`, '');
+    out.push('| step | kind | clusters | outcome | duration | detail |', '| --- | --- | --- | --- | --- | --- |');
+    for (const e of mine) {
+      if (e.type !== 'step-finished') continue;
+      const clusters = mine.filter((c) => c.type === 'cluster-finished' && c.step === e.step).map((c) => (c.type === 'cluster-finished' ? `${c.cluster} ${c.outcome}` : ''));
+      out.push(`| ${e.step + 1} | ${e.kind} | ${clusters.join(', ') || '—'} | ${e.outcome} | ${seconds(e.durationMs)} | ${(e.detail ?? '').replaceAll('|', '\\|')} |`);
+    }
+    if (end?.type === 'rotation-finished') {
+      if (end.detail) out.push('', `Reason: ${end.detail}`);
+      if (end.unconfirmed.length) out.push('', '**Consumers not confirmed** (emergency rotation went past them):', '', ...end.unconfirmed.map((u) => `- ${u}`));
+    }
+    out.push('');
+  }
+  return out.join('\n');
+}

@@ -1,0 +1,138 @@
+import assert from 'node:assert/strict';
+import { mkdtempSync, readFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { runCli, type Io } from '../../src/cli/main.ts';
+import { ExitCode } from '../../src/errors.ts';
+import { scenario, type Scenario } from './world.ts';
+
+async function cli(s: Scenario | undefined, argv: string[], io: Partial<Io> = {}) {
+  let out = '';
+  let err = '';
+  const code = await runCli(argv, {
+    out: (t) => (out += t),
+    err: (t) => (err += t),
+    interactive: false,
+    ...(s ? { ports: async () => s.world.ports(s.checkout) } : {}),
+    ...io,
+  });
+  return { code, out, err };
+}
+
+describe('cli: rotate, resume, rollback, status', () => {
+  it('rotate --json prints one JSON event per line and exits 0', async () => {
+    const s = await scenario('alwayson-cosmos');
+    const { code, out, err } = await cli(s, ['rotate', '--stack', 'alwayson-cosmos', '--credential', 'cosmos', '--yes', '--json']);
+    assert.equal(code, ExitCode.ok, err);
+    const events = out.trim().split('\n').map((l) => JSON.parse(l));
+    assert.equal(events[0].type, 'rotation-started');
+    assert.equal(events.at(-1).type, 'rotation-finished');
+    assert.equal(events.at(-1).outcome, 'rotated');
+    assert.ok(events.some((e) => e.type === 'cluster-finished' && e.cluster === 'stamp-westeurope' && typeof e.durationMs === 'number'));
+  });
+
+  it('refuses to rotate without --yes when not on a TTY (exit 2)', async () => {
+    const s = await scenario('local');
+    const { code, err } = await cli(s, ['rotate', '--stack', 'local', '--all']);
+    assert.equal(code, ExitCode.badInput);
+    assert.equal(err, 'keyslot: refusing to rotate without --yes when not on a TTY\n');
+  });
+
+  it('asks on a TTY and stops when the answer is no', async () => {
+    const s = await scenario('local');
+    const { code, err } = await cli(s, ['rotate', '--stack', 'local', '--all'], { interactive: true, confirm: async () => false });
+    assert.equal(code, ExitCode.ok);
+    assert.match(err, /cancelled/);
+    assert.equal(s.world.clusters.restarts.length, 0);
+  });
+
+  it('by default rotates only credentials that are due', async () => {
+    const s = await scenario('alwayson-cosmos');
+    const none = await cli(s, ['rotate', '--stack', 'alwayson-cosmos', '--yes']);
+    assert.match(none.out, /no credential is due/);
+    s.world.clock.advance(150 * 86_400_000);
+    const due = await cli(s, ['rotate', '--stack', 'alwayson-cosmos', '--yes']);
+    assert.equal(due.code, ExitCode.ok, due.err);
+    assert.match(due.out, /cosmos rotated r-/);
+  });
+
+  it('exits 3 after a rollback, and writes the Markdown report with the reason', async () => {
+    const s = await scenario('kubecost-thanos');
+    s.world.fleet.cluster('primary').workload('kubecost', 'statefulset', 'kubecost-thanos-store')!.failRollout = true;
+    const report = join(mkdtempSync(join(tmpdir(), 'keyslot-report-')), 'summary.md');
+    const { code, err } = await cli(s, ['rotate', '-s', 'kubecost-thanos', '-c', 'thanos-store', '--yes', '--report', report]);
+    assert.equal(code, ExitCode.rolledBack);
+    assert.match(err, /^keyslot: rotation r-\S+ of thanos-store rolled back: .*ProgressDeadlineExceeded/);
+    const md = readFileSync(report, 'utf8');
+    assert.match(md, /## thanos-store: rolled-back/);
+    assert.match(md, /\| 5 \| restart \| primary failed \|/);
+  });
+
+  it('exits 7 when too soon, 5 for a rotation in flight, 4 when locked', async () => {
+    const s = await scenario('kubecost-thanos');
+    const ports = s.world.ports(s.checkout);
+    const same = { ports: async () => ports };
+    const argv = ['rotate', '-s', 'kubecost-thanos', '--all', '--yes'];
+    assert.equal((await cli(undefined, argv, same)).code, ExitCode.ok);
+    const soon = await cli(undefined, argv, same);
+    assert.equal(soon.code, ExitCode.tooSoon);
+    assert.match(soon.err, /--force/);
+
+    await s.world.clusters.acquireLease('primary', { name: 'keyslot-rotation-kubecost-thanos', holder: 'ci@other', ttlSeconds: 600, now: s.world.clock.now() });
+    const locked = await cli(undefined, [...argv, '--force'], same);
+    assert.equal(locked.code, ExitCode.locked);
+    assert.match(locked.err, /locked by ci@other/);
+
+    const t = await scenario('kubecost-thanos');
+    const inFlight = t.world.ports(t.checkout);
+    const record = { id: 'r-20261125t000000z-abcd', startedAt: '2026-11-25T00:00:00Z', from: 'primary', to: 'secondary', mode: 'rotate' };
+    for (const [k, v] of Object.entries(record)) await inFlight.engine.setConfig(`rotations.thanos-store.${k}`, v);
+    for (const [slot, g] of [['primary', '1'], ['secondary', '2']]) await inFlight.engine.setConfig(`rotations.thanos-store.generations.${slot}`, g!);
+    await inFlight.engine.up({ policyPacks: [] });
+    const busy = await cli(undefined, argv, { ports: async () => t.world.ports(t.checkout) });
+    assert.equal(busy.code, ExitCode.inFlight);
+    assert.match(busy.err, /keyslot resume --stack kubecost-thanos --credential thanos-store/);
+    const resumed = await cli(undefined, ['resume', '-s', 'kubecost-thanos', '-c', 'thanos-store', '--yes'], { ports: async () => t.world.ports(t.checkout) });
+    assert.equal(resumed.code, ExitCode.ok, resumed.err);
+    assert.match(resumed.out, /resuming rotate r-20261125t000000z-abcd/);
+  });
+
+  it('status shows slots, ages, the due date and the last rotation', async () => {
+    const s = await scenario('alwayson-cosmos');
+    const { code, out } = await cli(s, ['status', '--stack', 'alwayson-cosmos']);
+    assert.equal(code, ExitCode.ok);
+    assert.match(out, /credential cosmos \(dual\): active primary, fresh, due 2027-02-06/);
+    assert.match(out, /primary +generation 1 +71 days old, fresh, limit 2027-03-14/);
+  });
+
+  it('says in one line that the Pulumi CLI is missing (exit 6)', async () => {
+    const { code, err } = await cli(undefined, ['status', '--stack', 'local'], { ports: undefined });
+    assert.equal(code, ExitCode.pulumiMissing, err);
+    assert.equal(err.split('\n').filter(Boolean).length, 1);
+    assert.match(err, /install the Pulumi CLI/);
+  });
+});
+
+describe('cli: no secret value reaches any output', () => {
+  it('stdout, stderr, JSON events, the report and the journal hold no key value', async () => {
+    const outputs: string[] = [];
+    for (const [stack, cred, extra] of [
+      ['alwayson-cosmos', 'cosmos', []],
+      ['kubecost-thanos', 'thanos-store', ['--json']],
+      ['kops-service-account', 'service-account', []],
+      ['local', 'demo', ['--emergency']],
+    ] as const) {
+      const s = await scenario(stack);
+      const report = join(mkdtempSync(join(tmpdir(), 'keyslot-report-')), 'r.md');
+      const run = await cli(s, ['rotate', '-s', stack, '-c', cred, '--yes', '--report', report, ...extra]);
+      assert.equal(run.code, ExitCode.ok, run.err);
+      const status = await cli(s, ['status', '-s', stack, '--json']);
+      const texts = [run.out, run.err, status.out, readFileSync(report, 'utf8'), JSON.stringify(s.world.journal.entries)];
+      assert.ok(s.world.cloud.issued.length > 0);
+      for (const token of s.world.cloud.issued) for (const text of texts) assert.ok(!text.includes(token), `${stack}: ${token} leaked`);
+      for (const text of texts) assert.doesNotMatch(text, /sim:[a-z]/, `${stack}: a key token leaked`);
+      outputs.push(...texts);
+    }
+    assert.ok(outputs.join('').length > 1000, 'there was output to check');
+  });
+});
