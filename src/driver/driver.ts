@@ -439,7 +439,12 @@ export class Driver {
     const started = this.ports.clock.now().getTime();
     this.emit({ type: 'step-started', at: this.now(), credential: cred, rotationId: record.id, step: -1, kind: 'flip', clusters: [] });
     if (run.before.scheme === 'dual') await this.ports.engine.setConfig(`slots.${cred}`, plan.from);
-    for (const [slot, g] of Object.entries(record.generations)) await this.ports.engine.setConfig(`generations.${cred}.${slot}.generation`, String(g));
+    if (run.before.scheme === 'triple') {
+      // Signers go back to the old primary; every key made since stays trusted, and no generation
+      // number is reused: previous = the would-be primary, next = the new next.
+      const back = { previous: plan.generations.primary!.generation, primary: record.generations.primary!, next: plan.generations.next!.generation };
+      for (const [slot, g] of Object.entries(back)) await this.ports.engine.setConfig(`generations.${cred}.${slot}.generation`, String(g));
+    }
     await this.up(run);
     // Everything restarted onto the new key is restarted again onto the old one. A workload that
     // does not roll out does not stop the others; it is reported.

@@ -44,6 +44,8 @@ export function readCredentialState(props: unknown): CredentialState | undefined
 
 /** A difference between the stack file and what is deployed, by config path. */
 export interface Drift {
+  /** What differs: key generations, the active slot, or the rotation in flight. */
+  readonly kind: 'generations' | 'slot' | 'rotation';
   readonly path: string;
   readonly file: string;
   readonly deployed: string;
@@ -59,20 +61,24 @@ interface CredentialView {
 }
 
 /**
- * How the stack file's view of a credential differs from the deployed state. Generations only
- * grow, so a file generation below the deployed one means the file is stale.
+ * How the stack file's view of a credential differs from the deployed state. Generation numbers
+ * only grow, so a file whose newest generation is older than the deployed newest predates a key
+ * that was made since: it is stale, and deploying it would bring back a key that no longer exists.
  */
 export function driftOf(cred: CredentialView, deployed: CredentialState | undefined): Drift[] {
   if (!deployed) return [];
   const drift: Drift[] = [];
   const gens = `keyslot:generations.${cred.name}`;
+  const fileNewest = Math.max(0, ...Object.values(cred.generations).map((g) => g.generation));
+  const deployedNewest = Math.max(0, ...Object.values(deployed.slots).map((s) => s.generation));
+  if (fileNewest < deployedNewest) drift.push({ kind: 'generations', path: gens, file: `newest generation ${fileNewest}`, deployed: `newest generation ${deployedNewest}`, stale: true });
   for (const [slot, d] of Object.entries(deployed.slots)) {
     const file = cred.generations[slot]?.generation;
-    if (file !== d.generation) drift.push({ path: `${gens}.${slot}.generation`, file: String(file), deployed: String(d.generation), stale: file === undefined || file < d.generation });
+    if (file !== d.generation) drift.push({ kind: 'generations', path: `${gens}.${slot}.generation`, file: String(file), deployed: String(d.generation), stale: false });
   }
-  if (deployed.activeSlot !== cred.active) drift.push({ path: `keyslot:slots.${cred.name}`, file: cred.active, deployed: deployed.activeSlot, stale: false });
+  if (deployed.activeSlot !== cred.active) drift.push({ kind: 'slot', path: `keyslot:slots.${cred.name}`, file: cred.active, deployed: deployed.activeSlot, stale: false });
   if (deployed.rotation && deployed.rotation.id !== cred.rotation?.id) {
-    drift.push({ path: `keyslot:rotations.${cred.name}`, file: cred.rotation?.id ?? 'none', deployed: deployed.rotation.id, stale: true });
+    drift.push({ kind: 'rotation', path: `keyslot:rotations.${cred.name}`, file: cred.rotation?.id ?? 'none', deployed: deployed.rotation.id, stale: true });
   }
   return drift;
 }

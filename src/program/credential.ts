@@ -24,10 +24,14 @@ export class CredentialStateRecord extends pulumi.ComponentResource {
 export class CredentialComponent extends pulumi.ComponentResource {
   readonly state: pulumi.Output<CredentialState>;
 
-  constructor(name: string, args: { config: StackConfig; credential: Credential; providers: ReadonlyMap<string, Provider> }, opts?: pulumi.ComponentResourceOptions) {
+  constructor(
+    name: string,
+    args: { config: StackConfig; credential: Credential; providers: ReadonlyMap<string, Provider>; ready: pulumi.Output<true> },
+    opts?: pulumi.ComponentResourceOptions,
+  ) {
     super('keyslot:index:Credential', name, {}, opts);
-    const { config, credential, providers } = args;
-    const source = new sourceComponents[credential.source.type](credential.name, { credential }, { parent: this });
+    const { config, credential, providers, ready } = args;
+    const source = new sourceComponents[credential.source.type](credential.name, { credential, ready }, { parent: this });
     const targets = credential.deliver.flatMap((d, i) => deliver(d, i, { config, credential, vars: source.vars, providers, parent: this }));
     const slots = pulumi.all(
       Object.fromEntries(

@@ -8,6 +8,7 @@ import type { Cluster } from '../config/schema.ts';
 import type { CredentialState } from '../model/state.ts';
 import { CredentialComponent } from './credential.ts';
 import { clusterProviders } from './providers.ts';
+import { notStale } from './staleGuard.ts';
 
 export { CredentialComponent } from './credential.ts';
 export { annotations } from '../model/annotations.ts';
@@ -40,9 +41,10 @@ export function readConfig(): { config: StackConfig; kubeconfigs: Record<string,
 /** Declares every credential of `config`. */
 export function declareStack(config: StackConfig, kubeconfigs: Readonly<Record<string, pulumi.Output<string>>> = {}): ProgramOutputs {
   const providers = clusterProviders(config.clusters, kubeconfigs);
+  const ready = notStale(config);
   const states: Record<string, pulumi.Output<CredentialState>> = {};
   for (const credential of config.credentials) {
-    states[credential.name] = new CredentialComponent(credential.name, { config, credential, providers }).state;
+    states[credential.name] = new CredentialComponent(credential.name, { config, credential, providers, ready }).state;
   }
   return { credentials: pulumi.all(states) };
 }

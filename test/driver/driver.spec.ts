@@ -100,7 +100,7 @@ describe('driver: refusals', () => {
     const s = await scenario('alwayson-cosmos');
     await s.driver().driver.rotate('cosmos');
     s.world.clock.advance(48 * 3600_000);
-    await assert.rejects(s.driver(s.checkout).driver.rotate('cosmos'), (e: unknown) => e instanceof StaleStackError && /keyslot:generations\.cosmos\.primary\.generation: found 1 but 3 is deployed; fix: pull the current/.test(e.message));
+    await assert.rejects(s.driver(s.checkout).driver.rotate('cosmos'), (e: unknown) => e instanceof StaleStackError && /keyslot:generations\.cosmos: found newest generation 2 but newest generation 3 is deployed; fix: pull the current/.test(e.message));
   });
 
   it('refuses a second rotation while one is in flight and points at resume', async () => {
@@ -204,6 +204,18 @@ describe('driver: failures before the gate roll back', () => {
       assert.equal(deployed['thanos-store']!.rotation, undefined);
       assert.deepEqual(s.world.cloud.regenerations, []);
     }
+  });
+
+  it('kops-service-account: a failed probe rolls the keyset back to the old signer without reusing a generation', async () => {
+    const s = await scenario('kops-service-account');
+    s.world.http.statuses.set('https://api.kops-example.k8s.local/readyz', 503);
+    const { driver, engine } = s.driver();
+    await assert.rejects(driver.rotate('service-account'), RolledBackError);
+    const gens = (engine.checkout() as any).generations['service-account'];
+    assert.deepEqual([gens.previous.generation, gens.primary.generation, gens.next.generation].map(Number), [3, 2, 4]);
+    const signer = s.world.fleet.cluster('kops').secrets.get('kube-system/service-account-signer')!;
+    assert.equal(signer.annotations['keyslot.dev/generation'], '2');
+    assert.equal(s.world.fleet.cluster('kops').secrets.get('kube-system/service-account-verifiers')!.annotations['keyslot.dev/trusts'], '3,2,4');
   });
 
   it('a standby key the cloud rejects stops the rotation in preflight with nothing changed', async () => {

@@ -140,6 +140,19 @@ describe('the keyslot program under the mock runtime', () => {
     assert.deepEqual(keepers(after, 'secondary'), { generation: '3' });
   });
 
+  it('refuses a stack file older than what is deployed (a StackReference to itself)', async () => {
+    const deployed = { demo: { stack: 'local', credential: 'demo', scheme: 'dual', activeSlot: 'secondary', slots: { primary: { generation: 3 }, secondary: { generation: 2 } }, minIntervalHours: 0, targets: [] } };
+    await assert.rejects(runProgram('local', stackConfigValues('local'), deployed), (e: unknown) =>
+      /stack local: keyslot:generations\.demo: found newest generation 2 but newest generation 3 is deployed; fix: pull the current stacks\/Pulumi\.local\.yaml/.test(String((e as Error).message)),
+    );
+  });
+
+  it('deploys a stack file that is current with what is deployed', async () => {
+    const deployed = { demo: { stack: 'local', credential: 'demo', scheme: 'dual', activeSlot: 'primary', slots: { primary: { generation: 1 }, secondary: { generation: 2 } }, minIntervalHours: 0, targets: [] } };
+    const run = await runProgram('local', stackConfigValues('local'), deployed);
+    assert.equal(run.credentials.demo?.activeSlot, 'primary');
+  });
+
   it('stops on an invalid stack config with the one-line parser message', async () => {
     const bad = stackConfigValues('local', (raw) => {
       raw.slots = { demo: 'tertiary' };

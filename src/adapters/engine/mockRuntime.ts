@@ -112,14 +112,17 @@ async function runOnce(stack: string, config: Record<string, string>, providers:
     'keyslot',
     stack,
     false,
+    'organization',
   );
   const engine = recordEngineView();
   pulumi.runtime.setAllConfig(config);
   const outputs = keyslotProgram();
-  const credentials = await new Promise<Record<string, CredentialState>>((resolve) => outputs.credentials.apply(resolve));
+  // Output.promise() rejects when the program failed (a stale file, a bad input), where apply would never run.
+  const credentials = (await (outputs.credentials as unknown as { promise(): Promise<Record<string, CredentialState>> }).promise()) ?? {};
   await settle(() => registered.length);
   const resources = registered.map((r): Registered => {
-    const view = engine.get(`${r.type}::${r.name}`)!;
+    // Reads (the StackReference) do not pass through registerResource.
+    const view = engine.get(`${r.type}::${r.name}`) ?? { urn: `urn:pulumi:${stack}::keyslot::${r.type}::${r.name}`, deleteBeforeReplace: false, additionalSecretOutputs: [] };
     return { ...r, urn: view.urn!, deleteBeforeReplace: view.deleteBeforeReplace, additionalSecretOutputs: view.additionalSecretOutputs, ...(view.parent ? { parent: view.parent } : {}) };
   });
   return { resources, credentials };

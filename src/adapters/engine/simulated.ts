@@ -126,6 +126,7 @@ export class SimulatedStackEngine implements StackEngine {
 
     const newResource = (args: pulumi.runtime.MockResourceArgs): { id: string; state: Record<string, unknown> } => {
       const { type, name, inputs } = args;
+      if (type === 'pulumi:pulumi:StackReference') return { id: String(inputs.name), state: { ...inputs, outputs: { credentials: structuredClone(this.backend.outputs) }, secretOutputNames: [] } };
       if (type.endsWith(':RandomPassword') || type.endsWith(':AccessKey')) {
         const k = ownerOfKey(name);
         const key = apply ? cloud.ensure(k.owner, k.slot, k.generation) : { token: `sim:${k.owner}/${k.slot}@g${k.generation}`, createdAt: clock.now() };
@@ -179,7 +180,8 @@ export class SimulatedStackEngine implements StackEngine {
     try {
       run = await runProgramUnderMocks(this.stack, namespacedConfig(this.file), { newResource, call });
     } catch (error) {
-      throw new EngineError(`pulumi ${apply ? 'up' : 'preview'} failed: ${error instanceof Error ? error.message.split('\n')[0] : String(error)}`, { cause: error });
+      const message = (error instanceof Error ? error.message.split('\n')[0]! : String(error)).replace(/^(error serializing property "[^"]*": )+/, '');
+      throw new EngineError(`pulumi ${apply ? 'up' : 'preview'} failed: ${message}`, { cause: error });
     }
     const next = new Map(run.resources.map((r) => [`${r.type}::${r.name}`, JSON.stringify(reveal(r.inputs))]));
     const changes: Record<string, number> = { same: 0, update: 0, create: 0, delete: 0 };

@@ -1,6 +1,7 @@
 import * as pulumi from '@pulumi/pulumi';
 import { AccessKey } from '@pulumi/aws/iam/accessKey';
 import { Provider } from '@pulumi/aws/provider';
+import { after } from '../staleGuard.ts';
 import { creationTime, sourceVars, type KeySource, type SlotKey, type SourceArgs } from './keySource.ts';
 
 /**
@@ -22,7 +23,7 @@ export class AwsIamAccessKeySource extends pulumi.ComponentResource implements K
     for (const [slot, { generation }] of Object.entries(credential.generations)) {
       keys[slot] = new AccessKey(
         `${name}-${slot}`,
-        { user: source.userName },
+        { user: after(args.ready, source.userName) },
         {
           parent: this,
           ...(provider ? { provider } : {}),
@@ -34,7 +35,7 @@ export class AwsIamAccessKeySource extends pulumi.ComponentResource implements K
       this.slots[slot] = { generation, createdAt: creationTime(`${name}-${slot}`, generation, this), resource: keys[slot] };
     }
     const active = keys[credential.active]!;
-    this.vars = sourceVars(credential, { accessKeyId: active.id, secretAccessKey: active.secret });
+    this.vars = sourceVars(args, { accessKeyId: active.id, secretAccessKey: active.secret });
     this.registerOutputs({});
   }
 }

@@ -24,7 +24,7 @@ export class AzureCosmosDbKeysSource extends pulumi.ComponentResource implements
       keys.apply((k) => (source.readOnly ? (primary ? k.primaryReadonlyMasterKey : k.secondaryReadonlyMasterKey) : primary ? k.primaryMasterKey : k.secondaryMasterKey)),
     );
     this.slots = recordedSlots(credential);
-    this.vars = sourceVars(credential, {
+    this.vars = sourceVars(args, {
       key,
       accountName: source.accountName,
       accountEndpoint: endpoint,

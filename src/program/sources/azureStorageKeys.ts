@@ -30,7 +30,7 @@ export class AzureStorageKeysSource extends pulumi.ComponentResource implements 
         return k.value;
       }),
     );
-    this.vars = sourceVars(credential, {
+    this.vars = sourceVars(args, {
       key,
       accountName: source.accountName,
       connectionString: pulumi.interpolate`DefaultEndpointsProtocol=https;AccountName=${source.accountName};AccountKey=${key};EndpointSuffix=core.windows.net`,

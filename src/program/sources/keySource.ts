@@ -1,6 +1,7 @@
 import * as pulumi from '@pulumi/pulumi';
 import { Static } from '@pulumiverse/time/static';
 import type { Credential } from '../../config/parse.ts';
+import { after } from '../staleGuard.ts';
 
 /** One slot's key as the rest of the program sees it: never its value. */
 export interface SlotKey {
@@ -22,6 +23,8 @@ export interface KeySource {
 
 export interface SourceArgs {
   readonly credential: Credential;
+  /** Resolves when the stack file is known not to be stale; every key and value waits for it. */
+  readonly ready: pulumi.Output<true>;
 }
 
 /**
@@ -33,13 +36,14 @@ export function creationTime(name: string, generation: number, parent: pulumi.Re
 }
 
 /** The variables every source provides, plus its own, all as secrets. */
-export function sourceVars(credential: Credential, own: Record<string, pulumi.Input<string>>): Record<string, pulumi.Output<string>> {
+export function sourceVars(args: SourceArgs, own: Record<string, pulumi.Input<string>>): Record<string, pulumi.Output<string>> {
+  const { credential, ready } = args;
   const generation = String(credential.generations[credential.active]!.generation);
   const vars: Record<string, pulumi.Output<string>> = {
-    slot: pulumi.secret(credential.active),
-    generation: pulumi.secret(generation),
+    slot: pulumi.secret(after(ready, credential.active)),
+    generation: pulumi.secret(after(ready, generation)),
   };
-  for (const [k, v] of Object.entries(own)) vars[k] = pulumi.secret(v);
+  for (const [k, v] of Object.entries(own)) vars[k] = pulumi.secret(after(ready, v));
   return vars;
 }
 

@@ -1,5 +1,6 @@
 import * as pulumi from '@pulumi/pulumi';
 import { RandomPassword } from '@pulumi/random/randomPassword';
+import { after } from '../staleGuard.ts';
 import { creationTime, sourceVars, type KeySource, type SlotKey, type SourceArgs } from './keySource.ts';
 
 /** A random password per slot; bumping a slot's generation replaces exactly that password. */
@@ -16,13 +17,13 @@ export class RandomSource extends pulumi.ComponentResource implements KeySource 
     for (const [slot, { generation }] of Object.entries(credential.generations)) {
       const password = new RandomPassword(
         `${name}-${slot}`,
-        { length: source.length, special: false, keepers: { generation: String(generation) } },
+        { length: source.length, special: false, keepers: { generation: after(args.ready, String(generation)) } },
         { parent: this, additionalSecretOutputs: ['result'] },
       );
       values[slot] = password.result;
       this.slots[slot] = { generation, createdAt: creationTime(`${name}-${slot}`, generation, this), resource: password };
     }
-    this.vars = sourceVars(credential, { value: values[credential.active]! });
+    this.vars = sourceVars(args, { value: values[credential.active]! });
     this.registerOutputs({});
   }
 }

@@ -1,6 +1,7 @@
 import * as pulumi from '@pulumi/pulumi';
 import { PrivateKey } from '@pulumi/tls/privateKey';
 import { trustedGenerations } from '../../model/slots.ts';
+import { after } from '../staleGuard.ts';
 import { creationTime, sourceVars, type KeySource, type SlotKey, type SourceArgs } from './keySource.ts';
 
 const keyOptions = {
@@ -25,13 +26,13 @@ export class TlsSigningKeySource extends pulumi.ComponentResource implements Key
     if (source.type !== 'tls-signing-key') throw new TypeError(`TlsSigningKeySource given a ${source.type} source`);
     const byGeneration = new Map<number, PrivateKey>();
     for (const [slot, { generation }] of Object.entries(credential.generations)) {
-      const key = new PrivateKey(`${name}-g${generation}`, keyOptions[source.algorithm], { parent: this, additionalSecretOutputs: ['privateKeyPem', 'privateKeyOpenssh', 'privateKeyPemPkcs8'] });
+      const key = new PrivateKey(`${name}-g${generation}`, { ...keyOptions[source.algorithm], algorithm: after(args.ready, keyOptions[source.algorithm].algorithm) }, { parent: this, additionalSecretOutputs: ['privateKeyPem', 'privateKeyOpenssh', 'privateKeyPemPkcs8'] });
       byGeneration.set(generation, key);
       this.slots[slot] = { generation, createdAt: creationTime(`${name}-g${generation}`, generation, this), resource: key };
     }
     const signer = byGeneration.get(credential.generations.primary!.generation)!;
     const trusted = trustedGenerations(credential.generations).map((g) => byGeneration.get(g)!.publicKeyPem);
-    this.vars = sourceVars(credential, {
+    this.vars = sourceVars(args, {
       privateKeyPem: signer.privateKeyPem,
       publicKeyPem: signer.publicKeyPem,
       trustBundle: pulumi.all(trusted).apply((pems) => pems.map((p) => p.trimEnd()).join('\n') + '\n'),
