@@ -5,7 +5,9 @@
 import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
 import { writeFileSync } from 'node:fs';
 import { createInterface } from 'node:readline/promises';
-import { loadStack } from '../config/load.ts';
+import { ProcessCommands } from '../adapters/probes/process.ts';
+import { loadStack, projectRoot } from '../config/load.ts';
+import { commitStackFile } from './commit.ts';
 import { Driver, credentialStatuses, dueCredentials, type RotationEvent, type RotationResult } from '../driver/index.ts';
 import { ExitCode, exitCodeFor, KeyslotError } from '../errors.ts';
 import { planRotation, type RotationMode } from '../model/planner.ts';
@@ -52,6 +54,7 @@ interface RunOptions {
   disruptive?: boolean;
   policy: boolean;
   simulate?: boolean;
+  commit?: boolean;
 }
 
 function positiveInt(value: string): number {
@@ -77,7 +80,8 @@ function rotationOptions(cmd: Command, extra: 'rotate' | 'resume'): Command {
       .option('--dry-run', 'print the plan and change nothing')
       .option('--force', 'rotate even if minIntervalHours has not passed')
       .option('--emergency', 'a key was exposed: regenerate it even if not every consumer confirms')
-      .option('--disruptive', 'replace every slot at once (causes downtime until consumers restart)');
+      .option('--disruptive', 'replace every slot at once (causes downtime until consumers restart)')
+      .option('--commit', 'git-commit the updated stacks/Pulumi.<stack>.yaml so the pipeline can push it');
   }
   return cmd;
 }
@@ -154,6 +158,10 @@ export function buildCli(io: Io): Command {
       }
     } finally {
       if (opts.report) writeFileSync(opts.report, markdownReport(opts.stack, events));
+    }
+    if (opts.commit && !opts.simulate && results.length) {
+      const file = await commitStackFile(projectRoot, opts.stack, `keyslot: ${action} ${results.map((r) => `${r.credential} (${r.rotationId})`).join(', ')}`, new ProcessCommands());
+      io.out(`committed ${file}\n`);
     }
     const unconfirmed = results.flatMap((r) => r.unconfirmed);
     if (unconfirmed.length && !opts.json) io.err(`not confirmed by: ${unconfirmed.join('; ')}\n`);
