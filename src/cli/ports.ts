@@ -47,6 +47,7 @@ export const defaultPortsFactory: PortsFactory = async ({ stack, simulate }) => 
     const ports = world.ports(structuredClone(readStackFile(stack).raw));
     // The simulated stack starts deployed, as a real one would be before its first rotation.
     await ports.engine.up({ policyPacks: [] });
+    world.boot();
     world.clock.advance(2 * 24 * 3600_000);
     return ports;
   }

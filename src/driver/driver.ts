@@ -51,6 +51,11 @@ export interface DriverOptions {
   /** @default 3600 */
   readonly lockTtlSeconds?: number;
   readonly onEvent?: EventSink;
+  /**
+   * Rewrites the plan before it runs. Only drills set it, to prove that a wrong plan (regenerating
+   * before the restarts, say) is caught; production never does.
+   */
+  readonly planHook?: (plan: CredentialPlan) => CredentialPlan;
 }
 
 export interface RotationResult {
@@ -119,7 +124,7 @@ export class Driver {
         `credential ${cred.name} was rotated at ${cred.lastRotatedAt}, less than minIntervalHours (${cred.minIntervalHours}h) ago; wait, or pass --force (for an exposed key: --emergency)`,
       );
     }
-    const plan = planCredential(config, cred, mode);
+    const plan = (this.options.planHook ?? ((p: CredentialPlan) => p))(planCredential(config, cred, mode));
     const now = this.ports.clock.now();
     const record: RotationRecord = {
       id: `r-${now.toISOString().replace(/[-:.]/g, '').toLowerCase()}-${randomBytes(2).toString('hex')}`,

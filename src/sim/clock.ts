@@ -1,8 +1,15 @@
 import type { Clock } from '../ports/clock.ts';
 
-/** Deterministic time: `sleep` advances it instantly. Shared by every simulated part of a run. */
+/**
+ * Deterministic time for simulations. `sleep` does not wait: once every concurrent task of the
+ * simulation is asleep (checked after pending promise callbacks have run), time jumps to the
+ * earliest wake-up. Parallel sleeps therefore overlap as they would on a real clock.
+ */
 export class SimClock implements Clock {
   private t: number;
+  private readonly listeners: ((fromMs: number, toMs: number) => void)[] = [];
+  private sleepers: { at: number; resolve: () => void }[] = [];
+  private scheduled = false;
 
   constructor(start: Date | string = '2026-11-24T00:00:00Z') {
     this.t = new Date(start).getTime();
@@ -12,13 +19,42 @@ export class SimClock implements Clock {
     return new Date(this.t);
   }
 
-  async sleep(ms: number): Promise<void> {
-    this.t += Math.max(0, ms);
-    // Let other simulated work interleave, as real timers would.
-    await new Promise((resolve) => setImmediate(resolve));
+  /** Called after every step of time, with the interval it covered. */
+  onAdvance(listener: (fromMs: number, toMs: number) => void): void {
+    this.listeners.push(listener);
   }
 
+  sleep(ms: number): Promise<void> {
+    return new Promise((resolve) => {
+      this.sleepers.push({ at: this.t + Math.max(0, ms), resolve });
+      this.schedule();
+    });
+  }
+
+  /** Moves time forward by hand (between phases of a simulation). */
   advance(ms: number): void {
-    this.t += ms;
+    this.advanceTo(this.t + Math.max(0, ms));
+  }
+
+  private advanceTo(at: number): void {
+    const from = this.t;
+    if (at <= from) return;
+    this.t = at;
+    for (const listener of this.listeners) listener(from, at);
+  }
+
+  private schedule(): void {
+    if (this.scheduled) return;
+    this.scheduled = true;
+    setImmediate(() => {
+      this.scheduled = false;
+      if (this.sleepers.length === 0) return;
+      const at = Math.min(...this.sleepers.map((s) => s.at));
+      this.advanceTo(at);
+      const due = this.sleepers.filter((s) => s.at <= this.t);
+      this.sleepers = this.sleepers.filter((s) => s.at > this.t);
+      for (const s of due) s.resolve();
+      if (this.sleepers.length) this.schedule();
+    });
   }
 }

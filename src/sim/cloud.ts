@@ -17,6 +17,10 @@ export class SimCloud {
   readonly regenerations: string[] = [];
   /** Every key token ever issued: what must never appear in a log, event or report. */
   readonly issued: string[] = [];
+  /** Values in external stores (Key Vault secrets, Secrets Manager secrets) by id. */
+  readonly stores = new Map<string, string>();
+  /** Called with the token a regeneration just invalidated. */
+  onInvalidate?: (token: string) => void;
 
   constructor(private readonly clock: Clock) {}
 
@@ -34,9 +38,11 @@ export class SimCloud {
 
   /** Replaces a slot's key; the old token stops working at once. */
   regenerate(owner: string, slot: string): SimKey {
+    const old = this.keys.get(`${owner}/${slot}`);
     const key = { token: `sim:${owner}/${slot}#${++this.serial}`, createdAt: this.clock.now() };
     this.keys.set(`${owner}/${slot}`, key);
     this.issued.push(key.token);
+    if (old) this.onInvalidate?.(old.token);
     this.regenerations.push(`${owner}/${slot}`);
     return key;
   }
@@ -50,7 +56,10 @@ export class SimCloud {
     const key = { token, createdAt: this.clock.now() };
     this.keys.set(id, key);
     this.issued.push(token);
-    if (current) this.regenerations.push(id);
+    if (current) {
+      this.regenerations.push(id);
+      this.onInvalidate?.(current.token);
+    }
     return key;
   }
 

@@ -25,7 +25,7 @@ export interface SimWorkload {
   readonly name: string;
   readonly replicas: number;
   readonly containers: readonly string[];
-  /** Secret names (same namespace) the pods mount. */
+  /** What the pods read when they start: Secret names (same namespace), or `store:<id>` for an external store (Key Vault, Secrets Manager). */
   readonly secrets: readonly string[];
   readonly templateAnnotations: Record<string, string>;
   generation: number;
@@ -101,6 +101,8 @@ export class SimCluster {
   reachable = true;
   /** Whether the backend accepts what a pod loaded; unset means everything is accepted. */
   accepts?: (loaded: string) => boolean;
+  /** Reads an external store (`store:<id>` references), e.g. the simulated Key Vault. */
+  readStore?: (id: string) => string | undefined;
   private podSerial = 0;
 
   constructor(
@@ -240,11 +242,28 @@ export class SimCluster {
   }
 
   private startPod(w: SimWorkload, at: number): SimPod {
-    const loaded = w.secrets.map((s) => JSON.stringify(this.secrets.get(SimCluster.key(w.namespace, s))?.data ?? {})).join('\n');
+    const loaded = w.secrets
+      .map((s) => (s.startsWith('store:') ? (this.readStore?.(s.slice('store:'.length)) ?? '') : JSON.stringify(this.secrets.get(SimCluster.key(w.namespace, s))?.data ?? {})))
+      .join('\n');
     const ok = this.accepts ? this.accepts(loaded) : true;
     const logs = w.containers.map((container) => ({ at, container, line: ok ? 'started; backend accepted the credential' : authError }));
     return { name: `${w.name}-${w.revision}-${++this.podSerial}`, revision: w.revision, startedAt: at, readyAt: at + w.podStartMs, loaded, logs };
   }
+
+  /** Starts every workload's pods afresh, reading what is deployed now: the fleet as it runs before a rotation. */
+  bootPods(): void {
+    for (const w of this.workloads.values()) {
+      w.pods = [];
+      for (let i = 0; i < w.replicas; i++) w.pods.push(this.startPod(w, this.now() - w.podStartMs));
+    }
+  }
+
+  /** Adds a log line to a pod, as its process would write it. */
+  log(pod: SimPod, container: string, line: string): void {
+    pod.logs.push({ at: this.now(), container, line });
+  }
+
+  static readonly authError = authError;
 
   /** What every pod presents now (for traffic in the drill). */
   presentedKeys(): { workload: SimWorkload; pod: SimPod }[] {

@@ -13,7 +13,7 @@ import type { DriverPorts } from '../driver/driver.ts';
 import { selectClusters } from '../model/clusters.ts';
 import { SimClock } from './clock.ts';
 import { SimCloud } from './cloud.ts';
-import { SimFleet, type WorkloadKind } from './cluster.ts';
+import { SimFleet, type WorkloadKind, type WorkloadSpec } from './cluster.ts';
 
 export interface World {
   readonly clock: SimClock;
@@ -25,19 +25,27 @@ export interface World {
   readonly commands: SimulatedCommands;
   readonly http: SimulatedHttp;
   readonly journal: MemoryJournal;
+  /** Restarts every pod so it reads what is deployed: call after the first `up`. */
+  boot(): void;
   /** Ports over this world for a checkout of the stack (a fresh one each call, same backend). */
   ports(checkout: Readonly<Record<string, unknown>>): DriverPorts & { engine: SimulatedStackEngine };
 }
 
 /** Builds the fleet a stack's stages expect: every named workload, mounting the stack's Secrets. */
-export function buildWorld(config: StackConfig, start?: Date): World {
+export function buildWorld(config: StackConfig, start?: Date, tune: (spec: WorkloadSpec) => WorkloadSpec = (spec) => spec): World {
   const clock = new SimClock(start);
   const fleet = new SimFleet(clock);
   const cloud = new SimCloud(clock);
-  for (const c of config.clusters) fleet.cluster(c.name).accepts = (loaded) => !/sim:/.test(loaded) || cloud.accepts(loaded);
+  for (const c of config.clusters) {
+    const cluster = fleet.cluster(c.name);
+    cluster.accepts = (loaded) => !/sim:/.test(loaded) || cloud.accepts(loaded);
+    cluster.readStore = (id) => cloud.stores.get(id);
+  }
   for (const cred of config.credentials) {
     const secretsByNs = new Map<string, string[]>();
     for (const d of cred.deliver) if (d.type === 'kubernetes-secret') secretsByNs.set(d.namespace, [...(secretsByNs.get(d.namespace) ?? []), d.name]);
+    // Consumers of a vault or Secrets Manager delivery read it at start (AlwaysOn: Key Vault via CSI).
+    const stores = cred.deliver.flatMap((d) => (d.type === 'azure-keyvault-secret' ? [`store:${d.vaultName}/${d.secretName}`] : d.type === 'aws-secretsmanager-secret' ? [`store:${d.secretId}`] : []));
     const containersOf = new Map<string, Set<string>>();
     for (const s of cred.stages) {
       if (s.kind !== 'restart' && s.kind !== 'verify-logs') continue;
@@ -56,7 +64,7 @@ export function buildWorld(config: StackConfig, start?: Date): World {
         for (const cluster of selectClusters(config.clusters, s.clusters)) {
           const c = fleet.cluster(cluster);
           if (c.workload(s.namespace, kind, name)) continue;
-          c.addWorkload({ kind, namespace: s.namespace, name, replicas: 2, containers: [...(containersOf.get(`${s.namespace}/${w}`) ?? [name])], secrets: secretsByNs.get(s.namespace) ?? [] });
+          c.addWorkload(tune({ kind, namespace: s.namespace, name, replicas: 2, containers: [...(containersOf.get(`${s.namespace}/${w}`) ?? [name])], secrets: [...(secretsByNs.get(s.namespace) ?? []), ...stores] }));
         }
       }
       if (s.kind === 'annotate' && s.shoots) {
@@ -86,6 +94,9 @@ export function buildWorld(config: StackConfig, start?: Date): World {
     commands,
     http,
     journal,
+    boot: () => {
+      for (const c of fleet.clusters.values()) c.bootPods();
+    },
     ports: (checkout) => ({ engine: new SimulatedStackEngine(config.stack, checkout, backend, { fleet, cloud, clock }), clusters, cloud: cloudKeys, clock, commands, http, journal }),
   };
 }

@@ -25,6 +25,7 @@ export async function scenario(stack: string, edit: (raw: Record<string, unknown
   };
   // The stack as it is before anyone rotates: deployed once.
   await world.ports(checkout).engine.up({ policyPacks: [] });
+  world.boot();
   world.clock.advance(2 * 24 * 3600_000);
   return { stack, world, checkout, events, driver: make };
 }

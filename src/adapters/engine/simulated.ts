@@ -152,6 +152,13 @@ export class SimulatedStackEngine implements StackEngine {
         if (apply && cluster) effects.push(() => fleet.cluster(cluster).applySecret(meta.namespace, meta.name, data, meta.annotations ?? {}));
         return { id: `${meta.namespace}/${meta.name}`, state: inputs };
       }
+      if (/^azure-native:keyvault(\/[^:]+)?:Secret$/.test(type) || type === 'aws:secretsmanager/secretVersion:SecretVersion') {
+        const plain = reveal(inputs) as { vaultName?: string; secretName?: string; properties?: { value?: string }; secretId?: string; secretString?: string };
+        const id = plain.secretId ?? `${plain.vaultName}/${plain.secretName}`;
+        const value = plain.secretString ?? plain.properties?.value ?? '';
+        if (apply) effects.push(() => cloud.stores.set(id, value));
+        return { id, state: inputs };
+      }
       return { id: `${name}-id`, state: inputs };
     };
 

@@ -1,0 +1,218 @@
+/**
+ * `keyslot drill`: the production driver and the real Pulumi program against a simulated fleet
+ * with simulated traffic, under one seed. Says whether any request would have failed, and checks
+ * the invariants a zero-downtime rotation must keep. Same seed, same run, to the event.
+ */
+import { uniformInt } from 'pure-rand/distribution/uniformInt';
+import { xoroshiro128plus } from 'pure-rand/generator/xoroshiro128plus';
+import { parseStackConfig, type StackConfig } from '../config/parse.ts';
+import { Driver, type RotationEvent } from '../driver/index.ts';
+import { ClusterUnreachableError, KeyslotError, RolledBackError } from '../errors.ts';
+import { planCredential, type CredentialPlan, type RotationMode } from '../model/planner.ts';
+import type { DriverPorts } from '../driver/driver.ts';
+import type { ClusterFleet } from '../ports/clusters.ts';
+import { gardenerDelayMs, SimCluster, type WorkloadSpec } from '../sim/cluster.ts';
+import { Traffic } from '../sim/traffic.ts';
+import { buildWorld, type World } from '../sim/world.ts';
+
+export type Fault = 'none' | 'stuck-rollout' | 'slow-rollout' | 'api-error' | 'failed-log-check' | 'crash-resume';
+export const faultKinds: readonly Fault[] = ['stuck-rollout', 'slow-rollout', 'api-error', 'failed-log-check', 'crash-resume'];
+
+export interface DrillOptions {
+  readonly seed: number;
+  /** Inject one fault, chosen by the seed. @default false */
+  readonly faults?: boolean;
+  /** @default rotate */
+  readonly mode?: RotationMode;
+  /** @default 8 */
+  readonly concurrency?: number;
+  /** Changes the world before the run (a consumer no stage restarts, say). */
+  readonly editWorld?: (world: World, config: StackConfig) => void;
+  /** Rewrites each plan (mutation tests of the drill itself). */
+  readonly planHook?: (plan: CredentialPlan) => CredentialPlan;
+}
+
+export interface Invariant {
+  readonly name: string;
+  readonly held: boolean;
+  readonly detail: string;
+}
+
+export interface DrillResult {
+  readonly stack: string;
+  readonly seed: number;
+  readonly fault: Fault;
+  readonly outcomes: Record<string, string>;
+  readonly requests: number;
+  readonly failed: number;
+  readonly downtimeMs: number;
+  readonly makespanMs: number;
+  /** Lower bound of the makespan from the plan and the simulated durations. */
+  readonly boundMs: number;
+  readonly ups: number;
+  readonly invariants: readonly Invariant[];
+  readonly events: readonly RotationEvent[];
+}
+
+class AgentCrash extends Error {}
+
+function dying<T extends object>(target: T, state: { calls: number; at: number; dead: boolean }): T {
+  return new Proxy(target, {
+    get(t, p, r) {
+      const value = Reflect.get(t, p, r);
+      if (typeof value !== 'function') return value;
+      return (...args: unknown[]) => {
+        if (state.dead || ++state.calls === state.at) {
+          state.dead = true;
+          throw new AgentCrash(`the driver died at call ${state.at}`);
+        }
+        return value.apply(t, args);
+      };
+    },
+  });
+}
+
+/** The critical path of a plan in this world: each stage's slowest cluster, in waves of `concurrency`. */
+function criticalPath(plan: CredentialPlan, world: World, concurrency: number): number {
+  let total = 0;
+  for (const step of plan.steps) {
+    let each = 0;
+    if (step.kind === 'restart' || step.kind === 'verify-logs') {
+      const per = step.clusters.map((c) => {
+        const workloads = (step.workload ? [step.workload] : (step.firstExisting ?? [])).map((w) => {
+          const [kind, name] = w.split('/');
+          return world.fleet.cluster(c).workloads.get(SimCluster.key(step.namespace, kind!, name!));
+        });
+        const w = workloads.find(Boolean);
+        if (!w) return 0;
+        return step.kind === 'restart' ? w.replicas * w.podStartMs : step.windowSeconds * 1000;
+      });
+      each = Math.max(0, ...per);
+    } else if (step.kind === 'annotate') each = gardenerDelayMs.rotation;
+    else if (step.kind === 'wait-reconciled') each = gardenerDelayMs.reconcile;
+    else continue;
+    total += each * Math.ceil(Math.max(1, step.clusters.length) / concurrency);
+  }
+  return total;
+}
+
+export async function runDrill(stack: string, raw: Readonly<Record<string, unknown>>, options: DrillOptions): Promise<DrillResult> {
+  const rng = xoroshiro128plus(options.seed);
+  const pick = (from: number, to: number) => uniformInt(rng, from, to);
+  const fault: Fault = options.faults ? faultKinds[pick(0, faultKinds.length - 1)]! : 'none';
+  const config = parseStackConfig(stack, raw, `stack ${stack}`);
+  const tune = (spec: WorkloadSpec): WorkloadSpec => ({
+    ...spec,
+    replicas: pick(1, 4),
+    podStartMs: (fault === 'slow-rollout' ? pick(30, 120) : pick(2, 20)) * 1000,
+  });
+  const world = buildWorld(config, new Date('2026-11-24T00:00:00Z'), tune);
+  options.editWorld?.(world, config);
+  const checkout = structuredClone(raw) as Record<string, unknown>;
+  await world.ports(checkout).engine.up({ policyPacks: [] });
+  world.boot();
+  world.clock.advance(3600_000);
+  const traffic = new Traffic(world.fleet, world.cloud, world.clock);
+  const upsBefore = world.backend.ups.length;
+
+  const events: RotationEvent[] = [];
+  const mode = options.mode ?? 'rotate';
+  const concurrency = options.concurrency ?? 8;
+  const outcomes: Record<string, string> = {};
+  let engine = world.ports(checkout).engine;
+  const driverFor = (ports: DriverPorts, holder: string) =>
+    new Driver(ports, { policyPacks: ['policy'], holder, concurrency, force: true, onEvent: (e) => events.push(e), ...(options.planHook ? { planHook: options.planHook } : {}) });
+
+  let boundMs = 0;
+  for (const cred of config.credentials) {
+    boundMs += criticalPath(planCredential(config, cred, mode), world, concurrency);
+    const ports = world.ports(engine.checkout());
+    let clusters: ClusterFleet = ports.clusters;
+    if (fault === 'stuck-rollout') {
+      const candidates = [...world.fleet.clusters.values()].flatMap((c) => [...c.workloads.values()]);
+      if (candidates.length) candidates[pick(0, candidates.length - 1)]!.failRollout = true;
+    }
+    if (fault === 'api-error' || fault === 'failed-log-check') {
+      const failAt = pick(1, 3);
+      let calls = 0;
+      clusters = new Proxy(ports.clusters, {
+        get(t, p, r) {
+          const value = Reflect.get(t, p, r);
+          const target = fault === 'api-error' ? 'restart' : 'checkLogs';
+          if (p !== target || typeof value !== 'function') return typeof value === 'function' ? value.bind(t) : value;
+          return async (...args: unknown[]) => {
+            if (++calls === failAt) {
+              if (fault === 'api-error') throw new ClusterUnreachableError(`cluster ${String(args[0])}: 503 from the API server (injected)`);
+              return ['ERROR 401 Unauthorized (injected)'];
+            }
+            return value.apply(t, args);
+          };
+        },
+      });
+    }
+    try {
+      if (fault === 'crash-resume') {
+        const state = { calls: 0, at: pick(1, 40), dead: false };
+        try {
+          await driverFor({ ...ports, engine: dying(ports.engine, state), clusters: dying(clusters, state), cloud: dying(ports.cloud, state) }, 'drill@agent-1').rotate(cred.name, mode);
+          outcomes[cred.name] = 'rotated';
+        } catch (error) {
+          if (!(error instanceof AgentCrash)) throw error;
+          // A new agent on a fresh checkout, once the dead one's lock expired.
+          world.clock.advance(2 * 3600_000);
+          engine = world.ports(structuredClone(raw) as Record<string, unknown>).engine;
+          const fresh = { ...world.ports(engine.checkout()), engine };
+          const deployed = (await engine.deployed())[cred.name];
+          const again = driverFor(fresh, 'drill@agent-2');
+          if (deployed?.rotation) await again.resume(cred.name);
+          else if (!deployed?.lastRotatedAt) await again.rotate(cred.name, mode);
+          outcomes[cred.name] = 'rotated after a crash and resume';
+        }
+      } else {
+        await driverFor({ ...ports, engine, clusters }, 'drill@agent').rotate(cred.name, mode);
+        outcomes[cred.name] = 'rotated';
+      }
+    } catch (error) {
+      outcomes[cred.name] = error instanceof RolledBackError ? 'rolled back' : `failed: ${error instanceof KeyslotError || error instanceof Error ? error.message : String(error)}`;
+    }
+  }
+  // Keep the traffic flowing a while: a consumer left on a dead key shows up here.
+  world.clock.advance(600_000);
+
+  const started = events.filter((e) => e.type === 'rotation-started').map((e) => Date.parse(e.at));
+  const finished = events.filter((e) => e.type === 'rotation-finished').map((e) => Date.parse(e.at));
+  const makespanMs = started.length && finished.length ? Math.max(...finished) - Math.min(...started) : 0;
+  const t = traffic.totals;
+  const tolerant = mode !== 'rotate';
+  const rotatedIds = events.filter((e): e is Extract<RotationEvent, { type: 'rotation-finished' }> => e.type === 'rotation-finished' && e.outcome === 'rotated').map((e) => e.rotationId);
+  const restartCounts = new Map<string, number>();
+  for (const r of world.clusters.restarts) {
+    const [cluster, workload, id] = r.split(' ');
+    if (rotatedIds.includes(id!)) restartCounts.set(`${cluster} ${workload}`, (restartCounts.get(`${cluster} ${workload}`) ?? 0) + 1);
+  }
+  const twice = [...restartCounts].filter(([, n]) => n > 1).map(([w]) => w);
+  const onDeadKeys = [...world.fleet.clusters.values()].flatMap((c) => c.presentedKeys().filter(({ pod }) => /sim:/.test(pod.loaded) && !world.cloud.accepts(pod.loaded)).map(({ workload, pod }) => `${c.name} ${workload.namespace}/${workload.name} ${pod.name}`));
+  const failures = [...t.failures].map(([w, at]) => `${w} from ${new Date(at).toISOString()}`);
+  const invariants: Invariant[] = [
+    { name: 'no failed request', held: tolerant || t.failed === 0, detail: t.failed === 0 ? `${Math.round(t.requests)} requests, none failed` : `${Math.round(t.failed)} of ${Math.round(t.requests)} failed: ${failures.join('; ')}` },
+    { name: 'no downtime', held: tolerant || t.downtimeMs === 0, detail: t.downtimeMs === 0 ? 'every workload always had a ready pod' : `${t.downtimeMs / 1000}s without a ready pod` },
+    { name: 'no key invalidated while a live pod held it', held: tolerant || t.invalidatedWhileHeld.length === 0, detail: t.invalidatedWhileHeld.length ? t.invalidatedWhileHeld.join('; ') : 'none' },
+    { name: 'every rotation finished or rolled back', held: Object.values(outcomes).every((o) => !o.startsWith('failed')), detail: Object.entries(outcomes).map(([c, o]) => `${c}: ${o}`).join('; ') },
+    { name: 'each consumer restarted at most once per rotation', held: twice.length === 0, detail: twice.length ? `restarted more than once: ${twice.join(', ')}` : `${restartCounts.size} consumer(s)` },
+    { name: 'the fleet ends on live keys', held: tolerant || onDeadKeys.length === 0, detail: onDeadKeys.length ? onDeadKeys.join('; ') : 'every pod holds an accepted key' },
+  ];
+  return {
+    stack,
+    seed: options.seed,
+    fault,
+    outcomes,
+    requests: t.requests,
+    failed: t.failed,
+    downtimeMs: t.downtimeMs,
+    makespanMs,
+    boundMs,
+    ups: world.backend.ups.length - upsBefore,
+    invariants,
+    events,
+  };
+}
