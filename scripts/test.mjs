@@ -8,10 +8,11 @@ import { join } from 'node:path';
 
 const mocha = join('node_modules', 'mocha', 'bin', 'mocha.js');
 const suites = [
-  { name: 'unit', globs: ['test/**/*.spec.ts'], ignore: ['test/program/**', 'test/policy/stacks/**', 'test/driver/**'] },
+  { name: 'unit', globs: ['test/**/*.spec.ts'], ignore: ['test/program/**', 'test/policy/stacks/**', 'test/driver/**', 'test/drill/**'] },
   { name: 'program (Pulumi mock runtime)', globs: ['test/program/**/*.spec.ts'] },
   { name: 'policy pack over every stack (Pulumi mock runtime)', globs: ['test/policy/stacks/**/*.spec.ts'] },
   { name: 'driver against the simulated world (Pulumi mock runtime)', globs: ['test/driver/**/*.spec.ts'] },
+  { name: 'drill: every stack under many seeds and faults (Pulumi mock runtime)', globs: ['test/drill/**/*.spec.ts'] },
 ];
 const only = process.argv.slice(2);
 const dir = mkdtempSync(join(tmpdir(), 'keyslot-test-'));

@@ -92,6 +92,9 @@ export class RolledBackError extends KeyslotError {}
 /** Rollback was asked for after the freed key had been regenerated. */
 export class RollbackImpossibleError extends KeyslotError {}
 
+/** A drill found a failed request or a broken invariant. */
+export class DrillFailedError extends KeyslotError {}
+
 /** Process exit codes, documented in the README. */
 export const ExitCode = {
   ok: 0,

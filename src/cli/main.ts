@@ -6,10 +6,12 @@ import { Command, CommanderError, InvalidArgumentError, Option } from 'commander
 import { writeFileSync } from 'node:fs';
 import { createInterface } from 'node:readline/promises';
 import { ProcessCommands } from '../adapters/probes/process.ts';
-import { loadStack, projectRoot } from '../config/load.ts';
+import { loadStack, projectRoot, readStackFile } from '../config/load.ts';
+import { runDrill } from '../drill/drill.ts';
+import { drillHeld, drillLine, renderDrill } from './renderDrill.ts';
 import { commitStackFile } from './commit.ts';
 import { Driver, credentialStatuses, dueCredentials, type RotationEvent, type RotationResult } from '../driver/index.ts';
-import { ExitCode, exitCodeFor, KeyslotError } from '../errors.ts';
+import { DrillFailedError, ExitCode, exitCodeFor, KeyslotError } from '../errors.ts';
 import { planRotation, type RotationMode } from '../model/planner.ts';
 import { defaultPortsFactory, lockHolder, type PortsFactory } from './ports.ts';
 import { eventLine, markdownReport } from './renderEvents.ts';
@@ -170,6 +172,32 @@ export function buildCli(io: Io): Command {
   rotationOptions(program.command('rotate').description('rotate credentials: flip, up, restart and verify every consumer, then regenerate the freed key'), 'rotate').action((opts: RunOptions) => run(opts, 'rotate'));
   rotationOptions(program.command('resume').description('finish the rotation in flight, from what the stack and the fleet show as done'), 'resume').action((opts: RunOptions) => run(opts, 'resume'));
   rotationOptions(program.command('rollback').description('flip back the rotation in flight (impossible once the freed key was regenerated)'), 'resume').action((opts: RunOptions) => run(opts, 'rollback'));
+
+  program
+    .command('drill')
+    .description('rotate against a simulated fleet with simulated traffic; exit 0 only if no request failed and every invariant held')
+    .requiredOption('-s, --stack <name>', 'stack name')
+    .addOption(new Option('--seed <n>', 'seed of the run').argParser(positiveInt).default(1))
+    .addOption(new Option('--seeds <n>', 'run seeds 1..n').argParser(positiveInt))
+    .option('--faults', 'inject one fault per seed: stuck or slow rollouts, API errors, failed log checks, a driver crash and resume')
+    .option('--emergency', 'drill an emergency rotation (failures are counted, not refused)')
+    .option('--disruptive', 'drill a disruptive rotation')
+    .option('--json', 'print results as JSON lines')
+    .action(async (opts: { stack: string; seed: number; seeds?: number; faults?: boolean; emergency?: boolean; disruptive?: boolean; json?: boolean }) => {
+      const { raw } = readStackFile(opts.stack);
+      loadStack(opts.stack);
+      const mode: RotationMode = opts.disruptive ? 'disruptive' : opts.emergency ? 'emergency' : 'rotate';
+      const seeds = opts.seeds ? Array.from({ length: opts.seeds }, (_, i) => i + 1) : [opts.seed];
+      let held = true;
+      for (const seed of seeds) {
+        const result = await runDrill(opts.stack, raw, { seed, faults: Boolean(opts.faults), mode });
+        held &&= drillHeld(result);
+        if (opts.json) io.out(JSON.stringify({ ...result, events: seeds.length > 1 ? undefined : result.events }) + '\n');
+        else io.out(seeds.length > 1 ? drillLine(result) : renderDrill(result));
+      }
+      if (seeds.length > 1 && !opts.json) io.out(`${seeds.length} seeds: ${held ? 'every invariant held' : 'invariants VIOLATED'}\n`);
+      if (!held) throw new DrillFailedError(`drill of ${opts.stack} found a rotation that would fail requests or break an invariant`);
+    });
 
   program
     .command('status')

@@ -243,7 +243,7 @@ const credentialGenerations = z
  * Deployed with the stack, so `keyslot resume` on a fresh checkout knows what was started.
  */
 export const rotationRecord = z.strictObject({
-  id: z.string().regex(/^r-[0-9a-z-]+$/, 'a keyslot rotation id'),
+  id: z.string().regex(/^r-[0-9a-z-]+$/, 'a keyslot rotation id (r-<time>-<credential>)'),
   startedAt: timestamp,
   /** The active slot before the rotation. */
   from: z.string(),

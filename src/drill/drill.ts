@@ -12,6 +12,7 @@ import { planCredential, type CredentialPlan, type RotationMode } from '../model
 import type { DriverPorts } from '../driver/driver.ts';
 import type { ClusterFleet } from '../ports/clusters.ts';
 import { gardenerDelayMs, SimCluster, type WorkloadSpec } from '../sim/cluster.ts';
+import { AgentCrash, crashing } from '../sim/crash.ts';
 import { Traffic } from '../sim/traffic.ts';
 import { buildWorld, type World } from '../sim/world.ts';
 
@@ -54,44 +55,31 @@ export interface DrillResult {
   readonly events: readonly RotationEvent[];
 }
 
-class AgentCrash extends Error {}
-
-function dying<T extends object>(target: T, state: { calls: number; at: number; dead: boolean }): T {
-  return new Proxy(target, {
-    get(t, p, r) {
-      const value = Reflect.get(t, p, r);
-      if (typeof value !== 'function') return value;
-      return (...args: unknown[]) => {
-        if (state.dead || ++state.calls === state.at) {
-          state.dead = true;
-          throw new AgentCrash(`the driver died at call ${state.at}`);
-        }
-        return value.apply(t, args);
-      };
-    },
-  });
-}
-
-/** The critical path of a plan in this world: each stage's slowest cluster, in waves of `concurrency`. */
+/**
+ * A lower bound of the makespan from the plan and the simulated durations: stages run one after
+ * another; within a stage no schedule beats the slowest cluster, nor the total work spread over
+ * `concurrency` workers.
+ */
 function criticalPath(plan: CredentialPlan, world: World, concurrency: number): number {
   let total = 0;
   for (const step of plan.steps) {
-    let each = 0;
+    let per: number[] = [];
     if (step.kind === 'restart' || step.kind === 'verify-logs') {
-      const per = step.clusters.map((c) => {
-        const workloads = (step.workload ? [step.workload] : (step.firstExisting ?? [])).map((w) => {
-          const [kind, name] = w.split('/');
-          return world.fleet.cluster(c).workloads.get(SimCluster.key(step.namespace, kind!, name!));
-        });
-        const w = workloads.find(Boolean);
+      per = step.clusters.map((c) => {
+        const w = (step.workload ? [step.workload] : (step.firstExisting ?? []))
+          .map((ref) => {
+            const [kind, name] = ref.split('/');
+            return world.fleet.cluster(c).workloads.get(SimCluster.key(step.namespace, kind!, name!));
+          })
+          .find(Boolean);
         if (!w) return 0;
         return step.kind === 'restart' ? w.replicas * w.podStartMs : step.windowSeconds * 1000;
       });
-      each = Math.max(0, ...per);
-    } else if (step.kind === 'annotate') each = gardenerDelayMs.rotation;
-    else if (step.kind === 'wait-reconciled') each = gardenerDelayMs.reconcile;
+    } else if (step.kind === 'annotate') per = step.clusters.map(() => gardenerDelayMs.rotation);
+    else if (step.kind === 'wait-reconciled') per = step.clusters.map(() => gardenerDelayMs.reconcile);
     else continue;
-    total += each * Math.ceil(Math.max(1, step.clusters.length) / concurrency);
+    const work = per.reduce((a, b) => a + b, 0);
+    total += Math.max(0, ...per, work / concurrency);
   }
   return total;
 }
@@ -154,7 +142,7 @@ export async function runDrill(stack: string, raw: Readonly<Record<string, unkno
       if (fault === 'crash-resume') {
         const state = { calls: 0, at: pick(1, 40), dead: false };
         try {
-          await driverFor({ ...ports, engine: dying(ports.engine, state), clusters: dying(clusters, state), cloud: dying(ports.cloud, state) }, 'drill@agent-1').rotate(cred.name, mode);
+          await driverFor({ ...ports, engine: crashing(ports.engine, state), clusters: crashing(clusters, state), cloud: crashing(ports.cloud, state) }, 'drill@agent-1').rotate(cred.name, mode);
           outcomes[cred.name] = 'rotated';
         } catch (error) {
           if (!(error instanceof AgentCrash)) throw error;

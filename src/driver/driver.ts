@@ -7,7 +7,6 @@
  * recorded pre-rotation state and skips whatever the world shows as done, so a crash at any step
  * — on a fresh checkout — finishes with each consumer restarted once and each slot regenerated once.
  */
-import { randomBytes } from 'node:crypto';
 import pLimit from 'p-limit';
 import { parseStackConfig, type Credential, type StackConfig } from '../config/parse.ts';
 import type { RotationRecord } from '../config/schema.ts';
@@ -127,7 +126,8 @@ export class Driver {
     const plan = (this.options.planHook ?? ((p: CredentialPlan) => p))(planCredential(config, cred, mode));
     const now = this.ports.clock.now();
     const record: RotationRecord = {
-      id: `r-${now.toISOString().replace(/[-:.]/g, '').toLowerCase()}-${randomBytes(2).toString('hex')}`,
+      // Time and credential name it uniquely: the lock allows one rotation of a stack at a time.
+      id: `r-${now.toISOString().replace(/[-:.]/g, '').toLowerCase()}-${cred.name}`,
       startedAt: now.toISOString(),
       from: plan.from,
       to: plan.to,

@@ -1,0 +1,36 @@
+import assert from 'node:assert/strict';
+import { runCli } from '../../src/cli/main.ts';
+import { ExitCode } from '../../src/errors.ts';
+
+async function cli(...argv: string[]) {
+  let out = '';
+  let err = '';
+  const code = await runCli(argv, { out: (t) => (out += t), err: (t) => (err += t), interactive: false });
+  return { code, out, err };
+}
+
+describe('cli: keyslot drill', () => {
+  it('prints the timeline, traffic, makespan and invariants, and exits 0 when they held', async () => {
+    const { code, out, err } = await cli('drill', '--stack', 'alwayson-cosmos');
+    assert.equal(code, ExitCode.ok, err);
+    assert.match(out, /^drill alwayson-cosmos, seed 1, fault: none/);
+    assert.match(out, /step 9 regenerate done .*primary regenerated \(azure-cosmosdb\)/);
+    assert.match(out, /requests \d+, failed 0, downtime 0s/);
+    assert.match(out, /makespan \S+, critical-path bound \S+ \(×1\.0\d\), 2 up\(s\)/);
+    assert.equal(out.match(/^held {4}/gm)?.length, 6);
+  });
+
+  it('--seeds --faults --json prints one result per seed', async () => {
+    const { code, out } = await cli('drill', '-s', 'kubecost-thanos', '--seeds', '3', '--faults', '--json');
+    assert.equal(code, ExitCode.ok);
+    const results = out.trim().split('\n').map((l) => JSON.parse(l));
+    assert.deepEqual(results.map((r) => r.seed), [1, 2, 3]);
+    assert.ok(results.every((r) => r.invariants.every((i: { held: boolean }) => i.held)));
+  });
+
+  it('rejects a bad stack with exit 2', async () => {
+    const { code, err } = await cli('drill', '--stack', 'nope');
+    assert.equal(code, ExitCode.badInput);
+    assert.match(err, /Pulumi\.nope\.yaml: stack: found no such file/);
+  });
+});

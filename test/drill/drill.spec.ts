@@ -1,0 +1,88 @@
+import assert from 'node:assert/strict';
+import { listStacks, readStackFile } from '../../src/config/load.ts';
+import { runDrill, type DrillResult } from '../../src/drill/drill.ts';
+import type { CredentialPlan } from '../../src/model/planner.ts';
+
+/** Seeds per stack with faults; CI runs the full 200, a quick local run can set fewer. */
+const seeds = Number(process.env.KEYSLOT_DRILL_SEEDS ?? 200);
+
+function violated(r: DrillResult): string[] {
+  return r.invariants.filter((i) => !i.held).map((i) => `${i.name}: ${i.detail}`);
+}
+
+describe('drill: every stack, many seeds, with faults', () => {
+  for (const stack of listStacks()) {
+    it(`${stack}: ${seeds} seeds, no failed request, every invariant held`, async () => {
+      const { raw } = readStackFile(stack);
+      const faults = new Set<string>();
+      for (let seed = 1; seed <= seeds; seed++) {
+        const r = await runDrill(stack, raw, { seed, faults: true });
+        faults.add(r.fault);
+        assert.deepEqual(violated(r), [], `${stack} seed ${seed} (${r.fault})`);
+      }
+      if (seeds >= 50) assert.equal(faults.size, 5, `every fault kind was drawn: ${[...faults].join(', ')}`);
+    });
+  }
+});
+
+describe('drill: deterministic', () => {
+  it('the same seed gives the same run, to the event', async () => {
+    const { raw } = readStackFile('kubecost-thanos');
+    const a = await runDrill('kubecost-thanos', raw, { seed: 7, faults: true });
+    const b = await runDrill('kubecost-thanos', raw, { seed: 7, faults: true });
+    assert.deepEqual(b.events, a.events);
+    assert.equal(b.requests, a.requests);
+    const c = await runDrill('kubecost-thanos', raw, { seed: 8, faults: true });
+    assert.notDeepEqual(c.events, a.events);
+  });
+
+  it('the driver adds no waiting of its own: makespan equals the critical path', async () => {
+    const { raw } = readStackFile('kubecost-thanos');
+    const r = await runDrill('kubecost-thanos', raw, { seed: 3 });
+    assert.ok(r.boundMs > 0);
+    assert.ok(r.makespanMs / r.boundMs <= 1.05, `${r.makespanMs} vs ${r.boundMs}`);
+    assert.equal(r.ups, 2, 'a dual rotation takes two ups');
+  });
+});
+
+describe('drill: catches real mistakes', () => {
+  it('a consumer that no stage restarts fails requests once the freed key is regenerated', async () => {
+    const { raw } = readStackFile('kubecost-thanos');
+    const r = await runDrill('kubecost-thanos', raw, {
+      seed: 1,
+      editWorld: (world) => {
+        world.fleet.cluster('secondary-eu').addWorkload({ kind: 'deployment', namespace: 'kubecost', name: 'forgotten-exporter', replicas: 1, secrets: ['kubecost-thanos'] });
+      },
+    });
+    const broken = violated(r).join('\n');
+    assert.match(broken, /no failed request: .*secondary-eu kubecost\/forgotten-exporter/);
+    assert.match(broken, /no key invalidated while a live pod held it: secondary-eu kubecost\/forgotten-exporter/);
+  });
+
+  it('a plan that regenerates before the restarts invalidates keys that pods hold', async () => {
+    const regenerateFirst = (plan: CredentialPlan): CredentialPlan => {
+      const steps = [...plan.steps];
+      const regen = steps.findIndex((s) => s.kind === 'regenerate');
+      const [step] = steps.splice(regen, 1);
+      steps.splice(steps.findIndex((s) => s.kind === 'restart'), 0, step!);
+      return { ...plan, steps };
+    };
+    for (const stack of ['alwayson-cosmos', 'kubecost-federated-etl']) {
+      const r = await runDrill(stack, readStackFile(stack).raw, { seed: 1, planHook: regenerateFirst });
+      assert.match(violated(r).join('\n'), /no key invalidated while a live pod held it/, stack);
+    }
+  });
+
+  it('an emergency rotation past a stuck consumer counts the failures it caused instead of refusing', async () => {
+    const { raw } = readStackFile('kubecost-thanos');
+    const r = await runDrill('kubecost-thanos', raw, {
+      seed: 2,
+      mode: 'emergency',
+      editWorld: (world) => {
+        world.fleet.cluster('secondary-us').workload('kubecost', 'deployment', 'kubecost-prometheus-server')!.failRollout = true;
+      },
+    });
+    assert.deepEqual(violated(r), []);
+    assert.ok(r.failed > 0, 'the pods stuck on the exposed key fail once it is regenerated');
+  });
+});
