@@ -64,14 +64,19 @@ export interface Invoked {
   readonly inputs: Record<string, unknown>;
 }
 
+/** The SDK's own "every outstanding RPC has finished" (internal, but what `pulumi` itself awaits on exit). */
+const waitForRPCs: (() => Promise<void>) | undefined = (require('@pulumi/pulumi/runtime/settings') as { waitForRPCs?: () => Promise<void> }).waitForRPCs;
+
+/** Resolves when the program has registered everything it will: no RPC in flight and no new registration. */
 async function settle(count: () => number): Promise<void> {
   let last = -1;
-  let stable = 0;
-  while (stable < 3) {
-    await new Promise((r) => setTimeout(r, 15));
+  for (;;) {
+    if (waitForRPCs) await waitForRPCs();
+    await new Promise((r) => setImmediate(r));
     const now = count();
-    stable = now === last ? stable + 1 : 0;
+    if (now === last) return;
     last = now;
+    if (!waitForRPCs) await new Promise((r) => setTimeout(r, 15));
   }
 }
 
