@@ -17,6 +17,7 @@ import { defaultPortsFactory, lockHolder, type PortsFactory } from './ports.ts';
 import { eventLine, markdownReport } from './renderEvents.ts';
 import { planJson, renderPlan } from './renderPlan.ts';
 import { renderStatus, statusJson } from './renderStatus.ts';
+import { runWithTaskList } from './taskList.ts';
 
 export interface Io {
   readonly out: (text: string) => void;
@@ -26,6 +27,8 @@ export interface Io {
   /** Asks a yes/no question; only called when interactive. */
   readonly confirm?: (question: string) => Promise<boolean>;
   readonly ports?: PortsFactory;
+  /** listr2 renderer for the live task list. @default default */
+  readonly taskRenderer?: 'default' | 'silent';
 }
 
 const processIo: Io = {
@@ -141,6 +144,7 @@ export function buildCli(io: Io): Command {
       }
     }
     const events: RotationEvent[] = [];
+    let show = (e: RotationEvent) => io.out(opts.json ? JSON.stringify(e) + '\n' : eventLine(e) + '\n');
     const driver = new Driver(ports, {
       policyPacks: opts.policy ? ['policy'] : [],
       concurrency: opts.concurrency,
@@ -148,15 +152,18 @@ export function buildCli(io: Io): Command {
       holder: lockHolder(),
       onEvent: (e) => {
         events.push(e);
-        io.out(opts.json ? JSON.stringify(e) + '\n' : eventLine(e) + '\n');
+        show(e);
       },
     });
+    const act = (name: string) => (action === 'rotate' ? driver.rotate(name, mode) : action === 'resume' ? driver.resume(name) : driver.rollback(name));
     const results: RotationResult[] = [];
     try {
-      for (const name of names) {
-        if (action === 'rotate') results.push(await driver.rotate(name, mode));
-        else if (action === 'resume') results.push(await driver.resume(name));
-        else results.push(await driver.rollback(name));
+      if (io.interactive && !opts.json) {
+        // A person at a terminal gets a live task list; CI gets one line per event.
+        const done = await runWithTaskList(names, (name, onEvent) => ((show = onEvent), act(name)), io.taskRenderer ?? 'default');
+        results.push(...done);
+      } else {
+        for (const name of names) results.push(await act(name));
       }
     } finally {
       if (opts.report) writeFileSync(opts.report, markdownReport(opts.stack, events));

@@ -4,6 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { runCli, type Io } from '../../src/cli/main.ts';
 import { ExitCode } from '../../src/errors.ts';
+import { progressLines } from '../../src/cli/taskList.ts';
 import { scenario, type Scenario } from './world.ts';
 
 async function cli(s: Scenario | undefined, argv: string[], io: Partial<Io> = {}) {
@@ -134,5 +135,32 @@ describe('cli: no secret value reaches any output', () => {
       outputs.push(...texts);
     }
     assert.ok(outputs.join('').length > 1000, 'there was output to check');
+  });
+});
+
+describe('cli: the live task list on a TTY', () => {
+  it('rotates through the task list and still writes the report', async () => {
+    const s = await scenario('alwayson-cosmos');
+    const report = join(mkdtempSync(join(tmpdir(), 'keyslot-report-')), 'r.md');
+    const { code, err } = await cli(s, ['rotate', '-s', 'alwayson-cosmos', '--all', '--report', report], { interactive: true, confirm: async () => true, taskRenderer: 'silent' });
+    assert.equal(code, ExitCode.ok, err);
+    assert.match(readFileSync(report, 'utf8'), /## cosmos: rotated/);
+  });
+
+  it('shows each step with its clusters\' progress', () => {
+    const at = '2026-11-24T00:00:00Z';
+    const base = { at, credential: 'c', rotationId: 'r-1' };
+    const lines = progressLines([
+      { ...base, type: 'step-started', step: 3, kind: 'restart', clusters: ['eu', 'us'] },
+      { ...base, type: 'cluster-finished', step: 3, kind: 'restart', cluster: 'eu', outcome: 'done', durationMs: 1 },
+    ]);
+    assert.deepEqual(lines, ['4. restart eu ✔ us …']);
+    const done = progressLines([
+      { ...base, type: 'step-started', step: 3, kind: 'restart', clusters: ['eu', 'us'] },
+      { ...base, type: 'cluster-finished', step: 3, kind: 'restart', cluster: 'eu', outcome: 'done', durationMs: 1 },
+      { ...base, type: 'cluster-finished', step: 3, kind: 'restart', cluster: 'us', outcome: 'failed', durationMs: 1 },
+      { ...base, type: 'step-finished', step: 3, kind: 'restart', outcome: 'failed', durationMs: 2, detail: '1 cluster(s) unconfirmed' },
+    ]);
+    assert.deepEqual(done, ['4. restart eu ✔ us ✖ ✖ 1 cluster(s) unconfirmed']);
   });
 });
