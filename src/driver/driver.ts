@@ -427,10 +427,10 @@ export class Driver {
   // ---- rollback --------------------------------------------------------------------------------
 
   private async assertRollbackPossible(run: Run) {
+    const current = this.credential(await this.loadConfig(), run.plan.name);
     for (const step of run.plan.steps) {
       if (step.kind !== 'regenerate') continue;
-      const config = await this.loadConfig();
-      const now = this.credential(config, run.plan.name).generations[step.slot]?.generation;
+      const now = current.generations[step.slot]?.generation;
       const made = step.via === 'pulumi-up' ? undefined : await this.ports.cloud.keyCreatedAt(run.before.source, step.slot);
       if (now === step.generation || (made && made > new Date(run.record.startedAt))) {
         throw new RollbackImpossibleError(`rotation ${run.record.id}: the freed ${step.slot} key was already regenerated, so the old key no longer exists; finish instead: keyslot resume --stack ${run.config.stack} --credential ${run.plan.name}`);

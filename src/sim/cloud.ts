@@ -63,15 +63,19 @@ export class SimCloud {
     return key;
   }
 
-  /** True when `text` contains a token of a current key. */
+  /** True when `text` contains a token of a current key. Answers are cached until a key changes. */
   accepts(text: string): boolean {
-    return [...this.keys.values()].some((k) => text.includes(k.token));
+    // Every change of a key issues a new token, so the count of issued tokens versions the cache.
+    if (this.acceptsCache.version !== this.issued.length) this.acceptsCache = { version: this.issued.length, answers: new Map() };
+    let answer = this.acceptsCache.answers.get(text);
+    if (answer === undefined) {
+      answer = [...this.keys.values()].some((k) => text.includes(k.token));
+      this.acceptsCache.answers.set(text, answer);
+    }
+    return answer;
   }
 
-  /** True when `text` holds any key token at all (current or not). */
-  static holdsKey(text: string): boolean {
-    return /sim:[^\s"]+(#\d+|@g\d+)/.test(text);
-  }
+  private acceptsCache: { version: number; answers: Map<string, boolean> } = { version: -1, answers: new Map() };
 }
 
 /** Who owns a source's keys in the simulated cloud. */
