@@ -8,6 +8,7 @@ import { createInterface } from 'node:readline/promises';
 import { ProcessCommands } from '../adapters/probes/process.ts';
 import { loadStack, projectRoot, readStackFile } from '../config/load.ts';
 import { runDrill } from '../drill/drill.ts';
+import { applyWorldFile, loadWorldFile } from '../drill/worldFile.ts';
 import { drillHeld, drillLine, renderDrill } from './renderDrill.ts';
 import { commitStackFile } from './commit.ts';
 import { Driver, credentialStatuses, dueCredentials, type RotationEvent, type RotationResult } from '../driver/index.ts';
@@ -186,19 +187,22 @@ export function buildCli(io: Io): Command {
     .requiredOption('-s, --stack <name>', 'stack name')
     .addOption(new Option('--seed <n>', 'seed of the run').argParser(positiveInt).default(1))
     .addOption(new Option('--seeds <n>', 'run seeds 1..n').argParser(positiveInt))
+    .option('--world <file>', 'the fleet as it really is: extra consumers, replicas, start-up times (YAML)')
     .option('--faults', 'inject one fault per seed: stuck or slow rollouts, API errors, failed log checks, a driver crash and resume')
     .option('--emergency', 'drill an emergency rotation (failures are counted, not refused)')
     .option('--disruptive', 'drill a disruptive rotation')
     .option('--json', 'print results as JSON lines')
-    .action(async (opts: { stack: string; seed: number; seeds?: number; faults?: boolean; emergency?: boolean; disruptive?: boolean; json?: boolean }) => {
+    .action(async (opts: { stack: string; seed: number; seeds?: number; world?: string; faults?: boolean; emergency?: boolean; disruptive?: boolean; json?: boolean }) => {
       const { raw } = readStackFile(opts.stack);
-      loadStack(opts.stack);
+      const config = loadStack(opts.stack);
+      const world = opts.world ? loadWorldFile(opts.world, config) : undefined;
       const mode: RotationMode = opts.disruptive ? 'disruptive' : opts.emergency ? 'emergency' : 'rotate';
       const seeds = opts.seeds ? Array.from({ length: opts.seeds }, (_, i) => i + 1) : [opts.seed];
       let held = true;
       for (const seed of seeds) {
-        const result = await runDrill(opts.stack, raw, { seed, faults: Boolean(opts.faults), mode });
+        const result = await runDrill(opts.stack, raw, { seed, faults: Boolean(opts.faults), mode, ...(world ? { editWorld: (w) => applyWorldFile(w, world) } : {}) });
         held &&= drillHeld(result);
+        if (io.interactive && seeds.length > 1 && !opts.json) io.err(`\rseed ${seed}/${seeds.length}${seed === seeds.length ? '\n' : ''}`);
         if (opts.json) io.out(JSON.stringify({ ...result, events: seeds.length > 1 ? undefined : result.events }) + '\n');
         else io.out(seeds.length > 1 ? drillLine(result) : renderDrill(result));
       }

@@ -38,7 +38,9 @@ function describe(step: Step): string {
 }
 
 export function renderCredentialPlan(plan: CredentialPlan): string {
-  const head = plan.scheme === 'managed' ? `credential ${plan.name} (${plan.scheme})` : `credential ${plan.name} (${plan.scheme}): ${plan.from} → ${plan.to}`;
+  const flip = plan.steps.find((s) => s.kind === 'flip');
+  const move = flip?.kind === 'flip' && flip.mode === 'advance' ? `${flip.from} → ${flip.to}` : `${plan.from} → ${plan.to}`;
+  const head = plan.scheme === 'managed' || !flip ? `credential ${plan.name} (${plan.scheme}${plan.mode === 'rotate' ? '' : `, ${plan.mode}`})` : `credential ${plan.name} (${plan.scheme}${plan.mode === 'rotate' ? '' : `, ${plan.mode}`}): ${move}`;
   const width = String(plan.steps.length).length;
   const lines = plan.steps.map((s, i) => `  ${String(i + 1).padStart(width)}. ${s.kind.padEnd(15)} ${describe(s)}`);
   return [head, ...lines].join('\n');

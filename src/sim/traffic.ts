@@ -49,7 +49,7 @@ export class Traffic {
           if (!/sim:/.test(pod.loaded) || this.cloud.accepts(pod.loaded)) continue;
           this.totals.failed += n;
           const key = `${cluster.name} ${w.namespace}/${w.name}`;
-          if (!this.totals.failures.has(key)) this.totals.failures.set(key, to);
+          if (!this.totals.failures.has(key)) this.totals.failures.set(key, from);
           for (const container of w.containers) cluster.log(pod, container, SimCluster.authError);
         }
       }

@@ -1,4 +1,7 @@
 import assert from 'node:assert/strict';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { runCli } from '../../src/cli/main.ts';
 import { ExitCode } from '../../src/errors.ts';
 
@@ -26,6 +29,20 @@ describe('cli: keyslot drill', () => {
     const results = out.trim().split('\n').map((l) => JSON.parse(l));
     assert.deepEqual(results.map((r) => r.seed), [1, 2, 3]);
     assert.ok(results.every((r) => r.invariants.every((i: { held: boolean }) => i.held)));
+  });
+
+  it('--world with a consumer the runbook forgot: the drill fails (exit 1) and names it', async () => {
+    const { code, out } = await cli('drill', '-s', 'kubecost-thanos', '--world', 'examples/kubecost-thanos.world.yaml');
+    assert.equal(code, ExitCode.failed);
+    assert.match(out, /VIOLATED no failed request: \d+ of \d+ failed: secondary-eu kubecost\/thanos-bucket-exporter/);
+  });
+
+  it('a world file naming a cluster the stack does not have is bad input', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'keyslot-world-'));
+    writeFileSync(join(dir, 'w.yaml'), 'workloads:\n  - {cluster: mars, namespace: a, kind: deployment, name: b, reads: [c]}\n');
+    const { code, err } = await cli('drill', '-s', 'kubecost-thanos', '--world', join(dir, 'w.yaml'));
+    assert.equal(code, ExitCode.badInput);
+    assert.match(err, /world:workloads\[0\]\.cluster: found "mars", which the stack does not declare; fix: use one of primary, secondary-eu, secondary-us/);
   });
 
   it('rejects a bad stack with exit 2', async () => {

@@ -1,0 +1,57 @@
+/**
+ * `keyslot drill --world FILE`: the fleet as it really is, beyond what the stack's stages name —
+ * extra consumers of a delivered secret, replica counts, start-up times. One YAML file, validated
+ * like stack config, applied on top of the world derived from the stack.
+ */
+import { readFileSync } from 'node:fs';
+import { parse as parseYaml } from 'yaml';
+import { z } from 'zod';
+import { ConfigError } from '../errors.ts';
+import type { StackConfig } from '../config/parse.ts';
+import type { World } from '../sim/world.ts';
+
+const workload = z.strictObject({
+  cluster: z.string().min(1),
+  namespace: z.string().min(1),
+  kind: z.enum(['deployment', 'statefulset', 'daemonset']),
+  name: z.string().min(1),
+  /** @default 2 */
+  replicas: z.number().int().min(1).max(100).default(2),
+  /** @default 5 */
+  podStartSeconds: z.number().positive().default(5),
+  /** Secret names in its namespace, or `store:<vault>/<secret>` for a Key Vault secret. */
+  reads: z.array(z.string().min(1)).min(1),
+});
+
+export const worldFile = z.strictObject({ workloads: z.array(workload).default([]) });
+export type WorldFile = z.infer<typeof worldFile>;
+
+/** Reads and validates a world file. @throws ConfigError (exit 2) */
+export function loadWorldFile(path: string, config: StackConfig): WorldFile {
+  let raw: unknown;
+  try {
+    raw = parseYaml(readFileSync(path, 'utf8'));
+  } catch (cause) {
+    throw new ConfigError(path, 'world', 'a file that cannot be read as YAML', 'pass a YAML file with a workloads: list', { cause });
+  }
+  const parsed = worldFile.safeParse(raw ?? {});
+  if (!parsed.success) {
+    const issue = parsed.error.issues[0]!;
+    const at = issue.path.map((p) => (typeof p === 'number' ? `[${p}]` : `.${String(p)}`)).join('').replace(/^\./, '');
+    throw new ConfigError(path, `world:${at}`, issue.message, 'see the README for the world file format');
+  }
+  const clusters = new Set(config.clusters.map((c) => c.name));
+  for (const [i, w] of parsed.data.workloads.entries()) {
+    if (!clusters.has(w.cluster)) throw new ConfigError(path, `world:workloads[${i}].cluster`, `"${w.cluster}", which the stack does not declare`, `use one of ${[...clusters].join(', ')}`);
+  }
+  return parsed.data;
+}
+
+/** Adds the file's workloads to the world, replacing any the stack-derived world already had. */
+export function applyWorldFile(world: World, file: WorldFile): void {
+  for (const w of file.workloads) {
+    const cluster = world.fleet.cluster(w.cluster);
+    cluster.workloads.delete(`${w.namespace}/${w.kind}/${w.name}`);
+    cluster.addWorkload({ kind: w.kind, namespace: w.namespace, name: w.name, replicas: w.replicas, podStartMs: w.podStartSeconds * 1000, secrets: w.reads });
+  }
+}
