@@ -11,7 +11,8 @@ import { loadStack, projectRoot, readStackFile } from '../config/load.ts';
 import type { DriverPorts } from '../driver/driver.ts';
 import { KeyslotError } from '../errors.ts';
 import { systemClock } from '../ports/clock.ts';
-import type { CloudKeys, ClusterFleet } from '../ports/index.ts';
+import type { CloudKeys } from '../ports/index.ts';
+import { KubernetesClusterFleet, kubeConfigsFor } from '../adapters/clusters/kubernetes.ts';
 import { buildWorld } from '../sim/world.ts';
 
 export interface PortsRequest {
@@ -54,7 +55,7 @@ export const defaultPortsFactory: PortsFactory = async ({ stack, simulate }) => 
   const engine = await LocalWorkspaceEngine.open({ stack, ...(process.env.KEYSLOT_PULUMI_ROOT ? { pulumiRoot: process.env.KEYSLOT_PULUMI_ROOT } : {}) });
   return {
     engine,
-    clusters: unavailable<ClusterFleet>('the Kubernetes adapter'),
+    clusters: new KubernetesClusterFleet(kubeConfigsFor(loadStack(stack).clusters), systemClock),
     cloud: unavailable<CloudKeys>('the Azure/AWS key adapter'),
     clock: systemClock,
     commands: new ProcessCommands(),
