@@ -47,20 +47,8 @@ function notApplicable(reason?: string): never {
 
 export async function validateResource(policy: ResourceValidationPolicy, r: ResourceInput, config: Record<string, unknown> = {}): Promise<Violation[]> {
   const violations: Violation[] = [];
-  const props = reveal(r.props) as Record<string, any>;
-  const t = typing(r.type);
-  const args: ResourceValidationArgs = {
-    type: r.type,
-    name: r.name,
-    urn: urnOf(r),
-    props,
-    opts: options(r),
-    stackTags: new Map(),
-    getConfig: (() => policyConfig(policy, config)) as never,
-    notApplicable,
-    isType: t.isType,
-    asType: ((cls: never) => (t.asType as (c: never, p: unknown) => unknown)(cls, props)) as never,
-  };
+  const { type, name, urn, props, opts, isType, asType } = policyResources([r])[0]!;
+  const args: ResourceValidationArgs = { type, name, urn, props, opts, isType, asType: asType as never, stackTags: new Map(), getConfig: (() => policyConfig(policy, config)) as never, notApplicable };
   const validations = [policy.validateResource ?? []].flat();
   try {
     for (const v of validations) await v(args, (message, urn) => violations.push({ message, ...(urn ? { urn } : {}) }));
