@@ -1,4 +1,4 @@
-import type { PolicyResource } from '@pulumi/policy';
+import type { PolicyResource, ResourceValidationArgs } from '@pulumi/policy';
 import { credentialStateType, defaultMaxAgeDays, readCredentialState, type CredentialState } from '../../src/model/index.ts';
 
 /** The pack's only dependency on the outside world. */
@@ -13,6 +13,11 @@ export function credentialStates(resources: readonly PolicyResource[]): { resour
     const state = readCredentialState(resource.props);
     return state ? [{ resource, state }] : [];
   });
+}
+
+/** The credential state a resource policy is looking at, or undefined for any other resource. */
+export function credentialStateOf(args: ResourceValidationArgs): CredentialState | undefined {
+  return args.type === credentialStateType ? readCredentialState(args.props) : undefined;
 }
 
 /** The command that fixes an age or interval problem. */

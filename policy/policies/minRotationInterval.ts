@@ -1,6 +1,6 @@
 import type { ResourceValidationPolicy } from '@pulumi/policy';
-import { credentialStateType, hoursBetween, readCredentialState } from '../../src/model/index.ts';
-import { rotateCommand } from './common.ts';
+import { hoursBetween } from '../../src/model/index.ts';
+import { credentialStateOf, rotateCommand } from './common.ts';
 
 /** The kOps rule: do not rotate again before every consumer picked up the last rotation. */
 export const minRotationInterval: ResourceValidationPolicy = {
@@ -8,8 +8,7 @@ export const minRotationInterval: ResourceValidationPolicy = {
   description: 'A rotation is recorded no sooner than minIntervalHours after the previous one.',
   enforcementLevel: 'mandatory',
   validateResource: (args, reportViolation) => {
-    if (args.type !== credentialStateType) return;
-    const state = readCredentialState(args.props);
+    const state = credentialStateOf(args);
     if (!state) return;
     const hours = hoursBetween(state.previousRotatedAt, state.lastRotatedAt);
     if (hours !== undefined && hours < state.minIntervalHours) {

@@ -1,5 +1,5 @@
 import type { ResourceValidationPolicy } from '@pulumi/policy';
-import { credentialStateType, readCredentialState } from '../../src/model/index.ts';
+import { credentialStateOf } from './common.ts';
 
 /** Two slots with one generation would be one key twice: a flip would change nothing. */
 export const slotsDistinct: ResourceValidationPolicy = {
@@ -7,8 +7,7 @@ export const slotsDistinct: ResourceValidationPolicy = {
   description: 'The slots of a credential (active and standby, or previous/primary/next) never share a generation.',
   enforcementLevel: 'mandatory',
   validateResource: (args, reportViolation) => {
-    if (args.type !== credentialStateType) return;
-    const state = readCredentialState(args.props);
+    const state = credentialStateOf(args);
     if (!state) return;
     const seen = new Map<number, string>();
     for (const [slot, { generation }] of Object.entries(state.slots)) {

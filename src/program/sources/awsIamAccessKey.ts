@@ -2,7 +2,7 @@ import * as pulumi from '@pulumi/pulumi';
 import { AccessKey } from '@pulumi/aws/iam/accessKey';
 import { Provider } from '@pulumi/aws/provider';
 import { after } from '../staleGuard.ts';
-import { creationTime, sourceVars, type KeySource, type SlotKey, type SourceArgs } from './keySource.ts';
+import { creationTime, type KeySource, type SlotKey, type SourceArgs, sourceOf, sourceVars } from './keySource.ts';
 
 /**
  * The two access keys of one existing IAM user, one per slot. AWS allows two keys per user, so a
@@ -16,8 +16,7 @@ export class AwsIamAccessKeySource extends pulumi.ComponentResource implements K
   constructor(name: string, args: SourceArgs, opts?: pulumi.ComponentResourceOptions) {
     super('keyslot:source:AwsIamAccessKey', name, {}, opts);
     const { credential } = args;
-    const source = credential.source;
-    if (source.type !== 'aws-iam-access-key') throw new TypeError(`AwsIamAccessKeySource given a ${source.type} source`);
+    const source = sourceOf(credential, 'aws-iam-access-key');
     const provider = source.region ? new Provider(`${name}-${source.region}`, { region: source.region }, { parent: this }) : undefined;
     const keys: Record<string, AccessKey> = {};
     for (const [slot, { generation }] of Object.entries(credential.generations)) {

@@ -1,7 +1,7 @@
 import * as pulumi from '@pulumi/pulumi';
 import { getDatabaseAccountOutput } from '@pulumi/azure-native/cosmosdb/getDatabaseAccount';
 import { listDatabaseAccountKeysOutput } from '@pulumi/azure-native/cosmosdb/listDatabaseAccountKeys';
-import { recordedSlots, sourceVars, type KeySource, type SlotKey, type SourceArgs } from './keySource.ts';
+import { type KeySource, recordedSlots, type SlotKey, type SourceArgs, sourceOf, sourceVars } from './keySource.ts';
 
 /**
  * The primary/secondary keys of a Cosmos DB account. Azure makes the keys; the program only reads
@@ -14,8 +14,7 @@ export class AzureCosmosDbKeysSource extends pulumi.ComponentResource implements
   constructor(name: string, args: SourceArgs, opts?: pulumi.ComponentResourceOptions) {
     super('keyslot:source:AzureCosmosDbKeys', name, {}, opts);
     const { credential } = args;
-    const source = credential.source;
-    if (source.type !== 'azure-cosmosdb-keys') throw new TypeError(`AzureCosmosDbKeysSource given a ${source.type} source`);
+    const source = sourceOf(credential, 'azure-cosmosdb-keys');
     const account = { resourceGroupName: source.resourceGroupName, accountName: source.accountName };
     const keys = listDatabaseAccountKeysOutput(account, { parent: this });
     const endpoint = getDatabaseAccountOutput(account, { parent: this }).documentEndpoint;

@@ -1,6 +1,6 @@
 import * as pulumi from '@pulumi/pulumi';
 import { listStorageAccountKeysOutput } from '@pulumi/azure-native/storage/listStorageAccountKeys';
-import { sourceVars, type KeySource, type SlotKey, type SourceArgs } from './keySource.ts';
+import { type KeySource, type SlotKey, type SourceArgs, sourceOf, sourceVars } from './keySource.ts';
 
 /** Storage account keys by slot: Azure calls them key1 and key2. */
 export const storageKeyNames = { primary: 'key1', secondary: 'key2' } as const;
@@ -16,8 +16,7 @@ export class AzureStorageKeysSource extends pulumi.ComponentResource implements 
   constructor(name: string, args: SourceArgs, opts?: pulumi.ComponentResourceOptions) {
     super('keyslot:source:AzureStorageKeys', name, {}, opts);
     const { credential } = args;
-    const source = credential.source;
-    if (source.type !== 'azure-storage-keys') throw new TypeError(`AzureStorageKeysSource given a ${source.type} source`);
+    const source = sourceOf(credential, 'azure-storage-keys');
     const listed = listStorageAccountKeysOutput({ resourceGroupName: source.resourceGroupName, accountName: source.accountName }, { parent: this });
     const find = (slot: keyof typeof storageKeyNames) => listed.keys.apply((keys) => keys.find((k) => k.keyName === storageKeyNames[slot]));
     for (const [slot, g] of Object.entries(credential.generations)) {

@@ -1,6 +1,7 @@
 import * as pulumi from '@pulumi/pulumi';
 import { Static } from '@pulumiverse/time/static';
 import type { Credential } from '../../config/parse.ts';
+import type { Source, SourceType } from '../../config/schema.ts';
 import { after } from '../staleGuard.ts';
 
 /** One slot's key as the rest of the program sees it: never its value. */
@@ -52,4 +53,11 @@ export function recordedSlots(credential: Credential): Record<string, SlotKey> {
   return Object.fromEntries(
     Object.entries(credential.generations).map(([slot, g]) => [slot, { generation: g.generation, createdAt: pulumi.output(g.createdAt) }]),
   );
+}
+
+/** The credential's source, narrowed to the type a component handles; a mismatch is a wiring bug. */
+export function sourceOf<T extends SourceType>(credential: Credential, type: T): Extract<Source, { type: T }> {
+  const source = credential.source;
+  if (source.type !== type) throw new TypeError(`a ${type} source component was given a ${source.type} source`);
+  return source as Extract<Source, { type: T }>;
 }

@@ -1,7 +1,7 @@
 import * as pulumi from '@pulumi/pulumi';
 import { RandomPassword } from '@pulumi/random/randomPassword';
 import { after } from '../staleGuard.ts';
-import { creationTime, sourceVars, type KeySource, type SlotKey, type SourceArgs } from './keySource.ts';
+import { creationTime, type KeySource, type SlotKey, type SourceArgs, sourceOf, sourceVars } from './keySource.ts';
 
 /** A random password per slot; bumping a slot's generation replaces exactly that password. */
 export class RandomSource extends pulumi.ComponentResource implements KeySource {
@@ -11,8 +11,7 @@ export class RandomSource extends pulumi.ComponentResource implements KeySource 
   constructor(name: string, args: SourceArgs, opts?: pulumi.ComponentResourceOptions) {
     super('keyslot:source:Random', name, {}, opts);
     const { credential } = args;
-    const source = credential.source;
-    if (source.type !== 'random') throw new TypeError(`RandomSource given a ${source.type} source`);
+    const source = sourceOf(credential, 'random');
     const values: Record<string, pulumi.Output<string>> = {};
     for (const [slot, { generation }] of Object.entries(credential.generations)) {
       const password = new RandomPassword(

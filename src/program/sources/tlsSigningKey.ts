@@ -2,7 +2,7 @@ import * as pulumi from '@pulumi/pulumi';
 import { PrivateKey } from '@pulumi/tls/privateKey';
 import { trustedGenerations } from '../../model/slots.ts';
 import { after } from '../staleGuard.ts';
-import { creationTime, sourceVars, type KeySource, type SlotKey, type SourceArgs } from './keySource.ts';
+import { creationTime, type KeySource, type SlotKey, type SourceArgs, sourceOf, sourceVars } from './keySource.ts';
 
 const keyOptions = {
   RSA: { algorithm: 'RSA', rsaBits: 4096 },
@@ -22,8 +22,7 @@ export class TlsSigningKeySource extends pulumi.ComponentResource implements Key
   constructor(name: string, args: SourceArgs, opts?: pulumi.ComponentResourceOptions) {
     super('keyslot:source:TlsSigningKey', name, {}, opts);
     const { credential } = args;
-    const source = credential.source;
-    if (source.type !== 'tls-signing-key') throw new TypeError(`TlsSigningKeySource given a ${source.type} source`);
+    const source = sourceOf(credential, 'tls-signing-key');
     const byGeneration = new Map<number, PrivateKey>();
     for (const [slot, { generation }] of Object.entries(credential.generations)) {
       const key = new PrivateKey(`${name}-g${generation}`, { ...keyOptions[source.algorithm], algorithm: after(args.ready, keyOptions[source.algorithm].algorithm) }, { parent: this, additionalSecretOutputs: ['privateKeyPem', 'privateKeyOpenssh', 'privateKeyPemPkcs8'] });
