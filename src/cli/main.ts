@@ -6,7 +6,7 @@ import { Command, CommanderError, InvalidArgumentError, Option } from 'commander
 import { writeFileSync } from 'node:fs';
 import { createInterface } from 'node:readline/promises';
 import { ProcessCommands } from '../adapters/probes/process.ts';
-import { loadStack, projectRoot, readStackFile } from '../config/load.ts';
+import { loadStack, openStack, projectRoot } from '../config/load.ts';
 import { runDrill } from '../drill/drill.ts';
 import { applyWorldFile, loadWorldFile } from '../drill/worldFile.ts';
 import { drillHeld, drillLine, renderDrill } from './renderDrill.ts';
@@ -117,10 +117,10 @@ export function buildCli(io: Io): Command {
     });
 
   const run = async (opts: RunOptions, action: 'rotate' | 'resume' | 'rollback') => {
-    const config = loadStack(opts.stack);
+    const { config, raw } = openStack(opts.stack);
     if (opts.emergency && opts.disruptive) throw new InvalidArgumentError('--emergency and --disruptive exclude each other');
     const mode: RotationMode = opts.disruptive ? 'disruptive' : opts.emergency ? 'emergency' : 'rotate';
-    const ports = await (io.ports ?? defaultPortsFactory)({ stack: opts.stack, simulate: Boolean(opts.simulate) });
+    const ports = await (io.ports ?? defaultPortsFactory)({ stack: opts.stack, simulate: Boolean(opts.simulate), config, raw });
     let names = opts.credential;
     if (action === 'rotate' && names.length === 0) {
       names = opts.all ? config.credentials.map((c) => c.name) : dueCredentials(credentialStatuses(config, await ports.engine.deployed(), ports.clock.now()));
@@ -193,8 +193,7 @@ export function buildCli(io: Io): Command {
     .option('--disruptive', 'drill a disruptive rotation')
     .option('--json', 'print results as JSON lines')
     .action(async (opts: { stack: string; seed: number; seeds?: number; world?: string; faults?: boolean; emergency?: boolean; disruptive?: boolean; json?: boolean }) => {
-      const { raw } = readStackFile(opts.stack);
-      const config = loadStack(opts.stack);
+      const { config, raw } = openStack(opts.stack);
       const world = opts.world ? loadWorldFile(opts.world, config) : undefined;
       const mode: RotationMode = opts.disruptive ? 'disruptive' : opts.emergency ? 'emergency' : 'rotate';
       const seeds = opts.seeds ? Array.from({ length: opts.seeds }, (_, i) => i + 1) : [opts.seed];
@@ -217,8 +216,8 @@ export function buildCli(io: Io): Command {
     .option('--json', 'print JSON')
     .option('--simulate', 'read the simulated stack instead of the Pulumi backend')
     .action(async (opts: { stack: string; json?: boolean; simulate?: boolean }) => {
-      const config = loadStack(opts.stack);
-      const ports = await (io.ports ?? defaultPortsFactory)({ stack: opts.stack, simulate: Boolean(opts.simulate) });
+      const { config, raw } = openStack(opts.stack);
+      const ports = await (io.ports ?? defaultPortsFactory)({ stack: opts.stack, simulate: Boolean(opts.simulate), config, raw });
       const statuses = credentialStatuses(config, await ports.engine.deployed(), ports.clock.now());
       io.out(opts.json ? statusJson(opts.stack, statuses) : renderStatus(opts.stack, statuses));
     });

@@ -7,7 +7,8 @@ import { join } from 'node:path';
 import { LocalWorkspaceEngine } from '../adapters/engine/localWorkspace.ts';
 import { FileJournal } from '../adapters/journal/file.ts';
 import { FetchHttp, ProcessCommands } from '../adapters/probes/process.ts';
-import { loadStack, projectRoot, readStackFile } from '../config/load.ts';
+import { projectRoot } from '../config/load.ts';
+import type { StackConfig } from '../config/parse.ts';
 import type { DriverPorts } from '../driver/driver.ts';
 import { KeyslotError } from '../errors.ts';
 import { systemClock } from '../ports/clock.ts';
@@ -18,6 +19,9 @@ import { buildWorld } from '../sim/world.ts';
 export interface PortsRequest {
   readonly stack: string;
   readonly simulate: boolean;
+  /** The stack file, read and parsed once by the command. */
+  readonly config: StackConfig;
+  readonly raw: Readonly<Record<string, unknown>>;
 }
 
 export type PortsFactory = (request: PortsRequest) => Promise<DriverPorts>;
@@ -41,11 +45,10 @@ export function lockHolder(): string {
   return `${user}@${hostname()}:${process.pid}`;
 }
 
-export const defaultPortsFactory: PortsFactory = async ({ stack, simulate }) => {
+export const defaultPortsFactory: PortsFactory = async ({ stack, simulate, config, raw }) => {
   if (simulate) {
-    const config = loadStack(stack);
     const world = buildWorld(config);
-    const ports = world.ports(structuredClone(readStackFile(stack).raw));
+    const ports = world.ports(structuredClone(raw) as Record<string, unknown>);
     // The simulated stack starts deployed, as a real one would be before its first rotation.
     await ports.engine.up({ policyPacks: [] });
     world.boot();
@@ -55,7 +58,7 @@ export const defaultPortsFactory: PortsFactory = async ({ stack, simulate }) => 
   const engine = await LocalWorkspaceEngine.open({ stack, ...(process.env.KEYSLOT_PULUMI_ROOT ? { pulumiRoot: process.env.KEYSLOT_PULUMI_ROOT } : {}) });
   return {
     engine,
-    clusters: new KubernetesClusterFleet(kubeConfigsFor(loadStack(stack).clusters), systemClock),
+    clusters: new KubernetesClusterFleet(kubeConfigsFor(config.clusters), systemClock),
     cloud: unavailable<CloudKeys>('the Azure/AWS key adapter'),
     clock: systemClock,
     commands: new ProcessCommands(),

@@ -70,8 +70,13 @@ function safeList(stacksDir: string): string[] {
   }
 }
 
+/** Reads and parses one stack, keeping the raw values too (a simulated checkout starts from them). @throws ConfigError (exit code 2) */
+export function openStack(stack: string, stacksDir = defaultStacksDir): { config: StackConfig; raw: Record<string, unknown> } {
+  const { origin, raw } = readStackFile(stack, stacksDir);
+  return { config: parseStackConfig(stack, raw, origin), raw };
+}
+
 /** Reads and parses one stack. @throws ConfigError (exit code 2) */
 export function loadStack(stack: string, stacksDir = defaultStacksDir): StackConfig {
-  const { origin, raw } = readStackFile(stack, stacksDir);
-  return parseStackConfig(stack, raw, origin);
+  return openStack(stack, stacksDir).config;
 }
