@@ -39,6 +39,9 @@ export class UnknownCredentialError extends ConfigError {}
 /** The stack file is older than what is deployed (a stale checkout would flip onto a regenerated key). */
 export class StaleStackError extends ConfigError {}
 
+/** Consumer discovery found workloads reading a delivered Secret that no stage restarts (`--strict`). */
+export class UncoveredConsumersError extends ConfigError {}
+
 /** Another rotation of this stack holds the lock. */
 export class LockedError extends KeyslotError {
   constructor(readonly holder: string, readonly expiresAt: Date, where: string) {
@@ -68,6 +71,18 @@ export class EngineError extends KeyslotError {}
 /** A cluster's API did not answer. */
 export class ClusterUnreachableError extends KeyslotError {}
 
+/** An API refused the call for lack of permission; the message names the verb and resource to grant. */
+export class ForbiddenError extends KeyslotError {}
+
+/** An object the call needs does not exist (a 404 the caller did not expect). */
+export class ResourceNotFoundError extends KeyslotError {}
+
+/** A write lost a race with another writer (HTTP 409) and retrying did not help. */
+export class ConflictError extends KeyslotError {}
+
+/** An API kept answering 429 or 5xx, or did not answer in time, through every retry. */
+export class ApiUnavailableError extends KeyslotError {}
+
 /** A consumer did not confirm the new key: rollout failed, logs show auth errors, a probe or wait failed. */
 export class ConsumerNotReadyError extends KeyslotError {}
 
@@ -82,6 +97,9 @@ export class WorkloadNotFoundError extends ConsumerNotReadyError {}
 
 /** An exec stage's command failed or timed out. */
 export class CommandFailedError extends ConsumerNotReadyError {}
+
+/** Gardener refuses operations on a Shoot that is being deleted; keyslot refuses first. */
+export class ShootBeingDeletedError extends ConsumerNotReadyError {}
 
 /** The cloud rejected a key (preflight's test of the standby key). */
 export class KeyRejectedError extends KeyslotError {}

@@ -184,7 +184,7 @@ function* crossCheck(config: StackConfigParsed, keys: ReadonlySet<string>): Gene
         yield { path: at('stages', j, s.shoots ? 'secretBinding' : 'shoots'), found: s.shoots ? 'both shoots and secretBinding' : 'neither shoots nor secretBinding', fix: 'set exactly one of them' };
       }
       if (s.kind === 'verify-logs') {
-        for (const [k, p] of s.patterns.entries()) {
+        for (const [k, p] of (s.patterns ?? []).entries()) {
           try {
             new RegExp(p, 'i');
           } catch {

@@ -157,8 +157,8 @@ export const stage = z.discriminatedUnion('kind', [
     /** Skip a cluster where the workload does not exist. @default false */
     optional: z.boolean().default(false),
     container: z.string().min(1).optional(),
-    /** Regular expressions (matched case-insensitively) that mean the new key was rejected. @default auth errors */
-    patterns: z.array(z.string().min(1)).min(1).default(['unauthori[sz]ed', 'access denied', 'authentication failed', 'invalid.{0,40}(key|credential|signature)', '\\b403\\b']),
+    /** Regular expressions (matched case-insensitively) that mean the new key was rejected. @default the source's auth errors (see `src/model/logPatterns.ts`) */
+    patterns: z.array(z.string().min(1)).min(1).optional(),
     /** How much log since the restart to read. @default 120 */
     windowSeconds: z.number().int().positive().default(120),
   }),
@@ -169,6 +169,8 @@ export const stage = z.discriminatedUnion('kind', [
     url: z.url({ protocol: /^https?$/ }).or(z.string().regex(/^https?:\/\/\S*\$\{cluster\}\S*$/, 'an http(s) URL')),
     /** @default 200 */
     expectStatus: z.number().int().min(100).max(599).default(200),
+    /** A field of the JSON answer that must have this value, e.g. `{ path: status.cloudIntegration, equals: ok }`. */
+    expectJson: z.strictObject({ path: z.string().regex(/^[A-Za-z0-9_-]+(\.[A-Za-z0-9_-]+)*$/, 'a dotted path such as status.healthy'), equals: z.union([z.string(), z.number(), z.boolean()]) }).optional(),
     /** @default 60 */
     timeoutSeconds: z.number().int().positive().default(60),
   }),

@@ -384,16 +384,20 @@ export class Driver {
       case 'verify-http': {
         const url = substitute(step.url, cluster);
         const deadline = this.ports.clock.now().getTime() + step.timeoutSeconds * 1000;
+        const expected = `${step.expectStatus}${step.expectJson ? ` with ${step.expectJson.path} = ${JSON.stringify(step.expectJson.equals)}` : ''}`;
         let last = 'no answer';
         for (;;) {
           try {
-            const status = await this.ports.http.get(url, Math.min(10, step.timeoutSeconds));
-            if (status === step.expectStatus) return `${url} answered ${status}`;
-            last = `status ${status}`;
+            const { status, body } = await this.ports.http.get(url, Math.min(10, step.timeoutSeconds));
+            const field = step.expectJson ? jsonField(body, step.expectJson.path) : undefined;
+            // The body is never quoted: a diagnostics endpoint may echo configuration.
+            if (status !== step.expectStatus) last = `status ${status}`;
+            else if (step.expectJson && field !== step.expectJson.equals) last = `${step.expectJson.path} ${field === undefined ? 'missing' : 'had another value'}`;
+            else return `${url} answered ${expected}`;
           } catch (error) {
             last = error instanceof Error ? error.message : String(error);
           }
-          if (this.ports.clock.now().getTime() >= deadline) throw new ConsumerNotReadyError(`${url} did not answer ${step.expectStatus} within ${step.timeoutSeconds}s (last: ${last})`);
+          if (this.ports.clock.now().getTime() >= deadline) throw new ConsumerNotReadyError(`${url} did not answer ${expected} within ${step.timeoutSeconds}s (last: ${last})`);
           await this.ports.clock.sleep(2000);
         }
       }
@@ -418,7 +422,9 @@ export class Driver {
           KEYSLOT_ROTATION: run.record.id,
           ...(cluster ? { KEYSLOT_CLUSTER: cluster } : {}),
         };
-        await this.ports.commands.run(step.command.map((a) => substitute(a, cluster)), { env, timeoutSeconds: step.timeoutSeconds });
+        const command = step.command.map((a) => substitute(a, cluster));
+        const exec = (extra: Record<string, string>) => this.ports.commands.run(command, { env: { ...env, ...extra }, timeoutSeconds: step.timeoutSeconds });
+        await (cluster ? this.ports.clusters.withKubeconfig(cluster, (path) => exec({ KUBECONFIG: path })) : exec({}));
         return `${step.command[0]} exited 0`;
       }
     }
@@ -557,4 +563,19 @@ export class Driver {
       // The journal is an audit copy; a rotation never fails because it could not be written.
     });
   }
+}
+
+/** The value at a dotted path of a JSON text; undefined when the text is not JSON or the path is absent. */
+function jsonField(body: string, path: string): unknown {
+  let value: unknown;
+  try {
+    value = JSON.parse(body);
+  } catch {
+    return undefined;
+  }
+  for (const part of path.split('.')) {
+    if (value === null || typeof value !== 'object') return undefined;
+    value = (value as Record<string, unknown>)[part];
+  }
+  return value;
 }

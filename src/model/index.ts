@@ -5,3 +5,7 @@ export * from './ages.ts';
 export * from './planner.ts';
 export * from './state.ts';
 export * from './annotations.ts';
+export * from './logPatterns.ts';
+export * from './gardener.ts';
+export * from './discovery.ts';
+export * from './redact.ts';

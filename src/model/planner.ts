@@ -10,10 +10,12 @@ import type { Credential, StackConfig } from '../config/parse.ts';
 import type { Delivery, SourceType, Stage } from '../config/schema.ts';
 import { UnknownCredentialError } from '../errors.ts';
 import { selectClusters } from './clusters.ts';
+import { defaultLogPatterns } from './logPatterns.ts';
 import { advance, nextGeneration, standbySlot, type SlotGeneration } from './slots.ts';
 
-type Distribute<T> = T extends unknown ? Omit<T, 'clusters'> & { readonly clusters: readonly string[] } : never;
-/** A stage with its cluster selector resolved; an empty list means "once, not per cluster". */
+type Resolved<T> = T extends { kind: 'verify-logs' } ? Omit<T, 'patterns'> & { readonly patterns: readonly string[] } : T;
+type Distribute<T> = T extends unknown ? Omit<Resolved<T>, 'clusters'> & { readonly clusters: readonly string[] } : never;
+/** A stage with its cluster selector and defaults resolved; an empty cluster list means "once, not per cluster". */
 export type StageStep = Distribute<Stage> & { readonly stage: number };
 
 /** How a freed slot gets a new key. */
@@ -123,7 +125,15 @@ function touchedClusters(config: StackConfig, cred: Credential, stages: readonly
 }
 
 export function planCredential(config: StackConfig, cred: Credential, mode: RotationMode = 'rotate'): CredentialPlan {
-  const stages = cred.stages.map((s, i) => ({ ...s, stage: i, clusters: selectClusters(config.clusters, s.clusters) }) as StageStep);
+  const stages = cred.stages.map(
+    (s, i) =>
+      ({
+        ...s,
+        ...(s.kind === 'verify-logs' ? { patterns: s.patterns ?? defaultLogPatterns(cred.source.type) } : {}),
+        stage: i,
+        clusters: selectClusters(config.clusters, s.clusters),
+      }) as StageStep,
+  );
   const clusters = touchedClusters(config, cred, stages);
   const checks = ['stack config valid', 'every target cluster reachable', 'no rotation in flight'];
   if (mode === 'rotate') checks.push(`at least ${cred.minIntervalHours}h since the last rotation`);

@@ -4,6 +4,7 @@
  * simulated: the shared cluster model.
  */
 import type { WorkloadRef } from '../config/schema.ts';
+import type { DiscoveredConsumer } from '../model/discovery.ts';
 
 export interface WorkloadId {
   readonly namespace: string;
@@ -48,4 +49,11 @@ export interface ClusterFleet {
   /** Takes or renews the lock Lease; returns the current holder when someone else holds it unexpired. */
   acquireLease(cluster: string, args: { name: string; holder: string; ttlSeconds: number; now: Date }): Promise<{ acquired: true } | { acquired: false; lease: Lease }>;
   releaseLease(cluster: string, args: { name: string; holder: string }): Promise<void>;
+  /** Deployments, StatefulSets and DaemonSets in the namespace whose pods read any of these Secrets. */
+  listConsumers(cluster: string, namespace: string, secrets: readonly string[]): Promise<DiscoveredConsumer[]>;
+  /**
+   * Runs `fn` with the path of a kubeconfig for this cluster alone (for `exec` stages' `KUBECONFIG`).
+   * The file exists only while `fn` runs, readable by this user only.
+   */
+  withKubeconfig<T>(cluster: string, fn: (path: string) => Promise<T>): Promise<T>;
 }

@@ -5,6 +5,7 @@
  * accepted the key; Gardener Shoots reconcile and rotate credentials on annotation. Deterministic:
  * everything is a function of the shared clock.
  */
+import { deletionConfirmationAnnotation, operationAnnotation, rotationKindOf } from '../model/gardener.ts';
 import type { Clock } from '../ports/clock.ts';
 
 export type WorkloadKind = 'deployment' | 'statefulset' | 'daemonset';
@@ -193,15 +194,19 @@ export class SimCluster {
     return shoot;
   }
 
-  /** Annotates a Shoot with a Gardener operation; refused for Shoots being deleted. */
-  annotateShoot(shoot: SimShoot, operation: string): void {
+  /**
+   * Annotates a Shoot with a Gardener operation, as Gardener's admission does: refused (HTTP 403 on
+   * the wire) for a Shoot being deleted. A rotation operation reports progress in
+   * `.status.credentials.rotation.<kind>`; any other runs as a reconcile.
+   */
+  annotateShoot(shoot: SimShoot, operation: string): 'accepted' | 'being-deleted' {
     this.sync();
-    if (shoot.deletionTimestamp || shoot.annotations['confirmation.gardener.cloud/deletion'] === 'true') {
-      throw new Error(`shoot ${shoot.namespace}/${shoot.name} is marked for deletion`);
-    }
-    shoot.annotations['gardener.cloud/operation'] = operation;
-    const kind = operation.replace(/^rotate-/, '').replace(/-credentials$/, '');
-    shoot.rotation[kind] = { ...shoot.rotation[kind], lastInitiationTime: new Date(this.now()).toISOString(), doneAt: this.now() + gardenerDelayMs.rotation };
+    if (shoot.deletionTimestamp || shoot.annotations[deletionConfirmationAnnotation] === 'true') return 'being-deleted';
+    shoot.annotations[operationAnnotation] = operation;
+    const kind = rotationKindOf(operation);
+    if (kind) shoot.rotation[kind] = { ...shoot.rotation[kind], lastInitiationTime: new Date(this.now()).toISOString(), doneAt: this.now() + gardenerDelayMs.rotation };
+    else shoot.lastOperation = { type: 'Reconcile', state: 'Processing', lastUpdateTime: new Date(this.now()).toISOString(), doneAt: this.now() + gardenerDelayMs.reconcile };
+    return 'accepted';
   }
 
   /** Brings rollouts, Gardener operations and pod logs up to the clock. */
@@ -216,7 +221,7 @@ export class SimCluster {
         if (r.doneAt !== undefined && r.doneAt <= now) {
           shoot.rotation[kind] = { ...r, lastCompletionTime: new Date(r.doneAt).toISOString() };
           delete shoot.rotation[kind]!.doneAt;
-          delete shoot.annotations['gardener.cloud/operation'];
+          delete shoot.annotations[operationAnnotation];
         }
       }
     }

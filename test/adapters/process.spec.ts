@@ -42,8 +42,8 @@ describe('adapters: exec and verify-http', () => {
 
     it('returns the status code', async () => {
       const http = new FetchHttp();
-      assert.equal(await http.get(`${base}/ready`, 5), 200);
-      assert.equal(await http.get(`${base}/other`, 5), 503);
+      assert.deepEqual(await http.get(`${base}/ready`, 5), { status: 200, body: 'body' });
+      assert.equal((await http.get(`${base}/other`, 5)).status, 503);
     });
   });
 });

@@ -1,33 +1,90 @@
 /**
  * ClusterFleet over the Kubernetes API (`@kubernetes/client-node`), one client per cluster.
- * Failures are classified once, here. This build covers restarts, rollouts, log checks and the
- * Lease lock; the Gardener operations are not in it yet (issue 4) and fail with a clear error.
+ * Every call goes through `call`, the one place where 429, 5xx, network errors and (for
+ * idempotent writes) 409 are retried with exponential backoff and jitter, and where what is left
+ * becomes a typed error naming the cluster, the object and — for 403 — the permission to grant.
  */
-import { AppsV1Api, CoordinationV1Api, CoreV1Api, KubeConfig, PatchStrategy, VersionApi, setHeaderOptions, type V1Lease } from '@kubernetes/client-node';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { AppsV1Api, CoordinationV1Api, CoreV1Api, CustomObjectsApi, KubeConfig, PatchStrategy, VersionApi, setHeaderOptions, type V1Lease, type V1PodSpec } from '@kubernetes/client-node';
+import pRetry from 'p-retry';
 import type { Cluster } from '../../config/schema.ts';
-import { ClusterUnreachableError, ConsumerNotReadyError, KeyslotError, LogsUnreadableError, RolloutFailedError } from '../../errors.ts';
+import {
+  ApiUnavailableError,
+  ClusterUnreachableError,
+  ConflictError,
+  ForbiddenError,
+  KeyslotError,
+  LogsUnreadableError,
+  ResourceNotFoundError,
+  RolloutFailedError,
+  ShootBeingDeletedError,
+  ConsumerNotReadyError,
+} from '../../errors.ts';
+import { secretsReadBy, type DiscoveredConsumer } from '../../model/discovery.ts';
+import { deletionConfirmationAnnotation, needsAnnotation, operationAnnotation, operationCompleted, reconcileFailed, reconciledSince, selectShoots, type ShootView } from '../../model/gardener.ts';
 import type { Clock } from '../../ports/clock.ts';
 import type { ClusterFleet, Lease, LogCheck, RestartResult, WorkloadId } from '../../ports/clusters.ts';
 import { restartedAtAnnotation, rotationAnnotation } from './simulated.ts';
 
 interface Clients {
+  readonly config: KubeConfig;
   readonly apps: AppsV1Api;
   readonly core: CoreV1Api;
   readonly coordination: CoordinationV1Api;
+  readonly custom: CustomObjectsApi;
   readonly version: VersionApi;
 }
 
-function status(error: unknown): number | undefined {
+function statusOf(error: unknown): number | undefined {
   return typeof (error as { code?: unknown })?.code === 'number' ? (error as { code: number }).code : undefined;
 }
 
-const kinds = { deployment: 'Deployment', statefulset: 'StatefulSet', daemonset: 'DaemonSet' } as const;
-type Kind = keyof typeof kinds;
+type Kind = 'deployment' | 'statefulset' | 'daemonset';
+const plurals: Record<Kind, string> = { deployment: 'deployments', statefulset: 'statefulsets', daemonset: 'daemonsets' };
 
 interface WorkloadObject {
-  metadata?: { generation?: number; annotations?: Record<string, string> };
-  spec?: { replicas?: number; selector?: { matchLabels?: Record<string, string> }; template?: { metadata?: { annotations?: Record<string, string> } }; progressDeadlineSeconds?: number };
+  metadata?: { name?: string; generation?: number; annotations?: Record<string, string> };
+  spec?: { replicas?: number; selector?: { matchLabels?: Record<string, string> }; template?: { metadata?: { annotations?: Record<string, string> }; spec?: V1PodSpec } };
   status?: Record<string, any>;
+}
+
+interface ShootObject {
+  metadata?: { name?: string; deletionTimestamp?: string; annotations?: Record<string, string> };
+  spec?: { secretBindingName?: string; credentialsBindingName?: string };
+  status?: { lastOperation?: { type: string; state: string; lastUpdateTime?: string }; credentials?: { rotation?: Record<string, { lastInitiationTime?: string; lastCompletionTime?: string }> } };
+}
+
+const gardener = { group: 'core.gardener.cloud', version: 'v1beta1', plural: 'shoots' } as const;
+const leaseNamespace = 'kube-system';
+
+function shootView(o: ShootObject): ShootView {
+  const binding = o.spec?.secretBindingName ?? o.spec?.credentialsBindingName;
+  return {
+    name: o.metadata?.name ?? '',
+    ...(binding ? { binding } : {}),
+    beingDeleted: Boolean(o.metadata?.deletionTimestamp) || o.metadata?.annotations?.[deletionConfirmationAnnotation] === 'true',
+    ...(o.status?.lastOperation ? { lastOperation: o.status.lastOperation } : {}),
+    rotation: o.status?.credentials?.rotation ?? {},
+  };
+}
+
+export interface RetryPolicy {
+  /** Attempts after the first. @default 5 */
+  readonly retries: number;
+  /** First backoff; doubles each attempt, with full jitter. @default 500 */
+  readonly minTimeoutMs: number;
+  /** @default 15000 */
+  readonly maxTimeoutMs: number;
+}
+export const defaultRetryPolicy: RetryPolicy = { retries: 5, minTimeoutMs: 500, maxTimeoutMs: 15_000 };
+
+interface CallOptions {
+  /** The RBAC a 403 means is missing, e.g. `patch deployments.apps in namespace kubecost`. */
+  readonly needs: string;
+  /** Retry 409: only for writes that are safe to repeat (merge patches, not compare-and-swap). */
+  readonly retryConflict?: boolean;
 }
 
 export class KubernetesClusterFleet implements ClusterFleet {
@@ -37,27 +94,50 @@ export class KubernetesClusterFleet implements ClusterFleet {
     kubeconfigs: ReadonlyMap<string, KubeConfig>,
     private readonly clock: Clock,
     private readonly pollMs = 2000,
+    private readonly retry: RetryPolicy = defaultRetryPolicy,
   ) {
-    for (const [name, kc] of kubeconfigs) {
-      this.clients.set(name, { apps: kc.makeApiClient(AppsV1Api), core: kc.makeApiClient(CoreV1Api), coordination: kc.makeApiClient(CoordinationV1Api), version: kc.makeApiClient(VersionApi) });
+    for (const [name, config] of kubeconfigs) {
+      this.clients.set(name, {
+        config,
+        apps: config.makeApiClient(AppsV1Api),
+        core: config.makeApiClient(CoreV1Api),
+        coordination: config.makeApiClient(CoordinationV1Api),
+        custom: config.makeApiClient(CustomObjectsApi),
+        version: config.makeApiClient(VersionApi),
+      });
     }
   }
 
   private on(cluster: string): Clients {
     const c = this.clients.get(cluster);
-    if (!c) throw new ClusterUnreachableError(`cluster ${cluster} has no usable kubeconfig (a kubeconfigSecret is not supported by this build yet; use context or kubeconfigPath)`);
+    if (!c) throw new ClusterUnreachableError(`cluster ${cluster} has no kubeconfig; set its context, kubeconfigPath or kubeconfigSecret in keyslot:clusters`);
     return c;
   }
 
-  /** One place where a failed call becomes a typed error. */
-  private async call<T>(cluster: string, what: string, body: () => Promise<T>): Promise<T> {
+  /** The one place a call is retried and its failure classified. */
+  private async call<T>(cluster: string, what: string, options: CallOptions, body: (c: Clients) => Promise<T>): Promise<T> {
+    const clients = this.on(cluster);
+    const retriable = (code: number | undefined) => code === undefined || code === 429 || code >= 500 || (code === 409 && options.retryConflict === true);
     try {
-      return await body();
+      return await pRetry(() => body(clients), {
+        retries: this.retry.retries,
+        factor: 2,
+        minTimeout: this.retry.minTimeoutMs,
+        maxTimeout: this.retry.maxTimeoutMs,
+        randomize: true,
+        shouldRetry: ({ error }) => !(error instanceof KeyslotError) && retriable(statusOf(error)),
+      });
     } catch (error) {
       if (error instanceof KeyslotError) throw error;
-      const code = status(error);
-      if (code === undefined || code >= 500) throw new ClusterUnreachableError(`cluster ${cluster}: ${what} failed (${code ?? (error as Error).message})`, { cause: error });
-      throw new ConsumerNotReadyError(`cluster ${cluster}: ${what} failed with HTTP ${code}`, { cause: error });
+      const code = statusOf(error);
+      const where = `cluster ${cluster}: ${what}`;
+      if (code === undefined) throw new ClusterUnreachableError(`${where} failed: the API did not answer (${(error as Error).message})`, { cause: error });
+      if (code === 401) throw new ForbiddenError(`${where} failed with HTTP 401: the cluster's credentials were not accepted; renew the kubeconfig`, { cause: error });
+      if (code === 403) throw new ForbiddenError(`${where} failed with HTTP 403; grant ${options.needs} to keyslot's identity (see the README's RBAC table)`, { cause: error });
+      if (code === 404) throw new ResourceNotFoundError(`${where} failed: not found`, { cause: error });
+      if (code === 409) throw new ConflictError(`${where} failed: conflicting write (HTTP 409)`, { cause: error });
+      if (code === 429 || code >= 500) throw new ApiUnavailableError(`${where} failed with HTTP ${code} after ${this.retry.retries + 1} attempts`, { cause: error });
+      throw new ConsumerNotReadyError(`${where} failed with HTTP ${code}`, { cause: error });
     }
   }
 
@@ -68,18 +148,19 @@ export class KubernetesClusterFleet implements ClusterFleet {
 
   private async read(cluster: string, id: WorkloadId): Promise<WorkloadObject | undefined> {
     const { kind, name } = this.split(id);
-    const { apps } = this.on(cluster);
+    const args = { name, namespace: id.namespace };
     try {
-      const args = { name, namespace: id.namespace };
-      return (await (kind === 'deployment' ? apps.readNamespacedDeployment(args) : kind === 'statefulset' ? apps.readNamespacedStatefulSet(args) : apps.readNamespacedDaemonSet(args))) as WorkloadObject;
+      return (await this.call(cluster, `reading ${id.namespace}/${id.workload}`, { needs: `get ${plurals[kind]}.apps in namespace ${id.namespace}` }, ({ apps }) =>
+        kind === 'deployment' ? apps.readNamespacedDeployment(args) : kind === 'statefulset' ? apps.readNamespacedStatefulSet(args) : apps.readNamespacedDaemonSet(args),
+      )) as WorkloadObject;
     } catch (error) {
-      if (status(error) === 404) return undefined;
-      return this.call(cluster, `reading ${id.namespace}/${id.workload}`, () => Promise.reject(error));
+      if (error instanceof ResourceNotFoundError) return undefined;
+      throw error;
     }
   }
 
   async ping(cluster: string): Promise<void> {
-    await this.call(cluster, 'GET /version', () => this.on(cluster).version.getCode());
+    await this.call(cluster, 'GET /version', { needs: 'get on the /version non-resource URL' }, ({ version }) => version.getCode());
   }
 
   async exists(cluster: string, id: WorkloadId): Promise<boolean> {
@@ -97,10 +178,9 @@ export class KubernetesClusterFleet implements ClusterFleet {
     // What `kubectl rollout restart` does, plus the rotation id so that resume can tell.
     const body = { spec: { template: { metadata: { annotations: { [restartedAtAnnotation]: this.clock.now().toISOString(), [rotationAnnotation]: rotationId } } } } };
     const { kind, name } = this.split(id);
-    const { apps } = this.on(cluster);
     const options = setHeaderOptions('Content-Type', PatchStrategy.MergePatch);
     const args = { name, namespace: id.namespace, body };
-    await this.call(cluster, `restarting ${id.namespace}/${id.workload}`, () =>
+    await this.call(cluster, `restarting ${id.namespace}/${id.workload}`, { needs: `patch ${plurals[kind]}.apps in namespace ${id.namespace}`, retryConflict: true }, ({ apps }) =>
       kind === 'deployment' ? apps.patchNamespacedDeployment(args, options) : kind === 'statefulset' ? apps.patchNamespacedStatefulSet(args, options) : apps.patchNamespacedDaemonSet(args, options),
     );
     return { outcome: 'restarted' };
@@ -131,91 +211,191 @@ export class KubernetesClusterFleet implements ClusterFleet {
     await this.clock.sleep(check.windowSeconds * 1000);
     const labels = w.spec?.selector?.matchLabels ?? {};
     const labelSelector = Object.entries(labels).map(([k, v]) => `${k}=${v}`).join(',');
-    const { core } = this.on(cluster);
-    const pods = await this.call(cluster, `listing pods of ${check.workload}`, () => core.listNamespacedPod({ namespace: check.namespace, labelSelector }));
+    const pods = await this.call(cluster, `listing pods of ${check.workload}`, { needs: `list pods in namespace ${check.namespace}` }, ({ core }) => core.listNamespacedPod({ namespace: check.namespace, labelSelector }));
     if (pods.items.length === 0) throw new LogsUnreadableError(`${check.namespace}/${check.workload} on ${cluster} has no pods to read logs from`);
     const sinceSeconds = Math.max(1, Math.ceil((this.clock.now().getTime() - check.since.getTime()) / 1000));
     const patterns = check.patterns.map((p) => new RegExp(p, 'i'));
     const matches: string[] = [];
     for (const pod of pods.items) {
+      const name = pod.metadata!.name!;
       let text: string;
       try {
-        text = await core.readNamespacedPodLog({ name: pod.metadata!.name!, namespace: check.namespace, sinceSeconds, ...(check.container ? { container: check.container } : {}) });
+        text = await this.call(cluster, `reading logs of ${check.namespace}/${name}${check.container ? ` [${check.container}]` : ''}`, { needs: `get pods/log in namespace ${check.namespace}` }, ({ core }) =>
+          core.readNamespacedPodLog({ name, namespace: check.namespace, sinceSeconds, ...(check.container ? { container: check.container } : {}) }),
+        );
       } catch (cause) {
-        throw new LogsUnreadableError(`logs of ${check.namespace}/${pod.metadata!.name}${check.container ? ` [${check.container}]` : ''} on ${cluster} cannot be read (HTTP ${status(cause) ?? '?'}); the check cannot pass`, { cause });
+        throw new LogsUnreadableError(`${(cause as Error).message}; a log check that cannot read logs fails`, { cause });
       }
       // Only the fact of a match leaves this adapter, never the line: it may quote a credential.
-      for (const line of text.split('\n')) if (patterns.some((p) => p.test(line))) matches.push(`${pod.metadata!.name}: auth error`);
+      for (const line of text.split('\n')) if (patterns.some((p) => p.test(line))) matches.push(`${name}: auth error`);
     }
     return matches;
   }
 
-  async annotateShoots(): Promise<void> {
-    throw new KeyslotError('Gardener annotate is not in this build of the Kubernetes adapter yet (issue 4); drill it with --simulate');
+  // ---- Gardener ------------------------------------------------------------------------------
+
+  private async shoots(cluster: string, namespace: string): Promise<ShootObject[]> {
+    const list = await this.call(cluster, `listing shoots in ${namespace}`, { needs: `list shoots.core.gardener.cloud in namespace ${namespace}` }, ({ custom }) =>
+      custom.listNamespacedCustomObject({ ...gardener, namespace }),
+    );
+    return (list as { items?: ShootObject[] }).items ?? [];
   }
 
-  async waitShootsReconciled(): Promise<void> {
-    throw new KeyslotError('Gardener wait-reconciled is not in this build of the Kubernetes adapter yet (issue 4); drill it with --simulate');
+  async annotateShoots(cluster: string, args: { namespace: string; shoots?: readonly string[]; secretBinding?: string; operation: string; since: Date; timeoutSeconds: number }): Promise<void> {
+    const selected = selectShoots((await this.shoots(cluster, args.namespace)).map(shootView), args);
+    const missing = (args.shoots ?? []).filter((n) => !selected.some((s) => s.name === n));
+    if (missing.length) throw new ResourceNotFoundError(`cluster ${cluster}: shoot(s) ${missing.join(', ')} not found in ${args.namespace}`);
+    // Refuse before touching any: a half-annotated set is worse than none.
+    const deleting = selected.filter((s) => s.beingDeleted);
+    if (deleting.length) throw new ShootBeingDeletedError(`cluster ${cluster}: shoot(s) ${deleting.map((s) => `${args.namespace}/${s.name}`).join(', ')} are marked for deletion; Gardener refuses ${args.operation} on them — remove them from the stage`);
+    const options = setHeaderOptions('Content-Type', PatchStrategy.MergePatch);
+    for (const shoot of selected) {
+      if (!needsAnnotation(shoot, args.operation, args.since)) continue;
+      await this.call(cluster, `annotating shoot ${args.namespace}/${shoot.name}`, { needs: `patch shoots.core.gardener.cloud in namespace ${args.namespace}`, retryConflict: true }, ({ custom }) =>
+        custom.patchNamespacedCustomObject({ ...gardener, namespace: args.namespace, name: shoot.name, body: { metadata: { annotations: { [operationAnnotation]: args.operation } } } }, options),
+      );
+    }
+    await this.pollShoots(cluster, args.namespace, args.timeoutSeconds, `${args.operation}`, (all) => {
+      const now = selectShoots(all, args);
+      return now.filter((s) => !operationCompleted(s, args.operation, args.since));
+    });
+  }
+
+  async waitShootsReconciled(cluster: string, args: { namespace: string; secretBinding: string; since: Date; timeoutSeconds: number }): Promise<void> {
+    await this.pollShoots(cluster, args.namespace, args.timeoutSeconds, `reconcile after the ${args.secretBinding} secret changed`, (all) => {
+      const shoots = selectShoots(all, { secretBinding: args.secretBinding });
+      const failed = shoots.find((s) => reconcileFailed(s, args.since));
+      if (failed) throw new ConsumerNotReadyError(`cluster ${cluster}: shoot ${args.namespace}/${failed.name} failed to reconcile after ${args.secretBinding} changed`);
+      return shoots.filter((s) => !reconciledSince(s, args.since));
+    });
+  }
+
+  private async pollShoots(cluster: string, namespace: string, timeoutSeconds: number, what: string, pending: (shoots: ShootView[]) => ShootView[]): Promise<void> {
+    const deadline = this.clock.now().getTime() + timeoutSeconds * 1000;
+    for (;;) {
+      const left = pending((await this.shoots(cluster, namespace)).map(shootView));
+      if (left.length === 0) return;
+      if (this.clock.now().getTime() >= deadline) throw new ConsumerNotReadyError(`cluster ${cluster}: ${what} not completed after ${timeoutSeconds}s for shoot(s) ${left.map((s) => s.name).join(', ')}`);
+      await this.clock.sleep(this.pollMs * 5);
+    }
+  }
+
+  // ---- the lock Lease --------------------------------------------------------------------------
+
+  private async readLease(cluster: string, name: string): Promise<V1Lease | undefined> {
+    try {
+      return await this.call(cluster, 'reading the lock Lease', { needs: `get leases.coordination.k8s.io in namespace ${leaseNamespace}` }, ({ coordination }) => coordination.readNamespacedLease({ name, namespace: leaseNamespace }));
+    } catch (error) {
+      if (error instanceof ResourceNotFoundError) return undefined;
+      throw error;
+    }
   }
 
   async acquireLease(cluster: string, args: { name: string; holder: string; ttlSeconds: number; now: Date }): Promise<{ acquired: true } | { acquired: false; lease: Lease }> {
-    const { coordination } = this.on(cluster);
-    const namespace = 'kube-system';
     const spec = { holderIdentity: args.holder, leaseDurationSeconds: args.ttlSeconds, renewTime: args.now.toISOString() as unknown as Date };
-    let current: V1Lease | undefined;
-    try {
-      current = await coordination.readNamespacedLease({ name: args.name, namespace });
-    } catch (error) {
-      if (status(error) !== 404) return this.call(cluster, 'reading the lock Lease', () => Promise.reject(error));
-    }
-    if (!current) {
+    const expiry = (l: V1Lease): Lease => ({
+      holder: l.spec?.holderIdentity ?? 'unknown',
+      expiresAt: new Date((l.spec?.renewTime ? new Date(l.spec.renewTime as unknown as string).getTime() : 0) + (l.spec?.leaseDurationSeconds ?? 0) * 1000),
+    });
+    const needs = `create, update leases.coordination.k8s.io in namespace ${leaseNamespace}`;
+    // Two rounds at most: a 409 means another driver wrote in between; re-read and decide again.
+    for (let round = 0; round < 2; round++) {
+      const current = await this.readLease(cluster, args.name);
+      if (current) {
+        const lease = expiry(current);
+        if (lease.holder && lease.holder !== args.holder && lease.expiresAt > args.now) return { acquired: false, lease };
+      }
       try {
-        await coordination.createNamespacedLease({ namespace, body: { metadata: { name: args.name, namespace }, spec } });
-        return { acquired: true as const };
+        if (!current) {
+          await this.call(cluster, 'creating the lock Lease', { needs }, ({ coordination }) => coordination.createNamespacedLease({ namespace: leaseNamespace, body: { metadata: { name: args.name, namespace: leaseNamespace }, spec } }));
+        } else {
+          // resourceVersion makes this a compare-and-swap: a racing driver gets 409.
+          const body = { metadata: { name: args.name, namespace: leaseNamespace, resourceVersion: current.metadata?.resourceVersion }, spec };
+          await this.call(cluster, 'renewing the lock Lease', { needs }, ({ coordination }) => coordination.replaceNamespacedLease({ name: args.name, namespace: leaseNamespace, body }));
+        }
+        return { acquired: true };
       } catch (error) {
-        if (status(error) === 409) return this.acquireLease(cluster, args);
-        return this.call(cluster, 'creating the lock Lease', () => Promise.reject(error));
+        if (!(error instanceof ConflictError)) throw error;
       }
     }
-    const holder = current.spec?.holderIdentity ?? '';
-    const renewed = current.spec?.renewTime ? new Date(current.spec.renewTime as unknown as string).getTime() : 0;
-    const expiresAt = new Date(renewed + (current.spec?.leaseDurationSeconds ?? 0) * 1000);
-    if (holder && holder !== args.holder && expiresAt > args.now) return { acquired: false as const, lease: { holder, expiresAt } };
-    try {
-      // resourceVersion makes this a compare-and-swap: a racing driver gets 409.
-      await coordination.replaceNamespacedLease({ name: args.name, namespace, body: { metadata: { name: args.name, namespace, resourceVersion: current.metadata?.resourceVersion }, spec } });
-      return { acquired: true as const };
-    } catch (error) {
-      if (status(error) === 409) {
-        const now = await coordination.readNamespacedLease({ name: args.name, namespace });
-        return { acquired: false as const, lease: { holder: now.spec?.holderIdentity ?? 'unknown', expiresAt: new Date(new Date(now.spec?.renewTime as unknown as string).getTime() + (now.spec?.leaseDurationSeconds ?? 0) * 1000) } };
-      }
-      return this.call(cluster, 'renewing the lock Lease', () => Promise.reject(error));
-    }
+    const now = await this.readLease(cluster, args.name);
+    return { acquired: false, lease: now ? expiry(now) : { holder: 'unknown', expiresAt: args.now } };
   }
 
   async releaseLease(cluster: string, args: { name: string; holder: string }): Promise<void> {
-    const { coordination } = this.on(cluster);
+    const current = await this.readLease(cluster, args.name);
+    if (current?.spec?.holderIdentity !== args.holder) return;
     try {
-      const current = await coordination.readNamespacedLease({ name: args.name, namespace: 'kube-system' });
-      if (current.spec?.holderIdentity === args.holder) await coordination.deleteNamespacedLease({ name: args.name, namespace: 'kube-system' });
+      await this.call(cluster, 'releasing the lock Lease', { needs: `delete leases.coordination.k8s.io in namespace ${leaseNamespace}` }, ({ coordination }) => coordination.deleteNamespacedLease({ name: args.name, namespace: leaseNamespace }));
     } catch (error) {
-      if (status(error) !== 404) await this.call(cluster, 'releasing the lock Lease', () => Promise.reject(error));
+      if (!(error instanceof ResourceNotFoundError)) throw error;
+    }
+  }
+
+  // ---- discovery and exec ----------------------------------------------------------------------
+
+  async listConsumers(cluster: string, namespace: string, secrets: readonly string[]): Promise<DiscoveredConsumer[]> {
+    const wanted = new Set(secrets);
+    const found: DiscoveredConsumer[] = [];
+    for (const kind of ['deployment', 'statefulset', 'daemonset'] as const) {
+      const list = await this.call(cluster, `listing ${plurals[kind]} in ${namespace}`, { needs: `list ${plurals[kind]}.apps in namespace ${namespace}` }, ({ apps }) =>
+        kind === 'deployment' ? apps.listNamespacedDeployment({ namespace }) : kind === 'statefulset' ? apps.listNamespacedStatefulSet({ namespace }) : apps.listNamespacedDaemonSet({ namespace }),
+      );
+      for (const w of list.items as WorkloadObject[]) {
+        const podSpec = w.spec?.template?.spec;
+        const reads = [...secretsReadBy(podSpec)].filter((n) => wanted.has(n));
+        if (reads.length === 0) continue;
+        found.push({
+          cluster,
+          namespace,
+          workload: `${kind}/${w.metadata?.name ?? ''}`,
+          secrets: reads,
+          replicas: kind === 'daemonset' ? ((w.status?.desiredNumberScheduled as number | undefined) ?? 1) : (w.spec?.replicas ?? 1),
+          containers: (podSpec?.containers ?? []).map((c) => c.name),
+        });
+      }
+    }
+    return found;
+  }
+
+  async withKubeconfig<T>(cluster: string, fn: (path: string) => Promise<T>): Promise<T> {
+    const { config } = this.on(cluster);
+    const dir = await mkdtemp(join(tmpdir(), 'keyslot-kubeconfig-'));
+    const path = join(dir, 'config');
+    try {
+      await writeFile(path, onlyCurrentContext(config).exportConfig(), { mode: 0o600 });
+      return await fn(path);
+    } finally {
+      await rm(dir, { recursive: true, force: true });
     }
   }
 }
 
+/** The current context of a kubeconfig with its cluster and user, and nothing else. */
+function onlyCurrentContext(config: KubeConfig): KubeConfig {
+  const context = config.getContextObject(config.getCurrentContext());
+  const cluster = config.getCurrentCluster();
+  const user = config.getCurrentUser();
+  if (!context || !cluster || !user) return config;
+  const single = new KubeConfig();
+  single.loadFromOptions({ clusters: [cluster], users: [user], contexts: [context], currentContext: context.name });
+  return single;
+}
+
 /**
- * The client configuration of each declared cluster: its context of the default kubeconfig
- * (`$KUBECONFIG` or ~/.kube/config), or a kubeconfig file. Clusters whose kubeconfig is a stack
- * secret are not in this build: they are left out, and calls to them fail with a clear error.
+ * The client configuration of each declared cluster: a context of the default kubeconfig
+ * (`$KUBECONFIG` or ~/.kube/config), a kubeconfig file, or a kubeconfig held as a stack secret
+ * (`kubeconfigSecret`, decrypted by the engine into memory only and passed here).
  */
-export function kubeConfigsFor(clusters: readonly Cluster[]): Map<string, KubeConfig> {
+export function kubeConfigsFor(clusters: readonly Cluster[], secretKubeconfigs: ReadonlyMap<string, string> = new Map()): Map<string, KubeConfig> {
   const configs = new Map<string, KubeConfig>();
   for (const c of clusters) {
-    if (c.kubeconfigSecret) continue;
     const kc = new KubeConfig();
-    if (c.kubeconfigPath) kc.loadFromFile(c.kubeconfigPath);
+    if (c.kubeconfigSecret) {
+      const text = secretKubeconfigs.get(c.kubeconfigSecret);
+      if (text === undefined) continue;
+      kc.loadFromString(text);
+    } else if (c.kubeconfigPath) kc.loadFromFile(c.kubeconfigPath);
     else kc.loadFromDefault();
     if (c.context) kc.setCurrentContext(c.context);
     configs.set(c.name, kc);

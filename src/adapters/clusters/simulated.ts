@@ -2,10 +2,12 @@
  * ClusterFleet over the simulated cluster model (the drill and the driver's tests). Waits advance
  * the shared simulated clock instead of sleeping.
  */
-import { ClusterUnreachableError, ConsumerNotReadyError, RolloutFailedError } from '../../errors.ts';
+import { ClusterUnreachableError, ConsumerNotReadyError, RolloutFailedError, ShootBeingDeletedError } from '../../errors.ts';
+import type { DiscoveredConsumer } from '../../model/discovery.ts';
+import { deletionConfirmationAnnotation, needsAnnotation, operationCompleted, reconcileFailed, reconciledSince, selectShoots, type ShootView } from '../../model/gardener.ts';
 import type { ClusterFleet, LogCheck, RestartResult, WorkloadId } from '../../ports/clusters.ts';
 import type { Clock } from '../../ports/clock.ts';
-import type { SimCluster, SimFleet, SimWorkload } from '../../sim/cluster.ts';
+import { SimCluster, type SimFleet, type SimShoot, type SimWorkload } from '../../sim/cluster.ts';
 
 export const restartedAtAnnotation = 'kubectl.kubernetes.io/restartedAt';
 export const rotationAnnotation = 'keyslot.dev/rotation';
@@ -74,40 +76,36 @@ export class SimulatedClusterFleet implements ClusterFleet {
     return this.cluster(cluster).logs(w, check.since.getTime(), check.container).filter((line) => patterns.some((p) => p.test(line)));
   }
 
+  private shootViews(c: SimCluster, namespace: string): ShootView[] {
+    c.sync();
+    return [...c.shoots.values()].filter((s) => s.namespace === namespace).map(simShootView);
+  }
+
   async annotateShoots(cluster: string, args: { namespace: string; shoots?: readonly string[]; secretBinding?: string; operation: string; since: Date; timeoutSeconds: number }): Promise<void> {
     const c = this.cluster(cluster);
-    const shoots = [...c.shoots.values()].filter((s) => s.namespace === args.namespace && (args.shoots ? args.shoots.includes(s.name) : s.secretBinding === args.secretBinding));
-    const kind = args.operation.replace(/^rotate-/, '').replace(/-credentials$/, '');
-    for (const shoot of shoots) {
-      const done = shoot.rotation[kind]?.lastInitiationTime;
-      if (done && Date.parse(done) >= args.since.getTime()) continue;
-      try {
-        c.annotateShoot(shoot, args.operation);
-      } catch (error) {
-        throw new ConsumerNotReadyError(`${args.operation} refused on ${cluster}: ${(error as Error).message}`);
-      }
-    }
-    const deadline = this.clock.now().getTime() + args.timeoutSeconds * 1000;
-    for (;;) {
-      c.sync();
-      const pending = shoots.filter((s) => !(s.rotation[kind]?.lastCompletionTime && Date.parse(s.rotation[kind]!.lastCompletionTime!) >= args.since.getTime()));
-      if (pending.length === 0) return;
-      if (this.clock.now().getTime() >= deadline) throw new ConsumerNotReadyError(`${args.operation} not completed after ${args.timeoutSeconds}s for ${pending.map((s) => s.name).join(', ')} on ${cluster}`);
-      await this.clock.sleep(pollMs * 5);
-    }
+    const selected = selectShoots(this.shootViews(c, args.namespace), args);
+    const deleting = selected.filter((s) => s.beingDeleted);
+    if (deleting.length) throw new ShootBeingDeletedError(`cluster ${cluster}: shoot(s) ${deleting.map((s) => `${args.namespace}/${s.name}`).join(', ')} are marked for deletion; Gardener refuses ${args.operation} on them — remove them from the stage`);
+    for (const shoot of selected) if (needsAnnotation(shoot, args.operation, args.since)) c.annotateShoot(c.shoots.get(SimCluster.key(args.namespace, shoot.name))!, args.operation);
+    await this.pollShoots(c, args.namespace, args.timeoutSeconds, args.operation, (all) => selectShoots(all, args).filter((s) => !operationCompleted(s, args.operation, args.since)));
   }
 
   async waitShootsReconciled(cluster: string, args: { namespace: string; secretBinding: string; since: Date; timeoutSeconds: number }): Promise<void> {
     const c = this.cluster(cluster);
-    const deadline = this.clock.now().getTime() + args.timeoutSeconds * 1000;
+    await this.pollShoots(c, args.namespace, args.timeoutSeconds, `reconcile after the ${args.secretBinding} secret changed`, (all) => {
+      const shoots = selectShoots(all, { secretBinding: args.secretBinding });
+      const failed = shoots.find((s) => reconcileFailed(s, args.since));
+      if (failed) throw new ConsumerNotReadyError(`cluster ${cluster}: shoot ${args.namespace}/${failed.name} failed to reconcile after ${args.secretBinding} changed`);
+      return shoots.filter((s) => !reconciledSince(s, args.since));
+    });
+  }
+
+  private async pollShoots(c: SimCluster, namespace: string, timeoutSeconds: number, what: string, pending: (shoots: ShootView[]) => ShootView[]): Promise<void> {
+    const deadline = this.clock.now().getTime() + timeoutSeconds * 1000;
     for (;;) {
-      c.sync();
-      const shoots = [...c.shoots.values()].filter((s) => s.namespace === args.namespace && s.secretBinding === args.secretBinding);
-      const failed = shoots.find((s) => s.lastOperation?.state === 'Failed');
-      if (failed) throw new ConsumerNotReadyError(`shoot ${failed.name} failed to reconcile on ${cluster}`);
-      const pending = shoots.filter((s) => !(s.lastOperation?.state === 'Succeeded' && Date.parse(s.lastOperation.lastUpdateTime) >= args.since.getTime()));
-      if (pending.length === 0) return;
-      if (this.clock.now().getTime() >= deadline) throw new ConsumerNotReadyError(`shoots ${pending.map((s) => s.name).join(', ')} not reconciled after ${args.timeoutSeconds}s on ${cluster}`);
+      const left = pending(this.shootViews(c, namespace));
+      if (left.length === 0) return;
+      if (this.clock.now().getTime() >= deadline) throw new ConsumerNotReadyError(`cluster ${c.name}: ${what} not completed after ${timeoutSeconds}s for shoot(s) ${left.map((s) => s.name).join(', ')}`);
       await this.clock.sleep(pollMs * 5);
     }
   }
@@ -129,4 +127,27 @@ export class SimulatedClusterFleet implements ClusterFleet {
     const key = `kube-system/${args.name}`;
     if (c.leases.get(key)?.holder === args.holder) c.leases.delete(key);
   }
+
+  async listConsumers(cluster: string, namespace: string, secrets: readonly string[]): Promise<DiscoveredConsumer[]> {
+    const c = this.cluster(cluster);
+    return [...c.workloads.values()]
+      .filter((w) => w.namespace === namespace && w.secrets.some((s) => secrets.includes(s)))
+      .map((w) => ({ cluster, namespace, workload: `${w.kind}/${w.name}`, secrets: w.secrets.filter((s) => secrets.includes(s)), replicas: w.replicas, containers: w.containers }));
+  }
+
+  async withKubeconfig<T>(cluster: string, fn: (path: string) => Promise<T>): Promise<T> {
+    this.cluster(cluster);
+    return fn(`sim://${cluster}`);
+  }
+}
+
+/** The Gardener view of a simulated Shoot (the same view the real adapter builds from the API). */
+export function simShootView(s: SimShoot): ShootView {
+  return {
+    name: s.name,
+    binding: s.secretBinding,
+    beingDeleted: Boolean(s.deletionTimestamp) || s.annotations[deletionConfirmationAnnotation] === 'true',
+    ...(s.lastOperation ? { lastOperation: s.lastOperation } : {}),
+    rotation: s.rotation,
+  };
 }

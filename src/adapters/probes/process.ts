@@ -1,12 +1,13 @@
 /** Real `exec` and `verify-http` adapters: a child process (no shell) and fetch. */
 import { execFile } from 'node:child_process';
 import { CommandFailedError } from '../../errors.ts';
+import { redact } from '../../model/redact.ts';
 import type { CommandRunner, HttpProbe } from '../../ports/probes.ts';
 
 /** Output is kept short and never echoed whole: a command may print what it was given. */
 function tail(text: string): string {
   const lines = text.trim().split('\n');
-  return lines.slice(-3).join(' | ').slice(0, 300);
+  return redact(lines.slice(-3).join(' | ')).slice(0, 300);
 }
 
 export class ProcessCommands implements CommandRunner {
@@ -16,7 +17,7 @@ export class ProcessCommands implements CommandRunner {
     const [file, ...args] = command;
     return new Promise((resolve, reject) => {
       execFile(file!, args, { env: { ...this.baseEnv, ...options.env }, timeout: options.timeoutSeconds * 1000, maxBuffer: 16 * 1024 * 1024 }, (error, stdout, stderr) => {
-        if (!error) return resolve({ output: stdout });
+        if (!error) return resolve({ output: redact(stdout) });
         const why = error.killed ? `timed out after ${options.timeoutSeconds}s` : typeof error.code === 'number' ? `exited ${error.code}` : `could not start (${error.code ?? error.message})`;
         reject(new CommandFailedError(`${file} ${why}${stderr.trim() ? `: ${tail(stderr)}` : ''}`, { cause: error }));
       });
@@ -25,9 +26,9 @@ export class ProcessCommands implements CommandRunner {
 }
 
 export class FetchHttp implements HttpProbe {
-  async get(url: string, timeoutSeconds: number): Promise<number> {
-    const response = await fetch(url, { signal: AbortSignal.timeout(timeoutSeconds * 1000), redirect: 'manual' });
-    await response.body?.cancel();
-    return response.status;
+  async get(url: string, timeoutSeconds: number): Promise<{ status: number; body: string }> {
+    const response = await fetch(url, { signal: AbortSignal.timeout(timeoutSeconds * 1000), redirect: 'manual', headers: { accept: 'application/json, */*' } });
+    const body = (await response.text()).slice(0, 1 << 20);
+    return { status: response.status, body };
   }
 }

@@ -16,10 +16,11 @@ export class SimulatedCommands implements CommandRunner {
 
 export class SimulatedHttp implements HttpProbe {
   readonly statuses = new Map<string, number>();
+  readonly bodies = new Map<string, string>();
   readonly gets: string[] = [];
 
-  async get(url: string): Promise<number> {
+  async get(url: string): Promise<{ status: number; body: string }> {
     this.gets.push(url);
-    return this.statuses.get(url) ?? 200;
+    return { status: this.statuses.get(url) ?? 200, body: this.bodies.get(url) ?? '{}' };
   }
 }

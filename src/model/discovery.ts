@@ -1,0 +1,70 @@
+/**
+ * Consumer discovery: which workloads read a delivered Secret, and which of them no stage
+ * restarts. This is what catches the consumer a runbook forgot. Pure: the adapters list
+ * workloads, this decides.
+ */
+import type { StackConfig } from '../config/parse.ts';
+import type { Credential } from '../config/parse.ts';
+import { selectClusters } from './clusters.ts';
+
+/** The parts of a pod spec that can name a Secret. */
+export interface PodSpecRefs {
+  readonly volumes?: readonly { secret?: { secretName?: string }; projected?: { sources?: readonly { secret?: { name?: string } }[] } }[];
+  readonly containers?: readonly ContainerRefs[];
+  readonly initContainers?: readonly ContainerRefs[];
+}
+interface ContainerRefs {
+  readonly env?: readonly { valueFrom?: { secretKeyRef?: { name?: string } } }[];
+  readonly envFrom?: readonly { secretRef?: { name?: string } }[];
+}
+
+/** Every Secret a pod spec reads: secret and projected volumes, `env[].valueFrom.secretKeyRef`, `envFrom[].secretRef`. */
+export function secretsReadBy(spec: PodSpecRefs | undefined): Set<string> {
+  const names = new Set<string>();
+  const add = (n: string | undefined) => n && names.add(n);
+  for (const v of spec?.volumes ?? []) {
+    add(v.secret?.secretName);
+    for (const s of v.projected?.sources ?? []) add(s.secret?.name);
+  }
+  for (const c of [...(spec?.containers ?? []), ...(spec?.initContainers ?? [])]) {
+    for (const e of c.env ?? []) add(e.valueFrom?.secretKeyRef?.name);
+    for (const e of c.envFrom ?? []) add(e.secretRef?.name);
+  }
+  return names;
+}
+
+/** A workload found on a cluster that reads at least one of the delivered Secrets. */
+export interface DiscoveredConsumer {
+  readonly cluster: string;
+  readonly namespace: string;
+  readonly workload: string;
+  readonly secrets: readonly string[];
+  readonly replicas: number;
+  readonly containers: readonly string[];
+}
+
+/** The Secrets a credential delivers on each cluster, as `namespace/name`. */
+export function deliveredSecrets(config: StackConfig, credential: Credential): Map<string, { namespace: string; name: string }[]> {
+  const out = new Map<string, { namespace: string; name: string }[]>();
+  for (const d of credential.deliver) {
+    if (d.type !== 'kubernetes-secret') continue;
+    for (const c of selectClusters(config.clusters, d.clusters)) out.set(c, [...(out.get(c) ?? []), { namespace: d.namespace, name: d.name }]);
+  }
+  return out;
+}
+
+/** Whether some restart stage of the credential restarts this workload on this cluster. */
+export function restartedByStages(config: StackConfig, credential: Credential, consumer: Pick<DiscoveredConsumer, 'cluster' | 'namespace' | 'workload'>): boolean {
+  return credential.stages.some(
+    (s) =>
+      s.kind === 'restart' &&
+      s.namespace === consumer.namespace &&
+      selectClusters(config.clusters, s.clusters).includes(consumer.cluster) &&
+      (s.workload === consumer.workload || (s.firstExisting ?? []).includes(consumer.workload as never)),
+  );
+}
+
+/** Discovered consumers that no stage restarts: they would keep the freed key until it is regenerated. */
+export function uncoveredConsumers(config: StackConfig, credential: Credential, found: readonly DiscoveredConsumer[]): DiscoveredConsumer[] {
+  return found.filter((c) => !restartedByStages(config, credential, c));
+}

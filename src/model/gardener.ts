@@ -1,0 +1,69 @@
+/**
+ * What keyslot decides about Gardener Shoots, over a plain view of a Shoot that both the real
+ * Kubernetes adapter (from `core.gardener.cloud/v1beta1` objects) and the simulated cluster build.
+ */
+
+export interface ShootView {
+  readonly name: string;
+  /** `spec.secretBindingName` (or `spec.credentialsBindingName`). */
+  readonly binding?: string;
+  /** Set when `metadata.deletionTimestamp` is set or the deletion is confirmed by annotation. */
+  readonly beingDeleted: boolean;
+  readonly lastOperation?: { readonly type: string; readonly state: string; readonly lastUpdateTime?: string };
+  /** `.status.credentials.rotation`, by kind (`kubeconfig`, `sshKeypair`, ...). */
+  readonly rotation: Readonly<Record<string, { readonly lastInitiationTime?: string; readonly lastCompletionTime?: string }>>;
+}
+
+export const deletionConfirmationAnnotation = 'confirmation.gardener.cloud/deletion';
+export const operationAnnotation = 'gardener.cloud/operation';
+
+/**
+ * The `.status.credentials.rotation` field an operation reports progress in. Gardener names
+ * the operations and the status fields differently; unknown operations have none, and their
+ * completion is read from the Shoot's last operation instead.
+ */
+const rotationKinds: Readonly<Record<string, string>> = {
+  'rotate-kubeconfig-credentials': 'kubeconfig',
+  'rotate-ssh-keypair': 'sshKeypair',
+  'rotate-observability-credentials': 'observability',
+  'rotate-ca-start': 'certificateAuthorities',
+  'rotate-ca-complete': 'certificateAuthorities',
+  'rotate-serviceaccount-key-start': 'serviceAccountKey',
+  'rotate-serviceaccount-key-complete': 'serviceAccountKey',
+  'rotate-etcd-encryption-key-start': 'etcdEncryptionKey',
+  'rotate-etcd-encryption-key-complete': 'etcdEncryptionKey',
+};
+
+export function rotationKindOf(operation: string): string | undefined {
+  return rotationKinds[operation];
+}
+
+const after = (time: string | undefined, since: Date): boolean => time !== undefined && Date.parse(time) >= since.getTime();
+
+/** The Shoots an `annotate` stage acts on: named ones, or every Shoot using the binding. */
+export function selectShoots<T extends ShootView>(shoots: readonly T[], select: { shoots?: readonly string[]; secretBinding?: string }): T[] {
+  return shoots.filter((s) => (select.shoots ? select.shoots.includes(s.name) : s.binding === select.secretBinding));
+}
+
+/** Whether this Shoot still needs the annotation (it was not initiated since `since`). */
+export function needsAnnotation(shoot: ShootView, operation: string, since: Date): boolean {
+  const kind = rotationKindOf(operation);
+  if (kind) return !after(shoot.rotation[kind]?.lastInitiationTime, since);
+  return !after(shoot.lastOperation?.lastUpdateTime, since);
+}
+
+/** Whether the operation completed on this Shoot after `since`. */
+export function operationCompleted(shoot: ShootView, operation: string, since: Date): boolean {
+  const kind = rotationKindOf(operation);
+  if (kind) return after(shoot.rotation[kind]?.lastCompletionTime, since);
+  return shoot.lastOperation?.state === 'Succeeded' && after(shoot.lastOperation.lastUpdateTime, since);
+}
+
+/** Whether the Shoot reconciled successfully after its credential changed at `since`. */
+export function reconciledSince(shoot: ShootView, since: Date): boolean {
+  return shoot.lastOperation?.state === 'Succeeded' && after(shoot.lastOperation.lastUpdateTime, since);
+}
+
+export function reconcileFailed(shoot: ShootView, since: Date): boolean {
+  return shoot.lastOperation?.state === 'Failed' && after(shoot.lastOperation.lastUpdateTime, since);
+}
