@@ -10,9 +10,11 @@ import { FetchHttp, ProcessCommands } from '../adapters/probes/process.ts';
 import { projectRoot } from '../config/load.ts';
 import type { StackConfig } from '../config/parse.ts';
 import type { DriverPorts } from '../driver/driver.ts';
-import { KeyslotError } from '../errors.ts';
 import { systemClock } from '../ports/clock.ts';
-import type { CloudKeys } from '../ports/index.ts';
+import { DefaultAzureCredential } from '@azure/identity';
+import { AwsIamKeys } from '../adapters/cloud/aws.ts';
+import { AzureAccountKeys } from '../adapters/cloud/azure.ts';
+import { CloudRouter } from '../adapters/cloud/router.ts';
 import { KubernetesClusterFleet, kubeConfigsFor } from '../adapters/clusters/kubernetes.ts';
 import { buildWorld } from '../sim/world.ts';
 
@@ -25,15 +27,6 @@ export interface PortsRequest {
 }
 
 export type PortsFactory = (request: PortsRequest) => Promise<DriverPorts>;
-
-/** An adapter this build does not have yet; fails on first use with the reason. */
-export class AdapterUnavailableError extends KeyslotError {}
-
-function unavailable<T extends object>(what: string): T {
-  return new Proxy({} as T, {
-    get: (_t, method) => () => Promise.reject(new AdapterUnavailableError(`${what} (${String(method)}) is not available in this build yet; run with --simulate, or see the README's status of adapters`)),
-  });
-}
 
 export function lockHolder(): string {
   let user = 'unknown';
@@ -58,11 +51,29 @@ export const defaultPortsFactory: PortsFactory = async ({ stack, simulate, confi
   const engine = await LocalWorkspaceEngine.open({ stack, ...(process.env.KEYSLOT_PULUMI_ROOT ? { pulumiRoot: process.env.KEYSLOT_PULUMI_ROOT } : {}) });
   return {
     engine,
-    clusters: new KubernetesClusterFleet(kubeConfigsFor(config.clusters), systemClock),
-    cloud: unavailable<CloudKeys>('the Azure/AWS key adapter'),
+    clusters: new KubernetesClusterFleet(kubeConfigsFor(config.clusters, await secretKubeconfigs(engine, config)), systemClock),
+    cloud: new CloudRouter({
+      azure: () => new AzureAccountKeys({ credential: new DefaultAzureCredential() }),
+      aws: () =>
+        new AwsIamKeys({
+          material: (credential, slot) => engine.keyMaterial(credential, slot),
+          keyId: async (credential, slot) => (await engine.deployed())[credential]?.slots[slot]?.keyId,
+        }),
+    }),
     clock: systemClock,
     commands: new ProcessCommands(),
     http: new FetchHttp(),
     journal: new FileJournal(join(projectRoot, '.keyslot', 'journal'), stack),
   };
 };
+
+/** The kubeconfigs held as stack secrets, decrypted by the engine into memory only. */
+async function secretKubeconfigs(engine: LocalWorkspaceEngine, config: StackConfig): Promise<Map<string, string>> {
+  const found = new Map<string, string>();
+  for (const c of config.clusters) {
+    if (!c.kubeconfigSecret) continue;
+    const text = await engine.readSecretConfig(c.kubeconfigSecret);
+    if (text !== undefined) found.set(c.kubeconfigSecret, text);
+  }
+  return found;
+}

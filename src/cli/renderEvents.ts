@@ -18,6 +18,8 @@ export function eventLine(e: RotationEvent): string {
       return `${head} step ${e.step + 1} ${e.kind} ${e.outcome} (${seconds(e.durationMs)})${e.detail ? `: ${e.detail}` : ''}`;
     case 'engine':
       return `${head}   pulumi: ${e.message}`;
+    case 'warning':
+      return `${head} WARNING ${e.message}`;
     case 'rotation-finished':
       return `${head} ${e.outcome} ${e.rotationId}${e.detail ? `: ${e.detail}` : ''}${e.unconfirmed.length ? `; not confirmed: ${e.unconfirmed.join(', ')}` : ''}`;
   }

@@ -69,6 +69,8 @@ export const source = z.discriminatedUnion('type', [
   }),
   z.strictObject({
     type: z.literal('azure-cosmosdb-keys'),
+    /** The account's subscription, for the driver's key operations. @default $AZURE_SUBSCRIPTION_ID */
+    subscriptionId: z.uuid().optional(),
     resourceGroupName: z.string().min(1),
     accountName: z.string().min(1),
     /** Rotate the read-only key pair instead of the read-write one. @default false */
@@ -76,6 +78,8 @@ export const source = z.discriminatedUnion('type', [
   }),
   z.strictObject({
     type: z.literal('azure-storage-keys'),
+    /** The account's subscription, for the driver's key operations. @default $AZURE_SUBSCRIPTION_ID */
+    subscriptionId: z.uuid().optional(),
     resourceGroupName: z.string().min(1),
     accountName: z.string().min(1),
   }),

@@ -24,7 +24,7 @@ import {
 } from '../errors.ts';
 import { driftOf, planCredential, tooSoon, type CredentialPlan, type RotationMode, type StageStep, type Step } from '../model/index.ts';
 import type { CredentialState } from '../model/state.ts';
-import type { Clock, CloudKeys, ClusterFleet, CommandRunner, HttpProbe, Journal, StackEngine, WorkloadId } from '../ports/index.ts';
+import type { Clock, CloudKeys, ClusterFleet, CommandRunner, HttpProbe, Journal, KeyRef, StackEngine, WorkloadId } from '../ports/index.ts';
 import type { EventSink, RotationEvent, StepOutcome } from './events.ts';
 import { stackLock, type StackLock } from './lock.ts';
 
@@ -81,6 +81,8 @@ interface Run {
   readonly unconfirmed: Unconfirmed[];
   /** Slot → creation time of keys a cloud hook regenerated in this run. */
   readonly regenerated: Map<string, Date>;
+  /** When the gate opened in this run: every declared consumer holds the new key from then on. */
+  gateAt?: Date;
 }
 
 /** Thrown inside a run when the gate stays closed; turned into a rollback. */
@@ -231,7 +233,7 @@ export class Driver {
     const limit = pLimit(this.concurrency);
     await Promise.all(clusters.map((c) => limit(() => this.ports.clusters.ping(c))));
     if (!run.resumed) {
-      if (checks.includes('standby key accepted by the cloud')) await this.ports.cloud.testKey(run.before.source, run.plan.to);
+      if (checks.includes('standby key accepted by the cloud')) await this.ports.cloud.testKey(keyRef(run), run.plan.to);
       // The record goes into the stack before anything changes, so any later crash is resumable.
       await this.setRecord(run.plan.name, run.record);
     }
@@ -261,6 +263,7 @@ export class Driver {
   }
 
   private gate(run: Run, mode: 'strict' | 'emergency') {
+    run.gateAt = this.ports.clock.now();
     if (run.unconfirmed.length === 0) return { outcome: 'done' as const, detail: 'every consumer confirmed' };
     const labels = run.unconfirmed.map((u) => `${u.label}: ${u.error.message}`);
     if (mode === 'strict') throw new GateClosed(`gate closed, ${run.unconfirmed.length} consumer(s) not confirmed: ${labels.join('; ')}`);
@@ -269,20 +272,25 @@ export class Driver {
 
   private async regenerate(run: Run, step: Extract<Step, { kind: 'regenerate' }>) {
     const path = `generations.${run.plan.name}.${step.slot}.generation`;
+    // Every consumer was restarted before the gate; a use of the freed key after it means one was missed.
+    const used = run.gateAt ? await this.ports.cloud.keyLastUsedAt(keyRef(run), step.slot) : undefined;
+    if (used && run.gateAt && used > run.gateAt) {
+      this.emit({ type: 'warning', at: this.now(), credential: run.plan.name, message: `the freed ${step.slot} key was used at ${used.toISOString()}, after every declared consumer was restarted: a consumer is missing from the stages (run keyslot plan --discover)` });
+    }
     if (step.via === 'pulumi-up') {
       // Replaced by the next `up` (record's); setting the generation twice is the same config.
       await this.ports.engine.setConfig(path, String(step.generation));
       return { outcome: 'done' as const, detail: `${step.slot} → generation ${step.generation} (replaced at the next up)` };
     }
     const startedAt = new Date(run.record.startedAt);
-    const made = await this.ports.cloud.keyCreatedAt(run.before.source, step.slot);
+    const made = await this.ports.cloud.keyCreatedAt(keyRef(run), step.slot);
     if (made && made > startedAt) {
       run.regenerated.set(step.slot, made);
       await this.ports.engine.setConfig(path, String(step.generation));
       return { outcome: 'skipped' as const, detail: `${step.slot} was already regenerated at ${made.toISOString()}` };
     }
     if (step.soakMinutes > 0 && !run.resumed) await this.ports.clock.sleep(step.soakMinutes * 60_000);
-    const createdAt = await this.ports.cloud.regenerate(run.before.source, step.slot);
+    const createdAt = await this.ports.cloud.regenerate(keyRef(run), step.slot);
     run.regenerated.set(step.slot, createdAt);
     await this.ports.engine.setConfig(path, String(step.generation));
     return { outcome: 'done' as const, detail: `${step.slot} regenerated (${step.via}), generation ${step.generation}` };
@@ -437,7 +445,7 @@ export class Driver {
     for (const step of run.plan.steps) {
       if (step.kind !== 'regenerate') continue;
       const now = current.generations[step.slot]?.generation;
-      const made = step.via === 'pulumi-up' ? undefined : await this.ports.cloud.keyCreatedAt(run.before.source, step.slot);
+      const made = step.via === 'pulumi-up' ? undefined : await this.ports.cloud.keyCreatedAt(keyRef(run), step.slot);
       if (now === step.generation || (made && made > new Date(run.record.startedAt))) {
         throw new RollbackImpossibleError(`rotation ${run.record.id}: the freed ${step.slot} key was already regenerated, so the old key no longer exists; finish instead: keyslot resume --stack ${run.config.stack} --credential ${run.plan.name}`);
       }
@@ -555,9 +563,9 @@ export class Driver {
       step: 'step' in event ? event.step : -1,
       kind: 'kind' in event ? event.kind : event.type,
       ...('cluster' in event ? { cluster: event.cluster } : {}),
-      outcome: event.type === 'step-started' || event.type === 'rotation-started' ? ('started' as const) : event.type === 'rotation-finished' ? (event.outcome === 'rolled-back' ? ('rolled-back' as const) : event.outcome === 'halted' ? ('failed' as const) : ('done' as const)) : event.outcome,
+      outcome: event.type === 'warning' ? ('warning' as const) : event.type === 'step-started' || event.type === 'rotation-started' ? ('started' as const) : event.type === 'rotation-finished' ? (event.outcome === 'rolled-back' ? ('rolled-back' as const) : event.outcome === 'halted' ? ('failed' as const) : ('done' as const)) : event.outcome,
       attempt: 1,
-      ...('detail' in event && event.detail ? { detail: event.detail } : {}),
+      ...('detail' in event && event.detail ? { detail: event.detail } : event.type === 'warning' ? { detail: event.message } : {}),
     };
     void this.ports.journal.append(entry).catch(() => {
       // The journal is an audit copy; a rotation never fails because it could not be written.
@@ -578,4 +586,8 @@ function jsonField(body: string, path: string): unknown {
     value = (value as Record<string, unknown>)[part];
   }
   return value;
+}
+
+function keyRef(run: Run): KeyRef {
+  return { credential: run.plan.name, source: run.before.source };
 }

@@ -13,6 +13,8 @@ export type RotationEvent =
   | { readonly type: 'cluster-finished'; readonly at: string; readonly credential: string; readonly rotationId: string; readonly step: number; readonly kind: StepKind; readonly cluster: string; readonly outcome: StepOutcome; readonly durationMs: number; readonly detail?: string }
   | { readonly type: 'step-finished'; readonly at: string; readonly credential: string; readonly rotationId: string; readonly step: number; readonly kind: StepKind; readonly outcome: StepOutcome; readonly durationMs: number; readonly detail?: string }
   | { readonly type: 'engine'; readonly at: string; readonly credential: string; readonly message: string }
+  /** Something a human should look at that does not stop the rotation (a missed consumer's evidence, say). */
+  | { readonly type: 'warning'; readonly at: string; readonly credential: string; readonly message: string }
   | {
       readonly type: 'rotation-finished';
       readonly at: string;

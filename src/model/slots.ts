@@ -65,3 +65,12 @@ export function advance(generations: Generations): Record<string, SlotGeneration
 export function trustedGenerations(generations: Generations): number[] {
   return schemeSlots.triple.flatMap((slot) => (generations[slot] ? [generations[slot].generation] : []));
 }
+
+/** Storage account keys by slot: Azure calls them key1 and key2. */
+export const storageKeyNames = { primary: 'key1', secondary: 'key2' } as const;
+
+/** The Cosmos DB `keyKind` of a slot: `primary`, `secondary`, or their `...Readonly` pair. */
+export function cosmosKeyKind(slot: string, readOnly: boolean): 'primary' | 'secondary' | 'primaryReadonly' | 'secondaryReadonly' {
+  if (slot !== 'primary' && slot !== 'secondary') throw new TypeError(`a Cosmos DB key slot is primary or secondary, not ${slot}`);
+  return readOnly ? `${slot}Readonly` : slot;
+}

@@ -19,6 +19,8 @@ export const credentialState = z.object({
       createdAt: z.string().optional(),
       /** URN of the resource holding the key, when the program declares it. */
       keyUrn: z.string().optional(),
+      /** The key's public identifier (an IAM access key id), never its value. */
+      keyId: z.string().optional(),
     }),
   ),
   /** Absent when the stack leaves the limit to the policy pack's config. */

@@ -1,14 +1,23 @@
 /**
- * Cloud-side key operations for sources whose keys the cloud makes. Real adapters: Azure and AWS
- * SDKs (hooks issue); tests use fakes. Values never cross this port.
+ * Cloud-side key operations for sources whose keys the cloud makes or tracks. Real adapters: Azure
+ * (src/adapters/cloud/azure.ts) and AWS (src/adapters/cloud/aws.ts), routed by source type
+ * (src/adapters/cloud/router.ts); the drill uses the simulated cloud. Values never cross this port.
  */
 import type { Source } from '../config/schema.ts';
 
+/** Whose key: the credential's name (where the engine keeps its state) and its source. */
+export interface KeyRef {
+  readonly credential: string;
+  readonly source: Source;
+}
+
 export interface CloudKeys {
-  /** Proves the slot's key is accepted (AWS: STS GetCallerIdentity; Azure: a read). Throws KeyRejectedError. */
-  testKey(source: Source, slot: string): Promise<void>;
+  /** Proves the slot's key is accepted (AWS: STS GetCallerIdentity with it; Azure: the account lists it). Throws KeyRejectedError. */
+  testKey(key: KeyRef, slot: string): Promise<void>;
   /** Makes a new key for the slot (Cosmos/Storage regenerate); resolves to its creation time. */
-  regenerate(source: Source, slot: string): Promise<Date>;
+  regenerate(key: KeyRef, slot: string): Promise<Date>;
   /** When the cloud made the slot's current key, if it says. */
-  keyCreatedAt(source: Source, slot: string): Promise<Date | undefined>;
+  keyCreatedAt(key: KeyRef, slot: string): Promise<Date | undefined>;
+  /** When the slot's key was last used, where the cloud tracks it (IAM); undefined otherwise. */
+  keyLastUsedAt(key: KeyRef, slot: string): Promise<Date | undefined>;
 }

@@ -34,6 +34,13 @@ export interface StackEngine {
   preview(options: UpOptions): Promise<UpResult>;
   /** The deployed per-credential state (the `credentials` stack output); empty before the first up. */
   deployed(): Promise<Record<string, CredentialState>>;
+  /**
+   * What the program exported (as a secret) to test a slot's key, e.g. an IAM key pair for
+   * GetCallerIdentity. Held in memory by the caller only; never logged. Undefined when absent.
+   */
+  keyMaterial(credential: string, slot: string): Promise<Readonly<Record<string, string>> | undefined>;
+  /** Decrypts one secret `keyslot:` config value (a kubeconfig) into memory; never logged. */
+  readSecretConfig(key: string): Promise<string | undefined>;
   getTag(name: string): Promise<string | undefined>;
   setTag(name: string, value: string): Promise<void>;
   removeTag(name: string): Promise<void>;

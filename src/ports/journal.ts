@@ -6,7 +6,7 @@ export interface JournalEntry {
   readonly step: number;
   readonly kind: string;
   readonly cluster?: string;
-  readonly outcome: 'started' | 'done' | 'skipped' | 'failed' | 'rolled-back';
+  readonly outcome: 'started' | 'done' | 'skipped' | 'failed' | 'rolled-back' | 'warning';
   readonly attempt: number;
   readonly detail?: string;
 }

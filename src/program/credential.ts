@@ -23,6 +23,8 @@ export class CredentialStateRecord extends pulumi.ComponentResource {
  */
 export class CredentialComponent extends pulumi.ComponentResource {
   readonly state: pulumi.Output<CredentialState>;
+  /** Per slot, what preflight needs to test the key (IAM keys only); a secret. */
+  readonly testMaterial: pulumi.Output<Record<string, Readonly<Record<string, string>>>> | undefined;
 
   constructor(
     name: string,
@@ -37,7 +39,7 @@ export class CredentialComponent extends pulumi.ComponentResource {
       Object.fromEntries(
         Object.entries(source.slots).map(([slot, k]) => [
           slot,
-          pulumi.all([k.createdAt, k.resource?.urn]).apply(([createdAt, keyUrn]) => ({ generation: k.generation, ...(createdAt ? { createdAt } : {}), ...(keyUrn ? { keyUrn } : {}) })),
+          pulumi.all([k.createdAt, k.resource?.urn, k.keyId]).apply(([createdAt, keyUrn, keyId]) => ({ generation: k.generation, ...(createdAt ? { createdAt } : {}), ...(keyUrn ? { keyUrn } : {}), ...(keyId ? { keyId } : {}) })),
         ]),
       ),
     );
@@ -57,6 +59,8 @@ export class CredentialComponent extends pulumi.ComponentResource {
       }),
     );
     new CredentialStateRecord(`${name}-state`, this.state, { parent: this });
+    const material = Object.entries(source.slots).filter(([, k]) => k.testMaterial);
+    this.testMaterial = material.length ? pulumi.secret(pulumi.all(Object.fromEntries(material.map(([slot, k]) => [slot, k.testMaterial!])))) : undefined;
     this.registerOutputs({ state: this.state });
   }
 }

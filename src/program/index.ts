@@ -15,6 +15,12 @@ export { annotations } from '../model/annotations.ts';
 
 export interface ProgramOutputs {
   readonly credentials: pulumi.Output<Record<string, CredentialState>>;
+  /**
+   * Per credential and slot, what the driver needs to test a standby key against the cloud
+   * (`aws sts get-caller-identity` with it). A Pulumi secret: encrypted in state, read only by
+   * the engine adapter into memory. Absent when no source needs it.
+   */
+  readonly keyMaterial?: pulumi.Output<Record<string, Record<string, Readonly<Record<string, string>>>>>;
 }
 
 /** Reads `keyslot:*` config of the current stack. Secret kubeconfigs stay Outputs, unread. */
@@ -43,10 +49,13 @@ export function declareStack(config: StackConfig, kubeconfigs: Readonly<Record<s
   const providers = clusterProviders(config.clusters, kubeconfigs);
   const ready = notStale(config);
   const states: Record<string, pulumi.Output<CredentialState>> = {};
+  const material: Record<string, pulumi.Output<Record<string, Readonly<Record<string, string>>>>> = {};
   for (const credential of config.credentials) {
-    states[credential.name] = new CredentialComponent(credential.name, { config, credential, providers, ready }).state;
+    const component = new CredentialComponent(credential.name, { config, credential, providers, ready });
+    states[credential.name] = component.state;
+    if (component.testMaterial) material[credential.name] = component.testMaterial;
   }
-  return { credentials: pulumi.all(states) };
+  return { credentials: pulumi.all(states), ...(Object.keys(material).length ? { keyMaterial: pulumi.secret(pulumi.all(material)) } : {}) };
 }
 
 /** The whole program: what `pulumi up` and the driver run. */

@@ -19,6 +19,8 @@ export class SimCloud {
   readonly issued: string[] = [];
   /** Values in external stores (Key Vault secrets, Secrets Manager secrets) by id. */
   readonly stores = new Map<string, string>();
+  /** When each key (`${owner}/${slot}`) was last presented and accepted; the drill's traffic records it. */
+  readonly lastUsed = new Map<string, Date>();
   /** Called with the token a regeneration just invalidated. */
   onInvalidate?: (token: string) => void;
 

@@ -2,7 +2,8 @@ import assert from 'node:assert/strict';
 import { cpSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { parse } from 'yaml';
+import * as YAML from 'yaml';
+const { parse } = YAML;
 import { LocalWorkspaceEngine } from '../../src/adapters/engine/localWorkspace.ts';
 import { loadStack, projectRoot } from '../../src/config/load.ts';
 import { Driver } from '../../src/driver/index.ts';
@@ -51,6 +52,19 @@ describe('engine adapter: LocalWorkspace against a fake pulumi CLI', () => {
     assert.equal(deployed.demo?.activeSlot, 'secondary');
     assert.deepEqual(result.changes, { update: 1, same: 5 });
     assert.ok(events.includes('update kubernetes:core/v1:Secret demo-d0-local'), events.join('\n'));
+  });
+
+  it('decrypts a kubeconfig held as a stack secret into memory, through pulumi config --show-secrets', async () => {
+    const { dir, invocations } = workspace();
+    const file = join(dir, 'stacks', 'Pulumi.local.yaml');
+    const doc = YAML.parseDocument(readFileSync(file, 'utf8'));
+    doc.setIn(['config', 'keyslot:kubeconfig-eu'], { secure: `fake:${Buffer.from('apiVersion: v1\nkind: Config\n').toString('base64')}` });
+    writeFileSync(file, doc.toString());
+    const engine = await LocalWorkspaceEngine.open({ stack: 'local', workDir: dir, pulumiRoot: fakeRoot, skipVersionCheck: true });
+    assert.equal(await engine.readSecretConfig('kubeconfig-eu'), 'apiVersion: v1\nkind: Config\n');
+    assert.equal(await engine.readSecretConfig('kubeconfig-us'), undefined);
+    assert.ok(invocations().some((a) => a[0] === 'config' && a.includes('--show-secrets')));
+    assert.match(readFileSync(file, 'utf8'), /secure: fake:/, 'the stack file keeps the ciphertext');
   });
 
   it('removes config by path and reads, sets and removes tags', async () => {

@@ -1,7 +1,6 @@
 /** CloudKeys over the simulated cloud (the drill and the driver's tests). */
-import type { Source } from '../../config/schema.ts';
 import { KeyRejectedError } from '../../errors.ts';
-import type { CloudKeys } from '../../ports/cloud.ts';
+import type { CloudKeys, KeyRef } from '../../ports/cloud.ts';
 import { keyOwner, type SimCloud } from '../../sim/cloud.ts';
 
 export class SimulatedCloudKeys implements CloudKeys {
@@ -10,20 +9,24 @@ export class SimulatedCloudKeys implements CloudKeys {
 
   constructor(private readonly cloud: SimCloud) {}
 
-  private owner(source: Source): string {
-    return keyOwner(source as { type: string }, 'credential');
+  private owner(key: KeyRef): string {
+    return keyOwner(key.source as { type: string }, key.credential);
   }
 
-  async testKey(source: Source, slot: string): Promise<void> {
-    const id = `${this.owner(source)}/${slot}`;
-    if (this.rejected.has(id)) throw new KeyRejectedError(`the ${slot} key of ${this.owner(source)} was rejected by the cloud`);
+  async testKey(key: KeyRef, slot: string): Promise<void> {
+    const id = `${this.owner(key)}/${slot}`;
+    if (this.rejected.has(id)) throw new KeyRejectedError(`the ${slot} key of ${this.owner(key)} was rejected by the cloud`);
   }
 
-  async regenerate(source: Source, slot: string): Promise<Date> {
-    return this.cloud.regenerate(this.owner(source), slot).createdAt;
+  async regenerate(key: KeyRef, slot: string): Promise<Date> {
+    return this.cloud.regenerate(this.owner(key), slot).createdAt;
   }
 
-  async keyCreatedAt(source: Source, slot: string): Promise<Date | undefined> {
-    return this.cloud.key(this.owner(source), slot).createdAt;
+  async keyCreatedAt(key: KeyRef, slot: string): Promise<Date | undefined> {
+    return this.cloud.key(this.owner(key), slot).createdAt;
+  }
+
+  async keyLastUsedAt(key: KeyRef, slot: string): Promise<Date | undefined> {
+    return this.cloud.lastUsed.get(`${this.owner(key)}/${slot}`);
   }
 }

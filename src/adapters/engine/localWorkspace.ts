@@ -90,6 +90,12 @@ export class LocalWorkspaceEngine implements StackEngine {
     return value === undefined ? undefined : String(value);
   }
 
+  async readSecretConfig(key: string): Promise<string | undefined> {
+    // `pulumi config get` decrypts with the stack's secrets provider; the value stays in this process.
+    const all = await this.call(`config get keyslot:${key}`, () => this.pulumiStack.getAllConfig());
+    return all[`keyslot:${key}`]?.value;
+  }
+
   async setConfig(path: string, value: string): Promise<void> {
     await this.call('config set', () => this.pulumiStack.setConfig(`keyslot:${path}`, { value, secret: false }, true));
   }
@@ -118,6 +124,12 @@ export class LocalWorkspaceEngine implements StackEngine {
   async preview(options: UpOptions): Promise<UpResult> {
     const result = await this.call('preview', () => this.pulumiStack.preview(this.upArgs(options)));
     return { changes: { ...result.changeSummary } };
+  }
+
+  async keyMaterial(credential: string, slot: string): Promise<Readonly<Record<string, string>> | undefined> {
+    const outputs = await this.call('stack output', () => this.pulumiStack.outputs());
+    const all = outputs.keyMaterial?.value as Record<string, Record<string, Record<string, string>>> | undefined;
+    return all?.[credential]?.[slot];
   }
 
   async deployed(): Promise<Record<string, CredentialState>> {

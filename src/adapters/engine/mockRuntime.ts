@@ -83,6 +83,8 @@ async function settle(count: () => number): Promise<void> {
 export interface MockRun {
   readonly resources: Registered[];
   readonly credentials: Record<string, CredentialState>;
+  /** The program's secret `keyMaterial` output, unwrapped (the engine holds it in memory only). */
+  readonly keyMaterial: Record<string, Record<string, Readonly<Record<string, string>>>>;
 }
 
 export interface MockProviders {
@@ -124,13 +126,14 @@ async function runOnce(stack: string, config: Record<string, string>, providers:
   const outputs = keyslotProgram();
   // Output.promise() rejects when the program failed (a stale file, a bad input), where apply would never run.
   const credentials = (await (outputs.credentials as unknown as { promise(): Promise<Record<string, CredentialState>> }).promise()) ?? {};
+  const keyMaterial = (await (outputs.keyMaterial as unknown as { promise(): Promise<Record<string, Record<string, Readonly<Record<string, string>>>>> } | undefined)?.promise()) ?? {};
   await settle(() => registered.length);
   const resources = registered.map((r): Registered => {
     // Reads (the StackReference) do not pass through registerResource.
     const view = engine.get(`${r.type}::${r.name}`) ?? { urn: `urn:pulumi:${stack}::keyslot::${r.type}::${r.name}`, deleteBeforeReplace: false, additionalSecretOutputs: [] };
     return { ...r, urn: view.urn!, deleteBeforeReplace: view.deleteBeforeReplace, additionalSecretOutputs: view.additionalSecretOutputs, ...(view.parent ? { parent: view.parent } : {}) };
   });
-  return { resources, credentials };
+  return { resources, credentials, keyMaterial };
 }
 
 /** A stack's `keyslot:` values (un-namespaced) as Pulumi hands them to a program. */

@@ -18,6 +18,7 @@ import { namespacedConfig, reveal, runProgramUnderMocks, type Registered } from 
 /** What the Pulumi backend keeps between runs. */
 export class SimBackend {
   outputs: Record<string, CredentialState> = {};
+  keyMaterial: Record<string, Record<string, Readonly<Record<string, string>>>> = {};
   readonly tags = new Map<string, string>();
   /** time.Static results by resource name: kept until their triggers change. */
   readonly statics = new Map<string, { triggers: string; rfc3339: string }>();
@@ -104,6 +105,16 @@ export class SimulatedStackEngine implements StackEngine {
     return structuredClone(this.backend.outputs);
   }
 
+  /** The simulated fleet needs no kubeconfigs; a secret config reads back as it was written. */
+  async readSecretConfig(key: string) {
+    const value = this.file[key];
+    return typeof value === 'string' ? value : undefined;
+  }
+
+  async keyMaterial(credential: string, slot: string) {
+    return this.backend.keyMaterial[credential]?.[slot];
+  }
+
   async preview(options: UpOptions): Promise<UpResult> {
     return this.deploy(options, false);
   }
@@ -183,7 +194,7 @@ export class SimulatedStackEngine implements StackEngine {
       }
     };
 
-    let run: { resources: Registered[]; credentials: Record<string, CredentialState> };
+    let run: Awaited<ReturnType<typeof runProgramUnderMocks>>;
     try {
       run = await runProgramUnderMocks(this.stack, namespacedConfig(this.file), { newResource, call });
     } catch (error) {
@@ -202,6 +213,7 @@ export class SimulatedStackEngine implements StackEngine {
       for (const effect of effects) effect();
       this.backend.state = next;
       this.backend.outputs = structuredClone(run.credentials);
+      this.backend.keyMaterial = run.keyMaterial;
       this.backend.ups.push({ policyPacks: [...options.policyPacks], changes });
     }
     return { changes };

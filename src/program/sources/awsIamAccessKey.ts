@@ -31,7 +31,13 @@ export class AwsIamAccessKeySource extends pulumi.ComponentResource implements K
           additionalSecretOutputs: ['secret', 'sesSmtpPasswordV4'],
         },
       );
-      this.slots[slot] = { generation, createdAt: creationTime(`${name}-${slot}`, generation, this), resource: keys[slot] };
+      this.slots[slot] = {
+        generation,
+        createdAt: creationTime(`${name}-${slot}`, generation, this),
+        resource: keys[slot],
+        keyId: keys[slot].id,
+        testMaterial: pulumi.secret(pulumi.all([keys[slot].id, keys[slot].secret]).apply(([accessKeyId, secretAccessKey]): Readonly<Record<string, string>> => ({ accessKeyId, secretAccessKey }))),
+      };
     }
     const active = keys[credential.active]!;
     this.vars = sourceVars(args, { accessKeyId: active.id, secretAccessKey: active.secret });

@@ -2,8 +2,7 @@ import * as pulumi from '@pulumi/pulumi';
 import { listStorageAccountKeysOutput } from '@pulumi/azure-native/storage/listStorageAccountKeys';
 import { type KeySource, type SlotKey, type SourceArgs, sourceOf, sourceVars } from './keySource.ts';
 
-/** Storage account keys by slot: Azure calls them key1 and key2. */
-export const storageKeyNames = { primary: 'key1', secondary: 'key2' } as const;
+import { storageKeyNames } from '../../model/slots.ts';
 
 /**
  * key1/key2 of a storage account. Azure makes the keys and reports each one's creation time, so

@@ -9,7 +9,7 @@ import { RandomSource } from './random.ts';
 import { TlsSigningKeySource } from './tlsSigningKey.ts';
 
 export * from './keySource.ts';
-export { storageKeyNames } from './azureStorageKeys.ts';
+export { storageKeyNames } from '../../model/slots.ts';
 
 type SourceClass = new (name: string, args: SourceArgs, opts?: pulumi.ComponentResourceOptions) => KeySource & pulumi.ComponentResource;
 

@@ -11,6 +11,10 @@ export interface SlotKey {
   readonly createdAt: pulumi.Output<string | undefined>;
   /** The resource holding the key, when the program declares it (policies read its own dates). */
   readonly resource?: pulumi.Resource;
+  /** The key's public identifier where it has one (an IAM access key id); recorded in state. */
+  readonly keyId?: pulumi.Output<string>;
+  /** What the driver's preflight needs to test this key against the cloud; exported only as a secret. */
+  readonly testMaterial?: pulumi.Output<Readonly<Record<string, string>>>;
 }
 
 /**

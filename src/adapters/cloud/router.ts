@@ -1,0 +1,39 @@
+/**
+ * The CLI's CloudKeys: each source type goes to the adapter for its cloud, made on first use so a
+ * stack without Azure never asks for Azure credentials. Sources whose keys Pulumi makes (random,
+ * TLS) or their owner rotates (Gardener) have no cloud-side operations.
+ */
+import { KeyslotError } from '../../errors.ts';
+import type { CloudKeys, KeyRef } from '../../ports/cloud.ts';
+
+export class CloudRouter implements CloudKeys {
+  private readonly made = new Map<string, CloudKeys>();
+
+  constructor(private readonly factories: { readonly azure: () => CloudKeys; readonly aws: () => CloudKeys }) {}
+
+  private adapter(key: KeyRef): CloudKeys {
+    const cloud = key.source.type === 'aws-iam-access-key' ? 'aws' : key.source.type === 'azure-cosmosdb-keys' || key.source.type === 'azure-storage-keys' ? 'azure' : undefined;
+    if (!cloud) throw new KeyslotError(`credential ${key.credential}: a ${key.source.type} key has no cloud-side operations; this is a planner bug`);
+    let adapter = this.made.get(cloud);
+    if (!adapter) this.made.set(cloud, (adapter = this.factories[cloud]()));
+    return adapter;
+  }
+
+  testKey(key: KeyRef, slot: string) {
+    return this.adapter(key).testKey(key, slot);
+  }
+
+  regenerate(key: KeyRef, slot: string) {
+    return this.adapter(key).regenerate(key, slot);
+  }
+
+  keyCreatedAt(key: KeyRef, slot: string) {
+    return this.adapter(key).keyCreatedAt(key, slot);
+  }
+
+  /** Only clouds that track use answer; for the others there is nothing to ask. */
+  async keyLastUsedAt(key: KeyRef, slot: string) {
+    if (key.source.type !== 'aws-iam-access-key') return undefined;
+    return this.adapter(key).keyLastUsedAt(key, slot);
+  }
+}

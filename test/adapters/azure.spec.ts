@@ -1,0 +1,80 @@
+import assert from 'node:assert/strict';
+import { Agent } from 'node:https';
+import { AzureAccountKeys } from '../../src/adapters/cloud/azure.ts';
+import type { Source } from '../../src/config/schema.ts';
+import { ConfigError, ForbiddenError, KeyRejectedError, ResourceNotFoundError } from '../../src/errors.ts';
+import { SimClock } from '../../src/sim/clock.ts';
+import { SimCloud } from '../../src/sim/cloud.ts';
+import { ArmEmulator } from '../fixtures/armEmulator.ts';
+
+const subscriptionId = '00000000-0000-4000-8000-000000000000';
+const token = 'keyslot-test-arm-token';
+// A TokenCredential that hands out a fixed test token, as DefaultAzureCredential would a real one.
+const credential = { getToken: async () => ({ token, expiresOnTimestamp: Date.now() + 3600_000 }) };
+
+describe('adapter: Azure (arm-cosmosdb, arm-storage) against an ARM emulator over HTTPS on 127.0.0.1', () => {
+  let cloud: SimCloud;
+  let emulator: ArmEmulator;
+  let azure: AzureAccountKeys;
+  const cosmos = { credential: 'cosmos', source: { type: 'azure-cosmosdb-keys', subscriptionId, resourceGroupName: 'rg', accountName: 'orders', readOnly: false } as Source };
+  const storage = { credential: 'etl', source: { type: 'azure-storage-keys', subscriptionId, resourceGroupName: 'rg', accountName: 'etlstore' } as Source };
+
+  beforeEach(async () => {
+    cloud = new SimCloud(new SimClock('2026-11-01T00:00:00Z'));
+    emulator = new ArmEmulator(cloud, token, { cosmos: ['orders'], storage: ['etlstore'] });
+    const endpoint = await emulator.start();
+    azure = new AzureAccountKeys({ credential, endpoint, agent: new Agent({ ca: emulator.ca }), pollIntervalMs: 10 });
+  });
+  afterEach(() => emulator.stop());
+
+  it('regenerates a Cosmos DB key as a long-running operation and reports the new generation time', async () => {
+    const before = cloud.key('cosmos:orders', 'secondary').token;
+    const createdAt = await azure.regenerate(cosmos, 'secondary');
+    assert.notEqual(cloud.key('cosmos:orders', 'secondary').token, before);
+    assert.deepEqual(createdAt, cloud.key('cosmos:orders', 'secondary').createdAt);
+    const polls = emulator.requests.filter((r) => r.startsWith('GET /operations/')).length;
+    assert.ok(polls >= 3, `the poller followed the operation (${polls} polls)`);
+    assert.deepEqual(cloud.regenerations, ['cosmos:orders/secondary']);
+  });
+
+  it('regenerates the read-only pair when the source says readOnly', async () => {
+    await azure.regenerate({ ...cosmos, source: { ...cosmos.source, readOnly: true } as Source }, 'primary');
+    assert.deepEqual(cloud.regenerations, ['cosmos:orders/primaryReadonly']);
+  });
+
+  it('regenerates storage key2 for the secondary slot and reads each key creation time', async () => {
+    const createdAt = await azure.regenerate(storage, 'secondary');
+    assert.deepEqual(cloud.regenerations, ['storage:etlstore/secondary']);
+    assert.deepEqual(await azure.keyCreatedAt(storage, 'secondary'), createdAt);
+    assert.ok(emulator.requests.includes('POST /subscriptions/00000000-0000-4000-8000-000000000000/resourceGroups/rg/providers/Microsoft.Storage/storageAccounts/etlstore/regenerateKey'));
+  });
+
+  it('tests a standby key by listing it, without the value leaving the adapter', async () => {
+    await azure.testKey(cosmos, 'secondary');
+    await azure.testKey(storage, 'primary');
+    await assert.rejects(azure.testKey(cosmos, 'next'), TypeError);
+  });
+
+  it('classifies not found, denied and unauthenticated calls, naming the action to grant', async () => {
+    await assert.rejects(azure.keyCreatedAt({ ...storage, source: { ...storage.source, accountName: 'gone' } as Source }, 'primary'), ResourceNotFoundError);
+    emulator.forbidden.add('orders');
+    await assert.rejects(azure.regenerate(cosmos, 'primary'), (e: unknown) => e instanceof ForbiddenError && /grant Microsoft\.DocumentDB\/databaseAccounts\/regenerateKey\/action/.test(e.message));
+    const stranger = new AzureAccountKeys({ credential: { getToken: async () => ({ token: 'other', expiresOnTimestamp: Date.now() + 3600_000 }) }, endpoint: emulator.base, agent: new Agent({ ca: emulator.ca }) });
+    await assert.rejects(stranger.testKey(storage, 'primary'), (e: unknown) => e instanceof ForbiddenError && /own Azure credential was not accepted/.test(e.message));
+  });
+
+  it('asks for a subscription when neither the source nor the environment has one', async () => {
+    const saved = process.env.AZURE_SUBSCRIPTION_ID;
+    delete process.env.AZURE_SUBSCRIPTION_ID;
+    try {
+      const { subscriptionId: _s, ...rest } = storage.source as { subscriptionId?: string };
+      await assert.rejects(azure.testKey({ ...storage, source: rest as Source }, 'primary'), (e: unknown) => e instanceof ConfigError && /AZURE_SUBSCRIPTION_ID/.test(e.message));
+    } finally {
+      if (saved !== undefined) process.env.AZURE_SUBSCRIPTION_ID = saved;
+    }
+  });
+
+  it('says a storage key without full permissions cannot take traffic', async () => {
+    await assert.rejects(azure.testKey(storage, 'tertiary'), KeyRejectedError);
+  });
+});
