@@ -8,13 +8,15 @@ import { createInterface } from 'node:readline/promises';
 import { ProcessCommands } from '../adapters/probes/process.ts';
 import { loadStack, openStack, projectRoot } from '../config/load.ts';
 import { runDrill } from '../drill/drill.ts';
-import { applyWorldFile, loadWorldFile } from '../drill/worldFile.ts';
+import { applyWorldFile, loadWorldFile, worldFileOf } from '../drill/worldFile.ts';
 import { drillHeld, drillLine, renderDrill } from './renderDrill.ts';
 import { commitStackFile } from './commit.ts';
-import { Driver, credentialStatuses, dueCredentials, type RotationEvent, type RotationResult } from '../driver/index.ts';
+import { Driver, credentialStatuses, describeUncovered, discoverConsumers, dueCredentials, uncoveredConsumers, uncoveredError, type RotationEvent, type RotationResult } from '../driver/index.ts';
 import { DrillFailedError, ExitCode, exitCodeFor, KeyslotError } from '../errors.ts';
 import { planRotation, type RotationMode } from '../model/planner.ts';
-import { defaultPortsFactory, lockHolder, type PortsFactory } from './ports.ts';
+import { defaultPortsFactory, lockHolder, realClusterFleet, type PortsFactory } from './ports.ts';
+import type { StackConfig } from '../config/parse.ts';
+import type { ClusterFleet } from '../ports/clusters.ts';
 import { eventLine, markdownReport } from './renderEvents.ts';
 import { planJson, renderPlan } from './renderPlan.ts';
 import { renderStatus, statusJson } from './renderStatus.ts';
@@ -61,6 +63,7 @@ interface RunOptions {
   policy: boolean;
   simulate?: boolean;
   commit?: boolean;
+  strict?: boolean;
 }
 
 function positiveInt(value: string): number {
@@ -87,7 +90,8 @@ function rotationOptions(cmd: Command, extra: 'rotate' | 'resume'): Command {
       .option('--force', 'rotate even if minIntervalHours has not passed')
       .option('--emergency', 'a key was exposed: regenerate it even if not every consumer confirms')
       .option('--disruptive', 'replace every slot at once (causes downtime until consumers restart)')
-      .option('--commit', 'git-commit the updated stacks/Pulumi.<stack>.yaml so the pipeline can push it');
+      .option('--commit', 'git-commit the updated stacks/Pulumi.<stack>.yaml so the pipeline can push it')
+      .option('--strict', 'refuse to start when a workload reads a delivered Secret but no stage restarts it');
   }
   return cmd;
 }
@@ -110,11 +114,50 @@ export function buildCli(io: Io): Command {
     .option('-c, --credential <name>', 'credential to plan; repeatable (default: all)', collect, [])
     .option('--stacks-dir <dir>', 'folder of stack files (default: stacks/ of this project)')
     .option('--json', 'print the plan as JSON')
-    .action((opts: { stack: string; credential: string[]; stacksDir?: string; json?: boolean }) => {
-      const config = loadStack(opts.stack, opts.stacksDir);
+    .option('--discover', 'list the workloads on the clusters that read each delivered Secret and report those no stage restarts')
+    .option('--strict', 'with --discover: fail (exit 2) if any consumer is not covered')
+    .option('--simulate', 'with --discover: look at the simulated fleet instead of the real clusters')
+    .action(async (opts: { stack: string; credential: string[]; stacksDir?: string; json?: boolean; discover?: boolean; strict?: boolean; simulate?: boolean }) => {
+      const { config, raw } = openStack(opts.stack, opts.stacksDir);
       const plan = planRotation(config, opts.credential);
       io.out(opts.json ? planJson(plan) : renderPlan(plan));
+      if (!opts.discover) {
+        if (opts.strict) throw new InvalidArgumentError('--strict needs --discover');
+        return;
+      }
+      const clusters = await clustersFor(opts.stack, opts.simulate, config, raw);
+      for (const credential of config.credentials.filter((c) => plan.credentials.some((p) => p.name === c.name))) {
+        const found = await discoverConsumers(config, credential, clusters);
+        const uncovered = uncoveredConsumers(config, credential, found);
+        if (opts.json) io.out(JSON.stringify({ credential: credential.name, consumers: found, uncovered }) + '\n');
+        else {
+          io.out(`\ndiscovery, ${credential.name}: ${found.length} consumer(s) found, ${uncovered.length} not covered by a stage\n`);
+          for (const c of uncovered) io.out(`  ! ${describeUncovered(c)}\n`);
+        }
+        if (opts.strict && uncovered.length) throw uncoveredError(config, credential, uncovered);
+      }
     });
+
+  program
+    .command('discover')
+    .description('write a world file of every workload that reads a delivered Secret, for keyslot drill --world')
+    .requiredOption('-s, --stack <name>', 'stack name')
+    .requiredOption('-o, --out <file>', 'where to write the world file (YAML)')
+    .option('--simulate', 'look at the simulated fleet instead of the real clusters')
+    .option('--stacks-dir <dir>', 'folder of stack files (default: stacks/ of this project)')
+    .action(async (opts: { stack: string; out: string; simulate?: boolean; stacksDir?: string }) => {
+      const { config, raw } = openStack(opts.stack, opts.stacksDir);
+      const clusters = await clustersFor(opts.stack, opts.simulate, config, raw);
+      const found = [];
+      for (const credential of config.credentials) found.push(...(await discoverConsumers(config, credential, clusters)));
+      const unique = [...new Map(found.map((c) => [`${c.cluster}/${c.namespace}/${c.workload}`, c])).values()];
+      writeFileSync(opts.out, worldFileOf(unique));
+      io.out(`wrote ${opts.out}: ${unique.length} workload(s) on ${new Set(unique.map((c) => c.cluster)).size} cluster(s)\n`);
+    });
+
+  /** Discovery needs only the clusters: the real ones (no Pulumi CLI unless a kubeconfig is a stack secret) or the simulated fleet. */
+  const clustersFor = async (stack: string, simulate: boolean | undefined, config: StackConfig, raw: Record<string, unknown>): Promise<ClusterFleet> =>
+    simulate || io.ports ? (await (io.ports ?? defaultPortsFactory)({ stack, simulate: Boolean(simulate), config, raw })).clusters : realClusterFleet(stack, config);
 
   const run = async (opts: RunOptions, action: 'rotate' | 'resume' | 'rollback') => {
     const { config, raw } = openStack(opts.stack);
@@ -150,6 +193,7 @@ export function buildCli(io: Io): Command {
       policyPacks: opts.policy ? ['policy'] : [],
       concurrency: opts.concurrency,
       force: Boolean(opts.force),
+      discovery: opts.strict ? 'strict' : 'warn',
       holder: lockHolder(),
       onEvent: (e) => {
         events.push(e);

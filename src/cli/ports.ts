@@ -51,7 +51,7 @@ export const defaultPortsFactory: PortsFactory = async ({ stack, simulate, confi
   const engine = await LocalWorkspaceEngine.open({ stack, ...(process.env.KEYSLOT_PULUMI_ROOT ? { pulumiRoot: process.env.KEYSLOT_PULUMI_ROOT } : {}) });
   return {
     engine,
-    clusters: new KubernetesClusterFleet(kubeConfigsFor(config.clusters, await secretKubeconfigs(engine, config)), systemClock),
+    clusters: await realClusterFleet(stack, config, engine),
     cloud: new CloudRouter({
       azure: () => new AzureAccountKeys({ credential: new DefaultAzureCredential() }),
       aws: () =>
@@ -66,6 +66,16 @@ export const defaultPortsFactory: PortsFactory = async ({ stack, simulate, confi
     journal: new FileJournal(join(projectRoot, '.keyslot', 'journal'), stack),
   };
 };
+
+/**
+ * The real clusters of a stack. The Pulumi engine is opened only when a cluster's kubeconfig is a
+ * stack secret, so `plan --discover` and `discover` need no Pulumi CLI otherwise.
+ */
+export async function realClusterFleet(stack: string, config: StackConfig, engine?: LocalWorkspaceEngine): Promise<KubernetesClusterFleet> {
+  const needsEngine = config.clusters.some((c) => c.kubeconfigSecret);
+  const secrets = needsEngine ? await secretKubeconfigs(engine ?? (await LocalWorkspaceEngine.open({ stack, ...(process.env.KEYSLOT_PULUMI_ROOT ? { pulumiRoot: process.env.KEYSLOT_PULUMI_ROOT } : {}) })), config) : new Map<string, string>();
+  return new KubernetesClusterFleet(kubeConfigsFor(config.clusters, secrets), systemClock);
+}
 
 /** The kubeconfigs held as stack secrets, decrypted by the engine into memory only. */
 async function secretKubeconfigs(engine: LocalWorkspaceEngine, config: StackConfig): Promise<Map<string, string>> {

@@ -4,10 +4,11 @@
  * like stack config, applied on top of the world derived from the stack.
  */
 import { readFileSync } from 'node:fs';
-import { parse as parseYaml } from 'yaml';
+import { parse as parseYaml, stringify as stringifyYaml } from 'yaml';
 import { z } from 'zod';
 import { ConfigError } from '../errors.ts';
 import type { StackConfig } from '../config/parse.ts';
+import type { DiscoveredConsumer } from '../model/discovery.ts';
 import type { World } from '../sim/world.ts';
 
 const workload = z.strictObject({
@@ -45,6 +46,15 @@ export function loadWorldFile(path: string, config: StackConfig): WorldFile {
     if (!clusters.has(w.cluster)) throw new ConfigError(path, `world:workloads[${i}].cluster`, `"${w.cluster}", which the stack does not declare`, `use one of ${[...clusters].join(', ')}`);
   }
   return parsed.data;
+}
+
+/** The world file of discovered consumers: the fleet as it runs, for `drill --world`. */
+export function worldFileOf(consumers: readonly DiscoveredConsumer[]): string {
+  const workloads = consumers.map((c) => {
+    const [kind, name] = c.workload.split('/') as [WorldFile['workloads'][number]['kind'], string];
+    return { cluster: c.cluster, namespace: c.namespace, kind, name, replicas: Math.max(1, Math.min(100, c.replicas)), reads: [...c.secrets] };
+  });
+  return `# Written by keyslot discover: every workload that reads a delivered Secret.\n# podStartSeconds is not discoverable; set it per workload to drill slow starters.\n${stringifyYaml({ workloads })}`;
 }
 
 /** Adds the file's workloads to the world, replacing any the stack-derived world already had. */

@@ -24,6 +24,7 @@ import {
 } from '../errors.ts';
 import { driftOf, planCredential, tooSoon, type CredentialPlan, type RotationMode, type StageStep, type Step } from '../model/index.ts';
 import type { CredentialState } from '../model/state.ts';
+import { describeUncovered, discoverConsumers, uncoveredConsumers, uncoveredError } from './discover.ts';
 import type { Clock, CloudKeys, ClusterFleet, CommandRunner, HttpProbe, Journal, KeyRef, StackEngine, WorkloadId } from '../ports/index.ts';
 import type { EventSink, RotationEvent, StepOutcome } from './events.ts';
 import { stackLock, type StackLock } from './lock.ts';
@@ -50,6 +51,11 @@ export interface DriverOptions {
   /** @default 3600 */
   readonly lockTtlSeconds?: number;
   readonly onEvent?: EventSink;
+  /**
+   * Consumer discovery in preflight: `warn` reports workloads that read a delivered Secret but no
+   * stage restarts; `strict` refuses to start (exit 2); `off` skips the listing. @default warn
+   */
+  readonly discovery?: 'off' | 'warn' | 'strict';
   /**
    * Rewrites the plan before it runs. Only drills set it, to prove that a wrong plan (regenerating
    * before the restarts, say) is caught; production never does.
@@ -233,10 +239,20 @@ export class Driver {
     const limit = pLimit(this.concurrency);
     await Promise.all(clusters.map((c) => limit(() => this.ports.clusters.ping(c))));
     if (!run.resumed) {
+      await this.checkConsumers(run);
       if (checks.includes('standby key accepted by the cloud')) await this.ports.cloud.testKey(keyRef(run), run.plan.to);
       // The record goes into the stack before anything changes, so any later crash is resumable.
       await this.setRecord(run.plan.name, run.record);
     }
+  }
+
+  private async checkConsumers(run: Run) {
+    const mode = this.options.discovery ?? 'warn';
+    if (mode === 'off') return;
+    const uncovered = uncoveredConsumers(run.config, run.before, await discoverConsumers(run.config, run.before, this.ports.clusters));
+    if (uncovered.length === 0) return;
+    if (mode === 'strict') throw uncoveredError(run.config, run.before, uncovered);
+    for (const c of uncovered) this.emit({ type: 'warning', at: this.now(), credential: run.plan.name, message: `${describeUncovered(c)}; it keeps the old key until that key is regenerated` });
   }
 
   private async setRecord(credential: string, record: RotationRecord) {

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { Driver } from '../../src/driver/index.ts';
-import { ClusterUnreachableError, EngineError, LockedError, NothingInFlightError, RollbackImpossibleError, RolledBackError, RotationInFlightError, StaleStackError, TooSoonError } from '../../src/errors.ts';
+import { ClusterUnreachableError, EngineError, LockedError, NothingInFlightError, RollbackImpossibleError, RolledBackError, RotationInFlightError, StaleStackError, TooSoonError, UncoveredConsumersError } from '../../src/errors.ts';
 import { Crash, crashing, type CrashCounter } from './crash.ts';
 import { scenario, type Scenario } from './world.ts';
 
@@ -88,6 +88,19 @@ describe('driver: triple keyset (kops-service-account)', () => {
 });
 
 describe('driver: refusals', () => {
+  it('reports a consumer no stage restarts, and under --strict refuses before changing anything', async () => {
+    // GIVEN a compactor on secondary-eu that mounts the Thanos secret but is in no stage
+    const s = await scenario('kubecost-thanos');
+    s.world.fleet.cluster('secondary-eu').addWorkload({ kind: 'deployment', namespace: 'kubecost', name: 'thanos-compact', replicas: 1, secrets: ['kubecost-thanos'] });
+    const strict = s.driver(undefined, { discovery: 'strict' });
+    await assert.rejects(strict.driver.rotate('thanos-store'), (e: unknown) => e instanceof UncoveredConsumersError && /keyslot:credentials\[0\]\.stages: found 1 consumer\(s\) no stage restarts \(secondary-eu kubecost\/deployment\/thanos-compact\)/.test(e.message));
+    assert.equal(await strict.engine.getConfig('rotations.thanos-store.id'), undefined, 'no rotation was recorded');
+    assert.equal(await strict.engine.getConfig('slots.thanos-store'), undefined);
+    // WHEN the same rotation runs in the default (warn) mode THEN it proceeds and says what it saw
+    await s.driver().driver.rotate('thanos-store');
+    assert.ok(s.events.some((e) => e.type === 'warning' && /secondary-eu: kubecost\/deployment\/thanos-compact reads kubecost-thanos but no restart stage covers it/.test(e.message)));
+  });
+
   it('refuses a rotation sooner than minIntervalHours, unless forced', async () => {
     const s = await scenario('kubecost-thanos', (raw) => {
       raw.generations = { 'thanos-store': { lastRotatedAt: '2026-11-25T23:00:00Z' } };
