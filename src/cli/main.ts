@@ -6,7 +6,7 @@ import { Command, CommanderError, InvalidArgumentError, Option } from 'commander
 import { writeFileSync } from 'node:fs';
 import { createInterface } from 'node:readline/promises';
 import { ProcessCommands } from '../adapters/probes/process.ts';
-import { loadStack, openStack, projectRoot } from '../config/load.ts';
+import { openStack, projectRoot } from '../config/load.ts';
 import { runDrill } from '../drill/drill.ts';
 import { applyWorldFile, loadWorldFile, worldFileOf } from '../drill/worldFile.ts';
 import { drillHeld, drillLine, renderDrill } from './renderDrill.ts';

@@ -2,20 +2,13 @@ import assert from 'node:assert/strict';
 import { mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { runCli } from '../../src/cli/main.ts';
+import { cli } from '../fixtures/cli.ts';
 import { loadStack } from '../../src/config/load.ts';
 import { loadWorldFile } from '../../src/drill/worldFile.ts';
 import { ExitCode } from '../../src/errors.ts';
 import { systemClock } from '../../src/ports/clock.ts';
 import { SimFleet } from '../../src/sim/cluster.ts';
 import { KubeApiEmulator } from '../fixtures/kubeApiEmulator.ts';
-
-async function cli(...argv: string[]) {
-  let out = '';
-  let err = '';
-  const code = await runCli(argv, { out: (t) => (out += t), err: (t) => (err += t) });
-  return { code, out, err };
-}
 
 describe('cli: consumer discovery on a real cluster API (the emulator on 127.0.0.1)', () => {
   let emulator: KubeApiEmulator;

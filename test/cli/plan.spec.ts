@@ -1,15 +1,8 @@
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { join } from 'node:path';
-import { runCli } from '../../src/cli/main.ts';
+import { cli } from '../fixtures/cli.ts';
 import { ExitCode } from '../../src/errors.ts';
-
-async function cli(...argv: string[]) {
-  let out = '';
-  let err = '';
-  const code = await runCli(argv, { out: (t) => (out += t), err: (t) => (err += t) });
-  return { code, out, err };
-}
 
 describe('cli: keyslot plan', () => {
   it('prints the kubecost-thanos plan with concrete clusters per stage', async () => {

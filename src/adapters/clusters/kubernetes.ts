@@ -23,10 +23,11 @@ import {
   ConsumerNotReadyError,
 } from '../../errors.ts';
 import { secretsReadBy, type DiscoveredConsumer } from '../../model/discovery.ts';
-import { deletionConfirmationAnnotation, needsAnnotation, operationAnnotation, operationCompleted, reconcileFailed, reconciledSince, selectShoots, type ShootView } from '../../model/gardener.ts';
+import { deletionConfirmationAnnotation, needsAnnotation, operationAnnotation, operationCompleted, selectShoots, type ShootView } from '../../model/gardener.ts';
 import type { Clock } from '../../ports/clock.ts';
 import type { ClusterFleet, Lease, LogCheck, RestartResult, WorkloadId } from '../../ports/clusters.ts';
 import { restartedAtAnnotation, rotationAnnotation } from './simulated.ts';
+import { reconcilePending, waitForShoots } from './waitForShoots.ts';
 
 interface Clients {
   readonly config: KubeConfig;
@@ -262,22 +263,11 @@ export class KubernetesClusterFleet implements ClusterFleet {
   }
 
   async waitShootsReconciled(cluster: string, args: { namespace: string; secretBinding: string; since: Date; timeoutSeconds: number }): Promise<void> {
-    await this.pollShoots(cluster, args.namespace, args.timeoutSeconds, `reconcile after the ${args.secretBinding} secret changed`, (all) => {
-      const shoots = selectShoots(all, { secretBinding: args.secretBinding });
-      const failed = shoots.find((s) => reconcileFailed(s, args.since));
-      if (failed) throw new ConsumerNotReadyError(`cluster ${cluster}: shoot ${args.namespace}/${failed.name} failed to reconcile after ${args.secretBinding} changed`);
-      return shoots.filter((s) => !reconciledSince(s, args.since));
-    });
+    await this.pollShoots(cluster, args.namespace, args.timeoutSeconds, `reconcile after the ${args.secretBinding} secret changed`, reconcilePending(cluster, args));
   }
 
-  private async pollShoots(cluster: string, namespace: string, timeoutSeconds: number, what: string, pending: (shoots: ShootView[]) => ShootView[]): Promise<void> {
-    const deadline = this.clock.now().getTime() + timeoutSeconds * 1000;
-    for (;;) {
-      const left = pending((await this.shoots(cluster, namespace)).map(shootView));
-      if (left.length === 0) return;
-      if (this.clock.now().getTime() >= deadline) throw new ConsumerNotReadyError(`cluster ${cluster}: ${what} not completed after ${timeoutSeconds}s for shoot(s) ${left.map((s) => s.name).join(', ')}`);
-      await this.clock.sleep(this.pollMs * 5);
-    }
+  private pollShoots(cluster: string, namespace: string, timeoutSeconds: number, what: string, pending: (shoots: ShootView[]) => ShootView[]): Promise<void> {
+    return waitForShoots({ clock: this.clock, intervalMs: this.pollMs * 5, timeoutSeconds, cluster, what, pending, read: async () => (await this.shoots(cluster, namespace)).map(shootView) });
   }
 
   // ---- the lock Lease --------------------------------------------------------------------------

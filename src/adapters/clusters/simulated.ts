@@ -4,9 +4,10 @@
  */
 import { ClusterUnreachableError, ConsumerNotReadyError, RolloutFailedError, ShootBeingDeletedError } from '../../errors.ts';
 import type { DiscoveredConsumer } from '../../model/discovery.ts';
-import { deletionConfirmationAnnotation, needsAnnotation, operationCompleted, reconcileFailed, reconciledSince, selectShoots, type ShootView } from '../../model/gardener.ts';
+import { deletionConfirmationAnnotation, needsAnnotation, operationCompleted, selectShoots, type ShootView } from '../../model/gardener.ts';
 import type { ClusterFleet, LogCheck, RestartResult, WorkloadId } from '../../ports/clusters.ts';
 import type { Clock } from '../../ports/clock.ts';
+import { reconcilePending, waitForShoots } from './waitForShoots.ts';
 import { SimCluster, type SimFleet, type SimShoot, type SimWorkload } from '../../sim/cluster.ts';
 
 export const restartedAtAnnotation = 'kubectl.kubernetes.io/restartedAt';
@@ -92,22 +93,11 @@ export class SimulatedClusterFleet implements ClusterFleet {
 
   async waitShootsReconciled(cluster: string, args: { namespace: string; secretBinding: string; since: Date; timeoutSeconds: number }): Promise<void> {
     const c = this.cluster(cluster);
-    await this.pollShoots(c, args.namespace, args.timeoutSeconds, `reconcile after the ${args.secretBinding} secret changed`, (all) => {
-      const shoots = selectShoots(all, { secretBinding: args.secretBinding });
-      const failed = shoots.find((s) => reconcileFailed(s, args.since));
-      if (failed) throw new ConsumerNotReadyError(`cluster ${cluster}: shoot ${args.namespace}/${failed.name} failed to reconcile after ${args.secretBinding} changed`);
-      return shoots.filter((s) => !reconciledSince(s, args.since));
-    });
+    await this.pollShoots(c, args.namespace, args.timeoutSeconds, `reconcile after the ${args.secretBinding} secret changed`, reconcilePending(cluster, args));
   }
 
-  private async pollShoots(c: SimCluster, namespace: string, timeoutSeconds: number, what: string, pending: (shoots: ShootView[]) => ShootView[]): Promise<void> {
-    const deadline = this.clock.now().getTime() + timeoutSeconds * 1000;
-    for (;;) {
-      const left = pending(this.shootViews(c, namespace));
-      if (left.length === 0) return;
-      if (this.clock.now().getTime() >= deadline) throw new ConsumerNotReadyError(`cluster ${c.name}: ${what} not completed after ${timeoutSeconds}s for shoot(s) ${left.map((s) => s.name).join(', ')}`);
-      await this.clock.sleep(pollMs * 5);
-    }
+  private pollShoots(c: SimCluster, namespace: string, timeoutSeconds: number, what: string, pending: (shoots: ShootView[]) => ShootView[]): Promise<void> {
+    return waitForShoots({ clock: this.clock, intervalMs: pollMs * 5, timeoutSeconds, cluster: c.name, what, pending, read: async () => this.shootViews(c, namespace) });
   }
 
   async acquireLease(cluster: string, args: { name: string; holder: string; ttlSeconds: number; now: Date }) {

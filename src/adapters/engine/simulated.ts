@@ -13,7 +13,7 @@ import type { Clock } from '../../ports/clock.ts';
 import type { StackEngine, UpOptions, UpResult } from '../../ports/engine.ts';
 import { keyOwner, type SimCloud } from '../../sim/cloud.ts';
 import type { SimFleet } from '../../sim/cluster.ts';
-import { namespacedConfig, reveal, runProgramUnderMocks, type Registered } from './mockRuntime.ts';
+import { namespacedConfig, reveal, runProgramUnderMocks } from './mockRuntime.ts';
 
 /** What the Pulumi backend keeps between runs. */
 export class SimBackend {
