@@ -14,7 +14,8 @@ import type { ClusterFleet } from '../ports/clusters.ts';
 import { gardenerDelayMs, SimCluster, type WorkloadSpec } from '../sim/cluster.ts';
 import { AgentCrash, crashing } from '../sim/crash.ts';
 import { Traffic } from '../sim/traffic.ts';
-import { buildWorld, type World } from '../sim/world.ts';
+import { keyOwner } from '../sim/cloud.ts';
+import { apiServerRestartMs, buildWorld, type World } from '../sim/world.ts';
 
 export type Fault = 'none' | 'stuck-rollout' | 'slow-rollout' | 'api-error' | 'failed-log-check' | 'crash-resume';
 export const faultKinds: readonly Fault[] = ['stuck-rollout', 'slow-rollout', 'api-error', 'failed-log-check', 'crash-resume'];
@@ -60,7 +61,7 @@ export interface DrillResult {
  * another; within a stage no schedule beats the slowest cluster, nor the total work spread over
  * `concurrency` workers.
  */
-function criticalPath(plan: CredentialPlan, world: World, concurrency: number): number {
+function criticalPath(plan: CredentialPlan, world: World, concurrency: number, regenerationMs: number): number {
   let total = 0;
   for (const step of plan.steps) {
     let per: number[] = [];
@@ -77,6 +78,9 @@ function criticalPath(plan: CredentialPlan, world: World, concurrency: number): 
       });
     } else if (step.kind === 'annotate') per = step.clusters.map(() => gardenerDelayMs.rotation);
     else if (step.kind === 'wait-reconciled') per = step.clusters.map(() => gardenerDelayMs.reconcile);
+    else if (step.kind === 'exec' && step.command[0] === 'kops' && step.command[1] === 'rolling-update') {
+      per = [[...world.fleet.clusters.values()].reduce((n, c) => n + (c.controlPlane?.servers.length ?? 0), 0) * apiServerRestartMs];
+    } else if (step.kind === 'regenerate' && step.via !== 'pulumi-up') per = [regenerationMs];
     else continue;
     const work = per.reduce((a, b) => a + b, 0);
     total += Math.max(0, ...per, work / concurrency);
@@ -95,6 +99,9 @@ export async function runDrill(stack: string, raw: Readonly<Record<string, unkno
     podStartMs: (fault === 'slow-rollout' ? pick(30, 120) : pick(2, 20)) * 1000,
   });
   const world = buildWorld(config, new Date('2026-11-24T00:00:00Z'), tune);
+  // A Cosmos DB key regeneration takes minutes; the slot has no working key meanwhile.
+  const regenerationMs = new Map(config.credentials.filter((c) => c.source.type === 'azure-cosmosdb-keys').map((c) => [keyOwner(c.source, c.name), pick(30, 180) * 1000] as const));
+  world.cloud.regenerationMs = (owner) => regenerationMs.get(owner) ?? 0;
   options.editWorld?.(world, config);
   const checkout = structuredClone(raw) as Record<string, unknown>;
   await world.ports(checkout).engine.up({ policyPacks: [] });
@@ -113,7 +120,7 @@ export async function runDrill(stack: string, raw: Readonly<Record<string, unkno
 
   let boundMs = 0;
   for (const cred of config.credentials) {
-    boundMs += criticalPath(planCredential(config, cred, mode), world, concurrency);
+    boundMs += criticalPath(planCredential(config, cred, mode), world, concurrency, regenerationMs.get(keyOwner(cred.source, cred.name)) ?? 0);
     const ports = world.ports(engine.checkout());
     let clusters: ClusterFleet = ports.clusters;
     if (fault === 'stuck-rollout') {
@@ -179,7 +186,7 @@ export async function runDrill(stack: string, raw: Readonly<Record<string, unkno
     if (rotatedIds.includes(id!)) restartCounts.set(`${cluster} ${workload}`, (restartCounts.get(`${cluster} ${workload}`) ?? 0) + 1);
   }
   const twice = [...restartCounts].filter(([, n]) => n > 1).map(([w]) => w);
-  const onDeadKeys = [...world.fleet.clusters.values()].flatMap((c) => c.presentedKeys().filter(({ pod }) => /sim:/.test(pod.loaded) && !world.cloud.accepts(pod.loaded)).map(({ workload, pod }) => `${c.name} ${workload.namespace}/${workload.name} ${pod.name}`));
+  const onDeadKeys = [...world.fleet.clusters.values()].flatMap((c) => c.presentedKeys().filter(({ pod }) => !(c.accepts?.(pod.loaded) ?? true)).map(({ workload, pod }) => `${c.name} ${workload.namespace}/${workload.name} ${pod.name}`));
   const failures = [...t.failures].map(([w, at]) => `${w} from ${new Date(at).toISOString()}`);
   const invariants: Invariant[] = [
     { name: 'no failed request', held: tolerant || t.failed === 0, detail: t.failed === 0 ? `${Math.round(t.requests)} requests, none failed` : `${Math.round(t.failed)} of ${Math.round(t.requests)} failed: ${failures.join('; ')}` },

@@ -294,9 +294,17 @@ export class Driver {
       this.emit({ type: 'warning', at: this.now(), credential: run.plan.name, message: `the freed ${step.slot} key was used at ${used.toISOString()}, after every declared consumer was restarted: a consumer is missing from the stages (run keyslot plan --discover)` });
     }
     if (step.via === 'pulumi-up') {
+      // AWS's own procedure: switch the freed key off first, so that a missed consumer fails while
+      // turning it back on still helps, and replace it only after the soak.
+      let soaked = '';
+      if (step.soakMinutes > 0 && !run.resumed) {
+        const off = await this.ports.cloud.setActive(keyRef(run), step.slot, false);
+        await this.ports.clock.sleep(step.soakMinutes * 60_000);
+        soaked = `, after ${off ? 'deactivating it for ' : ''}a ${step.soakMinutes} min soak`;
+      }
       // Replaced by the next `up` (record's); setting the generation twice is the same config.
       await this.ports.engine.setConfig(path, String(step.generation));
-      return { outcome: 'done' as const, detail: `${step.slot} → generation ${step.generation} (replaced at the next up)` };
+      return { outcome: 'done' as const, detail: `${step.slot} → generation ${step.generation} (replaced at the next up${soaked})` };
     }
     const startedAt = new Date(run.record.startedAt);
     const made = await this.ports.cloud.keyCreatedAt(keyRef(run), step.slot);
@@ -473,7 +481,11 @@ export class Driver {
     const cred = plan.name;
     const started = this.ports.clock.now().getTime();
     this.emit({ type: 'step-started', at: this.now(), credential: cred, rotationId: record.id, step: -1, kind: 'flip', clusters: [] });
-    if (run.before.scheme === 'dual') await this.ports.engine.setConfig(`slots.${cred}`, plan.from);
+    if (run.before.scheme === 'dual') {
+      // A soak may have switched the old key off; it takes traffic again from here.
+      await this.ports.cloud.setActive(keyRef(run), plan.from, true);
+      await this.ports.engine.setConfig(`slots.${cred}`, plan.from);
+    }
     if (run.before.scheme === 'triple') {
       // Signers go back to the old primary; every key made since stays trusted, and no generation
       // number is reused: previous = the would-be primary, next = the new next.

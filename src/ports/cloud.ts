@@ -20,4 +20,10 @@ export interface CloudKeys {
   keyCreatedAt(key: KeyRef, slot: string): Promise<Date | undefined>;
   /** When the slot's key was last used, where the cloud tracks it (IAM); undefined otherwise. */
   keyLastUsedAt(key: KeyRef, slot: string): Promise<Date | undefined>;
+  /**
+   * Turns the slot's key off or back on without deleting it (IAM: Status=Inactive/Active), so
+   * that a soak before its replacement is reversible. Resolves false where the cloud has no such
+   * state (Azure account keys).
+   */
+  setActive(key: KeyRef, slot: string, active: boolean): Promise<boolean>;
 }

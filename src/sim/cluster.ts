@@ -15,8 +15,14 @@ export interface SimPod {
   readonly revision: number;
   readonly startedAt: number;
   readonly readyAt: number;
-  /** What the pod read from its Secrets when it started: the key it presents until it restarts. */
-  readonly loaded: string;
+  /**
+   * What the pod read from its Secrets when it started: the key it presents until it restarts. A
+   * pod that authenticates with a service-account token holds `token:<signing key>` instead,
+   * reissued every `tokenRefreshMs`.
+   */
+  loaded: string;
+  /** When its token was last issued (token readers only). */
+  tokenIssuedAt?: number;
   readonly logs: { at: number; container: string; line: string }[];
 }
 
@@ -28,6 +34,8 @@ export interface SimWorkload {
   readonly containers: readonly string[];
   /** What the pods read when they start: Secret names (same namespace), or `store:<id>` for an external store (Key Vault, Secrets Manager). */
   readonly secrets: readonly string[];
+  /** `token`: the pods authenticate with projected service-account tokens that the cluster's API servers sign and verify. */
+  readonly reads: 'secrets' | 'token';
   readonly templateAnnotations: Record<string, string>;
   generation: number;
   observedGeneration: number;
@@ -81,6 +89,8 @@ export interface WorkloadSpec {
   readonly replicas?: number;
   readonly containers?: readonly string[];
   readonly secrets?: readonly string[];
+  /** @default secrets */
+  readonly reads?: 'secrets' | 'token';
   /** How long a pod takes to become ready. @default 5000 */
   readonly podStartMs?: number;
   /** @default 600 */
@@ -90,7 +100,19 @@ export interface WorkloadSpec {
 /** Time Gardener takes to finish a reconcile or a credentials rotation in the model. */
 export const gardenerDelayMs = { reconcile: 60_000, rotation: 30_000 };
 
-const authError = 'ERROR 401 Unauthorized: the backend rejected the credential';
+/** The kubelet reissues a projected service-account token at 80% of its default one-hour life. */
+export const tokenRefreshMs = 48 * 60_000;
+
+/**
+ * A cluster's API servers as service-account token signers and verifiers (kOps): each read the
+ * signing key and the trust bundle from their Secrets when it last restarted.
+ */
+export interface SimControlPlane {
+  readonly namespace: string;
+  readonly signerSecret: string;
+  readonly bundleSecret: string;
+  readonly servers: { signer: string; trusted: string; restartedAt: number }[];
+}
 
 export class SimCluster {
   readonly secrets = new Map<string, SimSecret>();
@@ -104,6 +126,9 @@ export class SimCluster {
   accepts?: (loaded: string) => boolean;
   /** Reads an external store (`store:<id>` references), e.g. the simulated Key Vault. */
   readStore?: (id: string) => string | undefined;
+  /** The line a pod logs when what it loaded is refused, as the client library behind it would word it. */
+  rejectionLine: (loaded: string) => string = () => 'ERROR 401 Unauthorized: the backend rejected the credential';
+  controlPlane?: SimControlPlane;
   private podSerial = 0;
 
   constructor(
@@ -127,6 +152,7 @@ export class SimCluster {
       replicas: spec.replicas ?? 2,
       containers: spec.containers ?? [spec.name],
       secrets: spec.secrets ?? [],
+      reads: spec.reads ?? 'secrets',
       templateAnnotations: {},
       generation: 1,
       observedGeneration: 1,
@@ -160,6 +186,11 @@ export class SimCluster {
         shoot.lastOperation = { type: 'Reconcile', state: 'Processing', lastUpdateTime: new Date(this.now()).toISOString(), doneAt: this.now() + gardenerDelayMs.reconcile };
       }
     }
+  }
+
+  deleteSecret(namespace: string, name: string): void {
+    this.sync();
+    this.secrets.delete(SimCluster.key(namespace, name));
   }
 
   /** `kubectl rollout restart`: patch the pod template's annotations and roll a new revision. */
@@ -228,6 +259,14 @@ export class SimCluster {
   }
 
   private progress(w: SimWorkload, now: number): void {
+    if (w.reads === 'token') {
+      for (const pod of w.pods) {
+        if (pod.tokenIssuedAt !== undefined && now - pod.tokenIssuedAt >= tokenRefreshMs) {
+          pod.tokenIssuedAt += Math.floor((now - pod.tokenIssuedAt) / tokenRefreshMs) * tokenRefreshMs;
+          pod.loaded = this.issueToken();
+        }
+      }
+    }
     w.observedGeneration = w.generation;
     if (w.failRollout) return;
     // Surge one pod at a time: pod i of the new revision starts when pod i-1 is ready.
@@ -247,12 +286,43 @@ export class SimCluster {
   }
 
   private startPod(w: SimWorkload, at: number): SimPod {
-    const loaded = w.secrets
-      .map((s) => (s.startsWith('store:') ? (this.readStore?.(s.slice('store:'.length)) ?? '') : JSON.stringify(this.secrets.get(SimCluster.key(w.namespace, s))?.data ?? {})))
-      .join('\n');
+    const loaded =
+      w.reads === 'token'
+        ? this.issueToken()
+        : w.secrets.map((s) => (s.startsWith('store:') ? (this.readStore?.(s.slice('store:'.length)) ?? '') : JSON.stringify(this.secrets.get(SimCluster.key(w.namespace, s))?.data ?? {}))).join('\n');
     const ok = this.accepts ? this.accepts(loaded) : true;
-    const logs = w.containers.map((container) => ({ at, container, line: ok ? 'started; backend accepted the credential' : authError }));
-    return { name: `${w.name}-${w.revision}-${++this.podSerial}`, revision: w.revision, startedAt: at, readyAt: at + w.podStartMs, loaded, logs };
+    const logs = w.containers.map((container) => ({ at, container, line: ok ? 'started; backend accepted the credential' : this.rejectionLine(loaded) }));
+    return { name: `${w.name}-${w.revision}-${++this.podSerial}`, revision: w.revision, startedAt: at, readyAt: at + w.podStartMs, loaded, logs, ...(w.reads === 'token' ? { tokenIssuedAt: at } : {}) };
+  }
+
+  /** A token signed by the API server that restarted last (it answers the TokenRequest). */
+  private issueToken(): string {
+    const servers = this.controlPlane?.servers ?? [];
+    const newest = servers.reduce<(typeof servers)[number] | undefined>((a, s) => (!a || s.restartedAt >= a.restartedAt ? s : a), undefined);
+    return `token:${newest?.signer ?? ''}`;
+  }
+
+  /** Adds API servers that sign and verify service-account tokens with keys from two Secrets. */
+  addControlPlane(namespace: string, signerSecret: string, bundleSecret: string, servers = 3): SimControlPlane {
+    this.controlPlane = { namespace, signerSecret, bundleSecret, servers: Array.from({ length: servers }, () => ({ signer: '', trusted: '', restartedAt: this.now() })) };
+    for (let i = 0; i < servers; i++) this.restartApiServer(i);
+    return this.controlPlane;
+  }
+
+  /** One API server restarts (a control-plane rolling update) and reads its key and trust bundle again. */
+  restartApiServer(index: number): void {
+    const cp = this.controlPlane;
+    if (!cp) return;
+    const read = (name: string) => Object.values(this.secrets.get(SimCluster.key(cp.namespace, name))?.data ?? {}).join('\n');
+    cp.servers[index] = { signer: read(cp.signerSecret), trusted: read(cp.bundleSecret), restartedAt: this.now() };
+  }
+
+  /** Every API server must accept a token: a request may land on any of them. */
+  verifiesToken(loaded: string): boolean {
+    const signer = loaded.slice('token:'.length);
+    if (!this.controlPlane || !signer.includes('/private@')) return false;
+    const publicKey = signer.replace('/private@', '/public@');
+    return this.controlPlane.servers.every((s) => s.trusted.includes(publicKey));
   }
 
   /** Starts every workload's pods afresh, reading what is deployed now: the fleet as it runs before a rotation. */
@@ -267,8 +337,6 @@ export class SimCluster {
   log(pod: SimPod, container: string, line: string): void {
     pod.logs.push({ at: this.now(), container, line });
   }
-
-  static readonly authError = authError;
 
   /** What every pod presents now (for traffic in the drill). */
   presentedKeys(): { workload: SimWorkload; pod: SimPod }[] {

@@ -46,11 +46,11 @@ export class Traffic {
         for (const pod of ready) {
           const n = seconds * this.rate;
           this.totals.requests += n;
-          if (!/sim:/.test(pod.loaded) || this.cloud.accepts(pod.loaded)) continue;
+          if (cluster.accepts?.(pod.loaded) ?? true) continue;
           this.totals.failed += n;
           const key = `${cluster.name} ${w.namespace}/${w.name}`;
           if (!this.totals.failures.has(key)) this.totals.failures.set(key, from);
-          for (const container of w.containers) cluster.log(pod, container, SimCluster.authError);
+          for (const container of w.containers) cluster.log(pod, container, cluster.rejectionLine(pod.loaded));
         }
       }
     }

@@ -12,7 +12,7 @@ import { SimulatedCommands, SimulatedHttp } from '../adapters/probes/simulated.t
 import type { DriverPorts } from '../driver/driver.ts';
 import { selectClusters } from '../model/clusters.ts';
 import { SimClock } from './clock.ts';
-import { SimCloud } from './cloud.ts';
+import { rejectionLine, SimCloud } from './cloud.ts';
 import { SimFleet, type WorkloadKind, type WorkloadSpec } from './cluster.ts';
 
 export interface World {
@@ -31,6 +31,9 @@ export interface World {
   ports(checkout: Readonly<Record<string, unknown>>): DriverPorts & { engine: SimulatedStackEngine };
 }
 
+/** How long one API server takes to come back in a control-plane rolling update. */
+export const apiServerRestartMs = 90_000;
+
 /** Builds the fleet a stack's stages expect: every named workload, mounting the stack's Secrets. */
 export function buildWorld(config: StackConfig, start?: Date, tune: (spec: WorkloadSpec) => WorkloadSpec = (spec) => spec): World {
   const clock = new SimClock(start);
@@ -38,7 +41,8 @@ export function buildWorld(config: StackConfig, start?: Date, tune: (spec: Workl
   const cloud = new SimCloud(clock);
   for (const c of config.clusters) {
     const cluster = fleet.cluster(c.name);
-    cluster.accepts = (loaded) => !/sim:/.test(loaded) || cloud.accepts(loaded);
+    cluster.accepts = (loaded) => (loaded.startsWith('token:') ? cluster.verifiesToken(loaded) : !/sim:/.test(loaded) || cloud.accepts(loaded));
+    cluster.rejectionLine = rejectionLine;
     cluster.readStore = (id) => cloud.stores.get(id);
   }
   for (const cred of config.credentials) {
@@ -78,10 +82,40 @@ export function buildWorld(config: StackConfig, start?: Date, tune: (spec: Workl
       }
     }
   }
+  // kOps: the API servers sign and verify service-account tokens with the delivered keyset, and
+  // every cluster runs pods that authenticate with those tokens.
+  for (const cred of config.credentials) {
+    if (cred.source.type !== 'tls-signing-key') continue;
+    const secrets = cred.deliver.filter((d) => d.type === 'kubernetes-secret');
+    const uses = (v: string) => secrets.find((d) => Object.values(d.data).some((t) => t.includes(`\${${v}}`)));
+    const signer = uses('privateKeyPem');
+    const bundle = uses('trustBundle') ?? uses('publicKeyPem');
+    if (!signer || !bundle) continue;
+    for (const cluster of selectClusters(config.clusters, signer.clusters)) {
+      const c = fleet.cluster(cluster);
+      c.addControlPlane(signer.namespace, signer.name, bundle.name);
+      c.addWorkload(tune({ kind: 'deployment', namespace: 'default', name: 'sa-token-client', reads: 'token', replicas: 2 }));
+    }
+  }
   const backend = new SimBackend();
   const clusters = new SimulatedClusterFleet(fleet, clock);
-  const cloudKeys = new SimulatedCloudKeys(cloud);
+  const cloudKeys = new SimulatedCloudKeys(cloud, clock);
   const commands = new SimulatedCommands();
+  commands.handlers.push((command) => {
+    // `kops rolling-update cluster --name N --instance-group-roles=control-plane --yes`: API servers restart one at a time.
+    if (command[0] !== 'kops' || command[1] !== 'rolling-update') return undefined;
+    const name = command[command.indexOf('--name') + 1];
+    const targets = config.clusters.filter((c) => c.context === name || c.name === name).map((c) => fleet.cluster(c.name));
+    return (async () => {
+      for (const c of targets.length ? targets : [...fleet.clusters.values()]) {
+        for (let i = 0; i < (c.controlPlane?.servers.length ?? 0); i++) {
+          await clock.sleep(apiServerRestartMs);
+          c.restartApiServer(i);
+        }
+      }
+      return 'kops: control plane rolled';
+    })();
+  });
   const http = new SimulatedHttp();
   const journal = new MemoryJournal();
   return {
@@ -95,7 +129,10 @@ export function buildWorld(config: StackConfig, start?: Date, tune: (spec: Workl
     http,
     journal,
     boot: () => {
-      for (const c of fleet.clusters.values()) c.bootPods();
+      for (const c of fleet.clusters.values()) {
+        c.controlPlane?.servers.forEach((_, i) => c.restartApiServer(i));
+        c.bootPods();
+      }
     },
     ports: (checkout) => ({ engine: new SimulatedStackEngine(config.stack, checkout, backend, { fleet, cloud, clock }), clusters, cloud: cloudKeys, clock, commands, http, journal }),
   };

@@ -53,6 +53,16 @@ describe('adapter: AWS IAM/STS (SDK v3) against a query-protocol emulator on 127
     assert.deepEqual(emulator.actions.slice(-2), ['ListAccessKeys', 'GetAccessKeyLastUsed']);
   });
 
+  it('switches a slot key off and on with UpdateAccessKey; off, it no longer signs', async () => {
+    assert.equal(await aws.setActive(key, 'primary', false), true);
+    assert.equal(emulator.keys.get(primary.id)!.status, 'Inactive');
+    assert.equal(emulator.keys.get(secondary.id)!.status, 'Active', 'only that slot');
+    await assert.rejects(aws.testKey(key, 'primary'), KeyRejectedError);
+    await assert.rejects(aws.setActive({ ...key, source: { type: 'aws-iam-access-key', userName: 'someone-else' } as Source }, 'primary', false), ResourceNotFoundError);
+    assert.equal(await aws.setActive(key, 'primary', true), true);
+    await aws.testKey(key, 'primary');
+  });
+
   it('classifies a missing user, a denied identity and an outage', async () => {
     await assert.rejects(aws.keyCreatedAt({ ...key, source: { type: 'aws-iam-access-key', userName: 'nobody' } as Source }, 'primary'), ResourceNotFoundError);
     emulator.failNext = 5;

@@ -245,7 +245,7 @@ describe('driver: failures after the gate halt without rolling back', () => {
   it('a failed regeneration leaves the rotation in flight; resume finishes it', async () => {
     const s = await scenario('alwayson-cosmos');
     const ports = s.world.ports(s.checkout);
-    const cloud = { ...ports.cloud, testKey: ports.cloud.testKey.bind(ports.cloud), keyCreatedAt: ports.cloud.keyCreatedAt.bind(ports.cloud), keyLastUsedAt: ports.cloud.keyLastUsedAt.bind(ports.cloud), regenerate: async () => { throw new RollbackImpossibleError('ARM said 500'); } };
+    const cloud = { ...ports.cloud, testKey: ports.cloud.testKey.bind(ports.cloud), keyCreatedAt: ports.cloud.keyCreatedAt.bind(ports.cloud), keyLastUsedAt: ports.cloud.keyLastUsedAt.bind(ports.cloud), setActive: ports.cloud.setActive.bind(ports.cloud), regenerate: async () => { throw new RollbackImpossibleError('ARM said 500'); } };
     const broken = new Driver({ ...ports, cloud }, { policyPacks: [], holder: 'test@runner' });
     await assert.rejects(broken.rotate('cosmos'), /ARM said 500/);
     const deployed = await ports.engine.deployed();

@@ -3,7 +3,7 @@
  * creation and last use with IAM. New keys are not made here: an IAM key is a Pulumi resource,
  * replaced by `up` when its generation changes. Failures are classified once, in `call`.
  */
-import { GetAccessKeyLastUsedCommand, IAMClient, ListAccessKeysCommand } from '@aws-sdk/client-iam';
+import { GetAccessKeyLastUsedCommand, IAMClient, ListAccessKeysCommand, UpdateAccessKeyCommand } from '@aws-sdk/client-iam';
 import { GetCallerIdentityCommand, STSClient } from '@aws-sdk/client-sts';
 import type { AwsCredentialIdentity, AwsCredentialIdentityProvider } from '@smithy/types';
 import { ApiUnavailableError, ForbiddenError, KeyRejectedError, KeyslotError, ResourceNotFoundError } from '../../errors.ts';
@@ -105,5 +105,16 @@ export class AwsIamKeys implements CloudKeys {
     if (!meta?.AccessKeyId) return undefined;
     const used = await this.call(`reading when ${key.credential}'s ${slot} key was last used`, `iam:GetAccessKeyLastUsed on user/${this.source(key).userName}`, () => this.iam.send(new GetAccessKeyLastUsedCommand({ AccessKeyId: meta.AccessKeyId })));
     return used.AccessKeyLastUsed?.LastUsedDate;
+  }
+
+  /** UpdateAccessKey: AWS's "deactivate, watch, then delete" (and its undo). Idempotent. */
+  async setActive(key: KeyRef, slot: string, active: boolean): Promise<boolean> {
+    const source = this.source(key);
+    const id = await this.options.keyId(key.credential, slot);
+    if (!id) throw new ResourceNotFoundError(`AWS: the ${slot} access key of ${source.userName} is not in the deployed stack`);
+    await this.call(`${active ? 'activating' : 'deactivating'} ${key.credential}'s ${slot} key`, `iam:UpdateAccessKey on user/${source.userName}`, () =>
+      this.iam.send(new UpdateAccessKeyCommand({ UserName: source.userName, AccessKeyId: id, Status: active ? 'Active' : 'Inactive' })),
+    );
+    return true;
   }
 }

@@ -120,6 +120,11 @@ export class AzureAccountKeys implements CloudKeys {
     return listed.keys?.find((k) => k.keyName === keyName)?.creationTime;
   }
 
+  /** Azure account keys are on until regenerated; there is no inactive state. */
+  async setActive(): Promise<boolean> {
+    return false;
+  }
+
   /** Azure does not report when an account key was last used. */
   async keyLastUsedAt(): Promise<Date | undefined> {
     return undefined;

@@ -31,6 +31,12 @@ export class CloudRouter implements CloudKeys {
     return this.adapter(key).keyCreatedAt(key, slot);
   }
 
+  /** Only IAM keys have an off switch. */
+  async setActive(key: KeyRef, slot: string, active: boolean) {
+    if (key.source.type !== 'aws-iam-access-key') return false;
+    return this.adapter(key).setActive(key, slot, active);
+  }
+
   /** Only clouds that track use answer; for the others there is nothing to ask. */
   async keyLastUsedAt(key: KeyRef, slot: string) {
     if (key.source.type !== 'aws-iam-access-key') return undefined;

@@ -1,5 +1,6 @@
 /** CloudKeys over the simulated cloud (the drill and the driver's tests). */
 import { KeyRejectedError } from '../../errors.ts';
+import type { Clock } from '../../ports/clock.ts';
 import type { CloudKeys, KeyRef } from '../../ports/cloud.ts';
 import { keyOwner, type SimCloud } from '../../sim/cloud.ts';
 
@@ -7,7 +8,10 @@ export class SimulatedCloudKeys implements CloudKeys {
   /** Slots whose key tests fail, as `${owner}/${slot}`: a standby key the cloud would reject. */
   readonly rejected = new Set<string>();
 
-  constructor(private readonly cloud: SimCloud) {}
+  constructor(
+    private readonly cloud: SimCloud,
+    private readonly clock: Clock,
+  ) {}
 
   private owner(key: KeyRef): string {
     return keyOwner(key.source as { type: string }, key.credential);
@@ -15,18 +19,33 @@ export class SimulatedCloudKeys implements CloudKeys {
 
   async testKey(key: KeyRef, slot: string): Promise<void> {
     const id = `${this.owner(key)}/${slot}`;
-    if (this.rejected.has(id)) throw new KeyRejectedError(`the ${slot} key of ${this.owner(key)} was rejected by the cloud`);
+    const current = this.cloud.current(this.owner(key), slot);
+    if (this.rejected.has(id) || current?.status === 'Inactive') throw new KeyRejectedError(`the ${slot} key of ${this.owner(key)} was rejected by the cloud`);
   }
 
+  /** Starts the regeneration and, like the SDK's poller, resolves when the cloud reports it finished. */
   async regenerate(key: KeyRef, slot: string): Promise<Date> {
-    return this.cloud.regenerate(this.owner(key), slot).createdAt;
+    const made = this.cloud.regenerate(this.owner(key), slot);
+    const wait = made.readyAt - this.clock.now().getTime();
+    if (wait > 0) await this.clock.sleep(wait);
+    return made.createdAt;
   }
 
   async keyCreatedAt(key: KeyRef, slot: string): Promise<Date | undefined> {
-    return this.cloud.key(this.owner(key), slot).createdAt;
+    // Cosmos and Storage accounts always have both keys; an IAM slot is empty between a delete and its replacement.
+    const owner = this.owner(key);
+    return (this.cloud.current(owner, slot) ?? (/^(cosmos|storage):/.test(owner) ? this.cloud.key(owner, slot) : undefined))?.createdAt;
   }
 
   async keyLastUsedAt(key: KeyRef, slot: string): Promise<Date | undefined> {
     return this.cloud.lastUsed.get(`${this.owner(key)}/${slot}`);
+  }
+
+  /** IAM keys only, as in AWS. */
+  async setActive(key: KeyRef, slot: string, active: boolean): Promise<boolean> {
+    if (key.source.type !== 'aws-iam-access-key') return false;
+    const current = this.cloud.current(this.owner(key), slot);
+    if (current) this.cloud.setStatus(current.token, active ? 'Active' : 'Inactive');
+    return true;
   }
 }

@@ -25,11 +25,14 @@ export interface Registered {
   readonly additionalSecretOutputs: readonly string[];
 }
 
-interface EngineView {
+/** What the engine learns from a registration beyond `newResource`'s arguments. */
+export interface EngineView {
   urn?: string;
   parent?: string;
   deleteBeforeReplace: boolean;
   additionalSecretOutputs: string[];
+  /** The `replacementTrigger` option, serialised; a change replaces the resource. */
+  replacementTrigger?: string;
 }
 
 interface RegisterRequest {
@@ -38,6 +41,7 @@ interface RegisterRequest {
   getParent(): string;
   getDeletebeforereplace(): boolean;
   getAdditionalsecretoutputsList(): string[];
+  getReplacementTrigger?(): { toJavaScript(): unknown } | undefined;
 }
 
 /**
@@ -49,7 +53,13 @@ function recordEngineView(): Map<string, EngineView> {
   const monitor = getMonitor() as unknown as { registerResource(req: RegisterRequest, cb: (err: unknown, res?: { getUrn(): string }) => void): void };
   const original = monitor.registerResource.bind(monitor);
   monitor.registerResource = (req, cb) => {
-    const view: EngineView = { deleteBeforeReplace: req.getDeletebeforereplace(), additionalSecretOutputs: req.getAdditionalsecretoutputsList(), ...(req.getParent() ? { parent: req.getParent() } : {}) };
+    const trigger = req.getReplacementTrigger?.()?.toJavaScript();
+    const view: EngineView = {
+      deleteBeforeReplace: req.getDeletebeforereplace(),
+      additionalSecretOutputs: req.getAdditionalsecretoutputsList(),
+      ...(req.getParent() ? { parent: req.getParent() } : {}),
+      ...(trigger !== undefined && trigger !== null ? { replacementTrigger: JSON.stringify(trigger) } : {}),
+    };
     seen.set(`${req.getType()}::${req.getName()}`, view);
     original(req, (err, res) => {
       if (res) view.urn = res.getUrn();
@@ -88,8 +98,8 @@ export interface MockRun {
 }
 
 export interface MockProviders {
-  /** Returns the id and state (inputs plus outputs) of a registered resource. */
-  newResource(args: pulumi.runtime.MockResourceArgs): { id: string; state: Record<string, unknown> };
+  /** Returns the id and state (inputs plus outputs) of a registered resource; `view` has its options as the engine got them. */
+  newResource(args: pulumi.runtime.MockResourceArgs, view: Readonly<EngineView>): { id: string; state: Record<string, unknown> };
   call(args: pulumi.runtime.MockCallArgs): Record<string, unknown>;
 }
 
@@ -107,10 +117,12 @@ export function runProgramUnderMocks(stack: string, config: Record<string, strin
 
 async function runOnce(stack: string, config: Record<string, string>, providers: MockProviders): Promise<MockRun> {
   const registered: Omit<Registered, 'urn' | 'deleteBeforeReplace' | 'additionalSecretOutputs'>[] = [];
+  let engine = new Map<string, EngineView>();
   await pulumi.runtime.setMocks(
     {
       newResource: (args) => {
-        const result = providers.newResource(args);
+        // The monitor saw the registration first, so its options are known here (reads have none).
+        const result = providers.newResource(args, engine.get(`${args.type}::${args.name}`) ?? { deleteBeforeReplace: false, additionalSecretOutputs: [] });
         registered.push({ type: args.type, name: args.name, custom: args.custom ?? true, inputs: args.inputs, outputs: result.state, ...(args.provider ? { provider: args.provider } : {}) });
         return result;
       },
@@ -121,7 +133,7 @@ async function runOnce(stack: string, config: Record<string, string>, providers:
     false,
     'organization',
   );
-  const engine = recordEngineView();
+  engine = recordEngineView();
   pulumi.runtime.setAllConfig(config);
   const outputs = keyslotProgram();
   // Output.promise() rejects when the program failed (a stale file, a bad input), where apply would never run.

@@ -11,21 +11,38 @@ import { EngineError } from '../../errors.ts';
 import type { CredentialState } from '../../model/state.ts';
 import type { Clock } from '../../ports/clock.ts';
 import type { StackEngine, UpOptions, UpResult } from '../../ports/engine.ts';
-import { keyOwner, type SimCloud } from '../../sim/cloud.ts';
+import { keyOwner, SimLimitExceededError, type SimCloud } from '../../sim/cloud.ts';
 import type { SimFleet } from '../../sim/cluster.ts';
-import { namespacedConfig, reveal, runProgramUnderMocks } from './mockRuntime.ts';
+import { type EngineView, namespacedConfig, reveal, runProgramUnderMocks } from './mockRuntime.ts';
+
+/** One resource as the backend keeps it after an up. */
+export interface SimResourceState {
+  readonly id: string;
+  /** Inputs, revealed and serialised: a change is an update (or, for a key, a replacement). */
+  readonly inputs: string;
+  /** What forces a replacement: a key's inputs, or the `replacementTrigger` option. */
+  readonly replaceKey: string;
+  readonly outputs: Record<string, unknown>;
+  readonly deleteBeforeReplace: boolean;
+  /** What the resource made in the simulated world, to undo when it is deleted. */
+  readonly made: readonly Made[];
+}
+
+/** A thing in the simulated world a resource owns. */
+type Made =
+  | { readonly kind: 'key'; readonly token: string }
+  | { readonly kind: 'secret'; readonly cluster: string; readonly namespace: string; readonly name: string }
+  | { readonly kind: 'store'; readonly id: string };
 
 /** What the Pulumi backend keeps between runs. */
 export class SimBackend {
   outputs: Record<string, CredentialState> = {};
   keyMaterial: Record<string, Record<string, Readonly<Record<string, string>>>> = {};
   readonly tags = new Map<string, string>();
-  /** time.Static results by resource name: kept until their triggers change. */
-  readonly statics = new Map<string, { triggers: string; rfc3339: string }>();
-  /** Inputs of every resource at the last up, by type and name. */
-  state = new Map<string, string>();
+  /** Every resource at the last up, by `type::name`. */
+  state = new Map<string, SimResourceState>();
   /** Every up: the policy packs it was given and what changed. */
-  readonly ups: { policyPacks: readonly string[]; changes: Record<string, number> }[] = [];
+  readonly ups: { policyPacks: readonly string[]; changes: Record<string, number>; operations: readonly string[] }[] = [];
 }
 
 export interface SimWorld {
@@ -128,49 +145,68 @@ export class SimulatedStackEngine implements StackEngine {
     const generationOf = new Map<string, number>(config.credentials.flatMap((c) => Object.entries(c.generations).map(([slot, g]) => [`${c.name}-${slot}`, g.generation] as const)));
     const sourceOf = new Map(config.credentials.map((c) => [c.name, c.source]));
     const { cloud, fleet, clock } = this.world;
-    const effects: (() => void)[] = [];
+    const prior = this.backend.state;
+    const planned: Planned[] = [];
     const ownerOfKey = (name: string) => {
       const cred = name.replace(/-(primary|secondary|previous|next|current)$/, '');
       const slot = name.slice(cred.length + 1);
       return { owner: keyOwner((sourceOf.get(cred) ?? { type: 'random' }) as { type: string }, cred), slot, generation: generationOf.get(name) ?? 1 };
     };
 
-    const newResource = (args: pulumi.runtime.MockResourceArgs): { id: string; state: Record<string, unknown> } => {
-      const { type, name, inputs } = args;
-      if (type === 'pulumi:pulumi:StackReference') return { id: String(inputs.name), state: { ...inputs, outputs: { credentials: structuredClone(this.backend.outputs) }, secretOutputNames: [] } };
+    /** What a resource of this type is and makes in the world: its id, outputs, and the effect of creating or updating it. */
+    const materialise = (type: string, name: string, inputs: Record<string, unknown>, provider: string | undefined): { id: string; outputs: Record<string, unknown>; made: readonly Made[]; effect?: () => void } => {
       if (type.endsWith(':RandomPassword') || type.endsWith(':AccessKey')) {
         const k = ownerOfKey(name);
-        const key = apply ? cloud.ensure(k.owner, k.slot, k.generation) : { token: `sim:${k.owner}/${k.slot}@g${k.generation}`, createdAt: clock.now() };
+        const token = `sim:${k.owner}/${k.slot}@g${k.generation}`;
+        const made: Made[] = [{ kind: 'key', token }];
+        const effect = () => void cloud.create(k.owner, k.slot, token);
         return type.endsWith(':AccessKey')
-          ? { id: key.token, state: { ...inputs, secret: key.token, createDate: key.createdAt.toISOString(), status: 'Active' } }
-          : { id: name, state: { ...inputs, result: key.token } };
+          ? { id: token, outputs: { ...inputs, secret: token, createDate: clock.now().toISOString(), status: 'Active' }, made, effect }
+          : { id: name, outputs: { ...inputs, result: token }, made, effect };
       }
       if (type.endsWith(':PrivateKey')) {
-        const pem = (part: string) => (apply ? cloud.ensure(`tls:${name}`, part, 1).token : `sim:tls:${name}/${part}@g1`);
-        return { id: name, state: { ...inputs, privateKeyPem: pem('private'), publicKeyPem: pem('public') } };
+        const pem = (part: string) => `sim:tls:${name}/${part}@g1`;
+        const made: Made[] = [{ kind: 'key', token: pem('private') }, { kind: 'key', token: pem('public') }];
+        const effect = () => {
+          cloud.create(`tls:${name}`, 'private', pem('private'));
+          cloud.create(`tls:${name}`, 'public', pem('public'));
+        };
+        return { id: name, outputs: { ...inputs, privateKeyPem: pem('private'), publicKeyPem: pem('public') }, made, effect };
       }
-      if (type.endsWith(':Static')) {
-        const triggers = JSON.stringify(reveal(inputs.triggers));
-        const known = this.backend.statics.get(name);
-        const rfc3339 = known && known.triggers === triggers ? known.rfc3339 : clock.now().toISOString();
-        if (apply) effects.push(() => this.backend.statics.set(name, { triggers, rfc3339 }));
-        return { id: name, state: { ...inputs, rfc3339 } };
-      }
+      if (type.endsWith(':Static')) return { id: name, outputs: { ...inputs, rfc3339: clock.now().toISOString() }, made: [] };
       if (type === 'kubernetes:core/v1:Secret' || type === 'kubernetes:core/v1:SecretPatch') {
-        const cluster = /::cluster-([^:]+)::/.exec(args.provider ?? '')?.[1];
+        const cluster = /::cluster-([^:]+)::/.exec(provider ?? '')?.[1];
         const meta = reveal(inputs.metadata) as { namespace: string; name: string; annotations?: Record<string, string> };
         const data = reveal(inputs.stringData) as Record<string, string>;
-        if (apply && cluster) effects.push(() => fleet.cluster(cluster).applySecret(meta.namespace, meta.name, data, meta.annotations ?? {}));
-        return { id: `${meta.namespace}/${meta.name}`, state: inputs };
+        const made: Made[] = cluster && type.endsWith(':Secret') ? [{ kind: 'secret', cluster, namespace: meta.namespace, name: meta.name }] : [];
+        return { id: `${meta.namespace}/${meta.name}`, outputs: inputs, made, ...(cluster ? { effect: () => fleet.cluster(cluster).applySecret(meta.namespace, meta.name, data, meta.annotations ?? {}) } : {}) };
       }
       if (/^azure-native:keyvault(\/[^:]+)?:Secret$/.test(type) || type === 'aws:secretsmanager/secretVersion:SecretVersion') {
         const plain = reveal(inputs) as { vaultName?: string; secretName?: string; properties?: { value?: string }; secretId?: string; secretString?: string };
         const id = plain.secretId ?? `${plain.vaultName}/${plain.secretName}`;
         const value = plain.secretString ?? plain.properties?.value ?? '';
-        if (apply) effects.push(() => cloud.stores.set(id, value));
-        return { id, state: inputs };
+        return { id, outputs: inputs, made: [{ kind: 'store', id }], effect: () => cloud.stores.set(id, value) };
       }
-      return { id: `${name}-id`, state: inputs };
+      return { id: `${name}-id`, outputs: inputs, made: [] };
+    };
+
+    const newResource = (args: pulumi.runtime.MockResourceArgs, view: Readonly<EngineView>): { id: string; state: Record<string, unknown> } => {
+      const { type, name, inputs } = args;
+      if (type === 'pulumi:pulumi:StackReference') return { id: String(inputs.name), state: { ...inputs, outputs: { credentials: structuredClone(this.backend.outputs) }, secretOutputNames: [] } };
+      const key = `${type}::${name}`;
+      const plainInputs = JSON.stringify(reveal(inputs));
+      // Keys and timestamps are replaced by any change of their inputs, as their providers do; anything by its replacementTrigger.
+      const replaceKey = `${replacedOnAnyChange.test(type) ? plainInputs : ''}|${view.replacementTrigger ?? ''}`;
+      const before = prior.get(key);
+      const op: Operation = !before ? 'create' : before.replaceKey !== replaceKey ? 'replace' : before.inputs !== plainInputs ? 'update' : 'same';
+      const fresh = materialise(type, name, inputs, args.provider);
+      // An unchanged key keeps its value and creation time; a Secret is rewritten on update.
+      const keep = before && op !== 'replace' && replacedOnAnyChange.test(type);
+      const outputs = keep ? before.outputs : fresh.outputs;
+      const made = keep ? before.made : fresh.made;
+      const id = keep ? before.id : fresh.id;
+      planned.push({ key, op, made, ...(before ? { before } : {}), ...(op !== 'same' && fresh.effect ? { effect: fresh.effect } : {}), state: { id, inputs: plainInputs, replaceKey, outputs, deleteBeforeReplace: view.deleteBeforeReplace, made } });
+      return { id, state: outputs };
     };
 
     const call = (args: pulumi.runtime.MockCallArgs): Record<string, unknown> => {
@@ -201,21 +237,74 @@ export class SimulatedStackEngine implements StackEngine {
       const message = (error instanceof Error ? error.message.split('\n')[0]! : String(error)).replace(/^(error serializing property "[^"]*": )+/, '');
       throw new EngineError(`pulumi ${apply ? 'up' : 'preview'} failed: ${message}`, { cause: error });
     }
-    const next = new Map(run.resources.map((r) => [`${r.type}::${r.name}`, JSON.stringify(reveal(r.inputs))]));
-    const changes: Record<string, number> = { same: 0, update: 0, create: 0, delete: 0 };
-    for (const [key, inputs] of next) {
-      const before = this.backend.state.get(key);
-      changes[before === undefined ? 'create' : before === inputs ? 'same' : 'update']! += 1;
-    }
-    for (const key of this.backend.state.keys()) if (!next.has(key)) changes.delete! += 1;
+    const registered = new Set(planned.map((p) => p.key));
+    const vanished = [...prior].filter(([key]) => !registered.has(key));
+    const changes: Record<string, number> = { same: 0, update: 0, create: 0, replace: 0, delete: vanished.length };
+    for (const p of planned) changes[p.op]! += 1;
     for (const [op, n] of Object.entries(changes)) if (n > 0 && op !== 'same') options.onEvent?.({ kind: 'summary', message: `${n} to ${op}` });
     if (apply) {
-      for (const effect of effects) effect();
-      this.backend.state = next;
+      const operations = this.apply(planned, vanished);
+      this.backend.state = new Map(planned.map((p) => [p.key, p.state]));
       this.backend.outputs = structuredClone(run.credentials);
       this.backend.keyMaterial = run.keyMaterial;
-      this.backend.ups.push({ policyPacks: [...options.policyPacks], changes });
+      this.backend.ups.push({ policyPacks: [...options.policyPacks], changes, operations });
     }
     return { changes };
   }
+
+  /**
+   * Carries out an up's plan in the simulated world in the engine's order: creates and updates in
+   * registration order; a replacement deletes the old resource first when it asked for
+   * `deleteBeforeReplace`, else after every create; resources gone from the program are deleted
+   * last. Returns the operations as `op type::name`, in order.
+   * @throws EngineError when a provider refuses (IAM's two-key limit, say); what ran stays done.
+   */
+  private apply(planned: readonly Planned[], vanished: readonly (readonly [string, SimResourceState])[]): string[] {
+    const operations: string[] = [];
+    const remove = (key: string, state: SimResourceState, keep: readonly Made[] = []) => {
+      operations.push(`delete ${key}`);
+      for (const m of state.made) if (!keep.some((k) => JSON.stringify(k) === JSON.stringify(m))) this.undo(m);
+    };
+    const deferred: (() => void)[] = [];
+    try {
+      for (const p of planned) {
+        if (p.op === 'same') continue;
+        if (p.op === 'replace' && p.before) {
+          const before = p.before;
+          if (before.deleteBeforeReplace) remove(p.key, before, p.made);
+          else deferred.push(() => remove(p.key, before, p.made));
+        }
+        operations.push(`${p.op === 'replace' ? 'create-replacement' : p.op} ${p.key}`);
+        p.effect?.();
+      }
+      for (const d of deferred) d();
+      for (const [key, state] of [...vanished].reverse()) remove(key, state);
+    } catch (error) {
+      if (!(error instanceof SimLimitExceededError)) throw error;
+      throw new EngineError(`pulumi up failed: ${operations.at(-1)}: ${error.message}`, { cause: error });
+    }
+    return operations;
+  }
+
+  private undo(m: Made): void {
+    if (m.kind === 'key') this.world.cloud.remove(m.token);
+    else if (m.kind === 'secret') this.world.fleet.cluster(m.cluster).deleteSecret(m.namespace, m.name);
+    else this.world.cloud.stores.delete(m.id);
+  }
+}
+
+type Operation = 'create' | 'update' | 'replace' | 'same';
+
+/** Types whose every input change replaces them (keys and `time.Static`). */
+const replacedOnAnyChange = /:(RandomPassword|AccessKey|PrivateKey|Static)$/;
+
+/** One resource of an up: what the engine will do with it. */
+interface Planned {
+  readonly key: string;
+  readonly op: Operation;
+  readonly made: readonly Made[];
+  readonly before?: SimResourceState;
+  readonly state: SimResourceState;
+  /** Creates or updates it in the simulated world. */
+  readonly effect?: () => void;
 }

@@ -6,10 +6,16 @@ export class SimulatedCommands implements CommandRunner {
   readonly runs: { command: readonly string[]; env: Readonly<Record<string, string>> }[] = [];
   /** argv[0] values that fail. */
   readonly failing = new Set<string>();
+  /** Simulated tools: the first handler that recognises the command runs it (the world's `kops`). */
+  readonly handlers: ((command: readonly string[]) => Promise<string> | undefined)[] = [];
 
   async run(command: readonly string[], options: { env: Readonly<Record<string, string>>; timeoutSeconds: number }) {
     this.runs.push({ command, env: options.env });
     if (this.failing.has(command[0]!)) throw new CommandFailedError(`${command[0]} exited 1`);
+    for (const handler of this.handlers) {
+      const running = handler(command);
+      if (running) return { output: await running };
+    }
     return { output: '' };
   }
 }
