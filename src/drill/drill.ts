@@ -17,8 +17,8 @@ import { Traffic } from '../sim/traffic.ts';
 import { keyOwner } from '../sim/cloud.ts';
 import { apiServerRestartMs, buildWorld, type World } from '../sim/world.ts';
 
-export type Fault = 'none' | 'stuck-rollout' | 'slow-rollout' | 'api-error' | 'failed-log-check' | 'crash-resume';
-export const faultKinds: readonly Fault[] = ['stuck-rollout', 'slow-rollout', 'api-error', 'failed-log-check', 'crash-resume'];
+export type Fault = 'none' | 'stuck-rollout' | 'slow-rollout' | 'api-error' | 'failed-log-check' | 'crash-resume' | 'crash-on-new-key';
+export const faultKinds: readonly Fault[] = ['stuck-rollout', 'slow-rollout', 'api-error', 'failed-log-check', 'crash-resume', 'crash-on-new-key'];
 
 export interface DrillOptions {
   readonly seed: number;
@@ -126,6 +126,15 @@ export async function runDrill(stack: string, raw: Readonly<Record<string, unkno
     if (fault === 'stuck-rollout') {
       const candidates = [...world.fleet.clusters.values()].flatMap((c) => [...c.workloads.values()]);
       if (candidates.length) candidates[pick(0, candidates.length - 1)]!.failRollout = true;
+    }
+    if (fault === 'crash-on-new-key') {
+      // One consumer's client cannot use the new key: its new pods crash, the rollout stalls.
+      const candidates = [...world.fleet.clusters.values()].flatMap((c) => [...c.workloads.values()].filter((w) => w.reads === 'secrets').map((w) => ({ c, w })));
+      if (candidates.length) {
+        const { c, w } = candidates[pick(0, candidates.length - 1)]!;
+        const known = new Set(c.presentedKeys().filter((p) => p.workload === w).map((p) => p.pod.loaded));
+        w.crashesOn = (loaded) => !known.has(loaded);
+      }
     }
     if (fault === 'api-error' || fault === 'failed-log-check') {
       const failAt = pick(1, 3);

@@ -44,6 +44,8 @@ export interface SimWorkload {
   pods: SimPod[];
   /** Set to make the next rollout fail its progress deadline. */
   failRollout: boolean;
+  /** Pods that loaded something this refuses crash at start and never become ready (a client that cannot use the new key). */
+  crashesOn?: (loaded: string) => boolean;
   readonly podStartMs: number;
   readonly progressDeadlineSeconds: number;
 }
@@ -208,7 +210,8 @@ export class SimCluster {
     const ready = updated.filter((p) => p.readyAt <= this.now());
     const oldPods = w.pods.length - updated.length;
     const complete = w.observedGeneration === w.generation && ready.length === w.replicas && oldPods === 0;
-    const overdue = !complete && w.failRollout && this.now() - w.rolloutStartedAt >= w.progressDeadlineSeconds * 1000;
+    const stuck = w.failRollout || updated.some((p) => p.readyAt === Infinity);
+    const overdue = !complete && stuck && this.now() - w.rolloutStartedAt >= w.progressDeadlineSeconds * 1000;
     return { desired: w.replicas, updated: updated.length, ready: ready.length, oldPods, complete, ...(overdue ? { failed: 'ProgressDeadlineExceeded' } : {}) };
   }
 
@@ -275,9 +278,10 @@ export class SimCluster {
       if (startAt > now) break;
       w.pods.push(this.startPod(w, startAt));
     }
-    // Old pods go once their replacement is ready.
+    // Old pods go once their replacement is ready; as the ReplicaSet controller does, pods that
+    // are not ready (a crashed revision's) go first.
     const readyNew = w.pods.filter((p) => p.revision === w.revision && p.readyAt <= now).length;
-    const old = w.pods.filter((p) => p.revision !== w.revision);
+    const old = w.pods.filter((p) => p.revision !== w.revision).sort((a, b) => Number(a.readyAt <= now) - Number(b.readyAt <= now));
     const keepOld = Math.max(0, w.replicas - readyNew);
     if (old.length > keepOld) {
       const drop = new Set(old.slice(0, old.length - keepOld));
@@ -291,8 +295,10 @@ export class SimCluster {
         ? this.issueToken()
         : w.secrets.map((s) => (s.startsWith('store:') ? (this.readStore?.(s.slice('store:'.length)) ?? '') : JSON.stringify(this.secrets.get(SimCluster.key(w.namespace, s))?.data ?? {}))).join('\n');
     const ok = this.accepts ? this.accepts(loaded) : true;
-    const logs = w.containers.map((container) => ({ at, container, line: ok ? 'started; backend accepted the credential' : this.rejectionLine(loaded) }));
-    return { name: `${w.name}-${w.revision}-${++this.podSerial}`, revision: w.revision, startedAt: at, readyAt: at + w.podStartMs, loaded, logs, ...(w.reads === 'token' ? { tokenIssuedAt: at } : {}) };
+    const crashes = w.crashesOn?.(loaded) ?? false;
+    const line = crashes ? 'Error: failed to initialise the storage client; exiting (CrashLoopBackOff)' : ok ? 'started; backend accepted the credential' : this.rejectionLine(loaded);
+    const logs = w.containers.map((container) => ({ at, container, line }));
+    return { name: `${w.name}-${w.revision}-${++this.podSerial}`, revision: w.revision, startedAt: at, readyAt: crashes ? Infinity : at + w.podStartMs, loaded, logs, ...(w.reads === 'token' ? { tokenIssuedAt: at } : {}) };
   }
 
   /** A token signed by the API server that restarted last (it answers the TokenRequest). */

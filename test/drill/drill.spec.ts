@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { listStacks, readStackFile } from '../../src/config/load.ts';
 import { runDrill, type DrillResult } from '../../src/drill/drill.ts';
-import type { CredentialPlan } from '../../src/model/planner.ts';
+import type { CredentialPlan, Step } from '../../src/model/planner.ts';
 
 /** Seeds per stack with faults; CI runs the full 200, a quick local run can set fewer. */
 const seeds = Number(process.env.KEYSLOT_DRILL_SEEDS ?? 200);
@@ -22,7 +22,7 @@ describe('drill: every stack, many seeds, with faults', function () {
         faults.add(r.fault);
         assert.deepEqual(violated(r), [], `${stack} seed ${seed} (${r.fault})`);
       }
-      if (seeds >= 50) assert.equal(faults.size, 5, `every fault kind was drawn: ${[...faults].join(', ')}`);
+      if (seeds >= 50) assert.equal(faults.size, 6, `every fault kind was drawn: ${[...faults].join(', ')}`);
     });
   }
 });
@@ -73,6 +73,38 @@ describe('drill: catches real mistakes', () => {
       const r = await runDrill(stack, readStackFile(stack).raw, { seed: 1, planHook: regenerateFirst });
       assert.match(violated(r).join('\n'), /no key invalidated while a live pod held it/, stack);
     }
+  });
+
+  it('a plan that regenerates before thanos-store on the primary restarted: the store is cut off until it restarts', async () => {
+    const gateBeforeStore = (plan: CredentialPlan): CredentialPlan => {
+      const steps: Step[] = plan.steps.filter((s) => s.kind !== 'gate' && s.kind !== 'regenerate');
+      const store = steps.findIndex((s) => s.kind === 'restart' && s.workload === 'statefulset/kubecost-thanos-store');
+      // An IAM key is replaced by an up: the mutated plan runs one right after the regeneration.
+      const pick = (kind: string) => plan.steps.find((s) => s.kind === kind)!;
+      steps.splice(store, 0, pick('gate'), pick('regenerate'), pick('up'));
+      return { ...plan, steps };
+    };
+    const r = await runDrill('kubecost-thanos', readStackFile('kubecost-thanos').raw, { seed: 1, planHook: gateBeforeStore });
+    const broken = violated(r).join('\n');
+    assert.match(broken, /no key invalidated while a live pod held it: primary kubecost\/kubecost-thanos-store/);
+    assert.match(broken, /no failed request: .*primary kubecost\/kubecost-thanos-store/);
+  });
+
+  it('thanos-store before prometheus on the other clusters: with two IAM keys both valid until the gate, no request fails, and the drill says so', async () => {
+    // The runbook's order is not load-bearing for a dual-key credential: S3 accepts either active
+    // key of the user for reads and writes, and the old one is valid until every consumer moved.
+    // A drill that failed this plan would be inventing a failure; the timeline shows the order.
+    const storeFirst = (plan: CredentialPlan): CredentialPlan => {
+      const steps = [...plan.steps];
+      const store = steps.findIndex((s) => s.kind === 'restart' && s.workload === 'statefulset/kubecost-thanos-store');
+      const [step] = steps.splice(store, 1);
+      steps.splice(steps.findIndex((s) => s.kind === 'restart'), 0, step!);
+      return { ...plan, steps };
+    };
+    const r = await runDrill('kubecost-thanos', readStackFile('kubecost-thanos').raw, { seed: 1, planHook: storeFirst });
+    assert.deepEqual(violated(r), []);
+    const restarts = r.events.filter((e) => e.type === 'cluster-finished' && e.kind === 'restart').map((e) => (e as { cluster: string; detail?: string }).cluster + ' ' + (e as { detail?: string }).detail);
+    assert.match(restarts[0]!, /^primary statefulset\/kubecost-thanos-store/);
   });
 
   it('an emergency rotation past a stuck consumer counts the failures it caused instead of refusing', async () => {

@@ -1,0 +1,114 @@
+/**
+ * The simulated world keeps each provider's real rules, and the simulated engine carries out an
+ * up the way Pulumi's engine orders it. These run the real program, so they share the driver
+ * suite's mock-runtime process.
+ */
+import assert from 'node:assert/strict';
+import { Traffic } from '../../src/sim/traffic.ts';
+import { tokenRefreshMs } from '../../src/sim/cluster.ts';
+import { scenario } from './world.ts';
+
+const iamKey = 'aws:iam/accessKey:AccessKey::thanos-store';
+
+describe('simulated engine: an up in the engine order', () => {
+  it('an IAM key is deleted before its replacement is made (deleteBeforeReplace): the user never needs a third key', async () => {
+    const s = await scenario('kubecost-thanos');
+    await s.driver().driver.rotate('thanos-store');
+    const operations = s.world.backend.ups.at(-1)!.operations;
+    const deleted = operations.indexOf(`delete ${iamKey}-primary`);
+    const created = operations.indexOf(`create-replacement ${iamKey}-primary`);
+    assert.ok(deleted >= 0 && created > deleted, operations.join('\n'));
+    assert.equal(s.world.cloud.keysOf('iam:kubecost-thanos-example').length, 2);
+    assert.ok(!operations.some((o) => o.endsWith('-secondary')), 'the active key is untouched');
+  });
+
+  it('a random value is replaced create-first, the old one deleted after every create', async () => {
+    const s = await scenario('local');
+    const cred = (s.checkout.credentials as { name: string }[])[0]!.name;
+    await s.driver().driver.rotate(cred);
+    const operations = s.world.backend.ups.at(-1)!.operations;
+    const replaced = operations.find((o) => o.startsWith('create-replacement random:'))!;
+    assert.ok(replaced, operations.join('\n'));
+    const key = replaced.slice('create-replacement '.length);
+    assert.ok(operations.indexOf(`delete ${key}`) > operations.indexOf(replaced));
+  });
+
+  it('kOps: advancing the keyset deletes the dropped generation, whose key stops existing', async () => {
+    const s = await scenario('kops-service-account');
+    const before = s.world.cloud.issued.filter((t) => t.includes('/private@'));
+    await s.driver().driver.rotate('service-account');
+    const operations = s.world.backend.ups.slice(1).flatMap((u) => u.operations);
+    const dropped = operations.filter((o) => o.startsWith('delete tls:index/privateKey:PrivateKey::'));
+    assert.equal(dropped.length, 1, operations.join('\n'));
+    const gone = before.filter((t) => !s.world.cloud.find(t));
+    assert.equal(gone.length, 1, 'one generation of the keyset no longer exists');
+  });
+});
+
+describe('simulated providers', () => {
+  it('IAM refuses a third access key and an Inactive key', async () => {
+    const s = await scenario('kubecost-thanos');
+    const [first] = s.world.cloud.keysOf('iam:kubecost-thanos-example');
+    assert.throws(() => s.world.cloud.create('iam:kubecost-thanos-example', 'extra', 'sim:iam:kubecost-thanos-example/extra@g1'), /LimitExceeded/);
+    assert.ok(s.world.cloud.accepts(first!.token));
+    s.world.cloud.setStatus(first!.token, 'Inactive');
+    assert.ok(!s.world.cloud.accepts(first!.token));
+    s.world.cloud.setStatus(first!.token, 'Active');
+    assert.ok(s.world.cloud.accepts(first!.token));
+  });
+
+  it('a Cosmos regeneration takes minutes: the old key dies at once, the new one works when it finishes', async () => {
+    const s = await scenario('alwayson-cosmos');
+    s.world.cloud.regenerationMs = () => 120_000;
+    const old = s.world.cloud.key('cosmos:cosmos-example-global', 'primary').token;
+    const started = s.world.clock.now().getTime();
+    const done = s.world.cloudKeys.regenerate({ credential: 'cosmos', source: { type: 'azure-cosmosdb-keys', accountName: 'cosmos-example-global', resourceGroupName: 'rg' } as never }, 'primary');
+    const fresh = s.world.cloud.key('cosmos:cosmos-example-global', 'primary').token;
+    assert.ok(!s.world.cloud.accepts(old));
+    assert.ok(!s.world.cloud.accepts(fresh), 'not before the regeneration finished');
+    await done;
+    assert.equal(s.world.clock.now().getTime() - started, 120_000, 'the adapter waited for the operation');
+    assert.ok(s.world.cloud.accepts(fresh));
+  });
+
+  it('IAM soak: the freed key is switched off first, so a missed consumer fails while the key can still be turned back on', async () => {
+    const s = await scenario('kubecost-thanos', (raw) => {
+      (raw.credentials as Record<string, unknown>[])[0]!.soakMinutes = 30;
+    });
+    s.world.fleet.cluster('secondary-eu').addWorkload({ kind: 'deployment', namespace: 'kubecost', name: 'forgotten-exporter', replicas: 1, secrets: ['kubecost-thanos'] });
+    const traffic = new Traffic(s.world.fleet, s.world.cloud, s.world.clock);
+    const result = await s.driver().driver.rotate('thanos-store');
+    assert.equal(result.outcome, 'rotated');
+    assert.deepEqual(s.world.cloud.deactivations, ['iam:kubecost-thanos-example/primary']);
+    const regenerate = s.events.find((e) => e.type === 'step-finished' && e.kind === 'regenerate') as { detail?: string };
+    assert.match(regenerate.detail ?? '', /deactivating it for a 30 min soak/);
+    const failedFrom = traffic.totals.failures.get('secondary-eu kubecost/forgotten-exporter');
+    assert.ok(failedFrom !== undefined, 'the forgotten consumer failed during the soak');
+    const lines = s.world.fleet.cluster('secondary-eu').logs(s.world.fleet.cluster('secondary-eu').workload('kubecost', 'deployment', 'forgotten-exporter')!, 0);
+    assert.ok(lines.some((l) => /InvalidAccessKeyId/.test(l)), 'it logs what the S3 client logs');
+  });
+
+  it('kOps: a second rotation before every token was reissued drops a key that live tokens are signed by', async () => {
+    const s = await scenario('kops-service-account');
+    const traffic = new Traffic(s.world.fleet, s.world.cloud, s.world.clock);
+    const first = s.driver(s.checkout, { force: true });
+    await first.driver.rotate('service-account');
+    const second = await s.driver(first.engine.checkout(), { force: true }).driver.rotate('service-account');
+    assert.equal(second.outcome, 'rotated', 'nothing in the driver stops a forced rotation');
+    s.world.clock.advance(60_000);
+    assert.ok(traffic.totals.failed > 0, 'tokens signed by the dropped key were refused');
+    assert.match([...traffic.totals.failures.keys()].join(' '), /sa-token-client/);
+  });
+
+  it('kOps: rotations a token lifetime apart fail nothing', async () => {
+    const s = await scenario('kops-service-account');
+    const traffic = new Traffic(s.world.fleet, s.world.cloud, s.world.clock);
+    const first = s.driver(s.checkout, { force: true });
+    await first.driver.rotate('service-account');
+    s.world.clock.advance(tokenRefreshMs + 60_000);
+    await s.driver(first.engine.checkout(), { force: true }).driver.rotate('service-account');
+    s.world.clock.advance(60_000);
+    assert.equal(traffic.totals.failed, 0, [...traffic.totals.failures.keys()].join(' '));
+    assert.ok(traffic.totals.requests > 0);
+  });
+});
