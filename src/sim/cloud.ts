@@ -137,6 +137,12 @@ export class SimCloud {
     return this.live.get(token);
   }
 
+  /** Changes whenever the set of accepted keys does (a key made, deleted, switched, or finished regenerating). */
+  keysetVersion(): number {
+    if (this.pending > 0) this.promote();
+    return this.version;
+  }
+
   /** True when `text` contains the token of a key that exists, is Active and has finished regenerating. Cached until the key set changes. */
   accepts(text: string): boolean {
     if (this.pending > 0) this.promote();

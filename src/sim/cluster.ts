@@ -131,6 +131,12 @@ export class SimCluster {
   /** The line a pod logs when what it loaded is refused, as the client library behind it would word it. */
   rejectionLine: (loaded: string) => string = () => 'ERROR 401 Unauthorized: the backend rejected the credential';
   controlPlane?: SimControlPlane;
+  /** Bumped whenever a pod starts, goes or gets a new token, or an API server restarts: what traffic caches its view on. */
+  version = 0;
+  /** Workloads with a rollout under way: the only ones `sync` has to move. */
+  private readonly rolling = new Set<SimWorkload>();
+  private syncedAt = Number.NEGATIVE_INFINITY;
+  private dirty = true;
   private podSerial = 0;
 
   constructor(
@@ -139,7 +145,24 @@ export class SimCluster {
   ) {}
 
   private now(): number {
-    return this.clock.now().getTime();
+    return (this.clock as { nowMs?: () => number }).nowMs?.() ?? this.clock.now().getTime();
+  }
+
+  /**
+   * When the workload's rollout status next changes by itself (a pod starts or becomes ready, or
+   * the progress deadline passes); undefined when nothing will. What a watch would wake on.
+   */
+  nextChangeAt(w: SimWorkload): number | undefined {
+    this.sync();
+    const now = this.now();
+    const times: number[] = [];
+    for (const p of w.pods) if (p.readyAt > now && p.readyAt !== Infinity) times.push(p.readyAt);
+    const started = w.pods.filter((p) => p.revision === w.revision).length;
+    if (!w.failRollout && started < w.replicas) times.push(w.rolloutStartedAt + started * w.podStartMs);
+    const deadline = w.rolloutStartedAt + w.progressDeadlineSeconds * 1000;
+    if (deadline > now) times.push(deadline);
+    const next = times.filter((t) => t > now);
+    return next.length ? Math.min(...next) : undefined;
   }
 
   static key(...parts: string[]): string {
@@ -167,6 +190,7 @@ export class SimCluster {
     };
     for (let i = 0; i < w.replicas; i++) w.pods.push(this.startPod(w, this.now() - w.podStartMs));
     this.workloads.set(SimCluster.key(spec.namespace, spec.kind, spec.name), w);
+    this.dirty = true;
     return w;
   }
 
@@ -202,6 +226,13 @@ export class SimCluster {
     w.generation += 1;
     w.revision += 1;
     w.rolloutStartedAt = this.now();
+    this.rolling.add(w);
+    this.dirty = true;
+  }
+
+  /** True while some workload is mid-rollout (its pods' readiness changes with time alone). */
+  get rollingOut(): boolean {
+    return this.rolling.size > 0;
   }
 
   rolloutStatus(w: SimWorkload): RolloutStatus {
@@ -246,7 +277,15 @@ export class SimCluster {
   /** Brings rollouts, Gardener operations and pod logs up to the clock. */
   sync(): void {
     const now = this.now();
-    for (const w of this.workloads.values()) this.progress(w, now);
+    // Everything below is a function of the clock and of what changed: same time, nothing new, nothing to do.
+    if (now === this.syncedAt && !this.dirty) return;
+    this.syncedAt = now;
+    this.dirty = false;
+    for (const w of this.rolling) {
+      this.progress(w, now);
+      if (!w.failRollout && w.pods.length === w.replicas && w.pods.every((p) => p.revision === w.revision && p.readyAt <= now)) this.rolling.delete(w);
+    }
+    if (this.controlPlane) for (const w of this.workloads.values()) if (w.reads === 'token') this.refreshTokens(w, now);
     for (const shoot of this.shoots.values()) {
       if (shoot.lastOperation?.state === 'Processing' && shoot.lastOperation.doneAt <= now) {
         shoot.lastOperation = { ...shoot.lastOperation, state: 'Succeeded', lastUpdateTime: new Date(shoot.lastOperation.doneAt).toISOString() };
@@ -261,15 +300,17 @@ export class SimCluster {
     }
   }
 
-  private progress(w: SimWorkload, now: number): void {
-    if (w.reads === 'token') {
-      for (const pod of w.pods) {
-        if (pod.tokenIssuedAt !== undefined && now - pod.tokenIssuedAt >= tokenRefreshMs) {
-          pod.tokenIssuedAt += Math.floor((now - pod.tokenIssuedAt) / tokenRefreshMs) * tokenRefreshMs;
-          pod.loaded = this.issueToken();
-        }
+  private refreshTokens(w: SimWorkload, now: number): void {
+    for (const pod of w.pods) {
+      if (pod.tokenIssuedAt !== undefined && now - pod.tokenIssuedAt >= tokenRefreshMs) {
+        pod.tokenIssuedAt += Math.floor((now - pod.tokenIssuedAt) / tokenRefreshMs) * tokenRefreshMs;
+        pod.loaded = this.issueToken();
+        this.version += 1;
       }
     }
+  }
+
+  private progress(w: SimWorkload, now: number): void {
     w.observedGeneration = w.generation;
     if (w.failRollout) return;
     // Surge one pod at a time: pod i of the new revision starts when pod i-1 is ready.
@@ -286,10 +327,12 @@ export class SimCluster {
     if (old.length > keepOld) {
       const drop = new Set(old.slice(0, old.length - keepOld));
       w.pods = w.pods.filter((p) => !drop.has(p));
+      this.version += 1;
     }
   }
 
   private startPod(w: SimWorkload, at: number): SimPod {
+    this.version += 1;
     const loaded =
       w.reads === 'token'
         ? this.issueToken()
@@ -321,6 +364,7 @@ export class SimCluster {
     if (!cp) return;
     const read = (name: string) => Object.values(this.secrets.get(SimCluster.key(cp.namespace, name))?.data ?? {}).join('\n');
     cp.servers[index] = { signer: read(cp.signerSecret), trusted: read(cp.bundleSecret), restartedAt: this.now() };
+    this.version += 1;
   }
 
   /** Every API server must accept a token: a request may land on any of them. */
@@ -333,6 +377,8 @@ export class SimCluster {
 
   /** Starts every workload's pods afresh, reading what is deployed now: the fleet as it runs before a rotation. */
   bootPods(): void {
+    this.rolling.clear();
+    this.dirty = true;
     for (const w of this.workloads.values()) {
       w.pods = [];
       for (let i = 0; i < w.replicas; i++) w.pods.push(this.startPod(w, this.now() - w.podStartMs));

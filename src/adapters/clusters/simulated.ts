@@ -64,8 +64,11 @@ export class SimulatedClusterFleet implements ClusterFleet {
       const status = this.cluster(cluster).rolloutStatus(w);
       if (status.complete) return;
       if (status.failed) throw new RolloutFailedError(`${id.namespace}/${id.workload} on ${cluster}: rollout failed (${status.failed})`);
-      if (this.clock.now().getTime() >= deadline) throw new RolloutFailedError(`${id.namespace}/${id.workload} on ${cluster}: rollout not finished after ${timeoutSeconds}s (${status.ready}/${status.desired} ready)`);
-      await this.clock.sleep(pollMs);
+      const now = this.clock.now().getTime();
+      if (now >= deadline) throw new RolloutFailedError(`${id.namespace}/${id.workload} on ${cluster}: rollout not finished after ${timeoutSeconds}s (${status.ready}/${status.desired} ready)`);
+      // Like a watch: wake when the model says the status changes, or at the deadline.
+      const next = this.cluster(cluster).nextChangeAt(w) ?? deadline;
+      await this.clock.sleep(Math.max(1, Math.min(next, deadline) - now));
     }
   }
 

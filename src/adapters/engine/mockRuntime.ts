@@ -110,9 +110,24 @@ let queue: Promise<unknown> = Promise.resolve();
  * until every registration is in. Runs never overlap.
  */
 export function runProgramUnderMocks(stack: string, config: Record<string, string>, providers: MockProviders): Promise<MockRun> {
-  const run = queue.then(() => runOnce(stack, config, providers));
+  const run = queue.then(() => withoutPromiseStacks(() => runOnce(stack, config, providers)));
   queue = run.catch(() => undefined);
   return run;
+}
+
+/**
+ * The SDK records a stack trace on every promise it makes, for its leak report; with source maps
+ * on (tsx) formatting those is most of a simulated up's CPU. Nothing here reads them, and keyslot
+ * never prints a stack, so the run goes without.
+ */
+async function withoutPromiseStacks<T>(body: () => Promise<T>): Promise<T> {
+  const limit = Error.stackTraceLimit;
+  Error.stackTraceLimit = 0;
+  try {
+    return await body();
+  } finally {
+    Error.stackTraceLimit = limit;
+  }
 }
 
 async function runOnce(stack: string, config: Record<string, string>, providers: MockProviders): Promise<MockRun> {
