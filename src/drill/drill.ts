@@ -32,6 +32,13 @@ export interface DrillOptions {
   readonly editWorld?: (world: World, config: StackConfig) => void;
   /** Rewrites each plan (mutation tests of the drill itself). */
   readonly planHook?: (plan: CredentialPlan) => CredentialPlan;
+  /** Filled with the CPU time of the program's runs and of the simulated traffic (for `npm run bench`). */
+  readonly meter?: DrillMeter;
+}
+
+export interface DrillMeter {
+  engineMicros: number;
+  trafficMicros: number;
 }
 
 export interface Invariant {
@@ -104,10 +111,11 @@ export async function runDrill(stack: string, raw: Readonly<Record<string, unkno
   world.cloud.regenerationMs = (owner) => regenerationMs.get(owner) ?? 0;
   options.editWorld?.(world, config);
   const checkout = structuredClone(raw) as Record<string, unknown>;
+  if (options.meter) world.backend.meter = options.meter;
   await world.ports(checkout).engine.up({ policyPacks: [] });
   world.boot();
   world.clock.advance(3600_000);
-  const traffic = new Traffic(world.fleet, world.cloud, world.clock);
+  const traffic = new Traffic(world.fleet, world.cloud, world.clock, 1, options.meter);
   const upsBefore = world.backend.ups.length;
 
   const events: RotationEvent[] = [];

@@ -40,6 +40,8 @@ export class Traffic {
     clock: SimClock,
     /** Requests per second per ready pod. @default 1 */
     private readonly rate = 1,
+    /** When set, the CPU time traffic takes is added here (the benchmark's split). */
+    private readonly meter?: { trafficMicros: number },
   ) {
     clock.onAdvance((from, to) => this.flow(from, to));
     const previous = cloud.onInvalidate;
@@ -75,6 +77,15 @@ export class Traffic {
   }
 
   private flow(from: number, to: number): void {
+    const cpu = this.meter ? process.cpuUsage() : undefined;
+    this.flowOnce(from, to);
+    if (cpu && this.meter) {
+      const used = process.cpuUsage(cpu);
+      this.meter.trafficMicros += used.user + used.system;
+    }
+  }
+
+  private flowOnce(from: number, to: number): void {
     const requestsPerPod = ((to - from) / 1000) * this.rate;
     const keysVersion = this.cloud.keysetVersion();
     for (const cluster of this.fleet.clusters.values()) {
