@@ -22,6 +22,14 @@ const workload = z.strictObject({
   podStartSeconds: z.number().positive().default(5),
   /** Secret names in its namespace, or `store:<vault>/<secret>` for a Key Vault secret. */
   reads: z.array(z.string().min(1)).min(1),
+  /**
+   * How the pods take a new value: `restart` (read once, at start: env vars, subPath mounts) or
+   * `reload` (they watch a mounted Secret file, which the kubelet updates up to a minute or two
+   * after the Secret changes). @default restart
+   */
+  takesNewValueBy: z.enum(['restart', 'reload']).default('restart'),
+  /** With `reload`: the kubelet's sync delay. @default 90 */
+  reloadSeconds: z.number().positive().default(90),
 });
 
 export const worldFile = z.strictObject({ workloads: z.array(workload).default([]) });
@@ -54,7 +62,12 @@ export function worldFileOf(consumers: readonly DiscoveredConsumer[]): string {
     const [kind, name] = c.workload.split('/') as [WorldFile['workloads'][number]['kind'], string];
     return { cluster: c.cluster, namespace: c.namespace, kind, name, replicas: Math.max(1, Math.min(100, c.replicas)), reads: [...c.secrets] };
   });
-  return `# Written by keyslot discover: every workload that reads a delivered Secret.\n# podStartSeconds is not discoverable; set it per workload to drill slow starters.\n${stringifyYaml({ workloads })}`;
+  return [
+    '# Written by keyslot discover: every workload that reads a delivered Secret.',
+    '# Not discoverable, so set them per workload: podStartSeconds for slow starters, and',
+    '# takesNewValueBy: reload (with reloadSeconds) for a consumer that watches its mounted file.',
+    stringifyYaml({ workloads }),
+  ].join('\n');
 }
 
 /** Adds the file's workloads to the world, replacing any the stack-derived world already had. */
@@ -62,6 +75,14 @@ export function applyWorldFile(world: World, file: WorldFile): void {
   for (const w of file.workloads) {
     const cluster = world.fleet.cluster(w.cluster);
     cluster.workloads.delete(`${w.namespace}/${w.kind}/${w.name}`);
-    cluster.addWorkload({ kind: w.kind, namespace: w.namespace, name: w.name, replicas: w.replicas, podStartMs: w.podStartSeconds * 1000, secrets: w.reads });
+    cluster.addWorkload({
+      kind: w.kind,
+      namespace: w.namespace,
+      name: w.name,
+      replicas: w.replicas,
+      podStartMs: w.podStartSeconds * 1000,
+      secrets: w.reads,
+      ...(w.takesNewValueBy === 'reload' ? { reloadAfterMs: w.reloadSeconds * 1000 } : {}),
+    });
   }
 }

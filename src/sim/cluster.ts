@@ -36,6 +36,11 @@ export interface SimWorkload {
   readonly secrets: readonly string[];
   /** `token`: the pods authenticate with projected service-account tokens that the cluster's API servers sign and verify. */
   readonly reads: 'secrets' | 'token';
+  /**
+   * Set when the pods watch a mounted Secret file and reload it: they pick up a change this long
+   * after it (the kubelet's sync delay). Unset: they read it once, at start (env vars, subPath).
+   */
+  readonly reloadAfterMs?: number;
   readonly templateAnnotations: Record<string, string>;
   generation: number;
   observedGeneration: number;
@@ -93,6 +98,7 @@ export interface WorkloadSpec {
   readonly secrets?: readonly string[];
   /** @default secrets */
   readonly reads?: 'secrets' | 'token';
+  readonly reloadAfterMs?: number;
   /** How long a pod takes to become ready. @default 5000 */
   readonly podStartMs?: number;
   /** @default 600 */
@@ -135,6 +141,7 @@ export class SimCluster {
   version = 0;
   /** Workloads with a rollout under way: the only ones `sync` has to move. */
   private readonly rolling = new Set<SimWorkload>();
+  private readonly reloaders = new Set<SimWorkload>();
   private syncedAt = Number.NEGATIVE_INFINITY;
   private dirty = true;
   private podSerial = 0;
@@ -178,6 +185,7 @@ export class SimCluster {
       containers: spec.containers ?? [spec.name],
       secrets: spec.secrets ?? [],
       reads: spec.reads ?? 'secrets',
+      ...(spec.reloadAfterMs !== undefined ? { reloadAfterMs: spec.reloadAfterMs } : {}),
       templateAnnotations: {},
       generation: 1,
       observedGeneration: 1,
@@ -190,6 +198,7 @@ export class SimCluster {
     };
     for (let i = 0; i < w.replicas; i++) w.pods.push(this.startPod(w, this.now() - w.podStartMs));
     this.workloads.set(SimCluster.key(spec.namespace, spec.kind, spec.name), w);
+    if (w.reloadAfterMs !== undefined) this.reloaders.add(w);
     this.dirty = true;
     return w;
   }
@@ -286,6 +295,7 @@ export class SimCluster {
       if (!w.failRollout && w.pods.length === w.replicas && w.pods.every((p) => p.revision === w.revision && p.readyAt <= now)) this.rolling.delete(w);
     }
     if (this.controlPlane) for (const w of this.workloads.values()) if (w.reads === 'token') this.refreshTokens(w, now);
+    for (const w of this.reloaders) this.reload(w, now);
     for (const shoot of this.shoots.values()) {
       if (shoot.lastOperation?.state === 'Processing' && shoot.lastOperation.doneAt <= now) {
         shoot.lastOperation = { ...shoot.lastOperation, state: 'Succeeded', lastUpdateTime: new Date(shoot.lastOperation.doneAt).toISOString() };
@@ -296,6 +306,19 @@ export class SimCluster {
           delete shoot.rotation[kind]!.doneAt;
           delete shoot.annotations[operationAnnotation];
         }
+      }
+    }
+  }
+
+  /** Pods that watch their mounted Secret load its new value once the kubelet has synced it. */
+  private reload(w: SimWorkload, now: number): void {
+    const synced = w.secrets.every((s) => s.startsWith('store:') || (this.secrets.get(SimCluster.key(w.namespace, s))?.updatedAt ?? 0) + w.reloadAfterMs! <= now);
+    if (!synced) return;
+    const current = this.read(w);
+    for (const pod of w.pods) {
+      if (pod.loaded !== current && pod.readyAt <= now) {
+        pod.loaded = current;
+        this.version += 1;
       }
     }
   }
@@ -333,15 +356,17 @@ export class SimCluster {
 
   private startPod(w: SimWorkload, at: number): SimPod {
     this.version += 1;
-    const loaded =
-      w.reads === 'token'
-        ? this.issueToken()
-        : w.secrets.map((s) => (s.startsWith('store:') ? (this.readStore?.(s.slice('store:'.length)) ?? '') : JSON.stringify(this.secrets.get(SimCluster.key(w.namespace, s))?.data ?? {}))).join('\n');
+    const loaded = w.reads === 'token' ? this.issueToken() : this.read(w);
     const ok = this.accepts ? this.accepts(loaded) : true;
     const crashes = w.crashesOn?.(loaded) ?? false;
     const line = crashes ? 'Error: failed to initialise the storage client; exiting (CrashLoopBackOff)' : ok ? 'started; backend accepted the credential' : this.rejectionLine(loaded);
     const logs = w.containers.map((container) => ({ at, container, line }));
     return { name: `${w.name}-${w.revision}-${++this.podSerial}`, revision: w.revision, startedAt: at, readyAt: crashes ? Infinity : at + w.podStartMs, loaded, logs, ...(w.reads === 'token' ? { tokenIssuedAt: at } : {}) };
+  }
+
+  /** What a pod of the workload reads from its Secrets now. */
+  private read(w: SimWorkload): string {
+    return w.secrets.map((s) => (s.startsWith('store:') ? (this.readStore?.(s.slice('store:'.length)) ?? '') : JSON.stringify(this.secrets.get(SimCluster.key(w.namespace, s))?.data ?? {}))).join('\n');
   }
 
   /** A token signed by the API server that restarted last (it answers the TokenRequest). */

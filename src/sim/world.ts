@@ -12,7 +12,7 @@ import { SimulatedCommands, SimulatedHttp } from '../adapters/probes/simulated.t
 import type { DriverPorts } from '../driver/driver.ts';
 import { selectClusters } from '../model/clusters.ts';
 import { SimClock } from './clock.ts';
-import { rejectionLine, SimCloud } from './cloud.ts';
+import { rejectionLine, SimCloud, tokensIn } from './cloud.ts';
 import { SimFleet, type WorkloadKind, type WorkloadSpec } from './cluster.ts';
 
 export interface World {
@@ -100,6 +100,16 @@ export function buildWorld(config: StackConfig, start?: Date, tune: (spec: Workl
   const backend = new SimBackend();
   const clusters = new SimulatedClusterFleet(fleet, clock);
   const cloudKeys = new SimulatedCloudKeys(cloud, clock);
+  cloudKeys.inUse = (owner, slot) => {
+    const key = cloud.current(owner, slot);
+    if (!key) return undefined;
+    for (const c of fleet.clusters.values()) {
+      for (const { pod } of c.presentedKeys()) {
+        if (pod.readyAt <= clock.nowMs() && tokensIn(pod.loaded).includes(key.token) && (c.accepts?.(pod.loaded) ?? true)) return clock.now();
+      }
+    }
+    return undefined;
+  };
   const commands = new SimulatedCommands();
   commands.handlers.push((command) => {
     // `kops rolling-update cluster --name N --instance-group-roles=control-plane --yes`: API servers restart one at a time.

@@ -37,6 +37,18 @@ describe('cli: keyslot drill', () => {
     assert.match(out, /VIOLATED no failed request: \d+ of \d+ failed: secondary-eu kubecost\/thanos-bucket-exporter/);
   });
 
+  it('--world: the same forgotten consumer is safe if it reloads the mounted file before the old key goes, and not if the sync is slower than the rotation', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'keyslot-world-'));
+    const world = (seconds: number) => `workloads:\n  - {cluster: secondary-eu, namespace: kubecost, kind: deployment, name: thanos-bucket-exporter, replicas: 1, reads: [kubecost-thanos], takesNewValueBy: reload, reloadSeconds: ${seconds}}\n`;
+    writeFileSync(join(dir, 'quick.yaml'), world(60));
+    const quick = await cli('drill', '-s', 'kubecost-thanos', '--world', join(dir, 'quick.yaml'));
+    assert.equal(quick.code, ExitCode.ok, quick.out);
+    writeFileSync(join(dir, 'slow.yaml'), world(3600));
+    const slow = await cli('drill', '-s', 'kubecost-thanos', '--world', join(dir, 'slow.yaml'));
+    assert.equal(slow.code, ExitCode.failed);
+    assert.match(slow.out, /VIOLATED no failed request: .*secondary-eu kubecost\/thanos-bucket-exporter/);
+  });
+
   it('a world file naming a cluster the stack does not have is bad input', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'keyslot-world-'));
     writeFileSync(join(dir, 'w.yaml'), 'workloads:\n  - {cluster: mars, namespace: a, kind: deployment, name: b, reads: [c]}\n');

@@ -38,8 +38,11 @@ export class SimulatedCloudKeys implements CloudKeys {
   }
 
   async keyLastUsedAt(key: KeyRef, slot: string): Promise<Date | undefined> {
-    return this.cloud.lastUsed.get(`${this.owner(key)}/${slot}`);
+    return this.inUse?.(this.owner(key), slot) ?? this.cloud.lastUsed.get(`${this.owner(key)}/${slot}`);
   }
+
+  /** Set by the world: when a live consumer is presenting the slot's key right now, the time (IAM's last-used, as traffic would set it). */
+  inUse?: (owner: string, slot: string) => Date | undefined;
 
   /** IAM keys only, as in AWS. */
   async setActive(key: KeyRef, slot: string, active: boolean): Promise<boolean> {
