@@ -4,7 +4,9 @@
  * suite's mock-runtime process.
  */
 import assert from 'node:assert/strict';
+import { Driver } from '../../src/driver/index.ts';
 import { Traffic } from '../../src/sim/traffic.ts';
+import { Crash, crashing, type CrashCounter } from './crash.ts';
 import { tokenRefreshMs } from '../../src/sim/cluster.ts';
 import { scenario } from './world.ts';
 
@@ -86,6 +88,28 @@ describe('simulated providers', () => {
     assert.ok(failedFrom !== undefined, 'the forgotten consumer failed during the soak');
     const lines = s.world.fleet.cluster('secondary-eu').logs(s.world.fleet.cluster('secondary-eu').workload('kubecost', 'deployment', 'forgotten-exporter')!, 0);
     assert.ok(lines.some((l) => /InvalidAccessKeyId/.test(l)), 'it logs what the S3 client logs');
+  });
+
+  it('IAM soak: an agent that dies during the soak leaves the key off; rollback switches it back on before flipping back', async () => {
+    const s = await scenario('kubecost-thanos', (raw) => {
+      (raw.credentials as Record<string, unknown>[])[0]!.soakMinutes = 30;
+    });
+    const ports = s.world.ports(s.checkout);
+    const counter: CrashCounter = { calls: 0, at: Number.POSITIVE_INFINITY, dead: false };
+    // The agent dies when it starts the soak's sleep.
+    const clock = { now: () => ports.clock.now(), sleep: async (ms: number) => {
+      if (ms >= 30 * 60_000) counter.dead = true;
+      if (counter.dead) throw new Crash('the agent died during the soak');
+      return ports.clock.sleep(ms);
+    } };
+    await assert.rejects(new Driver({ ...ports, clock, engine: crashing(ports.engine, counter), cloud: crashing(ports.cloud, counter) }, { policyPacks: [], holder: 'a' }).rotate('thanos-store'), Crash);
+    const primary = s.world.cloud.current('iam:kubecost-thanos-example', 'primary')!;
+    assert.equal(primary.status, 'Inactive', 'the agent died mid-soak');
+    s.world.clock.advance(7200_000);
+    const result = await s.driver(s.checkout).driver.rollback('thanos-store');
+    assert.equal(result.outcome, 'rolled-back');
+    assert.equal(s.world.cloud.current('iam:kubecost-thanos-example', 'primary')!.status, 'Active');
+    assert.ok(s.world.cloud.accepts(primary.token), 'the old key takes traffic again');
   });
 
   it('kOps: a second rotation before every token was reissued drops a key that live tokens are signed by', async () => {
