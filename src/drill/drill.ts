@@ -65,8 +65,9 @@ export interface DrillResult {
 
 /**
  * A lower bound of the makespan from the plan and the simulated durations: stages run one after
- * another; within a stage no schedule beats the slowest cluster, nor the total work spread over
- * `concurrency` workers.
+ * another; within a stage no schedule beats the slowest cluster, the total work spread over
+ * `concurrency` workers, or the two shortest of the `concurrency + 1` longest clusters run back to
+ * back (two of them must share a worker).
  */
 function criticalPath(plan: CredentialPlan, world: World, concurrency: number, regenerationMs: number): number {
   let total = 0;
@@ -90,7 +91,10 @@ function criticalPath(plan: CredentialPlan, world: World, concurrency: number, r
     } else if (step.kind === 'regenerate' && step.via !== 'pulumi-up') per = [regenerationMs];
     else continue;
     const work = per.reduce((a, b) => a + b, 0);
-    total += Math.max(0, ...per, work / concurrency);
+    // With more clusters than workers, two of the concurrency + 1 longest share a worker.
+    const sorted = [...per].sort((a, b) => b - a);
+    const paired = sorted.length > concurrency ? sorted[concurrency - 1]! + sorted[concurrency]! : 0;
+    total += Math.max(0, ...per, work / concurrency, paired);
   }
   return total;
 }
