@@ -43,8 +43,6 @@ export class SimCloud {
   readonly issued: string[] = [];
   /** Values in external stores (Key Vault secrets, Secrets Manager secrets) by id. */
   readonly stores = new Map<string, string>();
-  /** When each key (`${owner}/${slot}`) was last presented and accepted; the drill's traffic records it. */
-  readonly lastUsed = new Map<string, Date>();
   /** Every deactivation (IAM UpdateAccessKey Status=Inactive), in order: `${owner}/${slot}`. */
   readonly deactivations: string[] = [];
   /** Called with the token of a key that just stopped working (deleted, regenerated, deactivated). */

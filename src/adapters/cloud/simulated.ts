@@ -37,11 +37,12 @@ export class SimulatedCloudKeys implements CloudKeys {
     return (this.cloud.current(owner, slot) ?? (/^(cosmos|storage):/.test(owner) ? this.cloud.key(owner, slot) : undefined))?.createdAt;
   }
 
+  /** Now, while a live consumer presents the slot's key (as traffic would stamp IAM's last use); else unknown. */
   async keyLastUsedAt(key: KeyRef, slot: string): Promise<Date | undefined> {
-    return this.inUse?.(this.owner(key), slot) ?? this.cloud.lastUsed.get(`${this.owner(key)}/${slot}`);
+    return this.inUse?.(this.owner(key), slot);
   }
 
-  /** Set by the world: when a live consumer is presenting the slot's key right now, the time (IAM's last-used, as traffic would set it). */
+  /** Set by the world: whether a live consumer is presenting the slot's key right now, as the time. */
   inUse?: (owner: string, slot: string) => Date | undefined;
 
   /** IAM keys only, as in AWS. */

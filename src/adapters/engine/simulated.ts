@@ -23,7 +23,6 @@ export interface SimResourceState {
   /** What forces a replacement: a key's inputs, or the `replacementTrigger` option. */
   readonly replaceKey: string;
   readonly outputs: Record<string, unknown>;
-  readonly deleteBeforeReplace: boolean;
   /** What the resource made in the simulated world, to undo when it is deleted. */
   readonly made: readonly Made[];
 }
@@ -219,7 +218,7 @@ export class SimulatedStackEngine implements StackEngine {
       const outputs = keep ? before.outputs : fresh.outputs;
       const made = keep ? before.made : fresh.made;
       const id = keep ? before.id : fresh.id;
-      planned.push({ key, op, made, ...(before ? { before } : {}), ...(op !== 'same' && fresh.effect ? { effect: fresh.effect } : {}), state: { id, inputs: plainInputs, replaceKey, outputs, deleteBeforeReplace: view.deleteBeforeReplace, made } });
+      planned.push({ key, op, made, ...(before ? { before } : {}), ...(op !== 'same' && fresh.effect ? { effect: fresh.effect } : {}), deleteBeforeReplace: view.deleteBeforeReplace, state: { id, inputs: plainInputs, replaceKey, outputs, made } });
       return { id, state: outputs };
     };
 
@@ -285,7 +284,8 @@ export class SimulatedStackEngine implements StackEngine {
         if (p.op === 'same') continue;
         if (p.op === 'replace' && p.before) {
           const before = p.before;
-          if (before.deleteBeforeReplace) remove(p.key, before, p.made);
+          // As Pulumi does, the option of the new registration decides.
+          if (p.deleteBeforeReplace) remove(p.key, before, p.made);
           else deferred.push(() => remove(p.key, before, p.made));
         }
         operations.push(`${p.op === 'replace' ? 'create-replacement' : p.op} ${p.key}`);
@@ -317,6 +317,7 @@ interface Planned {
   readonly key: string;
   readonly op: Operation;
   readonly made: readonly Made[];
+  readonly deleteBeforeReplace: boolean;
   readonly before?: SimResourceState;
   readonly state: SimResourceState;
   /** Creates or updates it in the simulated world. */
