@@ -9,6 +9,7 @@ import { z } from 'zod';
 import { ConfigError } from '../errors.ts';
 import type { StackConfig } from '../config/parse.ts';
 import type { DiscoveredConsumer } from '../model/discovery.ts';
+import { defaultStrategy } from '../sim/cluster.ts';
 import type { World } from '../sim/world.ts';
 
 const workload = z.strictObject({
@@ -30,10 +31,19 @@ const workload = z.strictObject({
   takesNewValueBy: z.enum(['restart', 'reload']).default('restart'),
   /** With `reload`: the kubelet's sync delay. @default 90 */
   reloadSeconds: z.number().positive().default(90),
+  /** The rolling update's limits, as pod counts. @default Kubernetes' defaults for the kind */
+  maxSurge: z.number().int().nonnegative().optional(),
+  maxUnavailable: z.number().int().nonnegative().optional(),
 });
 
 export const worldFile = z.strictObject({ workloads: z.array(workload).default([]) });
 export type WorldFile = z.infer<typeof worldFile>;
+
+/** The workload's rolling-update limits: what the file says, else Kubernetes' defaults for its kind. */
+function strategyOf(w: WorldFile['workloads'][number]): { maxSurge: number; maxUnavailable: number } {
+  const defaults = defaultStrategy(w.kind, w.replicas);
+  return { maxSurge: w.maxSurge ?? defaults.maxSurge, maxUnavailable: w.maxUnavailable ?? defaults.maxUnavailable };
+}
 
 /** Reads and validates a world file. @throws ConfigError (exit 2) */
 export function loadWorldFile(path: string, config: StackConfig): WorldFile {
@@ -51,6 +61,8 @@ export function loadWorldFile(path: string, config: StackConfig): WorldFile {
   }
   const clusters = new Set(config.clusters.map((c) => c.name));
   for (const [i, w] of parsed.data.workloads.entries()) {
+    const strategy = strategyOf(w);
+    if (strategy.maxSurge === 0 && strategy.maxUnavailable === 0) throw new ConfigError(path, `world:workloads[${i}].maxUnavailable`, '0 with maxSurge 0, which Kubernetes rejects (the rollout could never move)', 'allow one pod of surge or of unavailability');
     if (!clusters.has(w.cluster)) throw new ConfigError(path, `world:workloads[${i}].cluster`, `"${w.cluster}", which the stack does not declare`, `use one of ${[...clusters].join(', ')}`);
   }
   return parsed.data;
@@ -83,6 +95,7 @@ export function applyWorldFile(world: World, file: WorldFile): void {
       podStartMs: w.podStartSeconds * 1000,
       secrets: w.reads,
       ...(w.takesNewValueBy === 'reload' ? { reloadAfterMs: w.reloadSeconds * 1000 } : {}),
+      strategy: strategyOf(w),
     });
   }
 }

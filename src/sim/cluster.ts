@@ -1,8 +1,8 @@
 /**
  * The cluster model: the one in-memory Kubernetes that both the drill's simulated fleet and the
- * test suite's HTTP API emulator serve. Workloads roll out over simulated time (one pod at a time,
- * surge 1, no unavailability), pods read their Secrets when they start and log whether the backend
- * accepted the key; Gardener Shoots reconcile and rotate credentials on annotation. Deterministic:
+ * test suite's HTTP API emulator serve. Workloads roll out over simulated time within their
+ * strategy's maxSurge/maxUnavailable (Kubernetes' defaults per kind), pods read their Secrets when
+ * they start and log whether the backend accepted the key; Gardener Shoots reconcile and rotate credentials on annotation. Deterministic:
  * everything is a function of the shared clock.
  */
 import { deletionConfirmationAnnotation, operationAnnotation, rotationKindOf } from '../model/gardener.ts';
@@ -53,6 +53,35 @@ export interface SimWorkload {
   crashesOn?: (loaded: string) => boolean;
   readonly podStartMs: number;
   readonly progressDeadlineSeconds: number;
+  /** Pods above `replicas` a rollout may add, and ready pods below it it may lose. */
+  readonly maxSurge: number;
+  readonly maxUnavailable: number;
+  /** How far the rollout has been played forward. */
+  progressedTo: number;
+}
+
+/**
+ * How long a restart of such a workload takes in the model, played out on a scratch cluster (the
+ * drill's critical-path bound uses it, so the bound and the fleet share one rollout rule).
+ */
+export function rolloutDurationMs(w: Pick<SimWorkload, 'kind' | 'replicas' | 'podStartMs' | 'maxSurge' | 'maxUnavailable'>): number {
+  let t = 0;
+  const scratch = new SimCluster('scratch', { now: () => new Date(t), sleep: async () => undefined });
+  const workload = scratch.addWorkload({ kind: w.kind, namespace: 'scratch', name: 'scratch', replicas: w.replicas, podStartMs: w.podStartMs, strategy: { maxSurge: w.maxSurge, maxUnavailable: w.maxUnavailable } });
+  scratch.restart(workload, {});
+  for (;;) {
+    if (scratch.rolloutStatus(workload).complete) return t;
+    const next = scratch.nextChangeAt(workload);
+    if (next === undefined) return t;
+    t = next;
+  }
+}
+
+/** Kubernetes' default rolling-update strategy of each kind, for `replicas` pods. */
+export function defaultStrategy(kind: WorkloadKind, replicas: number): { maxSurge: number; maxUnavailable: number } {
+  // Deployments: 25 % each, surge rounded up and unavailability down; StatefulSets and DaemonSets
+  // replace a pod at a time and cannot surge.
+  return kind === 'deployment' ? { maxSurge: Math.ceil(replicas * 0.25), maxUnavailable: Math.floor(replicas * 0.25) } : { maxSurge: 0, maxUnavailable: 1 };
 }
 
 export interface RolloutStatus {
@@ -103,6 +132,8 @@ export interface WorkloadSpec {
   readonly podStartMs?: number;
   /** @default 600 */
   readonly progressDeadlineSeconds?: number;
+  /** @default Kubernetes' default for the kind (`defaultStrategy`) */
+  readonly strategy?: { readonly maxSurge: number; readonly maxUnavailable: number };
 }
 
 /** Time Gardener takes to finish a reconcile or a credentials rotation in the model. */
@@ -162,10 +193,9 @@ export class SimCluster {
   nextChangeAt(w: SimWorkload): number | undefined {
     this.sync();
     const now = this.now();
+    // A rollout acts the moment a pod becomes ready; nothing else moves it.
     const times: number[] = [];
     for (const p of w.pods) if (p.readyAt > now && p.readyAt !== Infinity) times.push(p.readyAt);
-    const started = w.pods.filter((p) => p.revision === w.revision).length;
-    if (!w.failRollout && started < w.replicas) times.push(w.rolloutStartedAt + started * w.podStartMs);
     const deadline = w.rolloutStartedAt + w.progressDeadlineSeconds * 1000;
     if (deadline > now) times.push(deadline);
     const next = times.filter((t) => t > now);
@@ -195,6 +225,8 @@ export class SimCluster {
       failRollout: false,
       podStartMs: spec.podStartMs ?? 5000,
       progressDeadlineSeconds: spec.progressDeadlineSeconds ?? 600,
+      ...(spec.strategy ?? defaultStrategy(spec.kind, spec.replicas ?? 2)),
+      progressedTo: this.now(),
     };
     for (let i = 0; i < w.replicas; i++) w.pods.push(this.startPod(w, this.now() - w.podStartMs));
     this.workloads.set(SimCluster.key(spec.namespace, spec.kind, spec.name), w);
@@ -237,6 +269,13 @@ export class SimCluster {
     w.rolloutStartedAt = this.now();
     this.rolling.add(w);
     this.dirty = true;
+  }
+
+  /** The next moment after `t` a rollout here acts (a pod becomes ready); undefined when none will. */
+  nextEventAfter(t: number): number | undefined {
+    let next = Number.POSITIVE_INFINITY;
+    for (const w of this.rolling) for (const p of w.pods) if (p.readyAt > t && p.readyAt < next) next = p.readyAt;
+    return next === Number.POSITIVE_INFINITY ? undefined : next;
   }
 
   /** True while some workload is mid-rollout (its pods' readiness changes with time alone). */
@@ -284,8 +323,9 @@ export class SimCluster {
   }
 
   /** Brings rollouts, Gardener operations and pod logs up to the clock. */
-  sync(): void {
-    const now = this.now();
+  sync(at?: number): void {
+    // `at` lets traffic play an interval the clock jumped over event by event; never backwards.
+    const now = Math.max(at ?? this.now(), this.syncedAt);
     // Everything below is a function of the clock and of what changed: same time, nothing new, nothing to do.
     if (now === this.syncedAt && !this.dirty) return;
     this.syncedAt = now;
@@ -333,24 +373,38 @@ export class SimCluster {
     }
   }
 
+  /** Plays the rollout forward to `now`, acting at each moment a pod became ready. */
   private progress(w: SimWorkload, now: number): void {
     w.observedGeneration = w.generation;
-    if (w.failRollout) return;
-    // Surge one pod at a time: pod i of the new revision starts when pod i-1 is ready.
-    for (let i = w.pods.filter((p) => p.revision === w.revision).length; i < w.replicas; i++) {
-      const startAt = w.rolloutStartedAt + i * w.podStartMs;
-      if (startAt > now) break;
-      w.pods.push(this.startPod(w, startAt));
+    let t = Math.max(w.progressedTo, w.rolloutStartedAt);
+    for (;;) {
+      this.rollStep(w, t);
+      let next = Number.POSITIVE_INFINITY;
+      for (const p of w.pods) if (p.readyAt > t && p.readyAt < next) next = p.readyAt;
+      if (next > now) break;
+      t = next;
     }
-    // Old pods go once their replacement is ready; as the ReplicaSet controller does, pods that
-    // are not ready (a crashed revision's) go first.
-    const readyNew = w.pods.filter((p) => p.revision === w.revision && p.readyAt <= now).length;
-    const old = w.pods.filter((p) => p.revision !== w.revision).sort((a, b) => Number(a.readyAt <= now) - Number(b.readyAt <= now));
-    const keepOld = Math.max(0, w.replicas - readyNew);
-    if (old.length > keepOld) {
-      const drop = new Set(old.slice(0, old.length - keepOld));
-      w.pods = w.pods.filter((p) => !drop.has(p));
-      this.version += 1;
+    w.progressedTo = now;
+  }
+
+  /**
+   * What the controller does at time `t`, until it can do nothing more: drop old pods that are not
+   * ready, drop ready old pods while no more than maxUnavailable are missing, and start new pods
+   * while no more than maxSurge are extra.
+   */
+  private rollStep(w: SimWorkload, t: number): void {
+    if (w.failRollout) return;
+    for (;;) {
+      const old = w.pods.filter((p) => p.revision !== w.revision);
+      const fresh = w.pods.length - old.length;
+      const available = w.pods.filter((p) => p.readyAt <= t).length;
+      const victim = old.find((p) => p.readyAt > t) ?? (available - 1 >= w.replicas - w.maxUnavailable ? old[0] : undefined);
+      if (victim) {
+        w.pods = w.pods.filter((p) => p !== victim);
+        this.version += 1;
+      } else if (fresh < w.replicas && w.pods.length < w.replicas + w.maxSurge) {
+        w.pods.push(this.startPod(w, t));
+      } else return;
     }
   }
 

@@ -12,6 +12,8 @@ export interface TrafficTotals {
   requests: number;
   failed: number;
   downtimeMs: number;
+  /** `cluster namespace/name` of workloads that had no ready pod, and for how long (ms). */
+  readonly downtimeBy: Map<string, number>;
   /** `cluster namespace/name` of workloads that had failed requests, first failure time. */
   readonly failures: Map<string, number>;
   /** Keys invalidated while a pod held them: `cluster namespace/name pod`. */
@@ -20,6 +22,8 @@ export interface TrafficTotals {
 
 /** What one cluster's traffic looks like until its pods or the accepted keys change. */
 interface ClusterView {
+  /** Computed with no rollout under way: it holds until the pods or the keys change. */
+  readonly atRest: boolean;
   readonly podsVersion: number;
   readonly keysVersion: number;
   /** Ready pods: each sends `rate` requests a second. */
@@ -31,7 +35,7 @@ interface ClusterView {
 }
 
 export class Traffic {
-  readonly totals: TrafficTotals = { requests: 0, failed: 0, downtimeMs: 0, failures: new Map(), invalidatedWhileHeld: [] };
+  readonly totals: TrafficTotals = { requests: 0, failed: 0, downtimeMs: 0, downtimeBy: new Map(), failures: new Map(), invalidatedWhileHeld: [] };
   private readonly views = new Map<SimCluster, ClusterView>();
 
   constructor(
@@ -57,7 +61,7 @@ export class Traffic {
    */
   private viewOf(cluster: SimCluster, keysVersion: number, now: number): ClusterView {
     const cached = this.views.get(cluster);
-    if (cached && !cluster.rollingOut && cached.podsVersion === cluster.version && cached.keysVersion === keysVersion) return cached;
+    if (cached?.atRest && !cluster.rollingOut && cached.podsVersion === cluster.version && cached.keysVersion === keysVersion) return cached;
     let ready = 0;
     const down: SimWorkload[] = [];
     const failing: { workload: SimWorkload; pod: SimPod }[] = [];
@@ -71,7 +75,7 @@ export class Traffic {
       if (readyHere === 0) down.push(workload);
       ready += readyHere;
     }
-    const view = { podsVersion: cluster.version, keysVersion, ready, down, failing };
+    const view = { atRest: !cluster.rollingOut, podsVersion: cluster.version, keysVersion, ready, down, failing };
     this.views.set(cluster, view);
     return view;
   }
@@ -86,19 +90,36 @@ export class Traffic {
   }
 
   private flowOnce(from: number, to: number): void {
-    const requestsPerPod = ((to - from) / 1000) * this.rate;
     const keysVersion = this.cloud.keysetVersion();
     for (const cluster of this.fleet.clusters.values()) {
-      cluster.sync();
-      const view = this.viewOf(cluster, keysVersion, to);
-      this.totals.requests += view.ready * requestsPerPod;
-      this.totals.downtimeMs += view.down.length * (to - from);
-      for (const { workload, pod } of view.failing) {
-        this.totals.failed += requestsPerPod;
-        const key = `${cluster.name} ${workload.namespace}/${workload.name}`;
-        if (!this.totals.failures.has(key)) this.totals.failures.set(key, from);
-        for (const container of workload.containers) cluster.log(pod, container, cluster.rejectionLine(pod.loaded));
+      // The clock may have jumped over rollout events (waits wake only when something changes):
+      // play the interval piece by piece, each with the pods as they were during it.
+      let t = from;
+      for (;;) {
+        cluster.sync(t);
+        const next = cluster.rollingOut ? cluster.nextEventAfter(t) : undefined;
+        const end = next !== undefined && next < to ? next : to;
+        this.account(cluster, this.viewOf(cluster, keysVersion, t), t, end);
+        if (end >= to) break;
+        t = end;
       }
+      cluster.sync(to);
+    }
+  }
+
+  private account(cluster: SimCluster, view: ClusterView, from: number, to: number): void {
+    const requestsPerPod = ((to - from) / 1000) * this.rate;
+    this.totals.requests += view.ready * requestsPerPod;
+    this.totals.downtimeMs += view.down.length * (to - from);
+    for (const w of view.down) {
+      const key = `${cluster.name} ${w.namespace}/${w.kind}/${w.name}`;
+      this.totals.downtimeBy.set(key, (this.totals.downtimeBy.get(key) ?? 0) + (to - from));
+    }
+    for (const { workload, pod } of view.failing) {
+      this.totals.failed += requestsPerPod;
+      const key = `${cluster.name} ${workload.namespace}/${workload.name}`;
+      if (!this.totals.failures.has(key)) this.totals.failures.set(key, from);
+      for (const container of workload.containers) cluster.log(pod, container, cluster.rejectionLine(pod.loaded));
     }
   }
 

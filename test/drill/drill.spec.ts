@@ -61,6 +61,18 @@ describe('drill: catches real mistakes', () => {
     assert.match(broken, /no key invalidated while a live pod held it: secondary-eu kubecost\/forgotten-exporter/);
   });
 
+  it('a single-replica StatefulSet has a gap while it restarts, and the drill names it', async () => {
+    const r = await runDrill('kubecost-thanos', readStackFile('kubecost-thanos').raw, {
+      seed: 1,
+      editWorld: (world) => {
+        const primary = world.fleet.cluster('primary');
+        primary.workloads.delete('kubecost/statefulset/kubecost-thanos-store');
+        primary.addWorkload({ kind: 'statefulset', namespace: 'kubecost', name: 'kubecost-thanos-store', replicas: 1, podStartMs: 12_000, secrets: ['kubecost-thanos'] });
+      },
+    });
+    assert.deepEqual(violated(r), ['no downtime: without a ready pod: primary kubecost/statefulset/kubecost-thanos-store for 12s']);
+  });
+
   it('a plan that regenerates before the restarts invalidates keys that pods hold', async () => {
     const regenerateFirst = (plan: CredentialPlan): CredentialPlan => {
       const steps = [...plan.steps];
