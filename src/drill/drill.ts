@@ -17,8 +17,8 @@ import { Traffic } from '../sim/traffic.ts';
 import { keyOwner } from '../sim/cloud.ts';
 import { apiServerRestartMs, buildWorld, type World } from '../sim/world.ts';
 
-export type Fault = 'none' | 'stuck-rollout' | 'slow-rollout' | 'api-error' | 'failed-log-check' | 'crash-resume' | 'crash-on-new-key';
-export const faultKinds: readonly Fault[] = ['stuck-rollout', 'slow-rollout', 'api-error', 'failed-log-check', 'crash-resume', 'crash-on-new-key'];
+export type Fault = 'none' | 'stuck-rollout' | 'slow-rollout' | 'api-error' | 'throttling' | 'failed-log-check' | 'crash-resume' | 'crash-on-new-key';
+export const faultKinds: readonly Fault[] = ['stuck-rollout', 'slow-rollout', 'api-error', 'throttling', 'failed-log-check', 'crash-resume', 'crash-on-new-key'];
 
 export interface DrillOptions {
   readonly seed: number;
@@ -164,6 +164,22 @@ export async function runDrill(stack: string, raw: Readonly<Record<string, unkno
               if (fault === 'api-error') throw new ClusterUnreachableError(`cluster ${String(args[0])}: 503 from the API server (injected)`);
               return ['ERROR 401 Unauthorized (injected)'];
             }
+            return value.apply(t, args);
+          };
+        },
+      });
+    }
+    if (fault === 'throttling') {
+      // The API servers answer 429 for a while: every call waits out its Retry-After before it lands.
+      const throttledCalls = pick(5, 50);
+      let calls = 0;
+      const inner = clusters;
+      clusters = new Proxy(inner, {
+        get(t, p, r) {
+          const value = Reflect.get(t, p, r);
+          if (typeof value !== 'function') return value;
+          return async (...args: unknown[]) => {
+            if (++calls <= throttledCalls) await world.clock.sleep(pick(1, 10) * 1000);
             return value.apply(t, args);
           };
         },

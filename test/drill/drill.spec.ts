@@ -22,7 +22,7 @@ describe('drill: every stack, many seeds, with faults', function () {
         faults.add(r.fault);
         assert.deepEqual(violated(r), [], `${stack} seed ${seed} (${r.fault})`);
       }
-      if (seeds >= 50) assert.equal(faults.size, 6, `every fault kind was drawn: ${[...faults].join(', ')}`);
+      if (seeds >= 50) assert.equal(faults.size, 7, `every fault kind was drawn: ${[...faults].join(', ')}`);
     });
   }
 });
