@@ -11,8 +11,7 @@ import type { SimCluster, SimFleet, SimPod, SimWorkload } from './cluster.ts';
 export interface TrafficTotals {
   requests: number;
   failed: number;
-  downtimeMs: number;
-  /** `cluster namespace/name` of workloads that had no ready pod, and for how long (ms). */
+  /** `cluster namespace/kind/name` of workloads that had no ready pod, and for how long (ms). */
   readonly downtimeBy: Map<string, number>;
   /** `cluster namespace/name` of workloads that had failed requests, first failure time. */
   readonly failures: Map<string, number>;
@@ -35,7 +34,7 @@ interface ClusterView {
 }
 
 export class Traffic {
-  readonly totals: TrafficTotals = { requests: 0, failed: 0, downtimeMs: 0, downtimeBy: new Map(), failures: new Map(), invalidatedWhileHeld: [] };
+  readonly totals: TrafficTotals = { requests: 0, failed: 0, downtimeBy: new Map(), failures: new Map(), invalidatedWhileHeld: [] };
   private readonly views = new Map<SimCluster, ClusterView>();
 
   constructor(
@@ -110,7 +109,6 @@ export class Traffic {
   private account(cluster: SimCluster, view: ClusterView, from: number, to: number): void {
     const requestsPerPod = ((to - from) / 1000) * this.rate;
     this.totals.requests += view.ready * requestsPerPod;
-    this.totals.downtimeMs += view.down.length * (to - from);
     for (const w of view.down) {
       const key = `${cluster.name} ${w.namespace}/${w.kind}/${w.name}`;
       this.totals.downtimeBy.set(key, (this.totals.downtimeBy.get(key) ?? 0) + (to - from));
