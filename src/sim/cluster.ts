@@ -2,8 +2,8 @@
  * The cluster model: the one in-memory Kubernetes that both the drill's simulated fleet and the
  * test suite's HTTP API emulator serve. Workloads roll out over simulated time within their
  * strategy's maxSurge/maxUnavailable (Kubernetes' defaults per kind), pods read their Secrets when
- * they start and log whether the backend accepted the key; Gardener Shoots reconcile and rotate credentials on annotation. Deterministic:
- * everything is a function of the shared clock.
+ * they start and log whether the backend accepted the key; Gardener Shoots reconcile and rotate
+ * credentials on annotation. Deterministic: everything is a function of the shared clock.
  */
 import { deletionConfirmationAnnotation, operationAnnotation, rotationKindOf } from '../model/gardener.ts';
 import type { Clock } from '../ports/clock.ts';
@@ -75,6 +75,13 @@ export function rolloutDurationMs(w: Pick<SimWorkload, 'kind' | 'replicas' | 'po
     if (next === undefined) return t;
     t = next;
   }
+}
+
+/** The first moment after `t` one of the workload's pods becomes ready (Infinity: none will; crashed pods never do). */
+function nextReadyAfter(w: SimWorkload, t: number): number {
+  let next = Number.POSITIVE_INFINITY;
+  for (const p of w.pods) if (p.readyAt > t && p.readyAt < next) next = p.readyAt;
+  return next;
 }
 
 /** Kubernetes' default rolling-update strategy of each kind, for `replicas` pods. */
@@ -194,12 +201,9 @@ export class SimCluster {
     this.sync();
     const now = this.now();
     // A rollout acts the moment a pod becomes ready; nothing else moves it.
-    const times: number[] = [];
-    for (const p of w.pods) if (p.readyAt > now && p.readyAt !== Infinity) times.push(p.readyAt);
     const deadline = w.rolloutStartedAt + w.progressDeadlineSeconds * 1000;
-    if (deadline > now) times.push(deadline);
-    const next = times.filter((t) => t > now);
-    return next.length ? Math.min(...next) : undefined;
+    const next = Math.min(nextReadyAfter(w, now), deadline > now ? deadline : Number.POSITIVE_INFINITY);
+    return next === Number.POSITIVE_INFINITY ? undefined : next;
   }
 
   static key(...parts: string[]): string {
@@ -274,7 +278,7 @@ export class SimCluster {
   /** The next moment after `t` a rollout here acts (a pod becomes ready); undefined when none will. */
   nextEventAfter(t: number): number | undefined {
     let next = Number.POSITIVE_INFINITY;
-    for (const w of this.rolling) for (const p of w.pods) if (p.readyAt > t && p.readyAt < next) next = p.readyAt;
+    for (const w of this.rolling) next = Math.min(next, nextReadyAfter(w, t));
     return next === Number.POSITIVE_INFINITY ? undefined : next;
   }
 
@@ -379,8 +383,7 @@ export class SimCluster {
     let t = Math.max(w.progressedTo, w.rolloutStartedAt);
     for (;;) {
       this.rollStep(w, t);
-      let next = Number.POSITIVE_INFINITY;
-      for (const p of w.pods) if (p.readyAt > t && p.readyAt < next) next = p.readyAt;
+      const next = nextReadyAfter(w, t);
       if (next > now) break;
       t = next;
     }
