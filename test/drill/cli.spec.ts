@@ -49,6 +49,19 @@ describe('cli: keyslot drill', () => {
     assert.match(slow.out, /VIOLATED no failed request: .*secondary-eu kubecost\/thanos-bucket-exporter/);
   });
 
+  it('no key token reaches its output, even when consumers fail and log refusals', async () => {
+    const texts: string[] = [];
+    for (const stack of ['alwayson-cosmos', 'kops-service-account', 'kubecost-federated-etl', 'local']) {
+      const { out, err } = await cli('drill', '-s', stack, '--seeds', '8', '--faults', '--json');
+      texts.push(out, err);
+    }
+    const failing = await cli('drill', '-s', 'kubecost-thanos', '--world', 'examples/kubecost-thanos.world.yaml', '--json');
+    assert.equal(failing.code, ExitCode.failed);
+    texts.push(failing.out, failing.err);
+    for (const text of texts) assert.doesNotMatch(text, /sim:[a-z]/);
+    assert.ok(texts.join('').length > 10_000, 'there was output to check');
+  });
+
   it('a world file naming a cluster the stack does not have is bad input', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'keyslot-world-'));
     writeFileSync(join(dir, 'w.yaml'), 'workloads:\n  - {cluster: mars, namespace: a, kind: deployment, name: b, reads: [c]}\n');
