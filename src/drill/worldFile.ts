@@ -47,9 +47,15 @@ function strategyOf(w: WorldFile['workloads'][number]): { maxSurge: number; maxU
 
 /** Reads and validates a world file. @throws ConfigError (exit 2) */
 export function loadWorldFile(path: string, config: StackConfig): WorldFile {
+  let text: string;
+  try {
+    text = readFileSync(path, 'utf8');
+  } catch (cause) {
+    throw new ConfigError(path, 'world', 'no file that can be read there', 'pass the path of a world file (keyslot discover --out writes one)', { cause });
+  }
   let raw: unknown;
   try {
-    raw = parseYaml(readFileSync(path, 'utf8'));
+    raw = parseYaml(text);
   } catch (cause) {
     throw new ConfigError(path, 'world', 'a file that cannot be read as YAML', 'pass a YAML file with a workloads: list', { cause });
   }

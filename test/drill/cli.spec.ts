@@ -70,6 +70,17 @@ describe('cli: keyslot drill', () => {
     assert.match(err, /world:workloads\[0\]\.cluster: found "mars", which the stack does not declare; fix: use one of primary, secondary-eu, secondary-us/);
   });
 
+  it('a world file that is missing or not YAML is bad input, said apart', async () => {
+    const missing = await cli('drill', '-s', 'local', '--world', join(tmpdir(), 'keyslot-no-such-world.yaml'));
+    assert.equal(missing.code, ExitCode.badInput);
+    assert.match(missing.err, /world: found no file that can be read there; fix: pass the path of a world file/);
+    const dir = mkdtempSync(join(tmpdir(), 'keyslot-world-'));
+    writeFileSync(join(dir, 'bad.yaml'), 'workloads: [\n');
+    const bad = await cli('drill', '-s', 'local', '--world', join(dir, 'bad.yaml'));
+    assert.equal(bad.code, ExitCode.badInput);
+    assert.match(bad.err, /world: found a file that cannot be read as YAML/);
+  });
+
   it('rejects a bad stack with exit 2', async () => {
     const { code, err } = await cli('drill', '--stack', 'nope');
     assert.equal(code, ExitCode.badInput);
