@@ -51,6 +51,8 @@ export interface DrillResult {
   readonly stack: string;
   readonly seed: number;
   readonly fault: Fault;
+  /** Where the fault landed, or that the world had nothing to inject it into. */
+  readonly faultDetail: string;
   readonly outcomes: Record<string, string>;
   readonly requests: number;
   readonly failed: number;
@@ -133,22 +135,29 @@ export async function runDrill(stack: string, raw: Readonly<Record<string, unkno
   const driverFor = (ports: DriverPorts, holder: string) =>
     new Driver(ports, { policyPacks: ['policy'], holder, concurrency, force: true, onEvent: (e) => events.push(e), ...(options.planHook ? { planHook: options.planHook } : {}) });
 
+  const injected: string[] = fault === 'slow-rollout' ? ['pods take 30–120 s to start'] : [];
   let boundMs = 0;
   for (const cred of config.credentials) {
-    boundMs += criticalPath(planCredential(config, cred, mode), world, concurrency, regenerationMs.get(keyOwner(cred.source, cred.name)) ?? 0);
+    const plan = planCredential(config, cred, mode);
+    boundMs += criticalPath(plan, world, concurrency, regenerationMs.get(keyOwner(cred.source, cred.name)) ?? 0);
+    // Rollout faults land on workloads this rotation restarts, where they can matter.
+    const restarted = new Set(plan.steps.flatMap((s) => (s.kind === 'restart' ? s.clusters.flatMap((c) => (s.workload ? [s.workload] : (s.firstExisting ?? [])).map((w) => `${c} ${s.namespace}/${w}`)) : [])));
+    const restartedWorkloads = [...world.fleet.clusters.values()].flatMap((c) => [...c.workloads.values()].filter((w) => restarted.has(`${c.name} ${w.namespace}/${w.kind}/${w.name}`)).map((w) => ({ c, w })));
     const ports = world.ports(engine.checkout());
     let clusters: ClusterFleet = ports.clusters;
-    if (fault === 'stuck-rollout') {
-      const candidates = [...world.fleet.clusters.values()].flatMap((c) => [...c.workloads.values()]);
-      if (candidates.length) candidates[pick(0, candidates.length - 1)]!.failRollout = true;
+    if (fault === 'stuck-rollout' && restartedWorkloads.length) {
+      const { c, w } = restartedWorkloads[pick(0, restartedWorkloads.length - 1)]!;
+      w.failRollout = true;
+      injected.push(`${c.name} ${w.namespace}/${w.kind}/${w.name} cannot finish a rollout`);
     }
     if (fault === 'crash-on-new-key') {
       // One consumer's client cannot use the new key: its new pods crash, the rollout stalls.
-      const candidates = [...world.fleet.clusters.values()].flatMap((c) => [...c.workloads.values()].filter((w) => w.reads === 'secrets').map((w) => ({ c, w })));
+      const candidates = restartedWorkloads.filter(({ w }) => w.reads === 'secrets');
       if (candidates.length) {
         const { c, w } = candidates[pick(0, candidates.length - 1)]!;
         const known = new Set(c.presentedKeys().filter((p) => p.workload === w).map((p) => p.pod.loaded));
         w.crashesOn = (loaded) => !known.has(loaded);
+        injected.push(`${c.name} ${w.namespace}/${w.kind}/${w.name} crashes with the new key`);
       }
     }
     if (fault === 'api-error' || fault === 'failed-log-check') {
@@ -161,6 +170,7 @@ export async function runDrill(stack: string, raw: Readonly<Record<string, unkno
           if (p !== target || typeof value !== 'function') return typeof value === 'function' ? value.bind(t) : value;
           return async (...args: unknown[]) => {
             if (++calls === failAt) {
+              injected.push(fault === 'api-error' ? `restart call ${failAt} (cluster ${String(args[0])}) answered 503` : `log check ${failAt} (cluster ${String(args[0])}) found an auth error`);
               if (fault === 'api-error') throw new ClusterUnreachableError(`cluster ${String(args[0])}: 503 from the API server (injected)`);
               return ['ERROR 401 Unauthorized (injected)'];
             }
@@ -179,7 +189,10 @@ export async function runDrill(stack: string, raw: Readonly<Record<string, unkno
           const value = Reflect.get(t, p, r);
           if (typeof value !== 'function') return value;
           return async (...args: unknown[]) => {
-            if (++calls <= throttledCalls) await world.clock.sleep(pick(1, 10) * 1000);
+            if (++calls <= throttledCalls) {
+              if (calls === 1) injected.push(`the first ${throttledCalls} cluster calls wait out a Retry-After`);
+              await world.clock.sleep(pick(1, 10) * 1000);
+            }
             return value.apply(t, args);
           };
         },
@@ -193,6 +206,7 @@ export async function runDrill(stack: string, raw: Readonly<Record<string, unkno
           outcomes[cred.name] = 'rotated';
         } catch (error) {
           if (!(error instanceof AgentCrash)) throw error;
+          injected.push(`the agent died at port call ${state.at}; a new one took over`);
           // A new agent on a fresh checkout, once the dead one's lock expired.
           world.clock.advance(2 * 3600_000);
           engine = world.ports(structuredClone(raw) as Record<string, unknown>).engine;
@@ -241,6 +255,7 @@ export async function runDrill(stack: string, raw: Readonly<Record<string, unkno
     stack,
     seed: options.seed,
     fault,
+    faultDetail: fault === 'none' ? '' : injected.length ? injected.join('; ') : 'drawn, but nothing in this world to inject it into',
     outcomes,
     requests: t.requests,
     failed: t.failed,

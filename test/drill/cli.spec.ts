@@ -23,6 +23,14 @@ describe('cli: keyslot drill', () => {
     assert.equal(out.match(/^held {4}/gm)?.length, 6);
   });
 
+  it('says where a drawn fault landed, or that the world had nothing to inject it into', async () => {
+    const thanos = await cli('drill', '-s', 'kubecost-thanos', '--seed', '2', '--faults');
+    assert.match(thanos.out, /^drill kubecost-thanos, seed 2, fault: crash-on-new-key \(primary kubecost\/deployment\/kubecost-prometheus-server crashes with the new key\)/);
+    const gardener = await cli('drill', '-s', 'gardener-kubeconfig', '--seeds', '20', '--faults', '--json');
+    const details = gardener.out.trim().split('\n').map((l) => JSON.parse(l) as { fault: string; faultDetail: string });
+    assert.ok(details.some((d) => d.fault === 'stuck-rollout' && d.faultDetail === 'drawn, but nothing in this world to inject it into'), 'a Gardener kubeconfig rotation restarts nothing');
+  });
+
   it('--seeds --faults --json prints one result per seed', async () => {
     const { code, out } = await cli('drill', '-s', 'kubecost-thanos', '--seeds', '3', '--faults', '--json');
     assert.equal(code, ExitCode.ok);
