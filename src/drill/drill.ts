@@ -37,7 +37,10 @@ export interface DrillOptions {
 }
 
 export interface DrillMeter {
+  /** CPU of the program's runs, wherever they ran (µs). */
   engineMicros: number;
+  /** Peak RSS of the process the program ran in, when that is not this one (bytes). */
+  engineHostPeakRssBytes?: number;
   trafficMicros: number;
 }
 

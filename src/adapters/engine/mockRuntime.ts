@@ -8,6 +8,8 @@ import { getMonitor } from '@pulumi/pulumi/runtime/settings';
 import type { CredentialState } from '../../model/state.ts';
 import { keyslotProgram } from '../../program/index.ts';
 
+import { reveal } from './secretValues.ts';
+
 export { isSecretValue, reveal } from './secretValues.ts';
 
 export interface Registered {
@@ -98,9 +100,17 @@ export interface MockRun {
 }
 
 export interface MockProviders {
-  /** Returns the id and state (inputs plus outputs) of a registered resource; `view` has its options as the engine got them. */
-  newResource(args: pulumi.runtime.MockResourceArgs, view: Readonly<EngineView>): { id: string; state: Record<string, unknown> };
-  call(args: pulumi.runtime.MockCallArgs): Record<string, unknown>;
+  /**
+   * Returns the id and state (inputs plus outputs) of a registered resource. `view` has its
+   * options as the engine got them, `plain` its inputs with the secret wrappers taken off.
+   */
+  newResource(args: pulumi.runtime.MockResourceArgs, view: Readonly<EngineView>, plain: Record<string, unknown>): MockResourceResult | Promise<MockResourceResult>;
+  call(args: pulumi.runtime.MockCallArgs): Record<string, unknown> | Promise<Record<string, unknown>>;
+}
+
+export interface MockResourceResult {
+  readonly id: string;
+  readonly state: Record<string, unknown>;
 }
 
 let queue: Promise<unknown> = Promise.resolve();
@@ -135,9 +145,10 @@ async function runOnce(stack: string, config: Record<string, string>, providers:
   let engine = new Map<string, EngineView>();
   await pulumi.runtime.setMocks(
     {
-      newResource: (args) => {
+      newResource: async (args) => {
         // The monitor saw the registration first, so its options are known here (reads have none).
-        const result = providers.newResource(args, engine.get(`${args.type}::${args.name}`) ?? { deleteBeforeReplace: false, additionalSecretOutputs: [] });
+        const view = engine.get(`${args.type}::${args.name}`) ?? { deleteBeforeReplace: false, additionalSecretOutputs: [] };
+        const result = await providers.newResource(args, view, reveal(args.inputs) as Record<string, unknown>);
         registered.push({ type: args.type, name: args.name, custom: args.custom ?? true, inputs: args.inputs, outputs: result.state, ...(args.provider ? { provider: args.provider } : {}) });
         return result;
       },
@@ -163,7 +174,4 @@ async function runOnce(stack: string, config: Record<string, string>, providers:
   return { resources, credentials, keyMaterial };
 }
 
-/** A stack's `keyslot:` values (un-namespaced) as Pulumi hands them to a program. */
-export function namespacedConfig(raw: Readonly<Record<string, unknown>>): Record<string, string> {
-  return Object.fromEntries(Object.entries(raw).map(([k, v]) => [`keyslot:${k}`, typeof v === 'string' ? v : JSON.stringify(v)]));
-}
+export { namespacedConfig } from './programHost.ts';

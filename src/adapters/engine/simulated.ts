@@ -13,7 +13,8 @@ import type { Clock } from '../../ports/clock.ts';
 import type { StackEngine, UpOptions, UpResult } from '../../ports/engine.ts';
 import { keyOwner, SimLimitExceededError, type SimCloud } from '../../sim/cloud.ts';
 import type { SimFleet } from '../../sim/cluster.ts';
-import { type EngineView, namespacedConfig, reveal, runProgramUnderMocks } from './mockRuntime.ts';
+import type { EngineView } from './mockRuntime.ts';
+import { defaultProgramHost, namespacedConfig, type ProgramHost, type ProgramResult } from './programHost.ts';
 
 /** One resource as the backend keeps it after an up. */
 export interface SimResourceState {
@@ -40,8 +41,8 @@ export class SimBackend {
   readonly tags = new Map<string, string>();
   /** Every resource at the last up, by `type::name`. */
   state = new Map<string, SimResourceState>();
-  /** When set, the CPU time of the program's runs under the mock runtime is added here (the benchmark's split). */
-  meter?: { engineMicros: number };
+  /** When set, the CPU time of the program's runs under the mock runtime is added here, and a host process's peak RSS kept (the benchmark's split). */
+  meter?: { engineMicros: number; engineHostPeakRssBytes?: number };
   /** Every up: the policy packs it was given and what changed. */
   readonly ups: { policyPacks: readonly string[]; changes: Record<string, number>; operations: readonly string[] }[] = [];
 }
@@ -50,6 +51,8 @@ export interface SimWorld {
   readonly fleet: SimFleet;
   readonly cloud: SimCloud;
   readonly clock: Clock;
+  /** Where the program runs. @default a child process, as `pulumi up` runs it (`defaultProgramHost`) */
+  readonly programHost?: ProgramHost;
 }
 
 function setPath(root: Record<string, unknown>, path: string, value: unknown): void {
@@ -142,18 +145,6 @@ export class SimulatedStackEngine implements StackEngine {
   }
 
   private async deploy(options: UpOptions, apply: boolean): Promise<UpResult> {
-    const cpu = this.backend.meter ? process.cpuUsage() : undefined;
-    try {
-      return await this.deployOnce(options, apply);
-    } finally {
-      if (cpu && this.backend.meter) {
-        const used = process.cpuUsage(cpu);
-        this.backend.meter.engineMicros += used.user + used.system;
-      }
-    }
-  }
-
-  private async deployOnce(options: UpOptions, apply: boolean): Promise<UpResult> {
     const config = parseStackConfig(this.stack, this.file, `stack ${this.stack}`);
     const generationOf = new Map<string, number>(config.credentials.flatMap((c) => Object.entries(c.generations).map(([slot, g]) => [`${c.name}-${slot}`, g.generation] as const)));
     const sourceOf = new Map(config.credentials.map((c) => [c.name, c.source]));
@@ -167,7 +158,7 @@ export class SimulatedStackEngine implements StackEngine {
     };
 
     /** What a resource of this type is and makes in the world: its id, outputs, and the effect of creating or updating it. */
-    const materialise = (type: string, name: string, inputs: Record<string, unknown>, provider: string | undefined): { id: string; outputs: Record<string, unknown>; made: readonly Made[]; effect?: () => void } => {
+    const materialise = (type: string, name: string, inputs: Record<string, unknown>, plain: Record<string, unknown>, provider: string | undefined): { id: string; outputs: Record<string, unknown>; made: readonly Made[]; effect?: () => void } => {
       if (type.endsWith(':RandomPassword') || type.endsWith(':AccessKey')) {
         const k = ownerOfKey(name);
         const token = `sim:${k.owner}/${k.slot}@g${k.generation}`;
@@ -189,30 +180,30 @@ export class SimulatedStackEngine implements StackEngine {
       if (type.endsWith(':Static')) return { id: name, outputs: { ...inputs, rfc3339: clock.now().toISOString() }, made: [] };
       if (type === 'kubernetes:core/v1:Secret' || type === 'kubernetes:core/v1:SecretPatch') {
         const cluster = /::cluster-([^:]+)::/.exec(provider ?? '')?.[1];
-        const meta = reveal(inputs.metadata) as { namespace: string; name: string; annotations?: Record<string, string> };
-        const data = reveal(inputs.stringData) as Record<string, string>;
+        const meta = plain.metadata as { namespace: string; name: string; annotations?: Record<string, string> };
+        const data = plain.stringData as Record<string, string>;
         const made: Made[] = cluster && type.endsWith(':Secret') ? [{ kind: 'secret', cluster, namespace: meta.namespace, name: meta.name }] : [];
         return { id: `${meta.namespace}/${meta.name}`, outputs: inputs, made, ...(cluster ? { effect: () => fleet.cluster(cluster).applySecret(meta.namespace, meta.name, data, meta.annotations ?? {}) } : {}) };
       }
       if (/^azure-native:keyvault(\/[^:]+)?:Secret$/.test(type) || type === 'aws:secretsmanager/secretVersion:SecretVersion') {
-        const plain = reveal(inputs) as { vaultName?: string; secretName?: string; properties?: { value?: string }; secretId?: string; secretString?: string };
-        const id = plain.secretId ?? `${plain.vaultName}/${plain.secretName}`;
-        const value = plain.secretString ?? plain.properties?.value ?? '';
+        const target = plain as { vaultName?: string; secretName?: string; properties?: { value?: string }; secretId?: string; secretString?: string };
+        const id = target.secretId ?? `${target.vaultName}/${target.secretName}`;
+        const value = target.secretString ?? target.properties?.value ?? '';
         return { id, outputs: inputs, made: [{ kind: 'store', id }], effect: () => cloud.stores.set(id, value) };
       }
       return { id: `${name}-id`, outputs: inputs, made: [] };
     };
 
-    const newResource = (args: pulumi.runtime.MockResourceArgs, view: Readonly<EngineView>): { id: string; state: Record<string, unknown> } => {
+    const newResource = (args: pulumi.runtime.MockResourceArgs, view: Readonly<EngineView>, plain: Record<string, unknown>): { id: string; state: Record<string, unknown> } => {
       const { type, name, inputs } = args;
       if (type === 'pulumi:pulumi:StackReference') return { id: String(inputs.name), state: { ...inputs, outputs: { credentials: structuredClone(this.backend.outputs) }, secretOutputNames: [] } };
       const key = `${type}::${name}`;
-      const plainInputs = JSON.stringify(reveal(inputs));
+      const plainInputs = JSON.stringify(plain);
       // Keys and timestamps are replaced by any change of their inputs, as their providers do; anything by its replacementTrigger.
       const replaceKey = `${replacedOnAnyChange.test(type) ? plainInputs : ''}|${view.replacementTrigger ?? ''}`;
       const before = prior.get(key);
       const op: Operation = !before ? 'create' : before.replaceKey !== replaceKey ? 'replace' : before.inputs !== plainInputs ? 'update' : 'same';
-      const fresh = materialise(type, name, inputs, args.provider);
+      const fresh = materialise(type, name, inputs, plain, args.provider);
       // An unchanged key keeps its value and creation time; a Secret is rewritten on update.
       const keep = before && op !== 'replace' && replacedOnAnyChange.test(type);
       const outputs = keep ? before.outputs : fresh.outputs;
@@ -243,12 +234,19 @@ export class SimulatedStackEngine implements StackEngine {
       }
     };
 
-    let run: Awaited<ReturnType<typeof runProgramUnderMocks>>;
+    let run: ProgramResult;
+    const cpu = this.backend.meter ? process.cpuUsage() : undefined;
     try {
-      run = await runProgramUnderMocks(this.stack, namespacedConfig(this.file), { newResource, call });
+      run = await (this.world.programHost ?? defaultProgramHost()).run(this.stack, namespacedConfig(this.file), { newResource, call });
     } catch (error) {
       const message = (error instanceof Error ? error.message.split('\n')[0]! : String(error)).replace(/^(error serializing property "[^"]*": )+/, '');
       throw new EngineError(`pulumi ${apply ? 'up' : 'preview'} failed: ${message}`, { cause: error });
+    }
+    if (cpu && this.backend.meter) {
+      // A child host reports its own CPU; in process, the run's CPU is this process's.
+      const used = process.cpuUsage(cpu);
+      this.backend.meter.engineMicros += run.cpuMicros ?? used.user + used.system;
+      if (run.hostPeakRssBytes !== undefined) this.backend.meter.engineHostPeakRssBytes = Math.max(this.backend.meter.engineHostPeakRssBytes ?? 0, run.hostPeakRssBytes);
     }
     const registered = new Set(planned.map((p) => p.key));
     const vanished = [...prior].filter(([key]) => !registered.has(key));
