@@ -45,3 +45,6 @@ process.on('message', (message: ToHost) => {
   }
 });
 process.on('disconnect', () => process.exit(0));
+// A program that failed leaves rejected outputs nobody awaits; its run has already been reported
+// as failed, and the host must live on for the next one.
+process.on('unhandledRejection', () => undefined);
