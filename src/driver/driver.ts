@@ -89,6 +89,8 @@ interface Run {
   readonly regenerated: Map<string, Date>;
   /** When the gate opened in this run: every declared consumer holds the new key from then on. */
   gateAt?: Date;
+  /** Replicas of each consumer preflight discovery saw, as `cluster namespace/kind/name`: the longest rollouts go first. */
+  replicas?: ReadonlyMap<string, number>;
 }
 
 /** Thrown inside a run when the gate stays closed; turned into a rollback. */
@@ -249,7 +251,9 @@ export class Driver {
   private async checkConsumers(run: Run) {
     const mode = this.options.discovery ?? 'warn';
     if (mode === 'off') return;
-    const uncovered = uncoveredConsumers(run.config, run.before, await discoverConsumers(run.config, run.before, this.ports.clusters));
+    const discovered = await discoverConsumers(run.config, run.before, this.ports.clusters);
+    run.replicas = new Map(discovered.map((d) => [`${d.cluster} ${d.namespace}/${d.workload}`, d.replicas]));
+    const uncovered = uncoveredConsumers(run.config, run.before, discovered);
     if (uncovered.length === 0) return;
     if (mode === 'strict') throw uncoveredError(run.config, run.before, uncovered);
     for (const c of uncovered) this.emit({ type: 'warning', at: this.now(), credential: run.plan.name, message: `${describeUncovered(c)}; it keeps the old key until that key is regenerated` });
@@ -336,6 +340,12 @@ export class Driver {
   private async stage(run: Run, index: number, step: StageStep) {
     const limit = pLimit(run.plan.mode === 'rotate' ? this.concurrency : Number.MAX_SAFE_INTEGER);
     const targets: (string | undefined)[] = step.clusters.length ? [...step.clusters] : [undefined];
+    if (step.kind === 'restart' && step.workload && run.replicas) {
+      // Longest first: the stage ends when its slowest cluster does, so start the biggest rollouts
+      // before the small ones fill the workers. Replicas are the estimate; ties keep declared order.
+      const size = (c: string | undefined) => run.replicas?.get(`${c} ${step.namespace}/${step.workload}`) ?? 0;
+      targets.sort((a, b) => size(b) - size(a));
+    }
     const outcomes = await Promise.all(
       targets.map((cluster) =>
         limit(async () => {

@@ -53,6 +53,21 @@ describe('driver: dual rotation', () => {
     everyPodAccepted(s);
   });
 
+  it('within a stage, the clusters with the most replicas (from preflight discovery) start first', async () => {
+    const restartOrder = async (discovery: 'warn' | 'off') => {
+      const s = await scenario('kubecost-thanos');
+      for (const [cluster, replicas] of [['primary', 1], ['secondary-eu', 2], ['secondary-us', 4]] as const) {
+        const c = s.world.fleet.cluster(cluster);
+        c.workloads.delete('kubecost/deployment/kubecost-prometheus-server');
+        c.addWorkload({ kind: 'deployment', namespace: 'kubecost', name: 'kubecost-prometheus-server', replicas, containers: ['kubecost-prometheus-server', 'thanos-sidecar'], secrets: ['kubecost-thanos'] });
+      }
+      assert.equal((await s.driver(s.checkout, { concurrency: 1, discovery }).driver.rotate('thanos-store')).outcome, 'rotated');
+      return s.world.clusters.restarts.filter((r) => r.includes('kubecost-prometheus-server')).map((r) => r.split(' ')[0]);
+    };
+    assert.deepEqual(await restartOrder('warn'), ['secondary-us', 'secondary-eu', 'primary']);
+    assert.deepEqual(await restartOrder('off'), ['primary', 'secondary-eu', 'secondary-us'], 'without discovery: declared order');
+  });
+
   it('gardener-provider-secret: waits for every Shoot to reconcile before the old key is replaced', async () => {
     const s = await scenario('gardener-provider-secret');
     const { driver } = s.driver();
