@@ -8,14 +8,14 @@ import { xoroshiro128plus } from 'pure-rand/generator/xoroshiro128plus';
 import { parseStackConfig, type StackConfig } from '../config/parse.ts';
 import { Driver, type RotationEvent } from '../driver/index.ts';
 import { ClusterUnreachableError, KeyslotError, RolledBackError } from '../errors.ts';
-import { planCredential, type CredentialPlan, type RotationMode } from '../model/planner.ts';
+import { planCredential, type CredentialPlan, type RotationMode, type StageStep } from '../model/planner.ts';
 import type { DriverPorts } from '../driver/driver.ts';
 import type { ClusterFleet } from '../ports/clusters.ts';
-import { gardenerDelayMs, rolloutDurationMs, SimCluster, type WorkloadSpec } from '../sim/cluster.ts';
+import { gardenerDelayMs, rolloutDurationMs, SimCluster, type SimWorkload, type WorkloadSpec } from '../sim/cluster.ts';
 import { AgentCrash, crashing } from '../sim/crash.ts';
 import { Traffic } from '../sim/traffic.ts';
 import { keyOwner } from '../sim/cloud.ts';
-import { apiServerRestartMs, buildWorld, type World } from '../sim/world.ts';
+import { buildWorld, type World } from '../sim/world.ts';
 
 export type Fault = 'none' | 'stuck-rollout' | 'slow-rollout' | 'api-error' | 'throttling' | 'failed-log-check' | 'crash-resume' | 'crash-on-new-key';
 export const faultKinds: readonly Fault[] = ['stuck-rollout', 'slow-rollout', 'api-error', 'throttling', 'failed-log-check', 'crash-resume', 'crash-on-new-key'];
@@ -68,6 +68,16 @@ export interface DrillResult {
   readonly events: readonly RotationEvent[];
 }
 
+/** The workload a restart or verify-logs stage acts on in a cluster of the world: the first of its names that exists, as the driver resolves it. */
+function stageWorkload(world: World, cluster: string, step: Extract<StageStep, { kind: 'restart' | 'verify-logs' }>): SimWorkload | undefined {
+  for (const ref of step.workload ? [step.workload] : (step.firstExisting ?? [])) {
+    const [kind, name] = ref.split('/');
+    const w = world.fleet.cluster(cluster).workloads.get(SimCluster.key(step.namespace, kind!, name!));
+    if (w) return w;
+  }
+  return undefined;
+}
+
 /**
  * A lower bound of the makespan from the plan and the simulated durations: stages run one after
  * another; within a stage no schedule beats the slowest cluster, the total work spread over
@@ -80,20 +90,14 @@ function criticalPath(plan: CredentialPlan, world: World, concurrency: number, r
     let per: number[] = [];
     if (step.kind === 'restart' || step.kind === 'verify-logs') {
       per = step.clusters.map((c) => {
-        const w = (step.workload ? [step.workload] : (step.firstExisting ?? []))
-          .map((ref) => {
-            const [kind, name] = ref.split('/');
-            return world.fleet.cluster(c).workloads.get(SimCluster.key(step.namespace, kind!, name!));
-          })
-          .find(Boolean);
+        const w = stageWorkload(world, c, step);
         if (!w) return 0;
         return step.kind === 'restart' ? rolloutDurationMs(w) : step.windowSeconds * 1000;
       });
     } else if (step.kind === 'annotate') per = step.clusters.map(() => gardenerDelayMs.rotation);
     else if (step.kind === 'wait-reconciled') per = step.clusters.map(() => gardenerDelayMs.reconcile);
-    else if (step.kind === 'exec' && step.command[0] === 'kops' && step.command[1] === 'rolling-update') {
-      per = [[...world.fleet.clusters.values()].reduce((n, c) => n + (c.controlPlane?.servers.length ?? 0), 0) * apiServerRestartMs];
-    } else if (step.kind === 'regenerate' && step.via !== 'pulumi-up') per = [regenerationMs];
+    else if (step.kind === 'exec') per = [world.commandMs(step.command)];
+    else if (step.kind === 'regenerate' && step.via !== 'pulumi-up') per = [regenerationMs];
     else continue;
     const work = per.reduce((a, b) => a + b, 0);
     // With more clusters than workers, two of the concurrency + 1 longest share a worker.
@@ -144,8 +148,14 @@ export async function runDrill(stack: string, raw: Readonly<Record<string, unkno
     const plan = planCredential(config, cred, mode);
     boundMs += criticalPath(plan, world, concurrency, regenerationMs.get(keyOwner(cred.source, cred.name)) ?? 0);
     // Rollout faults land on workloads this rotation restarts, where they can matter.
-    const restarted = new Set(plan.steps.flatMap((s) => (s.kind === 'restart' ? s.clusters.flatMap((c) => (s.workload ? [s.workload] : (s.firstExisting ?? [])).map((w) => `${c} ${s.namespace}/${w}`)) : [])));
-    const restartedWorkloads = [...world.fleet.clusters.values()].flatMap((c) => [...c.workloads.values()].filter((w) => restarted.has(`${c.name} ${w.namespace}/${w.kind}/${w.name}`)).map((w) => ({ c, w })));
+    const restartedWorkloads = plan.steps.flatMap((s) =>
+      s.kind === 'restart'
+        ? s.clusters.flatMap((name) => {
+            const w = stageWorkload(world, name, s);
+            return w ? [{ c: world.fleet.cluster(name), w }] : [];
+          })
+        : [],
+    );
     const ports = world.ports(engine.checkout());
     let clusters: ClusterFleet = ports.clusters;
     if (fault === 'stuck-rollout' && restartedWorkloads.length) {

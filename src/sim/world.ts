@@ -13,7 +13,7 @@ import type { DriverPorts } from '../driver/driver.ts';
 import { selectClusters } from '../model/clusters.ts';
 import { SimClock } from './clock.ts';
 import { rejectionLine, SimCloud, tokensIn } from './cloud.ts';
-import { SimFleet, type WorkloadKind, type WorkloadSpec } from './cluster.ts';
+import { type SimCluster, SimFleet, type WorkloadKind, type WorkloadSpec } from './cluster.ts';
 
 export interface World {
   readonly clock: SimClock;
@@ -27,6 +27,8 @@ export interface World {
   readonly journal: MemoryJournal;
   /** Restarts every pod so it reads what is deployed: call after the first `up`. */
   boot(): void;
+  /** How long a simulated tool takes to run this command (the drill's critical-path bound); 0 for commands it does not simulate. */
+  commandMs(command: readonly string[]): number;
   /** Ports over this world for a checkout of the stack (a fresh one each call, same backend). */
   ports(checkout: Readonly<Record<string, unknown>>): DriverPorts & { engine: SimulatedStackEngine };
 }
@@ -110,14 +112,19 @@ export function buildWorld(config: StackConfig, start?: Date, tune: (spec: Workl
     }
     return undefined;
   };
-  const commands = new SimulatedCommands();
-  commands.handlers.push((command) => {
-    // `kops rolling-update cluster --name N --instance-group-roles=control-plane --yes`: API servers restart one at a time.
+  /** `kops rolling-update cluster --name N --instance-group-roles=control-plane --yes`: the clusters whose API servers restart, one at a time. */
+  const rolledBy = (command: readonly string[]): SimCluster[] | undefined => {
     if (command[0] !== 'kops' || command[1] !== 'rolling-update') return undefined;
     const name = command[command.indexOf('--name') + 1];
-    const targets = config.clusters.filter((c) => c.context === name || c.name === name).map((c) => fleet.cluster(c.name));
+    const named = config.clusters.filter((c) => c.context === name || c.name === name).map((c) => fleet.cluster(c.name));
+    return named.length ? named : [...fleet.clusters.values()];
+  };
+  const commands = new SimulatedCommands();
+  commands.handlers.push((command) => {
+    const targets = rolledBy(command);
+    if (!targets) return undefined;
     return (async () => {
-      for (const c of targets.length ? targets : [...fleet.clusters.values()]) {
+      for (const c of targets) {
         for (let i = 0; i < (c.controlPlane?.servers.length ?? 0); i++) {
           await clock.sleep(apiServerRestartMs);
           c.restartApiServer(i);
@@ -138,6 +145,7 @@ export function buildWorld(config: StackConfig, start?: Date, tune: (spec: Workl
     commands,
     http,
     journal,
+    commandMs: (command) => (rolledBy(command) ?? []).reduce((ms, c) => ms + (c.controlPlane?.servers.length ?? 0) * apiServerRestartMs, 0),
     boot: () => {
       for (const c of fleet.clusters.values()) {
         c.controlPlane?.servers.forEach((_, i) => c.restartApiServer(i));

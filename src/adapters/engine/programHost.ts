@@ -2,7 +2,8 @@
  * Where the simulated engine runs the Pulumi program under the mock runtime. `pulumi up` runs a
  * program in a language host of its own, so by default the simulation does too: a child process
  * loads the program and the provider SDKs, and asks this process, which owns the simulated world,
- * for every resource and provider call. The in-process host is for the program's own tests.
+ * for every resource and provider call. (The program's own tests call `runProgramUnderMocks`
+ * in their process directly.)
  */
 import { type ChildProcess, fork } from 'node:child_process';
 import { join } from 'node:path';
@@ -10,10 +11,10 @@ import type { MockProviders, MockRun } from './mockRuntime.ts';
 
 /** What the simulated engine needs back from a run; the registrations themselves go through `providers`. */
 export type ProgramResult = Pick<MockRun, 'credentials' | 'keyMaterial'> & {
-  /** CPU time the run took in the host, when it runs elsewhere (µs). */
-  readonly cpuMicros?: number;
-  /** The host process's peak RSS so far, when it runs elsewhere (bytes). */
-  readonly hostPeakRssBytes?: number;
+  /** CPU time the run took in the host (µs). */
+  readonly cpuMicros: number;
+  /** The host process's peak RSS so far (bytes). */
+  readonly hostPeakRssBytes: number;
 };
 
 export interface ProgramHost {
@@ -24,14 +25,6 @@ export interface ProgramHost {
 export function namespacedConfig(raw: Readonly<Record<string, unknown>>): Record<string, string> {
   return Object.fromEntries(Object.entries(raw).map(([k, v]) => [`keyslot:${k}`, typeof v === 'string' ? v : JSON.stringify(v)]));
 }
-
-/** Runs the program in this process (loading the SDKs here). */
-export const inProcessHost: ProgramHost = {
-  async run(stack, config, providers) {
-    const { runProgramUnderMocks } = await import('./mockRuntime.ts');
-    return runProgramUnderMocks(stack, config, providers);
-  },
-};
 
 /** Messages between this process and the host child (see programHostChild.ts). */
 export type ToHost = { readonly kind: 'run'; readonly id: number; readonly stack: string; readonly config: Record<string, string> } | { readonly kind: 'answer'; readonly seq: number; readonly value?: unknown; readonly error?: string };

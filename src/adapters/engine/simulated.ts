@@ -14,7 +14,7 @@ import type { StackEngine, UpOptions, UpResult } from '../../ports/engine.ts';
 import { keyOwner, SimLimitExceededError, type SimCloud } from '../../sim/cloud.ts';
 import type { SimFleet } from '../../sim/cluster.ts';
 import type { EngineView } from './mockRuntime.ts';
-import { defaultProgramHost, namespacedConfig, type ProgramHost, type ProgramResult } from './programHost.ts';
+import { defaultProgramHost, namespacedConfig, type ProgramResult } from './programHost.ts';
 
 /** One resource as the backend keeps it after an up. */
 export interface SimResourceState {
@@ -51,8 +51,6 @@ export interface SimWorld {
   readonly fleet: SimFleet;
   readonly cloud: SimCloud;
   readonly clock: Clock;
-  /** Where the program runs. @default a child process, as `pulumi up` runs it (`defaultProgramHost`) */
-  readonly programHost?: ProgramHost;
 }
 
 function setPath(root: Record<string, unknown>, path: string, value: unknown): void {
@@ -235,18 +233,17 @@ export class SimulatedStackEngine implements StackEngine {
     };
 
     let run: ProgramResult;
-    const cpu = this.backend.meter ? process.cpuUsage() : undefined;
     try {
-      run = await (this.world.programHost ?? defaultProgramHost()).run(this.stack, namespacedConfig(this.file), { newResource, call });
+      // In a child process, as `pulumi up` runs a program in its own language host.
+      run = await defaultProgramHost().run(this.stack, namespacedConfig(this.file), { newResource, call });
     } catch (error) {
       const message = (error instanceof Error ? error.message.split('\n')[0]! : String(error)).replace(/^(error serializing property "[^"]*": )+/, '');
       throw new EngineError(`pulumi ${apply ? 'up' : 'preview'} failed: ${message}`, { cause: error });
     }
-    if (cpu && this.backend.meter) {
-      // A child host reports its own CPU; in process, the run's CPU is this process's.
-      const used = process.cpuUsage(cpu);
-      this.backend.meter.engineMicros += run.cpuMicros ?? used.user + used.system;
-      if (run.hostPeakRssBytes !== undefined) this.backend.meter.engineHostPeakRssBytes = Math.max(this.backend.meter.engineHostPeakRssBytes ?? 0, run.hostPeakRssBytes);
+    if (this.backend.meter) {
+      // The host reports its own CPU and peak memory; this process only waited.
+      this.backend.meter.engineMicros += run.cpuMicros;
+      this.backend.meter.engineHostPeakRssBytes = Math.max(this.backend.meter.engineHostPeakRssBytes ?? 0, run.hostPeakRssBytes);
     }
     const registered = new Set(planned.map((p) => p.key));
     const vanished = [...prior].filter(([key]) => !registered.has(key));
