@@ -24,7 +24,15 @@ export interface SimPod {
   /** When its token was last issued (token readers only). */
   tokenIssuedAt?: number;
   readonly logs: { at: number; container: string; line: string }[];
+  /**
+   * Set when the controller deleted it: the pod is Terminating (not ready, no longer counted in
+   * the workload's status, still running with what it loaded) until `goneAt`.
+   */
+  deletedAt?: number;
+  goneAt?: number;
 }
+
+export type UpdateStrategy = 'RollingUpdate' | 'OnDelete';
 
 export interface SimWorkload {
   readonly kind: WorkloadKind;
@@ -46,12 +54,28 @@ export interface SimWorkload {
   observedGeneration: number;
   revision: number;
   rolloutStartedAt: number;
+  /** Active pods: neither Terminating nor gone. */
   pods: SimPod[];
+  /** Pods the controller deleted that are still shutting down (they hold their key until `goneAt`). */
+  terminating: SimPod[];
+  /** `spec.paused` (Deployments): the controller makes no rollout progress while set. */
+  paused: boolean;
+  /** `OnDelete` workloads (StatefulSets, DaemonSets) replace a pod only when someone deletes it. */
+  readonly updateStrategy: UpdateStrategy;
+  /** StatefulSet `rollingUpdate.partition`: only the `replicas - partition` highest ordinals update. */
+  readonly partition: number;
+  /**
+   * The failure the controller last reported (ProgressDeadlineExceeded), kept until it observes the
+   * next generation: what a reader sees between a new restart and the controller catching up.
+   */
+  reportedFailure?: string;
   /** Set to make the next rollout fail its progress deadline. */
   failRollout: boolean;
   /** Pods that loaded something this refuses crash at start and never become ready (a client that cannot use the new key). */
   crashesOn?: (loaded: string) => boolean;
   readonly podStartMs: number;
+  /** How long a deleted pod takes to exit (it is Terminating meanwhile). */
+  readonly podStopMs: number;
   readonly progressDeadlineSeconds: number;
   /** Pods above `replicas` a rollout may add, and ready pods below it it may lose. */
   readonly maxSurge: number;
@@ -64,10 +88,18 @@ export interface SimWorkload {
  * How long a restart of such a workload takes in the model, played out on a scratch cluster (the
  * drill's critical-path bound uses it, so the bound and the fleet share one rollout rule).
  */
-export function rolloutDurationMs(w: Pick<SimWorkload, 'kind' | 'replicas' | 'podStartMs' | 'maxSurge' | 'maxUnavailable'>): number {
+export function rolloutDurationMs(w: Pick<SimWorkload, 'kind' | 'replicas' | 'podStartMs' | 'podStopMs' | 'maxSurge' | 'maxUnavailable'>): number {
   let t = 0;
   const scratch = new SimCluster('scratch', { now: () => new Date(t), sleep: async () => undefined });
-  const workload = scratch.addWorkload({ kind: w.kind, namespace: 'scratch', name: 'scratch', replicas: w.replicas, podStartMs: w.podStartMs, strategy: { maxSurge: w.maxSurge, maxUnavailable: w.maxUnavailable } });
+  const workload = scratch.addWorkload({
+    kind: w.kind,
+    namespace: 'scratch',
+    name: 'scratch',
+    replicas: w.replicas,
+    podStartMs: w.podStartMs,
+    podStopMs: w.podStopMs,
+    strategy: { maxSurge: w.maxSurge, maxUnavailable: w.maxUnavailable },
+  });
   scratch.restart(workload, {});
   for (;;) {
     if (scratch.rolloutStatus(workload).complete) return t;
@@ -77,10 +109,14 @@ export function rolloutDurationMs(w: Pick<SimWorkload, 'kind' | 'replicas' | 'po
   }
 }
 
-/** The first moment after `t` one of the workload's pods becomes ready (Infinity: none will; crashed pods never do). */
+/**
+ * The first moment after `t` one of the workload's pods becomes ready or a Terminating one is gone
+ * (Infinity: none will; crashed pods never become ready).
+ */
 function nextReadyAfter(w: SimWorkload, t: number): number {
   let next = Number.POSITIVE_INFINITY;
   for (const p of w.pods) if (p.readyAt > t && p.readyAt < next) next = p.readyAt;
+  for (const p of w.terminating) if (p.goneAt! > t && p.goneAt! < next) next = p.goneAt!;
   return next;
 }
 
@@ -95,7 +131,13 @@ export interface RolloutStatus {
   readonly desired: number;
   readonly updated: number;
   readonly ready: number;
+  /** Active pods of an older revision. */
   readonly oldPods: number;
+  /** Terminating pods (of any revision): not counted by the workload's status, still running. */
+  readonly terminating: number;
+  /** Whether the controller has observed the latest generation. */
+  readonly observed: boolean;
+  /** Observed, every pod updated and ready, and no pod of an old revision left, Terminating ones included. */
   readonly complete: boolean;
   /** The ProgressDeadlineExceeded reason, when the rollout failed. */
   readonly failed?: string;
@@ -137,6 +179,14 @@ export interface WorkloadSpec {
   readonly reloadAfterMs?: number;
   /** How long a pod takes to become ready. @default 5000 */
   readonly podStartMs?: number;
+  /** How long a deleted pod takes to exit after SIGTERM. @default 2000 */
+  readonly podStopMs?: number;
+  /** @default false */
+  readonly paused?: boolean;
+  /** @default RollingUpdate */
+  readonly updateStrategy?: UpdateStrategy;
+  /** StatefulSets only. @default 0 */
+  readonly partition?: number;
   /** @default 600 */
   readonly progressDeadlineSeconds?: number;
   /** @default Kubernetes' default for the kind (`defaultStrategy`) */
@@ -168,6 +218,11 @@ export class SimCluster {
   readonly leases = new Map<string, SimLease>();
   /** False makes the API unreachable. */
   reachable = true;
+  /**
+   * How long the workload controllers take to observe a spec change (observedGeneration lags
+   * generation meanwhile). 0 in the drill; the API emulator sets it so that readers meet the lag.
+   */
+  controllerLagMs = 0;
   /** Whether the backend accepts what a pod loaded; unset means everything is accepted. */
   accepts?: (loaded: string) => boolean;
   /** Reads an external store (`store:<id>` references), e.g. the simulated Key Vault. */
@@ -202,7 +257,9 @@ export class SimCluster {
     const now = this.now();
     // A rollout acts the moment a pod becomes ready; nothing else moves it.
     const deadline = w.rolloutStartedAt + w.progressDeadlineSeconds * 1000;
-    const next = Math.min(nextReadyAfter(w, now), deadline > now ? deadline : Number.POSITIVE_INFINITY);
+    const observedAt = w.rolloutStartedAt + this.controllerLagMs;
+    const later = (at: number) => (at > now ? at : Number.POSITIVE_INFINITY);
+    const next = Math.min(nextReadyAfter(w, now), later(deadline), w.observedGeneration < w.generation ? later(observedAt) : Number.POSITIVE_INFINITY);
     return next === Number.POSITIVE_INFINITY ? undefined : next;
   }
 
@@ -226,8 +283,13 @@ export class SimCluster {
       revision: 1,
       rolloutStartedAt: this.now(),
       pods: [],
+      terminating: [],
+      paused: spec.paused ?? false,
+      updateStrategy: spec.updateStrategy ?? 'RollingUpdate',
+      partition: spec.partition ?? 0,
       failRollout: false,
       podStartMs: spec.podStartMs ?? 5000,
+      podStopMs: spec.podStopMs ?? 2000,
       progressDeadlineSeconds: spec.progressDeadlineSeconds ?? 600,
       ...(spec.strategy ?? defaultStrategy(spec.kind, spec.replicas ?? 2)),
       progressedTo: this.now(),
@@ -267,6 +329,10 @@ export class SimCluster {
   /** `kubectl rollout restart`: patch the pod template's annotations and roll a new revision. */
   restart(w: SimWorkload, annotations: Record<string, string>): void {
     this.sync();
+    // Until the controller observes the new generation, readers see what it reported last.
+    const failed = this.rolloutStatus(w).failed;
+    if (failed) w.reportedFailure = failed;
+    else delete w.reportedFailure;
     Object.assign(w.templateAnnotations, annotations);
     w.generation += 1;
     w.revision += 1;
@@ -287,21 +353,48 @@ export class SimCluster {
     return this.rolling.size > 0;
   }
 
+  /** Spec changes that roll nothing (`spec.paused`): a new generation for the controller to observe. */
+  setPaused(w: SimWorkload, paused: boolean): void {
+    this.sync();
+    if (w.paused === paused) return;
+    w.paused = paused;
+    w.generation += 1;
+    if (!paused) w.rolloutStartedAt = this.now();
+    this.rolling.add(w);
+    this.dirty = true;
+  }
+
   rolloutStatus(w: SimWorkload): RolloutStatus {
     this.sync();
     const updated = w.pods.filter((p) => p.revision === w.revision);
     const ready = updated.filter((p) => p.readyAt <= this.now());
     const oldPods = w.pods.length - updated.length;
-    const complete = w.observedGeneration === w.generation && ready.length === w.replicas && oldPods === 0;
-    const stuck = w.failRollout || updated.some((p) => p.readyAt === Infinity);
+    const observed = w.observedGeneration === w.generation;
+    const oldTerminating = w.terminating.some((p) => p.revision !== w.revision);
+    const complete = observed && ready.length === w.replicas && oldPods === 0 && !oldTerminating;
+    const base = { desired: w.replicas, updated: updated.length, ready: ready.length, oldPods, terminating: w.terminating.length, observed };
+    if (!observed) return { ...base, complete, ...(w.reportedFailure ? { failed: w.reportedFailure } : {}) };
+    // A paused rollout has no deadline (the controller reports DeploymentPaused instead).
+    const stuck = !w.paused && (w.failRollout || updated.some((p) => p.readyAt === Infinity));
     const overdue = !complete && stuck && this.now() - w.rolloutStartedAt >= w.progressDeadlineSeconds * 1000;
-    return { desired: w.replicas, updated: updated.length, ready: ready.length, oldPods, complete, ...(overdue ? { failed: 'ProgressDeadlineExceeded' } : {}) };
+    return { ...base, complete, ...(overdue ? { failed: 'ProgressDeadlineExceeded' } : {}) };
   }
 
-  /** Log lines of the workload's pods since `since` (ms), optionally of one container. */
+  /** Log lines of the workload's running pods (not Terminating) since `since` (ms), optionally of one container. */
   logs(w: SimWorkload, since: number, container?: string): string[] {
     this.sync();
     return w.pods.flatMap((p) => p.logs.filter((l) => l.at >= since && (!container || l.container === container)).map((l) => l.line));
+  }
+
+  /** A pod of this cluster by name, active or Terminating, with its workload. */
+  pod(namespace: string, name: string): { workload: SimWorkload; pod: SimPod } | undefined {
+    this.sync();
+    for (const workload of this.workloads.values()) {
+      if (workload.namespace !== namespace) continue;
+      const pod = workload.pods.find((p) => p.name === name) ?? workload.terminating.find((p) => p.name === name);
+      if (pod) return { workload, pod };
+    }
+    return undefined;
   }
 
   addShoot(namespace: string, name: string, secretBinding: string, secretName: string): SimShoot {
@@ -336,7 +429,8 @@ export class SimCluster {
     this.dirty = false;
     for (const w of this.rolling) {
       this.progress(w, now);
-      if (!w.failRollout && w.pods.length === w.replicas && w.pods.every((p) => p.revision === w.revision && p.readyAt <= now)) this.rolling.delete(w);
+      const settled = w.observedGeneration === w.generation && w.terminating.length === 0 && w.pods.length === w.replicas;
+      if (!w.failRollout && settled && w.pods.every((p) => p.revision === w.revision && p.readyAt <= now)) this.rolling.delete(w);
     }
     if (this.controlPlane) for (const w of this.workloads.values()) if (w.reads === 'token') this.refreshTokens(w, now);
     for (const w of this.reloaders) this.reload(w, now);
@@ -377,17 +471,44 @@ export class SimCluster {
     }
   }
 
-  /** Plays the rollout forward to `now`, acting at each moment a pod became ready. */
+  /** Plays the rollout forward to `now`, acting at each moment a pod became ready or went away. */
   private progress(w: SimWorkload, now: number): void {
-    w.observedGeneration = w.generation;
-    let t = Math.max(w.progressedTo, w.rolloutStartedAt);
+    const observedAt = w.rolloutStartedAt + this.controllerLagMs;
+    if (w.observedGeneration < w.generation) {
+      if (now < observedAt) return;
+      w.observedGeneration = w.generation;
+      delete w.reportedFailure;
+    }
+    let t = Math.max(w.progressedTo, observedAt);
     for (;;) {
+      this.reap(w, t);
       this.rollStep(w, t);
       const next = nextReadyAfter(w, t);
       if (next > now) break;
       t = next;
     }
+    this.reap(w, now);
     w.progressedTo = now;
+  }
+
+  /** Terminating pods whose process has exited are gone. */
+  private reap(w: SimWorkload, t: number): void {
+    if (w.terminating.length === 0) return;
+    const left = w.terminating.filter((p) => p.goneAt! > t);
+    if (left.length !== w.terminating.length) {
+      w.terminating = left;
+      this.version += 1;
+    }
+  }
+
+  /** The controller deletes a pod: it is Terminating until its process exits. */
+  private deletePod(w: SimWorkload, pod: SimPod, t: number): void {
+    w.pods = w.pods.filter((p) => p !== pod);
+    pod.deletedAt = t;
+    // A pod that never started has nothing to shut down.
+    pod.goneAt = pod.readyAt > t ? t : t + w.podStopMs;
+    if (pod.goneAt > t) w.terminating.push(pod);
+    this.version += 1;
   }
 
   /**
@@ -396,18 +517,22 @@ export class SimCluster {
    * while no more than maxSurge are extra.
    */
   private rollStep(w: SimWorkload, t: number): void {
-    if (w.failRollout) return;
+    if (w.failRollout || w.paused || w.updateStrategy === 'OnDelete') return;
+    // Deployments count only active pods against maxSurge; StatefulSets and DaemonSets replace a
+    // pod in place, so its replacement waits until the Terminating one is gone.
+    const inPlace = w.kind !== 'deployment';
+    const target = w.kind === 'statefulset' ? w.replicas - Math.min(w.partition, w.replicas) : w.replicas;
     for (;;) {
       const old = w.pods.filter((p) => p.revision !== w.revision);
       const fresh = w.pods.length - old.length;
+      const occupied = w.pods.length + (inPlace ? w.terminating.length : 0);
       const available = w.pods.filter((p) => p.readyAt <= t).length;
-      const victim = old.find((p) => p.readyAt > t) ?? (available - 1 >= w.replicas - w.maxUnavailable ? old[0] : undefined);
-      if (victim) {
-        w.pods = w.pods.filter((p) => p !== victim);
-        this.version += 1;
-      } else if (fresh < w.replicas && w.pods.length < w.replicas + w.maxSurge) {
-        w.pods.push(this.startPod(w, t));
-      } else return;
+      // A partition keeps the lowest ordinals on the old revision.
+      const replaceable = old.length > w.replicas - target;
+      const victim = replaceable ? (old.find((p) => p.readyAt > t) ?? (available - 1 >= w.replicas - w.maxUnavailable ? old[0] : undefined)) : undefined;
+      if (victim) this.deletePod(w, victim, t);
+      else if (fresh < target && occupied < w.replicas + w.maxSurge) w.pods.push(this.startPod(w, t));
+      else return;
     }
   }
 
@@ -463,6 +588,7 @@ export class SimCluster {
     this.dirty = true;
     for (const w of this.workloads.values()) {
       w.pods = [];
+      w.terminating = [];
       for (let i = 0; i < w.replicas; i++) w.pods.push(this.startPod(w, this.now() - w.podStartMs));
     }
   }
@@ -472,10 +598,10 @@ export class SimCluster {
     pod.logs.push({ at: this.now(), container, line });
   }
 
-  /** What every pod presents now (for traffic in the drill). */
+  /** What every running pod holds now, Terminating ones included (for traffic in the drill). */
   presentedKeys(): { workload: SimWorkload; pod: SimPod }[] {
     this.sync();
-    return [...this.workloads.values()].flatMap((workload) => workload.pods.map((pod) => ({ workload, pod })));
+    return [...this.workloads.values()].flatMap((workload) => [...workload.pods, ...workload.terminating].map((pod) => ({ workload, pod })));
   }
 }
 

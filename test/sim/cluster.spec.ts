@@ -1,17 +1,17 @@
 import assert from 'node:assert/strict';
-import { defaultStrategy, rolloutDurationMs, SimCluster, type WorkloadKind } from '../../src/sim/cluster.ts';
+import { defaultStrategy, rolloutDurationMs, SimCluster, type WorkloadKind, type WorkloadSpec } from '../../src/sim/cluster.ts';
 
 /** Restarts one workload and samples its pods at every moment the rollout acts. */
-function roll(kind: WorkloadKind, replicas: number, strategy = defaultStrategy(kind, replicas)) {
+function roll(kind: WorkloadKind, replicas: number, strategy = defaultStrategy(kind, replicas), extra: Partial<WorkloadSpec> = {}) {
   let t = 1_000_000;
   const cluster = new SimCluster('c', { now: () => new Date(t), sleep: async () => undefined });
-  const w = cluster.addWorkload({ kind, namespace: 'n', name: 'w', replicas, podStartMs: 10_000, strategy });
+  const w = cluster.addWorkload({ kind, namespace: 'n', name: 'w', replicas, podStartMs: 10_000, podStopMs: 0, strategy, ...extra });
   cluster.restart(w, {});
   const started = t;
-  const samples: { ready: number; total: number }[] = [];
+  const samples: { ready: number; total: number; terminating: number }[] = [];
   for (;;) {
     cluster.sync();
-    samples.push({ ready: w.pods.filter((p) => p.readyAt <= t).length, total: w.pods.length });
+    samples.push({ ready: w.pods.filter((p) => p.readyAt <= t).length, total: w.pods.length, terminating: w.terminating.length });
     if (cluster.rolloutStatus(w).complete) break;
     t = cluster.nextChangeAt(w)!;
   }
@@ -47,7 +47,50 @@ describe('simulated cluster: rolling updates follow maxSurge/maxUnavailable', ()
     assert.equal(roll('deployment', 4).tookMs, 20_000, 'surge 1 + unavailable 1: two pods at a time');
     assert.equal(roll('statefulset', 3).tookMs, 30_000);
     for (const [kind, replicas] of [['deployment', 4], ['statefulset', 3], ['deployment', 10]] as const) {
-      assert.equal(rolloutDurationMs({ kind, replicas, podStartMs: 10_000, ...defaultStrategy(kind, replicas) }), roll(kind, replicas).tookMs);
+      assert.equal(rolloutDurationMs({ kind, replicas, podStartMs: 10_000, podStopMs: 0, ...defaultStrategy(kind, replicas) }), roll(kind, replicas).tookMs);
     }
+  });
+
+  it('counts a Terminating pod as not done: a Deployment completes when the old pods are gone, a StatefulSet replaces in place after each exit', () => {
+    // Deployment × 2 (surge 1, unavailable 0): two waves of 10 s, then the last old pod's 3 s exit.
+    assert.equal(roll('deployment', 2, undefined, { podStopMs: 3000 }).tookMs, 23_000);
+    // StatefulSet × 3: each pod exits (3 s) before its replacement starts (10 s).
+    assert.equal(roll('statefulset', 3, undefined, { podStopMs: 3000 }).tookMs, 39_000);
+    const { samples } = roll('deployment', 2, undefined, { podStopMs: 3000 });
+    assert.ok(samples.some((s) => s.terminating > 0 && s.total === 2), 'Terminating pods are outside the active count');
+    assert.equal(rolloutDurationMs({ kind: 'statefulset', replicas: 3, podStartMs: 10_000, podStopMs: 3000, maxSurge: 0, maxUnavailable: 1 }), 39_000);
+  });
+
+  it('does not roll a paused Deployment, an OnDelete StatefulSet, or the partitioned ordinals of a StatefulSet', () => {
+    let t = 0;
+    const cluster = new SimCluster('c', { now: () => new Date(t), sleep: async () => undefined });
+    const paused = cluster.addWorkload({ kind: 'deployment', namespace: 'n', name: 'p', replicas: 2, paused: true });
+    const onDelete = cluster.addWorkload({ kind: 'statefulset', namespace: 'n', name: 'o', replicas: 2, updateStrategy: 'OnDelete' });
+    const partitioned = cluster.addWorkload({ kind: 'statefulset', namespace: 'n', name: 's', replicas: 3, partition: 2 });
+    for (const w of [paused, onDelete, partitioned]) cluster.restart(w, { at: 'x' });
+    t = 3_600_000;
+    assert.equal(cluster.rolloutStatus(paused).updated, 0);
+    assert.equal(cluster.rolloutStatus(paused).failed, undefined, 'a paused rollout has no deadline');
+    assert.equal(cluster.rolloutStatus(onDelete).updated, 0);
+    assert.deepEqual([cluster.rolloutStatus(partitioned).updated, cluster.rolloutStatus(partitioned).oldPods, cluster.rolloutStatus(partitioned).complete], [1, 2, false]);
+    cluster.setPaused(paused, false);
+    t += 60_000;
+    assert.equal(cluster.rolloutStatus(paused).complete, true);
+  });
+
+  it('keeps reporting the last failure until the controller observes a new generation', () => {
+    let t = 0;
+    const cluster = new SimCluster('c', { now: () => new Date(t), sleep: async () => undefined });
+    cluster.controllerLagMs = 500;
+    const w = cluster.addWorkload({ kind: 'deployment', namespace: 'n', name: 'w', replicas: 1, progressDeadlineSeconds: 60 });
+    w.failRollout = true;
+    cluster.restart(w, { at: '1' });
+    t = 120_000;
+    assert.equal(cluster.rolloutStatus(w).failed, 'ProgressDeadlineExceeded');
+    cluster.restart(w, { at: '2' });
+    w.failRollout = false;
+    assert.deepEqual([cluster.rolloutStatus(w).observed, cluster.rolloutStatus(w).failed], [false, 'ProgressDeadlineExceeded']);
+    t += 500;
+    assert.deepEqual([cluster.rolloutStatus(w).observed, cluster.rolloutStatus(w).failed], [true, undefined]);
   });
 });
