@@ -101,6 +101,12 @@ export class CommandFailedError extends ConsumerNotReadyError {}
 /** Gardener refuses operations on a Shoot that is being deleted; keyslot refuses first. */
 export class ShootBeingDeletedError extends ConsumerNotReadyError {}
 
+/**
+ * Preflight found a reason the rotation could not finish (a consumer that would never roll out:
+ * a paused Deployment, an `OnDelete` strategy, a StatefulSet partition); nothing was changed.
+ */
+export class PreflightRefusedError extends KeyslotError {}
+
 /** The cloud rejected a key (preflight's test of the standby key). */
 export class KeyRejectedError extends KeyslotError {}
 
@@ -123,6 +129,7 @@ export const ExitCode = {
   inFlight: 5,
   pulumiMissing: 6,
   tooSoon: 7,
+  refused: 8,
 } as const;
 
 export function exitCodeFor(error: unknown): number {
@@ -132,5 +139,6 @@ export function exitCodeFor(error: unknown): number {
   if (error instanceof RotationInFlightError) return ExitCode.inFlight;
   if (error instanceof PulumiCliMissingError) return ExitCode.pulumiMissing;
   if (error instanceof TooSoonError) return ExitCode.tooSoon;
+  if (error instanceof PreflightRefusedError) return ExitCode.refused;
   return ExitCode.failed;
 }

@@ -15,6 +15,7 @@ import {
   ConsumerNotReadyError,
   KeyslotError,
   NothingInFlightError,
+  PreflightRefusedError,
   RollbackImpossibleError,
   RolledBackError,
   RotationInFlightError,
@@ -240,12 +241,34 @@ export class Driver {
   private async preflight(run: Run, clusters: readonly string[], checks: readonly string[]) {
     const limit = pLimit(this.concurrency);
     await Promise.all(clusters.map((c) => limit(() => this.ports.clusters.ping(c))));
+    await this.checkRollouts(run);
     if (!run.resumed) {
       await this.checkConsumers(run);
       if (checks.includes('standby key accepted by the cloud')) await this.ports.cloud.testKey(keyRef(run), run.plan.to);
       // The record goes into the stack before anything changes, so any later crash is resumable.
       await this.setRecord(run.plan.name, run.record);
     }
+  }
+
+  /** Refuses, before anything changes, a rotation whose restarts could never roll out. */
+  private async checkRollouts(run: Run) {
+    const limit = pLimit(this.concurrency);
+    const checks = run.plan.steps.flatMap((step) => (step.kind === 'restart' ? step.clusters.map((cluster) => ({ step, cluster })) : []));
+    const found = await Promise.all(
+      checks.map(({ step, cluster }) =>
+        limit(async () => {
+          // A missing workload is the restart stage's to report (or skip, when optional).
+          const id = await this.resolveWorkload(cluster, step).catch((error: unknown) => {
+            if (error instanceof WorkloadNotFoundError) return undefined;
+            throw error;
+          });
+          const why = id ? await this.ports.clusters.rolloutBlocker(cluster, id) : undefined;
+          return why ? `${id!.namespace}/${why} (cluster ${cluster})` : undefined;
+        }),
+      ),
+    );
+    const blocked = found.filter((b): b is string => b !== undefined);
+    if (blocked.length) throw new PreflightRefusedError(`refused before any change: ${blocked.join('; ')}`);
   }
 
   private async checkConsumers(run: Run) {
@@ -419,9 +442,11 @@ export class Driver {
         const c = need(cluster);
         const id = await this.resolveWorkload(c, step);
         if (!id) return 'skipped: not present';
-        const matches = await this.ports.clusters.checkLogs(c, { ...id, ...(step.container ? { container: step.container } : {}), patterns: step.patterns, since, windowSeconds: step.windowSeconds });
-        if (matches.length) throw new ConsumerNotReadyError(`${matches.length} auth error line(s) in ${id.namespace}/${id.workload}${step.container ? ` [${step.container}]` : ''} logs on ${c}`);
-        return `${id.workload} logs clean`;
+        const { matches, read } = await this.ports.clusters.checkLogs(c, { ...id, ...(step.container ? { container: step.container } : {}), patterns: step.patterns, since, windowSeconds: step.windowSeconds });
+        const containers = [...new Set(read.map((r) => r.slice(r.lastIndexOf('/') + 1)))].join(', ');
+        const pods = new Set(read.map((r) => r.slice(0, r.lastIndexOf('/')))).size;
+        if (matches.length) throw new ConsumerNotReadyError(`${matches.length} auth error line(s) in ${id.namespace}/${id.workload} logs on ${c} (${[...new Set(matches)].join('; ')})`);
+        return `${id.workload} logs clean (${pods} pod(s), container(s) ${containers})`;
       }
       case 'verify-http': {
         const url = substitute(step.url, cluster);

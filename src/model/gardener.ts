@@ -11,7 +11,21 @@ export interface ShootView {
   readonly beingDeleted: boolean;
   readonly lastOperation?: { readonly type: string; readonly state: string; readonly lastUpdateTime?: string };
   /** `.status.credentials.rotation`, by kind (`kubeconfig`, `sshKeypair`, ...). */
-  readonly rotation: Readonly<Record<string, { readonly lastInitiationTime?: string; readonly lastCompletionTime?: string }>>;
+  readonly rotation: Readonly<Record<string, RotationStatus>>;
+}
+
+/**
+ * One kind's `.status.credentials.rotation.<kind>` (gardener `core/v1beta1`). Single-phase kinds
+ * (kubeconfig, sshKeypair, observability) set only the initiation and completion times; two-phase
+ * kinds (CA, service-account key, etcd encryption key) go Preparing → Prepared on `-start`, with
+ * `lastInitiationFinishedTime`, and Completing → Completed on `-complete`.
+ */
+export interface RotationStatus {
+  readonly phase?: string;
+  readonly lastInitiationTime?: string;
+  readonly lastInitiationFinishedTime?: string;
+  readonly lastCompletionTriggeredTime?: string;
+  readonly lastCompletionTime?: string;
 }
 
 export const deletionConfirmationAnnotation = 'confirmation.gardener.cloud/deletion';
@@ -38,6 +52,19 @@ export function rotationKindOf(operation: string): string | undefined {
   return rotationKinds[operation];
 }
 
+/** `start`/`complete` for the two phases of a two-phase rotation; `single` otherwise. */
+export function rotationPhaseOf(operation: string): 'start' | 'complete' | 'single' {
+  return operation.endsWith('-start') ? 'start' : operation.endsWith('-complete') ? 'complete' : 'single';
+}
+
+/** The status field that says an operation was triggered, and the one that says it finished. */
+export function rotationFields(operation: string): { triggered: keyof RotationStatus; finished: keyof RotationStatus } {
+  const phase = rotationPhaseOf(operation);
+  if (phase === 'start') return { triggered: 'lastInitiationTime', finished: 'lastInitiationFinishedTime' };
+  if (phase === 'complete') return { triggered: 'lastCompletionTriggeredTime', finished: 'lastCompletionTime' };
+  return { triggered: 'lastInitiationTime', finished: 'lastCompletionTime' };
+}
+
 const after = (time: string | undefined, since: Date): boolean => time !== undefined && Date.parse(time) >= since.getTime();
 
 /** The Shoots an `annotate` stage acts on: named ones, or every Shoot using the binding. */
@@ -48,15 +75,27 @@ export function selectShoots<T extends ShootView>(shoots: readonly T[], select: 
 /** Whether this Shoot still needs the annotation (it was not initiated since `since`). */
 export function needsAnnotation(shoot: ShootView, operation: string, since: Date): boolean {
   const kind = rotationKindOf(operation);
-  if (kind) return !after(shoot.rotation[kind]?.lastInitiationTime, since);
+  if (kind) return !after(shoot.rotation[kind]?.[rotationFields(operation).triggered], since);
   return !after(shoot.lastOperation?.lastUpdateTime, since);
 }
 
 /** Whether the operation completed on this Shoot after `since`. */
 export function operationCompleted(shoot: ShootView, operation: string, since: Date): boolean {
   const kind = rotationKindOf(operation);
-  if (kind) return after(shoot.rotation[kind]?.lastCompletionTime, since);
+  if (kind) return after(shoot.rotation[kind]?.[rotationFields(operation).finished], since);
   return shoot.lastOperation?.state === 'Succeeded' && after(shoot.lastOperation.lastUpdateTime, since);
+}
+
+/**
+ * Why Gardener would refuse the operation on this Shoot, if it would: `-complete` only after the
+ * `-start` phase finished (phase Prepared).
+ */
+export function refusedOperation(shoot: ShootView, operation: string): string | undefined {
+  const kind = rotationKindOf(operation);
+  if (!kind || rotationPhaseOf(operation) !== 'complete') return undefined;
+  const phase = shoot.rotation[kind]?.phase;
+  if (phase === 'Prepared' || phase === 'Completing') return undefined;
+  return `${operation} needs .status.credentials.rotation.${kind}.phase Prepared, found ${phase ?? 'none'}; run the matching -start operation first`;
 }
 
 /** Whether the Shoot reconciled successfully after its credential changed at `since`. */

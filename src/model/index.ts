@@ -9,3 +9,4 @@ export * from './logPatterns.ts';
 export * from './gardener.ts';
 export * from './discovery.ts';
 export * from './redact.ts';
+export * from './rollout.ts';

@@ -25,6 +25,13 @@ export interface LogCheck extends WorkloadId {
   readonly windowSeconds: number;
 }
 
+/** What a log check found: lines that matched (redacted to `pod [container]: auth error`), and what it read. */
+export interface LogCheckResult {
+  readonly matches: readonly string[];
+  /** `pod/container` of every log read. */
+  readonly read: readonly string[];
+}
+
 export interface Lease {
   readonly holder: string;
   readonly expiresAt: Date;
@@ -38,10 +45,22 @@ export interface ClusterFleet {
   restart(cluster: string, id: WorkloadId, rotationId: string): Promise<RestartResult>;
   /** The rotation id the workload's pod template was last restarted for, if any. */
   restartStamp(cluster: string, id: WorkloadId): Promise<string | undefined>;
-  /** Resolves when the rollout finished; throws RolloutFailedError on timeout or a failed condition. */
+  /**
+   * Why a restart of the workload would never roll out (paused, `OnDelete`, a partition), or
+   * undefined. Asked before anything changes.
+   */
+  rolloutBlocker(cluster: string, id: WorkloadId): Promise<string | undefined>;
+  /**
+   * Resolves when the rollout finished: the controller observed the restart, every pod is updated
+   * and available, and no pod of an old revision is left, Terminating ones included. Throws
+   * RolloutFailedError on timeout or a failed condition.
+   */
   waitRollout(cluster: string, id: WorkloadId, timeoutSeconds: number): Promise<void>;
-  /** Lines that matched a pattern (redacted by the adapter); throws LogsUnreadableError if logs cannot be read. */
-  checkLogs(cluster: string, check: LogCheck): Promise<string[]>;
+  /**
+   * Reads the logs of the workload's running pods since `since`: the named container, or each
+   * container of each pod. Throws LogsUnreadableError if logs cannot be read.
+   */
+  checkLogs(cluster: string, check: LogCheck): Promise<LogCheckResult>;
   /** Annotates Shoots and waits until Gardener reports the operation completed after `since`. */
   annotateShoots(cluster: string, args: { namespace: string; shoots?: readonly string[]; secretBinding?: string; operation: string; since: Date; timeoutSeconds: number }): Promise<void>;
   /** Waits until every Shoot using the binding reconciled successfully after `since`. */

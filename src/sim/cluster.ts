@@ -5,7 +5,7 @@
  * they start and log whether the backend accepted the key; Gardener Shoots reconcile and rotate
  * credentials on annotation. Deterministic: everything is a function of the shared clock.
  */
-import { deletionConfirmationAnnotation, operationAnnotation, rotationKindOf } from '../model/gardener.ts';
+import { deletionConfirmationAnnotation, operationAnnotation, refusedOperation, rotationKindOf, rotationPhaseOf, type RotationStatus } from '../model/gardener.ts';
 import type { Clock } from '../ports/clock.ts';
 
 export type WorkloadKind = 'deployment' | 'statefulset' | 'daemonset';
@@ -150,7 +150,7 @@ export interface SimShoot {
   readonly annotations: Record<string, string>;
   deletionTimestamp?: string;
   lastOperation?: { type: string; state: 'Processing' | 'Succeeded' | 'Failed'; lastUpdateTime: string; doneAt: number };
-  rotation: Record<string, { lastInitiationTime?: string; lastCompletionTime?: string; doneAt?: number }>;
+  rotation: Record<string, RotationStatus & { doneAt?: number }>;
 }
 
 export interface SimSecret {
@@ -160,11 +160,15 @@ export interface SimSecret {
   resourceVersion: number;
 }
 
+/** A coordination/v1 Lease; every spec field is optional in the API. Times in ms (fractional: microseconds). */
 export interface SimLease {
-  holder: string;
-  renewTime: number;
-  durationSeconds: number;
-  resourceVersion: number;
+  holder?: string;
+  renewTime?: number;
+  acquireTime?: number;
+  durationSeconds?: number;
+  leaseTransitions?: number;
+  labels?: Record<string, string>;
+  annotations?: Record<string, string>;
 }
 
 export interface WorkloadSpec {
@@ -216,6 +220,8 @@ export class SimCluster {
   readonly shoots = new Map<string, SimShoot>();
   readonly secretBindings = new Map<string, string>();
   readonly leases = new Map<string, SimLease>();
+  /** Namespaces created explicitly (those holding objects exist implicitly). */
+  readonly namespaces = new Set<string>();
   /** False makes the API unreachable. */
   reachable = true;
   /**
@@ -409,12 +415,19 @@ export class SimCluster {
    * the wire) for a Shoot being deleted. A rotation operation reports progress in
    * `.status.credentials.rotation.<kind>`; any other runs as a reconcile.
    */
-  annotateShoot(shoot: SimShoot, operation: string): 'accepted' | 'being-deleted' {
+  annotateShoot(shoot: SimShoot, operation: string): 'accepted' | 'being-deleted' | { refused: string } {
     this.sync();
     if (shoot.deletionTimestamp || shoot.annotations[deletionConfirmationAnnotation] === 'true') return 'being-deleted';
+    const refused = refusedOperation({ name: shoot.name, beingDeleted: false, rotation: shoot.rotation }, operation);
+    if (refused) return { refused };
     shoot.annotations[operationAnnotation] = operation;
     const kind = rotationKindOf(operation);
-    if (kind) shoot.rotation[kind] = { ...shoot.rotation[kind], lastInitiationTime: new Date(this.now()).toISOString(), doneAt: this.now() + gardenerDelayMs.rotation };
+    const now = new Date(this.now()).toISOString();
+    const doneAt = this.now() + gardenerDelayMs.rotation;
+    const phase = rotationPhaseOf(operation);
+    if (kind && phase === 'start') shoot.rotation[kind] = { ...shoot.rotation[kind], phase: 'Preparing', lastInitiationTime: now, doneAt };
+    else if (kind && phase === 'complete') shoot.rotation[kind] = { ...shoot.rotation[kind], phase: 'Completing', lastCompletionTriggeredTime: now, doneAt };
+    else if (kind) shoot.rotation[kind] = { ...shoot.rotation[kind], lastInitiationTime: now, doneAt };
     else shoot.lastOperation = { type: 'Reconcile', state: 'Processing', lastUpdateTime: new Date(this.now()).toISOString(), doneAt: this.now() + gardenerDelayMs.reconcile };
     return 'accepted';
   }
@@ -440,7 +453,9 @@ export class SimCluster {
       }
       for (const [kind, r] of Object.entries(shoot.rotation)) {
         if (r.doneAt !== undefined && r.doneAt <= now) {
-          shoot.rotation[kind] = { ...r, lastCompletionTime: new Date(r.doneAt).toISOString() };
+          const at = new Date(r.doneAt).toISOString();
+          shoot.rotation[kind] =
+            r.phase === 'Preparing' ? { ...r, phase: 'Prepared', lastInitiationFinishedTime: at } : r.phase === 'Completing' ? { ...r, phase: 'Completed', lastCompletionTime: at } : { ...r, lastCompletionTime: at };
           delete shoot.rotation[kind]!.doneAt;
           delete shoot.annotations[operationAnnotation];
         }

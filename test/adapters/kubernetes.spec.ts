@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { KubernetesClusterFleet, plainKubeConfig } from '../../src/adapters/clusters/kubernetes.ts';
 import { existsSync, readFileSync, statSync } from 'node:fs';
-import { ApiUnavailableError, ClusterUnreachableError, ForbiddenError, LogsUnreadableError, RolloutFailedError, ShootBeingDeletedError } from '../../src/errors.ts';
+import { ApiUnavailableError, ClusterUnreachableError, ConsumerNotReadyError, ForbiddenError, LogsUnreadableError, ResourceNotFoundError, RolloutFailedError, ShootBeingDeletedError } from '../../src/errors.ts';
 import { SimClock } from '../../src/sim/clock.ts';
 import { SimFleet, type SimCluster } from '../../src/sim/cluster.ts';
 import { KubeApiEmulator } from '../fixtures/kubeApiEmulator.ts';
@@ -20,6 +20,8 @@ describe('adapter: Kubernetes (client-node) against the API emulator on 127.0.0.
     cluster = new SimFleet(clock).cluster('eu');
     cluster.applySecret('kubecost', 'thanos', { key: 'k1' });
     cluster.addWorkload({ kind: 'deployment', namespace: 'kubecost', name: 'prometheus', replicas: 2, podStartMs: 3000, containers: ['prometheus', 'thanos-sidecar'], secrets: ['thanos'] });
+    // Controllers take a moment to observe a change, as on a real cluster.
+    cluster.controllerLagMs = 500;
     emulator = new KubeApiEmulator(cluster, clock);
     fleet = new KubernetesClusterFleet(new Map([['eu', plainKubeConfig(await emulator.start())]]), clock, 1000, fastRetry);
   });
@@ -58,14 +60,15 @@ describe('adapter: Kubernetes (client-node) against the API emulator on 127.0.0.
     await fleet.restart('eu', prom, 'r-3');
     await fleet.waitRollout('eu', prom, 60);
     const found = await fleet.checkLogs('eu', { ...prom, container: 'thanos-sidecar', patterns: ['unauthori[sz]ed'], since, windowSeconds: 30 });
-    assert.equal(found.length, 2);
-    assert.ok(found.every((f) => /: auth error$/.test(f)));
+    assert.equal(found.matches.length, 2);
+    assert.ok(found.matches.every((f) => / \[thanos-sidecar\]: auth error$/.test(f)));
+    assert.ok(found.read.every((r) => r.endsWith('/thanos-sidecar')));
     cluster.accepts = undefined;
   });
 
   it('passes clean logs, and fails when logs cannot be read', async () => {
     const since = clock.now();
-    assert.deepEqual(await fleet.checkLogs('eu', { ...prom, patterns: ['unauthori[sz]ed'], since, windowSeconds: 10 }), []);
+    assert.deepEqual((await fleet.checkLogs('eu', { ...prom, patterns: ['unauthori[sz]ed'], since, windowSeconds: 10 })).matches, []);
     await assert.rejects(fleet.checkLogs('eu', { namespace: 'kubecost', workload: 'deployment/missing', patterns: ['x'], since, windowSeconds: 1 }), LogsUnreadableError);
   });
 
@@ -167,7 +170,7 @@ describe('adapter: Kubernetes (client-node) against the API emulator on 127.0.0.
     // Another driver takes the expired lease between our read and our write.
     emulator.failNext = { count: 1, status: 409, match: /^PUT / };
     const later = new Date(now.getTime() + 5000);
-    cluster.leases.set('kube-system/lock', { holder: 'c', renewTime: later.getTime(), durationSeconds: 60, resourceVersion: 7 });
+    cluster.leases.set('kube-system/lock', { holder: 'c', renewTime: later.getTime(), durationSeconds: 60 });
     const result = await fleet.acquireLease('eu', { name: 'lock', holder: 'b', ttlSeconds: 60, now: later });
     assert.equal(result.acquired, false);
     assert.equal(!result.acquired && result.lease.holder, 'c');
@@ -184,5 +187,129 @@ describe('adapter: Kubernetes (client-node) against the API emulator on 127.0.0.
     assert.equal(cluster.leases.get('kube-system/keyslot-rotation-x')?.holder, 'b', 'only the holder releases');
     await fleet.releaseLease('eu', { name: 'keyslot-rotation-x', holder: 'b' });
     assert.equal(cluster.leases.has('kube-system/keyslot-rotation-x'), false);
+  });
+
+  describe('rules a real API server enforces', () => {
+    const raw = async (method: string, path: string, body: unknown, type = 'application/json') => {
+      const base = (await fleet.withKubeconfig('eu', async (p) => JSON.parse(readFileSync(p, 'utf8')).clusters[0].cluster.server)) as string;
+      const res = await fetch(`${base}${path}`, { method, headers: { 'content-type': type }, body: typeof body === 'string' ? body : JSON.stringify(body) });
+      return { status: res.status, body: (await res.json()) as { reason?: string; message?: string } };
+    };
+    const leases = '/apis/coordination.k8s.io/v1/namespaces/kube-system/leases';
+
+    it('refuses a Lease whose renewTime is not a MicroTime (what Date#toISOString gives), and the adapter writes six digits', async () => {
+      const bad = await raw('POST', leases, { metadata: { name: 'x' }, spec: { holderIdentity: 'a', renewTime: new Date().toISOString() } });
+      assert.equal(bad.status, 400);
+      assert.match(bad.body.message!, /cannot be handled as a Lease: parsing time/);
+      await fleet.acquireLease('eu', { name: 'lock', holder: 'a', ttlSeconds: 60, now: new Date('2026-11-24T00:00:00.123Z') });
+      const lease = cluster.leases.get('kube-system/lock')!;
+      assert.equal(lease.renewTime, Date.parse('2026-11-24T00:00:00.123Z'));
+      assert.equal(lease.acquireTime, lease.renewTime);
+      await fleet.acquireLease('eu', { name: 'lock', holder: 'b', ttlSeconds: 60, now: new Date('2026-11-24T00:02:00Z') });
+      assert.equal(cluster.leases.get('kube-system/lock')!.leaseTransitions, 1, 'a change of holder is a transition');
+    });
+
+    it('answers malformed bodies with 400 and stays up', async () => {
+      await fleet.acquireLease('eu', { name: 'lock', holder: 'a', ttlSeconds: 60, now: clock.now() });
+      assert.equal((await raw('PUT', `${leases}/lock`, { metadata: { name: 'lock' }, spec: { renewTime: 'yesterday' } })).status, 400);
+      assert.equal((await raw('POST', leases, '{"metadata": ')).status, 400);
+      assert.equal((await raw('POST', leases, '[1]')).status, 400);
+      assert.equal((await raw('POST', leases, { metadata: { name: 'y' }, spec: { leaseDurationSeconds: 0 } })).status, 422);
+      const patched = await raw('PATCH', `${leases}/lock`, { spec: { holderIdentity: 'z' } }, 'application/merge-patch+json');
+      assert.equal(patched.status, 200, 'a merge patch without renewTime keeps the one stored');
+      assert.equal(cluster.leases.get('kube-system/lock')!.holder, 'z');
+      assert.equal((await raw('PUT', `${leases}/lock`, { metadata: { name: 'lock', resourceVersion: '1' }, spec: {} })).status, 409, 'a stale resourceVersion');
+      await fleet.ping('eu');
+    });
+
+    it('reads every container of a multi-container pod when none is named, and refuses an unknown container', async () => {
+      const since = clock.now();
+      const all = await fleet.checkLogs('eu', { ...prom, patterns: ['x^'], since, windowSeconds: 1 });
+      assert.deepEqual([...new Set(all.read.map((r) => r.split('/')[1]))], ['prometheus', 'thanos-sidecar']);
+      assert.equal(all.read.length, 4, 'two pods × two containers');
+      // The server itself refuses to guess: 400 without a container on a two-container pod.
+      const pod = cluster.workload('kubecost', 'deployment', 'prometheus')!.pods[0]!.name;
+      assert.equal((await raw('GET', `/api/v1/namespaces/kubecost/pods/${pod}/log`, undefined as unknown as string)).status, 400);
+      await assert.rejects(fleet.checkLogs('eu', { ...prom, container: 'sidecar', patterns: ['x'], since, windowSeconds: 1 }), (e: unknown) => e instanceof LogsUnreadableError && /no container sidecar \(it has prometheus, thanos-sidecar\)/.test(e.message));
+    });
+
+    it('waits out Terminating old pods: a rollout is finished only when they are gone', async () => {
+      cluster.addWorkload({ kind: 'deployment', namespace: 'kubecost', name: 'slow-stop', replicas: 1, podStartMs: 1000, podStopMs: 20_000 });
+      const id = { namespace: 'kubecost', workload: 'deployment/slow-stop' };
+      const start = clock.now().getTime();
+      await fleet.restart('eu', id, 'r-t');
+      await fleet.waitRollout('eu', id, 120);
+      const w = cluster.workload('kubecost', 'deployment', 'slow-stop')!;
+      assert.equal(w.terminating.length, 0);
+      assert.ok(clock.now().getTime() - start >= 21_000, 'one second to start the new pod, twenty for the old one to exit');
+    });
+
+    it('does not fail a resumed restart on the ProgressDeadlineExceeded of the rollout before it', async () => {
+      const w = cluster.workload('kubecost', 'deployment', 'prometheus')!;
+      w.failRollout = true;
+      await fleet.restart('eu', prom, 'r-1');
+      await assert.rejects(fleet.waitRollout('eu', prom, 1200), /exceeded its progress deadline/);
+      await fleet.restart('eu', prom, 'r-2');
+      w.failRollout = false;
+      // The controller has not observed the new generation yet: the old condition is still there.
+      assert.equal(cluster.rolloutStatus(w).failed, 'ProgressDeadlineExceeded');
+      await fleet.waitRollout('eu', prom, 120);
+      assert.equal(cluster.rolloutStatus(w).complete, true);
+    });
+
+    it('waits for a DaemonSet and a StatefulSet in their own status shapes', async () => {
+      cluster.addWorkload({ kind: 'daemonset', namespace: 'kubecost', name: 'agent', replicas: 3, podStartMs: 2000 });
+      cluster.addWorkload({ kind: 'statefulset', namespace: 'kubecost', name: 'store', replicas: 2, podStartMs: 2000 });
+      for (const workload of ['daemonset/agent', 'statefulset/store']) {
+        const id = { namespace: 'kubecost', workload };
+        await fleet.restart('eu', id, 'r-ds');
+        await fleet.waitRollout('eu', id, 300);
+        const [kind, name] = workload.split('/') as [string, string];
+        const w = cluster.workload('kubecost', kind, name)!;
+        assert.ok(w.pods.every((p) => p.revision === w.revision) && w.terminating.length === 0, workload);
+      }
+    });
+
+    it('names paused, OnDelete and partitioned workloads as never rolling', async () => {
+      cluster.addWorkload({ kind: 'deployment', namespace: 'kubecost', name: 'paused', paused: true });
+      cluster.addWorkload({ kind: 'statefulset', namespace: 'kubecost', name: 'manual', updateStrategy: 'OnDelete' });
+      cluster.addWorkload({ kind: 'statefulset', namespace: 'kubecost', name: 'canary', replicas: 3, partition: 2 });
+      cluster.addWorkload({ kind: 'daemonset', namespace: 'kubecost', name: 'nodes', updateStrategy: 'OnDelete' });
+      const why = (workload: string) => fleet.rolloutBlocker('eu', { namespace: 'kubecost', workload });
+      assert.match((await why('deployment/paused'))!, /is paused.*kubectl rollout resume deployment\/paused/);
+      assert.match((await why('statefulset/manual'))!, /OnDelete/);
+      assert.match((await why('statefulset/canary'))!, /partition 2/);
+      assert.match((await why('daemonset/nodes'))!, /OnDelete/);
+      assert.equal(await why('deployment/prometheus'), undefined);
+    });
+  });
+
+  describe('Gardener operations by their real status fields', () => {
+    beforeEach(() => {
+      cluster.addShoot('garden-dev', 'alpha', 'aws-creds', 'aws-secret');
+    });
+
+    it('is an error when the selector matches no Shoot, naming the selector', async () => {
+      const since = clock.now();
+      await assert.rejects(
+        fleet.annotateShoots('eu', { namespace: 'garden-dev', secretBinding: 'aws-credz', operation: 'rotate-kubeconfig-credentials', since, timeoutSeconds: 60 }),
+        (e: unknown) => e instanceof ResourceNotFoundError && /no Shoot matches .*secretBinding aws-credz in garden-dev/.test(e.message),
+      );
+      await assert.rejects(fleet.waitShootsReconciled('eu', { namespace: 'garden-dev', secretBinding: 'unused', since, timeoutSeconds: 60 }), ResourceNotFoundError);
+    });
+
+    it('waits for phase Prepared after a -start operation, and refuses -complete before it', async () => {
+      const since = new Date(clock.now().getTime() - 1000);
+      await assert.rejects(
+        fleet.annotateShoots('eu', { namespace: 'garden-dev', shoots: ['alpha'], operation: 'rotate-serviceaccount-key-complete', since, timeoutSeconds: 60 }),
+        (e: unknown) => e instanceof ConsumerNotReadyError && /phase Prepared, found none/.test(e.message),
+      );
+      await fleet.annotateShoots('eu', { namespace: 'garden-dev', shoots: ['alpha'], operation: 'rotate-serviceaccount-key-start', since, timeoutSeconds: 600 });
+      const status = cluster.shoots.get('garden-dev/alpha')!.rotation.serviceAccountKey!;
+      assert.equal(status.phase, 'Prepared');
+      assert.ok(status.lastInitiationFinishedTime && !status.lastCompletionTime);
+      await fleet.annotateShoots('eu', { namespace: 'garden-dev', shoots: ['alpha'], operation: 'rotate-serviceaccount-key-complete', since: clock.now(), timeoutSeconds: 600 });
+      assert.equal(cluster.shoots.get('garden-dev/alpha')!.rotation.serviceAccountKey!.phase, 'Completed');
+    });
   });
 });

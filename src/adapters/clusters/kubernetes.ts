@@ -19,15 +19,15 @@ import {
   LogsUnreadableError,
   ResourceNotFoundError,
   RolloutFailedError,
-  ShootBeingDeletedError,
   ConsumerNotReadyError,
 } from '../../errors.ts';
 import { secretsReadBy, type DiscoveredConsumer } from '../../model/discovery.ts';
-import { deletionConfirmationAnnotation, needsAnnotation, operationAnnotation, operationCompleted, selectShoots, type ShootView } from '../../model/gardener.ts';
+import { deletionConfirmationAnnotation, operationAnnotation, operationCompleted, selectShoots, type ShootView } from '../../model/gardener.ts';
+import { oldPodsLeft, rolloutBlocker, rolloutVerdict, type RolloutPod } from '../../model/rollout.ts';
 import type { Clock } from '../../ports/clock.ts';
-import type { ClusterFleet, Lease, LogCheck, RestartResult, WorkloadId } from '../../ports/clusters.ts';
+import type { ClusterFleet, Lease, LogCheck, LogCheckResult, RestartResult, WorkloadId } from '../../ports/clusters.ts';
 import { restartedAtAnnotation, rotationAnnotation } from './simulated.ts';
-import { reconcilePending, waitForShoots } from './waitForShoots.ts';
+import { reconcilePending, shootsToAnnotate, waitForShoots } from './waitForShoots.ts';
 
 interface Clients {
   readonly config: KubeConfig;
@@ -40,6 +40,26 @@ interface Clients {
 
 function statusOf(error: unknown): number | undefined {
   return typeof (error as { code?: unknown })?.code === 'number' ? (error as { code: number }).code : undefined;
+}
+
+/** The API server's own words from a `Status` body (reason and message), for errors it answers with. */
+function serverSays(error: unknown): string {
+  const body = (error as { body?: unknown })?.body;
+  try {
+    const status = (typeof body === 'string' ? JSON.parse(body) : body) as { reason?: string; message?: string } | undefined;
+    if (status?.message) return `: ${status.reason ? `${status.reason}: ` : ''}${status.message.slice(0, 300)}`;
+  } catch {
+    // not a Status body
+  }
+  return '';
+}
+
+/**
+ * `metav1.MicroTime` as the API server parses it: RFC 3339 with exactly six fractional digits.
+ * `Date#toISOString()` has three, which the server refuses with HTTP 400.
+ */
+export function microTime(at: Date): string {
+  return at.toISOString().replace(/\.(\d{3})Z$/, '.$1000Z');
 }
 
 type Kind = 'deployment' | 'statefulset' | 'daemonset';
@@ -138,7 +158,7 @@ export class KubernetesClusterFleet implements ClusterFleet {
       if (code === 404) throw new ResourceNotFoundError(`${where} failed: not found`, { cause: error });
       if (code === 409) throw new ConflictError(`${where} failed: conflicting write (HTTP 409)`, { cause: error });
       if (code === 429 || code >= 500) throw new ApiUnavailableError(`${where} failed with HTTP ${code} after ${this.retry.retries + 1} attempts`, { cause: error });
-      throw new ConsumerNotReadyError(`${where} failed with HTTP ${code}`, { cause: error });
+      throw new ConsumerNotReadyError(`${where} failed with HTTP ${code}${serverSays(error)}`, { cause: error });
     }
   }
 
@@ -187,50 +207,85 @@ export class KubernetesClusterFleet implements ClusterFleet {
     return { outcome: 'restarted' };
   }
 
+  async rolloutBlocker(cluster: string, id: WorkloadId): Promise<string | undefined> {
+    const w = await this.read(cluster, id);
+    return w ? rolloutBlocker(this.split(id).kind, w) : undefined;
+  }
+
+  /** The workload's pods (its selector), with their revision label and whether they are Terminating. */
+  private async podsOf(cluster: string, id: WorkloadId, w: WorkloadObject) {
+    const labels = w.spec?.selector?.matchLabels ?? {};
+    const labelSelector = Object.entries(labels)
+      .map(([k, v]) => `${k}=${v}`)
+      .join(',');
+    const list = await this.call(cluster, `listing pods of ${id.namespace}/${id.workload}`, { needs: `list pods in namespace ${id.namespace}` }, ({ core }) => core.listNamespacedPod({ namespace: id.namespace, labelSelector }));
+    return list.items;
+  }
+
   async waitRollout(cluster: string, id: WorkloadId, timeoutSeconds: number): Promise<void> {
     const deadline = this.clock.now().getTime() + timeoutSeconds * 1000;
+    const { kind } = this.split(id);
     for (;;) {
       const w = await this.read(cluster, id);
       if (!w) throw new RolloutFailedError(`${id.namespace}/${id.workload} disappeared from cluster ${cluster} during its rollout`);
-      const s = w.status ?? {};
-      const failed = (s.conditions ?? []).find((c: { type: string; reason?: string; status: string }) => c.type === 'Progressing' && c.reason === 'ProgressDeadlineExceeded');
-      if (failed) throw new RolloutFailedError(`${id.namespace}/${id.workload} on ${cluster}: rollout failed (ProgressDeadlineExceeded)`);
-      const desired = w.spec?.replicas ?? s.desiredNumberScheduled ?? 1;
-      const updated = s.updatedReplicas ?? s.updatedNumberScheduled ?? 0;
-      const ready = s.readyReplicas ?? s.numberReady ?? 0;
-      const available = s.availableReplicas ?? s.numberAvailable ?? 0;
-      const total = s.replicas ?? s.currentNumberScheduled ?? 0;
-      if ((s.observedGeneration ?? 0) >= (w.metadata?.generation ?? 0) && updated === desired && ready === desired && available === desired && total === desired) return;
-      if (this.clock.now().getTime() >= deadline) throw new RolloutFailedError(`${id.namespace}/${id.workload} on ${cluster}: rollout not finished after ${timeoutSeconds}s (${ready}/${desired} ready, ${total - updated} old)`);
+      const verdict = rolloutVerdict(kind, w);
+      if (verdict.state === 'failed') throw new RolloutFailedError(`${id.namespace}/${id.workload} on ${cluster}: rollout failed: ${verdict.message}`);
+      let waiting = verdict.message;
+      if (verdict.state === 'done') {
+        // Rolled out is not yet old pods gone: status does not count Terminating pods, which still run with the old key.
+        const pods: RolloutPod[] = (await this.podsOf(cluster, id, w)).map((p) => ({
+          name: p.metadata?.name ?? '',
+          revision: p.metadata?.labels?.['pod-template-hash'] ?? p.metadata?.labels?.['controller-revision-hash'],
+          terminating: Boolean(p.metadata?.deletionTimestamp),
+        }));
+        const left = oldPodsLeft(pods);
+        if (!left) return;
+        waiting = left;
+      }
+      if (this.clock.now().getTime() >= deadline) throw new RolloutFailedError(`${id.namespace}/${id.workload} on ${cluster}: rollout not finished after ${timeoutSeconds}s (${waiting})`);
       await this.clock.sleep(this.pollMs);
     }
   }
 
-  async checkLogs(cluster: string, check: LogCheck): Promise<string[]> {
+  async checkLogs(cluster: string, check: LogCheck): Promise<LogCheckResult> {
     const w = await this.read(cluster, check);
     if (!w) throw new LogsUnreadableError(`${check.namespace}/${check.workload} not found on ${cluster}; its logs cannot be read`);
     await this.clock.sleep(check.windowSeconds * 1000);
-    const labels = w.spec?.selector?.matchLabels ?? {};
-    const labelSelector = Object.entries(labels).map(([k, v]) => `${k}=${v}`).join(',');
-    const pods = await this.call(cluster, `listing pods of ${check.workload}`, { needs: `list pods in namespace ${check.namespace}` }, ({ core }) => core.listNamespacedPod({ namespace: check.namespace, labelSelector }));
-    if (pods.items.length === 0) throw new LogsUnreadableError(`${check.namespace}/${check.workload} on ${cluster} has no pods to read logs from`);
+    // Pods that are going away are not what the check is about, and a container that never
+    // started has no log to read (the server answers 400 for it).
+    const pods = (await this.podsOf(cluster, check, w)).filter((p) => !p.metadata?.deletionTimestamp);
+    if (pods.length === 0) throw new LogsUnreadableError(`${check.namespace}/${check.workload} on ${cluster} has no running pods to read logs from`);
+    // client-node's log call takes sinceSeconds only; a second more never misses a line.
     const sinceSeconds = Math.max(1, Math.ceil((this.clock.now().getTime() - check.since.getTime()) / 1000));
     const patterns = check.patterns.map((p) => new RegExp(p, 'i'));
     const matches: string[] = [];
-    for (const pod of pods.items) {
+    const read: string[] = [];
+    for (const pod of pods) {
       const name = pod.metadata!.name!;
-      let text: string;
-      try {
-        text = await this.call(cluster, `reading logs of ${check.namespace}/${name}${check.container ? ` [${check.container}]` : ''}`, { needs: `get pods/log in namespace ${check.namespace}` }, ({ core }) =>
-          core.readNamespacedPodLog({ name, namespace: check.namespace, sinceSeconds, ...(check.container ? { container: check.container } : {}) }),
-        );
-      } catch (cause) {
-        throw new LogsUnreadableError(`${(cause as Error).message}; a log check that cannot read logs fails`, { cause });
+      const containers = (pod.spec?.containers ?? []).map((c) => c.name);
+      if (check.container && !containers.includes(check.container)) {
+        throw new LogsUnreadableError(`${check.namespace}/${check.workload} on ${cluster}: pod ${name} has no container ${check.container} (it has ${containers.join(', ')}); fix the stage's container`);
       }
-      // Only the fact of a match leaves this adapter, never the line: it may quote a credential.
-      for (const line of text.split('\n')) if (patterns.some((p) => p.test(line))) matches.push(`${name}: auth error`);
+      const statuses = pod.status?.containerStatuses ?? [];
+      for (const container of check.container ? [check.container] : containers) {
+        const state = statuses.find((c) => c.name === container)?.state;
+        const neverStarted = state?.waiting && !(statuses.find((c) => c.name === container)?.restartCount ?? 0);
+        if (neverStarted) continue;
+        let text: string;
+        try {
+          text = await this.call(cluster, `reading logs of ${check.namespace}/${name} [${container}]`, { needs: `get pods/log in namespace ${check.namespace}` }, ({ core }) =>
+            core.readNamespacedPodLog({ name, namespace: check.namespace, container, sinceSeconds }),
+          );
+        } catch (cause) {
+          throw new LogsUnreadableError(`${(cause as Error).message}; a log check that cannot read logs fails`, { cause });
+        }
+        read.push(`${name}/${container}`);
+        // Only the fact of a match leaves this adapter, never the line: it may quote a credential.
+        for (const line of text.split('\n')) if (patterns.some((p) => p.test(line))) matches.push(`${name} [${container}]: auth error`);
+      }
     }
-    return matches;
+    if (read.length === 0) throw new LogsUnreadableError(`${check.namespace}/${check.workload} on ${cluster}: no container of its pods has started, so no log could be read`);
+    return { matches, read };
   }
 
   // ---- Gardener ------------------------------------------------------------------------------
@@ -243,15 +298,8 @@ export class KubernetesClusterFleet implements ClusterFleet {
   }
 
   async annotateShoots(cluster: string, args: { namespace: string; shoots?: readonly string[]; secretBinding?: string; operation: string; since: Date; timeoutSeconds: number }): Promise<void> {
-    const selected = selectShoots((await this.shoots(cluster, args.namespace)).map(shootView), args);
-    const missing = (args.shoots ?? []).filter((n) => !selected.some((s) => s.name === n));
-    if (missing.length) throw new ResourceNotFoundError(`cluster ${cluster}: shoot(s) ${missing.join(', ')} not found in ${args.namespace}`);
-    // Refuse before touching any: a half-annotated set is worse than none.
-    const deleting = selected.filter((s) => s.beingDeleted);
-    if (deleting.length) throw new ShootBeingDeletedError(`cluster ${cluster}: shoot(s) ${deleting.map((s) => `${args.namespace}/${s.name}`).join(', ')} are marked for deletion; Gardener refuses ${args.operation} on them — remove them from the stage`);
     const options = setHeaderOptions('Content-Type', PatchStrategy.MergePatch);
-    for (const shoot of selected) {
-      if (!needsAnnotation(shoot, args.operation, args.since)) continue;
+    for (const shoot of shootsToAnnotate(cluster, (await this.shoots(cluster, args.namespace)).map(shootView), args)) {
       await this.call(cluster, `annotating shoot ${args.namespace}/${shoot.name}`, { needs: `patch shoots.core.gardener.cloud in namespace ${args.namespace}`, retryConflict: true }, ({ custom }) =>
         custom.patchNamespacedCustomObject({ ...gardener, namespace: args.namespace, name: shoot.name, body: { metadata: { annotations: { [operationAnnotation]: args.operation } } } }, options),
       );
@@ -282,10 +330,9 @@ export class KubernetesClusterFleet implements ClusterFleet {
   }
 
   async acquireLease(cluster: string, args: { name: string; holder: string; ttlSeconds: number; now: Date }): Promise<{ acquired: true } | { acquired: false; lease: Lease }> {
-    const spec = { holderIdentity: args.holder, leaseDurationSeconds: args.ttlSeconds, renewTime: args.now.toISOString() as unknown as Date };
     const expiry = (l: V1Lease): Lease => ({
       holder: l.spec?.holderIdentity ?? 'unknown',
-      expiresAt: new Date((l.spec?.renewTime ? new Date(l.spec.renewTime as unknown as string).getTime() : 0) + (l.spec?.leaseDurationSeconds ?? 0) * 1000),
+      expiresAt: new Date((l.spec?.renewTime ? Date.parse(l.spec.renewTime as unknown as string) : 0) + (l.spec?.leaseDurationSeconds ?? 0) * 1000),
     });
     const needs = `create, update leases.coordination.k8s.io in namespace ${leaseNamespace}`;
     // Two rounds at most: a 409 means another driver wrote in between; re-read and decide again.
@@ -293,8 +340,18 @@ export class KubernetesClusterFleet implements ClusterFleet {
       const current = await this.readLease(cluster, args.name);
       if (current) {
         const lease = expiry(current);
-        if (lease.holder && lease.holder !== args.holder && lease.expiresAt > args.now) return { acquired: false, lease };
+        if (current.spec?.holderIdentity && lease.holder !== args.holder && lease.expiresAt > args.now) return { acquired: false, lease };
       }
+      // As client-go's leader election writes it: MicroTime stamps, and a transition counted when the holder changes.
+      const now = microTime(args.now) as unknown as Date;
+      const taken = current?.spec?.holderIdentity !== args.holder;
+      const spec = {
+        holderIdentity: args.holder,
+        leaseDurationSeconds: args.ttlSeconds,
+        renewTime: now,
+        acquireTime: taken || !current?.spec?.acquireTime ? now : (current.spec.acquireTime as unknown as Date),
+        leaseTransitions: (current?.spec?.leaseTransitions ?? 0) + (current && taken ? 1 : 0),
+      };
       try {
         if (!current) {
           await this.call(cluster, 'creating the lock Lease', { needs }, ({ coordination }) => coordination.createNamespacedLease({ namespace: leaseNamespace, body: { metadata: { name: args.name, namespace: leaseNamespace }, spec } }));

@@ -2,12 +2,13 @@
  * ClusterFleet over the simulated cluster model (the drill and the driver's tests). Waits advance
  * the shared simulated clock instead of sleeping.
  */
-import { ClusterUnreachableError, ConsumerNotReadyError, RolloutFailedError, ShootBeingDeletedError } from '../../errors.ts';
+import { ClusterUnreachableError, ConsumerNotReadyError, LogsUnreadableError, RolloutFailedError } from '../../errors.ts';
+import { rolloutBlocker } from '../../model/rollout.ts';
 import type { DiscoveredConsumer } from '../../model/discovery.ts';
-import { deletionConfirmationAnnotation, needsAnnotation, operationCompleted, selectShoots, type ShootView } from '../../model/gardener.ts';
-import type { ClusterFleet, LogCheck, RestartResult, WorkloadId } from '../../ports/clusters.ts';
+import { deletionConfirmationAnnotation, operationCompleted, selectShoots, type ShootView } from '../../model/gardener.ts';
+import type { ClusterFleet, LogCheck, LogCheckResult, RestartResult, WorkloadId } from '../../ports/clusters.ts';
 import type { Clock } from '../../ports/clock.ts';
-import { reconcilePending, waitForShoots } from './waitForShoots.ts';
+import { reconcilePending, shootsToAnnotate, waitForShoots } from './waitForShoots.ts';
 import { SimCluster, type SimFleet, type SimShoot, type SimWorkload } from '../../sim/cluster.ts';
 
 export const restartedAtAnnotation = 'kubectl.kubernetes.io/restartedAt';
@@ -72,12 +73,24 @@ export class SimulatedClusterFleet implements ClusterFleet {
     }
   }
 
-  async checkLogs(cluster: string, check: LogCheck): Promise<string[]> {
+  async rolloutBlocker(cluster: string, id: WorkloadId): Promise<string | undefined> {
+    const w = this.find(cluster, id);
+    if (!w) return undefined;
+    const updateStrategy = { type: w.updateStrategy, ...(w.kind === 'statefulset' ? { rollingUpdate: { partition: w.partition } } : {}) };
+    return rolloutBlocker(w.kind, { metadata: { name: w.name }, spec: { replicas: w.replicas, paused: w.paused, updateStrategy } });
+  }
+
+  async checkLogs(cluster: string, check: LogCheck): Promise<LogCheckResult> {
     const w = this.find(cluster, check);
     if (!w) throw new ConsumerNotReadyError(`${check.namespace}/${check.workload} not found on ${cluster}; its logs cannot be read`);
     await this.clock.sleep(check.windowSeconds * 1000);
+    if (check.container && !w.containers.includes(check.container)) {
+      throw new LogsUnreadableError(`${check.namespace}/${check.workload} on ${cluster}: its pods have no container ${check.container} (they have ${w.containers.join(', ')}); fix the stage's container`);
+    }
     const patterns = check.patterns.map((p) => new RegExp(p, 'i'));
-    return this.cluster(cluster).logs(w, check.since.getTime(), check.container).filter((line) => patterns.some((p) => p.test(line)));
+    const containers = check.container ? [check.container] : w.containers;
+    const matches = containers.flatMap((c) => this.cluster(cluster).logs(w, check.since.getTime(), c).filter((line) => patterns.some((p) => p.test(line))).map(() => `${w.name} [${c}]: auth error`));
+    return { matches, read: w.pods.flatMap((p) => containers.map((c) => `${p.name}/${c}`)) };
   }
 
   private shootViews(c: SimCluster, namespace: string): ShootView[] {
@@ -87,10 +100,7 @@ export class SimulatedClusterFleet implements ClusterFleet {
 
   async annotateShoots(cluster: string, args: { namespace: string; shoots?: readonly string[]; secretBinding?: string; operation: string; since: Date; timeoutSeconds: number }): Promise<void> {
     const c = this.cluster(cluster);
-    const selected = selectShoots(this.shootViews(c, args.namespace), args);
-    const deleting = selected.filter((s) => s.beingDeleted);
-    if (deleting.length) throw new ShootBeingDeletedError(`cluster ${cluster}: shoot(s) ${deleting.map((s) => `${args.namespace}/${s.name}`).join(', ')} are marked for deletion; Gardener refuses ${args.operation} on them — remove them from the stage`);
-    for (const shoot of selected) if (needsAnnotation(shoot, args.operation, args.since)) c.annotateShoot(c.shoots.get(SimCluster.key(args.namespace, shoot.name))!, args.operation);
+    for (const shoot of shootsToAnnotate(cluster, this.shootViews(c, args.namespace), args)) c.annotateShoot(c.shoots.get(SimCluster.key(args.namespace, shoot.name))!, args.operation);
     await this.pollShoots(c, args.namespace, args.timeoutSeconds, args.operation, (all) => selectShoots(all, args).filter((s) => !operationCompleted(s, args.operation, args.since)));
   }
 
@@ -108,10 +118,9 @@ export class SimulatedClusterFleet implements ClusterFleet {
     const key = `kube-system/${args.name}`;
     const lease = c.leases.get(key);
     const now = args.now.getTime();
-    if (lease && lease.holder !== args.holder && lease.renewTime + lease.durationSeconds * 1000 > now) {
-      return { acquired: false as const, lease: { holder: lease.holder, expiresAt: new Date(lease.renewTime + lease.durationSeconds * 1000) } };
-    }
-    c.leases.set(key, { holder: args.holder, renewTime: now, durationSeconds: args.ttlSeconds, resourceVersion: (lease?.resourceVersion ?? 0) + 1 });
+    const expiresAt = (lease?.renewTime ?? 0) + (lease?.durationSeconds ?? 0) * 1000;
+    if (lease?.holder && lease.holder !== args.holder && expiresAt > now) return { acquired: false as const, lease: { holder: lease.holder, expiresAt: new Date(expiresAt) } };
+    c.leases.set(key, { holder: args.holder, renewTime: now, durationSeconds: args.ttlSeconds });
     return { acquired: true as const };
   }
 

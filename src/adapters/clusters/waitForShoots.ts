@@ -3,8 +3,8 @@
  * reads the Shoots, asks `pending` which are not done yet (it may throw on a failed one), and
  * sleeps on the port's clock until none is left or the deadline passed.
  */
-import { ConsumerNotReadyError } from '../../errors.ts';
-import { reconcileFailed, reconciledSince, selectShoots, type ShootView } from '../../model/gardener.ts';
+import { ConsumerNotReadyError, ResourceNotFoundError, ShootBeingDeletedError } from '../../errors.ts';
+import { needsAnnotation, reconcileFailed, reconciledSince, refusedOperation, selectShoots, type ShootView } from '../../model/gardener.ts';
 import type { Clock } from '../../ports/clock.ts';
 
 export async function waitForShoots(args: {
@@ -25,10 +25,42 @@ export async function waitForShoots(args: {
   }
 }
 
+/** What an `annotate` or `wait-reconciled` stage selects, said the way a user wrote it. */
+function selector(args: { namespace: string; shoots?: readonly string[]; secretBinding?: string }): string {
+  return args.shoots ? `shoots ${args.shoots.join(', ')} in ${args.namespace}` : `shoots of secretBinding ${args.secretBinding} in ${args.namespace}`;
+}
+
+/**
+ * The Shoots an `annotate` stage must annotate now, decided before any is touched (a half-annotated
+ * set is worse than none): a selector that matches nothing, a named Shoot that is missing, one being
+ * deleted, or one Gardener would refuse the operation on fails the whole stage.
+ */
+export function shootsToAnnotate(
+  cluster: string,
+  all: readonly ShootView[],
+  args: { namespace: string; shoots?: readonly string[]; secretBinding?: string; operation: string; since: Date },
+): ShootView[] {
+  const selected = selectShoots(all, args);
+  if (selected.length === 0) throw new ResourceNotFoundError(`cluster ${cluster}: no Shoot matches the stage's selector (${selector(args)}); fix the stage's shoots or secretBinding`);
+  const missing = (args.shoots ?? []).filter((n) => !selected.some((s) => s.name === n));
+  if (missing.length) throw new ResourceNotFoundError(`cluster ${cluster}: shoot(s) ${missing.join(', ')} not found in ${args.namespace}`);
+  const deleting = selected.filter((s) => s.beingDeleted);
+  if (deleting.length) {
+    const names = deleting.map((s) => `${args.namespace}/${s.name}`).join(', ');
+    throw new ShootBeingDeletedError(`cluster ${cluster}: shoot(s) ${names} are marked for deletion; Gardener refuses ${args.operation} on them — remove them from the stage`);
+  }
+  for (const s of selected) {
+    const why = refusedOperation(s, args.operation);
+    if (why) throw new ConsumerNotReadyError(`cluster ${cluster}: shoot ${args.namespace}/${s.name}: ${why}`);
+  }
+  return selected.filter((s) => needsAnnotation(s, args.operation, args.since));
+}
+
 /** What `wait-reconciled` waits for: every Shoot of the binding reconciled since the change; a failed one fails the wait. */
 export function reconcilePending(cluster: string, args: { namespace: string; secretBinding: string; since: Date }): (all: ShootView[]) => ShootView[] {
   return (all) => {
     const shoots = selectShoots(all, { secretBinding: args.secretBinding });
+    if (shoots.length === 0) throw new ResourceNotFoundError(`cluster ${cluster}: no Shoot matches the stage's selector (${selector(args)}); fix the stage's secretBinding`);
     const failed = shoots.find((s) => reconcileFailed(s, args.since));
     if (failed) throw new ConsumerNotReadyError(`cluster ${cluster}: shoot ${args.namespace}/${failed.name} failed to reconcile after ${args.secretBinding} changed`);
     return shoots.filter((s) => !reconciledSince(s, args.since));
