@@ -185,7 +185,7 @@ export async function runDrill(stack: string, raw: Readonly<Record<string, unkno
             if (++calls === failAt) {
               injected.push(fault === 'api-error' ? `restart call ${failAt} (cluster ${String(args[0])}) answered 503` : `log check ${failAt} (cluster ${String(args[0])}) found an auth error`);
               if (fault === 'api-error') throw new ClusterUnreachableError(`cluster ${String(args[0])}: 503 from the API server (injected)`);
-              return ['ERROR 401 Unauthorized (injected)'];
+              return { matches: ['injected [auth]: auth error'], read: ['injected/auth'] };
             }
             return value.apply(t, args);
           };
