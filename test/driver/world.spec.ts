@@ -136,3 +136,21 @@ describe('simulated providers', () => {
     assert.ok(traffic.totals.requests > 0);
   });
 });
+
+describe('simulated engine: a failed program fails the update', () => {
+  it('an up from a checkout that predates a rotation fails on the stale-file guard and deletes nothing', async () => {
+    // GIVEN a Cosmos stack rotated once, so the deployed generations are newer than the repository's file
+    const s = await scenario('alwayson-cosmos');
+    const cred = (s.checkout.credentials as { name: string }[])[0]!.name;
+    await s.driver().driver.rotate(cred);
+    const before = new Map(s.world.backend.state);
+    const ups = s.world.backend.ups.length;
+    // WHEN someone runs `pulumi up` from the old checkout
+    const stale = s.world.ports(structuredClone(s.checkout)).engine;
+    // THEN the update fails with the guard's one line, and no delivery or key is touched
+    await assert.rejects(stale.up({ policyPacks: [] }), /predates the last rotation/);
+    assert.equal(s.world.backend.ups.length, ups, 'no update was applied');
+    assert.deepEqual([...s.world.backend.state.keys()], [...before.keys()]);
+    assert.ok([...before.keys()].some((k) => k.includes('keyvault')), 'the stack has Key Vault deliveries to lose');
+  });
+});

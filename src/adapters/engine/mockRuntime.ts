@@ -141,6 +141,22 @@ async function withoutPromiseStacks<T>(body: () => Promise<T>): Promise<T> {
 }
 
 async function runOnce(stack: string, config: Record<string, string>, providers: MockProviders): Promise<MockRun> {
+  // As cmd/run does, an error the program leaves unhandled (an apply that throws, the stale-file
+  // guard) fails the run: the engine then fails the update and changes nothing. Without this, the
+  // resources that waited on the failed value would look removed from the program.
+  const failures: unknown[] = [];
+  const onRejection = (reason: unknown) => failures.push(reason);
+  process.on('unhandledRejection', onRejection);
+  try {
+    const run = await runRegistered(stack, config, providers);
+    if (failures.length) throw failures[0] instanceof Error ? failures[0] : new Error(String(failures[0]));
+    return run;
+  } finally {
+    process.off('unhandledRejection', onRejection);
+  }
+}
+
+async function runRegistered(stack: string, config: Record<string, string>, providers: MockProviders): Promise<MockRun> {
   const registered: Omit<Registered, 'urn' | 'deleteBeforeReplace' | 'additionalSecretOutputs'>[] = [];
   let engine = new Map<string, EngineView>();
   await pulumi.runtime.setMocks(
