@@ -8,7 +8,7 @@ import { LocalWorkspaceEngine } from '../../src/adapters/engine/localWorkspace.t
 import { loadStack, projectRoot } from '../../src/config/load.ts';
 import { Driver } from '../../src/driver/index.ts';
 import { buildWorld } from '../../src/sim/world.ts';
-import { EngineError, PulumiCliMissingError } from '../../src/errors.ts';
+import { EngineError, exitCodeFor, PulumiCliMissingError } from '../../src/errors.ts';
 
 const fakeRoot = join(__dirname, '..', 'fixtures', 'fake-pulumi');
 
@@ -29,7 +29,7 @@ function workspace() {
 describe('engine adapter: LocalWorkspace against a fake pulumi CLI', () => {
   it('selects the stack in the project folder, sets --path config, runs up with the policy pack, reads outputs', async () => {
     const { dir, invocations } = workspace();
-    const engine = await LocalWorkspaceEngine.open({ stack: 'local', workDir: dir, pulumiRoot: fakeRoot, skipVersionCheck: true });
+    const engine = await LocalWorkspaceEngine.open({ stack: 'local', workDir: dir, pulumiRoot: fakeRoot });
     await engine.setConfig('slots.demo', 'secondary');
     const events: string[] = [];
     const result = await engine.up({ policyPacks: ['policy'], onEvent: (e) => events.push(e.message) });
@@ -54,22 +54,23 @@ describe('engine adapter: LocalWorkspace against a fake pulumi CLI', () => {
     assert.ok(events.includes('update kubernetes:core/v1:Secret demo-d0-local'), events.join('\n'));
   });
 
-  it('decrypts a kubeconfig held as a stack secret into memory, through pulumi config --show-secrets', async () => {
+  it('decrypts a kubeconfig held as a stack secret into memory, by key with pulumi config get (never the whole stack)', async () => {
     const { dir, invocations } = workspace();
     const file = join(dir, 'stacks', 'Pulumi.local.yaml');
     const doc = YAML.parseDocument(readFileSync(file, 'utf8'));
     doc.setIn(['config', 'keyslot:kubeconfig-eu'], { secure: `fake:${Buffer.from('apiVersion: v1\nkind: Config\n').toString('base64')}` });
     writeFileSync(file, doc.toString());
-    const engine = await LocalWorkspaceEngine.open({ stack: 'local', workDir: dir, pulumiRoot: fakeRoot, skipVersionCheck: true });
+    const engine = await LocalWorkspaceEngine.open({ stack: 'local', workDir: dir, pulumiRoot: fakeRoot });
     assert.equal(await engine.readSecretConfig('kubeconfig-eu'), 'apiVersion: v1\nkind: Config\n');
     assert.equal(await engine.readSecretConfig('kubeconfig-us'), undefined);
-    assert.ok(invocations().some((a) => a[0] === 'config' && a.includes('--show-secrets')));
+    assert.ok(invocations().some((a) => a[0] === 'config' && a[1] === 'get' && a.includes('keyslot:kubeconfig-eu')));
+    assert.ok(!invocations().some((a) => a[0] === 'config' && a[1] !== 'get' && a.includes('--show-secrets')), 'no read of every secret of the stack');
     assert.match(readFileSync(file, 'utf8'), /secure: fake:/, 'the stack file keeps the ciphertext');
   });
 
   it('removes config by path and reads, sets and removes tags', async () => {
     const { dir, invocations } = workspace();
-    const engine = await LocalWorkspaceEngine.open({ stack: 'local', workDir: dir, pulumiRoot: fakeRoot, skipVersionCheck: true });
+    const engine = await LocalWorkspaceEngine.open({ stack: 'local', workDir: dir, pulumiRoot: fakeRoot });
     await engine.setConfig('rotations.demo.id', 'r-1');
     await engine.removeConfig('rotations.demo');
     assert.equal(await engine.getConfig('rotations.demo.id'), undefined);
@@ -77,14 +78,45 @@ describe('engine adapter: LocalWorkspace against a fake pulumi CLI', () => {
     await engine.setTag('keyslot:lock', 'me|2026-11-24T01:00:00Z');
     assert.equal(await engine.getTag('keyslot:lock'), 'me|2026-11-24T01:00:00Z');
     await engine.removeTag('keyslot:lock');
+    // A tag read that fails for another reason is a failure, never "not locked".
+    process.env.FAKE_PULUMI_FAIL = 'tag';
+    await assert.rejects(engine.getTag('keyslot:lock'), (e: unknown) => e instanceof EngineError && /does not support stack tags/.test(e.message));
+    delete process.env.FAKE_PULUMI_FAIL;
     assert.ok(invocations().some((a) => a[0] === 'config' && a[1] === 'rm' && a.includes('--path') && a.includes('keyslot:rotations.demo')));
   });
 
   it('classifies a failed up as an EngineError with the CLI\'s error line', async () => {
     const { dir } = workspace();
-    const engine = await LocalWorkspaceEngine.open({ stack: 'local', workDir: dir, pulumiRoot: fakeRoot, skipVersionCheck: true });
+    const engine = await LocalWorkspaceEngine.open({ stack: 'local', workDir: dir, pulumiRoot: fakeRoot });
     process.env.FAKE_PULUMI_FAIL = 'up';
     await assert.rejects(engine.up({ policyPacks: [] }), (e: unknown) => e instanceof EngineError && /pulumi up failed for stack local: error: update failed: policy violations/.test(e.message));
+  });
+
+  it('refuses a CLI older than keyslot needs, naming both versions (exit 6)', async () => {
+    const { dir } = workspace();
+    process.env.FAKE_PULUMI_VERSION = '3.200.0';
+    try {
+      await assert.rejects(
+        LocalWorkspaceEngine.open({ stack: 'local', workDir: dir, pulumiRoot: fakeRoot }),
+        (e: unknown) => e instanceof PulumiCliMissingError && exitCodeFor(e) === 6 && /is v3\.200\.0; keyslot needs v3\.226\.0 or newer/.test(e.message) && !e.message.includes('\n'),
+      );
+    } finally {
+      delete process.env.FAKE_PULUMI_VERSION;
+    }
+  });
+
+  it('initialises a stack the CLI does not know (stack select fails), which writes the encryption salt into the stack file', async () => {
+    const { dir, invocations } = workspace();
+    const engine = await LocalWorkspaceEngine.open({ stack: 'local', workDir: dir, pulumiRoot: fakeRoot });
+    const stackCalls = invocations().filter((a) => a[0] === 'stack').map((a) => a[1]);
+    assert.deepEqual(stackCalls.slice(0, 2), ['select', 'init']);
+    assert.match(readFileSync(join(dir, 'stacks', 'Pulumi.local.yaml'), 'utf8'), /^encryptionsalt: /m);
+    // Opened again, the stack is selected, not created twice.
+    await LocalWorkspaceEngine.open({ stack: 'local', workDir: dir, pulumiRoot: fakeRoot });
+    assert.equal(invocations().filter((a) => a[0] === 'stack' && a[1] === 'init').length, 1);
+    await engine.up({ policyPacks: [] });
+    assert.deepEqual(await engine.keyMaterial('demo', 'primary'), { token: 'fake-material' }, 'a secret output is read with --show-secrets');
+    assert.ok(invocations().some((a) => a[0] === 'stack' && a[1] === 'output' && !a.includes('--show-secrets')), 'and the masked read tells which outputs are secret');
   });
 
   it('says in one line what to install when there is no CLI', async () => {
@@ -98,7 +130,7 @@ describe('engine adapter: LocalWorkspace against a fake pulumi CLI', () => {
 describe('a rotation through LocalWorkspace', () => {
   it('runs the exact CLI sequence: select, record, flip, up with the pack, outputs, regenerate, record, up', async () => {
     const { dir, invocations } = workspace();
-    const engine = await LocalWorkspaceEngine.open({ stack: 'local', workDir: dir, pulumiRoot: fakeRoot, skipVersionCheck: true });
+    const engine = await LocalWorkspaceEngine.open({ stack: 'local', workDir: dir, pulumiRoot: fakeRoot });
     const world = buildWorld(loadStack('local'));
     const driver = new Driver({ ...world.ports({}), engine }, { policyPacks: ['policy'], holder: 'ci@agent' });
     await driver.rotate('demo');
@@ -115,6 +147,7 @@ describe('a rotation through LocalWorkspace', () => {
     const regenerated = shape.indexOf('config set keyslot:generations.demo.primary.generation=3');
     const expected = [
       'stack select',
+      'stack init',
       'stack output',
       'config set keyslot:rotations.demo.id',
       'config set keyslot:rotations.demo.startedAt',

@@ -3,9 +3,10 @@
  * the driver and a hand-run `pulumi up` deploy the same program with the same `stacks/` files.
  * Every CLI call goes through `call`, which classifies failures once.
  *
- * Config is read from the stack file itself (the same reader as `keyslot plan`), never with
- * `pulumi config --show-secrets`: secret values (kubeconfigs) stay ciphertext in this process.
- * Writes go through `pulumi config set --path`, which keeps the file's comments and secrets.
+ * Config is read from the stack file itself (the same reader as `keyslot plan`); the one secret
+ * keyslot needs in clear (a `kubeconfigSecret`) is read by key with `pulumi config get`, never the
+ * whole stack with `--show-secrets`. Writes go through `pulumi config set --path`, which keeps the
+ * file's comments and secrets.
  */
 import { CommandError, LocalWorkspace, PulumiCommand, type Stack } from '@pulumi/pulumi/automation';
 import { join } from 'node:path';
@@ -20,13 +21,26 @@ export interface LocalWorkspaceOptions {
   readonly workDir?: string;
   /** Install root of the Pulumi CLI (`<root>/bin/pulumi`); @default `pulumi` on PATH */
   readonly pulumiRoot?: string;
-  /** Skip the CLI's minimum version check (test fixtures). @default false */
-  readonly skipVersionCheck?: boolean;
   /** Extra environment for the CLI (PULUMI_CONFIG_PASSPHRASE, backend URL, ...). */
   readonly envVars?: Record<string, string>;
 }
 
 const installHint = 'install the Pulumi CLI (https://www.pulumi.com/docs/iac/download-install/) or point KEYSLOT_PULUMI_ROOT at its install folder';
+
+/**
+ * The oldest CLI keyslot runs with. The engine honours `replacementTrigger` from 3.208 (fixed in
+ * 3.226: before, a generation bump could leave an IAM key in place while the recorded createdAt
+ * moved on); DIY backends keep stack tags from 3.211; policy packs run through the language host
+ * from 3.221.
+ */
+export const minimumPulumiVersion = '3.226.0';
+
+function older(installed: string, minimum: string): boolean {
+  const parts = (v: string) => v.replace(/^v/, '').split(/[.+-]/).slice(0, 3).map(Number);
+  const [a, b] = [parts(installed), parts(minimum)];
+  for (let i = 0; i < 3; i++) if ((a[i] ?? 0) !== (b[i] ?? 0)) return (a[i] ?? 0) < (b[i] ?? 0);
+  return false;
+}
 
 /** One line of what the CLI said, without its progress noise. */
 function firstLine(error: unknown): string {
@@ -64,9 +78,13 @@ export class LocalWorkspaceEngine implements StackEngine {
     const workDir = options.workDir ?? projectRoot;
     let pulumiCommand: PulumiCommand;
     try {
-      pulumiCommand = await PulumiCommand.get({ ...(options.pulumiRoot ? { root: options.pulumiRoot } : {}), skipVersionCheck: options.skipVersionCheck ?? false });
+      pulumiCommand = await PulumiCommand.get({ ...(options.pulumiRoot ? { root: options.pulumiRoot } : {}) });
     } catch (cause) {
       throw new PulumiCliMissingError(`the Pulumi CLI was not found (${firstLine(cause)}); ${installHint}`, { cause });
+    }
+    const installed = pulumiCommand.version?.toString() ?? 'unknown';
+    if (installed === 'unknown' || older(installed, minimumPulumiVersion)) {
+      throw new PulumiCliMissingError(`the Pulumi CLI is ${installed === 'unknown' ? 'of an unknown version' : `v${installed.replace(/^v/, '')}`}; keyslot needs v${minimumPulumiVersion} or newer; upgrade it (https://www.pulumi.com/docs/iac/download-install/)`);
     }
     try {
       const stack = await LocalWorkspace.createOrSelectStack({ stackName: options.stack, workDir }, { pulumiCommand, ...(options.envVars ? { envVars: options.envVars } : {}) });
@@ -91,9 +109,13 @@ export class LocalWorkspaceEngine implements StackEngine {
   }
 
   async readSecretConfig(key: string): Promise<string | undefined> {
-    // `pulumi config get` decrypts with the stack's secrets provider; the value stays in this process.
-    const all = await this.call(`config get keyslot:${key}`, () => this.pulumiStack.getAllConfig());
-    return all[`keyslot:${key}`]?.value;
+    // `pulumi config get <key>` decrypts that one value with the stack's secrets provider; it stays in this process.
+    try {
+      return (await this.pulumiStack.getConfig(`keyslot:${key}`)).value;
+    } catch (cause) {
+      if (/configuration key '[^']*' not found/.test(firstLine(cause))) return undefined;
+      throw new EngineError(`pulumi config get keyslot:${key} failed for stack ${this.stack}: ${firstLine(cause)}`, { cause });
+    }
   }
 
   async setConfig(path: string, value: string): Promise<void> {
@@ -144,9 +166,12 @@ export class LocalWorkspaceEngine implements StackEngine {
   async getTag(name: string): Promise<string | undefined> {
     try {
       return await this.pulumiStack.getTag(name);
-    } catch {
-      // `stack tag get` fails for a tag that is not set; that is "no tag", not an error.
-      return undefined;
+    } catch (cause) {
+      // The CLI says "stack tag '<name>' not found for stack '<ref>'" for a tag that is not set:
+      // that is "no tag". Anything else (a backend without tags, no network) is a failure, never
+      // "not locked".
+      if (/stack tag '[^']*' not found/.test(firstLine(cause))) return undefined;
+      throw new EngineError(`pulumi stack tag get ${name} failed for stack ${this.stack}: ${firstLine(cause)}`, { cause });
     }
   }
 
