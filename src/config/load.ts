@@ -9,8 +9,9 @@ import { parse as parseYaml, YAMLParseError } from 'yaml';
 import { ConfigError, StackNotFoundError } from '../errors.ts';
 import { parseStackConfig, type StackConfig } from './parse.ts';
 
-/** The repository root: the folder holding Pulumi.yaml. */
-export const projectRoot = join(__dirname, '..', '..');
+import { projectRoot } from './projectRoot.ts';
+
+export { projectRoot } from './projectRoot.ts';
 export const defaultStacksDir = join(projectRoot, 'stacks');
 
 export function stackFile(stack: string, stacksDir = defaultStacksDir): string {

@@ -4,6 +4,7 @@
  * stack that one accepts, all accept. Everything downstream trusts the parsed types.
  */
 import { z } from 'zod';
+import { projectPath } from './projectRoot.ts';
 
 const name = z
   .string()
@@ -21,8 +22,12 @@ export const cluster = z.strictObject({
   name,
   /** kubeconfig context; @default the current context of the kubeconfig. */
   context: z.string().min(1).optional(),
-  /** Path of a kubeconfig file; @default `$KUBECONFIG` or `~/.kube/config`. */
-  kubeconfigPath: z.string().min(1).optional(),
+  /**
+   * Path of a kubeconfig file, made absolute once here: relative to the project folder (where
+   * Pulumi.yaml is, as the Kubernetes provider reads it), `~/` the home folder.
+   * @default `$KUBECONFIG` or `~/.kube/config`
+   */
+  kubeconfigPath: z.string().min(1).transform(projectPath).optional(),
   /** Name of a secret `keyslot:` config key holding a whole kubeconfig. */
   kubeconfigSecret: z.string().min(1).optional(),
   /** The cluster that hosts singletons such as `thanos-store`. @default false */

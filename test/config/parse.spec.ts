@@ -1,9 +1,10 @@
 import assert from 'node:assert/strict';
 import { mkdtempSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { homedir, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ConfigError, StackNotFoundError } from '../../src/errors.ts';
 import { listStacks, loadStack, parseStackConfig } from '../../src/config/index.ts';
+import { projectRoot } from '../../src/config/load.ts';
 
 /** A valid stack; each case below changes one thing. */
 function valid(): Record<string, any> {
@@ -50,6 +51,17 @@ const cases: { name: string; change: (c: Record<string, any>) => void; path: str
 ];
 
 describe('config: parseStackConfig', () => {
+  it('makes kubeconfigPath absolute once: relative to the project folder (as the Kubernetes provider reads it), ~ the home folder', () => {
+    const paths = (p: string) => {
+      const c = valid();
+      c.clusters[0].kubeconfigPath = p;
+      return parseStackConfig('s', c, 'stacks/Pulumi.s.yaml').clusters[0]!.kubeconfigPath;
+    };
+    assert.equal(paths('kube/eu.yaml'), join(projectRoot, 'kube', 'eu.yaml'));
+    assert.equal(paths('~/.kube/eu'), join(homedir(), '.kube', 'eu'));
+    assert.equal(paths('/etc/kube/eu'), '/etc/kube/eu');
+  });
+
   it('accepts the valid base case and fills defaults', () => {
     const config = parseStackConfig('s', valid(), 'stacks/Pulumi.s.yaml');
     const cred = config.credentials[0]!;
