@@ -1,5 +1,5 @@
 import type { StackValidationPolicy } from '@pulumi/policy';
-import { defaultDueFraction, keyAge } from '../../src/model/index.ts';
+import { defaultDueFraction, keyAge, retiringSlot } from '../../src/model/index.ts';
 import { credentialStates, maxAgeConfig, maxAgeOf, rotateCommand, slotCreatedAt, type Clock } from './common.ts';
 
 /** A slot past its due share of the limit (80 % unless configured) is flagged, not blocked. */
@@ -19,7 +19,10 @@ export function keyRotationDue(clock: Clock): StackValidationPolicy {
       const now = clock.now();
       for (const { resource, state } of credentialStates(args.resources)) {
         const limit = maxAgeOf(state, maxAgeDays);
+        const retiring = retiringSlot(state);
         for (const [slot, s] of Object.entries(state.slots)) {
+          // The rotation in flight is the cure of this slot's age; blocking its ups would keep the key.
+          if (slot === retiring) continue;
           const age = keyAge(slotCreatedAt(s, args.resources), limit, now, (duePercent ?? defaultDueFraction * 100) / 100);
           if (age.status !== 'due') continue;
           reportViolation(

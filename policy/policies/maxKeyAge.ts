@@ -1,5 +1,5 @@
 import type { StackValidationPolicy } from '@pulumi/policy';
-import { keyAge } from '../../src/model/index.ts';
+import { keyAge, retiringSlot } from '../../src/model/index.ts';
 import { credentialStates, maxAgeConfig, maxAgeOf, rotateCommand, slotCreatedAt, type Clock } from './common.ts';
 
 /** No slot of any credential is older than its limit. */
@@ -14,7 +14,10 @@ export function maxKeyAge(clock: Clock): StackValidationPolicy {
       const now = clock.now();
       for (const { resource, state } of credentialStates(args.resources)) {
         const limit = maxAgeOf(state, maxAgeDays);
+        const retiring = retiringSlot(state);
         for (const [slot, s] of Object.entries(state.slots)) {
+          // The rotation in flight is the cure of this slot's age; blocking its ups would keep the key.
+          if (slot === retiring) continue;
           const age = keyAge(slotCreatedAt(s, args.resources), limit, now);
           if (age.status !== 'expired') continue;
           reportViolation(

@@ -38,6 +38,19 @@ export const credentialState = z.object({
 export type CredentialState = z.infer<typeof credentialState>;
 
 /** The state carried by a CredentialState resource's props, or undefined if it is not one. */
+/**
+ * The slot a rotation in flight is retiring, judged by that rotation rather than by the age rules:
+ * a dual credential's freed slot (regenerated after the gate), a keyset's `previous` key (trusted
+ * only until tokens signed by it are reissued). Blocking the up that starts the cure of an
+ * over-age key would leave it in place.
+ */
+export function retiringSlot(state: CredentialState): string | undefined {
+  if (!state.rotation) return undefined;
+  if (state.scheme === 'dual') return state.rotation.from;
+  if (state.scheme === 'triple') return 'previous';
+  return undefined;
+}
+
 export function readCredentialState(props: unknown): CredentialState | undefined {
   const state = (props as { state?: unknown } | undefined)?.state;
   const parsed = credentialState.safeParse(state);

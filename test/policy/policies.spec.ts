@@ -78,6 +78,19 @@ describe('policy pack', () => {
       assert.match(one(await runPolicy(maxKeyAge(clock), resources)), /slot primary \(generation 3\) is 327 days old, over the 90-day limit/);
     });
 
+    it('does not block the rotation that cures it: the slot a rotation in flight is retiring is judged by that rotation', async () => {
+      const { state, resources } = happy();
+      state.maxAgeDays = 30;
+      // secondary (54 days) is over the limit; a rotation from secondary is under way.
+      state.activeSlot = 'primary';
+      state.rotation = { id: 'r-1', startedAt: '2026-11-24T00:00:00Z', from: 'secondary', to: 'primary', mode: 'rotate', generations: { primary: 3, secondary: 2 } };
+      assert.deepEqual(await runPolicy(maxKeyAge(clock), resources), []);
+      assert.deepEqual(await runPolicy(keyRotationDue(clock), resources), []);
+      // The slot it moves onto is still judged: a rotation does not make that key younger.
+      state.rotation = { ...state.rotation, from: 'primary', to: 'secondary' };
+      assert.match(one(await runPolicy(maxKeyAge(clock), resources)), /slot secondary \(generation 2\) is 54 days old/);
+    });
+
     it('does not judge a key whose creation time is not known yet', async () => {
       const { state, resources } = happy();
       state.slots.primary = { generation: 3 };
