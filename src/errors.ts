@@ -68,6 +68,9 @@ export class PulumiCliMissingError extends KeyslotError {}
 /** A Pulumi operation (up, preview, config) failed. */
 export class EngineError extends KeyslotError {}
 
+/** A policy pack refused a preview or an up with a mandatory violation. */
+export class PolicyViolationError extends EngineError {}
+
 /** A cluster's API did not answer. */
 export class ClusterUnreachableError extends KeyslotError {}
 

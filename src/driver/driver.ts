@@ -15,6 +15,7 @@ import {
   ConsumerNotReadyError,
   KeyslotError,
   NothingInFlightError,
+  PolicyViolationError,
   PreflightRefusedError,
   RollbackImpossibleError,
   RolledBackError,
@@ -247,6 +248,23 @@ export class Driver {
       if (checks.includes('standby key accepted by the cloud')) await this.ports.cloud.testKey(keyRef(run), run.plan.to);
       // The record goes into the stack before anything changes, so any later crash is resumable.
       await this.setRecord(run.plan.name, run.record);
+      await this.policyGate(run);
+    }
+  }
+
+  /**
+   * Previews with the policy packs before the first change, with the rotation recorded as it will
+   * be deployed: a mandatory violation refuses the rotation here, with nothing changed, instead of
+   * failing the flip's up after it was applied (and the rollback's up after that).
+   */
+  private async policyGate(run: Run) {
+    if (this.options.policyPacks.length === 0) return;
+    try {
+      await this.ports.engine.preview({ policyPacks: this.options.policyPacks, onEvent: (e) => this.emit({ type: 'engine', at: this.now(), credential: run.plan.name, message: e.message }) });
+    } catch (error) {
+      if (!(error instanceof PolicyViolationError)) throw error;
+      await this.ports.engine.removeConfig(`rotations.${run.plan.name}`);
+      throw new PreflightRefusedError(`refused before any change: ${error.message.replace(/^pulumi preview failed: /, '')}; or run without the pack (--no-policy)`, { cause: error });
     }
   }
 

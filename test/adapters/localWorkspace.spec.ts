@@ -8,7 +8,7 @@ import { LocalWorkspaceEngine } from '../../src/adapters/engine/localWorkspace.t
 import { loadStack, projectRoot } from '../../src/config/load.ts';
 import { Driver } from '../../src/driver/index.ts';
 import { buildWorld } from '../../src/sim/world.ts';
-import { EngineError, exitCodeFor, PulumiCliMissingError } from '../../src/errors.ts';
+import { EngineError, exitCodeFor, PolicyViolationError, PulumiCliMissingError } from '../../src/errors.ts';
 
 const fakeRoot = join(__dirname, '..', 'fixtures', 'fake-pulumi');
 
@@ -85,11 +85,15 @@ describe('engine adapter: LocalWorkspace against a fake pulumi CLI', () => {
     assert.ok(invocations().some((a) => a[0] === 'config' && a[1] === 'rm' && a.includes('--path') && a.includes('keyslot:rotations.demo')));
   });
 
-  it('classifies a failed up as an EngineError with the CLI\'s error line', async () => {
+  it('classifies an up or preview the pack refused as a PolicyViolationError naming the policy', async () => {
     const { dir } = workspace();
     const engine = await LocalWorkspaceEngine.open({ stack: 'local', workDir: dir, pulumiRoot: fakeRoot });
     process.env.FAKE_PULUMI_FAIL = 'up';
-    await assert.rejects(engine.up({ policyPacks: [] }), (e: unknown) => e instanceof EngineError && /pulumi up failed for stack local: error: update failed: policy violations/.test(e.message));
+    await assert.rejects(engine.up({ policyPacks: ['policy'] }), (e: unknown) => e instanceof PolicyViolationError && /^pulumi up failed: policy max-key-age \(mandatory\): credential demo: slot primary/.test(e.message));
+    process.env.FAKE_PULUMI_FAIL = 'preview';
+    await assert.rejects(engine.preview({ policyPacks: ['policy'] }), PolicyViolationError);
+    process.env.FAKE_PULUMI_FAIL = 'up-backend';
+    await assert.rejects(engine.up({ policyPacks: ['policy'] }), (e: unknown) => e instanceof EngineError && !(e instanceof PolicyViolationError) && /pulumi up failed for stack local: error: failed to load checkpoint/.test(e.message));
   });
 
   it('refuses a CLI older than keyslot needs, naming both versions (exit 6)', async () => {
@@ -128,7 +132,7 @@ describe('engine adapter: LocalWorkspace against a fake pulumi CLI', () => {
 });
 
 describe('a rotation through LocalWorkspace', () => {
-  it('runs the exact CLI sequence: select, record, flip, up with the pack, outputs, regenerate, record, up', async () => {
+  it('runs the exact CLI sequence: select, record, preview with the pack, flip, up with the pack, outputs, regenerate, record, up', async () => {
     const { dir, invocations } = workspace();
     const engine = await LocalWorkspaceEngine.open({ stack: 'local', workDir: dir, pulumiRoot: fakeRoot });
     const world = buildWorld(loadStack('local'));
@@ -140,7 +144,7 @@ describe('a rotation through LocalWorkspace', () => {
       .map((a) => a.filter((x) => !x.startsWith('--non-interactive') && x !== '--exec-kind' && x !== 'auto.local' && !x.startsWith('--event-log') && !x.includes('pulumi-event')));
     const shape = calls.map((a) => {
       if (a[0] === 'config') return `config ${a[1]} ${a.find((x) => x.startsWith('keyslot:'))}${a[1] === 'set' ? `=${a.at(-1)}` : ''}`;
-      if (a[0] === 'up') return `up --policy-pack ${a[a.indexOf('--policy-pack') + 1] === join(dir, 'policy') ? 'policy' : 'missing'}`;
+      if (a[0] === 'up' || a[0] === 'preview') return `${a[0]} --policy-pack ${a[a.indexOf('--policy-pack') + 1] === join(dir, 'policy') ? 'policy' : 'missing'}`;
       if (a[0] === 'stack' && a[1] === 'tag') return `stack tag ${a[2]} ${a[3]}`;
       return a.slice(0, 2).join(' ');
     }).filter((line, i, all) => !(line === 'stack output' && all[i - 1] === 'stack output')); // outputs() asks twice: masked and not
@@ -156,6 +160,7 @@ describe('a rotation through LocalWorkspace', () => {
       'config set keyslot:rotations.demo.mode=rotate',
       'config set keyslot:rotations.demo.generations.primary=1',
       'config set keyslot:rotations.demo.generations.secondary=2',
+      'preview --policy-pack policy',
       'config set keyslot:slots.demo=secondary',
       'up --policy-pack policy',
       'stack output',

@@ -51,10 +51,22 @@ describe('cli: rotate, resume, rollback, status', () => {
     const s = await scenario('alwayson-cosmos');
     const none = await cli(s, ['rotate', '--stack', 'alwayson-cosmos', '--yes']);
     assert.match(none.out, /no credential is due/);
-    s.world.clock.advance(150 * 86_400_000);
+    // Both keys date from 2026-09-15: past 80 % of the 180-day limit, not past the limit.
+    s.world.clock.advance(80 * 86_400_000);
     const due = await cli(s, ['rotate', '--stack', 'alwayson-cosmos', '--yes']);
     assert.equal(due.code, ExitCode.ok, due.err);
     assert.match(due.out, /cosmos rotated r-/);
+  });
+
+  it('refuses before any change (exit 8) when the pack would block the rotation: both keys past the limit', async () => {
+    // One rotation cannot cure both slots of a dual credential: it moves onto the other expired key.
+    const s = await scenario('alwayson-cosmos');
+    s.world.clock.advance(150 * 86_400_000);
+    const refused = await cli(s, ['rotate', '--stack', 'alwayson-cosmos', '--yes']);
+    assert.equal(refused.code, ExitCode.refused);
+    assert.match(refused.err, /^keyslot: refused before any change: policy max-key-age \(mandatory\): credential cosmos: slot secondary .* over the 180-day limit.*--no-policy/);
+    assert.equal(refused.err.trim().split('\n').length, 1);
+    assert.equal(s.world.clusters.restarts.length, 0);
   });
 
   it('exits 3 after a rollback, and writes the Markdown report with the reason', async () => {

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { Driver } from '../../src/driver/index.ts';
-import { ClusterUnreachableError, EngineError, LockedError, NothingInFlightError, RollbackImpossibleError, RolledBackError, RotationInFlightError, StaleStackError, TooSoonError, UncoveredConsumersError } from '../../src/errors.ts';
+import { ClusterUnreachableError, EngineError, exitCodeFor, PreflightRefusedError, LockedError, NothingInFlightError, RollbackImpossibleError, RolledBackError, RotationInFlightError, StaleStackError, TooSoonError, UncoveredConsumersError } from '../../src/errors.ts';
 import { Crash, crashing, type CrashCounter } from './crash.ts';
 import { scenario, type Scenario } from './world.ts';
 
@@ -116,12 +116,37 @@ describe('driver: refusals', () => {
     assert.ok(s.events.some((e) => e.type === 'warning' && /secondary-eu: kubecost\/deployment\/thanos-compact reads kubecost-thanos but no restart stage covers it/.test(e.message)));
   });
 
-  it('refuses a rotation sooner than minIntervalHours, unless forced', async () => {
+  it('refuses a rotation sooner than minIntervalHours: --force passes the driver, the pack still refuses before any change, --no-policy lets it through', async () => {
     const s = await scenario('kubecost-thanos', (raw) => {
       raw.generations = { 'thanos-store': { lastRotatedAt: '2026-11-25T23:00:00Z' } };
     });
     await assert.rejects(s.driver().driver.rotate('thanos-store'), (e: unknown) => e instanceof TooSoonError && /--force/.test(e.message));
-    assert.equal((await s.driver(undefined, { force: true }).driver.rotate('thanos-store')).outcome, 'rotated');
+    const forced = s.driver(undefined, { force: true });
+    const ups = s.world.backend.ups.length;
+    await assert.rejects(forced.driver.rotate('thanos-store'), (e: unknown) => e instanceof PreflightRefusedError && exitCodeFor(e) === 8 && /min-rotation-interval \(mandatory\).*--no-policy/.test(e.message));
+    assert.equal(s.world.backend.ups.length, ups, 'nothing was deployed');
+    assert.equal(await forced.engine.getConfig('rotations.thanos-store.id'), undefined, 'no rotation is left in flight');
+    assert.equal((await s.driver(undefined, { force: true, policyPacks: [] }).driver.rotate('thanos-store')).outcome, 'rotated');
+  });
+
+  it('rotates a key past maxAgeDays with the pack on: the slot being freed is judged by its rotation', async () => {
+    // GIVEN thanos-store rotated once, then its active key left to age past the 90-day limit
+    const s = await scenario('kubecost-thanos');
+    const first = s.driver();
+    await first.driver.rotate('thanos-store');
+    s.world.clock.advance(40 * 86_400_000);
+    const second = s.driver(first.engine.checkout());
+    await second.driver.rotate('thanos-store');
+    s.world.clock.advance(60 * 86_400_000);
+    const aged = s.world.backend.outputs['thanos-store']!;
+    const freed = aged.activeSlot;
+    assert.ok(Date.parse(aged.slots[freed]!.createdAt!) < s.world.clock.now().getTime() - 90 * 86_400_000, 'the active key is over age');
+    // WHEN it is rotated with the pack on THEN every up passes and the over-age key is replaced
+    const result = await s.driver(second.engine.checkout()).driver.rotate('thanos-store');
+    assert.equal(result.outcome, 'rotated');
+    assert.ok(s.world.backend.ups.slice(-2).every((u) => u.policyPacks.includes('policy')));
+    const after = s.world.backend.outputs['thanos-store']!;
+    assert.ok(Date.parse(after.slots[freed]!.createdAt!) > s.world.clock.now().getTime() - 86_400_000, 'the freed slot holds a new key');
   });
 
   it('refuses a stale stack file that would flip onto a regenerated key', async () => {

@@ -115,9 +115,10 @@ describe('simulated providers', () => {
   it('kOps: a second rotation before every token was reissued drops a key that live tokens are signed by', async () => {
     const s = await scenario('kops-service-account');
     const traffic = new Traffic(s.world.fleet, s.world.cloud, s.world.clock);
-    const first = s.driver(s.checkout, { force: true });
+    // Early on purpose, past the driver's check and the pack's (which would refuse it): the model must show the damage.
+    const first = s.driver(s.checkout, { force: true, policyPacks: [] });
     await first.driver.rotate('service-account');
-    const second = await s.driver(first.engine.checkout(), { force: true }).driver.rotate('service-account');
+    const second = await s.driver(first.engine.checkout(), { force: true, policyPacks: [] }).driver.rotate('service-account');
     assert.equal(second.outcome, 'rotated', 'nothing in the driver stops a forced rotation');
     s.world.clock.advance(60_000);
     assert.ok(traffic.totals.failed > 0, 'tokens signed by the dropped key were refused');
@@ -127,10 +128,11 @@ describe('simulated providers', () => {
   it('kOps: rotations a token lifetime apart fail nothing', async () => {
     const s = await scenario('kops-service-account');
     const traffic = new Traffic(s.world.fleet, s.world.cloud, s.world.clock);
-    const first = s.driver(s.checkout, { force: true });
+    // Early on purpose, past the driver's check and the pack's (which would refuse it): the model must show the damage.
+    const first = s.driver(s.checkout, { force: true, policyPacks: [] });
     await first.driver.rotate('service-account');
     s.world.clock.advance(tokenRefreshMs + 60_000);
-    await s.driver(first.engine.checkout(), { force: true }).driver.rotate('service-account');
+    await s.driver(first.engine.checkout(), { force: true, policyPacks: [] }).driver.rotate('service-account');
     s.world.clock.advance(60_000);
     assert.equal(traffic.totals.failed, 0, [...traffic.totals.failures.keys()].join(' '));
     assert.ok(traffic.totals.requests > 0);

@@ -194,11 +194,24 @@ describe('policy pack', () => {
   });
 
   describe('min-rotation-interval', () => {
-    it('fails a rotation recorded sooner than minIntervalHours after the previous one', async () => {
+    const starting = (startedAt: string, mode = 'rotate') => {
       const { state, resources } = happy();
       state.minIntervalHours = 48;
-      state.previousRotatedAt = '2026-10-31T12:00:00Z';
-      assert.match(one(await validateResource(minRotationInterval, resources[0]!)), /only 12\.0h after the previous rotation \(minimum 48h\)/);
+      state.rotation = { id: 'r-2', startedAt, from: 'primary', to: 'secondary', mode, generations: { primary: 3, secondary: 2 } };
+      return resources[0]!;
+    };
+
+    it('fails a rotation that starts sooner than minIntervalHours after the last one finished', async () => {
+      assert.match(one(await validateResource(minRotationInterval, starting('2026-11-01T12:00:00Z'))), /rotation r-2 started 12\.0h after the last rotation at 2026-11-01T00:00:00Z \(minimum 48h\)/);
+      assert.deepEqual(await validateResource(minRotationInterval, starting('2026-11-03T01:00:00Z')), []);
+    });
+
+    it('never holds back an emergency rotation, and never fails the up that records a finished one', async () => {
+      assert.deepEqual(await validateResource(minRotationInterval, starting('2026-11-01T12:00:00Z', 'emergency')), []);
+      const { state, resources } = happy();
+      state.minIntervalHours = 48;
+      state.previousRotatedAt = '2026-10-31T12:00:00Z'; // an early rotation that already happened
+      assert.deepEqual(await validateResource(minRotationInterval, resources[0]!), []);
     });
   });
 });

@@ -11,7 +11,7 @@
 import { CommandError, LocalWorkspace, PulumiCommand, type Stack } from '@pulumi/pulumi/automation';
 import { join } from 'node:path';
 import { projectRoot, readStackFile } from '../../config/load.ts';
-import { EngineError, PulumiCliMissingError } from '../../errors.ts';
+import { EngineError, PolicyViolationError, PulumiCliMissingError } from '../../errors.ts';
 import { readCredentialState, type CredentialState } from '../../model/state.ts';
 import type { EngineEvent, StackEngine, UpOptions, UpResult } from '../../ports/engine.ts';
 
@@ -130,21 +130,39 @@ export class LocalWorkspaceEngine implements StackEngine {
     return readStackFile(this.stack, join(this.workDir, 'stacks')).raw;
   }
 
+  /** The arguments of an up or preview, and the mandatory policy violations its events reported. */
   private upArgs(options: UpOptions) {
-    return {
+    const mandatory: string[] = [];
+    const args = {
       policyPacks: options.policyPacks.map((p) => join(this.workDir, p)),
       color: 'never' as const,
-      ...(options.onEvent ? { onEvent: (e: Record<string, any>) => { const d = describeEvent(e); if (d) options.onEvent!(d); } } : {}),
+      onEvent: (e: Record<string, any>) => {
+        if (e.policyEvent?.enforcementLevel === 'mandatory') mandatory.push(`policy ${e.policyEvent.policyName} (mandatory): ${String(e.policyEvent.message).split('\n')[0]}`);
+        const d = describeEvent(e);
+        if (d) options.onEvent?.(d);
+      },
     };
+    return { args, mandatory };
+  }
+
+  /** Runs an up or preview; a failure the pack caused is a PolicyViolationError naming the policy. */
+  private async deploy<T>(what: 'up' | 'preview', options: UpOptions, body: (args: ReturnType<LocalWorkspaceEngine['upArgs']>['args']) => Promise<T>): Promise<T> {
+    const { args, mandatory } = this.upArgs(options);
+    try {
+      return await body(args);
+    } catch (cause) {
+      if (mandatory.length) throw new PolicyViolationError(`pulumi ${what} failed: ${mandatory[0]}${mandatory.length > 1 ? ` (and ${mandatory.length - 1} more)` : ''}`, { cause });
+      throw new EngineError(`pulumi ${what} failed for stack ${this.stack}: ${firstLine(cause)}`, { cause });
+    }
   }
 
   async up(options: UpOptions): Promise<UpResult> {
-    const result = await this.call('up', () => this.pulumiStack.up(this.upArgs(options)));
+    const result = await this.deploy('up', options, (args) => this.pulumiStack.up(args));
     return { changes: { ...(result.summary?.resourceChanges ?? {}) } };
   }
 
   async preview(options: UpOptions): Promise<UpResult> {
-    const result = await this.call('preview', () => this.pulumiStack.preview(this.upArgs(options)));
+    const result = await this.deploy('preview', options, (args) => this.pulumiStack.preview(args));
     return { changes: { ...result.changeSummary } };
   }
 

@@ -7,7 +7,10 @@
  */
 import type * as pulumi from '@pulumi/pulumi';
 import { parseStackConfig } from '../../config/parse.ts';
-import { EngineError } from '../../errors.ts';
+import { keyslotPolicies } from '../../../policy/policies/index.ts';
+import { EngineError, PolicyViolationError } from '../../errors.ts';
+import { reveal } from './secretValues.ts';
+import { analyzeResources, analyzeStack, type PackViolation, type ResourceInput } from './policyEvaluation.ts';
 import type { CredentialState } from '../../model/state.ts';
 import type { Clock } from '../../ports/clock.ts';
 import type { StackEngine, UpOptions, UpResult } from '../../ports/engine.ts';
@@ -207,7 +210,17 @@ export class SimulatedStackEngine implements StackEngine {
       const outputs = keep ? before.outputs : fresh.outputs;
       const made = keep ? before.made : fresh.made;
       const id = keep ? before.id : fresh.id;
-      planned.push({ key, op, made, ...(before ? { before } : {}), ...(op !== 'same' && fresh.effect ? { effect: fresh.effect } : {}), deleteBeforeReplace: view.deleteBeforeReplace, state: { id, inputs: plainInputs, replaceKey, outputs, made } });
+      // What a policy pack is shown: inputs with the provider's outputs, secrets unwrapped, and the options.
+      // (Read once the run is over: the monitor records the URN when it answers the registration.)
+      const analyzed = (): ResourceInput => ({
+        type,
+        name,
+        ...(view.urn ? { urn: view.urn } : {}),
+        ...(view.parent ? { parent: view.parent } : {}),
+        props: (args.custom ?? true) ? { ...plain, ...(reveal(outputs) as Record<string, unknown>) } : plain,
+        opts: { deleteBeforeReplace: view.deleteBeforeReplace, additionalSecretOutputs: [...view.additionalSecretOutputs] },
+      });
+      planned.push({ key, op, made, analyzed, ...(before ? { before } : {}), ...(op !== 'same' && fresh.effect ? { effect: fresh.effect } : {}), deleteBeforeReplace: view.deleteBeforeReplace, state: { id, inputs: plainInputs, replaceKey, outputs, made } });
       return { id, state: outputs };
     };
 
@@ -245,6 +258,11 @@ export class SimulatedStackEngine implements StackEngine {
       this.backend.meter.engineMicros += run.cpuMicros;
       this.backend.meter.engineHostPeakRssBytes = Math.max(this.backend.meter.engineHostPeakRssBytes ?? 0, run.hostPeakRssBytes);
     }
+    // As the CLI runs a pack: resource policies before each step (a mandatory violation stops the
+    // update before it changes anything), stack policies once the steps ran.
+    const policies = this.packs(options.policyPacks);
+    const resources = planned.map((p) => p.analyzed());
+    if (policies) this.refuse(apply ? 'up' : 'preview', await analyzeResources(policies, resources), options);
     const registered = new Set(planned.map((p) => p.key));
     const vanished = [...prior].filter(([key]) => !registered.has(key));
     const changes: Record<string, number> = { same: 0, update: 0, create: 0, replace: 0, delete: vanished.length };
@@ -257,7 +275,24 @@ export class SimulatedStackEngine implements StackEngine {
       this.backend.keyMaterial = run.keyMaterial;
       this.backend.ups.push({ policyPacks: [...options.policyPacks], changes, operations });
     }
+    // Stack policies judge the stack as the update left it: a mandatory violation fails the
+    // update although its steps were applied (and a preview before anything was).
+    if (policies) this.refuse(apply ? 'up' : 'preview', await analyzeStack(policies, resources), options);
     return { changes };
+  }
+
+  /** keyslot's pack when asked for (`policy`, the repository's folder), as `--policy-pack` loads it. */
+  private packs(paths: readonly string[]) {
+    if (paths.length === 0) return undefined;
+    const unknown = paths.filter((p) => p.replace(/\/$/, '') !== 'policy');
+    if (unknown.length) throw new EngineError(`the simulated engine runs keyslot's own pack (policy) only, not ${unknown.join(', ')}`);
+    return keyslotPolicies({ now: () => this.world.clock.now() });
+  }
+
+  private refuse(what: 'up' | 'preview', found: readonly PackViolation[], options: UpOptions): void {
+    for (const v of found) options.onEvent?.({ kind: 'diagnostic', message: `policy ${v.policy} (${v.level}): ${v.message}` });
+    const mandatory = found.filter((v) => v.level === 'mandatory');
+    if (mandatory.length) throw new PolicyViolationError(`pulumi ${what} failed: policy ${mandatory[0]!.policy} (mandatory): ${mandatory[0]!.message}${mandatory.length > 1 ? ` (and ${mandatory.length - 1} more)` : ''}`);
   }
 
   /**
@@ -310,6 +345,8 @@ const replacedOnAnyChange = /:(RandomPassword|AccessKey|PrivateKey|Static)$/;
 /** One resource of an up: what the engine will do with it. */
 interface Planned {
   readonly key: string;
+  /** The resource as a policy pack sees it. */
+  readonly analyzed: () => ResourceInput;
   readonly op: Operation;
   readonly made: readonly Made[];
   readonly deleteBeforeReplace: boolean;
