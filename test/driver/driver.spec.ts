@@ -129,6 +129,14 @@ describe('driver: refusals', () => {
     assert.equal((await s.driver(undefined, { force: true, policyPacks: [] }).driver.rotate('thanos-store')).outcome, 'rotated');
   });
 
+  it('halts after the gate when a generation bump did not replace the IAM key (a CLI that ignores replacementTrigger)', async () => {
+    const s = await scenario('kubecost-thanos');
+    s.world.backend.ignoresReplacementTrigger = true;
+    const before = s.world.backend.outputs['thanos-store']!.slots.primary!.keyId!;
+    await assert.rejects(s.driver().driver.rotate('thanos-store'), (e: unknown) => e instanceof EngineError && exitCodeFor(e) === 1 && new RegExp(`slot primary still has key …${before.slice(-4)} .*3\\.226 or newer.*keyslot resume`).test(e.message));
+    assert.equal(s.world.backend.outputs['thanos-store']!.slots.primary!.keyId, before, 'the old key is still the one deployed');
+  });
+
   it('rotates a key past maxAgeDays with the pack on: the slot being freed is judged by its rotation', async () => {
     // GIVEN thanos-store rotated once, then its active key left to age past the 90-day limit
     const s = await scenario('kubecost-thanos');

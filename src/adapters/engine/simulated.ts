@@ -46,6 +46,8 @@ export class SimBackend {
   state = new Map<string, SimResourceState>();
   /** When set, the CPU time of the program's runs under the mock runtime is added here, and a host process's peak RSS kept (the benchmark's split). */
   meter?: { engineMicros: number; engineHostPeakRssBytes?: number };
+  /** Models a Pulumi CLI older than 3.226, whose engine ignores `replacementTrigger`. */
+  ignoresReplacementTrigger = false;
   /** Every up: the policy packs it was given and what changed. */
   readonly ups: { policyPacks: readonly string[]; changes: Record<string, number>; operations: readonly string[] }[] = [];
 }
@@ -202,8 +204,9 @@ export class SimulatedStackEngine implements StackEngine {
       const plainInputs = JSON.stringify(plain);
       // Keys and timestamps are replaced by any change of their inputs, as their providers do; anything by its replacementTrigger.
       const replaceKey = `${replacedOnAnyChange.test(type) ? plainInputs : ''}|${view.replacementTrigger ?? ''}`;
+      const compared = (k: string) => (this.backend.ignoresReplacementTrigger ? k.slice(0, k.lastIndexOf('|')) : k);
       const before = prior.get(key);
-      const op: Operation = !before ? 'create' : before.replaceKey !== replaceKey ? 'replace' : before.inputs !== plainInputs ? 'update' : 'same';
+      const op: Operation = !before ? 'create' : compared(before.replaceKey) !== compared(replaceKey) ? 'replace' : before.inputs !== plainInputs ? 'update' : 'same';
       const fresh = materialise(type, name, inputs, plain, args.provider);
       // An unchanged key keeps its value and creation time; a Secret is rewritten on update.
       const keep = before && op !== 'replace' && replacedOnAnyChange.test(type);
