@@ -170,6 +170,9 @@ function* crossCheck(config: StackConfigParsed, keys: ReadonlySet<string>): Gene
         }
       }
       if (d.type === 'kubernetes-secret') yield* selector(d.clusters, at('deliver', j, 'clusters'));
+      if (d.type === 'azure-keyvault-secret' && d.adopt && !d.subscriptionId) {
+        yield { path: at('deliver', j, 'subscriptionId'), found: 'nothing, with adopt: true', fix: "set subscriptionId to the vault's subscription (the import needs the secret's full ARM id)" };
+      }
       const target = d.type === 'kubernetes-secret' ? `${d.namespace}/${d.name}` : d.type === 'azure-keyvault-secret' ? `${d.vaultName}/${d.secretName}` : d.secretId;
       if (targets.has(`${d.type}:${target}`)) yield { path: at('deliver', j), found: `${target} a second time`, fix: 'merge the two deliveries into one' };
       targets.add(`${d.type}:${target}`);

@@ -122,6 +122,14 @@ export const delivery = z.discriminatedUnion('type', [
     vaultName: z.string().min(1),
     secretName: z.string().regex(/^[0-9a-zA-Z-]{1,127}$/, 'a Key Vault secret name'),
     value: template,
+    /**
+     * Adopt a secret that already exists in the vault (Pulumi's `import` option with its ARM id)
+     * instead of creating it: azure-native refuses to create a secret that exists. Needs
+     * `subscriptionId`. Harmless once the secret is in the stack. @default false
+     */
+    adopt: z.boolean().default(false),
+    /** The vault's subscription; required with `adopt`. */
+    subscriptionId: z.string().regex(/^[0-9a-fA-F-]{36}$/, 'a subscription id (a GUID)').optional(),
   }),
   z.strictObject({
     type: z.literal('aws-secretsmanager-secret'),

@@ -22,6 +22,11 @@ export interface DeliveryContext {
   readonly parent: pulumi.Resource;
 }
 
+/** The ARM id of a Key Vault secret: what Pulumi's `import` option adopts. */
+export function keyVaultSecretId(d: Extract<Delivery, { type: 'azure-keyvault-secret' }>): string {
+  return `/subscriptions/${d.subscriptionId}/resourceGroups/${d.resourceGroupName}/providers/Microsoft.KeyVault/vaults/${d.vaultName}/secrets/${d.secretName}`;
+}
+
 /** Declares one delivery (one object per selected cluster or store); returns its targets. */
 export function deliver(d: Delivery, index: number, ctx: DeliveryContext): string[] {
   const { credential, vars, parent } = ctx;
@@ -56,7 +61,7 @@ export function deliver(d: Delivery, index: number, ctx: DeliveryContext): strin
           properties: { value: render(d.value, vars) },
           tags: Object.fromEntries(Object.entries(marks).map(([k, v]) => [k.replace('keyslot.dev/', 'keyslot-'), v])),
         },
-        { parent, additionalSecretOutputs: ['properties'] },
+        { parent, additionalSecretOutputs: ['properties'], ...(d.adopt ? { import: keyVaultSecretId(d) } : {}) },
       );
       break;
     case 'aws-secretsmanager-secret':

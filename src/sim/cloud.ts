@@ -23,6 +23,9 @@ export interface SimKey {
 /** IAM refuses a third access key for a user: `LimitExceeded` (AccessKeysPerUser quota of 2). */
 export class SimLimitExceededError extends Error {}
 
+/** A provider refused an operation (a create of something that exists, an import of something that does not). */
+export class SimProviderError extends Error {}
+
 /** AWS's quota of access keys per IAM user. */
 export const iamKeysPerUser = 2;
 

@@ -48,6 +48,9 @@ export function buildWorld(config: StackConfig, start?: Date, tune: (spec: Workl
     cluster.readStore = (id) => cloud.stores.get(id);
   }
   for (const cred of config.credentials) {
+    // As in the AlwaysOn reference architecture, each stamp's vault already holds the secret the
+    // stamp reads (placed there before keyslot): the first up must adopt it, not create it.
+    for (const d of cred.deliver) if (d.type === 'azure-keyvault-secret') cloud.stores.set(`${d.vaultName}/${d.secretName}`, 'placed-by-hand');
     const secretsByNs = new Map<string, string[]>();
     for (const d of cred.deliver) if (d.type === 'kubernetes-secret') secretsByNs.set(d.namespace, [...(secretsByNs.get(d.namespace) ?? []), d.name]);
     // Consumers of a vault or Secrets Manager delivery read it at start (AlwaysOn: Key Vault via CSI).

@@ -9,6 +9,9 @@ import { Traffic } from '../../src/sim/traffic.ts';
 import { Crash, crashing, type CrashCounter } from './crash.ts';
 import { tokenRefreshMs } from '../../src/sim/cluster.ts';
 import { scenario } from './world.ts';
+import { readStackFile } from '../../src/config/load.ts';
+import { parseStackConfig } from '../../src/config/parse.ts';
+import { buildWorld } from '../../src/sim/world.ts';
 
 const iamKey = 'aws:iam/accessKey:AccessKey::thanos-store';
 
@@ -154,5 +157,35 @@ describe('simulated engine: a failed program fails the update', () => {
     assert.equal(s.world.backend.ups.length, ups, 'no update was applied');
     assert.deepEqual([...s.world.backend.state.keys()], [...before.keys()]);
     assert.ok([...before.keys()].some((k) => k.includes('keyvault')), 'the stack has Key Vault deliveries to lose');
+  });
+});
+
+describe('simulated engine: Key Vault secrets that already exist', () => {
+  const cosmos = () => structuredClone(readStackFile('alwayson-cosmos').raw) as Record<string, any>;
+  const deliveries = (raw: Record<string, any>) => raw.credentials[0].deliver as Record<string, unknown>[];
+
+  it('refuses to create a vault secret that exists, as azure-native does, and names the fix', async () => {
+    const raw = cosmos();
+    for (const d of deliveries(raw)) delete d.adopt;
+    const world = buildWorld(parseStackConfig('alwayson-cosmos', raw, 'alwayson-cosmos'));
+    await assert.rejects(world.ports(raw).engine.up({ policyPacks: [] }), /Key Vault secret kv-example-eastus2\/CosmosDb-PrimaryKey already exists; adopt it: set adopt: true/);
+  });
+
+  it('adopts it with the import option on the first up (then writes the active key), and treats it as its own afterwards', async () => {
+    const raw = cosmos();
+    const world = buildWorld(parseStackConfig('alwayson-cosmos', raw, 'alwayson-cosmos'));
+    assert.equal(world.cloud.stores.get('kv-example-eastus2/CosmosDb-PrimaryKey'), 'placed-by-hand');
+    const engine = world.ports(raw).engine;
+    await engine.up({ policyPacks: ['policy'] });
+    const active = world.cloud.key('cosmos:cosmos-example-global', 'primary').token;
+    assert.equal(world.cloud.stores.get('kv-example-eastus2/CosmosDb-PrimaryKey'), active);
+    assert.deepEqual((await engine.up({ policyPacks: ['policy'] })).changes.create, 0, 'nothing is imported or created twice');
+  });
+
+  it('fails the preview of an adoption whose secret does not exist, naming its ARM id', async () => {
+    const raw = cosmos();
+    const world = buildWorld(parseStackConfig('alwayson-cosmos', raw, 'alwayson-cosmos'));
+    world.cloud.stores.delete('kv-example-westeurope/CosmosDb-PrimaryKey');
+    await assert.rejects(world.ports(raw).engine.preview({ policyPacks: [] }), /importing .*\/subscriptions\/0{8}-0{4}-0{4}-0{4}-0{12}\/resourceGroups\/rg-example-westeurope\/providers\/Microsoft\.KeyVault\/vaults\/kv-example-westeurope\/secrets\/CosmosDb-PrimaryKey\) failed: the secret does not exist/);
   });
 });

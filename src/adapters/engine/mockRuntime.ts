@@ -35,6 +35,8 @@ export interface EngineView {
   additionalSecretOutputs: string[];
   /** The `replacementTrigger` option, serialised; a change replaces the resource. */
   replacementTrigger?: string;
+  /** The `import` option: the id of an existing resource to adopt. */
+  importId?: string;
 }
 
 interface RegisterRequest {
@@ -44,6 +46,7 @@ interface RegisterRequest {
   getDeletebeforereplace(): boolean;
   getAdditionalsecretoutputsList(): string[];
   getReplacementTrigger?(): { toJavaScript(): unknown } | undefined;
+  getImportid(): string;
 }
 
 /**
@@ -61,6 +64,7 @@ function recordEngineView(): Map<string, EngineView> {
       additionalSecretOutputs: req.getAdditionalsecretoutputsList(),
       ...(req.getParent() ? { parent: req.getParent() } : {}),
       ...(trigger !== undefined && trigger !== null ? { replacementTrigger: JSON.stringify(trigger) } : {}),
+      ...(req.getImportid() ? { importId: req.getImportid() } : {}),
     };
     seen.set(`${req.getType()}::${req.getName()}`, view);
     original(req, (err, res) => {

@@ -14,7 +14,7 @@ import { analyzeResources, analyzeStack, type PackViolation, type ResourceInput 
 import type { CredentialState } from '../../model/state.ts';
 import type { Clock } from '../../ports/clock.ts';
 import type { StackEngine, UpOptions, UpResult } from '../../ports/engine.ts';
-import { keyOwner, SimLimitExceededError, type SimCloud } from '../../sim/cloud.ts';
+import { keyOwner, SimLimitExceededError, SimProviderError, type SimCloud } from '../../sim/cloud.ts';
 import type { SimFleet } from '../../sim/cluster.ts';
 import type { EngineView } from './mockRuntime.ts';
 import { defaultProgramHost, namespacedConfig, type ProgramResult } from './programHost.ts';
@@ -161,7 +161,7 @@ export class SimulatedStackEngine implements StackEngine {
     };
 
     /** What a resource of this type is and makes in the world: its id, outputs, and the effect of creating or updating it. */
-    const materialise = (type: string, name: string, inputs: Record<string, unknown>, plain: Record<string, unknown>, provider: string | undefined): { id: string; outputs: Record<string, unknown>; made: readonly Made[]; effect?: () => void } => {
+    const materialise = (type: string, name: string, inputs: Record<string, unknown>, plain: Record<string, unknown>, provider: string | undefined, creating: boolean): { id: string; outputs: Record<string, unknown>; made: readonly Made[]; effect?: () => void } => {
       if (type.endsWith(':RandomPassword') || type.endsWith(':AccessKey')) {
         const k = ownerOfKey(name);
         const token = `sim:${k.owner}/${k.slot}@g${k.generation}`;
@@ -188,11 +188,20 @@ export class SimulatedStackEngine implements StackEngine {
         const made: Made[] = cluster && type.endsWith(':Secret') ? [{ kind: 'secret', cluster, namespace: meta.namespace, name: meta.name }] : [];
         return { id: `${meta.namespace}/${meta.name}`, outputs: inputs, made, ...(cluster ? { effect: () => fleet.cluster(cluster).applySecret(meta.namespace, meta.name, data, meta.annotations ?? {}) } : {}) };
       }
-      if (/^azure-native:keyvault(\/[^:]+)?:Secret$/.test(type) || type === 'aws:secretsmanager/secretVersion:SecretVersion') {
-        const target = plain as { vaultName?: string; secretName?: string; properties?: { value?: string }; secretId?: string; secretString?: string };
-        const id = target.secretId ?? `${target.vaultName}/${target.secretName}`;
-        const value = target.secretString ?? target.properties?.value ?? '';
-        return { id, outputs: inputs, made: [{ kind: 'store', id }], effect: () => cloud.stores.set(id, value) };
+      if (/^azure-native:keyvault(\/[^:]+)?:Secret$/.test(type)) {
+        const target = plain as { vaultName: string; secretName: string; properties?: { value?: string } };
+        const id = `${target.vaultName}/${target.secretName}`;
+        const value = target.properties?.value ?? '';
+        const effect = () => {
+          // azure-native refuses to create a secret that exists (pulumi-azure-native#1123); an import adopts it, then updates its value.
+          if (creating && cloud.stores.has(id)) throw new SimProviderError(`Key Vault secret ${id} already exists; adopt it: set adopt: true (and subscriptionId) on the delivery`);
+          cloud.stores.set(id, value);
+        };
+        return { id, outputs: inputs, made: [{ kind: 'store', id }], effect };
+      }
+      if (type === 'aws:secretsmanager/secretVersion:SecretVersion') {
+        const target = plain as { secretId: string; secretString?: string };
+        return { id: target.secretId, outputs: inputs, made: [{ kind: 'store', id: target.secretId }], effect: () => cloud.stores.set(target.secretId, target.secretString ?? '') };
       }
       return { id: `${name}-id`, outputs: inputs, made: [] };
     };
@@ -206,8 +215,15 @@ export class SimulatedStackEngine implements StackEngine {
       const replaceKey = `${replacedOnAnyChange.test(type) ? plainInputs : ''}|${view.replacementTrigger ?? ''}`;
       const compared = (k: string) => (this.backend.ignoresReplacementTrigger ? k.slice(0, k.lastIndexOf('|')) : k);
       const before = prior.get(key);
+      // The `import` option adopts an existing resource on the up that first declares it (and
+      // reads it already at preview); once in the stack it is a resource like any other.
+      const adopting = !before && view.importId !== undefined;
+      if (adopting && /:keyvault(\/[^:]+)?:Secret$/.test(type)) {
+        const target = plain as { vaultName: string; secretName: string };
+        if (!cloud.stores.has(`${target.vaultName}/${target.secretName}`)) throw new EngineError(`importing ${type} ${name} (${view.importId}) failed: the secret does not exist; create it, or remove adopt from the delivery`);
+      }
       const op: Operation = !before ? 'create' : compared(before.replaceKey) !== compared(replaceKey) ? 'replace' : before.inputs !== plainInputs ? 'update' : 'same';
-      const fresh = materialise(type, name, inputs, plain, args.provider);
+      const fresh = materialise(type, name, inputs, plain, args.provider, !before && !adopting);
       // An unchanged key keeps its value and creation time; a Secret is rewritten on update.
       const keep = before && op !== 'replace' && replacedOnAnyChange.test(type);
       const outputs = keep ? before.outputs : fresh.outputs;
@@ -327,7 +343,7 @@ export class SimulatedStackEngine implements StackEngine {
       for (const d of deferred) d();
       for (const [key, state] of [...vanished].reverse()) remove(key, state);
     } catch (error) {
-      if (!(error instanceof SimLimitExceededError)) throw error;
+      if (!(error instanceof SimLimitExceededError || error instanceof SimProviderError)) throw error;
       throw new EngineError(`pulumi up failed: ${operations.at(-1)}: ${error.message}`, { cause: error });
     }
     return operations;
