@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { cpSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { cpSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import * as YAML from 'yaml';
@@ -12,11 +12,17 @@ import { EngineError, exitCodeFor, PolicyViolationError, PulumiCliMissingError }
 
 const fakeRoot = join(__dirname, '..', 'fixtures', 'fake-pulumi');
 
-/** A copy of the project (Pulumi.yaml + stacks/) and a fresh invocation log. */
+const made: string[] = [];
+afterEach(() => {
+  for (const dir of made.splice(0)) rmSync(dir, { recursive: true, force: true });
+});
+
+/** A copy of the project (the program, the pack, Pulumi.yaml, stacks/; node_modules linked) and a fresh invocation log. */
 function workspace() {
   const dir = mkdtempSync(join(tmpdir(), 'keyslot-lw-'));
-  cpSync(join(projectRoot, 'Pulumi.yaml'), join(dir, 'Pulumi.yaml'));
-  cpSync(join(projectRoot, 'stacks'), join(dir, 'stacks'), { recursive: true });
+  made.push(dir);
+  for (const part of ['Pulumi.yaml', 'package.json', 'index.ts', 'src', 'policy', 'stacks']) cpSync(join(projectRoot, part), join(dir, part), { recursive: true });
+  symlinkSync(join(projectRoot, 'node_modules'), join(dir, 'node_modules'));
   const log = join(dir, 'invocations.jsonl');
   writeFileSync(log, '');
   process.env.FAKE_PULUMI_LOG = log;
@@ -30,6 +36,9 @@ describe('engine adapter: LocalWorkspace against a fake pulumi CLI', () => {
   it('selects the stack in the project folder, sets --path config, runs up with the policy pack, reads outputs', async () => {
     const { dir, invocations } = workspace();
     const engine = await LocalWorkspaceEngine.open({ stack: 'local', workDir: dir, pulumiRoot: fakeRoot });
+    // The first up creates the stack: the real program, answered by the simulated providers, judged by the real pack.
+    const first = await engine.up({ policyPacks: ['policy'] });
+    assert.equal(first.changes.create, 9, JSON.stringify(first.changes));
     await engine.setConfig('slots.demo', 'secondary');
     const events: string[] = [];
     const result = await engine.up({ policyPacks: ['policy'], onEvent: (e) => events.push(e.message) });
@@ -38,7 +47,7 @@ describe('engine adapter: LocalWorkspace against a fake pulumi CLI', () => {
     const calls = invocations().filter((a) => a[0] !== 'version' && !(a[0] === 'stack' && a[1] === 'history'));
     const select = calls.findIndex((a) => a[0] === 'stack' && a[1] === 'select');
     const set = calls.findIndex((a) => a[0] === 'config' && a[1] === 'set');
-    const up = calls.findIndex((a) => a[0] === 'up');
+    const up = calls.findLastIndex((a) => a[0] === 'up');
     const output = calls.findIndex((a, i) => i > up && a[0] === 'stack' && a[1] === 'output');
     assert.ok(select >= 0 && select < set && set < up && up < output, JSON.stringify(calls));
     assert.deepEqual(calls[set]!.filter((a) => !a.startsWith('--non-interactive')), ['config', 'set', '--path', 'keyslot:slots.demo', '--stack', 'local', '--plaintext', '--', 'secondary']);
@@ -50,8 +59,10 @@ describe('engine adapter: LocalWorkspace against a fake pulumi CLI', () => {
     assert.equal(parse(readFileSync(join(dir, 'stacks', 'Pulumi.local.yaml'), 'utf8')).config['keyslot:slots'].demo, 'secondary', 'the stack file holds the flip');
     assert.equal((await engine.readConfig() as { slots: Record<string, string> }).slots.demo, 'secondary');
     assert.equal(deployed.demo?.activeSlot, 'secondary');
-    assert.deepEqual(result.changes, { update: 1, same: 5 });
+    // Only what carries the active slot changes: the delivery and the recorded state; no key is touched.
+    assert.deepEqual(result.changes, { same: 7, update: 2 });
     assert.ok(events.includes('update kubernetes:core/v1:Secret demo-d0-local'), events.join('\n'));
+    assert.ok(!events.some((e) => /RandomPassword/.test(e)), events.join('\n'));
   });
 
   it('decrypts a kubeconfig held as a stack secret into memory, by key with pulumi config get (never the whole stack)', async () => {
@@ -87,13 +98,13 @@ describe('engine adapter: LocalWorkspace against a fake pulumi CLI', () => {
 
   it('classifies an up or preview the pack refused as a PolicyViolationError naming the policy', async () => {
     const { dir } = workspace();
-    const engine = await LocalWorkspaceEngine.open({ stack: 'local', workDir: dir, pulumiRoot: fakeRoot });
-    process.env.FAKE_PULUMI_FAIL = 'up';
-    await assert.rejects(engine.up({ policyPacks: ['policy'] }), (e: unknown) => e instanceof PolicyViolationError && /^pulumi up failed: policy max-key-age \(mandatory\): credential demo: slot primary/.test(e.message));
-    process.env.FAKE_PULUMI_FAIL = 'preview';
-    await assert.rejects(engine.preview({ policyPacks: ['policy'] }), PolicyViolationError);
+    const engine = await LocalWorkspaceEngine.open({ stack: 'alwayson-cosmos', workDir: dir, pulumiRoot: fakeRoot });
+    // A real violation, judged by the real pack: the standby key recorded as made 200 days ago.
+    await engine.setConfig('generations.cosmos.secondary.createdAt', new Date(Date.now() - 200 * 86_400_000).toISOString());
+    await assert.rejects(engine.preview({ policyPacks: ['policy'] }), (e: unknown) => e instanceof PolicyViolationError && /^pulumi preview failed: policy max-key-age \(mandatory\): credential cosmos: slot secondary \(generation 2\) is 200 days old, over the 180-day limit/.test(e.message));
+    await assert.rejects(engine.up({ policyPacks: ['policy'] }), PolicyViolationError);
     process.env.FAKE_PULUMI_FAIL = 'up-backend';
-    await assert.rejects(engine.up({ policyPacks: ['policy'] }), (e: unknown) => e instanceof EngineError && !(e instanceof PolicyViolationError) && /pulumi up failed for stack local: error: failed to load checkpoint/.test(e.message));
+    await assert.rejects(engine.up({ policyPacks: ['policy'] }), (e: unknown) => e instanceof EngineError && !(e instanceof PolicyViolationError) && /pulumi up failed for stack alwayson-cosmos: error: failed to load checkpoint/.test(e.message));
   });
 
   it('refuses a CLI older than keyslot needs, naming both versions (exit 6)', async () => {
@@ -118,9 +129,18 @@ describe('engine adapter: LocalWorkspace against a fake pulumi CLI', () => {
     // Opened again, the stack is selected, not created twice.
     await LocalWorkspaceEngine.open({ stack: 'local', workDir: dir, pulumiRoot: fakeRoot });
     assert.equal(invocations().filter((a) => a[0] === 'stack' && a[1] === 'init').length, 1);
-    await engine.up({ policyPacks: [] });
-    assert.deepEqual(await engine.keyMaterial('demo', 'primary'), { token: 'fake-material' }, 'a secret output is read with --show-secrets');
-    assert.ok(invocations().some((a) => a[0] === 'stack' && a[1] === 'output' && !a.includes('--show-secrets')), 'and the masked read tells which outputs are secret');
+  });
+
+  it('reads a secret output (the standby key material) with --show-secrets, after a masked read tells it is secret', async () => {
+    const { dir, invocations } = workspace();
+    const engine = await LocalWorkspaceEngine.open({ stack: 'kubecost-thanos', workDir: dir, pulumiRoot: fakeRoot });
+    await engine.up({ policyPacks: ['policy'] });
+    const material = await engine.keyMaterial('thanos-store', 'secondary');
+    assert.ok(material && Object.values(material).every((v) => typeof v === 'string' && v.length > 0), JSON.stringify(Object.keys(material ?? {})));
+    const reads = invocations().filter((a) => a[0] === 'stack' && a[1] === 'output');
+    assert.ok(reads.some((a) => !a.includes('--show-secrets')) && reads.some((a) => a.includes('--show-secrets')));
+    const state = JSON.parse(readFileSync(join(dir, 'state.json'), 'utf8')) as { secretOutputs: string[] };
+    assert.deepEqual(state.secretOutputs, ['keyMaterial'], 'the program marks the key material secret');
   });
 
   it('says in one line what to install when there is no CLI', async () => {

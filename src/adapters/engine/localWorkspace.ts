@@ -49,6 +49,15 @@ function firstLine(error: unknown): string {
   return lines.find((l) => /^error:/i.test(l)) ?? lines[0] ?? 'unknown failure';
 }
 
+/**
+ * What a policy reported: the policy server sends the policy's description, then the violation
+ * on the next line(s); the violation is what names the credential and the fix.
+ */
+function violationOf(message: unknown): string {
+  const lines = String(message).trim().split('\n');
+  return (lines.length > 1 ? lines.slice(1).join(' ') : lines[0]!).trim();
+}
+
 function describeEvent(event: Record<string, any>): EngineEvent | undefined {
   if (event.resOutputsEvent?.metadata) {
     const m = event.resOutputsEvent.metadata;
@@ -58,7 +67,7 @@ function describeEvent(event: Record<string, any>): EngineEvent | undefined {
     return { kind: 'diagnostic', message: `${event.diagnosticEvent.severity}: ${String(event.diagnosticEvent.message).trim().split('\n')[0]}` };
   }
   if (event.policyEvent) {
-    return { kind: 'diagnostic', message: `policy ${event.policyEvent.policyName} (${event.policyEvent.enforcementLevel}): ${String(event.policyEvent.message).split('\n')[0]}` };
+    return { kind: 'diagnostic', message: `policy ${event.policyEvent.policyName} (${event.policyEvent.enforcementLevel}): ${violationOf(event.policyEvent.message)}` };
   }
   if (event.summaryEvent) {
     return { kind: 'summary', message: Object.entries(event.summaryEvent.resourceChanges ?? {}).map(([op, n]) => `${n} ${op}`).join(', ') };
@@ -137,7 +146,7 @@ export class LocalWorkspaceEngine implements StackEngine {
       policyPacks: options.policyPacks.map((p) => join(this.workDir, p)),
       color: 'never' as const,
       onEvent: (e: Record<string, any>) => {
-        if (e.policyEvent?.enforcementLevel === 'mandatory') mandatory.push(`policy ${e.policyEvent.policyName} (mandatory): ${String(e.policyEvent.message).split('\n')[0]}`);
+        if (e.policyEvent?.enforcementLevel === 'mandatory') mandatory.push(`policy ${e.policyEvent.policyName} (mandatory): ${violationOf(e.policyEvent.message)}`);
         const d = describeEvent(e);
         if (d) options.onEvent?.(d);
       },
