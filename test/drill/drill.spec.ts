@@ -133,3 +133,14 @@ describe('drill: catches real mistakes', () => {
     assert.ok(r.failed > 0, 'the pods stuck on the exposed key fail once it is regenerated');
   });
 });
+
+describe('drill: the policy pack is on, as in production', () => {
+  it('rotates a credential whose freed key is past maxAgeDays: the pack judges that slot by the rotation curing it', async () => {
+    const raw = structuredClone(readStackFile('alwayson-cosmos').raw) as Record<string, any>;
+    // primary (active, about to be freed) is 200 days old; the 180-day limit is passed. secondary is fresh.
+    raw.generations = { cosmos: { primary: { generation: 1, createdAt: '2026-05-08T00:00:00Z' }, secondary: { generation: 2, createdAt: '2026-11-20T00:00:00Z' } } };
+    const r = await runDrill('alwayson-cosmos', raw, { seed: 1 });
+    assert.deepEqual(violated(r), []);
+    assert.equal(r.outcomes.cosmos, 'rotated');
+  });
+});
