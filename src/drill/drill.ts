@@ -247,12 +247,14 @@ export async function runDrill(stack: string, raw: Readonly<Record<string, unkno
   const t = traffic.totals;
   const tolerant = mode !== 'rotate';
   const rotatedIds = events.filter((e): e is Extract<RotationEvent, { type: 'rotation-finished' }> => e.type === 'rotation-finished' && e.outcome === 'rotated').map((e) => e.rotationId);
+  // Judged per rotation: a consumer of two credentials is restarted once by each of their rotations.
   const restartCounts = new Map<string, number>();
   for (const r of world.clusters.restarts) {
     const [cluster, workload, id] = r.split(' ');
-    if (rotatedIds.includes(id!)) restartCounts.set(`${cluster} ${workload}`, (restartCounts.get(`${cluster} ${workload}`) ?? 0) + 1);
+    if (rotatedIds.includes(id!)) restartCounts.set(`${cluster} ${workload} ${id}`, (restartCounts.get(`${cluster} ${workload} ${id}`) ?? 0) + 1);
   }
-  const twice = [...restartCounts].filter(([, n]) => n > 1).map(([w]) => w);
+  const twice = [...restartCounts].filter(([, n]) => n > 1).map(([w]) => w.replace(/ (\S+)$/, ' in rotation $1'));
+  const consumers = new Set([...restartCounts.keys()].map((k) => k.replace(/ \S+$/, ''))).size;
   const onDeadKeys = [...world.fleet.clusters.values()].flatMap((c) => c.presentedKeys().filter(({ pod }) => !(c.accepts?.(pod.loaded) ?? true)).map(({ workload, pod }) => `${c.name} ${workload.namespace}/${workload.name} ${pod.name}`));
   const downtimeMs = [...t.downtimeBy.values()].reduce((a, b) => a + b, 0);
   const failures = [...t.failures].map(([w, at]) => `${w} from ${new Date(at).toISOString()}`);
@@ -261,7 +263,7 @@ export async function runDrill(stack: string, raw: Readonly<Record<string, unkno
     { name: 'no downtime', held: tolerant || downtimeMs === 0, detail: downtimeMs === 0 ? 'every workload always had a ready pod' : `without a ready pod: ${[...t.downtimeBy].map(([w, ms]) => `${w} for ${ms / 1000}s`).join('; ')}` },
     { name: 'no key invalidated while a live pod held it', held: tolerant || t.invalidatedWhileHeld.length === 0, detail: t.invalidatedWhileHeld.length ? t.invalidatedWhileHeld.join('; ') : 'none' },
     { name: 'every rotation finished or rolled back', held: Object.values(outcomes).every((o) => !o.startsWith('failed')), detail: Object.entries(outcomes).map(([c, o]) => `${c}: ${o}`).join('; ') },
-    { name: 'each consumer restarted at most once per rotation', held: twice.length === 0, detail: twice.length ? `restarted more than once: ${twice.join(', ')}` : `${restartCounts.size} consumer(s)` },
+    { name: 'each consumer restarted at most once per rotation', held: twice.length === 0, detail: twice.length ? `restarted more than once: ${twice.join(', ')}` : `${consumers} consumer(s)` },
     { name: 'the fleet ends on live keys', held: tolerant || onDeadKeys.length === 0, detail: onDeadKeys.length ? onDeadKeys.join('; ') : 'every pod holds an accepted key' },
   ];
   return {

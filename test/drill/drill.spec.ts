@@ -144,3 +144,25 @@ describe('drill: the policy pack is on, as in production', () => {
     assert.equal(r.outcomes.cosmos, 'rotated');
   });
 });
+
+describe('drill: several credentials in one stack', () => {
+  it('judges each rotation on its own: a consumer of two credentials restarted once by each is not "restarted twice"', async () => {
+    const raw = structuredClone(readStackFile('kubecost-thanos').raw) as Record<string, any>;
+    // A second credential delivered next to the first and read by the same consumers.
+    const second = structuredClone(raw.credentials[0]);
+    second.name = 'thanos-store-b';
+    second.source.userName = 'kubecost-thanos-b';
+    second.deliver[0].name = 'kubecost-thanos-b';
+    raw.credentials.push(second);
+    const r = await runDrill('kubecost-thanos', raw, {
+      seed: 3,
+      editWorld: (world) => {
+        // The consumers read both Secrets.
+        for (const c of world.fleet.clusters.values()) for (const w of c.workloads.values()) if (w.secrets.includes('kubecost-thanos')) (w.secrets as string[]).push('kubecost-thanos-b');
+      },
+    });
+    assert.deepEqual(violated(r), []);
+    assert.deepEqual(Object.values(r.outcomes), ['rotated', 'rotated']);
+    assert.match(r.invariants.find((i) => i.name.startsWith('each consumer'))!.detail, /^\d+ consumer\(s\)$/);
+  });
+});
