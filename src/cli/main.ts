@@ -14,6 +14,7 @@ import { commitStackFile } from './commit.ts';
 import { Driver, credentialStatuses, describeUncovered, discoverConsumers, dueCredentials, uncoveredConsumers, uncoveredError, type RotationEvent, type RotationResult } from '../driver/index.ts';
 import { DrillFailedError, ExitCode, exitCodeFor, KeyslotError } from '../errors.ts';
 import { planRotation, type RotationMode } from '../model/planner.ts';
+import { undeliveredStages } from '../model/discovery.ts';
 import { defaultPortsFactory, lockHolder, realClusterFleet, type PortsFactory } from './ports.ts';
 import type { StackConfig } from '../config/parse.ts';
 import type { ClusterFleet } from '../ports/clusters.ts';
@@ -121,6 +122,11 @@ export function buildCli(io: Io): Command {
       const { config, raw } = openStack(opts.stack, opts.stacksDir);
       const plan = planRotation(config, opts.credential);
       io.out(opts.json ? planJson(plan) : renderPlan(plan));
+      for (const credential of config.credentials.filter((c) => plan.credentials.some((p) => p.name === c.name))) {
+        for (const u of undeliveredStages(config, credential)) {
+          io.err(`keyslot: warning: keyslot:credentials[${config.credentials.indexOf(credential)}].stages[${u.stage}]: ${u.workload} on cluster ${u.cluster}, where no delivery of ${credential.name} reaches (in namespace ${u.workload.split('/')[0]}); it would never get the new value: add the cluster to a delivery, or take it out of the stage\n`);
+        }
+      }
       if (!opts.discover) {
         if (opts.strict) throw new InvalidArgumentError('--strict needs --discover');
         return;

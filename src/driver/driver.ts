@@ -101,6 +101,12 @@ interface Run {
 /** Thrown inside a run when the gate stays closed; turned into a rollback. */
 class GateClosed extends KeyslotError {}
 
+/** What an optional stage says on a cluster where its workload does not exist: never silence. */
+function absentOptional(step: { namespace: string; workload?: string; firstExisting?: readonly string[] }, cluster: string): { outcome: 'skipped'; detail: string } {
+  const candidates = step.workload ? [step.workload] : [...(step.firstExisting ?? [])];
+  return { outcome: 'skipped', detail: `${step.namespace}/${candidates.join(' or ')} does not exist on ${cluster} (optional)` };
+}
+
 function stripPrefix(path: string): string {
   return path.replace(/^keyslot:/, '');
 }
@@ -416,8 +422,8 @@ export class Driver {
           const started = this.ports.clock.now().getTime();
           const where = cluster ?? 'once';
           try {
-            const detail = await this.stageOn(run, step, cluster);
-            const outcome: StepOutcome = detail.startsWith('skipped') ? 'skipped' : 'done';
+            const result = await this.stageOn(run, step, cluster);
+            const { outcome, detail }: { outcome: StepOutcome; detail: string } = typeof result === 'string' ? { outcome: 'done', detail: result } : result;
             this.emit({ type: 'cluster-finished', at: this.now(), credential: run.plan.name, rotationId: run.record.id, step: index, kind: step.kind, cluster: where, outcome, durationMs: this.ports.clock.now().getTime() - started, detail });
             return undefined;
           } catch (error) {
@@ -464,7 +470,7 @@ export class Driver {
     throw new WorkloadNotFoundError(`${step.namespace}/${candidates.join(' or ')} not found on cluster ${cluster}; fix the stage, or mark it optional: true`);
   }
 
-  private async stageOn(run: Run, step: StageStep, cluster: string | undefined): Promise<string> {
+  private async stageOn(run: Run, step: StageStep, cluster: string | undefined): Promise<string | { outcome: 'skipped'; detail: string }> {
     const since = new Date(run.record.startedAt);
     const need = (c: string | undefined): string => {
       if (c === undefined) throw new ConsumerNotReadyError(`${step.kind} needs a cluster`);
@@ -474,7 +480,7 @@ export class Driver {
       case 'restart': {
         const c = need(cluster);
         const id = await this.resolveWorkload(c, step);
-        if (!id) return 'skipped: not present';
+        if (!id) return absentOptional(step, c);
         const { outcome } = await this.ports.clusters.restart(c, id, run.record.id);
         await this.ports.clusters.waitRollout(c, id, step.timeoutSeconds);
         return outcome === 'already' ? `${id.workload} already restarted for ${run.record.id}; rolled out` : `${id.workload} restarted and rolled out`;
@@ -482,7 +488,7 @@ export class Driver {
       case 'verify-logs': {
         const c = need(cluster);
         const id = await this.resolveWorkload(c, step);
-        if (!id) return 'skipped: not present';
+        if (!id) return absentOptional(step, c);
         const { matches, read } = await this.ports.clusters.checkLogs(c, { ...id, ...(step.container ? { container: step.container } : {}), patterns: step.patterns, since, windowSeconds: step.windowSeconds });
         const containers = [...new Set(read.map((r) => r.slice(r.lastIndexOf('/') + 1)))].join(', ');
         const pods = new Set(read.map((r) => r.slice(0, r.lastIndexOf('/')))).size;

@@ -68,3 +68,21 @@ export function restartedByStages(config: StackConfig, credential: Credential, c
 export function uncoveredConsumers(config: StackConfig, credential: Credential, found: readonly DiscoveredConsumer[]): DiscoveredConsumer[] {
   return found.filter((c) => !restartedByStages(config, credential, c));
 }
+
+/**
+ * Stages that act on a cluster the credential delivers nothing to, when every delivery is a
+ * Kubernetes Secret: the consumer there never gets the new value (and a pod that mounts a Secret
+ * that is not there does not start). One finding per stage and cluster, in stage order.
+ */
+export function undeliveredStages(config: StackConfig, credential: Credential): { readonly stage: number; readonly cluster: string; readonly workload: string }[] {
+  if (credential.deliver.length === 0 || credential.deliver.some((d) => d.type !== 'kubernetes-secret')) return [];
+  const reached = deliveredSecrets(config, credential);
+  const found: { stage: number; cluster: string; workload: string }[] = [];
+  for (const [i, s] of credential.stages.entries()) {
+    if (s.kind !== 'restart' && s.kind !== 'verify-logs') continue;
+    for (const cluster of selectClusters(config.clusters, s.clusters)) {
+      if (!(reached.get(cluster) ?? []).some((d) => d.namespace === s.namespace)) found.push({ stage: i, cluster, workload: `${s.namespace}/${s.workload ?? s.firstExisting?.join('|')}` });
+    }
+  }
+  return found;
+}

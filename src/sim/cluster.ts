@@ -30,6 +30,8 @@ export interface SimPod {
    */
   deletedAt?: number;
   goneAt?: number;
+  /** Why its containers never started: a Secret it mounts does not exist (the kubelet's CreateContainerConfigError). */
+  waiting?: 'CreateContainerConfigError';
 }
 
 export type UpdateStrategy = 'RollingUpdate' | 'OnDelete';
@@ -553,6 +555,11 @@ export class SimCluster {
 
   private startPod(w: SimWorkload, at: number): SimPod {
     this.version += 1;
+    // A pod that mounts a Secret that is not there does not start; it holds nothing.
+    const missing = w.reads === 'secrets' ? w.secrets.find((s) => !s.startsWith('store:') && !this.secrets.has(SimCluster.key(w.namespace, s))) : undefined;
+    if (missing !== undefined) {
+      return { name: `${w.name}-${w.revision}-${++this.podSerial}`, revision: w.revision, startedAt: at, readyAt: Infinity, loaded: '', logs: [], waiting: 'CreateContainerConfigError' };
+    }
     const loaded = w.reads === 'token' ? this.issueToken() : this.read(w);
     const ok = this.accepts ? this.accepts(loaded) : true;
     const crashes = w.crashesOn?.(loaded) ?? false;

@@ -58,7 +58,7 @@ export function buildWorld(config: StackConfig, start?: Date, tune: (spec: Workl
     const containersOf = new Map<string, Set<string>>();
     for (const s of cred.stages) {
       if (s.kind !== 'restart' && s.kind !== 'verify-logs') continue;
-      for (const w of s.workload ? [s.workload] : s.firstExisting!.slice(-1)) {
+      for (const w of s.workload ? [s.workload] : s.optional ? s.firstExisting!.slice(0, 1) : s.firstExisting!.slice(-1)) {
         const key = `${s.namespace}/${w}`;
         const set = containersOf.get(key) ?? new Set([w.split('/')[1]!]);
         if (s.kind === 'verify-logs' && s.container) set.add(s.container);
@@ -66,11 +66,16 @@ export function buildWorld(config: StackConfig, start?: Date, tune: (spec: Workl
       }
     }
     for (const s of cred.stages) {
-      if (s.kind === 'restart' && !s.optional) {
+      if (s.kind === 'restart') {
         // firstExisting: the fleet has the fallback (the last), as a cluster without the first would.
-        const w = s.workload ?? s.firstExisting!.at(-1)!;
+        // An optional consumer exists on the primary cluster only, in its first-listed (current)
+        // form — as Kubecost 2.x runs one aggregator, a StatefulSet — so a drill covers both its
+        // restart and its absence elsewhere.
+        const w = s.optional ? (s.workload ?? s.firstExisting![0]!) : (s.workload ?? s.firstExisting!.at(-1)!);
         const [kind, name] = w.split('/') as [WorkloadKind, string];
-        for (const cluster of selectClusters(config.clusters, s.clusters)) {
+        const selected = selectClusters(config.clusters, s.clusters);
+        const home = config.clusters.find((c) => c.primary)?.name ?? selected[0];
+        for (const cluster of s.optional ? selected.filter((c) => c === home) : selected) {
           const c = fleet.cluster(cluster);
           if (c.workload(s.namespace, kind, name)) continue;
           c.addWorkload(tune({ kind, namespace: s.namespace, name, replicas: 2, containers: [...(containersOf.get(`${s.namespace}/${w}`) ?? [name])], secrets: [...(secretsByNs.get(s.namespace) ?? []), ...stores] }));

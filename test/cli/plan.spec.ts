@@ -1,6 +1,9 @@
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
+import { mkdtempSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { parse, stringify } from 'yaml';
 import { cli } from '../fixtures/cli.ts';
 import { ExitCode } from '../../src/errors.ts';
 
@@ -45,5 +48,22 @@ describe('cli: keyslot plan', () => {
     assert.equal(run.status, ExitCode.badInput);
     assert.equal(run.stdout, '');
     assert.match(run.stderr, /^keyslot: stacks\/Pulumi\.nope\.yaml: stack: found no such file; fix: .*\n$/);
+  });
+
+  it('warns, naming the stage and cluster, when a stage acts where no delivery of the credential reaches', async () => {
+    // kubecost-thanos, with the Secret delivered to two of its three clusters.
+    const doc = parse(readFileSync(join(__dirname, '..', '..', 'stacks', 'Pulumi.kubecost-thanos.yaml'), 'utf8')) as { config: Record<string, any> };
+    doc.config['keyslot:credentials'][0].deliver[0].clusters = ['primary', 'secondary-eu'];
+    const dir = mkdtempSync(join(tmpdir(), 'keyslot-plan-'));
+    try {
+      mkdirSync(join(dir, 'stacks'));
+      writeFileSync(join(dir, 'stacks', 'Pulumi.partial.yaml'), stringify(doc));
+      const { code, err } = await cli('plan', '--stack', 'partial', '--stacks-dir', join(dir, 'stacks'));
+      assert.equal(code, ExitCode.ok);
+      assert.match(err, /^keyslot: warning: keyslot:credentials\[0\]\.stages\[0\]: kubecost\/deployment\/kubecost-prometheus-server on cluster secondary-us, where no delivery of thanos-store reaches/m);
+      assert.doesNotMatch(err, /on cluster secondary-eu/);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });

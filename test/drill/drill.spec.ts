@@ -134,6 +134,15 @@ describe('drill: catches real mistakes', () => {
   });
 });
 
+describe('drill: a delivery missing for one cluster', () => {
+  it('does not look healthy: the consumer there never starts, and the drill says so', async () => {
+    const raw = structuredClone(readStackFile('kubecost-thanos').raw) as Record<string, any>;
+    raw.credentials[0].deliver[0].clusters = ['primary', 'secondary-eu'];
+    const r = await runDrill('kubecost-thanos', raw, { seed: 1 });
+    assert.match(violated(r).join('\n'), /no downtime: without a ready pod: secondary-us kubecost\/deployment\/kubecost-prometheus-server/);
+  });
+});
+
 describe('drill: the policy pack is on, as in production', () => {
   it('rotates a credential whose freed key is past maxAgeDays: the pack judges that slot by the rotation curing it', async () => {
     const raw = structuredClone(readStackFile('alwayson-cosmos').raw) as Record<string, any>;

@@ -381,3 +381,16 @@ describe('driver: a crash at any step, resumed from a fresh checkout', () => {
     });
   }
 });
+
+describe('driver: optional stages', () => {
+  it('says where an optional workload does not exist, in the events, instead of skipping it silently', async () => {
+    const s = await scenario('kubecost-federated-etl');
+    const agent = s.world.fleet.cluster('agent-eu');
+    for (const key of [...agent.workloads.keys()]) if (key.includes('aggregator')) agent.workloads.delete(key);
+    assert.equal((await s.driver().driver.rotate('federated-store')).outcome, 'rotated');
+    const skipped = s.events.filter((e) => e.type === 'cluster-finished' && e.outcome === 'skipped');
+    assert.ok(skipped.length >= 1, JSON.stringify(skipped));
+    for (const e of skipped) assert.match((e as { detail: string }).detail, /^kubecost\/statefulset\/kubecost-aggregator or deployment\/kubecost-aggregator does not exist on (\S+) \(optional\)$/);
+    assert.ok(skipped.some((e) => (e as { cluster: string }).cluster === 'agent-eu'));
+  });
+});

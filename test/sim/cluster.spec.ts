@@ -93,4 +93,17 @@ describe('simulated cluster: rolling updates follow maxSurge/maxUnavailable', ()
     t += 500;
     assert.deepEqual([cluster.rolloutStatus(w).observed, cluster.rolloutStatus(w).failed], [true, undefined]);
   });
+
+  it('does not start a pod whose Secret is not there (CreateContainerConfigError), and starts it once the Secret exists', () => {
+    let t = 0;
+    const cluster = new SimCluster('c', { now: () => new Date(t), sleep: async () => undefined });
+    const w = cluster.addWorkload({ kind: 'deployment', namespace: 'n', name: 'w', replicas: 1, secrets: ['missing'] });
+    assert.equal(w.pods[0]!.waiting, 'CreateContainerConfigError');
+    assert.equal(w.pods[0]!.readyAt, Infinity);
+    cluster.applySecret('n', 'missing', { k: 'v' });
+    cluster.restart(w, { at: '1' });
+    t = 60_000;
+    assert.equal(cluster.rolloutStatus(w).complete, true);
+    assert.equal(w.pods[0]!.waiting, undefined);
+  });
 });
