@@ -189,3 +189,27 @@ describe('simulated engine: Key Vault secrets that already exist', () => {
     await assert.rejects(world.ports(raw).engine.preview({ policyPacks: [] }), /importing .*\/subscriptions\/0{8}-0{4}-0{4}-0{4}-0{12}\/resourceGroups\/rg-example-westeurope\/providers\/Microsoft\.KeyVault\/vaults\/kv-example-westeurope\/secrets\/CosmosDb-PrimaryKey\) failed: the secret does not exist/);
   });
 });
+
+describe('simulated providers: a Cosmos DB account has four keys', () => {
+  it('a read-only credential rotates the read-only keys and leaves the read-write ones alone, next to a read-write credential', async () => {
+    // GIVEN the AlwaysOn stack with a second, read-only credential on the same account
+    const s = await scenario('alwayson-cosmos', (raw) => {
+      const ro = structuredClone((raw.credentials as any[])[0]);
+      ro.name = 'cosmos-ro';
+      ro.source.readOnly = true;
+      for (const d of ro.deliver) d.secretName = 'CosmosDb-ReadOnlyKey';
+      (raw.credentials as any[]).push(ro);
+    });
+    const token = (slot: string) => s.world.cloud.key('cosmos:cosmos-example-global', slot).token;
+    const before = { primary: token('primary'), secondary: token('secondary'), primaryRo: token('primary-ro') };
+    // WHEN the read-only credential is rotated
+    const first = s.driver();
+    assert.equal((await first.driver.rotate('cosmos-ro')).outcome, 'rotated');
+    // THEN its freed key (primary, read-only) is new, and the read-write keys are the same
+    assert.notEqual(token('primary-ro'), before.primaryRo);
+    assert.deepEqual([token('primary'), token('secondary')], [before.primary, before.secondary]);
+    // AND the read-write credential still rotates cleanly afterwards
+    assert.equal((await s.driver(first.engine.checkout()).driver.rotate('cosmos')).outcome, 'rotated');
+    assert.notEqual(token('primary'), before.primary);
+  });
+});
