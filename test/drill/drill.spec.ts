@@ -143,6 +143,16 @@ describe('drill: a delivery missing for one cluster', () => {
   });
 });
 
+describe('drill: a Gardener stage whose selector matches nothing', () => {
+  it('is not a success: wait-reconciled on a binding no Shoot uses fails the rotation before the gate', async () => {
+    const { raw } = readStackFile('gardener-provider-secret');
+    // The fleet as it really is: no Shoot uses the binding the stage names (a typo, a retired binding).
+    const r = await runDrill('gardener-provider-secret', raw, { seed: 1, editWorld: (world) => world.fleet.clusters.forEach((c) => c.shoots.clear()) });
+    assert.equal(Object.values(r.outcomes)[0], 'rolled back');
+    assert.ok(r.events.some((e) => e.type === 'cluster-finished' && e.outcome === 'failed' && /no Shoot matches the stage's selector \(shoots of secretBinding provider-aws in /.test(e.detail ?? '')));
+  });
+});
+
 describe('drill: the policy pack is on, as in production', () => {
   it('rotates a credential whose freed key is past maxAgeDays: the pack judges that slot by the rotation curing it', async () => {
     const raw = structuredClone(readStackFile('alwayson-cosmos').raw) as Record<string, any>;
