@@ -206,7 +206,16 @@ export function buildCli(io: Io): Command {
         show(e);
       },
     });
-    const act = (name: string) => (action === 'rotate' ? driver.rotate(name, mode) : action === 'resume' ? driver.resume(name) : driver.rollback(name));
+    // Committed after each credential: a run that dies on the second one leaves the first one's
+    // changes in the repository, and resume adopts the rest from the deployed stack.
+    const committed = async (r: RotationResult): Promise<RotationResult> => {
+      if (opts.commit && !opts.simulate) {
+        const file = await commitStackFile(projectRoot, opts.stack, `keyslot: ${action} ${r.credential} (${r.rotationId})`, new ProcessCommands());
+        io.out(`committed ${file} (${r.credential})\n`);
+      }
+      return r;
+    };
+    const act = (name: string) => (action === 'rotate' ? driver.rotate(name, mode) : action === 'resume' ? driver.resume(name) : driver.rollback(name)).then(committed);
     const results: RotationResult[] = [];
     try {
       if (io.interactive && !opts.json) {
@@ -218,10 +227,6 @@ export function buildCli(io: Io): Command {
       }
     } finally {
       if (opts.report) writeFileSync(opts.report, markdownReport(opts.stack, events));
-    }
-    if (opts.commit && !opts.simulate && results.length) {
-      const file = await commitStackFile(projectRoot, opts.stack, `keyslot: ${action} ${results.map((r) => `${r.credential} (${r.rotationId})`).join(', ')}`, new ProcessCommands());
-      io.out(`committed ${file}\n`);
     }
     const unconfirmed = results.flatMap((r) => r.unconfirmed);
     if (unconfirmed.length && !opts.json) io.err(`not confirmed by: ${unconfirmed.join('; ')}\n`);

@@ -133,9 +133,15 @@ export class Driver {
 
   /** Starts and finishes a rotation. @throws RotationInFlightError, TooSoonError, LockedError, RolledBackError, ... */
   async rotate(credentialName: string, mode: RotationMode = 'rotate'): Promise<RotationResult> {
-    const config = await this.loadConfig();
+    let config = await this.loadConfig();
+    this.credential(config, credentialName);
+    const deployedAll = await this.ports.engine.deployed();
+    // The other credentials are brought up to what is deployed (an earlier run's commit may not have
+    // landed); the one being rotated must not be behind: that is refused below, naming the fix.
+    const others = { ...config, credentials: config.credentials.filter((c) => c.name !== credentialName) };
+    if (await this.adoptDeployed(others, deployedAll)) config = await this.loadConfig();
     const cred = this.credential(config, credentialName);
-    const deployed = (await this.ports.engine.deployed())[cred.name];
+    const deployed = deployedAll[cred.name];
     const inFlight = cred.rotation ?? deployed?.rotation;
     if (inFlight) throw new RotationInFlightError(cred.name, inFlight.id, config.stack);
     this.refuseStale(config, cred, deployed);
@@ -635,10 +641,43 @@ export class Driver {
    * The rotation in flight, with the stack file brought up to what is deployed: a fresh checkout
    * may predate the flip, and the deployed record is the truth.
    */
+  /**
+   * The deployed stack is the source of truth: every credential whose deployed state is ahead of
+   * this checkout (a rotation finished by an agent whose commit never landed) is brought up to it
+   * — active slot, generations, creation times, last rotations — so that a fresh checkout can
+   * finish a multi-credential run without the program refusing the file as stale.
+   */
+  private async adoptDeployed(config: StackConfig, deployedAll: Record<string, CredentialState>): Promise<boolean> {
+    let changed = false;
+    for (const cred of config.credentials) {
+      const deployed = deployedAll[cred.name];
+      if (!deployed || cred.rotation) continue;
+      const fileNewest = Math.max(0, ...Object.values(cred.generations).map((g) => g.generation));
+      const deployedNewest = Math.max(0, ...Object.values(deployed.slots).map((s) => s.generation));
+      const behind = deployedNewest > fileNewest || (deployed.lastRotatedAt ?? '') > (cred.lastRotatedAt ?? '');
+      if (!behind) continue;
+      changed = true;
+      const gens = `generations.${cred.name}`;
+      if (deployed.scheme === 'dual') await this.ports.engine.setConfig(`slots.${cred.name}`, deployed.activeSlot);
+      for (const [slot, s] of Object.entries(deployed.slots)) {
+        await this.ports.engine.setConfig(`${gens}.${slot}.generation`, String(s.generation));
+        if (s.createdAt) await this.ports.engine.setConfig(`${gens}.${slot}.createdAt`, s.createdAt);
+      }
+      if (deployed.lastRotatedAt) await this.ports.engine.setConfig(`${gens}.lastRotatedAt`, deployed.lastRotatedAt);
+      if (deployed.previousRotatedAt) await this.ports.engine.setConfig(`${gens}.previousRotatedAt`, deployed.previousRotatedAt);
+    }
+    return changed;
+  }
+
   private async inFlight(name: string): Promise<{ config: StackConfig; cred: Credential; record: RotationRecord }> {
     let config = await this.loadConfig();
     let cred = this.credential(config, name);
-    const deployed = (await this.ports.engine.deployed())[cred.name];
+    const deployedAll = await this.ports.engine.deployed();
+    if (await this.adoptDeployed(config, deployedAll)) {
+      config = await this.loadConfig();
+      cred = this.credential(config, name);
+    }
+    const deployed = deployedAll[cred.name];
     if (!cred.rotation && deployed?.rotation) {
       await this.setRecord(cred.name, deployed.rotation);
       if (deployed.scheme === 'dual') await this.ports.engine.setConfig(`slots.${cred.name}`, deployed.activeSlot);

@@ -394,3 +394,59 @@ describe('driver: optional stages', () => {
     assert.ok(skipped.some((e) => (e as { cluster: string }).cluster === 'agent-eu'));
   });
 });
+
+describe('driver: a two-credential run killed at any step, finished from a fresh checkout', () => {
+  const twoCredentials = (raw: Record<string, unknown>) => {
+    const creds = raw.credentials as any[];
+    const second = structuredClone(creds[0]);
+    second.name = 'thanos-store-b';
+    second.source.userName = 'kubecost-thanos-b';
+    second.deliver[0].name = 'kubecost-thanos-b';
+    creds.push(second);
+  };
+  const names = ['thanos-store', 'thanos-store-b'];
+
+  it('adopts what is deployed for every credential (no commit ever landed), then resumes or starts what is left', async () => {
+    const clean = await scenario('kubecost-thanos', twoCredentials);
+    const counter: CrashCounter = { calls: 0, at: Number.POSITIVE_INFINITY, dead: false };
+    const ports = clean.world.ports(clean.checkout);
+    const whole = new Driver({ ...ports, engine: crashing(ports.engine, counter), clusters: crashing(ports.clusters, counter), cloud: crashing(ports.cloud, counter) }, { policyPacks: ['policy'], holder: 'a' });
+    for (const name of names) await whole.rotate(name);
+    const total = counter.calls;
+
+    for (let at = 1; at <= total; at += 3) {
+      // GIVEN an agent running `rotate --all` that dies at call `at`
+      const s = await scenario('kubecost-thanos', twoCredentials);
+      const first = s.world.ports(s.checkout);
+      const c: CrashCounter = { calls: 0, at, dead: false };
+      const agent1 = new Driver({ ...first, engine: crashing(first.engine, c), clusters: crashing(first.clusters, c), cloud: crashing(first.cloud, c) }, { policyPacks: ['policy'], holder: 'ci@agent-1' });
+      await (async () => {
+        for (const name of names) await agent1.rotate(name);
+      })().then(
+        () => assert.fail(`no crash at call ${at}`),
+        (e: unknown) => assert.ok(e instanceof Crash || (e as Error).name === 'Crash' || (e as { cause?: unknown }).cause instanceof Crash, `call ${at}: ${String(e)}`),
+      );
+      // WHEN a new agent with a fresh checkout of the repository (nothing was committed) finishes the run
+      s.world.clock.advance(2 * 3600_000);
+      const { driver, engine } = s.driver(structuredClone(s.checkout), { holder: 'ci@agent-2' });
+      for (const name of names) {
+        const deployed = (await engine.deployed())[name]!;
+        if (deployed.rotation) await driver.resume(name);
+        else if (!deployed.lastRotatedAt) await driver.rotate(name);
+      }
+      // THEN both credentials finished, each freed key regenerated once, and the checkout matches the stack
+      const after = await engine.deployed();
+      for (const name of names) {
+        assert.equal(after[name]!.rotation, undefined, `call ${at}: ${name} finished`);
+        assert.equal(after[name]!.activeSlot, 'secondary', `call ${at}: ${name} flipped`);
+      }
+      assert.equal(s.world.cloud.regenerations.length, 2, `call ${at}: each freed key replaced once (${s.world.cloud.regenerations.join(', ')})`);
+      assert.deepEqual(
+        names.map((n) => Number((engine.checkout().generations as Record<string, Record<string, { generation: number | string }>>)[n]!.primary!.generation)),
+        names.map((n) => after[n]!.slots.primary!.generation),
+        `call ${at}: the checkout holds what is deployed`,
+      );
+      everyPodAccepted(s);
+    }
+  });
+});
