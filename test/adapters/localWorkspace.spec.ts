@@ -156,6 +156,9 @@ describe('a rotation through LocalWorkspace', () => {
     const { dir, invocations } = workspace();
     const engine = await LocalWorkspaceEngine.open({ stack: 'local', workDir: dir, pulumiRoot: fakeRoot });
     const world = buildWorld(loadStack('local'));
+    // The fake CLI delivers into a fleet of its own; the consumers here read a Secret that exists.
+    world.fleet.cluster('local').applySecret('default', 'keyslot-demo', { password: 'placeholder' });
+    world.boot();
     const driver = new Driver({ ...world.ports({}), engine }, { policyPacks: ['policy'], holder: 'ci@agent' });
     await driver.rotate('demo');
 
