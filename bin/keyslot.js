@@ -3,7 +3,10 @@
 // checkout and a working `npx keyslot`.
 'use strict';
 require('tsx/cjs');
+const { installInterruptHandlers } = require('../src/adapters/probes/interrupt.ts');
 const { runCli } = require('../src/cli/main.ts');
+// A pipeline's cancel (SIGTERM) or Ctrl-C: stop children, remove temporary credentials, release the lock.
+installInterruptHandlers();
 runCli(process.argv.slice(2)).then((code) => {
   process.exitCode = code;
 });

@@ -5,6 +5,7 @@
 import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
 import { writeFileSync } from 'node:fs';
 import { createInterface } from 'node:readline/promises';
+import { onInterrupt } from '../adapters/probes/interrupt.ts';
 import { ProcessCommands } from '../adapters/probes/process.ts';
 import { openStack, projectRoot } from '../config/load.ts';
 import { runDrill } from '../drill/drill.ts';
@@ -196,6 +197,7 @@ export function buildCli(io: Io): Command {
     const events: RotationEvent[] = [];
     let show = (e: RotationEvent) => io.out(opts.json ? JSON.stringify(e) + '\n' : eventLine(e) + '\n');
     const driver = new Driver(ports, {
+      onInterrupt,
       policyPacks: opts.policy ? ['policy'] : [],
       concurrency: opts.concurrency,
       force: Boolean(opts.force),

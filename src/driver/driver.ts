@@ -45,6 +45,11 @@ export interface DriverPorts {
 export interface DriverOptions {
   /** Policy pack folders passed to every `up`; empty with `--no-policy`. */
   readonly policyPacks: readonly string[];
+  /**
+   * Registers a cleanup to run if the process is interrupted (SIGTERM, SIGINT) while a lock is
+   * held; returns its remover. The CLI passes the process's registry.
+   */
+  readonly onInterrupt?: (cleanup: () => Promise<void>) => () => void;
   /** Clusters a stage works on at once. @default 8 */
   readonly concurrency?: number;
   /** Rotate even if `minIntervalHours` has not passed. @default false */
@@ -617,9 +622,12 @@ export class Driver {
 
   private async locked<T>(lock: StackLock, body: () => Promise<T>): Promise<T> {
     await lock.acquire();
+    // Interrupted, the process releases the lock too: the rotation stays resumable by anyone.
+    const forget = this.options.onInterrupt?.(() => lock.release()) ?? (() => {});
     try {
       return await body();
     } finally {
+      forget();
       await lock.release();
     }
   }

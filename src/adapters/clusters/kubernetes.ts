@@ -4,7 +4,9 @@
  * idempotent writes) 409 are retried with exponential backoff and jitter, and where what is left
  * becomes a typed error naming the cluster, the object and — for 403 — the permission to grant.
  */
+import { rmSync } from 'node:fs';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { onInterrupt } from '../probes/interrupt.ts';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { AppsV1Api, CoordinationV1Api, CoreV1Api, CustomObjectsApi, KubeConfig, PatchStrategy, VersionApi, setHeaderOptions, type V1Lease, type V1PodSpec } from '@kubernetes/client-node';
@@ -409,10 +411,13 @@ export class KubernetesClusterFleet implements ClusterFleet {
     const { config } = this.on(cluster);
     const dir = await mkdtemp(join(tmpdir(), 'keyslot-kubeconfig-'));
     const path = join(dir, 'config');
+    // The file holds a cluster credential: it goes when fn ends, and when keyslot is interrupted.
+    const forget = onInterrupt(() => rmSync(dir, { recursive: true, force: true }));
     try {
       await writeFile(path, onlyCurrentContext(config).exportConfig(), { mode: 0o600 });
       return await fn(path);
     } finally {
+      forget();
       await rm(dir, { recursive: true, force: true });
     }
   }

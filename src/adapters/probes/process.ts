@@ -1,5 +1,6 @@
 /** Real `exec` and `verify-http` adapters: a child process (no shell) and fetch. */
 import { execFile } from 'node:child_process';
+import { onInterrupt } from './interrupt.ts';
 import { CommandFailedError } from '../../errors.ts';
 import { redact } from '../../model/redact.ts';
 import type { CommandRunner, HttpProbe } from '../../ports/probes.ts';
@@ -16,11 +17,23 @@ export class ProcessCommands implements CommandRunner {
   run(command: readonly string[], options: { env: Readonly<Record<string, string>>; timeoutSeconds: number }): Promise<{ output: string }> {
     const [file, ...args] = command;
     return new Promise((resolve, reject) => {
-      execFile(file!, args, { env: { ...this.baseEnv, ...options.env }, timeout: options.timeoutSeconds * 1000, maxBuffer: 16 * 1024 * 1024 }, (error, stdout, stderr) => {
+      // An interrupted keyslot stops the command rather than leave it running against a cluster.
+      let forget = () => {};
+      const child = execFile(file!, args, { env: { ...this.baseEnv, ...options.env }, timeout: options.timeoutSeconds * 1000, maxBuffer: 16 * 1024 * 1024 }, (error, stdout, stderr) => {
+        forget();
         if (!error) return resolve({ output: redact(stdout) });
         const why = error.killed ? `timed out after ${options.timeoutSeconds}s` : typeof error.code === 'number' ? `exited ${error.code}` : `could not start (${error.code ?? error.message})`;
         reject(new CommandFailedError(`${file} ${why}${stderr.trim() ? `: ${tail(stderr)}` : ''}`, { cause: error }));
       });
+      forget = onInterrupt(
+        () =>
+          new Promise<void>((done) => {
+            if (child.exitCode !== null || child.signalCode !== null) return done();
+            const hard = setTimeout(() => child.kill('SIGKILL'), 2000);
+            child.once('exit', () => (clearTimeout(hard), done()));
+            child.kill('SIGTERM');
+          }),
+      );
     });
   }
 }
