@@ -16,7 +16,7 @@ import { Driver, credentialStatuses, describeUncovered, discoverConsumers, dueCr
 import { DrillFailedError, ExitCode, exitCodeFor, KeyslotError } from '../errors.ts';
 import { planRotation, type RotationMode } from '../model/planner.ts';
 import { undeliveredStages } from '../model/discovery.ts';
-import { defaultPortsFactory, lockHolder, realClusterFleet, type PortsFactory } from './ports.ts';
+import { defaultPortsFactory, knownSecrets, lockHolder, realClusterFleet, type PortsFactory } from './ports.ts';
 import type { StackConfig } from '../config/parse.ts';
 import type { ClusterFleet } from '../ports/clusters.ts';
 import { eventLine, markdownReport } from './renderEvents.ts';
@@ -195,7 +195,7 @@ export function buildCli(io: Io): Command {
       }
     }
     const events: RotationEvent[] = [];
-    let show = (e: RotationEvent) => io.out(opts.json ? JSON.stringify(e) + '\n' : eventLine(e) + '\n');
+    let show = (e: RotationEvent) => io.out(knownSecrets.redact(opts.json ? JSON.stringify(e) + '\n' : eventLine(e) + '\n'));
     const driver = new Driver(ports, {
       onInterrupt,
       policyPacks: opts.policy ? ['policy'] : [],
@@ -228,7 +228,7 @@ export function buildCli(io: Io): Command {
         for (const name of names) results.push(await act(name));
       }
     } finally {
-      if (opts.report) writeFileSync(opts.report, markdownReport(opts.stack, events));
+      if (opts.report) writeFileSync(opts.report, knownSecrets.redact(markdownReport(opts.stack, events)));
     }
     const unconfirmed = results.flatMap((r) => r.unconfirmed);
     if (unconfirmed.length && !opts.json) io.err(`not confirmed by: ${unconfirmed.join('; ')}\n`);
@@ -289,7 +289,7 @@ export async function runCli(argv: readonly string[], io: Io = processIo): Promi
     return ExitCode.ok;
   } catch (error) {
     if (error instanceof InvalidArgumentError && !(error instanceof CommanderError && error.exitCode !== 1)) {
-      io.err(`keyslot: ${error.message}\n`);
+      io.err(knownSecrets.redact(`keyslot: ${error.message}\n`));
       return ExitCode.badInput;
     }
     if (error instanceof CommanderError) {
@@ -297,11 +297,11 @@ export async function runCli(argv: readonly string[], io: Io = processIo): Promi
       return error.exitCode === 0 ? ExitCode.ok : ExitCode.badInput;
     }
     if (error instanceof KeyslotError) {
-      io.err(`keyslot: ${error.message}\n`);
+      io.err(knownSecrets.redact(`keyslot: ${error.message}\n`));
       return exitCodeFor(error);
     }
     const message = error instanceof Error ? error.message.split('\n')[0] : String(error);
-    io.err(`keyslot: unexpected failure: ${message}\n`);
+    io.err(knownSecrets.redact(`keyslot: unexpected failure: ${message}\n`));
     return ExitCode.failed;
   }
 }

@@ -2,6 +2,8 @@
  * Where the CLI gets its ports: the real adapters, or — with `--simulate` — the simulated world
  * (the real driver and program against simulated clusters and a simulated cloud).
  */
+import { parse as parseYaml } from 'yaml';
+import { Redactor } from '../model/redact.ts';
 import { hostname, userInfo } from 'node:os';
 import { join } from 'node:path';
 import { LocalWorkspaceEngine } from '../adapters/engine/localWorkspace.ts';
@@ -38,6 +40,18 @@ export function lockHolder(): string {
   return `${user}@${hostname()}:${process.pid}`;
 }
 
+/**
+ * The secret values this process has seen (standby key material, kubeconfigs held as stack
+ * secrets): whatever keyslot prints or writes is masked by them first.
+ */
+export const knownSecrets = new Redactor();
+
+/** Every string leaf of a value (a key's material, a kubeconfig's users), remembered as secret. */
+function rememberAll(value: unknown): void {
+  if (typeof value === 'string') knownSecrets.remember(value);
+  else if (value && typeof value === 'object') for (const v of Object.values(value)) rememberAll(v);
+}
+
 export const defaultPortsFactory: PortsFactory = async ({ stack, simulate, config, raw }) => {
   if (simulate) {
     const world = buildWorld(config);
@@ -56,12 +70,16 @@ export const defaultPortsFactory: PortsFactory = async ({ stack, simulate, confi
       azure: () => new AzureAccountKeys({ credential: new DefaultAzureCredential() }),
       aws: () =>
         new AwsIamKeys({
-          material: (credential, slot) => engine.keyMaterial(credential, slot),
+          material: async (credential, slot) => {
+            const material = await engine.keyMaterial(credential, slot);
+            rememberAll(material);
+            return material;
+          },
           keyId: async (credential, slot) => (await engine.deployed())[credential]?.slots[slot]?.keyId,
         }),
     }),
     clock: systemClock,
-    commands: new ProcessCommands(),
+    commands: new ProcessCommands(process.env, knownSecrets),
     http: new FetchHttp(),
     journal: new FileJournal(join(projectRoot, '.keyslot', 'journal'), stack),
   };
@@ -83,7 +101,14 @@ async function secretKubeconfigs(engine: LocalWorkspaceEngine, config: StackConf
   for (const c of config.clusters) {
     if (!c.kubeconfigSecret) continue;
     const text = await engine.readSecretConfig(c.kubeconfigSecret);
-    if (text !== undefined) found.set(c.kubeconfigSecret, text);
+    if (text === undefined) continue;
+    found.set(c.kubeconfigSecret, text);
+    knownSecrets.remember(text);
+    try {
+      rememberAll((parseYaml(text) as { users?: unknown }).users);
+    } catch {
+      // Not YAML: the whole text is remembered above.
+    }
   }
   return found;
 }

@@ -1,12 +1,14 @@
 /**
- * Masks what looks like key material in text keyslot did not write itself (a command's output,
- * an API's error body) before it goes into an event, a log line or an error message. keyslot
- * never holds the values it rotates, so it cannot mask them by value; it masks by shape instead.
+ * Masks key material in text keyslot did not write itself (a command's output, an API's error
+ * body) before it goes into an event, a log line, a report or an error message: by value wherever
+ * the value is known (`Redactor`: every secret value the process has seen), and by shape as a
+ * second net for values it never saw.
  */
 const shapes: readonly RegExp[] = [
   /-----BEGIN [A-Z ]*PRIVATE KEY-----[\s\S]*?(-----END [A-Z ]*PRIVATE KEY-----|$)/g,
   /\b(AKIA|ASIA)[A-Z0-9]{16}\b/g,
   /\b(AccountKey|SharedAccessSignature|sig|password|secret|token|key)=([^;&\s]+)/gi,
+  /\b(AccountKey|password|passwd|secret|secret_key|access_key|token|api_key|apikey|client-key-data)(\s*:\s*)("?)([^\s"',;]+)\3/gi,
   /\beyJ[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]*/g,
   /[A-Za-z0-9+/]{32,}={0,2}/g,
   /\b[0-9a-f]{32,}\b/gi,
@@ -15,7 +17,31 @@ const shapes: readonly RegExp[] = [
 export function redact(text: string): string {
   let out = text;
   for (const shape of shapes) {
-    out = out.replace(shape, (match, name?: string) => (typeof name === 'string' && match.includes('=') && !match.startsWith('-----') ? `${name}=[redacted]` : '[redacted]'));
+    out = out.replace(shape, (match, name?: string, sep?: string) => {
+      if (typeof name !== 'string' || match.startsWith('-----')) return '[redacted]';
+      if (match.includes('=') && !/:\s*/.test(sep ?? '')) return `${name}=[redacted]`;
+      return typeof sep === 'string' && /:/.test(sep) ? `${name}${sep}[redacted]` : '[redacted]';
+    });
   }
   return out;
+}
+
+/**
+ * The secret values this process has seen (key material read for a standby-key test, kubeconfigs
+ * held as stack secrets), masked wherever they appear, whatever their shape; then the shapes.
+ */
+export class Redactor {
+  private readonly values = new Set<string>();
+
+  /** Remembers a secret value; values under 8 characters are too likely to be ordinary text. */
+  remember(value: string | undefined): void {
+    if (value && value.length >= 8) this.values.add(value);
+  }
+
+  redact(text: string): string {
+    let out = text;
+    // Longest first, so a value that contains another is masked whole.
+    for (const value of [...this.values].sort((a, b) => b.length - a.length)) out = out.split(value).join('[redacted]');
+    return redact(out);
+  }
 }

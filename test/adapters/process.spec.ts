@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict';
+import { Redactor } from '../../src/model/redact.ts';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { FetchHttp, ProcessCommands } from '../../src/adapters/probes/process.ts';
@@ -45,5 +46,13 @@ describe('adapters: exec and verify-http', () => {
       assert.deepEqual(await http.get(`${base}/ready`, 5), { status: 200, body: 'body' });
       assert.equal((await http.get(`${base}/other`, 5)).status, 503);
     });
+  });
+
+  it('masks a secret it knows by value, in output and in a failure, whatever its shape', async () => {
+    const known = new Redactor();
+    known.remember('Xq3-v9_Lm2.pR7tz');
+    const runner = new ProcessCommands(process.env, known);
+    assert.equal((await runner.run(['echo', 'using Xq3-v9_Lm2.pR7tz'], { env: {}, timeoutSeconds: 10 })).output.trim(), 'using [redacted]');
+    await assert.rejects(runner.run(['sh', '-c', 'echo "bad Xq3-v9_Lm2.pR7tz" >&2; exit 3'], { env: {}, timeoutSeconds: 10 }), (e: unknown) => e instanceof Error && /exited 3: bad \[redacted\]/.test(e.message) && !e.message.includes('Xq3'));
   });
 });

@@ -6,13 +6,17 @@ import { redact } from '../../model/redact.ts';
 import type { CommandRunner, HttpProbe } from '../../ports/probes.ts';
 
 /** Output is kept short and never echoed whole: a command may print what it was given. */
-function tail(text: string): string {
+function tail(text: string, mask: (text: string) => string): string {
   const lines = text.trim().split('\n');
-  return redact(lines.slice(-3).join(' | ')).slice(0, 300);
+  return mask(lines.slice(-3).join(' | ')).slice(0, 300);
 }
 
 export class ProcessCommands implements CommandRunner {
-  constructor(private readonly baseEnv: NodeJS.ProcessEnv = process.env) {}
+  constructor(
+    private readonly baseEnv: NodeJS.ProcessEnv = process.env,
+    /** Masks secrets in what a command prints: by value where the CLI knows them, else by shape. */
+    private readonly redactor: { redact(text: string): string } = { redact },
+  ) {}
 
   run(command: readonly string[], options: { env: Readonly<Record<string, string>>; timeoutSeconds: number }): Promise<{ output: string }> {
     const [file, ...args] = command;
@@ -21,9 +25,9 @@ export class ProcessCommands implements CommandRunner {
       let forget = () => {};
       const child = execFile(file!, args, { env: { ...this.baseEnv, ...options.env }, timeout: options.timeoutSeconds * 1000, maxBuffer: 16 * 1024 * 1024 }, (error, stdout, stderr) => {
         forget();
-        if (!error) return resolve({ output: redact(stdout) });
+        if (!error) return resolve({ output: this.redactor.redact(stdout) });
         const why = error.killed ? `timed out after ${options.timeoutSeconds}s` : typeof error.code === 'number' ? `exited ${error.code}` : `could not start (${error.code ?? error.message})`;
-        reject(new CommandFailedError(`${file} ${why}${stderr.trim() ? `: ${tail(stderr)}` : ''}`, { cause: error }));
+        reject(new CommandFailedError(`${file} ${why}${stderr.trim() ? `: ${tail(stderr, (t) => this.redactor.redact(t))}` : ''}`, { cause: error }));
       });
       forget = onInterrupt(
         () =>
