@@ -3,6 +3,7 @@
  * `ConfigError` naming the config path, what was found and the fix. The only way in.
  */
 import { z } from 'zod';
+import { redact } from '../model/redact.ts';
 import { ConfigError } from '../errors.ts';
 import {
   commonVars,
@@ -58,11 +59,24 @@ export function configPath(path: Path): string {
   return out;
 }
 
-/** Renders what was found without ever echoing a secret config value. */
+/** What kind of value this is, without the value: for places where any value may be a secret. */
+function kindOf(value: unknown): string {
+  if (value === null) return 'null';
+  if (Array.isArray(value)) return `a list of ${value.length}`;
+  if (typeof value === 'object') return `an object with keys ${Object.keys(value as object).join(', ') || '(none)'}`;
+  if (typeof value === 'string') return `a string of ${value.length} characters`;
+  return `a ${typeof value}`;
+}
+
+/**
+ * Renders what was found without ever echoing a secret config value: a `secure:` value, and any
+ * string that looks like key material, are described by their kind only.
+ */
 function render(value: unknown): string {
   if (value === undefined) return 'nothing';
   if (value && typeof value === 'object' && 'secure' in value) return 'a secret value';
   const text = JSON.stringify(value);
+  if (redact(text) !== text) return kindOf(value);
   return text.length > 60 ? `${text.slice(0, 57)}...` : text;
 }
 
@@ -115,7 +129,8 @@ function schemaProblem(raw: unknown, error: z.ZodError): Problem {
   if (issue.code === 'unrecognized_keys') path.push(issue.keys[0]!);
   const found = valueAt(raw, path);
   const fix = (issue.code === 'invalid_union' && issue.discriminator !== undefined && discriminatorFix(path)) || fixFor(issue, found);
-  return { path, found: render(found), fix };
+  // A key keyslot does not know may hold anything, a plain-text secret included: say only its kind.
+  return { path, found: issue.code === 'unrecognized_keys' ? kindOf(found) : render(found), fix };
 }
 
 function* templateVars(template: string): Generator<string> {
@@ -269,7 +284,11 @@ export function parseStackConfig(stack: string, raw: Readonly<Record<string, unk
   for (const key of Object.keys(raw)) {
     const isKubeconfigSecret = Array.isArray(raw.clusters) && raw.clusters.some((c) => c && typeof c === 'object' && (c as Cluster).kubeconfigSecret === key);
     if (!(configKeys as readonly string[]).includes(key) && !isKubeconfigSecret) {
-      throw new ConfigError(origin, configPath([key]), render(raw[key]), `remove it; keyslot reads ${configKeys.map((k) => `keyslot:${k}`).join(', ')} and kubeconfig secrets`);
+      throw new ConfigError(origin, configPath([key]), kindOf(raw[key]), `remove it; keyslot reads ${configKeys.map((k) => `keyslot:${k}`).join(', ')} and kubeconfig secrets`);
+    }
+    const value = raw[key];
+    if (isKubeconfigSecret && !(value && typeof value === 'object' && 'secure' in value)) {
+      throw new ConfigError(origin, configPath([key]), `${kindOf(value)} in plain text, where a kubeconfig (a cluster credential) must be encrypted`, `store it as a secret: pulumi config set --secret keyslot:${key} "$(cat kubeconfig)"`);
     }
   }
   const input = Object.fromEntries(configKeys.filter((k) => raw[k] !== undefined).map((k) => [k, raw[k]]));

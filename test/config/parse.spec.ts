@@ -40,10 +40,10 @@ const cases: { name: string; change: (c: Record<string, any>) => void; path: str
   { name: 'an unknown stage kind', change: (c) => (c.credentials[0].stages[0] = { kind: 'reboot' }), path: 'keyslot:credentials[0].stages[0].kind', found: /"reboot"/, fix: /use one of restart, verify-logs/ },
   { name: 'a restart with no workload', change: (c) => delete c.credentials[0].stages[0].workload, path: 'keyslot:credentials[0].stages[0].workload', found: /neither workload nor firstExisting/, fix: /exactly one/ },
   { name: 'a workload of an unknown kind', change: (c) => (c.credentials[0].stages[0].workload = 'pod/api'), path: 'keyslot:credentials[0].stages[0].workload', found: /"pod\/api"/, fix: /deployment, statefulset or daemonset/ },
-  { name: 'a misspelt option', change: (c) => (c.credentials[0].maxAgeDay = 30), path: 'keyslot:credentials[0].maxAgeDay', found: /30/, fix: /remove maxAgeDay/ },
+  { name: 'a misspelt option', change: (c) => (c.credentials[0].maxAgeDay = 30), path: 'keyslot:credentials[0].maxAgeDay', found: /a number/, fix: /remove maxAgeDay/ },
   { name: 'a wrong value type', change: (c) => (c.credentials[0].maxAgeDays = 'ninety'), path: 'keyslot:credentials[0].maxAgeDays', found: /"ninety"/, fix: /use a number/ },
   { name: 'no credentials', change: (c) => delete c.credentials, path: 'keyslot:credentials', found: /nothing/, fix: /set it to an array/ },
-  { name: 'an unknown top-level key', change: (c) => (c.slot = { store: 'secondary' }), path: 'keyslot:slot', found: /secondary/, fix: /keyslot:slots/ },
+  { name: 'an unknown top-level key', change: (c) => (c.slot = { store: 'secondary' }), path: 'keyslot:slot', found: /an object with keys store/, fix: /keyslot:slots/ },
   { name: 'a kubeconfig secret that is not set', change: (c) => (c.clusters[0].kubeconfigSecret = 'euKubeconfig'), path: 'keyslot:clusters[0].kubeconfigSecret', found: /not set/, fix: /pulumi config set --secret keyslot:euKubeconfig/ },
   { name: 'generations sharing a number', change: (c) => (c.generations = { store: { primary: { generation: 4 }, secondary: { generation: 4 } } }), path: 'keyslot:generations.store.secondary.generation', found: /4, also the generation of primary/, fix: /its own generation/ },
   { name: 'deliveries for a key its owner manages', change: (c) => (c.credentials[0].source = { type: 'gardener-kubeconfig' }), path: 'keyslot:credentials[0].deliver', found: /1 deliveries/, fix: /remove deliver/ },
@@ -90,6 +90,24 @@ describe('config: parseStackConfig', () => {
       );
     });
   }
+
+  it('never echoes a plain-text value under a key it does not know, nor one shaped like a key', () => {
+    const raw = valid();
+    raw.credentials[0].awsSecretAccessKey = 'wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY';
+    assert.throws(() => parseStackConfig('s', raw, 'o'), (e: ConfigError) => !e.message.includes('wJalrX') && /found a string of 40 characters/.test(e.message));
+    const bad = valid();
+    bad.credentials[0].maxAgeDays = 'AKIAIOSFODNN7EXAMPLE';
+    assert.throws(() => parseStackConfig('s', bad, 'o'), (e: ConfigError) => !e.message.includes('AKIAIOSFODNN7EXAMPLE') && /found a string of 20 characters/.test(e.message));
+  });
+
+  it('refuses a kubeconfig secret stored in plain text, naming pulumi config set --secret, without echoing it', () => {
+    const raw = valid();
+    raw.clusters[0].kubeconfigSecret = 'euKubeconfig';
+    raw.euKubeconfig = 'apiVersion: v1\nusers: [{name: u, user: {token: plain-token-value}}]';
+    assert.throws(() => parseStackConfig('s', raw, 'o'), (e: ConfigError) => e.path === 'keyslot:euKubeconfig' && /in plain text/.test(e.message) && /pulumi config set --secret keyslot:euKubeconfig/.test(e.message) && !e.message.includes('plain-token-value'));
+    raw.euKubeconfig = { secure: 'v1:ciphertext' };
+    assert.doesNotThrow(() => parseStackConfig('s', raw, 'o'));
+  });
 
   it('never echoes a secret config value', () => {
     const raw = valid();
