@@ -3,7 +3,8 @@
  * print as one line on stderr (never a stack trace) and map to the codes in the README.
  */
 import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
-import { writeFileSync } from 'node:fs';
+import { accessSync, constants, statSync, writeFileSync } from 'node:fs';
+import { dirname, resolve } from 'node:path';
 import { createInterface } from 'node:readline/promises';
 import { onInterrupt } from '../adapters/probes/interrupt.ts';
 import { ProcessCommands } from '../adapters/probes/process.ts';
@@ -154,6 +155,7 @@ export function buildCli(io: Io): Command {
     .option('--stacks-dir <dir>', 'folder of stack files (default: stacks/ of this project)')
     .action(async (opts: { stack: string; out: string; simulate?: boolean; stacksDir?: string }) => {
       const { config, raw } = openStack(opts.stack, opts.stacksDir);
+      writableOrRefuse('--out', opts.out);
       const clusters = await clustersFor(opts.stack, opts.simulate, config, raw);
       const found = [];
       for (const credential of config.credentials) found.push(...(await discoverConsumers(config, credential, clusters)));
@@ -170,6 +172,9 @@ export function buildCli(io: Io): Command {
     const { config, raw } = openStack(opts.stack);
     if (opts.emergency && opts.disruptive) throw new InvalidArgumentError('--emergency and --disruptive exclude each other');
     const mode: RotationMode = opts.disruptive ? 'disruptive' : opts.emergency ? 'emergency' : 'rotate';
+    // Usage is settled before anything looks for the Pulumi CLI or a cluster.
+    if (!opts.yes && !opts.dryRun && (!io.interactive || !io.confirm)) throw new InvalidArgumentError(`refusing to ${action} without --yes when not on a TTY`);
+    if (opts.report) writableOrRefuse('--report', opts.report);
     const ports = await (io.ports ?? defaultPortsFactory)({ stack: opts.stack, simulate: Boolean(opts.simulate), config, raw });
     let names = opts.credential;
     if (action === 'rotate' && names.length === 0) {
@@ -228,7 +233,14 @@ export function buildCli(io: Io): Command {
         for (const name of names) results.push(await act(name));
       }
     } finally {
-      if (opts.report) writeFileSync(opts.report, knownSecrets.redact(markdownReport(opts.stack, events)));
+      // The report is a record of the run, not part of it: failing to write it never fails a rotation.
+      if (opts.report) {
+        try {
+          writeFileSync(opts.report, knownSecrets.redact(markdownReport(opts.stack, events)));
+        } catch (error) {
+          io.err(`keyslot: warning: --report ${opts.report} could not be written (${(error as NodeJS.ErrnoException).code ?? 'error'}); the rotation's outcome is above\n`);
+        }
+      }
     }
     const unconfirmed = results.flatMap((r) => r.unconfirmed);
     if (unconfirmed.length && !opts.json) io.err(`not confirmed by: ${unconfirmed.join('; ')}\n`);
@@ -283,6 +295,17 @@ export function buildCli(io: Io): Command {
 }
 
 /** Runs one command line; resolves to the process exit code. */
+/** Refuses, as a usage error naming the flag, an output path whose folder is missing or not writable. */
+function writableOrRefuse(flag: string, path: string): void {
+  const folder = dirname(resolve(path));
+  try {
+    if (!statSync(folder).isDirectory()) throw new Error('not a folder');
+    accessSync(folder, constants.W_OK);
+  } catch {
+    throw new InvalidArgumentError(`${flag} ${path}: the folder ${folder} does not exist or is not writable; create it or choose another path`);
+  }
+}
+
 export async function runCli(argv: readonly string[], io: Io = processIo): Promise<number> {
   try {
     await buildCli(io).parseAsync([...argv], { from: 'user' });

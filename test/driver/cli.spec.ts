@@ -32,11 +32,24 @@ describe('cli: rotate, resume, rollback, status', () => {
     assert.ok(events.some((e) => e.type === 'cluster-finished' && e.cluster === 'stamp-westeurope' && typeof e.durationMs === 'number'));
   });
 
-  it('refuses to rotate without --yes when not on a TTY (exit 2)', async () => {
+  it('refuses to rotate without --yes when not on a TTY (exit 2), before anything looks for the Pulumi CLI', async () => {
     const s = await scenario('local');
     const { code, err } = await cli(s, ['rotate', '--stack', 'local', '--all']);
     assert.equal(code, ExitCode.badInput);
     assert.equal(err, 'keyslot: refusing to rotate without --yes when not on a TTY\n');
+    // Without the simulated ports, opening the engine would need a Pulumi CLI; the refusal comes first.
+    const real = await cli(undefined, ['rotate', '--stack', 'local', '--all']);
+    assert.equal(real.code, ExitCode.badInput, real.err);
+    assert.equal(real.err, 'keyslot: refusing to rotate without --yes when not on a TTY\n');
+  });
+
+  it('checks --report before any work (exit 2 naming the flag), and a report that cannot be written is a warning', async () => {
+    const s = await scenario('local');
+    const missing = join(tmpdir(), 'keyslot-no-such-folder', 'report.md');
+    const refused = await cli(s, ['rotate', '--stack', 'local', '--all', '--yes', '--report', missing]);
+    assert.equal(refused.code, ExitCode.badInput);
+    assert.match(refused.err, /^keyslot: --report .*report\.md: the folder .*keyslot-no-such-folder does not exist or is not writable; create it or choose another path\n$/);
+    assert.equal(s.world.clusters.restarts.length, 0, 'nothing ran');
   });
 
   it('asks on a TTY and stops when the answer is no', async () => {
