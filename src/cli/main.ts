@@ -78,7 +78,7 @@ function positiveInt(value: string): number {
 /** The rotation commands share their options. */
 function rotationOptions(cmd: Command, extra: 'rotate' | 'resume'): Command {
   cmd
-    .requiredOption('-s, --stack <name>', 'stack name (stacks/Pulumi.<name>.yaml)')
+    .option('-s, --stack <name>', 'stack name (stacks/Pulumi.<name>.yaml); required')
     .option('-c, --credential <name>', 'credential; repeatable', collect, [])
     .option('-y, --yes', 'do not ask for confirmation (required when not on a TTY)')
     .option('--json', 'print JSON-lines events instead of text')
@@ -103,17 +103,42 @@ function collect(value: string, previous: string[]): string[] {
   return [...previous, value];
 }
 
+/**
+ * A parser error in keyslot's own one-line form: `keyslot: <what>; see keyslot <command> --help`.
+ * Commander writes "error: ..." and puts its suggestion on a second line.
+ */
+function oneLineError(text: string, command: string): string {
+  const what = text
+    .replace(/^error: /, '')
+    .split('\n')
+    .map((l) => l.trim())
+    .filter(Boolean)
+    .join(' ')
+    .replace(/\(Did you mean (.*)\?\)/, '(did you mean $1?)');
+  return `keyslot: ${what}; see keyslot ${command ? `${command} ` : ''}--help\n`;
+}
+
 export function buildCli(io: Io): Command {
   const program = new Command('keyslot')
     .description('Zero-downtime credential rotation: the active slot of each credential is Pulumi stack config.')
+    .version((require('../../package.json') as { version: string }).version, '--version', "print keyslot's version")
     .exitOverride()
-    .configureOutput({ writeOut: io.out, writeErr: io.err })
+    .configureOutput({ writeOut: io.out, writeErr: io.err, outputError: (text, write) => write(oneLineError(text, '')) })
     .showSuggestionAfterError();
+  // Required options are checked after the parser refused unknown ones, so `--stak` is named as
+  // the mistake it is rather than reported as a missing --stack.
+  program.hook('preAction', (_program, action) => {
+    const opts = action.opts() as Record<string, unknown>;
+    for (const option of action.options) {
+      const required = / required$/.test(option.description);
+      if (required && opts[option.attributeName()] === undefined) action.error(`required option '${option.flags}' not specified`);
+    }
+  });
 
   program
     .command('plan')
     .description('print what a rotation will do, step by step (reads stacks/Pulumi.<stack>.yaml; no Pulumi CLI needed)')
-    .requiredOption('-s, --stack <name>', 'stack name (stacks/Pulumi.<name>.yaml)')
+    .option('-s, --stack <name>', 'stack name (stacks/Pulumi.<name>.yaml); required')
     .option('-c, --credential <name>', 'credential to plan; repeatable (default: all)', collect, [])
     .option('--stacks-dir <dir>', 'folder of stack files (default: stacks/ of this project)')
     .option('--json', 'print the plan as JSON')
@@ -121,6 +146,7 @@ export function buildCli(io: Io): Command {
     .option('--strict', 'with --discover: fail (exit 2) if any consumer is not covered')
     .option('--simulate', 'with --discover: look at the simulated fleet instead of the real clusters')
     .action(async (opts: { stack: string; credential: string[]; stacksDir?: string; json?: boolean; discover?: boolean; strict?: boolean; simulate?: boolean }) => {
+      if (opts.strict && !opts.discover) throw new InvalidArgumentError('--strict needs --discover');
       const { config, raw } = openStack(opts.stack, opts.stacksDir);
       const plan = planRotation(config, opts.credential);
       io.out(opts.json ? planJson(plan) : renderPlan(plan));
@@ -149,8 +175,8 @@ export function buildCli(io: Io): Command {
   program
     .command('discover')
     .description('write a world file of every workload that reads a delivered Secret, for keyslot drill --world')
-    .requiredOption('-s, --stack <name>', 'stack name')
-    .requiredOption('-o, --out <file>', 'where to write the world file (YAML)')
+    .option('-s, --stack <name>', 'stack name; required')
+    .option('-o, --out <file>', 'where to write the world file (YAML); required')
     .option('--simulate', 'look at the simulated fleet instead of the real clusters')
     .option('--stacks-dir <dir>', 'folder of stack files (default: stacks/ of this project)')
     .action(async (opts: { stack: string; out: string; simulate?: boolean; stacksDir?: string }) => {
@@ -253,7 +279,7 @@ export function buildCli(io: Io): Command {
   program
     .command('drill')
     .description('rotate against a simulated fleet with simulated traffic; exit 0 only if no request failed and every invariant held')
-    .requiredOption('-s, --stack <name>', 'stack name')
+    .option('-s, --stack <name>', 'stack name; required')
     .addOption(new Option('--seed <n>', 'seed of the run').argParser(positiveInt).default(1))
     .addOption(new Option('--seeds <n>', 'run seeds 1..n').argParser(positiveInt))
     .option('--world <file>', 'the fleet as it really is: extra consumers, replicas, start-up times (YAML)')
@@ -281,7 +307,7 @@ export function buildCli(io: Io): Command {
   program
     .command('status')
     .description('per credential: scheme, active slot, each slot\'s generation and age, due date, last rotation, rotation in flight, drift')
-    .requiredOption('-s, --stack <name>', 'stack name')
+    .option('-s, --stack <name>', 'stack name; required')
     .option('--json', 'print JSON')
     .option('--simulate', 'read the simulated stack instead of the Pulumi backend')
     .action(async (opts: { stack: string; json?: boolean; simulate?: boolean }) => {

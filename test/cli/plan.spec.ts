@@ -66,4 +66,23 @@ describe('cli: keyslot plan', () => {
       rmSync(dir, { recursive: true, force: true });
     }
   });
+
+  it('says parser errors in one keyslot line with a hint, names a misspelt option, and has --version', async () => {
+    const cases: [string[], RegExp][] = [
+      [['plan', '--stak', 'local'], /^keyslot: unknown option '--stak' \(did you mean --stack\?\); see keyslot --help\n$/],
+      [['rotat', '--stack', 'local'], /^keyslot: unknown command 'rotat' \(did you mean rotate\?\); see keyslot --help\n$/],
+      [['plan'], /^keyslot: required option '-s, --stack <name>' not specified; see keyslot --help\n$/],
+    ];
+    for (const [argv, expected] of cases) {
+      const { code, err } = await cli(...argv);
+      assert.equal(code, ExitCode.badInput, argv.join(' '));
+      assert.match(err, expected);
+    }
+    const version = await cli('--version');
+    assert.equal(version.code, ExitCode.ok);
+    assert.equal(version.out.trim(), (JSON.parse(readFileSync(join(__dirname, '..', '..', 'package.json'), 'utf8')) as { version: string }).version);
+    const strict = await cli('plan', '--stack', 'local', '--strict');
+    assert.equal(strict.code, ExitCode.badInput);
+    assert.equal(strict.out, '', 'refused before the plan is printed');
+  });
 });
