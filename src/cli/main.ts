@@ -100,6 +100,8 @@ function rotationOptions(cmd: Command, extra: 'rotate' | 'resume'): Command {
 }
 
 function collect(value: string, previous: string[]): string[] {
+  // Rotating one credential twice in a run would flip it back: a repeat is a usage error.
+  if (previous.includes(value)) throw new InvalidArgumentError(`--credential ${value} is given twice; name each credential once`);
   return [...previous, value];
 }
 

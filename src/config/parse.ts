@@ -242,7 +242,9 @@ function* crossCheck(config: StackConfigParsed, keys: ReadonlySet<string>): Gene
       yield { path: ['generations', cred], found: `generations for "${cred}", which is not a credential`, fix: `use one of ${[...schemeOf.keys()].join(', ')}` };
       continue;
     }
-    const seen = new Map<number, string>();
+    // The slots a stack leaves out take their defaults: a given generation may collide with one.
+    const given = new Set(Object.keys(gens));
+    const seen = new Map<number, string>(Object.entries(defaultGenerations(scheme)).filter(([slot]) => !given.has(slot)).map(([slot, g]) => [g.generation, `${slot} (by default)`]));
     for (const [slot, g] of Object.entries(gens)) {
       if (slot === 'lastRotatedAt' || slot === 'previousRotatedAt') continue;
       if (!isSlotOf(scheme, slot)) {
@@ -250,7 +252,7 @@ function* crossCheck(config: StackConfigParsed, keys: ReadonlySet<string>): Gene
         continue;
       }
       const n = (g as { generation: number }).generation;
-      if (seen.has(n)) yield { path: ['generations', cred, slot, 'generation'], found: `${n}, also the generation of ${seen.get(n)}`, fix: 'give each slot its own generation (keyslot rotate maintains these)' };
+      if (seen.has(n)) yield { path: ['generations', cred, slot, 'generation'], found: `${n}, also the generation of ${seen.get(n)}`, fix: 'give each slot its own generation, or set every slot\'s (keyslot rotate maintains these)' };
       seen.set(n, slot);
     }
   }

@@ -9,7 +9,10 @@ import { projectPath } from './projectRoot.ts';
 const name = z
   .string()
   .regex(/^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$/, 'a lowercase DNS label (a-z, 0-9, "-")');
-const k8sName = z.string().regex(/^[a-z0-9]([a-z0-9.-]{0,251}[a-z0-9])?$/, 'a Kubernetes object name');
+/** An object name: a DNS-1123 subdomain, at most 253 characters. */
+export const k8sName = z.string().regex(/^[a-z0-9]([a-z0-9.-]{0,251}[a-z0-9])?$/, 'a Kubernetes object name (lowercase letters, digits, "-" and ".", at most 253 characters)');
+/** A namespace: a DNS-1123 label (no dots), at most 63 characters, as the API server requires. */
+export const k8sNamespace = z.string().regex(/^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/, 'a Kubernetes namespace (a DNS-1123 label: lowercase letters, digits and "-", at most 63 characters)');
 const timestamp = z.iso.datetime({ offset: true });
 /** `pulumi config set --path` may store a number as a string; both mean the same generation. */
 const generationNumber = z.union([z.number().int().positive(), z.string().regex(/^[1-9][0-9]*$/).transform(Number)]);
@@ -109,7 +112,7 @@ export const delivery = z.discriminatedUnion('type', [
     type: z.literal('kubernetes-secret'),
     /** @default all */
     clusters: clusterSelector.default('all'),
-    namespace: k8sName,
+    namespace: k8sNamespace,
     name: k8sName,
     /** Secret data keys (`cloud-integration.json`, `object-store.yaml`, ...) to templates. */
     data: z.record(z.string().regex(/^[-._a-zA-Z0-9]+$/, 'a Secret data key'), template).refine((d) => Object.keys(d).length > 0, 'at least one data key'),
@@ -142,7 +145,7 @@ export type Delivery = z.infer<typeof delivery>;
 
 // ---- stages: what happens after `up`, in order ----------------------------------------------
 
-const workload = z.string().regex(/^(deployment|statefulset|daemonset)\/[a-z0-9]([a-z0-9.-]*[a-z0-9])?$/, 'kind/name with kind deployment, statefulset or daemonset');
+const workload = z.string().regex(/^(deployment|statefulset|daemonset)\/[a-z0-9]([a-z0-9.-]{0,251}[a-z0-9])?$/, 'kind/name with kind deployment, statefulset or daemonset and a name of at most 253 characters');
 export type WorkloadRef = `${'deployment' | 'statefulset' | 'daemonset'}/${string}`;
 
 const stageBase = {
@@ -154,7 +157,7 @@ export const stage = z.discriminatedUnion('kind', [
   z.strictObject({
     kind: z.literal('restart'),
     ...stageBase,
-    namespace: k8sName,
+    namespace: k8sNamespace,
     /** The workload to restart. Exactly one of `workload` and `firstExisting`. */
     workload: workload.optional(),
     /** Restart the first of these that exists on the cluster. */
@@ -167,7 +170,7 @@ export const stage = z.discriminatedUnion('kind', [
   z.strictObject({
     kind: z.literal('verify-logs'),
     ...stageBase,
-    namespace: k8sName,
+    namespace: k8sNamespace,
     /** The workload whose pods' logs are read. Exactly one of `workload` and `firstExisting`. */
     workload: workload.optional(),
     firstExisting: z.array(workload).min(2).optional(),
@@ -195,7 +198,7 @@ export const stage = z.discriminatedUnion('kind', [
     kind: z.literal('wait-reconciled'),
     ...stageBase,
     /** The Gardener project namespace. */
-    namespace: k8sName,
+    namespace: k8sNamespace,
     /** Every Shoot using this SecretBinding must reconcile after the credential changed. */
     secretBinding: k8sName,
     /** @default 3600 */
@@ -204,7 +207,7 @@ export const stage = z.discriminatedUnion('kind', [
   z.strictObject({
     kind: z.literal('annotate'),
     ...stageBase,
-    namespace: k8sName,
+    namespace: k8sNamespace,
     /** Shoots to annotate; or every Shoot using `secretBinding`. */
     shoots: z.array(k8sName).min(1).optional(),
     secretBinding: k8sName.optional(),

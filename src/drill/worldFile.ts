@@ -8,15 +8,16 @@ import { parse as parseYaml, stringify as stringifyYaml } from 'yaml';
 import { z } from 'zod';
 import { ConfigError } from '../errors.ts';
 import type { StackConfig } from '../config/parse.ts';
+import { k8sName, k8sNamespace } from '../config/schema.ts';
 import type { DiscoveredConsumer } from '../model/discovery.ts';
 import { defaultStrategy } from '../sim/cluster.ts';
 import type { World } from '../sim/world.ts';
 
 const workload = z.strictObject({
   cluster: z.string().min(1),
-  namespace: z.string().min(1),
+  namespace: k8sNamespace,
   kind: z.enum(['deployment', 'statefulset', 'daemonset']),
-  name: z.string().min(1),
+  name: k8sName,
   /** @default 2 */
   replicas: z.number().int().min(1).max(100).default(2),
   /** @default 5 */
@@ -63,7 +64,10 @@ export function loadWorldFile(path: string, config: StackConfig): WorldFile {
   if (!parsed.success) {
     const issue = parsed.error.issues[0]!;
     const at = issue.path.map((p) => (typeof p === 'number' ? `[${p}]` : `.${String(p)}`)).join('').replace(/^\./, '');
-    throw new ConfigError(path, `world:${at}`, issue.message, 'see the README for the world file format');
+    const value = issue.path.reduce<unknown>((node, part) => (node && typeof node === 'object' ? (node as Record<string | number, unknown>)[part as string | number] : undefined), raw);
+    const found = value === undefined ? 'nothing' : typeof value === 'string' && value.length <= 60 ? JSON.stringify(value) : `a ${Array.isArray(value) ? 'list' : typeof value}`;
+    // Zod words a regex refusal as the expected form; say it as the fix.
+    throw new ConfigError(path, `world:${at}`, found, issue.code === 'invalid_format' || issue.code === 'custom' ? `use ${issue.message}` : `${issue.message} (see the README for the world file format)`);
   }
   const clusters = new Set(config.clusters.map((c) => c.name));
   for (const [i, w] of parsed.data.workloads.entries()) {

@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { runCli } from '../../src/cli/main.ts';
@@ -76,6 +76,18 @@ describe('cli: keyslot drill', () => {
     const { code, err } = await cli('drill', '-s', 'kubecost-thanos', '--world', join(dir, 'w.yaml'));
     assert.equal(code, ExitCode.badInput);
     assert.match(err, /world:workloads\[0\]\.cluster: found "mars", which the stack does not declare; fix: use one of primary, secondary-eu, secondary-us/);
+  });
+
+  it('a world file with a name Kubernetes rejects is bad input, as the stack file would be', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'keyslot-world-'));
+    try {
+      writeFileSync(join(dir, 'w.yaml'), 'workloads:\n  - {cluster: primary, namespace: team.apps, kind: deployment, name: b, reads: [c]}\n');
+      const { code, err } = await cli('drill', '-s', 'kubecost-thanos', '--world', join(dir, 'w.yaml'));
+      assert.equal(code, ExitCode.badInput);
+      assert.match(err, /world:workloads\[0\]\.namespace: found "team\.apps".*DNS-1123 label/);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 
   it('a world file that is missing or not YAML is bad input, said apart', async () => {
