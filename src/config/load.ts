@@ -43,7 +43,9 @@ export function readStackFile(stack: string, stacksDir = defaultStacksDir): { or
     text = readFileSync(file, 'utf8');
   } catch (cause) {
     const known = safeList(stacksDir);
-    throw new StackNotFoundError(origin, 'stack', `no such file`, `use one of ${known.join(', ') || '(none)'} or create ${origin}`, { cause });
+    const code = (cause as NodeJS.ErrnoException).code;
+    const found = code === 'EISDIR' ? 'a folder, not a file' : code === 'EACCES' ? 'a file this user may not read' : 'no such file';
+    throw new StackNotFoundError(origin, 'stack', found, `use one of ${known.join(', ') || '(none)'} or create ${origin}`, { cause });
   }
   let doc: unknown;
   try {
@@ -53,8 +55,9 @@ export function readStackFile(stack: string, stacksDir = defaultStacksDir): { or
     throw new ConfigError(origin, 'config', `invalid YAML at ${where}`, 'fix the YAML syntax', { cause });
   }
   const config = doc && typeof doc === 'object' && 'config' in doc ? (doc as { config: unknown }).config : undefined;
-  if (!config || typeof config !== 'object') {
-    throw new ConfigError(origin, 'config', 'no config: map', 'add a config: map with keyslot:credentials');
+  if (!config || typeof config !== 'object' || Array.isArray(config)) {
+    const found = Array.isArray(config) ? 'a list' : config === undefined || config === null ? 'no config: map' : `a ${typeof config}`;
+    throw new ConfigError(origin, 'config', found, 'make config: a map of keys such as keyslot:credentials (Pulumi stack files hold config as a map)');
   }
   const raw: Record<string, unknown> = {};
   for (const [key, value] of Object.entries(config)) {

@@ -97,10 +97,19 @@ function fixFor(issue: z.core.$ZodIssue, found: unknown): string {
       return `use one of ${issue.values.map((v) => JSON.stringify(v)).join(', ')}`;
     case 'unrecognized_keys':
       return `remove ${issue.keys.join(', ')} (misspelt?)`;
-    case 'invalid_union':
-      return issue.path.at(-1) === 'clusters' ? 'use "all", "primary" or a list of cluster names' : 'use one of the documented forms (see README)';
-    case 'too_small':
+    case 'invalid_union': {
+      const last = issue.path.at(-1);
+      if (last === 'clusters') return 'use "all", "primary" or a list of cluster names';
+      if (last === 'generation') return 'use a whole number from 1, such as 3 (keyslot rotate maintains these)';
+      if (last === 'equals') return 'use a string, a number or true/false';
+      if (last === 'url') return 'use an http:// or https:// URL (it may contain ${cluster})';
+      return 'use one of the documented forms (see README)';
+    }
+    case 'too_small': {
+      // positive() is "greater than 0", not "at least 0".
+      if (issue.inclusive === false) return `use a number greater than ${String(issue.minimum)}`;
       return `use at least ${String(issue.minimum)}${issue.origin === 'array' ? ' entries' : issue.origin === 'string' ? ' characters' : ''}`;
+    }
     case 'too_big':
       return `use at most ${String(issue.maximum)}`;
     case 'invalid_format':

@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { homedir, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ConfigError, StackNotFoundError } from '../../src/errors.ts';
@@ -49,6 +49,9 @@ const cases: { name: string; change: (c: Record<string, any>) => void; path: str
   { name: 'a namespace over 63 characters', change: (c) => (c.credentials[0].deliver[0].namespace = 'n'.repeat(64)), path: 'keyslot:credentials[0].deliver[0].namespace', found: /a string of 64 characters/, fix: /at most 63 characters/ },
   { name: 'a workload name over 253 characters', change: (c) => (c.credentials[0].stages[0].workload = `deployment/${'a'.repeat(254)}`), path: 'keyslot:credentials[0].stages[0].workload', found: /a string of 265 characters/, fix: /at most 253 characters/ },
   { name: "a generation that collides with another slot's default", change: (c) => (c.generations = { store: { secondary: { generation: 1 } } }), path: 'keyslot:generations.store.secondary.generation', found: /1, also the generation of primary \(by default\)/, fix: /its own generation/ },
+  { name: 'a value that must be positive, at 0', change: (c) => (c.credentials[0].maxAgeDays = 0), path: 'keyslot:credentials[0].maxAgeDays', found: /^0$/, fix: /^use a number greater than 0$/ },
+  { name: 'a fractional generation', change: (c) => (c.generations = { store: { primary: { generation: 1.5 }, secondary: { generation: 2 } } }), path: 'keyslot:generations.store.primary.generation', found: /1\.5/, fix: /whole number from 1, such as 3/ },
+  { name: 'a verify-http URL that is not http(s)', change: (c) => c.credentials[0].stages.push({ kind: 'verify-http', url: 'ftp://cost.example/diag' }), path: 'keyslot:credentials[0].stages[2].url', found: /ftp:/, fix: /http:\/\/ or https:\/\/ URL/ },
   { name: 'generations sharing a number', change: (c) => (c.generations = { store: { primary: { generation: 4 }, secondary: { generation: 4 } } }), path: 'keyslot:generations.store.secondary.generation', found: /4, also the generation of primary/, fix: /its own generation/ },
   { name: 'deliveries for a key its owner manages', change: (c) => (c.credentials[0].source = { type: 'gardener-kubeconfig' }), path: 'keyslot:credentials[0].deliver', found: /1 deliveries/, fix: /remove deliver/ },
   { name: 'a verify-logs pattern that is not a regex', change: (c) => c.credentials[0].stages.push({ kind: 'verify-logs', namespace: 'app', workload: 'deployment/api', patterns: ['(unclosed'] }), path: 'keyslot:credentials[0].stages[2].patterns[0]', found: /"\(unclosed"/, fix: /regular expression/ },
@@ -121,6 +124,18 @@ describe('config: parseStackConfig', () => {
 });
 
 describe('config: loadStack', () => {
+  it('says what is wrong with a stack path that is a folder, and with a config: that is a list', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'keyslot-stacks-'));
+    try {
+      mkdirSync(join(dir, 'Pulumi.folder.yaml'));
+      assert.throws(() => loadStack('folder', dir), (e: ConfigError) => /found a folder, not a file/.test(e.message));
+      writeFileSync(join(dir, 'Pulumi.list.yaml'), 'config:\n  - keyslot:credentials\n');
+      assert.throws(() => loadStack('list', dir), (e: ConfigError) => e.path === 'config' && /found a list; fix: make config: a map/.test(e.message));
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
   it('parses every stack in stacks/', () => {
     const stacks = listStacks();
     for (const s of ['local', 'kubecost-cloud-billing', 'kubecost-federated-etl', 'kubecost-thanos', 'alwayson-cosmos', 'kops-service-account', 'gardener-provider-secret', 'gardener-kubeconfig']) {
