@@ -4,6 +4,11 @@ function seconds(ms: number): string {
   return `${(ms / 1000).toFixed(1)}s`;
 }
 
+/** A plan step's number, or what the rollback's own steps (numbered -1) are. */
+function stepName(step: number): string {
+  return step < 0 ? 'rollback' : `step ${step + 1}`;
+}
+
 /** One plain, timestamped line per event: what CI logs show. */
 export function eventLine(e: RotationEvent): string {
   const head = `${e.at} ${e.credential}`;
@@ -11,11 +16,11 @@ export function eventLine(e: RotationEvent): string {
     case 'rotation-started':
       return `${head} ${e.resumed ? 'resuming' : 'starting'} ${e.mode} ${e.rotationId}: ${e.from} → ${e.to}`;
     case 'step-started':
-      return `${head} step ${e.step + 1} ${e.kind}${e.clusters.length ? ` on ${e.clusters.join(', ')}` : ''}`;
+      return `${head} ${stepName(e.step)} ${e.kind}${e.clusters.length ? ` on ${e.clusters.join(', ')}` : ''}`;
     case 'cluster-finished':
       return `${head}   ${e.kind} ${e.cluster}: ${e.outcome} (${seconds(e.durationMs)})${e.detail ? ` ${e.detail}` : ''}`;
     case 'step-finished':
-      return `${head} step ${e.step + 1} ${e.kind} ${e.outcome} (${seconds(e.durationMs)})${e.detail ? `: ${e.detail}` : ''}`;
+      return `${head} ${stepName(e.step)} ${e.kind} ${e.outcome} (${seconds(e.durationMs)})${e.detail ? `: ${e.detail}` : ''}`;
     case 'engine':
       return `${head}   pulumi: ${e.message}`;
     case 'warning':
@@ -39,11 +44,15 @@ export function markdownReport(stack: string, events: readonly RotationEvent[]):
     for (const e of mine) {
       if (e.type !== 'step-finished') continue;
       const clusters = mine.filter((c) => c.type === 'cluster-finished' && c.step === e.step).map((c) => (c.type === 'cluster-finished' ? `${c.cluster} ${c.outcome}` : ''));
-      out.push(`| ${e.step + 1} | ${e.kind} | ${clusters.join(', ') || '—'} | ${e.outcome} | ${seconds(e.durationMs)} | ${(e.detail ?? '').replaceAll('|', '\\|')} |`);
+      out.push(`| ${e.step < 0 ? 'rollback' : e.step + 1} | ${e.kind} | ${clusters.join(', ') || '—'} | ${e.outcome} | ${seconds(e.durationMs)} | ${(e.detail ?? '').replaceAll('|', '\\|')} |`);
     }
     if (end?.type === 'rotation-finished') {
       if (end.detail) out.push('', `Reason: ${end.detail}`);
-      if (end.unconfirmed.length) out.push('', '**Consumers not confirmed** (emergency rotation went past them):', '', ...end.unconfirmed.map((u) => `- ${u}`));
+      if (end.unconfirmed.length) {
+        // Said by what happened: an emergency regenerated the key past them; otherwise the rotation stopped at them.
+        const why = start?.type === 'rotation-started' && start.mode !== 'rotate' && end.outcome === 'rotated' ? `the ${start.mode} rotation went past them` : end.outcome === 'rolled-back' ? 'the rotation was rolled back because of them' : 'the rotation stopped at them';
+        out.push('', `**Consumers not confirmed** (${why}):`, '', ...end.unconfirmed.map((u) => `- ${u}`));
+      }
     }
     out.push('');
   }

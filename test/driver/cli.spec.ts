@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { mkdtempSync, readFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { runCli, type Io } from '../../src/cli/main.ts';
@@ -92,6 +92,11 @@ describe('cli: rotate, resume, rollback, status', () => {
     const md = readFileSync(report, 'utf8');
     assert.match(md, /## thanos-store: rolled-back/);
     assert.match(md, /\| 5 \| restart \| primary failed \|/);
+    // Worded by what happened: the rollback's flip is the rollback's, not a "step 0".
+    assert.match(md, /\| rollback \| flip \|/);
+    assert.doesNotMatch(md, /\| 0 \||emergency rotation went past/);
+    if (/Consumers not confirmed/.test(md)) assert.match(md, /the rotation was rolled back because of them/);
+    rmSync(join(report, '..'), { recursive: true, force: true });
   });
 
   it('exits 7 when too soon, 5 for a rotation in flight, 4 when locked', async () => {
