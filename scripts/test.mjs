@@ -2,7 +2,7 @@
 // Suites that use Pulumi's mock runtime run in their own mocha process each, because
 // pulumi.runtime.setMocks is global to a process. Extra arguments narrow the run to those files.
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, existsSync, globSync } from 'node:fs';
+import { mkdtempSync, mkdirSync, readFileSync, readdirSync, rmSync, existsSync, globSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
@@ -32,7 +32,17 @@ suites.forEach((suite, i) => {
   const args = [mocha, '--require', 'tsx/cjs', '--reporter', 'test/reporter.cjs', '--timeout', '60000', ...globs];
   for (const pattern of suite.ignore ?? []) args.push('--ignore', pattern);
   console.log(`== ${suite.name}`);
-  const run = spawnSync(process.execPath, args, { stdio: 'inherit', env: { ...process.env, KEYSLOT_TEST_SUMMARY: summary } });
+  // Each suite gets a temp folder of its own: whatever a test leaves there is a failure.
+  const temp = join(dir, `tmp-${i}`);
+  mkdirSync(temp);
+  const run = spawnSync(process.execPath, args, { stdio: 'inherit', env: { ...process.env, KEYSLOT_TEST_SUMMARY: summary, TMPDIR: temp } });
+  // Tool caches (tsx's compile cache) are not a test's leftovers.
+  const left = readdirSync(temp).filter((name) => !/^tsx-/.test(name));
+  if (left.length) {
+    console.log(`left in the temp folder by ${suite.name}: ${left.join(', ')}`);
+    total.failed += 1;
+  } else total.passed += 1;
+  rmSync(temp, { recursive: true, force: true });
   if (existsSync(summary)) {
     const counts = JSON.parse(readFileSync(summary, 'utf8'));
     total.passed += counts.passed;
@@ -42,5 +52,6 @@ suites.forEach((suite, i) => {
   if (run.status !== 0 && !existsSync(summary)) total.failed += 1;
 });
 
+rmSync(dir, { recursive: true, force: true });
 console.log(`${total.passed} passed, ${total.failed} failed, ${total.skipped} skipped`);
 process.exitCode = total.failed === 0 ? 0 : 1;

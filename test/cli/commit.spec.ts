@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ProcessCommands } from '../../src/adapters/probes/process.ts';
@@ -27,5 +27,6 @@ describe('cli: --commit', () => {
     assert.equal(git('log', '-1', '--format=%s').trim(), 'keyslot: rotate k (r-1)');
     assert.deepEqual(git('show', '--name-only', '--format=', 'HEAD').trim().split('\n'), ['stacks/Pulumi.s.yaml']);
     assert.match(git('status', '--porcelain'), /other\.txt/);
+    rmSync(repo, { recursive: true, force: true });
   });
 });

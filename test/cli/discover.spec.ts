@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { cli } from '../fixtures/cli.ts';
@@ -32,7 +32,10 @@ describe('cli: consumer discovery on a real cluster API (the emulator on 127.0.0
       `config:\n  keyslot:clusters:\n    - name: eu\n      kubeconfigPath: ${kubeconfig}\n      primary: true\n  keyslot:credentials:\n    - name: app\n      source: { type: random }\n      deliver:\n        - { type: kubernetes-secret, namespace: app, name: app-key, data: { password: "\${value}" } }\n      stages:\n        - { kind: restart, namespace: app, workload: deployment/api }\n`,
     );
   });
-  afterEach(() => emulator.stop());
+  afterEach(async () => {
+    await emulator.stop();
+    rmSync(dir, { recursive: true, force: true });
+  });
 
   it('plan --discover reports the consumer no stage restarts; --strict refuses with the config path', async () => {
     const seen = await cli('plan', '--stack', 'disc', '--stacks-dir', join(dir, 'stacks'), '--discover');

@@ -152,12 +152,14 @@ describe('config: loadStack', () => {
     const dir = mkdtempSync(join(tmpdir(), 'keyslot-stacks-'));
     writeFileSync(join(dir, 'Pulumi.bad.yaml'), 'config:\n  keyslot:credentials: [\n    - name: x\n');
     assert.throws(() => loadStack('bad', dir), (e: unknown) => e instanceof ConfigError && /invalid YAML at line \d+/.test(e.message));
+    rmSync(dir, { recursive: true, force: true });
   });
 
   it('reads the slot a hand-run `pulumi config set --path` wrote', () => {
     const dir = mkdtempSync(join(tmpdir(), 'keyslot-stacks-'));
     writeFileSync(join(dir, 'Pulumi.s.yaml'), 'config:\n  aws:region: eu-west-1\n  keyslot:credentials:\n    - name: k\n      source: {type: random}\n  keyslot:slots:\n    k: secondary\n');
     const cred = loadStack('s', dir).credentials[0]!;
+    rmSync(dir, { recursive: true, force: true });
     assert.equal(cred.active, 'secondary');
   });
 });

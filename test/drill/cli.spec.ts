@@ -5,6 +5,17 @@ import { join } from 'node:path';
 import { runCli } from '../../src/cli/main.ts';
 import { ExitCode } from '../../src/errors.ts';
 
+/** Temp folders this file makes, removed after each test. */
+const temps: string[] = [];
+function tempDir(prefix: string): string {
+  const dir = mkdtempSync(prefix);
+  temps.push(dir);
+  return dir;
+}
+afterEach(() => {
+  for (const dir of temps.splice(0)) rmSync(dir, { recursive: true, force: true });
+});
+
 async function cli(...argv: string[]) {
   let out = '';
   let err = '';
@@ -46,7 +57,7 @@ describe('cli: keyslot drill', () => {
   });
 
   it('--world: the same forgotten consumer is safe if it reloads the mounted file before the old key goes, and not if the sync is slower than the rotation', async () => {
-    const dir = mkdtempSync(join(tmpdir(), 'keyslot-world-'));
+    const dir = tempDir(join(tmpdir(), 'keyslot-world-'));
     const world = (seconds: number) => `workloads:\n  - {cluster: secondary-eu, namespace: kubecost, kind: deployment, name: thanos-bucket-exporter, replicas: 1, reads: [kubecost-thanos], takesNewValueBy: reload, reloadSeconds: ${seconds}}\n`;
     writeFileSync(join(dir, 'quick.yaml'), world(60));
     const quick = await cli('drill', '-s', 'kubecost-thanos', '--world', join(dir, 'quick.yaml'));
@@ -71,7 +82,7 @@ describe('cli: keyslot drill', () => {
   });
 
   it('a world file naming a cluster the stack does not have is bad input', async () => {
-    const dir = mkdtempSync(join(tmpdir(), 'keyslot-world-'));
+    const dir = tempDir(join(tmpdir(), 'keyslot-world-'));
     writeFileSync(join(dir, 'w.yaml'), 'workloads:\n  - {cluster: mars, namespace: a, kind: deployment, name: b, reads: [c]}\n');
     const { code, err } = await cli('drill', '-s', 'kubecost-thanos', '--world', join(dir, 'w.yaml'));
     assert.equal(code, ExitCode.badInput);
@@ -79,7 +90,7 @@ describe('cli: keyslot drill', () => {
   });
 
   it('a world file with a name Kubernetes rejects is bad input, as the stack file would be', async () => {
-    const dir = mkdtempSync(join(tmpdir(), 'keyslot-world-'));
+    const dir = tempDir(join(tmpdir(), 'keyslot-world-'));
     try {
       writeFileSync(join(dir, 'w.yaml'), 'workloads:\n  - {cluster: primary, namespace: team.apps, kind: deployment, name: b, reads: [c]}\n');
       const { code, err } = await cli('drill', '-s', 'kubecost-thanos', '--world', join(dir, 'w.yaml'));
@@ -94,7 +105,7 @@ describe('cli: keyslot drill', () => {
     const missing = await cli('drill', '-s', 'local', '--world', join(tmpdir(), 'keyslot-no-such-world.yaml'));
     assert.equal(missing.code, ExitCode.badInput);
     assert.match(missing.err, /world: found no file that can be read there; fix: pass the path of a world file/);
-    const dir = mkdtempSync(join(tmpdir(), 'keyslot-world-'));
+    const dir = tempDir(join(tmpdir(), 'keyslot-world-'));
     writeFileSync(join(dir, 'bad.yaml'), 'workloads: [\n');
     const bad = await cli('drill', '-s', 'local', '--world', join(dir, 'bad.yaml'));
     assert.equal(bad.code, ExitCode.badInput);

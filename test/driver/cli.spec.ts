@@ -7,6 +7,17 @@ import { ExitCode } from '../../src/errors.ts';
 import { progressLines } from '../../src/cli/taskList.ts';
 import { scenario, type Scenario } from './world.ts';
 
+/** Temp folders this file makes, removed after each test. */
+const temps: string[] = [];
+function tempDir(prefix: string): string {
+  const dir = mkdtempSync(prefix);
+  temps.push(dir);
+  return dir;
+}
+afterEach(() => {
+  for (const dir of temps.splice(0)) rmSync(dir, { recursive: true, force: true });
+});
+
 async function cli(s: Scenario | undefined, argv: string[], io: Partial<Io> = {}) {
   let out = '';
   let err = '';
@@ -85,7 +96,7 @@ describe('cli: rotate, resume, rollback, status', () => {
   it('exits 3 after a rollback, and writes the Markdown report with the reason', async () => {
     const s = await scenario('kubecost-thanos');
     s.world.fleet.cluster('primary').workload('kubecost', 'statefulset', 'kubecost-thanos-store')!.failRollout = true;
-    const report = join(mkdtempSync(join(tmpdir(), 'keyslot-report-')), 'summary.md');
+    const report = join(tempDir(join(tmpdir(), 'keyslot-report-')), 'summary.md');
     const { code, err } = await cli(s, ['rotate', '-s', 'kubecost-thanos', '-c', 'thanos-store', '--yes', '--report', report]);
     assert.equal(code, ExitCode.rolledBack);
     assert.match(err, /^keyslot: rotation r-\S+ of thanos-store rolled back: .*ProgressDeadlineExceeded/);
@@ -96,7 +107,6 @@ describe('cli: rotate, resume, rollback, status', () => {
     assert.match(md, /\| rollback \| flip \|/);
     assert.doesNotMatch(md, /\| 0 \||emergency rotation went past/);
     if (/Consumers not confirmed/.test(md)) assert.match(md, /the rotation was rolled back because of them/);
-    rmSync(join(report, '..'), { recursive: true, force: true });
   });
 
   it('exits 7 when too soon, 5 for a rotation in flight, 4 when locked', async () => {
@@ -154,7 +164,7 @@ describe('cli: no secret value reaches any output', () => {
       ['local', 'demo', ['--emergency']],
     ] as const) {
       const s = await scenario(stack);
-      const report = join(mkdtempSync(join(tmpdir(), 'keyslot-report-')), 'r.md');
+      const report = join(tempDir(join(tmpdir(), 'keyslot-report-')), 'r.md');
       const run = await cli(s, ['rotate', '-s', stack, '-c', cred, '--yes', '--report', report, ...extra]);
       assert.equal(run.code, ExitCode.ok, run.err);
       const status = await cli(s, ['status', '-s', stack, '--json']);
@@ -171,7 +181,7 @@ describe('cli: no secret value reaches any output', () => {
 describe('cli: the live task list on a TTY', () => {
   it('rotates through the task list and still writes the report', async () => {
     const s = await scenario('alwayson-cosmos');
-    const report = join(mkdtempSync(join(tmpdir(), 'keyslot-report-')), 'r.md');
+    const report = join(tempDir(join(tmpdir(), 'keyslot-report-')), 'r.md');
     const { code, err } = await cli(s, ['rotate', '-s', 'alwayson-cosmos', '--all', '--report', report], { interactive: true, confirm: async () => true, taskRenderer: 'silent' });
     assert.equal(code, ExitCode.ok, err);
     assert.match(readFileSync(report, 'utf8'), /## cosmos: rotated/);
