@@ -77,7 +77,7 @@ function safeList(stacksDir: string): string[] {
 /** Reads and parses one stack, keeping the raw values too (a simulated checkout starts from them). @throws ConfigError (exit code 2) */
 export function openStack(stack: string, stacksDir = defaultStacksDir): { config: StackConfig; raw: Record<string, unknown> } {
   const { origin, raw } = readStackFile(stack, stacksDir);
-  return { config: parseStackConfig(stack, raw, origin), raw };
+  return { config: parseStackConfig(stack, raw, origin, new Date()), raw };
 }
 
 /** Reads and parses one stack. @throws ConfigError (exit code 2) */

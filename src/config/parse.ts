@@ -291,7 +291,11 @@ function normalize(stack: string, parsed: StackConfigParsed): StackConfig {
  * their values; `origin` names where they came from for the error message.
  * @throws ConfigError on the first problem, in config order.
  */
-export function parseStackConfig(stack: string, raw: Readonly<Record<string, unknown>>, origin: string): StackConfig {
+/**
+ * Parses a stack's `keyslot:` values. With `now`, recorded times later than it are refused too
+ * (the CLI and the driver pass their clock; the program, which runs wherever Pulumi runs it, does not).
+ */
+export function parseStackConfig(stack: string, raw: Readonly<Record<string, unknown>>, origin: string, now?: Date): StackConfig {
   for (const key of Object.keys(raw)) {
     const isKubeconfigSecret = Array.isArray(raw.clusters) && raw.clusters.some((c) => c && typeof c === 'object' && (c as Cluster).kubeconfigSecret === key);
     if (!(configKeys as readonly string[]).includes(key) && !isKubeconfigSecret) {
@@ -311,5 +315,28 @@ export function parseStackConfig(stack: string, raw: Readonly<Record<string, unk
   for (const p of crossCheck(result.data, new Set(Object.keys(raw)))) {
     throw new ConfigError(origin, configPath(p.path), p.found, p.fix);
   }
+  if (now) for (const p of notInFuture(result.data, now)) throw new ConfigError(origin, configPath(p.path), p.found, p.fix);
   return normalize(stack, result.data);
+}
+
+/** Clocks drift; a recorded time this far ahead is still taken as now. */
+const clockSkewMs = 5 * 60_000;
+
+/**
+ * Recorded times that are in the future by the caller's clock: ages would be negative and a
+ * rotation refused until that date. Checked where keyslot knows what "now" is (the CLI, the
+ * driver, on the clock it runs on); the program inside `pulumi up` does not judge times.
+ */
+function* notInFuture(config: StackConfigParsed, now: Date): Generator<Problem> {
+  const ahead = (t: string | undefined) => t !== undefined && Date.parse(t) > now.getTime() + clockSkewMs;
+  const fix = 'use the time it really happened (a clock set ahead?); keyslot records these itself';
+  for (const [cred, gens] of Object.entries(config.generations)) {
+    for (const [key, g] of Object.entries(gens)) {
+      if (key === 'lastRotatedAt' || key === 'previousRotatedAt') {
+        if (ahead(g as string)) yield { path: ['generations', cred, key], found: `${g as string}, after now (${now.toISOString()})`, fix };
+      } else if (ahead((g as { createdAt?: string }).createdAt)) {
+        yield { path: ['generations', cred, key, 'createdAt'], found: `${(g as { createdAt: string }).createdAt}, after now (${now.toISOString()})`, fix };
+      }
+    }
+  }
 }

@@ -133,7 +133,7 @@ export class Driver {
   /** The stack config as the program will read it, through the one parser. */
   async loadConfig(): Promise<StackConfig> {
     const stack = this.ports.engine.stack;
-    return parseStackConfig(stack, await this.ports.engine.readConfig(), `stack ${stack}`);
+    return parseStackConfig(stack, await this.ports.engine.readConfig(), `stack ${stack}`, this.ports.clock.now());
   }
 
   /** Starts and finishes a rotation. @throws RotationInFlightError, TooSoonError, LockedError, RolledBackError, ... */

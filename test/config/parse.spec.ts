@@ -116,6 +116,18 @@ describe('config: parseStackConfig', () => {
     assert.doesNotThrow(() => parseStackConfig('s', raw, 'o'));
   });
 
+  it('refuses recorded times in the future by the caller\'s clock (the driver and the CLI pass theirs)', () => {
+    const raw = valid();
+    raw.generations = { store: { primary: { generation: 1, createdAt: '2027-06-01T00:00:00Z' }, secondary: { generation: 2 }, lastRotatedAt: '2026-11-01T00:00:00Z' } };
+    const now = new Date('2026-12-01T00:00:00Z');
+    assert.throws(() => parseStackConfig('s', raw, 'o', now), (e: ConfigError) => e.path === 'keyslot:generations.store.primary.createdAt' && /found 2027-06-01T00:00:00Z, after now \(2026-12-01T00:00:00\.000Z\)/.test(e.message));
+    raw.generations.store.primary.createdAt = '2026-12-01T00:03:00Z';
+    assert.doesNotThrow(() => parseStackConfig('s', raw, 'o', now), 'a few minutes of clock skew is tolerated');
+    raw.generations.store.lastRotatedAt = '2027-01-01T00:00:00Z';
+    assert.throws(() => parseStackConfig('s', raw, 'o', now), (e: ConfigError) => e.path === 'keyslot:generations.store.lastRotatedAt');
+    assert.doesNotThrow(() => parseStackConfig('s', raw, 'o'), 'without a clock (inside pulumi up) times are not judged');
+  });
+
   it('never echoes a secret config value', () => {
     const raw = valid();
     raw.credentials[0].source = { secure: 'v1:AAAAsecretciphertext' };
