@@ -7,23 +7,33 @@ import { accessSync, constants, statSync, writeFileSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import { createInterface } from 'node:readline/promises';
 import { onInterrupt } from '../adapters/probes/interrupt.ts';
-import { ProcessCommands } from '../adapters/probes/process.ts';
 import { openStack, projectRoot } from '../config/load.ts';
-import { runDrill } from '../drill/drill.ts';
-import { applyWorldFile, loadWorldFile, worldFileOf } from '../drill/worldFile.ts';
-import { drillHeld, drillLine, renderDrill } from './renderDrill.ts';
-import { commitStackFile } from './commit.ts';
-import { Driver, credentialStatuses, describeUncovered, discoverConsumers, dueCredentials, uncoveredConsumers, uncoveredError, type RotationEvent, type RotationResult } from '../driver/index.ts';
 import { DrillFailedError, ExitCode, exitCodeFor, KeyslotError } from '../errors.ts';
 import { planRotation, type RotationMode } from '../model/planner.ts';
 import { undeliveredStages } from '../model/discovery.ts';
-import { defaultPortsFactory, knownSecrets, lockHolder, realClusterFleet, type PortsFactory } from './ports.ts';
+import type { RotationEvent, RotationResult } from '../driver/index.ts';
+import type { PortsFactory } from './ports.ts';
 import type { StackConfig } from '../config/parse.ts';
 import type { ClusterFleet } from '../ports/clusters.ts';
-import { eventLine, markdownReport } from './renderEvents.ts';
+import { knownSecrets } from './secrets.ts';
 import { planJson, renderPlan } from './renderPlan.ts';
-import { renderStatus, statusJson } from './renderStatus.ts';
-import { runWithTaskList } from './taskList.ts';
+
+/**
+ * What only some commands need, loaded when one of them runs: `plan` and `--help` never load the
+ * cloud SDKs, the Kubernetes client, the Automation API, the drill's world or the task list.
+ */
+const load = {
+  driver: () => require('../driver/index.ts') as typeof import('../driver/index.ts'),
+  ports: () => require('./ports.ts') as typeof import('./ports.ts'),
+  drill: () => require('../drill/drill.ts') as typeof import('../drill/drill.ts'),
+  worldFile: () => require('../drill/worldFile.ts') as typeof import('../drill/worldFile.ts'),
+  renderDrill: () => require('./renderDrill.ts') as typeof import('./renderDrill.ts'),
+  renderEvents: () => require('./renderEvents.ts') as typeof import('./renderEvents.ts'),
+  renderStatus: () => require('./renderStatus.ts') as typeof import('./renderStatus.ts'),
+  taskList: () => require('./taskList.ts') as typeof import('./taskList.ts'),
+  commit: () => require('./commit.ts') as typeof import('./commit.ts'),
+  process: () => require('../adapters/probes/process.ts') as typeof import('../adapters/probes/process.ts'),
+};
 
 export interface Io {
   readonly out: (text: string) => void;
@@ -163,14 +173,14 @@ export function buildCli(io: Io): Command {
       }
       const clusters = await clustersFor(opts.stack, opts.simulate, config, raw);
       for (const credential of config.credentials.filter((c) => plan.credentials.some((p) => p.name === c.name))) {
-        const found = await discoverConsumers(config, credential, clusters);
-        const uncovered = uncoveredConsumers(config, credential, found);
+        const found = await load.driver().discoverConsumers(config, credential, clusters);
+        const uncovered = load.driver().uncoveredConsumers(config, credential, found);
         if (opts.json) io.out(JSON.stringify({ credential: credential.name, consumers: found, uncovered }) + '\n');
         else {
           io.out(`\ndiscovery, ${credential.name}: ${found.length} consumer(s) found, ${uncovered.length} not covered by a stage\n`);
-          for (const c of uncovered) io.out(`  ! ${describeUncovered(c)}\n`);
+          for (const c of uncovered) io.out(`  ! ${load.driver().describeUncovered(c)}\n`);
         }
-        if (opts.strict && uncovered.length) throw uncoveredError(config, credential, uncovered);
+        if (opts.strict && uncovered.length) throw load.driver().uncoveredError(config, credential, uncovered);
       }
     });
 
@@ -186,15 +196,15 @@ export function buildCli(io: Io): Command {
       writableOrRefuse('--out', opts.out);
       const clusters = await clustersFor(opts.stack, opts.simulate, config, raw);
       const found = [];
-      for (const credential of config.credentials) found.push(...(await discoverConsumers(config, credential, clusters)));
+      for (const credential of config.credentials) found.push(...(await load.driver().discoverConsumers(config, credential, clusters)));
       const unique = [...new Map(found.map((c) => [`${c.cluster}/${c.namespace}/${c.workload}`, c])).values()];
-      writeFileSync(opts.out, worldFileOf(unique));
+      writeFileSync(opts.out, load.worldFile().worldFileOf(unique));
       io.out(`wrote ${opts.out}: ${unique.length} workload(s) on ${new Set(unique.map((c) => c.cluster)).size} cluster(s)\n`);
     });
 
   /** Discovery needs only the clusters: the real ones (no Pulumi CLI unless a kubeconfig is a stack secret) or the simulated fleet. */
   const clustersFor = async (stack: string, simulate: boolean | undefined, config: StackConfig, raw: Record<string, unknown>): Promise<ClusterFleet> =>
-    simulate || io.ports ? (await (io.ports ?? defaultPortsFactory)({ stack, simulate: Boolean(simulate), config, raw })).clusters : realClusterFleet(stack, config);
+    simulate || io.ports ? (await (io.ports ?? load.ports().defaultPortsFactory)({ stack, simulate: Boolean(simulate), config, raw })).clusters : load.ports().realClusterFleet(stack, config);
 
   const run = async (opts: RunOptions, action: 'rotate' | 'resume' | 'rollback') => {
     const { config, raw } = openStack(opts.stack);
@@ -203,10 +213,10 @@ export function buildCli(io: Io): Command {
     // Usage is settled before anything looks for the Pulumi CLI or a cluster.
     if (!opts.yes && !opts.dryRun && (!io.interactive || !io.confirm)) throw new InvalidArgumentError(`refusing to ${action} without --yes when not on a TTY`);
     if (opts.report) writableOrRefuse('--report', opts.report);
-    const ports = await (io.ports ?? defaultPortsFactory)({ stack: opts.stack, simulate: Boolean(opts.simulate), config, raw });
+    const ports = await (io.ports ?? load.ports().defaultPortsFactory)({ stack: opts.stack, simulate: Boolean(opts.simulate), config, raw });
     let names = opts.credential;
     if (action === 'rotate' && names.length === 0) {
-      names = opts.all ? config.credentials.map((c) => c.name) : dueCredentials(credentialStatuses(config, await ports.engine.deployed(), ports.clock.now()));
+      names = opts.all ? config.credentials.map((c) => c.name) : load.driver().dueCredentials(load.driver().credentialStatuses(config, await ports.engine.deployed(), ports.clock.now()));
       if (names.length === 0) {
         io.out(`stack ${opts.stack}: no credential is due for rotation (use --credential or --all)\n`);
         return;
@@ -228,14 +238,14 @@ export function buildCli(io: Io): Command {
       }
     }
     const events: RotationEvent[] = [];
-    let show = (e: RotationEvent) => io.out(knownSecrets.redact(opts.json ? JSON.stringify(e) + '\n' : eventLine(e) + '\n'));
-    const driver = new Driver(ports, {
+    let show = (e: RotationEvent) => io.out(knownSecrets.redact(opts.json ? JSON.stringify(e) + '\n' : load.renderEvents().eventLine(e) + '\n'));
+    const driver = new (load.driver().Driver)(ports, {
       onInterrupt,
       policyPacks: opts.policy ? ['policy'] : [],
       concurrency: opts.concurrency,
       force: Boolean(opts.force),
       discovery: opts.strict ? 'strict' : 'warn',
-      holder: lockHolder(),
+      holder: load.ports().lockHolder(),
       onEvent: (e) => {
         events.push(e);
         show(e);
@@ -245,7 +255,7 @@ export function buildCli(io: Io): Command {
     // changes in the repository, and resume adopts the rest from the deployed stack.
     const committed = async (r: RotationResult): Promise<RotationResult> => {
       if (opts.commit && !opts.simulate) {
-        const file = await commitStackFile(projectRoot, opts.stack, `keyslot: ${action} ${r.credential} (${r.rotationId})`, new ProcessCommands());
+        const file = await load.commit().commitStackFile(projectRoot, opts.stack, `keyslot: ${action} ${r.credential} (${r.rotationId})`, new (load.process().ProcessCommands)());
         io.out(`committed ${file} (${r.credential})\n`);
       }
       return r;
@@ -255,7 +265,7 @@ export function buildCli(io: Io): Command {
     try {
       if (io.interactive && !opts.json) {
         // A person at a terminal gets a live task list; CI gets one line per event.
-        const done = await runWithTaskList(names, (name, onEvent) => ((show = onEvent), act(name)), io.taskRenderer ?? 'default');
+        const done = await load.taskList().runWithTaskList(names, (name, onEvent) => ((show = onEvent), act(name)), io.taskRenderer ?? 'default');
         results.push(...done);
       } else {
         for (const name of names) results.push(await act(name));
@@ -264,7 +274,7 @@ export function buildCli(io: Io): Command {
       // The report is a record of the run, not part of it: failing to write it never fails a rotation.
       if (opts.report) {
         try {
-          writeFileSync(opts.report, knownSecrets.redact(markdownReport(opts.stack, events)));
+          writeFileSync(opts.report, knownSecrets.redact(load.renderEvents().markdownReport(opts.stack, events)));
         } catch (error) {
           io.err(`keyslot: warning: --report ${opts.report} could not be written (${(error as NodeJS.ErrnoException).code ?? 'error'}); the rotation's outcome is above\n`);
         }
@@ -291,16 +301,16 @@ export function buildCli(io: Io): Command {
     .option('--json', 'print results as JSON lines')
     .action(async (opts: { stack: string; seed: number; seeds?: number; world?: string; faults?: boolean; emergency?: boolean; disruptive?: boolean; json?: boolean }) => {
       const { config, raw } = openStack(opts.stack);
-      const world = opts.world ? loadWorldFile(opts.world, config) : undefined;
+      const world = opts.world ? load.worldFile().loadWorldFile(opts.world, config) : undefined;
       const mode: RotationMode = opts.disruptive ? 'disruptive' : opts.emergency ? 'emergency' : 'rotate';
       const seeds = opts.seeds ? Array.from({ length: opts.seeds }, (_, i) => i + 1) : [opts.seed];
       let held = true;
       for (const seed of seeds) {
-        const result = await runDrill(opts.stack, raw, { seed, faults: Boolean(opts.faults), mode, ...(world ? { editWorld: (w) => applyWorldFile(w, world) } : {}) });
-        held &&= drillHeld(result);
+        const result = await load.drill().runDrill(opts.stack, raw, { seed, faults: Boolean(opts.faults), mode, ...(world ? { editWorld: (w) => load.worldFile().applyWorldFile(w, world) } : {}) });
+        held &&= load.renderDrill().drillHeld(result);
         if (io.interactive && seeds.length > 1 && !opts.json) io.err(`\rseed ${seed}/${seeds.length}${seed === seeds.length ? '\n' : ''}`);
         if (opts.json) io.out(JSON.stringify({ ...result, events: seeds.length > 1 ? undefined : result.events }) + '\n');
-        else io.out(seeds.length > 1 ? drillLine(result) : renderDrill(result));
+        else io.out(seeds.length > 1 ? load.renderDrill().drillLine(result) : load.renderDrill().renderDrill(result));
       }
       if (seeds.length > 1 && !opts.json) io.out(`${seeds.length} seeds: ${held ? 'every invariant held' : 'invariants VIOLATED'}\n`);
       if (!held) throw new DrillFailedError(`drill of ${opts.stack} found a rotation that would fail requests or break an invariant`);
@@ -314,9 +324,9 @@ export function buildCli(io: Io): Command {
     .option('--simulate', 'read the simulated stack instead of the Pulumi backend')
     .action(async (opts: { stack: string; json?: boolean; simulate?: boolean }) => {
       const { config, raw } = openStack(opts.stack);
-      const ports = await (io.ports ?? defaultPortsFactory)({ stack: opts.stack, simulate: Boolean(opts.simulate), config, raw });
-      const statuses = credentialStatuses(config, await ports.engine.deployed(), ports.clock.now());
-      io.out(opts.json ? statusJson(opts.stack, statuses) : renderStatus(opts.stack, statuses));
+      const ports = await (io.ports ?? load.ports().defaultPortsFactory)({ stack: opts.stack, simulate: Boolean(opts.simulate), config, raw });
+      const statuses = load.driver().credentialStatuses(config, await ports.engine.deployed(), ports.clock.now());
+      io.out(opts.json ? load.renderStatus().statusJson(opts.stack, statuses) : load.renderStatus().renderStatus(opts.stack, statuses));
     });
 
   return program;

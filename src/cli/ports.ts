@@ -3,7 +3,7 @@
  * (the real driver and program against simulated clusters and a simulated cloud).
  */
 import { parse as parseYaml } from 'yaml';
-import { Redactor } from '../model/redact.ts';
+import { knownSecrets } from './secrets.ts';
 import { hostname, userInfo } from 'node:os';
 import { join } from 'node:path';
 import { LocalWorkspaceEngine } from '../adapters/engine/localWorkspace.ts';
@@ -40,11 +40,7 @@ export function lockHolder(): string {
   return `${user}@${hostname()}:${process.pid}`;
 }
 
-/**
- * The secret values this process has seen (standby key material, kubeconfigs held as stack
- * secrets): whatever keyslot prints or writes is masked by them first.
- */
-export const knownSecrets = new Redactor();
+export { knownSecrets } from './secrets.ts';
 
 /** Every string leaf of a value (a key's material, a kubeconfig's users), remembered as secret. */
 function rememberAll(value: unknown): void {
