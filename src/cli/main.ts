@@ -299,8 +299,9 @@ export function buildCli(io: Io): Command {
     .option('--emergency', 'drill an emergency rotation (failures are counted, not refused)')
     .option('--disruptive', 'drill a disruptive rotation')
     .option('--json', 'print results as JSON lines')
-    .action(async (opts: { stack: string; seed: number; seeds?: number; world?: string; faults?: boolean; emergency?: boolean; disruptive?: boolean; json?: boolean }) => {
-      const { config, raw } = openStack(opts.stack);
+    .option('--stacks-dir <dir>', 'folder of stack files (default: stacks/ of this project)')
+    .action(async (opts: { stack: string; seed: number; seeds?: number; world?: string; faults?: boolean; emergency?: boolean; disruptive?: boolean; json?: boolean; stacksDir?: string }) => {
+      const { config, raw } = openStack(opts.stack, opts.stacksDir);
       const world = opts.world ? load.worldFile().loadWorldFile(opts.world, config) : undefined;
       const mode: RotationMode = opts.disruptive ? 'disruptive' : opts.emergency ? 'emergency' : 'rotate';
       const seeds = opts.seeds ? Array.from({ length: opts.seeds }, (_, i) => i + 1) : [opts.seed];

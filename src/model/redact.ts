@@ -8,7 +8,8 @@ const shapes: readonly RegExp[] = [
   /-----BEGIN [A-Z ]*PRIVATE KEY-----[\s\S]*?(-----END [A-Z ]*PRIVATE KEY-----|$)/g,
   /\b(AKIA|ASIA)[A-Z0-9]{16}\b/g,
   /\b(AccountKey|SharedAccessSignature|sig|password|secret|token|key)=([^;&\s]+)/gi,
-  /\b(AccountKey|password|passwd|secret|secret_key|access_key|token|api_key|apikey|client-key-data)(\s*:\s*)("?)([^\s"',;]+)\3/gi,
+  // YAML-style `name: value` (a space after the colon, so type tokens like `kind:Secret::name` are not names).
+  /\b(AccountKey|password|passwd|secret|secret_key|access_key|token|api_key|apikey|client-key-data)(:[ \t]+)("?)([^\s"',;]+)\3/gi,
   /\beyJ[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]*/g,
   /[A-Za-z0-9+/]{32,}={0,2}/g,
   /\b[0-9a-f]{32,}\b/gi,

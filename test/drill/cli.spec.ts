@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { runCli } from '../../src/cli/main.ts';
@@ -99,6 +99,19 @@ describe('cli: keyslot drill', () => {
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }
+  });
+
+  it('a stack whose first up fails in the simulated world says so in one line (no stack trace), exit 1', async () => {
+    const dir = tempDir(join(tmpdir(), 'keyslot-world-'));
+    mkdirSync(join(dir, 'stacks'));
+    // The AlwaysOn stack without adopt: its vaults already hold the secrets, so the first up fails.
+    writeFileSync(join(dir, 'stacks', 'Pulumi.noadopt.yaml'), readFileSync(join(__dirname, '..', '..', 'stacks', 'Pulumi.alwayson-cosmos.yaml'), 'utf8').replaceAll('adopt: true', 'adopt: false'));
+    const { code, out, err } = await cli('drill', '-s', 'noadopt', '--stacks-dir', join(dir, 'stacks'));
+    assert.equal(code, ExitCode.failed);
+    assert.equal(out, '');
+    assert.match(err, /^keyslot: pulumi up failed: create azure-native:keyvault:Secret::cosmos-d0: Key Vault secret kv-example-eastus2\/CosmosDb-PrimaryKey already exists; adopt it: set adopt: true/);
+    assert.equal(err.trim().split('\n').length, 1, err);
+    assert.doesNotMatch(err, /\n\s+at |EPIPE|promises were still active/);
   });
 
   it('a world file that is missing or not YAML is bad input, said apart', async () => {

@@ -23,5 +23,6 @@ describe('redaction', () => {
     assert.equal(redact('secret_key: "Zm9vYmFy"'), 'secret_key: [redacted]');
     assert.equal(redact('AccountKey=abc123;EndpointSuffix=core'), 'AccountKey=[redacted];EndpointSuffix=core');
     assert.equal(redact('the key rotated at 10:00'), 'the key rotated at 10:00', 'prose survives');
+    assert.equal(redact('create azure-native:keyvault:Secret::cosmos-d0: failed'), 'create azure-native:keyvault:Secret::cosmos-d0: failed', 'type tokens survive');
   });
 });
