@@ -8,7 +8,7 @@ import { dirname, resolve } from 'node:path';
 import { createInterface } from 'node:readline/promises';
 import { onInterrupt } from '../adapters/probes/interrupt.ts';
 import { openStack, projectRoot } from '../config/load.ts';
-import { DrillFailedError, ExitCode, exitCodeFor, KeyslotError } from '../errors.ts';
+import { ConfigError, DrillFailedError, ExitCode, exitCodeFor, KeyslotError } from '../errors.ts';
 import { planRotation, type RotationMode } from '../model/planner.ts';
 import { undeliveredStages } from '../model/discovery.ts';
 import type { RotationEvent, RotationResult } from '../driver/index.ts';
@@ -155,22 +155,24 @@ export function buildCli(io: Io): Command {
     .option('--stacks-dir <dir>', 'folder of stack files (default: stacks/ of this project)')
     .option('--json', 'print the plan as JSON')
     .option('--discover', 'list the workloads on the clusters that read each delivered Secret and report those no stage restarts')
-    .option('--strict', 'with --discover: fail (exit 2) if any consumer is not covered')
+    .option('--strict', 'fail (exit 2), before printing the plan, if a stage acts where no delivery reaches; with --discover also if a consumer is not covered')
     .option('--simulate', 'with --discover: look at the simulated fleet instead of the real clusters')
     .action(async (opts: { stack: string; credential: string[]; stacksDir?: string; json?: boolean; discover?: boolean; strict?: boolean; simulate?: boolean }) => {
-      if (opts.strict && !opts.discover) throw new InvalidArgumentError('--strict needs --discover');
       const { config, raw } = openStack(opts.stack, opts.stacksDir);
       const plan = planRotation(config, opts.credential);
-      io.out(opts.json ? planJson(plan) : renderPlan(plan));
       for (const credential of config.credentials.filter((c) => plan.credentials.some((p) => p.name === c.name))) {
+        const i = config.credentials.indexOf(credential);
         for (const u of undeliveredStages(config, credential)) {
-          io.err(`keyslot: warning: keyslot:credentials[${config.credentials.indexOf(credential)}].stages[${u.stage}]: ${u.workload} on cluster ${u.cluster}, where no delivery of ${credential.name} reaches (in namespace ${u.workload.split('/')[0]}); it would never get the new value: add the cluster to a delivery, or take it out of the stage\n`);
+          const path = `keyslot:credentials[${i}].stages[${u.stage}]`;
+          const found = `${u.workload} on cluster ${u.cluster}, where no delivery of ${credential.name} reaches`;
+          const fix = 'add the cluster to a delivery, or take it out of the stage';
+          // --strict refuses before anything is printed; otherwise it is a warning next to the plan.
+          if (opts.strict) throw new ConfigError(`stacks/Pulumi.${opts.stack}.yaml`, path, found, fix);
+          io.err(`keyslot: warning: ${path}: ${found}; it would never get the new value: ${fix}\n`);
         }
       }
-      if (!opts.discover) {
-        if (opts.strict) throw new InvalidArgumentError('--strict needs --discover');
-        return;
-      }
+      io.out(opts.json ? planJson(plan) : renderPlan(plan));
+      if (!opts.discover) return;
       const clusters = await clustersFor(opts.stack, opts.simulate, config, raw);
       for (const credential of config.credentials.filter((c) => plan.credentials.some((p) => p.name === c.name))) {
         const found = await load.driver().discoverConsumers(config, credential, clusters);
