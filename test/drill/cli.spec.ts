@@ -1,20 +1,13 @@
 import assert from 'node:assert/strict';
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { runCli } from '../../src/cli/main.ts';
 import { ExitCode } from '../../src/errors.ts';
+import { tempDirs } from '../fixtures/tempDirs.ts';
 
-/** Temp folders this file makes, removed after each test. */
-const temps: string[] = [];
-function tempDir(prefix: string): string {
-  const dir = mkdtempSync(prefix);
-  temps.push(dir);
-  return dir;
-}
-afterEach(() => {
-  for (const dir of temps.splice(0)) rmSync(dir, { recursive: true, force: true });
-});
+const temp = tempDirs();
+afterEach(() => temp.cleanup());
 
 async function cli(...argv: string[]) {
   let out = '';
@@ -57,7 +50,7 @@ describe('cli: keyslot drill', () => {
   });
 
   it('--world: the same forgotten consumer is safe if it reloads the mounted file before the old key goes, and not if the sync is slower than the rotation', async () => {
-    const dir = tempDir(join(tmpdir(), 'keyslot-world-'));
+    const dir = temp.make('keyslot-world-');
     const world = (seconds: number) => `workloads:\n  - {cluster: secondary-eu, namespace: kubecost, kind: deployment, name: thanos-bucket-exporter, replicas: 1, reads: [kubecost-thanos], takesNewValueBy: reload, reloadSeconds: ${seconds}}\n`;
     writeFileSync(join(dir, 'quick.yaml'), world(60));
     const quick = await cli('drill', '-s', 'kubecost-thanos', '--world', join(dir, 'quick.yaml'));
@@ -82,7 +75,7 @@ describe('cli: keyslot drill', () => {
   });
 
   it('a world file naming a cluster the stack does not have is bad input', async () => {
-    const dir = tempDir(join(tmpdir(), 'keyslot-world-'));
+    const dir = temp.make('keyslot-world-');
     writeFileSync(join(dir, 'w.yaml'), 'workloads:\n  - {cluster: mars, namespace: a, kind: deployment, name: b, reads: [c]}\n');
     const { code, err } = await cli('drill', '-s', 'kubecost-thanos', '--world', join(dir, 'w.yaml'));
     assert.equal(code, ExitCode.badInput);
@@ -90,19 +83,15 @@ describe('cli: keyslot drill', () => {
   });
 
   it('a world file with a name Kubernetes rejects is bad input, as the stack file would be', async () => {
-    const dir = tempDir(join(tmpdir(), 'keyslot-world-'));
-    try {
-      writeFileSync(join(dir, 'w.yaml'), 'workloads:\n  - {cluster: primary, namespace: team.apps, kind: deployment, name: b, reads: [c]}\n');
-      const { code, err } = await cli('drill', '-s', 'kubecost-thanos', '--world', join(dir, 'w.yaml'));
-      assert.equal(code, ExitCode.badInput);
-      assert.match(err, /world:workloads\[0\]\.namespace: found "team\.apps".*DNS-1123 label/);
-    } finally {
-      rmSync(dir, { recursive: true, force: true });
-    }
+    const dir = temp.make('keyslot-world-');
+    writeFileSync(join(dir, 'w.yaml'), 'workloads:\n  - {cluster: primary, namespace: team.apps, kind: deployment, name: b, reads: [c]}\n');
+    const { code, err } = await cli('drill', '-s', 'kubecost-thanos', '--world', join(dir, 'w.yaml'));
+    assert.equal(code, ExitCode.badInput);
+    assert.match(err, /world:workloads\[0\]\.namespace: found "team\.apps".*DNS-1123 label/);
   });
 
   it('a stack whose first up fails in the simulated world says so in one line (no stack trace), exit 1', async () => {
-    const dir = tempDir(join(tmpdir(), 'keyslot-world-'));
+    const dir = temp.make('keyslot-world-');
     mkdirSync(join(dir, 'stacks'));
     // The AlwaysOn stack without adopt: its vaults already hold the secrets, so the first up fails.
     writeFileSync(join(dir, 'stacks', 'Pulumi.noadopt.yaml'), readFileSync(join(__dirname, '..', '..', 'stacks', 'Pulumi.alwayson-cosmos.yaml'), 'utf8').replaceAll('adopt: true', 'adopt: false'));
@@ -118,7 +107,7 @@ describe('cli: keyslot drill', () => {
     const missing = await cli('drill', '-s', 'local', '--world', join(tmpdir(), 'keyslot-no-such-world.yaml'));
     assert.equal(missing.code, ExitCode.badInput);
     assert.match(missing.err, /world: found no file that can be read there; fix: pass the path of a world file/);
-    const dir = tempDir(join(tmpdir(), 'keyslot-world-'));
+    const dir = temp.make('keyslot-world-');
     writeFileSync(join(dir, 'bad.yaml'), 'workloads: [\n');
     const bad = await cli('drill', '-s', 'local', '--world', join(dir, 'bad.yaml'));
     assert.equal(bad.code, ExitCode.badInput);

@@ -1,22 +1,15 @@
 import assert from 'node:assert/strict';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { runCli, type Io } from '../../src/cli/main.ts';
 import { ExitCode } from '../../src/errors.ts';
 import { progressLines } from '../../src/cli/taskList.ts';
 import { scenario, type Scenario } from './world.ts';
+import { tempDirs } from '../fixtures/tempDirs.ts';
 
-/** Temp folders this file makes, removed after each test. */
-const temps: string[] = [];
-function tempDir(prefix: string): string {
-  const dir = mkdtempSync(prefix);
-  temps.push(dir);
-  return dir;
-}
-afterEach(() => {
-  for (const dir of temps.splice(0)) rmSync(dir, { recursive: true, force: true });
-});
+const temp = tempDirs();
+afterEach(() => temp.cleanup());
 
 async function cli(s: Scenario | undefined, argv: string[], io: Partial<Io> = {}) {
   let out = '';
@@ -96,7 +89,7 @@ describe('cli: rotate, resume, rollback, status', () => {
   it('exits 3 after a rollback, and writes the Markdown report with the reason', async () => {
     const s = await scenario('kubecost-thanos');
     s.world.fleet.cluster('primary').workload('kubecost', 'statefulset', 'kubecost-thanos-store')!.failRollout = true;
-    const report = join(tempDir(join(tmpdir(), 'keyslot-report-')), 'summary.md');
+    const report = join(temp.make('keyslot-report-'), 'summary.md');
     const { code, err } = await cli(s, ['rotate', '-s', 'kubecost-thanos', '-c', 'thanos-store', '--yes', '--report', report]);
     assert.equal(code, ExitCode.rolledBack);
     assert.match(err, /^keyslot: rotation r-\S+ of thanos-store rolled back: .*ProgressDeadlineExceeded/);
@@ -164,7 +157,7 @@ describe('cli: no secret value reaches any output', () => {
       ['local', 'demo', ['--emergency']],
     ] as const) {
       const s = await scenario(stack);
-      const report = join(tempDir(join(tmpdir(), 'keyslot-report-')), 'r.md');
+      const report = join(temp.make('keyslot-report-'), 'r.md');
       const run = await cli(s, ['rotate', '-s', stack, '-c', cred, '--yes', '--report', report, ...extra]);
       assert.equal(run.code, ExitCode.ok, run.err);
       const status = await cli(s, ['status', '-s', stack, '--json']);
@@ -181,7 +174,7 @@ describe('cli: no secret value reaches any output', () => {
 describe('cli: the live task list on a TTY', () => {
   it('rotates through the task list and still writes the report', async () => {
     const s = await scenario('alwayson-cosmos');
-    const report = join(tempDir(join(tmpdir(), 'keyslot-report-')), 'r.md');
+    const report = join(temp.make('keyslot-report-'), 'r.md');
     const { code, err } = await cli(s, ['rotate', '-s', 'alwayson-cosmos', '--all', '--report', report], { interactive: true, confirm: async () => true, taskRenderer: 'silent' });
     assert.equal(code, ExitCode.ok, err);
     assert.match(readFileSync(report, 'utf8'), /## cosmos: rotated/);
