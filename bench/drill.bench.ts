@@ -5,8 +5,8 @@
  * 500 × 10), and the number of `up`s per rotation (goal: 2 for a dual rotation).
  * Measured here, never asserted in tests.
  */
-import { fork } from 'node:child_process';
-import { writeFileSync } from 'node:fs';
+import { fork, spawnSync } from 'node:child_process';
+import { existsSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { runDrill, type DrillMeter } from '../src/drill/drill.ts';
 
@@ -98,6 +98,31 @@ function render(r: Row): string {
   return `| ${r.clusters} × ${consumers} | ${r.makespanS.toFixed(0)} s | ${r.boundS.toFixed(0)} s | ${(r.boundS ? r.makespanS / r.boundS : 1).toFixed(3)} | ${driver.toFixed(2)} s | ${r.engineS.toFixed(2)} s | ${r.trafficS.toFixed(2)} s | ${r.wallS.toFixed(2)} s | ${r.peakRssMB.toFixed(0)} MB (${r.rssBeforeMB.toFixed(0)} MB before) | ${r.retainedMB.toFixed(0)} MB | ${r.engineHostPeakRssMB.toFixed(0)} MB | ${r.ups} | ${Math.round(r.failed)} | ${r.held ? 'yes' : 'NO'} |`;
 }
 
+/**
+ * The CLI's cold start: whole processes (`node bin/keyslot.js ...`), the median of `runs` runs,
+ * wall time and peak RSS as GNU time reports them (wall time only where it is not installed).
+ */
+function coldStart(args: readonly string[], runs = 5): { wallS: number; rssMB?: number } {
+  const bin = join(__dirname, '..', 'bin', 'keyslot.js');
+  const gnuTime = existsSync('/usr/bin/time') ? '/usr/bin/time' : undefined;
+  const samples: { wallS: number; rssMB?: number }[] = [];
+  for (let i = 0; i < runs; i++) {
+    const started = performance.now();
+    if (gnuTime) {
+      // GNU time writes "%e %M" (seconds, KB) last on stderr.
+      const err = spawnSync(gnuTime, ['-f', '%e %M', process.execPath, bin, ...args], { encoding: 'utf8', stdio: ['ignore', 'ignore', 'pipe'] }).stderr;
+      const [wall, kb] = err.trim().split('\n').at(-1)!.split(' ').map(Number) as [number, number];
+      samples.push({ wallS: wall, rssMB: kb / 1024 });
+    } else {
+      spawnSync(process.execPath, [bin, ...args], { stdio: 'ignore' });
+      samples.push({ wallS: (performance.now() - started) / 1000 });
+    }
+  }
+  const median = <T>(xs: T[], key: (x: T) => number) => [...xs].sort((a, b) => key(a) - key(b))[Math.floor(xs.length / 2)]!;
+  const m = median(samples, (x) => x.wallS);
+  return { wallS: m.wallS, ...(m.rssMB !== undefined ? { rssMB: median(samples, (x) => x.rssMB ?? 0).rssMB! } : {}) };
+}
+
 async function main() {
   const sizes = (process.env.KEYSLOT_BENCH_SIZES ?? '1,10,100,500').split(',').map(Number);
   const rows: string[] = [];
@@ -105,6 +130,9 @@ async function main() {
     rows.push(render(await runChild(clusters)));
     process.stdout.write(`${rows.at(-1)}\n`);
   }
+  const commands: string[][] = [['plan', '--stack', 'kubecost-thanos'], ['--help'], ['status', '--stack', 'local', '--simulate']];
+  const starts = commands.map((args) => ({ args, ...coldStart(args) }));
+  for (const c of starts) process.stdout.write(`keyslot ${c.args.join(' ')}: ${c.wallS.toFixed(2)} s, ${c.rssMB?.toFixed(0) ?? '?'} MB\n`);
   const out = [
     '# keyslot drill benchmark',
     '',
@@ -122,6 +150,16 @@ async function main() {
     '| fleet | makespan | critical-path bound | ratio (goal ≤ 1.05) | driver CPU (goal < 2 s at 500) | program CPU | traffic CPU | wall | driver peak RSS (goal < 300 MB at 500) | retained heap | program host peak RSS | ups (goal 2) | failed requests | invariants held |',
     '| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |',
     ...rows,
+    '',
+    '## CLI cold start',
+    '',
+    'Whole processes (`node bin/keyslot.js ...`, tsx compiling on load), the median of five runs each; goal < 0.4 s and < 120 MB',
+    'for `plan`, `--help` and `status` on a stack file. `status --simulate` builds and deploys the simulated world first, so it',
+    'loads the drill\'s modules and the program host; it is listed for comparison.',
+    '',
+    '| command | wall | peak RSS |',
+    '| --- | --- | --- |',
+    ...starts.map((c) => `| \`keyslot ${c.args.join(' ')}\` | ${c.wallS.toFixed(2)} s | ${c.rssMB !== undefined ? `${c.rssMB.toFixed(0)} MB` : 'n/a'} |`),
     '',
   ].join('\n');
   writeFileSync(join(__dirname, 'RESULTS.md'), out);
