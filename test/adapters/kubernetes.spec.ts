@@ -1,12 +1,43 @@
 import assert from 'node:assert/strict';
-import { KubernetesClusterFleet, plainKubeConfig } from '../../src/adapters/clusters/kubernetes.ts';
-import { existsSync, readFileSync, statSync } from 'node:fs';
-import { ApiUnavailableError, ClusterUnreachableError, ConsumerNotReadyError, ForbiddenError, LogsUnreadableError, ResourceNotFoundError, RolloutFailedError, ShootBeingDeletedError } from '../../src/errors.ts';
+import { kubeConfigsFor, KubernetesClusterFleet, plainKubeConfig } from '../../src/adapters/clusters/kubernetes.ts';
+import { existsSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { ApiUnavailableError, ClusterUnreachableError, ConfigError, ConsumerNotReadyError, ForbiddenError, LogsUnreadableError, ResourceNotFoundError, RolloutFailedError, ShootBeingDeletedError } from '../../src/errors.ts';
 import { SimClock } from '../../src/sim/clock.ts';
 import { SimFleet, type SimCluster } from '../../src/sim/cluster.ts';
 import { KubeApiEmulator } from '../fixtures/kubeApiEmulator.ts';
 
 const fastRetry = { retries: 2, minTimeoutMs: 1, maxTimeoutMs: 5 };
+
+describe('adapter: Kubernetes, finding each cluster\'s kubeconfig', () => {
+  const cluster = (extra: Record<string, unknown>) => ({ name: 'eu', primary: true, ...extra }) as never;
+  let saved: { KUBECONFIG?: string; HOME?: string };
+  beforeEach(() => (saved = { KUBECONFIG: process.env.KUBECONFIG, HOME: process.env.HOME }));
+  afterEach(() => {
+    for (const [k, v] of Object.entries(saved)) if (v === undefined) delete process.env[k];
+    else process.env[k] = v;
+  });
+
+  it('names the cluster and what is missing, instead of failing later on an unrelated TLS message', () => {
+    process.env.KUBECONFIG = '/nonexistent/kubeconfig';
+    process.env.HOME = '/nonexistent-home';
+    assert.throws(() => kubeConfigsFor([cluster({})]), (e: unknown) => e instanceof ConfigError && /^cluster eu: keyslot:clusters\[0\]: found no kubeconfig \(\$KUBECONFIG \/nonexistent\/kubeconfig does not exist and .*\.kube\/config does not exist\)/.test(e.message));
+    assert.throws(() => kubeConfigsFor([cluster({ kubeconfigPath: '/nonexistent/eu.yaml' })]), /kubeconfigPath \/nonexistent\/eu\.yaml, which does not exist/);
+  });
+
+  it('refuses a context the kubeconfig does not have, naming the ones it has', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'keyslot-kc-'));
+    try {
+      const file = join(dir, 'config');
+      writeFileSync(file, 'apiVersion: v1\nkind: Config\nclusters: [{name: c, cluster: {server: "https://127.0.0.1:1"}}]\nusers: [{name: u, user: {}}]\ncontexts: [{name: prod, context: {cluster: c, user: u}}]\ncurrent-context: prod\n');
+      assert.throws(() => kubeConfigsFor([cluster({ kubeconfigPath: file, context: 'staging' })]), /found context staging, which the kubeconfig does not have \(it has prod\); fix: use one of its contexts/);
+      assert.equal(kubeConfigsFor([cluster({ kubeconfigPath: file, context: 'prod' })]).get('eu')!.getCurrentContext(), 'prod');
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
 
 describe('adapter: Kubernetes (client-node) against the API emulator on 127.0.0.1', () => {
   let clock: SimClock;

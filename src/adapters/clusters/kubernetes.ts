@@ -4,17 +4,18 @@
  * idempotent writes) 409 are retried with exponential backoff and jitter, and where what is left
  * becomes a typed error naming the cluster, the object and — for 403 — the permission to grant.
  */
-import { rmSync } from 'node:fs';
+import { existsSync, rmSync } from 'node:fs';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { onInterrupt } from '../probes/interrupt.ts';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { homedir, tmpdir } from 'node:os';
+import { delimiter, join } from 'node:path';
 import { AppsV1Api, CoordinationV1Api, CoreV1Api, CustomObjectsApi, KubeConfig, PatchStrategy, VersionApi, setHeaderOptions, type V1Lease, type V1PodSpec } from '@kubernetes/client-node';
 import pRetry from 'p-retry';
 import type { Cluster } from '../../config/schema.ts';
 import {
   ApiUnavailableError,
   ClusterUnreachableError,
+  ConfigError,
   ConflictError,
   ForbiddenError,
   KeyslotError,
@@ -441,15 +442,33 @@ function onlyCurrentContext(config: KubeConfig): KubeConfig {
  */
 export function kubeConfigsFor(clusters: readonly Cluster[], secretKubeconfigs: ReadonlyMap<string, string> = new Map()): Map<string, KubeConfig> {
   const configs = new Map<string, KubeConfig>();
-  for (const c of clusters) {
+  for (const [i, c] of clusters.entries()) {
+    const path = `keyslot:clusters[${i}]`;
+    const refuse = (found: string, fix: string): never => {
+      throw new ConfigError(`cluster ${c.name}`, path, found, fix);
+    };
     const kc = new KubeConfig();
     if (c.kubeconfigSecret) {
       const text = secretKubeconfigs.get(c.kubeconfigSecret);
       if (text === undefined) continue;
       kc.loadFromString(text);
-    } else if (c.kubeconfigPath) kc.loadFromFile(c.kubeconfigPath);
-    else kc.loadFromDefault();
-    if (c.context) kc.setCurrentContext(c.context);
+    } else if (c.kubeconfigPath) {
+      if (!existsSync(c.kubeconfigPath)) refuse(`kubeconfigPath ${c.kubeconfigPath}, which does not exist`, 'point kubeconfigPath at a kubeconfig file (relative paths are from the project folder)');
+      kc.loadFromFile(c.kubeconfigPath);
+    } else {
+      // With no kubeconfig at all, client-node falls back to http://localhost and fails later with an
+      // unrelated TLS message: say what is missing instead.
+      const fromEnv = process.env.KUBECONFIG?.split(delimiter).filter(Boolean) ?? [];
+      const home = join(homedir(), '.kube', 'config');
+      if (!fromEnv.some((f) => existsSync(f)) && !existsSync(home)) {
+        refuse(`no kubeconfig (${fromEnv.length ? `$KUBECONFIG ${fromEnv.join(delimiter)} does not exist` : '$KUBECONFIG is not set'} and ${home} does not exist)`, 'set its context with a kubeconfig in place, or set kubeconfigPath or kubeconfigSecret');
+      }
+      kc.loadFromDefault();
+    }
+    if (c.context) {
+      if (!kc.getContexts().some((x) => x.name === c.context)) refuse(`context ${c.context}, which the kubeconfig does not have (it has ${kc.getContexts().map((x) => x.name).join(', ') || 'none'})`, 'use one of its contexts');
+      kc.setCurrentContext(c.context);
+    } else if (!kc.getCurrentCluster()) refuse('a kubeconfig with no current context', 'set context to one of its contexts');
     configs.set(c.name, kc);
   }
   return configs;
