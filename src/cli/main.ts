@@ -95,7 +95,8 @@ function rotationOptions(cmd: Command, extra: 'rotate' | 'resume'): Command {
     .option('--report <file>', 'write a Markdown summary (e.g. $GITHUB_STEP_SUMMARY)')
     .addOption(new Option('--concurrency <n>', 'clusters a stage works on at once').argParser(positiveInt).default(8))
     .option('--no-policy', 'do not pass policy/ to pulumi up')
-    .option('--simulate', 'run against the simulated fleet and cloud instead of the real ones (no cloud needed)');
+    .option('--simulate', 'run against the simulated fleet and cloud instead of the real ones (no cloud needed)')
+    .option('--commit', 'git-commit the updated stacks/Pulumi.<stack>.yaml after each credential, so the pipeline can push it');
   if (extra === 'rotate') {
     cmd
       .option('--all', 'rotate every credential (default: those due, past 80% of maxAgeDays)')
@@ -103,7 +104,6 @@ function rotationOptions(cmd: Command, extra: 'rotate' | 'resume'): Command {
       .option('--force', 'rotate even if minIntervalHours has not passed')
       .option('--emergency', 'a key was exposed: regenerate it even if not every consumer confirms')
       .option('--disruptive', 'replace every slot at once (causes downtime until consumers restart)')
-      .option('--commit', 'git-commit the updated stacks/Pulumi.<stack>.yaml so the pipeline can push it')
       .option('--strict', 'refuse to start when a workload reads a delivered Secret but no stage restarts it');
   }
   return cmd;
