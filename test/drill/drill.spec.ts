@@ -61,6 +61,19 @@ describe('drill: catches real mistakes', () => {
     assert.match(broken, /no key invalidated while a live pod held it: secondary-eu kubecost\/forgotten-exporter/);
   });
 
+  it('a rotation that rolls back on a fleet with nothing injected is a violation, not a pass', async () => {
+    // A rollback is the right answer to a fault; on a healthy fleet it means the plan or the driver is wrong.
+    const r = await runDrill('kubecost-thanos', readStackFile('kubecost-thanos').raw, {
+      seed: 1,
+      editWorld: (world) => {
+        world.fleet.cluster('primary').workloads.get('kubecost/statefulset/kubecost-thanos-store')!.failRollout = true;
+      },
+    });
+    assert.equal(r.fault, 'none');
+    assert.deepEqual(r.outcomes, { 'thanos-store': 'rolled back' });
+    assert.deepEqual(violated(r), ['every rotation finished, or rolled back from an injected fault: thanos-store: rolled back']);
+  });
+
   it('a single-replica StatefulSet has a gap while it restarts, and the drill names it', async () => {
     const r = await runDrill('kubecost-thanos', readStackFile('kubecost-thanos').raw, {
       seed: 1,
