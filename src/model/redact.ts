@@ -4,26 +4,21 @@
  * the value is known (`Redactor`: every secret value the process has seen), and by shape as a
  * second net for values it never saw.
  */
-const shapes: readonly RegExp[] = [
-  /-----BEGIN [A-Z ]*PRIVATE KEY-----[\s\S]*?(-----END [A-Z ]*PRIVATE KEY-----|$)/g,
-  /\b(AKIA|ASIA)[A-Z0-9]{16}\b/g,
-  /\b(AccountKey|SharedAccessSignature|sig|password|secret|token|key)=([^;&\s]+)/gi,
+/** A shape of key material and what it becomes: the name of a `name=value` pair survives, its value does not. */
+const shapes: readonly { readonly pattern: RegExp; readonly mask: (match: string, ...groups: string[]) => string }[] = [
+  { pattern: /-----BEGIN [A-Z ]*PRIVATE KEY-----[\s\S]*?(-----END [A-Z ]*PRIVATE KEY-----|$)/g, mask: () => '[redacted]' },
+  { pattern: /\b(AKIA|ASIA)[A-Z0-9]{16}\b/g, mask: () => '[redacted]' },
+  { pattern: /\b(AccountKey|SharedAccessSignature|sig|password|secret|token|key)=([^;&\s]+)/gi, mask: (_match, name) => `${name}=[redacted]` },
   // YAML-style `name: value` (a space after the colon, so type tokens like `kind:Secret::name` are not names).
-  /\b(AccountKey|password|passwd|secret|secret_key|access_key|token|api_key|apikey|client-key-data)(:[ \t]+)("?)([^\s"',;]+)\3/gi,
-  /\beyJ[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]*/g,
-  /[A-Za-z0-9+/]{32,}={0,2}/g,
-  /\b[0-9a-f]{32,}\b/gi,
+  { pattern: /\b(AccountKey|password|passwd|secret|secret_key|access_key|token|api_key|apikey|client-key-data)(:[ \t]+)("?)([^\s"',;]+)\3/gi, mask: (_match, name, sep) => `${name}${sep}[redacted]` },
+  { pattern: /\beyJ[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]*/g, mask: () => '[redacted]' },
+  { pattern: /[A-Za-z0-9+/]{32,}={0,2}/g, mask: () => '[redacted]' },
+  { pattern: /\b[0-9a-f]{32,}\b/gi, mask: () => '[redacted]' },
 ];
 
 export function redact(text: string): string {
   let out = text;
-  for (const shape of shapes) {
-    out = out.replace(shape, (match, name?: string, sep?: string) => {
-      if (typeof name !== 'string' || match.startsWith('-----')) return '[redacted]';
-      if (match.includes('=') && !/:\s*/.test(sep ?? '')) return `${name}=[redacted]`;
-      return typeof sep === 'string' && /:/.test(sep) ? `${name}${sep}[redacted]` : '[redacted]';
-    });
-  }
+  for (const { pattern, mask } of shapes) out = out.replace(pattern, mask);
   return out;
 }
 

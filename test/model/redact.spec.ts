@@ -22,6 +22,9 @@ describe('redaction', () => {
     assert.equal(redact('password: hunter2hunter'), 'password: [redacted]');
     assert.equal(redact('secret_key: "Zm9vYmFy"'), 'secret_key: [redacted]');
     assert.equal(redact('AccountKey=abc123;EndpointSuffix=core'), 'AccountKey=[redacted];EndpointSuffix=core');
+    // A value holding a colon is still a value: the pair's mask never depends on what the value contains.
+    assert.equal(redact('token=abc:defghij'), 'token=[redacted]');
+    assert.equal(redact('AccountKey=zz:yy;EndpointSuffix=core'), 'AccountKey=[redacted];EndpointSuffix=core');
     assert.equal(redact('the key rotated at 10:00'), 'the key rotated at 10:00', 'prose survives');
     assert.equal(redact('create azure-native:keyvault:Secret::cosmos-d0: failed'), 'create azure-native:keyvault:Secret::cosmos-d0: failed', 'type tokens survive');
   });
