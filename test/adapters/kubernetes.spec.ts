@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { kubeConfigsFor, KubernetesClusterFleet, plainKubeConfig } from '../../src/adapters/clusters/kubernetes.ts';
-import { existsSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ApiUnavailableError, ClusterUnreachableError, ConfigError, ConsumerNotReadyError, ForbiddenError, LogsUnreadableError, ResourceNotFoundError, RolloutFailedError, ShootBeingDeletedError } from '../../src/errors.ts';
@@ -24,6 +24,28 @@ describe('adapter: Kubernetes, finding each cluster\'s kubeconfig', () => {
     process.env.HOME = '/nonexistent-home';
     assert.throws(() => kubeConfigsFor([cluster({})]), (e: unknown) => e instanceof ConfigError && /^cluster eu: keyslot:clusters\[0\]: found no kubeconfig \(\$KUBECONFIG \/nonexistent\/kubeconfig does not exist and .*\.kube\/config does not exist\)/.test(e.message));
     assert.throws(() => kubeConfigsFor([cluster({ kubeconfigPath: '/nonexistent/eu.yaml' })]), /kubeconfigPath \/nonexistent\/eu\.yaml, which does not exist/);
+  });
+
+  it('with no kubeconfig, inside a pod, uses the pod\'s service account as client-node does', () => {
+    process.env.KUBECONFIG = '/nonexistent/kubeconfig';
+    process.env.HOME = '/nonexistent-home';
+    const saved = { host: process.env.KUBERNETES_SERVICE_HOST, port: process.env.KUBERNETES_SERVICE_PORT };
+    const root = mkdtempSync(join(tmpdir(), 'keyslot-sa-'));
+    try {
+      const folder = join(root, 'var/run/secrets/kubernetes.io/serviceaccount');
+      assert.throws(() => kubeConfigsFor([cluster({})], new Map(), root), new RegExp(`and no service account token at ${folder}/token; fix: .*run keyslot in a pod with a service account`));
+      mkdirSync(folder, { recursive: true });
+      writeFileSync(join(folder, 'token'), 'not-a-real-token');
+      process.env.KUBERNETES_SERVICE_HOST = '127.0.0.1';
+      process.env.KUBERNETES_SERVICE_PORT = '6443';
+      const kc = kubeConfigsFor([cluster({})], new Map(), root).get('eu')!;
+      assert.equal(kc.getCurrentCluster()?.server, 'https://127.0.0.1:6443');
+      assert.equal(kc.getCurrentCluster()?.caFile, join(folder, 'ca.crt'));
+    } finally {
+      rmSync(root, { recursive: true, force: true });
+      for (const [k, v] of [['KUBERNETES_SERVICE_HOST', saved.host], ['KUBERNETES_SERVICE_PORT', saved.port]] as const) if (v === undefined) delete process.env[k];
+      else process.env[k] = v;
+    }
   });
 
   it('refuses a context the kubeconfig does not have, naming the ones it has', () => {

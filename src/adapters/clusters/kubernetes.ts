@@ -6,11 +6,11 @@
  */
 import { existsSync, rmSync } from 'node:fs';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
-import { onInterrupt } from '../probes/interrupt.ts';
 import { homedir, tmpdir } from 'node:os';
 import { delimiter, join } from 'node:path';
 import { AppsV1Api, CoordinationV1Api, CoreV1Api, CustomObjectsApi, KubeConfig, PatchStrategy, VersionApi, setHeaderOptions, type V1Lease, type V1PodSpec } from '@kubernetes/client-node';
 import pRetry from 'p-retry';
+import { onInterrupt } from '../probes/interrupt.ts';
 import type { Cluster } from '../../config/schema.ts';
 import {
   ApiUnavailableError,
@@ -56,6 +56,9 @@ function serverSays(error: unknown): string {
   }
   return '';
 }
+
+/** Where a pod's service-account token, CA and namespace are mounted (the path client-node and client-go read). */
+const serviceAccountFolder = '/var/run/secrets/kubernetes.io/serviceaccount';
 
 /**
  * `metav1.MicroTime` as the API server parses it: RFC 3339 with exactly six fractional digits.
@@ -271,8 +274,8 @@ export class KubernetesClusterFleet implements ClusterFleet {
       }
       const statuses = pod.status?.containerStatuses ?? [];
       for (const container of check.container ? [check.container] : containers) {
-        const state = statuses.find((c) => c.name === container)?.state;
-        const neverStarted = state?.waiting && !(statuses.find((c) => c.name === container)?.restartCount ?? 0);
+        const status = statuses.find((c) => c.name === container);
+        const neverStarted = status?.state?.waiting && !status.restartCount;
         if (neverStarted) continue;
         let text: string;
         try {
@@ -437,10 +440,12 @@ function onlyCurrentContext(config: KubeConfig): KubeConfig {
 
 /**
  * The client configuration of each declared cluster: a context of the default kubeconfig
- * (`$KUBECONFIG` or ~/.kube/config), a kubeconfig file, or a kubeconfig held as a stack secret
- * (`kubeconfigSecret`, decrypted by the engine into memory only and passed here).
+ * (`$KUBECONFIG` or ~/.kube/config, else the pod's service account when keyslot runs in a
+ * cluster), a kubeconfig file, or a kubeconfig held as a stack secret (`kubeconfigSecret`,
+ * decrypted by the engine into memory only and passed here). `inClusterRoot` prefixes the
+ * service-account folder, as client-node's `loadFromCluster` does (tests point it at a temp folder).
  */
-export function kubeConfigsFor(clusters: readonly Cluster[], secretKubeconfigs: ReadonlyMap<string, string> = new Map()): Map<string, KubeConfig> {
+export function kubeConfigsFor(clusters: readonly Cluster[], secretKubeconfigs: ReadonlyMap<string, string> = new Map(), inClusterRoot = ''): Map<string, KubeConfig> {
   const configs = new Map<string, KubeConfig>();
   for (const [i, c] of clusters.entries()) {
     const path = `keyslot:clusters[${i}]`;
@@ -460,10 +465,16 @@ export function kubeConfigsFor(clusters: readonly Cluster[], secretKubeconfigs: 
       // unrelated TLS message: say what is missing instead.
       const fromEnv = process.env.KUBECONFIG?.split(delimiter).filter(Boolean) ?? [];
       const home = join(homedir(), '.kube', 'config');
-      if (!fromEnv.some((f) => existsSync(f)) && !existsSync(home)) {
-        refuse(`no kubeconfig (${fromEnv.length ? `$KUBECONFIG ${fromEnv.join(delimiter)} does not exist` : '$KUBECONFIG is not set'} and ${home} does not exist)`, 'set its context with a kubeconfig in place, or set kubeconfigPath or kubeconfigSecret');
+      const token = `${inClusterRoot}${serviceAccountFolder}/token`;
+      if (fromEnv.some((f) => existsSync(f)) || existsSync(home)) kc.loadFromDefault();
+      // In a pod (a CronJob running keyslot) the service account is the credential, as client-node's own default falls back to.
+      else if (existsSync(token)) kc.loadFromCluster(inClusterRoot);
+      else {
+        refuse(
+          `no kubeconfig (${fromEnv.length ? `$KUBECONFIG ${fromEnv.join(delimiter)} does not exist` : '$KUBECONFIG is not set'} and ${home} does not exist) and no service account token at ${token}`,
+          'set its context with a kubeconfig in place, set kubeconfigPath or kubeconfigSecret, or run keyslot in a pod with a service account',
+        );
       }
-      kc.loadFromDefault();
     }
     if (c.context) {
       if (!kc.getContexts().some((x) => x.name === c.context)) refuse(`context ${c.context}, which the kubeconfig does not have (it has ${kc.getContexts().map((x) => x.name).join(', ') || 'none'})`, 'use one of its contexts');
