@@ -160,7 +160,8 @@ export function buildCli(io: Io): Command {
     .action(async (opts: { stack: string; credential: string[]; stacksDir?: string; json?: boolean; discover?: boolean; strict?: boolean; simulate?: boolean }) => {
       const { config, raw } = openStack(opts.stack, opts.stacksDir);
       const plan = planRotation(config, opts.credential);
-      for (const credential of config.credentials.filter((c) => plan.credentials.some((p) => p.name === c.name))) {
+      const planned = config.credentials.filter((c) => plan.credentials.some((p) => p.name === c.name));
+      for (const credential of planned) {
         const i = config.credentials.indexOf(credential);
         for (const u of undeliveredStages(config, credential)) {
           const path = `keyslot:credentials[${i}].stages[${u.stage}]`;
@@ -174,7 +175,7 @@ export function buildCli(io: Io): Command {
       io.out(opts.json ? planJson(plan) : renderPlan(plan));
       if (!opts.discover) return;
       const clusters = await clustersFor(opts.stack, opts.simulate, config, raw);
-      for (const credential of config.credentials.filter((c) => plan.credentials.some((p) => p.name === c.name))) {
+      for (const credential of planned) {
         const found = await load.driver().discoverConsumers(config, credential, clusters);
         const uncovered = load.driver().uncoveredConsumers(config, credential, found);
         if (opts.json) io.out(JSON.stringify({ credential: credential.name, consumers: found, uncovered }) + '\n');

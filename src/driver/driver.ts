@@ -646,10 +646,6 @@ export class Driver {
   }
 
   /**
-   * The rotation in flight, with the stack file brought up to what is deployed: a fresh checkout
-   * may predate the flip, and the deployed record is the truth.
-   */
-  /**
    * The deployed stack is the source of truth: every credential whose deployed state is ahead of
    * this checkout (a rotation finished by an agent whose commit never landed) is brought up to it
    * — active slot, generations, creation times, last rotations — so that a fresh checkout can
@@ -677,6 +673,10 @@ export class Driver {
     return changed;
   }
 
+  /**
+   * The rotation in flight, with the stack file brought up to what is deployed: a fresh checkout
+   * may predate the flip, and the deployed record is the truth.
+   */
   private async inFlight(name: string): Promise<{ config: StackConfig; cred: Credential; record: RotationRecord }> {
     let config = await this.loadConfig();
     let cred = this.credential(config, name);

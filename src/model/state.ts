@@ -37,7 +37,6 @@ export const credentialState = z.object({
 
 export type CredentialState = z.infer<typeof credentialState>;
 
-/** The state carried by a CredentialState resource's props, or undefined if it is not one. */
 /**
  * The slot a rotation in flight is retiring, judged by that rotation rather than by the age rules:
  * a dual credential's freed slot (regenerated after the gate), a keyset's `previous` key (trusted
@@ -51,6 +50,7 @@ export function retiringSlot(state: CredentialState): string | undefined {
   return undefined;
 }
 
+/** The state carried by a CredentialState resource's props, or undefined if it is not one. */
 export function readCredentialState(props: unknown): CredentialState | undefined {
   const state = (props as { state?: unknown } | undefined)?.state;
   const parsed = credentialState.safeParse(state);
