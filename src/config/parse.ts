@@ -72,7 +72,7 @@ function kindOf(value: unknown): string {
  * Renders what was found without ever echoing a secret config value: a `secure:` value, and any
  * string that looks like key material, are described by their kind only.
  */
-function render(value: unknown): string {
+export function renderFound(value: unknown): string {
   if (value === undefined) return 'nothing';
   if (value && typeof value === 'object' && 'secure' in value) return 'a secret value';
   const text = JSON.stringify(value);
@@ -80,7 +80,8 @@ function render(value: unknown): string {
   return text.length > 60 ? `${text.slice(0, 57)}...` : text;
 }
 
-function valueAt(root: unknown, path: Path): unknown {
+/** The value at a config path (undefined where the path leads nowhere). */
+export function valueAt(root: unknown, path: Path): unknown {
   let node: unknown = root;
   for (const part of path) {
     if (node === null || typeof node !== 'object') return undefined;
@@ -139,7 +140,7 @@ function schemaProblem(raw: unknown, error: z.ZodError): Problem {
   const found = valueAt(raw, path);
   const fix = (issue.code === 'invalid_union' && issue.discriminator !== undefined && discriminatorFix(path)) || fixFor(issue, found);
   // A key keyslot does not know may hold anything, a plain-text secret included: say only its kind.
-  return { path, found: issue.code === 'unrecognized_keys' ? kindOf(found) : render(found), fix };
+  return { path, found: issue.code === 'unrecognized_keys' ? kindOf(found) : renderFound(found), fix };
 }
 
 function* templateVars(template: string): Generator<string> {
@@ -215,7 +216,7 @@ function* crossCheck(config: StackConfigParsed, keys: ReadonlySet<string>): Gene
           try {
             new RegExp(p, 'i');
           } catch {
-            yield { path: at('stages', j, 'patterns', k), found: render(p), fix: 'use a JavaScript regular expression' };
+            yield { path: at('stages', j, 'patterns', k), found: renderFound(p), fix: 'use a JavaScript regular expression' };
           }
         }
       }
@@ -288,12 +289,10 @@ function normalize(stack: string, parsed: StackConfigParsed): StackConfig {
 
 /**
  * Parses the `keyslot:` values of one stack. `raw` maps un-namespaced keys (`clusters`, ...) to
- * their values; `origin` names where they came from for the error message.
+ * their values; `origin` names where they came from for the error message. With `now`, recorded
+ * times later than it are refused too (the CLI and the driver pass their clock; the program, which
+ * runs wherever Pulumi runs it, does not).
  * @throws ConfigError on the first problem, in config order.
- */
-/**
- * Parses a stack's `keyslot:` values. With `now`, recorded times later than it are refused too
- * (the CLI and the driver pass their clock; the program, which runs wherever Pulumi runs it, does not).
  */
 export function parseStackConfig(stack: string, raw: Readonly<Record<string, unknown>>, origin: string, now?: Date): StackConfig {
   for (const key of Object.keys(raw)) {

@@ -6,13 +6,14 @@
 import { z } from 'zod';
 import { projectPath } from './projectRoot.ts';
 
-const name = z
-  .string()
-  .regex(/^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$/, 'a lowercase DNS label (a-z, 0-9, "-")');
-/** An object name: a DNS-1123 subdomain, at most 253 characters. */
-export const k8sName = z.string().regex(/^[a-z0-9]([a-z0-9.-]{0,251}[a-z0-9])?$/, 'a Kubernetes object name (lowercase letters, digits, "-" and ".", at most 253 characters)');
+/** A DNS-1123 label: what keyslot's own names and Kubernetes namespaces must both be. */
+const dnsLabel = /^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$/;
+const name = z.string().regex(dnsLabel, 'a lowercase DNS label (a-z, 0-9, "-")');
+/** An object name: a DNS-1123 subdomain, at most 253 characters (also the name part of a workload reference). */
+const objectName = '[a-z0-9]([a-z0-9.-]{0,251}[a-z0-9])?';
+export const k8sName = z.string().regex(new RegExp(`^${objectName}$`), 'a Kubernetes object name (lowercase letters, digits, "-" and ".", at most 253 characters)');
 /** A namespace: a DNS-1123 label (no dots), at most 63 characters, as the API server requires. */
-export const k8sNamespace = z.string().regex(/^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/, 'a Kubernetes namespace (a DNS-1123 label: lowercase letters, digits and "-", at most 63 characters)');
+export const k8sNamespace = z.string().regex(dnsLabel, 'a Kubernetes namespace (a DNS-1123 label: lowercase letters, digits and "-", at most 63 characters)');
 const timestamp = z.iso.datetime({ offset: true });
 /** `pulumi config set --path` may store a number as a string; both mean the same generation. */
 const generationNumber = z.union([z.number().int().positive(), z.string().regex(/^[1-9][0-9]*$/).transform(Number)]);
@@ -145,7 +146,7 @@ export type Delivery = z.infer<typeof delivery>;
 
 // ---- stages: what happens after `up`, in order ----------------------------------------------
 
-const workload = z.string().regex(/^(deployment|statefulset|daemonset)\/[a-z0-9]([a-z0-9.-]{0,251}[a-z0-9])?$/, 'kind/name with kind deployment, statefulset or daemonset and a name of at most 253 characters');
+const workload = z.string().regex(new RegExp(`^(deployment|statefulset|daemonset)/${objectName}$`), 'kind/name with kind deployment, statefulset or daemonset and a name of at most 253 characters');
 export type WorkloadRef = `${'deployment' | 'statefulset' | 'daemonset'}/${string}`;
 
 const stageBase = {

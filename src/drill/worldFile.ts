@@ -7,7 +7,7 @@ import { readFileSync } from 'node:fs';
 import { parse as parseYaml, stringify as stringifyYaml } from 'yaml';
 import { z } from 'zod';
 import { ConfigError } from '../errors.ts';
-import type { StackConfig } from '../config/parse.ts';
+import { renderFound, valueAt, type StackConfig } from '../config/parse.ts';
 import { k8sName, k8sNamespace } from '../config/schema.ts';
 import type { DiscoveredConsumer } from '../model/discovery.ts';
 import { defaultStrategy } from '../sim/cluster.ts';
@@ -64,8 +64,7 @@ export function loadWorldFile(path: string, config: StackConfig): WorldFile {
   if (!parsed.success) {
     const issue = parsed.error.issues[0]!;
     const at = issue.path.map((p) => (typeof p === 'number' ? `[${p}]` : `.${String(p)}`)).join('').replace(/^\./, '');
-    const value = issue.path.reduce<unknown>((node, part) => (node && typeof node === 'object' ? (node as Record<string | number, unknown>)[part as string | number] : undefined), raw);
-    const found = value === undefined ? 'nothing' : typeof value === 'string' && value.length <= 60 ? JSON.stringify(value) : `a ${Array.isArray(value) ? 'list' : typeof value}`;
+    const found = renderFound(valueAt(raw, issue.path as (string | number)[]));
     // Zod words a regex refusal as the expected form; say it as the fix.
     throw new ConfigError(path, `world:${at}`, found, issue.code === 'invalid_format' || issue.code === 'custom' ? `use ${issue.message}` : `${issue.message} (see the README for the world file format)`);
   }
