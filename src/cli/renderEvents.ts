@@ -4,9 +4,13 @@ function seconds(ms: number): string {
   return `${(ms / 1000).toFixed(1)}s`;
 }
 
-/** A plan step's number, or what the rollback's own steps (numbered -1) are. */
+/** A plan step's number from 1, or `rollback` for the rollback's own steps (numbered -1). */
+function stepNumber(step: number): string {
+  return step < 0 ? 'rollback' : String(step + 1);
+}
+
 function stepName(step: number): string {
-  return step < 0 ? 'rollback' : `step ${step + 1}`;
+  return step < 0 ? stepNumber(step) : `step ${stepNumber(step)}`;
 }
 
 /** One plain, timestamped line per event: what CI logs show. */
@@ -44,7 +48,7 @@ export function markdownReport(stack: string, events: readonly RotationEvent[]):
     for (const e of mine) {
       if (e.type !== 'step-finished') continue;
       const clusters = mine.filter((c) => c.type === 'cluster-finished' && c.step === e.step).map((c) => (c.type === 'cluster-finished' ? `${c.cluster} ${c.outcome}` : ''));
-      out.push(`| ${e.step < 0 ? 'rollback' : e.step + 1} | ${e.kind} | ${clusters.join(', ') || '—'} | ${e.outcome} | ${seconds(e.durationMs)} | ${(e.detail ?? '').replaceAll('|', '\\|')} |`);
+      out.push(`| ${stepNumber(e.step)} | ${e.kind} | ${clusters.join(', ') || '—'} | ${e.outcome} | ${seconds(e.durationMs)} | ${(e.detail ?? '').replaceAll('|', '\\|')} |`);
     }
     if (end?.type === 'rotation-finished') {
       if (end.detail) out.push('', `Reason: ${end.detail}`);

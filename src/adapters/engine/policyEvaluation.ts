@@ -114,22 +114,22 @@ function levelOf(policy: Policy): PackViolation['level'] {
   return (policy.enforcementLevel ?? 'advisory') as PackViolation['level'];
 }
 
-/** Resource policies over each resource, as the engine asks them before each step. */
-export async function analyzeResources(policies: Policies, resources: readonly ResourceInput[]): Promise<PackViolation[]> {
+/** The pack's resource or stack policies that are not disabled, run over the stack, each violation with its policy and level. */
+async function analyze(policies: Policies, resources: readonly ResourceInput[], which: 'resource' | 'stack'): Promise<PackViolation[]> {
   const found: PackViolation[] = [];
   for (const policy of policies) {
-    if ('validateStack' in policy || levelOf(policy) === 'disabled') continue;
-    for (const r of resources) for (const v of await validateResource(policy as ResourceValidationPolicy, r)) found.push({ ...v, policy: policy.name, level: levelOf(policy) });
+    if ('validateStack' in policy !== (which === 'stack') || levelOf(policy) === 'disabled') continue;
+    for (const v of await runPolicy(policy as ResourceValidationPolicy | StackValidationPolicy, resources)) found.push({ ...v, policy: policy.name, level: levelOf(policy) });
   }
   return found;
 }
 
+/** Resource policies over each resource, as the engine asks them before each step. */
+export function analyzeResources(policies: Policies, resources: readonly ResourceInput[]): Promise<PackViolation[]> {
+  return analyze(policies, resources, 'resource');
+}
+
 /** Stack policies over every resource, as the engine asks them once the steps ran. */
-export async function analyzeStack(policies: Policies, resources: readonly ResourceInput[]): Promise<PackViolation[]> {
-  const found: PackViolation[] = [];
-  for (const policy of policies) {
-    if (!('validateStack' in policy) || levelOf(policy) === 'disabled') continue;
-    for (const v of await validateStack(policy as StackValidationPolicy, resources)) found.push({ ...v, policy: policy.name, level: levelOf(policy) });
-  }
-  return found;
+export function analyzeStack(policies: Policies, resources: readonly ResourceInput[]): Promise<PackViolation[]> {
+  return analyze(policies, resources, 'stack');
 }
