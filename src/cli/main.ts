@@ -215,6 +215,7 @@ export function buildCli(io: Io): Command {
     const mode: RotationMode = opts.disruptive ? 'disruptive' : opts.emergency ? 'emergency' : 'rotate';
     // Usage is settled before anything looks for the Pulumi CLI or a cluster.
     if (!opts.yes && !opts.dryRun && (!io.interactive || !io.confirm)) throw new InvalidArgumentError(`refusing to ${action} without --yes when not on a TTY`);
+    if (action !== 'rotate' && opts.credential.length === 0) throw new InvalidArgumentError(`${action} needs --credential`);
     if (opts.report) writableOrRefuse('--report', opts.report);
     const ports = await (io.ports ?? load.ports().defaultPortsFactory)({ stack: opts.stack, simulate: Boolean(opts.simulate), config, raw });
     let names = opts.credential;
@@ -225,15 +226,14 @@ export function buildCli(io: Io): Command {
         return;
       }
     }
-    if (action !== 'rotate' && names.length === 0) throw new InvalidArgumentError(`${action} needs --credential`);
     if (opts.dryRun) {
       const preview = await ports.engine.preview({ policyPacks: opts.policy ? ['policy'] : [] });
       io.out(renderPlan(planRotation(config, names, mode)));
       io.out(`preview: ${Object.entries(preview.changes).map(([op, n]) => `${n} ${op}`).join(', ') || 'no changes'}\n`);
       return;
     }
-    if (!opts.yes) {
-      if (!io.interactive || !io.confirm) throw new InvalidArgumentError(`refusing to ${action} without --yes when not on a TTY`);
+    // Without --yes, usage was settled above: a person is at a terminal to confirm.
+    if (!opts.yes && io.confirm) {
       if (mode === 'disruptive') io.err('--disruptive replaces every slot at once: consumers fail until they restart. This causes downtime.\n');
       if (!(await io.confirm(`${action} ${names.join(', ')} in stack ${opts.stack}${opts.simulate ? ' (simulated)' : ''}?`))) {
         io.err('cancelled\n');
