@@ -1,4 +1,4 @@
-import type { RotationEvent } from '../driver/events.ts';
+import type { RotationEvent, StepOutcome } from '../driver/events.ts';
 
 function seconds(ms: number): string {
   return `${(ms / 1000).toFixed(1)}s`;
@@ -34,6 +34,39 @@ export function eventLine(e: RotationEvent): string {
   }
 }
 
+/** Mermaid takes a task's name up to its first `:`, and `#`/`;` end a line: keep names to plain words. */
+function ganttText(text: string): string {
+  return text.replace(/[:;#]/g, ' ').replace(/\s+/g, ' ').trim();
+}
+
+/**
+ * A Mermaid `gantt` chart of one rotation: a section per cluster with each stage it ran there, from
+ * its start to its end, and a `fleet` section for the steps that run once (flip, up, regenerate).
+ * Times are the events' own (`dateFormat x`, milliseconds since the epoch); a failed stage is `crit`.
+ * GitHub and Azure DevOps render the block in a job summary.
+ */
+export function ganttChart(events: readonly RotationEvent[]): string {
+  const sections = new Map<string, string[]>();
+  const task = (section: string, name: string, outcome: StepOutcome, at: string, durationMs: number) => {
+    const end = Date.parse(at);
+    const tag = outcome === 'failed' ? 'crit, ' : outcome === 'done' ? 'done, ' : '';
+    const line = `    ${ganttText(name)}${outcome === 'skipped' ? ' (skipped)' : ''} :${tag}${end - durationMs}, ${end}`;
+    sections.set(section, [...(sections.get(section) ?? []), line]);
+  };
+  const perCluster = new Set(events.flatMap((e) => (e.type === 'cluster-finished' ? [e.step] : [])));
+  sections.set('fleet', []);
+  for (const e of events) {
+    if (e.type === 'cluster-finished') task(e.cluster, `${stepName(e.step)} ${e.kind}`, e.outcome, e.at, e.durationMs);
+    else if (e.type === 'step-finished' && !perCluster.has(e.step)) task('fleet', `${stepName(e.step)} ${e.kind}`, e.outcome, e.at, e.durationMs);
+  }
+  const start = events.find((e) => e.type === 'rotation-started');
+  const title = start?.type === 'rotation-started' ? `${start.credential} ${start.from} to ${start.to} (${start.mode})` : 'rotation';
+  const lines = ['```mermaid', 'gantt', `    title ${ganttText(title)}`, '    dateFormat x', '    axisFormat %H:%M:%S'];
+  for (const [section, tasks] of sections) if (tasks.length) lines.push(`    section ${ganttText(section)}`, ...tasks);
+  lines.push('```');
+  return lines.join('\n');
+}
+
 /** A Markdown summary of a run, for a CI step summary (`--report FILE`). */
 export function markdownReport(stack: string, events: readonly RotationEvent[]): string {
   const out = [`# keyslot rotation report: ${stack}`, ''];
@@ -50,6 +83,7 @@ export function markdownReport(stack: string, events: readonly RotationEvent[]):
       const clusters = mine.filter((c) => c.type === 'cluster-finished' && c.step === e.step).map((c) => (c.type === 'cluster-finished' ? `${c.cluster} ${c.outcome}` : ''));
       out.push(`| ${stepNumber(e.step)} | ${e.kind} | ${clusters.join(', ') || '—'} | ${e.outcome} | ${seconds(e.durationMs)} | ${(e.detail ?? '').replaceAll('|', '\\|')} |`);
     }
+    if (mine.some((e) => e.type === 'step-finished')) out.push('', ganttChart(mine));
     if (end?.type === 'rotation-finished') {
       if (end.detail) out.push('', `Reason: ${end.detail}`);
       if (end.unconfirmed.length) {
