@@ -110,7 +110,10 @@ function coldStart(args: readonly string[], runs = 5): { wallS: number; rssMB?: 
     const started = performance.now();
     if (gnuTime) {
       // GNU time writes "%e %M" (seconds, KB) last on stderr.
-      const err = spawnSync(gnuTime, ['-f', '%e %M', process.execPath, bin, ...args], { encoding: 'utf8', stdio: ['ignore', 'ignore', 'pipe'] }).stderr;
+      const err = spawnSync(gnuTime, ['-f', '%e %M', process.execPath, bin, ...args], {
+        encoding: 'utf8',
+        stdio: ['ignore', 'ignore', 'pipe'],
+      }).stderr;
       const [wall, kb] = err.trim().split('\n').at(-1)!.split(' ').map(Number) as [number, number];
       samples.push({ wallS: wall, rssMB: kb / 1024 });
     } else {
@@ -144,7 +147,7 @@ async function main() {
     'own; the drill process holds the driver, the planner and the simulated world. *Driver CPU* is that process minus the',
     'simulated traffic (so it includes the simulated cluster API the driver calls); *program CPU* is the child, every `up` and',
     'preview including the initial deployment. *Driver peak RSS* is the drill process (in brackets: once loaded, before the run);',
-    '*retained* is the heap it still holds after a full GC; *program host* is the child\'s peak RSS, which holds the provider',
+    "*retained* is the heap it still holds after a full GC; *program host* is the child's peak RSS, which holds the provider",
     'SDKs and the short-lived allocations of each `up` (a Kubernetes provider costs about 340 KB under the mock runtime).',
     '',
     '| fleet | makespan | critical-path bound | ratio (goal ≤ 1.05) | driver CPU (goal < 2 s at 500) | program CPU | traffic CPU | wall | driver peak RSS (goal < 300 MB at 500) | retained heap | program host peak RSS | ups (goal 2) | failed requests | invariants held |',
@@ -155,11 +158,14 @@ async function main() {
     '',
     'Whole processes (`node bin/keyslot.js ...`, tsx compiling on load), the median of five runs each; goal < 0.4 s and < 120 MB',
     'for `plan`, `--help` and `status` on a stack file. `status --simulate` builds and deploys the simulated world first, so it',
-    'loads the drill\'s modules and the program host; it is listed for comparison.',
+    "loads the drill's modules and the program host; it is listed for comparison.",
     '',
     '| command | wall | peak RSS |',
     '| --- | --- | --- |',
-    ...starts.map((c) => `| \`keyslot ${c.args.join(' ')}\` | ${c.wallS.toFixed(2)} s | ${c.rssMB !== undefined ? `${c.rssMB.toFixed(0)} MB` : 'n/a'} |`),
+    ...starts.map(
+      (c) =>
+        `| \`keyslot ${c.args.join(' ')}\` | ${c.wallS.toFixed(2)} s | ${c.rssMB !== undefined ? `${c.rssMB.toFixed(0)} MB` : 'n/a'} |`,
+    ),
     '',
   ].join('\n');
   writeFileSync(join(__dirname, 'RESULTS.md'), out);

@@ -20,13 +20,19 @@ const total = { passed: 0, failed: 0, skipped: 0 };
 
 if (only.length === 0) {
   console.log('== type-check');
-  const tsc = spawnSync(process.execPath, [join('node_modules', 'typescript', 'bin', 'tsc'), '--noEmit', '-p', 'tsconfig.json'], { stdio: 'inherit' });
+  const tsc = spawnSync(process.execPath, [join('node_modules', 'typescript', 'bin', 'tsc'), '--noEmit', '-p', 'tsconfig.json'], {
+    stdio: 'inherit',
+  });
   if (tsc.status === 0) total.passed += 1;
   else total.failed += 1;
 }
 
 suites.forEach((suite, i) => {
-  const globs = only.length ? only.filter((g) => suite.globs.some((s) => g.startsWith(s.split('**')[0]) && !(suite.ignore ?? []).some((x) => g.startsWith(x.split('**')[0])))) : suite.globs;
+  const globs = only.length
+    ? only.filter((g) =>
+        suite.globs.some((s) => g.startsWith(s.split('**')[0]) && !(suite.ignore ?? []).some((x) => g.startsWith(x.split('**')[0]))),
+      )
+    : suite.globs;
   if (globs.length === 0 || globs.every((g) => globSync(g, { exclude: suite.ignore ?? [] }).length === 0)) return;
   const summary = join(dir, `suite-${i}.json`);
   const args = [mocha, '--require', 'tsx/cjs', '--reporter', 'test/reporter.cjs', '--timeout', '60000', ...globs];

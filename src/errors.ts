@@ -44,15 +44,25 @@ export class UncoveredConsumersError extends ConfigError {}
 
 /** Another rotation of this stack holds the lock. */
 export class LockedError extends KeyslotError {
-  constructor(readonly holder: string, readonly expiresAt: Date, where: string) {
+  constructor(
+    readonly holder: string,
+    readonly expiresAt: Date,
+    where: string,
+  ) {
     super(`stack is locked by ${holder} until ${expiresAt.toISOString()} (${where}); wait for it, or let the lock expire`);
   }
 }
 
 /** A rotation of this credential is already in flight; `keyslot resume` finishes it. */
 export class RotationInFlightError extends KeyslotError {
-  constructor(readonly credential: string, readonly rotationId: string, stack: string) {
-    super(`credential ${credential} has rotation ${rotationId} in flight; finish it: keyslot resume --stack ${stack} --credential ${credential}`);
+  constructor(
+    readonly credential: string,
+    readonly rotationId: string,
+    stack: string,
+  ) {
+    super(
+      `credential ${credential} has rotation ${rotationId} in flight; finish it: keyslot resume --stack ${stack} --credential ${credential}`,
+    );
   }
 }
 

@@ -42,5 +42,10 @@ export function slotCreatedAt(slot: CredentialState['slots'][string], resources:
 }
 
 export const maxAgeConfig = {
-  maxAgeDays: { type: 'integer', minimum: 1, default: defaultMaxAgeDays, description: 'Oldest a key may get, in days, where the stack does not set maxAgeDays.' },
+  maxAgeDays: {
+    type: 'integer',
+    minimum: 1,
+    default: defaultMaxAgeDays,
+    description: 'Oldest a key may get, in days, where the stack does not set maxAgeDays.',
+  },
 } as const;

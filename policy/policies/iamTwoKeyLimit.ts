@@ -17,11 +17,17 @@ export const iamTwoKeyLimit: StackValidationPolicy = {
       const user = String(r.props.user);
       byUser.set(user, [...(byUser.get(user) ?? []), r.name]);
       if (!r.opts.deleteBeforeReplace) {
-        reportViolation(`${r.name}: access key of ${user} is replaced create-before-delete, which needs a third key; fix: set deleteBeforeReplace`, r.urn);
+        reportViolation(
+          `${r.name}: access key of ${user} is replaced create-before-delete, which needs a third key; fix: set deleteBeforeReplace`,
+          r.urn,
+        );
       }
     }
     for (const [user, keys] of byUser) {
-      if (keys.length > 2) reportViolation(`IAM user ${user} has ${keys.length} access keys in this stack (${keys.join(', ')}); AWS allows two; fix: one aws-iam-access-key credential per user`);
+      if (keys.length > 2)
+        reportViolation(
+          `IAM user ${user} has ${keys.length} access keys in this stack (${keys.join(', ')}); AWS allows two; fix: one aws-iam-access-key credential per user`,
+        );
     }
   },
 };

@@ -13,5 +13,13 @@ export { iamTwoKeyLimit, keyRotationDue, maxKeyAge, minRotationInterval, secrets
 
 /** Every keyslot policy; only the age policies need the clock. */
 export function keyslotPolicies(clock: Clock): Policies {
-  return [maxKeyAge(clock), keyRotationDue(clock), slotsDistinct, trustBundleComplete, secretsStaySecret, iamTwoKeyLimit, minRotationInterval];
+  return [
+    maxKeyAge(clock),
+    keyRotationDue(clock),
+    slotsDistinct,
+    trustBundleComplete,
+    secretsStaySecret,
+    iamTwoKeyLimit,
+    minRotationInterval,
+  ];
 }

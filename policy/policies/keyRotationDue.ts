@@ -11,7 +11,13 @@ export function keyRotationDue(clock: Clock): StackValidationPolicy {
     configSchema: {
       properties: {
         ...maxAgeConfig,
-        duePercent: { type: 'integer', minimum: 1, maximum: 100, default: defaultDueFraction * 100, description: 'Share of the maximum age after which rotation is due.' },
+        duePercent: {
+          type: 'integer',
+          minimum: 1,
+          maximum: 100,
+          default: defaultDueFraction * 100,
+          description: 'Share of the maximum age after which rotation is due.',
+        },
       },
     },
     validateStack: (args, reportViolation) => {

@@ -3,9 +3,17 @@ import { annotations } from '../../src/model/index.ts';
 
 /** Where each delivery kind keeps its value, and which outputs must be marked secret. */
 const deliveryKinds: { match: (type: string) => boolean; values: (p: Record<string, any>) => unknown[]; secretOutputs: string[] }[] = [
-  { match: (t) => t === 'kubernetes:core/v1:Secret' || t === 'kubernetes:core/v1:SecretPatch', values: (p) => [...Object.values(p.stringData ?? {}), ...Object.values(p.data ?? {})], secretOutputs: ['data', 'stringData'] },
+  {
+    match: (t) => t === 'kubernetes:core/v1:Secret' || t === 'kubernetes:core/v1:SecretPatch',
+    values: (p) => [...Object.values(p.stringData ?? {}), ...Object.values(p.data ?? {})],
+    secretOutputs: ['data', 'stringData'],
+  },
   { match: (t) => /^azure-native:keyvault(\/[^:]+)?:Secret$/.test(t), values: (p) => [p.properties?.value], secretOutputs: ['properties'] },
-  { match: (t) => t === 'aws:secretsmanager/secretVersion:SecretVersion', values: (p) => [p.secretString], secretOutputs: ['secretString'] },
+  {
+    match: (t) => t === 'aws:secretsmanager/secretVersion:SecretVersion',
+    values: (p) => [p.secretString],
+    secretOutputs: ['secretString'],
+  },
 ];
 
 /** Every string inside `value`, with the property path it sits at. */
@@ -35,13 +43,21 @@ export const secretsStaySecret: ResourceValidationPolicy = {
     if (!kind) return;
     // Delivered values are rendered templates: look for their key-like tokens, not the prose around them.
     const tokens = kind.values(args.props).flatMap((v) => (typeof v === 'string' ? (v.match(/[A-Za-z0-9+/=_.-]{16,}/g) ?? []) : []));
-    const elsewhere = { ...args.props, stringData: undefined, data: undefined, secretString: undefined, properties: { ...args.props.properties, value: undefined } };
+    const elsewhere = {
+      ...args.props,
+      stringData: undefined,
+      data: undefined,
+      secretString: undefined,
+      properties: { ...args.props.properties, value: undefined },
+    };
     for (const [path, text] of strings(elsewhere, '')) {
-      if (tokens.some((t) => text.includes(t))) reportViolation(`${args.name}: a delivered value appears in plaintext at ${path}; fix: keep values in the delivery's data only`);
+      if (tokens.some((t) => text.includes(t)))
+        reportViolation(`${args.name}: a delivered value appears in plaintext at ${path}; fix: keep values in the delivery's data only`);
     }
     const marked = new Set(args.opts.additionalSecretOutputs ?? []);
     const unmarked = kind.secretOutputs.filter((o) => !marked.has(o));
-    if (unmarked.length) reportViolation(`${args.name}: ${unmarked.join(', ')} not marked as secret outputs; fix: add them to additionalSecretOutputs`);
+    if (unmarked.length)
+      reportViolation(`${args.name}: ${unmarked.join(', ')} not marked as secret outputs; fix: add them to additionalSecretOutputs`);
     if (args.props.metadata?.annotations?.[annotations.slot] === undefined && args.props.tags?.['keyslot-slot'] === undefined) {
       reportViolation(`${args.name}: delivery does not say which slot it holds; fix: deploy it with the keyslot program`);
     }

@@ -13,7 +13,9 @@ export const slotsDistinct: ResourceValidationPolicy = {
     for (const [slot, { generation }] of Object.entries(state.slots)) {
       const other = seen.get(generation);
       if (other) {
-        reportViolation(`credential ${state.credential}: slots ${other} and ${slot} share generation ${generation}; fix: give each slot its own generation in keyslot:generations.${state.credential}`);
+        reportViolation(
+          `credential ${state.credential}: slots ${other} and ${slot} share generation ${generation}; fix: give each slot its own generation in keyslot:generations.${state.credential}`,
+        );
       }
       seen.set(generation, slot);
     }

@@ -21,7 +21,10 @@ export const trustBundleComplete: StackValidationPolicy = {
         const trusted = marks[annotations.trusts].split(',').filter(Boolean).map(Number);
         const missing = expected.filter((g) => !trusted.includes(g));
         if (missing.length) {
-          reportViolation(`credential ${state.credential}: verifier ${r.name} does not trust generation ${missing.join(', ')} of the keyset; fix: deliver \${trustBundle} (it holds previous, primary and next) and run pulumi up`, r.urn);
+          reportViolation(
+            `credential ${state.credential}: verifier ${r.name} does not trust generation ${missing.join(', ')} of the keyset; fix: deliver \${trustBundle} (it holds previous, primary and next) and run pulumi up`,
+            r.urn,
+          );
         }
       }
     }

@@ -155,37 +155,50 @@ export function buildCli(io: Io): Command {
     .option('--stacks-dir <dir>', 'folder of stack files (default: stacks/ of this project)')
     .option('--json', 'print the plan as JSON')
     .option('--discover', 'list the workloads on the clusters that read each delivered Secret and report those no stage restarts')
-    .option('--strict', 'fail (exit 2), before printing the plan, if a stage acts where no delivery reaches; with --discover also if a consumer is not covered')
+    .option(
+      '--strict',
+      'fail (exit 2), before printing the plan, if a stage acts where no delivery reaches; with --discover also if a consumer is not covered',
+    )
     .option('--simulate', 'with --discover: look at the simulated fleet instead of the real clusters')
-    .action(async (opts: { stack: string; credential: string[]; stacksDir?: string; json?: boolean; discover?: boolean; strict?: boolean; simulate?: boolean }) => {
-      const { config, raw } = openStack(opts.stack, opts.stacksDir);
-      const plan = planRotation(config, opts.credential);
-      const planned = config.credentials.filter((c) => plan.credentials.some((p) => p.name === c.name));
-      for (const credential of planned) {
-        const i = config.credentials.indexOf(credential);
-        for (const u of undeliveredStages(config, credential)) {
-          const path = `keyslot:credentials[${i}].stages[${u.stage}]`;
-          const found = `${u.workload} on cluster ${u.cluster}, where no delivery of ${credential.name} reaches`;
-          const fix = 'add the cluster to a delivery, or take it out of the stage';
-          // --strict refuses before anything is printed; otherwise it is a warning next to the plan.
-          if (opts.strict) throw new ConfigError(`stacks/Pulumi.${opts.stack}.yaml`, path, found, fix);
-          io.err(`keyslot: warning: ${path}: ${found}; it would never get the new value: ${fix}\n`);
+    .action(
+      async (opts: {
+        stack: string;
+        credential: string[];
+        stacksDir?: string;
+        json?: boolean;
+        discover?: boolean;
+        strict?: boolean;
+        simulate?: boolean;
+      }) => {
+        const { config, raw } = openStack(opts.stack, opts.stacksDir);
+        const plan = planRotation(config, opts.credential);
+        const planned = config.credentials.filter((c) => plan.credentials.some((p) => p.name === c.name));
+        for (const credential of planned) {
+          const i = config.credentials.indexOf(credential);
+          for (const u of undeliveredStages(config, credential)) {
+            const path = `keyslot:credentials[${i}].stages[${u.stage}]`;
+            const found = `${u.workload} on cluster ${u.cluster}, where no delivery of ${credential.name} reaches`;
+            const fix = 'add the cluster to a delivery, or take it out of the stage';
+            // --strict refuses before anything is printed; otherwise it is a warning next to the plan.
+            if (opts.strict) throw new ConfigError(`stacks/Pulumi.${opts.stack}.yaml`, path, found, fix);
+            io.err(`keyslot: warning: ${path}: ${found}; it would never get the new value: ${fix}\n`);
+          }
         }
-      }
-      io.out(opts.json ? planJson(plan) : renderPlan(plan));
-      if (!opts.discover) return;
-      const clusters = await clustersFor(opts.stack, opts.simulate, config, raw);
-      for (const credential of planned) {
-        const found = await load.driver().discoverConsumers(config, credential, clusters);
-        const uncovered = load.driver().uncoveredConsumers(config, credential, found);
-        if (opts.json) io.out(JSON.stringify({ credential: credential.name, consumers: found, uncovered }) + '\n');
-        else {
-          io.out(`\ndiscovery, ${credential.name}: ${found.length} consumer(s) found, ${uncovered.length} not covered by a stage\n`);
-          for (const c of uncovered) io.out(`  ! ${load.driver().describeUncovered(c)}\n`);
+        io.out(opts.json ? planJson(plan) : renderPlan(plan));
+        if (!opts.discover) return;
+        const clusters = await clustersFor(opts.stack, opts.simulate, config, raw);
+        for (const credential of planned) {
+          const found = await load.driver().discoverConsumers(config, credential, clusters);
+          const uncovered = load.driver().uncoveredConsumers(config, credential, found);
+          if (opts.json) io.out(JSON.stringify({ credential: credential.name, consumers: found, uncovered }) + '\n');
+          else {
+            io.out(`\ndiscovery, ${credential.name}: ${found.length} consumer(s) found, ${uncovered.length} not covered by a stage\n`);
+            for (const c of uncovered) io.out(`  ! ${load.driver().describeUncovered(c)}\n`);
+          }
+          if (opts.strict && uncovered.length) throw load.driver().uncoveredError(config, credential, uncovered);
         }
-        if (opts.strict && uncovered.length) throw load.driver().uncoveredError(config, credential, uncovered);
-      }
-    });
+      },
+    );
 
   program
     .command('discover')
@@ -206,21 +219,36 @@ export function buildCli(io: Io): Command {
     });
 
   /** Discovery needs only the clusters: the real ones (no Pulumi CLI unless a kubeconfig is a stack secret) or the simulated fleet. */
-  const clustersFor = async (stack: string, simulate: boolean | undefined, config: StackConfig, raw: Record<string, unknown>): Promise<ClusterFleet> =>
-    simulate || io.ports ? (await (io.ports ?? load.ports().defaultPortsFactory)({ stack, simulate: Boolean(simulate), config, raw })).clusters : load.ports().realClusterFleet(stack, config);
+  const clustersFor = async (
+    stack: string,
+    simulate: boolean | undefined,
+    config: StackConfig,
+    raw: Record<string, unknown>,
+  ): Promise<ClusterFleet> =>
+    simulate || io.ports
+      ? (await (io.ports ?? load.ports().defaultPortsFactory)({ stack, simulate: Boolean(simulate), config, raw })).clusters
+      : load.ports().realClusterFleet(stack, config);
 
   const run = async (opts: RunOptions, action: 'rotate' | 'resume' | 'rollback') => {
     const { config, raw } = openStack(opts.stack);
     if (opts.emergency && opts.disruptive) throw new InvalidArgumentError('--emergency and --disruptive exclude each other');
     const mode: RotationMode = opts.disruptive ? 'disruptive' : opts.emergency ? 'emergency' : 'rotate';
     // Usage is settled before anything looks for the Pulumi CLI or a cluster.
-    if (!opts.yes && !opts.dryRun && (!io.interactive || !io.confirm)) throw new InvalidArgumentError(`refusing to ${action} without --yes when not on a TTY`);
+    if (!opts.yes && !opts.dryRun && (!io.interactive || !io.confirm))
+      throw new InvalidArgumentError(`refusing to ${action} without --yes when not on a TTY`);
     if (action !== 'rotate' && opts.credential.length === 0) throw new InvalidArgumentError(`${action} needs --credential`);
     if (opts.report) writableOrRefuse('--report', opts.report);
-    const ports = await (io.ports ?? load.ports().defaultPortsFactory)({ stack: opts.stack, simulate: Boolean(opts.simulate), config, raw });
+    const ports = await (io.ports ?? load.ports().defaultPortsFactory)({
+      stack: opts.stack,
+      simulate: Boolean(opts.simulate),
+      config,
+      raw,
+    });
     let names = opts.credential;
     if (action === 'rotate' && names.length === 0) {
-      names = opts.all ? config.credentials.map((c) => c.name) : load.driver().dueCredentials(load.driver().credentialStatuses(config, await ports.engine.deployed(), ports.clock.now()));
+      names = opts.all
+        ? config.credentials.map((c) => c.name)
+        : load.driver().dueCredentials(load.driver().credentialStatuses(config, await ports.engine.deployed(), ports.clock.now()));
       if (names.length === 0) {
         io.out(`stack ${opts.stack}: no credential is due for rotation (use --credential or --all)\n`);
         return;
@@ -229,19 +257,27 @@ export function buildCli(io: Io): Command {
     if (opts.dryRun) {
       const preview = await ports.engine.preview({ policyPacks: opts.policy ? ['policy'] : [] });
       io.out(renderPlan(planRotation(config, names, mode)));
-      io.out(`preview: ${Object.entries(preview.changes).map(([op, n]) => `${n} ${op}`).join(', ') || 'no changes'}\n`);
+      io.out(
+        `preview: ${
+          Object.entries(preview.changes)
+            .map(([op, n]) => `${n} ${op}`)
+            .join(', ') || 'no changes'
+        }\n`,
+      );
       return;
     }
     // Without --yes, usage was settled above: a person is at a terminal to confirm.
     if (!opts.yes && io.confirm) {
-      if (mode === 'disruptive') io.err('--disruptive replaces every slot at once: consumers fail until they restart. This causes downtime.\n');
+      if (mode === 'disruptive')
+        io.err('--disruptive replaces every slot at once: consumers fail until they restart. This causes downtime.\n');
       if (!(await io.confirm(`${action} ${names.join(', ')} in stack ${opts.stack}${opts.simulate ? ' (simulated)' : ''}?`))) {
         io.err('cancelled\n');
         return;
       }
     }
     const events: RotationEvent[] = [];
-    let show = (e: RotationEvent) => io.out(knownSecrets.redact(opts.json ? JSON.stringify(e) + '\n' : load.renderEvents().eventLine(e) + '\n'));
+    let show = (e: RotationEvent) =>
+      io.out(knownSecrets.redact(opts.json ? JSON.stringify(e) + '\n' : load.renderEvents().eventLine(e) + '\n'));
     const driver = new (load.driver().Driver)(ports, {
       onInterrupt,
       policyPacks: opts.policy ? ['policy'] : [],
@@ -258,17 +294,27 @@ export function buildCli(io: Io): Command {
     // changes in the repository, and resume adopts the rest from the deployed stack.
     const committed = async (r: RotationResult): Promise<RotationResult> => {
       if (opts.commit && !opts.simulate) {
-        const file = await load.commit().commitStackFile(projectRoot, opts.stack, `keyslot: ${action} ${r.credential} (${r.rotationId})`, new (load.process().ProcessCommands)());
+        const file = await load
+          .commit()
+          .commitStackFile(
+            projectRoot,
+            opts.stack,
+            `keyslot: ${action} ${r.credential} (${r.rotationId})`,
+            new (load.process().ProcessCommands)(),
+          );
         io.out(`committed ${file} (${r.credential})\n`);
       }
       return r;
     };
-    const act = (name: string) => (action === 'rotate' ? driver.rotate(name, mode) : action === 'resume' ? driver.resume(name) : driver.rollback(name)).then(committed);
+    const act = (name: string) =>
+      (action === 'rotate' ? driver.rotate(name, mode) : action === 'resume' ? driver.resume(name) : driver.rollback(name)).then(committed);
     const results: RotationResult[] = [];
     try {
       if (io.interactive && !opts.json) {
         // A person at a terminal gets a live task list; CI gets one line per event.
-        const done = await load.taskList().runWithTaskList(names, (name, onEvent) => ((show = onEvent), act(name)), io.taskRenderer ?? 'default');
+        const done = await load
+          .taskList()
+          .runWithTaskList(names, (name, onEvent) => ((show = onEvent), act(name)), io.taskRenderer ?? 'default');
         results.push(...done);
       } else {
         for (const name of names) results.push(await act(name));
@@ -279,7 +325,9 @@ export function buildCli(io: Io): Command {
         try {
           writeFileSync(opts.report, knownSecrets.redact(load.renderEvents().markdownReport(opts.stack, events)));
         } catch (error) {
-          io.err(`keyslot: warning: --report ${opts.report} could not be written (${(error as NodeJS.ErrnoException).code ?? 'error'}); the rotation's outcome is above\n`);
+          io.err(
+            `keyslot: warning: --report ${opts.report} could not be written (${(error as NodeJS.ErrnoException).code ?? 'error'}); the rotation's outcome is above\n`,
+          );
         }
       }
     }
@@ -287,9 +335,18 @@ export function buildCli(io: Io): Command {
     if (unconfirmed.length && !opts.json) io.err(`not confirmed by: ${unconfirmed.join('; ')}\n`);
   };
 
-  rotationOptions(program.command('rotate').description('rotate credentials: flip, up, restart and verify every consumer, then regenerate the freed key'), 'rotate').action((opts: RunOptions) => run(opts, 'rotate'));
-  rotationOptions(program.command('resume').description('finish the rotation in flight, from what the stack and the fleet show as done'), 'resume').action((opts: RunOptions) => run(opts, 'resume'));
-  rotationOptions(program.command('rollback').description('flip back the rotation in flight (impossible once the freed key was regenerated)'), 'resume').action((opts: RunOptions) => run(opts, 'rollback'));
+  rotationOptions(
+    program.command('rotate').description('rotate credentials: flip, up, restart and verify every consumer, then regenerate the freed key'),
+    'rotate',
+  ).action((opts: RunOptions) => run(opts, 'rotate'));
+  rotationOptions(
+    program.command('resume').description('finish the rotation in flight, from what the stack and the fleet show as done'),
+    'resume',
+  ).action((opts: RunOptions) => run(opts, 'resume'));
+  rotationOptions(
+    program.command('rollback').description('flip back the rotation in flight (impossible once the freed key was regenerated)'),
+    'resume',
+  ).action((opts: RunOptions) => run(opts, 'rollback'));
 
   program
     .command('drill')
@@ -303,32 +360,57 @@ export function buildCli(io: Io): Command {
     .option('--disruptive', 'drill a disruptive rotation')
     .option('--json', 'print results as JSON lines')
     .option('--stacks-dir <dir>', 'folder of stack files (default: stacks/ of this project)')
-    .action(async (opts: { stack: string; seed: number; seeds?: number; world?: string; faults?: boolean; emergency?: boolean; disruptive?: boolean; json?: boolean; stacksDir?: string }) => {
-      const { config, raw } = openStack(opts.stack, opts.stacksDir);
-      const world = opts.world ? load.worldFile().loadWorldFile(opts.world, config) : undefined;
-      const mode: RotationMode = opts.disruptive ? 'disruptive' : opts.emergency ? 'emergency' : 'rotate';
-      const seeds = opts.seeds ? Array.from({ length: opts.seeds }, (_, i) => i + 1) : [opts.seed];
-      let held = true;
-      for (const seed of seeds) {
-        const result = await load.drill().runDrill(opts.stack, raw, { seed, faults: Boolean(opts.faults), mode, ...(world ? { editWorld: (w) => load.worldFile().applyWorldFile(w, world) } : {}) });
-        held &&= load.renderDrill().drillHeld(result);
-        if (io.interactive && seeds.length > 1 && !opts.json) io.err(`\rseed ${seed}/${seeds.length}${seed === seeds.length ? '\n' : ''}`);
-        if (opts.json) io.out(JSON.stringify({ ...result, events: seeds.length > 1 ? undefined : result.events }) + '\n');
-        else io.out(seeds.length > 1 ? load.renderDrill().drillLine(result) : load.renderDrill().renderDrill(result));
-      }
-      if (seeds.length > 1 && !opts.json) io.out(`${seeds.length} seeds: ${held ? 'every invariant held' : 'invariants VIOLATED'}\n`);
-      if (!held) throw new DrillFailedError(`drill of ${opts.stack} found a rotation that would fail requests or break an invariant`);
-    });
+    .action(
+      async (opts: {
+        stack: string;
+        seed: number;
+        seeds?: number;
+        world?: string;
+        faults?: boolean;
+        emergency?: boolean;
+        disruptive?: boolean;
+        json?: boolean;
+        stacksDir?: string;
+      }) => {
+        const { config, raw } = openStack(opts.stack, opts.stacksDir);
+        const world = opts.world ? load.worldFile().loadWorldFile(opts.world, config) : undefined;
+        const mode: RotationMode = opts.disruptive ? 'disruptive' : opts.emergency ? 'emergency' : 'rotate';
+        const seeds = opts.seeds ? Array.from({ length: opts.seeds }, (_, i) => i + 1) : [opts.seed];
+        let held = true;
+        for (const seed of seeds) {
+          const result = await load
+            .drill()
+            .runDrill(opts.stack, raw, {
+              seed,
+              faults: Boolean(opts.faults),
+              mode,
+              ...(world ? { editWorld: (w) => load.worldFile().applyWorldFile(w, world) } : {}),
+            });
+          held &&= load.renderDrill().drillHeld(result);
+          if (io.interactive && seeds.length > 1 && !opts.json)
+            io.err(`\rseed ${seed}/${seeds.length}${seed === seeds.length ? '\n' : ''}`);
+          if (opts.json) io.out(JSON.stringify({ ...result, events: seeds.length > 1 ? undefined : result.events }) + '\n');
+          else io.out(seeds.length > 1 ? load.renderDrill().drillLine(result) : load.renderDrill().renderDrill(result));
+        }
+        if (seeds.length > 1 && !opts.json) io.out(`${seeds.length} seeds: ${held ? 'every invariant held' : 'invariants VIOLATED'}\n`);
+        if (!held) throw new DrillFailedError(`drill of ${opts.stack} found a rotation that would fail requests or break an invariant`);
+      },
+    );
 
   program
     .command('status')
-    .description('per credential: scheme, active slot, each slot\'s generation and age, due date, last rotation, rotation in flight, drift')
+    .description("per credential: scheme, active slot, each slot's generation and age, due date, last rotation, rotation in flight, drift")
     .option('-s, --stack <name>', 'stack name; required')
     .option('--json', 'print JSON')
     .option('--simulate', 'read the simulated stack instead of the Pulumi backend')
     .action(async (opts: { stack: string; json?: boolean; simulate?: boolean }) => {
       const { config, raw } = openStack(opts.stack);
-      const ports = await (io.ports ?? load.ports().defaultPortsFactory)({ stack: opts.stack, simulate: Boolean(opts.simulate), config, raw });
+      const ports = await (io.ports ?? load.ports().defaultPortsFactory)({
+        stack: opts.stack,
+        simulate: Boolean(opts.simulate),
+        config,
+        raw,
+      });
       const statuses = load.driver().credentialStatuses(config, await ports.engine.deployed(), ports.clock.now());
       io.out(opts.json ? load.renderStatus().statusJson(opts.stack, statuses) : load.renderStatus().renderStatus(opts.stack, statuses));
     });
@@ -344,7 +426,9 @@ function writableOrRefuse(flag: string, path: string): void {
     if (!statSync(folder).isDirectory()) throw new Error('not a folder');
     accessSync(folder, constants.W_OK);
   } catch {
-    throw new InvalidArgumentError(`${flag} ${path}: the folder ${folder} does not exist or is not writable; create it or choose another path`);
+    throw new InvalidArgumentError(
+      `${flag} ${path}: the folder ${folder} does not exist or is not writable; create it or choose another path`,
+    );
   }
 }
 

@@ -58,7 +58,10 @@ export const defaultPortsFactory: PortsFactory = async ({ stack, simulate, confi
     world.clock.advance(2 * 24 * 3600_000);
     return ports;
   }
-  const engine = await LocalWorkspaceEngine.open({ stack, ...(process.env.KEYSLOT_PULUMI_ROOT ? { pulumiRoot: process.env.KEYSLOT_PULUMI_ROOT } : {}) });
+  const engine = await LocalWorkspaceEngine.open({
+    stack,
+    ...(process.env.KEYSLOT_PULUMI_ROOT ? { pulumiRoot: process.env.KEYSLOT_PULUMI_ROOT } : {}),
+  });
   return {
     engine,
     clusters: await realClusterFleet(stack, config, engine),
@@ -87,7 +90,16 @@ export const defaultPortsFactory: PortsFactory = async ({ stack, simulate, confi
  */
 export async function realClusterFleet(stack: string, config: StackConfig, engine?: LocalWorkspaceEngine): Promise<KubernetesClusterFleet> {
   const needsEngine = config.clusters.some((c) => c.kubeconfigSecret);
-  const secrets = needsEngine ? await secretKubeconfigs(engine ?? (await LocalWorkspaceEngine.open({ stack, ...(process.env.KEYSLOT_PULUMI_ROOT ? { pulumiRoot: process.env.KEYSLOT_PULUMI_ROOT } : {}) })), config) : new Map<string, string>();
+  const secrets = needsEngine
+    ? await secretKubeconfigs(
+        engine ??
+          (await LocalWorkspaceEngine.open({
+            stack,
+            ...(process.env.KEYSLOT_PULUMI_ROOT ? { pulumiRoot: process.env.KEYSLOT_PULUMI_ROOT } : {}),
+          })),
+        config,
+      )
+    : new Map<string, string>();
   return new KubernetesClusterFleet(kubeConfigsFor(config.clusters, secrets), systemClock);
 }
 

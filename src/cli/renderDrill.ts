@@ -12,7 +12,12 @@ export function drillHeld(result: DrillResult): boolean {
 
 /** One seed in full: the timeline, traffic, makespan against the critical path, the invariants. */
 export function renderDrill(result: DrillResult): string {
-  const lines = [`drill ${result.stack}, seed ${result.seed}, fault: ${result.fault}${result.faultDetail ? ` (${result.faultDetail})` : ''}`, '', ...result.events.filter((e) => e.type !== 'engine').map(eventLine), ''];
+  const lines = [
+    `drill ${result.stack}, seed ${result.seed}, fault: ${result.fault}${result.faultDetail ? ` (${result.faultDetail})` : ''}`,
+    '',
+    ...result.events.filter((e) => e.type !== 'engine').map(eventLine),
+    '',
+  ];
   for (const [cred, outcome] of Object.entries(result.outcomes)) lines.push(`${cred}: ${outcome}`);
   const ratio = result.boundMs > 0 ? ` (×${(result.makespanMs / result.boundMs).toFixed(2)})` : '';
   lines.push(

@@ -57,7 +57,8 @@ export function ganttChart(events: readonly RotationEvent[]): string {
   sections.set('fleet', []);
   for (const e of events) {
     if (e.type === 'cluster-finished') task(e.cluster, `${stepName(e.step)} ${e.kind}`, e.outcome, e.at, e.durationMs);
-    else if (e.type === 'step-finished' && !perCluster.has(e.step)) task('fleet', `${stepName(e.step)} ${e.kind}`, e.outcome, e.at, e.durationMs);
+    else if (e.type === 'step-finished' && !perCluster.has(e.step))
+      task('fleet', `${stepName(e.step)} ${e.kind}`, e.outcome, e.at, e.durationMs);
   }
   const start = events.find((e) => e.type === 'rotation-started');
   const title = start?.type === 'rotation-started' ? `${start.credential} ${start.from} to ${start.to} (${start.mode})` : 'rotation';
@@ -76,19 +77,29 @@ export function markdownReport(stack: string, events: readonly RotationEvent[]):
     const start = mine.find((e) => e.type === 'rotation-started');
     const end = mine.findLast((e) => e.type === 'rotation-finished');
     out.push(`## ${cred}: ${end && end.type === 'rotation-finished' ? end.outcome : 'unfinished'}`, '');
-    if (start?.type === 'rotation-started') out.push(`Rotation \`${start.rotationId}\` (${start.mode}), ${start.from} → ${start.to}${start.resumed ? ', resumed' : ''}.`, '');
+    if (start?.type === 'rotation-started')
+      out.push(`Rotation \`${start.rotationId}\` (${start.mode}), ${start.from} → ${start.to}${start.resumed ? ', resumed' : ''}.`, '');
     out.push('| step | kind | clusters | outcome | duration | detail |', '| --- | --- | --- | --- | --- | --- |');
     for (const e of mine) {
       if (e.type !== 'step-finished') continue;
-      const clusters = mine.filter((c) => c.type === 'cluster-finished' && c.step === e.step).map((c) => (c.type === 'cluster-finished' ? `${c.cluster} ${c.outcome}` : ''));
-      out.push(`| ${stepNumber(e.step)} | ${e.kind} | ${clusters.join(', ') || '—'} | ${e.outcome} | ${seconds(e.durationMs)} | ${(e.detail ?? '').replaceAll('|', '\\|')} |`);
+      const clusters = mine
+        .filter((c) => c.type === 'cluster-finished' && c.step === e.step)
+        .map((c) => (c.type === 'cluster-finished' ? `${c.cluster} ${c.outcome}` : ''));
+      out.push(
+        `| ${stepNumber(e.step)} | ${e.kind} | ${clusters.join(', ') || '—'} | ${e.outcome} | ${seconds(e.durationMs)} | ${(e.detail ?? '').replaceAll('|', '\\|')} |`,
+      );
     }
     if (mine.some((e) => e.type === 'step-finished')) out.push('', ganttChart(mine));
     if (end?.type === 'rotation-finished') {
       if (end.detail) out.push('', `Reason: ${end.detail}`);
       if (end.unconfirmed.length) {
         // Said by what happened: an emergency regenerated the key past them; otherwise the rotation stopped at them.
-        const why = start?.type === 'rotation-started' && start.mode !== 'rotate' && end.outcome === 'rotated' ? `the ${start.mode} rotation went past them` : end.outcome === 'rolled-back' ? 'the rotation was rolled back because of them' : 'the rotation stopped at them';
+        const why =
+          start?.type === 'rotation-started' && start.mode !== 'rotate' && end.outcome === 'rotated'
+            ? `the ${start.mode} rotation went past them`
+            : end.outcome === 'rolled-back'
+              ? 'the rotation was rolled back because of them'
+              : 'the rotation stopped at them';
         out.push('', `**Consumers not confirmed** (${why}):`, '', ...end.unconfirmed.map((u) => `- ${u}`));
       }
     }

@@ -10,8 +10,12 @@ function describe(step: Step): string {
       return `${step.checks.join('; ')}${step.clusters.length ? ` [${step.clusters.join(', ')}]` : ''}`;
     case 'flip':
       return step.mode === 'flip'
-        ? `consumers move ${step.from} → ${step.to}: ${Object.entries(step.set).map(([k, v]) => `${k}=${v}`).join(', ')}`
-        : `keyset advances ${step.from} → ${step.to} (primary→previous, next→primary, new next): ${Object.entries(step.set).map(([k, v]) => `${k}=${v}`).join(', ')}`;
+        ? `consumers move ${step.from} → ${step.to}: ${Object.entries(step.set)
+            .map(([k, v]) => `${k}=${v}`)
+            .join(', ')}`
+        : `keyset advances ${step.from} → ${step.to} (primary→previous, next→primary, new next): ${Object.entries(step.set)
+            .map(([k, v]) => `${k}=${v}`)
+            .join(', ')}`;
     case 'up':
       return step.targets.length ? `deploy; deliver to ${step.targets.join(', ')}` : 'deploy';
     case 'restart':
@@ -40,7 +44,10 @@ function describe(step: Step): string {
 export function renderCredentialPlan(plan: CredentialPlan): string {
   const flip = plan.steps.find((s) => s.kind === 'flip');
   const move = flip?.kind === 'flip' && flip.mode === 'advance' ? `${flip.from} → ${flip.to}` : `${plan.from} → ${plan.to}`;
-  const head = plan.scheme === 'managed' || !flip ? `credential ${plan.name} (${plan.scheme}${plan.mode === 'rotate' ? '' : `, ${plan.mode}`})` : `credential ${plan.name} (${plan.scheme}${plan.mode === 'rotate' ? '' : `, ${plan.mode}`}): ${move}`;
+  const head =
+    plan.scheme === 'managed' || !flip
+      ? `credential ${plan.name} (${plan.scheme}${plan.mode === 'rotate' ? '' : `, ${plan.mode}`})`
+      : `credential ${plan.name} (${plan.scheme}${plan.mode === 'rotate' ? '' : `, ${plan.mode}`}): ${move}`;
   const width = String(plan.steps.length).length;
   const lines = plan.steps.map((s, i) => `  ${String(i + 1).padStart(width)}. ${s.kind.padEnd(15)} ${describe(s)}`);
   return [head, ...lines].join('\n');
@@ -52,8 +59,10 @@ export function renderPlan(plan: Plan): string {
 
 /** The `--json` form: steps exactly as the planner made them. */
 export function planJson(plan: Plan): string {
-  return JSON.stringify({
-    stack: plan.stack,
-    credentials: plan.credentials.map((c) => ({ name: c.name, scheme: c.scheme, from: c.from, to: c.to, steps: c.steps })),
-  }) + '\n';
+  return (
+    JSON.stringify({
+      stack: plan.stack,
+      credentials: plan.credentials.map((c) => ({ name: c.name, scheme: c.scheme, from: c.from, to: c.to, steps: c.steps })),
+    }) + '\n'
+  );
 }

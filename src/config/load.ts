@@ -34,7 +34,12 @@ function displayPath(file: string): string {
 /** The `keyslot:` keys of a stack file, un-namespaced. */
 export function readStackFile(stack: string, stacksDir = defaultStacksDir): { origin: string; raw: Record<string, unknown> } {
   if (!/^[\w.-]+$/.test(stack)) {
-    throw new StackNotFoundError(`--stack ${stack}`, 'stack', JSON.stringify(stack), 'use a stack name such as local (letters, digits, "-", "_", ".")');
+    throw new StackNotFoundError(
+      `--stack ${stack}`,
+      'stack',
+      JSON.stringify(stack),
+      'use a stack name such as local (letters, digits, "-", "_", ".")',
+    );
   }
   const file = stackFile(stack, stacksDir);
   const origin = displayPath(file);
@@ -57,7 +62,12 @@ export function readStackFile(stack: string, stacksDir = defaultStacksDir): { or
   const config = doc && typeof doc === 'object' && 'config' in doc ? (doc as { config: unknown }).config : undefined;
   if (!config || typeof config !== 'object' || Array.isArray(config)) {
     const found = Array.isArray(config) ? 'a list' : config === undefined || config === null ? 'no config: map' : `a ${typeof config}`;
-    throw new ConfigError(origin, 'config', found, 'make config: a map of keys such as keyslot:credentials (Pulumi stack files hold config as a map)');
+    throw new ConfigError(
+      origin,
+      'config',
+      found,
+      'make config: a map of keys such as keyslot:credentials (Pulumi stack files hold config as a map)',
+    );
   }
   const raw: Record<string, unknown> = {};
   for (const [key, value] of Object.entries(config)) {

@@ -152,25 +152,43 @@ function* crossCheck(config: StackConfigParsed, keys: ReadonlySet<string>): Gene
   const clusterNames = new Set<string>();
   let primary: string | undefined;
   for (const [i, c] of config.clusters.entries()) {
-    if (clusterNames.has(c.name)) yield { path: ['clusters', i, 'name'], found: `"${c.name}" a second time`, fix: 'give every cluster a unique name' };
+    if (clusterNames.has(c.name))
+      yield { path: ['clusters', i, 'name'], found: `"${c.name}" a second time`, fix: 'give every cluster a unique name' };
     clusterNames.add(c.name);
     if (c.primary) {
-      if (primary) yield { path: ['clusters', i, 'primary'], found: `true, but "${primary}" is already primary`, fix: 'mark at most one cluster primary' };
+      if (primary)
+        yield {
+          path: ['clusters', i, 'primary'],
+          found: `true, but "${primary}" is already primary`,
+          fix: 'mark at most one cluster primary',
+        };
       primary = c.name;
     }
-    if (c.kubeconfigPath && c.kubeconfigSecret) yield { path: ['clusters', i, 'kubeconfigSecret'], found: 'both kubeconfigPath and kubeconfigSecret', fix: 'keep one of them' };
+    if (c.kubeconfigPath && c.kubeconfigSecret)
+      yield { path: ['clusters', i, 'kubeconfigSecret'], found: 'both kubeconfigPath and kubeconfigSecret', fix: 'keep one of them' };
     if (c.kubeconfigSecret && !keys.has(c.kubeconfigSecret)) {
-      yield { path: ['clusters', i, 'kubeconfigSecret'], found: `"${c.kubeconfigSecret}", which is not set`, fix: `run: pulumi config set --secret keyslot:${c.kubeconfigSecret} "$(cat kubeconfig)"` };
+      yield {
+        path: ['clusters', i, 'kubeconfigSecret'],
+        found: `"${c.kubeconfigSecret}", which is not set`,
+        fix: `run: pulumi config set --secret keyslot:${c.kubeconfigSecret} "$(cat kubeconfig)"`,
+      };
     }
   }
 
   function* selector(sel: ClusterSelector | undefined, path: Path): Generator<Problem> {
     if (sel === undefined) return;
-    if (sel === 'primary' && !primary) yield { path, found: '"primary", but no cluster is marked primary', fix: 'set primary: true on one of keyslot:clusters' };
-    if (sel === 'all' && clusterNames.size === 0) yield { path, found: '"all", but keyslot:clusters is empty', fix: 'declare the clusters in keyslot:clusters' };
+    if (sel === 'primary' && !primary)
+      yield { path, found: '"primary", but no cluster is marked primary', fix: 'set primary: true on one of keyslot:clusters' };
+    if (sel === 'all' && clusterNames.size === 0)
+      yield { path, found: '"all", but keyslot:clusters is empty', fix: 'declare the clusters in keyslot:clusters' };
     if (Array.isArray(sel)) {
       for (const [k, n] of sel.entries()) {
-        if (!clusterNames.has(n)) yield { path: [...path, k], found: `"${n}", which is not a declared cluster`, fix: `use one of ${[...clusterNames].join(', ') || '(none declared)'} or declare it in keyslot:clusters` };
+        if (!clusterNames.has(n))
+          yield {
+            path: [...path, k],
+            found: `"${n}", which is not a declared cluster`,
+            fix: `use one of ${[...clusterNames].join(', ') || '(none declared)'} or declare it in keyslot:clusters`,
+          };
       }
     }
   }
@@ -178,38 +196,70 @@ function* crossCheck(config: StackConfigParsed, keys: ReadonlySet<string>): Gene
   const credentialNames = new Set<string>();
   for (const [i, cred] of config.credentials.entries()) {
     const at = (...rest: Path): Path => ['credentials', i, ...rest];
-    if (credentialNames.has(cred.name)) yield { path: at('name'), found: `"${cred.name}" a second time`, fix: 'give every credential a unique name' };
+    if (credentialNames.has(cred.name))
+      yield { path: at('name'), found: `"${cred.name}" a second time`, fix: 'give every credential a unique name' };
     credentialNames.add(cred.name);
     const scheme = sourceSchemes[cred.source.type];
-    if (cred.scheme && cred.scheme !== scheme) yield { path: at('scheme'), found: `"${cred.scheme}" for source ${cred.source.type}`, fix: `use "${scheme}" or remove scheme` };
-    if (scheme === 'managed' && cred.deliver.length) yield { path: at('deliver'), found: `${cred.deliver.length} deliveries for a key that ${cred.source.type} manages`, fix: 'remove deliver; the key is delivered by its owner' };
+    if (cred.scheme && cred.scheme !== scheme)
+      yield { path: at('scheme'), found: `"${cred.scheme}" for source ${cred.source.type}`, fix: `use "${scheme}" or remove scheme` };
+    if (scheme === 'managed' && cred.deliver.length)
+      yield {
+        path: at('deliver'),
+        found: `${cred.deliver.length} deliveries for a key that ${cred.source.type} manages`,
+        fix: 'remove deliver; the key is delivered by its owner',
+      };
 
     const provided = new Set<string>([...sourceVars[cred.source.type], ...commonVars]);
     const targets = new Set<string>();
     for (const [j, d] of cred.deliver.entries()) {
       const templates: [Path, string][] =
-        d.type === 'kubernetes-secret' ? Object.entries(d.data).map(([k, v]) => [at('deliver', j, 'data', k), v]) : [[at('deliver', j, 'value'), d.value]];
+        d.type === 'kubernetes-secret'
+          ? Object.entries(d.data).map(([k, v]) => [at('deliver', j, 'data', k), v])
+          : [[at('deliver', j, 'value'), d.value]];
       for (const [path, t] of templates) {
         for (const v of templateVars(t)) {
-          if (!provided.has(v)) yield { path, found: `\${${v}}, which source ${cred.source.type} does not provide`, fix: `use one of ${[...provided].map((p) => `\${${p}}`).join(', ')}` };
+          if (!provided.has(v))
+            yield {
+              path,
+              found: `\${${v}}, which source ${cred.source.type} does not provide`,
+              fix: `use one of ${[...provided].map((p) => `\${${p}}`).join(', ')}`,
+            };
         }
       }
       if (d.type === 'kubernetes-secret') yield* selector(d.clusters, at('deliver', j, 'clusters'));
       if (d.type === 'azure-keyvault-secret' && d.adopt && !d.subscriptionId) {
-        yield { path: at('deliver', j, 'subscriptionId'), found: 'nothing, with adopt: true', fix: "set subscriptionId to the vault's subscription (the import needs the secret's full ARM id)" };
+        yield {
+          path: at('deliver', j, 'subscriptionId'),
+          found: 'nothing, with adopt: true',
+          fix: "set subscriptionId to the vault's subscription (the import needs the secret's full ARM id)",
+        };
       }
-      const target = d.type === 'kubernetes-secret' ? `${d.namespace}/${d.name}` : d.type === 'azure-keyvault-secret' ? `${d.vaultName}/${d.secretName}` : d.secretId;
-      if (targets.has(`${d.type}:${target}`)) yield { path: at('deliver', j), found: `${target} a second time`, fix: 'merge the two deliveries into one' };
+      const target =
+        d.type === 'kubernetes-secret'
+          ? `${d.namespace}/${d.name}`
+          : d.type === 'azure-keyvault-secret'
+            ? `${d.vaultName}/${d.secretName}`
+            : d.secretId;
+      if (targets.has(`${d.type}:${target}`))
+        yield { path: at('deliver', j), found: `${target} a second time`, fix: 'merge the two deliveries into one' };
       targets.add(`${d.type}:${target}`);
     }
 
     for (const [j, s] of cred.stages.entries()) {
       yield* selector(s.clusters, at('stages', j, 'clusters'));
       if ((s.kind === 'restart' || s.kind === 'verify-logs') && !s.workload === !s.firstExisting) {
-        yield { path: at('stages', j, s.workload ? 'firstExisting' : 'workload'), found: s.workload ? 'both workload and firstExisting' : 'neither workload nor firstExisting', fix: 'set exactly one of them' };
+        yield {
+          path: at('stages', j, s.workload ? 'firstExisting' : 'workload'),
+          found: s.workload ? 'both workload and firstExisting' : 'neither workload nor firstExisting',
+          fix: 'set exactly one of them',
+        };
       }
       if (s.kind === 'annotate' && !s.shoots === !s.secretBinding) {
-        yield { path: at('stages', j, s.shoots ? 'secretBinding' : 'shoots'), found: s.shoots ? 'both shoots and secretBinding' : 'neither shoots nor secretBinding', fix: 'set exactly one of them' };
+        yield {
+          path: at('stages', j, s.shoots ? 'secretBinding' : 'shoots'),
+          found: s.shoots ? 'both shoots and secretBinding' : 'neither shoots nor secretBinding',
+          fix: 'set exactly one of them',
+        };
       }
       if (s.kind === 'verify-logs') {
         for (const [k, p] of (s.patterns ?? []).entries()) {
@@ -227,42 +277,80 @@ function* crossCheck(config: StackConfigParsed, keys: ReadonlySet<string>): Gene
   for (const [cred, slot] of Object.entries(config.slots)) {
     const scheme = schemeOf.get(cred);
     if (!scheme) {
-      yield { path: ['slots', cred], found: `a slot for "${cred}", which is not a credential`, fix: `use one of ${[...schemeOf.keys()].join(', ')}` };
+      yield {
+        path: ['slots', cred],
+        found: `a slot for "${cred}", which is not a credential`,
+        fix: `use one of ${[...schemeOf.keys()].join(', ')}`,
+      };
       continue;
     }
     if (!isSlotOf(scheme, slot)) {
-      yield { path: ['slots', cred], found: `"${slot}", a slot the ${scheme} scheme does not have`, fix: `use one of ${schemeSlots[scheme].join(', ')}` };
+      yield {
+        path: ['slots', cred],
+        found: `"${slot}", a slot the ${scheme} scheme does not have`,
+        fix: `use one of ${schemeSlots[scheme].join(', ')}`,
+      };
     } else if (slot !== defaultActiveSlot(scheme) && scheme !== 'dual') {
-      yield { path: ['slots', cred], found: `"${slot}"; a ${scheme} keyset always signs with "${defaultActiveSlot(scheme)}"`, fix: `use "${defaultActiveSlot(scheme)}" and rotate with: keyslot rotate --credential ${cred}` };
+      yield {
+        path: ['slots', cred],
+        found: `"${slot}"; a ${scheme} keyset always signs with "${defaultActiveSlot(scheme)}"`,
+        fix: `use "${defaultActiveSlot(scheme)}" and rotate with: keyslot rotate --credential ${cred}`,
+      };
     }
   }
   for (const [cred, r] of Object.entries(config.rotations)) {
     const scheme = schemeOf.get(cred);
     if (!scheme) {
-      yield { path: ['rotations', cred], found: `a rotation of "${cred}", which is not a credential`, fix: `remove it, or restore the credential and run: keyslot resume --credential ${cred}` };
+      yield {
+        path: ['rotations', cred],
+        found: `a rotation of "${cred}", which is not a credential`,
+        fix: `remove it, or restore the credential and run: keyslot resume --credential ${cred}`,
+      };
       continue;
     }
     for (const key of ['from', 'to'] as const) {
-      if (!isSlotOf(scheme, r[key])) yield { path: ['rotations', cred, key], found: `"${r[key]}", a slot the ${scheme} scheme does not have`, fix: `use one of ${schemeSlots[scheme].join(', ')}` };
+      if (!isSlotOf(scheme, r[key]))
+        yield {
+          path: ['rotations', cred, key],
+          found: `"${r[key]}", a slot the ${scheme} scheme does not have`,
+          fix: `use one of ${schemeSlots[scheme].join(', ')}`,
+        };
     }
   }
   for (const [cred, gens] of Object.entries(config.generations)) {
     const scheme = schemeOf.get(cred);
     if (!scheme) {
-      yield { path: ['generations', cred], found: `generations for "${cred}", which is not a credential`, fix: `use one of ${[...schemeOf.keys()].join(', ')}` };
+      yield {
+        path: ['generations', cred],
+        found: `generations for "${cred}", which is not a credential`,
+        fix: `use one of ${[...schemeOf.keys()].join(', ')}`,
+      };
       continue;
     }
     // The slots a stack leaves out take their defaults: a given generation may collide with one.
     const given = new Set(Object.keys(gens));
-    const seen = new Map<number, string>(Object.entries(defaultGenerations(scheme)).filter(([slot]) => !given.has(slot)).map(([slot, g]) => [g.generation, `${slot} (by default)`]));
+    const seen = new Map<number, string>(
+      Object.entries(defaultGenerations(scheme))
+        .filter(([slot]) => !given.has(slot))
+        .map(([slot, g]) => [g.generation, `${slot} (by default)`]),
+    );
     for (const [slot, g] of Object.entries(gens)) {
       if (slot === 'lastRotatedAt' || slot === 'previousRotatedAt') continue;
       if (!isSlotOf(scheme, slot)) {
-        yield { path: ['generations', cred, slot], found: `a slot the ${scheme} scheme does not have`, fix: `use one of ${schemeSlots[scheme].join(', ')}` };
+        yield {
+          path: ['generations', cred, slot],
+          found: `a slot the ${scheme} scheme does not have`,
+          fix: `use one of ${schemeSlots[scheme].join(', ')}`,
+        };
         continue;
       }
       const n = (g as { generation: number }).generation;
-      if (seen.has(n)) yield { path: ['generations', cred, slot, 'generation'], found: `${n}, also the generation of ${seen.get(n)}`, fix: 'give each slot its own generation, or set every slot\'s (keyslot rotate maintains these)' };
+      if (seen.has(n))
+        yield {
+          path: ['generations', cred, slot, 'generation'],
+          found: `${n}, also the generation of ${seen.get(n)}`,
+          fix: "give each slot its own generation, or set every slot's (keyslot rotate maintains these)",
+        };
       seen.set(n, slot);
     }
   }
@@ -296,13 +384,24 @@ function normalize(stack: string, parsed: StackConfigParsed): StackConfig {
  */
 export function parseStackConfig(stack: string, raw: Readonly<Record<string, unknown>>, origin: string, now?: Date): StackConfig {
   for (const key of Object.keys(raw)) {
-    const isKubeconfigSecret = Array.isArray(raw.clusters) && raw.clusters.some((c) => c && typeof c === 'object' && (c as Cluster).kubeconfigSecret === key);
+    const isKubeconfigSecret =
+      Array.isArray(raw.clusters) && raw.clusters.some((c) => c && typeof c === 'object' && (c as Cluster).kubeconfigSecret === key);
     if (!(configKeys as readonly string[]).includes(key) && !isKubeconfigSecret) {
-      throw new ConfigError(origin, configPath([key]), kindOf(raw[key]), `remove it; keyslot reads ${configKeys.map((k) => `keyslot:${k}`).join(', ')} and kubeconfig secrets`);
+      throw new ConfigError(
+        origin,
+        configPath([key]),
+        kindOf(raw[key]),
+        `remove it; keyslot reads ${configKeys.map((k) => `keyslot:${k}`).join(', ')} and kubeconfig secrets`,
+      );
     }
     const value = raw[key];
     if (isKubeconfigSecret && !(value && typeof value === 'object' && 'secure' in value)) {
-      throw new ConfigError(origin, configPath([key]), `${kindOf(value)} in plain text, where a kubeconfig (a cluster credential) must be encrypted`, `store it as a secret: pulumi config set --secret keyslot:${key} "$(cat kubeconfig)"`);
+      throw new ConfigError(
+        origin,
+        configPath([key]),
+        `${kindOf(value)} in plain text, where a kubeconfig (a cluster credential) must be encrypted`,
+        `store it as a secret: pulumi config set --secret keyslot:${key} "$(cat kubeconfig)"`,
+      );
     }
   }
   const input = Object.fromEntries(configKeys.filter((k) => raw[k] !== undefined).map((k) => [k, raw[k]]));
@@ -334,7 +433,11 @@ function* notInFuture(config: StackConfigParsed, now: Date): Generator<Problem> 
       if (key === 'lastRotatedAt' || key === 'previousRotatedAt') {
         if (ahead(g as string)) yield { path: ['generations', cred, key], found: `${g as string}, after now (${now.toISOString()})`, fix };
       } else if (ahead((g as { createdAt?: string }).createdAt)) {
-        yield { path: ['generations', cred, key, 'createdAt'], found: `${(g as { createdAt: string }).createdAt}, after now (${now.toISOString()})`, fix };
+        yield {
+          path: ['generations', cred, key, 'createdAt'],
+          found: `${(g as { createdAt: string }).createdAt}, after now (${now.toISOString()})`,
+          fix,
+        };
       }
     }
   }

@@ -11,12 +11,22 @@ const dnsLabel = /^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$/;
 const name = z.string().regex(dnsLabel, 'a lowercase DNS label (a-z, 0-9, "-")');
 /** An object name: a DNS-1123 subdomain, at most 253 characters (also the name part of a workload reference). */
 const objectName = '[a-z0-9]([a-z0-9.-]{0,251}[a-z0-9])?';
-export const k8sName = z.string().regex(new RegExp(`^${objectName}$`), 'a Kubernetes object name (lowercase letters, digits, "-" and ".", at most 253 characters)');
+export const k8sName = z
+  .string()
+  .regex(new RegExp(`^${objectName}$`), 'a Kubernetes object name (lowercase letters, digits, "-" and ".", at most 253 characters)');
 /** A namespace: a DNS-1123 label (no dots), at most 63 characters, as the API server requires. */
-export const k8sNamespace = z.string().regex(dnsLabel, 'a Kubernetes namespace (a DNS-1123 label: lowercase letters, digits and "-", at most 63 characters)');
+export const k8sNamespace = z
+  .string()
+  .regex(dnsLabel, 'a Kubernetes namespace (a DNS-1123 label: lowercase letters, digits and "-", at most 63 characters)');
 const timestamp = z.iso.datetime({ offset: true });
 /** `pulumi config set --path` may store a number as a string; both mean the same generation. */
-const generationNumber = z.union([z.number().int().positive(), z.string().regex(/^[1-9][0-9]*$/).transform(Number)]);
+const generationNumber = z.union([
+  z.number().int().positive(),
+  z
+    .string()
+    .regex(/^[1-9][0-9]*$/)
+    .transform(Number),
+]);
 
 /** A cluster selector: every cluster, the one marked `primary`, or a list of cluster names. */
 export const clusterSelector = z.union([z.literal('all'), z.literal('primary'), z.array(name).min(1)]);
@@ -116,7 +126,9 @@ export const delivery = z.discriminatedUnion('type', [
     namespace: k8sNamespace,
     name: k8sName,
     /** Secret data keys (`cloud-integration.json`, `object-store.yaml`, ...) to templates. */
-    data: z.record(z.string().regex(/^[-._a-zA-Z0-9]+$/, 'a Secret data key'), template).refine((d) => Object.keys(d).length > 0, 'at least one data key'),
+    data: z
+      .record(z.string().regex(/^[-._a-zA-Z0-9]+$/, 'a Secret data key'), template)
+      .refine((d) => Object.keys(d).length > 0, 'at least one data key'),
     /** `create` owns the Secret; `patch` only sets these keys on a Secret someone else owns. @default create */
     manage: z.enum(['create', 'patch']).default('create'),
   }),
@@ -133,7 +145,10 @@ export const delivery = z.discriminatedUnion('type', [
      */
     adopt: z.boolean().default(false),
     /** The vault's subscription; required with `adopt`. */
-    subscriptionId: z.string().regex(/^[0-9a-fA-F-]{36}$/, 'a subscription id (a GUID)').optional(),
+    subscriptionId: z
+      .string()
+      .regex(/^[0-9a-fA-F-]{36}$/, 'a subscription id (a GUID)')
+      .optional(),
   }),
   z.strictObject({
     type: z.literal('aws-secretsmanager-secret'),
@@ -146,7 +161,12 @@ export type Delivery = z.infer<typeof delivery>;
 
 // ---- stages: what happens after `up`, in order ----------------------------------------------
 
-const workload = z.string().regex(new RegExp(`^(deployment|statefulset|daemonset)/${objectName}$`), 'kind/name with kind deployment, statefulset or daemonset and a name of at most 253 characters');
+const workload = z
+  .string()
+  .regex(
+    new RegExp(`^(deployment|statefulset|daemonset)/${objectName}$`),
+    'kind/name with kind deployment, statefulset or daemonset and a name of at most 253 characters',
+  );
 export type WorkloadRef = `${'deployment' | 'statefulset' | 'daemonset'}/${string}`;
 
 const stageBase = {
@@ -191,7 +211,12 @@ export const stage = z.discriminatedUnion('kind', [
     /** @default 200 */
     expectStatus: z.number().int().min(100).max(599).default(200),
     /** A field of the JSON answer that must have this value, e.g. `{ path: status.cloudIntegration, equals: ok }`. */
-    expectJson: z.strictObject({ path: z.string().regex(/^[A-Za-z0-9_-]+(\.[A-Za-z0-9_-]+)*$/, 'a dotted path such as status.healthy'), equals: z.union([z.string(), z.number(), z.boolean()]) }).optional(),
+    expectJson: z
+      .strictObject({
+        path: z.string().regex(/^[A-Za-z0-9_-]+(\.[A-Za-z0-9_-]+)*$/, 'a dotted path such as status.healthy'),
+        equals: z.union([z.string(), z.number(), z.boolean()]),
+      })
+      .optional(),
     /** @default 60 */
     timeoutSeconds: z.number().int().positive().default(60),
   }),
@@ -213,7 +238,10 @@ export const stage = z.discriminatedUnion('kind', [
     shoots: z.array(k8sName).min(1).optional(),
     secretBinding: k8sName.optional(),
     /** @default rotate-kubeconfig-credentials */
-    operation: z.string().regex(/^[a-z-]+$/).default('rotate-kubeconfig-credentials'),
+    operation: z
+      .string()
+      .regex(/^[a-z-]+$/)
+      .default('rotate-kubeconfig-credentials'),
     /** How long to wait for `.status.credentials.rotation` to report completion. @default 1800 */
     timeoutSeconds: z.number().int().positive().default(1800),
   }),

@@ -17,8 +17,24 @@ import { Traffic } from '../sim/traffic.ts';
 import { keyOwner } from '../sim/cloud.ts';
 import { buildWorld, type World } from '../sim/world.ts';
 
-export type Fault = 'none' | 'stuck-rollout' | 'slow-rollout' | 'api-error' | 'throttling' | 'failed-log-check' | 'crash-resume' | 'crash-on-new-key';
-export const faultKinds: readonly Fault[] = ['stuck-rollout', 'slow-rollout', 'api-error', 'throttling', 'failed-log-check', 'crash-resume', 'crash-on-new-key'];
+export type Fault =
+  | 'none'
+  | 'stuck-rollout'
+  | 'slow-rollout'
+  | 'api-error'
+  | 'throttling'
+  | 'failed-log-check'
+  | 'crash-resume'
+  | 'crash-on-new-key';
+export const faultKinds: readonly Fault[] = [
+  'stuck-rollout',
+  'slow-rollout',
+  'api-error',
+  'throttling',
+  'failed-log-check',
+  'crash-resume',
+  'crash-on-new-key',
+];
 
 export interface DrillOptions {
   readonly seed: number;
@@ -69,7 +85,11 @@ export interface DrillResult {
 }
 
 /** The workload a restart or verify-logs stage acts on in a cluster of the world: the first of its names that exists, as the driver resolves it. */
-function stageWorkload(world: World, cluster: string, step: Extract<StageStep, { kind: 'restart' | 'verify-logs' }>): SimWorkload | undefined {
+function stageWorkload(
+  world: World,
+  cluster: string,
+  step: Extract<StageStep, { kind: 'restart' | 'verify-logs' }>,
+): SimWorkload | undefined {
   for (const ref of step.workload ? [step.workload] : (step.firstExisting ?? [])) {
     const [kind, name] = ref.split('/');
     const w = world.fleet.cluster(cluster).workloads.get(SimCluster.key(step.namespace, kind!, name!));
@@ -123,7 +143,11 @@ export async function runDrill(stack: string, raw: Readonly<Record<string, unkno
   });
   const world = buildWorld(config, new Date('2026-11-24T00:00:00Z'), tune);
   // A Cosmos DB key regeneration takes minutes; the slot has no working key meanwhile.
-  const regenerationMs = new Map(config.credentials.filter((c) => c.source.type === 'azure-cosmosdb-keys').map((c) => [keyOwner(c.source, c.name), pick(30, 180) * 1000] as const));
+  const regenerationMs = new Map(
+    config.credentials
+      .filter((c) => c.source.type === 'azure-cosmosdb-keys')
+      .map((c) => [keyOwner(c.source, c.name), pick(30, 180) * 1000] as const),
+  );
   world.cloud.regenerationMs = (owner) => regenerationMs.get(owner) ?? 0;
   options.editWorld?.(world, config);
   const checkout = structuredClone(raw) as Record<string, unknown>;
@@ -140,7 +164,14 @@ export async function runDrill(stack: string, raw: Readonly<Record<string, unkno
   const outcomes: Record<string, string> = {};
   let engine = world.ports(checkout).engine;
   const driverFor = (ports: DriverPorts, holder: string) =>
-    new Driver(ports, { policyPacks: ['policy'], holder, concurrency, force: true, onEvent: (e) => events.push(e), ...(options.planHook ? { planHook: options.planHook } : {}) });
+    new Driver(ports, {
+      policyPacks: ['policy'],
+      holder,
+      concurrency,
+      force: true,
+      onEvent: (e) => events.push(e),
+      ...(options.planHook ? { planHook: options.planHook } : {}),
+    });
 
   const injected: string[] = fault === 'slow-rollout' ? ['pods take 30–120 s to start'] : [];
   let boundMs = 0;
@@ -168,7 +199,12 @@ export async function runDrill(stack: string, raw: Readonly<Record<string, unkno
       const candidates = restartedWorkloads.filter(({ w }) => w.reads === 'secrets');
       if (candidates.length) {
         const { c, w } = candidates[pick(0, candidates.length - 1)]!;
-        const known = new Set(c.presentedKeys().filter((p) => p.workload === w).map((p) => p.pod.loaded));
+        const known = new Set(
+          c
+            .presentedKeys()
+            .filter((p) => p.workload === w)
+            .map((p) => p.pod.loaded),
+        );
         w.crashesOn = (loaded) => !known.has(loaded);
         injected.push(`${c.name} ${w.namespace}/${w.kind}/${w.name} crashes with the new key`);
       }
@@ -183,8 +219,13 @@ export async function runDrill(stack: string, raw: Readonly<Record<string, unkno
           if (p !== target || typeof value !== 'function') return typeof value === 'function' ? value.bind(t) : value;
           return async (...args: unknown[]) => {
             if (++calls === failAt) {
-              injected.push(fault === 'api-error' ? `restart call ${failAt} (cluster ${String(args[0])}) answered 503` : `log check ${failAt} (cluster ${String(args[0])}) found an auth error`);
-              if (fault === 'api-error') throw new ClusterUnreachableError(`cluster ${String(args[0])}: 503 from the API server (injected)`);
+              injected.push(
+                fault === 'api-error'
+                  ? `restart call ${failAt} (cluster ${String(args[0])}) answered 503`
+                  : `log check ${failAt} (cluster ${String(args[0])}) found an auth error`,
+              );
+              if (fault === 'api-error')
+                throw new ClusterUnreachableError(`cluster ${String(args[0])}: 503 from the API server (injected)`);
               return { matches: ['injected [auth]: auth error'], read: ['injected/auth'] };
             }
             return value.apply(t, args);
@@ -215,7 +256,10 @@ export async function runDrill(stack: string, raw: Readonly<Record<string, unkno
       if (fault === 'crash-resume') {
         const state = { calls: 0, at: pick(1, 40), dead: false };
         try {
-          await driverFor({ ...ports, engine: crashing(ports.engine, state), clusters: crashing(clusters, state), cloud: crashing(ports.cloud, state) }, 'drill@agent-1').rotate(cred.name, mode);
+          await driverFor(
+            { ...ports, engine: crashing(ports.engine, state), clusters: crashing(clusters, state), cloud: crashing(ports.cloud, state) },
+            'drill@agent-1',
+          ).rotate(cred.name, mode);
           outcomes[cred.name] = 'rotated';
         } catch (error) {
           if (!(error instanceof AgentCrash)) throw error;
@@ -235,7 +279,10 @@ export async function runDrill(stack: string, raw: Readonly<Record<string, unkno
         outcomes[cred.name] = 'rotated';
       }
     } catch (error) {
-      outcomes[cred.name] = error instanceof RolledBackError ? 'rolled back' : `failed: ${error instanceof KeyslotError || error instanceof Error ? error.message : String(error)}`;
+      outcomes[cred.name] =
+        error instanceof RolledBackError
+          ? 'rolled back'
+          : `failed: ${error instanceof KeyslotError || error instanceof Error ? error.message : String(error)}`;
     }
   }
   // Keep the traffic flowing a while: a consumer left on a dead key shows up here.
@@ -246,30 +293,66 @@ export async function runDrill(stack: string, raw: Readonly<Record<string, unkno
   const makespanMs = started.length && finished.length ? Math.max(...finished) - Math.min(...started) : 0;
   const t = traffic.totals;
   const tolerant = mode !== 'rotate';
-  const rotatedIds = events.filter((e): e is Extract<RotationEvent, { type: 'rotation-finished' }> => e.type === 'rotation-finished' && e.outcome === 'rotated').map((e) => e.rotationId);
+  const rotatedIds = events
+    .filter((e): e is Extract<RotationEvent, { type: 'rotation-finished' }> => e.type === 'rotation-finished' && e.outcome === 'rotated')
+    .map((e) => e.rotationId);
   // Judged per rotation: a consumer of two credentials is restarted once by each of their rotations.
   const restartCounts = new Map<string, number>();
   for (const r of world.clusters.restarts) {
     const [cluster, workload, id] = r.split(' ');
-    if (rotatedIds.includes(id!)) restartCounts.set(`${cluster} ${workload} ${id}`, (restartCounts.get(`${cluster} ${workload} ${id}`) ?? 0) + 1);
+    if (rotatedIds.includes(id!))
+      restartCounts.set(`${cluster} ${workload} ${id}`, (restartCounts.get(`${cluster} ${workload} ${id}`) ?? 0) + 1);
   }
   const twice = [...restartCounts].filter(([, n]) => n > 1).map(([w]) => w.replace(/ (\S+)$/, ' in rotation $1'));
   const consumers = new Set([...restartCounts.keys()].map((k) => k.replace(/ \S+$/, ''))).size;
-  const onDeadKeys = [...world.fleet.clusters.values()].flatMap((c) => c.presentedKeys().filter(({ pod }) => !(c.accepts?.(pod.loaded) ?? true)).map(({ workload, pod }) => `${c.name} ${workload.namespace}/${workload.name} ${pod.name}`));
+  const onDeadKeys = [...world.fleet.clusters.values()].flatMap((c) =>
+    c
+      .presentedKeys()
+      .filter(({ pod }) => !(c.accepts?.(pod.loaded) ?? true))
+      .map(({ workload, pod }) => `${c.name} ${workload.namespace}/${workload.name} ${pod.name}`),
+  );
   const downtimeMs = [...t.downtimeBy.values()].reduce((a, b) => a + b, 0);
   const failures = [...t.failures].map(([w, at]) => `${w} from ${new Date(at).toISOString()}`);
   const invariants: Invariant[] = [
-    { name: 'no failed request', held: tolerant || t.failed === 0, detail: t.failed === 0 ? `${Math.round(t.requests)} requests, none failed` : `${Math.round(t.failed)} of ${Math.round(t.requests)} failed: ${failures.join('; ')}` },
-    { name: 'no downtime', held: tolerant || downtimeMs === 0, detail: downtimeMs === 0 ? 'every workload always had a ready pod' : `without a ready pod: ${[...t.downtimeBy].map(([w, ms]) => `${w} for ${ms / 1000}s`).join('; ')}` },
-    { name: 'no key invalidated while a live pod held it', held: tolerant || t.invalidatedWhileHeld.length === 0, detail: t.invalidatedWhileHeld.length ? t.invalidatedWhileHeld.join('; ') : 'none' },
+    {
+      name: 'no failed request',
+      held: tolerant || t.failed === 0,
+      detail:
+        t.failed === 0
+          ? `${Math.round(t.requests)} requests, none failed`
+          : `${Math.round(t.failed)} of ${Math.round(t.requests)} failed: ${failures.join('; ')}`,
+    },
+    {
+      name: 'no downtime',
+      held: tolerant || downtimeMs === 0,
+      detail:
+        downtimeMs === 0
+          ? 'every workload always had a ready pod'
+          : `without a ready pod: ${[...t.downtimeBy].map(([w, ms]) => `${w} for ${ms / 1000}s`).join('; ')}`,
+    },
+    {
+      name: 'no key invalidated while a live pod held it',
+      held: tolerant || t.invalidatedWhileHeld.length === 0,
+      detail: t.invalidatedWhileHeld.length ? t.invalidatedWhileHeld.join('; ') : 'none',
+    },
     // A rollback is the right answer to a fault, never to a healthy fleet: with nothing injected, every rotation must finish.
     {
       name: 'every rotation finished, or rolled back from an injected fault',
       held: Object.values(outcomes).every((o) => !o.startsWith('failed') && (o !== 'rolled back' || injected.length > 0)),
-      detail: Object.entries(outcomes).map(([c, o]) => `${c}: ${o}`).join('; '),
+      detail: Object.entries(outcomes)
+        .map(([c, o]) => `${c}: ${o}`)
+        .join('; '),
     },
-    { name: 'each consumer restarted at most once per rotation', held: twice.length === 0, detail: twice.length ? `restarted more than once: ${twice.join(', ')}` : `${consumers} consumer(s)` },
-    { name: 'the fleet ends on live keys', held: tolerant || onDeadKeys.length === 0, detail: onDeadKeys.length ? onDeadKeys.join('; ') : 'every pod holds an accepted key' },
+    {
+      name: 'each consumer restarted at most once per rotation',
+      held: twice.length === 0,
+      detail: twice.length ? `restarted more than once: ${twice.join(', ')}` : `${consumers} consumer(s)`,
+    },
+    {
+      name: 'the fleet ends on live keys',
+      held: tolerant || onDeadKeys.length === 0,
+      detail: onDeadKeys.length ? onDeadKeys.join('; ') : 'every pod holds an accepted key',
+    },
   ];
   return {
     stack,

@@ -52,7 +52,13 @@ export function loadWorldFile(path: string, config: StackConfig): WorldFile {
   try {
     text = readFileSync(path, 'utf8');
   } catch (cause) {
-    throw new ConfigError(path, 'world', 'no file that can be read there', 'pass the path of a world file (keyslot discover --out writes one)', { cause });
+    throw new ConfigError(
+      path,
+      'world',
+      'no file that can be read there',
+      'pass the path of a world file (keyslot discover --out writes one)',
+      { cause },
+    );
   }
   let raw: unknown;
   try {
@@ -63,16 +69,38 @@ export function loadWorldFile(path: string, config: StackConfig): WorldFile {
   const parsed = worldFile.safeParse(raw ?? {});
   if (!parsed.success) {
     const issue = parsed.error.issues[0]!;
-    const at = issue.path.map((p) => (typeof p === 'number' ? `[${p}]` : `.${String(p)}`)).join('').replace(/^\./, '');
+    const at = issue.path
+      .map((p) => (typeof p === 'number' ? `[${p}]` : `.${String(p)}`))
+      .join('')
+      .replace(/^\./, '');
     const found = renderFound(valueAt(raw, issue.path as (string | number)[]));
     // Zod words a regex refusal as the expected form; say it as the fix.
-    throw new ConfigError(path, `world:${at}`, found, issue.code === 'invalid_format' || issue.code === 'custom' ? `use ${issue.message}` : `${issue.message} (see the README for the world file format)`);
+    throw new ConfigError(
+      path,
+      `world:${at}`,
+      found,
+      issue.code === 'invalid_format' || issue.code === 'custom'
+        ? `use ${issue.message}`
+        : `${issue.message} (see the README for the world file format)`,
+    );
   }
   const clusters = new Set(config.clusters.map((c) => c.name));
   for (const [i, w] of parsed.data.workloads.entries()) {
     const strategy = strategyOf(w);
-    if (strategy.maxSurge === 0 && strategy.maxUnavailable === 0) throw new ConfigError(path, `world:workloads[${i}].maxUnavailable`, '0 with maxSurge 0, which Kubernetes rejects (the rollout could never move)', 'allow one pod of surge or of unavailability');
-    if (!clusters.has(w.cluster)) throw new ConfigError(path, `world:workloads[${i}].cluster`, `"${w.cluster}", which the stack does not declare`, `use one of ${[...clusters].join(', ')}`);
+    if (strategy.maxSurge === 0 && strategy.maxUnavailable === 0)
+      throw new ConfigError(
+        path,
+        `world:workloads[${i}].maxUnavailable`,
+        '0 with maxSurge 0, which Kubernetes rejects (the rollout could never move)',
+        'allow one pod of surge or of unavailability',
+      );
+    if (!clusters.has(w.cluster))
+      throw new ConfigError(
+        path,
+        `world:workloads[${i}].cluster`,
+        `"${w.cluster}", which the stack does not declare`,
+        `use one of ${[...clusters].join(', ')}`,
+      );
   }
   return parsed.data;
 }
@@ -81,7 +109,14 @@ export function loadWorldFile(path: string, config: StackConfig): WorldFile {
 export function worldFileOf(consumers: readonly DiscoveredConsumer[]): string {
   const workloads = consumers.map((c) => {
     const [kind, name] = c.workload.split('/') as [WorldFile['workloads'][number]['kind'], string];
-    return { cluster: c.cluster, namespace: c.namespace, kind, name, replicas: Math.max(1, Math.min(100, c.replicas)), reads: [...c.secrets] };
+    return {
+      cluster: c.cluster,
+      namespace: c.namespace,
+      kind,
+      name,
+      replicas: Math.max(1, Math.min(100, c.replicas)),
+      reads: [...c.secrets],
+    };
   });
   return [
     '# Written by keyslot discover: every workload that reads a delivered Secret.',

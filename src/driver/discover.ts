@@ -8,7 +8,11 @@ import { UncoveredConsumersError } from '../errors.ts';
 import { deliveredSecrets, uncoveredConsumers, type DiscoveredConsumer } from '../model/discovery.ts';
 import type { ClusterFleet } from '../ports/clusters.ts';
 
-export async function discoverConsumers(config: StackConfig, credential: Credential, clusters: ClusterFleet): Promise<DiscoveredConsumer[]> {
+export async function discoverConsumers(
+  config: StackConfig,
+  credential: Credential,
+  clusters: ClusterFleet,
+): Promise<DiscoveredConsumer[]> {
   const found: DiscoveredConsumer[] = [];
   for (const [cluster, secrets] of deliveredSecrets(config, credential)) {
     const byNamespace = new Map<string, string[]>();
@@ -24,7 +28,11 @@ export function describeUncovered(c: DiscoveredConsumer): string {
 }
 
 /** The refusal `--strict` turns uncovered consumers into (exit 2, before anything changes). */
-export function uncoveredError(config: StackConfig, credential: Credential, uncovered: readonly DiscoveredConsumer[]): UncoveredConsumersError {
+export function uncoveredError(
+  config: StackConfig,
+  credential: Credential,
+  uncovered: readonly DiscoveredConsumer[],
+): UncoveredConsumersError {
   const index = config.credentials.findIndex((c) => c.name === credential.name);
   const first = uncovered[0]!;
   return new UncoveredConsumersError(

@@ -107,7 +107,10 @@ interface Run {
 class GateClosed extends KeyslotError {}
 
 /** What an optional stage says on a cluster where its workload does not exist: never silence. */
-function absentOptional(step: { namespace: string; workload?: string; firstExisting?: readonly string[] }, cluster: string): { outcome: 'skipped'; detail: string } {
+function absentOptional(
+  step: { namespace: string; workload?: string; firstExisting?: readonly string[] },
+  cluster: string,
+): { outcome: 'skipped'; detail: string } {
   const candidates = step.workload ? [step.workload] : [...(step.firstExisting ?? [])];
   return { outcome: 'skipped', detail: `${step.namespace}/${candidates.join(' or ')} does not exist on ${cluster} (optional)` };
 }
@@ -167,7 +170,9 @@ export class Driver {
       generations: Object.fromEntries(Object.entries(cred.generations).map(([slot, g]) => [slot, g.generation])),
     };
     const lock = stackLock(config, this.ports, this.options.holder, this.options.lockTtlSeconds ?? 3600);
-    return this.locked(lock, () => this.execute({ config, before: cred, plan, record, resumed: false, unconfirmed: [], regenerated: new Map() }, lock));
+    return this.locked(lock, () =>
+      this.execute({ config, before: cred, plan, record, resumed: false, unconfirmed: [], regenerated: new Map() }, lock),
+    );
   }
 
   /** Finishes the rotation in flight, from whatever the stack and the fleet show as done. */
@@ -176,7 +181,9 @@ export class Driver {
     const before = this.beforeRotation(cred, record);
     const plan = planCredential(config, before, record.mode);
     const lock = stackLock(config, this.ports, this.options.holder, this.options.lockTtlSeconds ?? 3600);
-    return this.locked(lock, () => this.execute({ config, before, plan, record, resumed: true, unconfirmed: [], regenerated: new Map() }, lock));
+    return this.locked(lock, () =>
+      this.execute({ config, before, plan, record, resumed: true, unconfirmed: [], regenerated: new Map() }, lock),
+    );
   }
 
   /** Flips back the rotation in flight. Impossible once the freed key was regenerated. */
@@ -196,7 +203,17 @@ export class Driver {
 
   private async execute(run: Run, lock: StackLock): Promise<RotationResult> {
     const { plan, record } = run;
-    this.emit({ type: 'rotation-started', at: this.now(), stack: run.config.stack, credential: plan.name, rotationId: record.id, mode: plan.mode, from: plan.from, to: plan.to, resumed: run.resumed });
+    this.emit({
+      type: 'rotation-started',
+      at: this.now(),
+      stack: run.config.stack,
+      credential: plan.name,
+      rotationId: record.id,
+      mode: plan.mode,
+      from: plan.from,
+      to: plan.to,
+      resumed: run.resumed,
+    });
     const gateAt = plan.steps.findIndex((s) => s.kind === 'gate');
     let step = 0;
     try {
@@ -207,7 +224,15 @@ export class Driver {
     } catch (error) {
       if (step === 0) {
         // Preflight changes nothing but the in-flight record, which goes last; a refusal leaves no trace.
-        this.emit({ type: 'rotation-finished', at: this.now(), credential: plan.name, rotationId: record.id, outcome: 'halted', unconfirmed: [], detail: error instanceof Error ? error.message : String(error) });
+        this.emit({
+          type: 'rotation-finished',
+          at: this.now(),
+          credential: plan.name,
+          rotationId: record.id,
+          outcome: 'halted',
+          unconfirmed: [],
+          detail: error instanceof Error ? error.message : String(error),
+        });
         throw error;
       }
       const beforeGate = step <= gateAt && plan.mode === 'rotate';
@@ -216,7 +241,15 @@ export class Driver {
         throw new RolledBackError(`rotation ${record.id} of ${plan.name} rolled back: ${reason}`, { cause: error });
       }
       const detail = error instanceof Error ? error.message : String(error);
-      this.emit({ type: 'rotation-finished', at: this.now(), credential: plan.name, rotationId: record.id, outcome: 'halted', unconfirmed: run.unconfirmed.map((u) => u.label), detail });
+      this.emit({
+        type: 'rotation-finished',
+        at: this.now(),
+        credential: plan.name,
+        rotationId: record.id,
+        outcome: 'halted',
+        unconfirmed: run.unconfirmed.map((u) => u.label),
+        detail,
+      });
       throw error;
     }
     const unconfirmed = run.unconfirmed.map((u) => u.label);
@@ -234,10 +267,24 @@ export class Driver {
       const result = await this.stepHandler(run, index, step);
       if (result) ({ outcome, detail } = result);
     } catch (error) {
-      this.emit({ type: 'step-finished', at: this.now(), ...base, outcome: 'failed', durationMs: this.ports.clock.now().getTime() - started, detail: error instanceof Error ? error.message : String(error) });
+      this.emit({
+        type: 'step-finished',
+        at: this.now(),
+        ...base,
+        outcome: 'failed',
+        durationMs: this.ports.clock.now().getTime() - started,
+        detail: error instanceof Error ? error.message : String(error),
+      });
       throw error;
     }
-    this.emit({ type: 'step-finished', at: this.now(), ...base, outcome, durationMs: this.ports.clock.now().getTime() - started, ...(detail ? { detail } : {}) });
+    this.emit({
+      type: 'step-finished',
+      at: this.now(),
+      ...base,
+      outcome,
+      durationMs: this.ports.clock.now().getTime() - started,
+      ...(detail ? { detail } : {}),
+    });
   }
 
   private async stepHandler(run: Run, index: number, step: Step): Promise<{ outcome: StepOutcome; detail?: string } | void> {
@@ -280,11 +327,17 @@ export class Driver {
   private async policyGate(run: Run) {
     if (this.options.policyPacks.length === 0) return;
     try {
-      await this.ports.engine.preview({ policyPacks: this.options.policyPacks, onEvent: (e) => this.emit({ type: 'engine', at: this.now(), credential: run.plan.name, message: e.message }) });
+      await this.ports.engine.preview({
+        policyPacks: this.options.policyPacks,
+        onEvent: (e) => this.emit({ type: 'engine', at: this.now(), credential: run.plan.name, message: e.message }),
+      });
     } catch (error) {
       if (!(error instanceof PolicyViolationError)) throw error;
       await this.ports.engine.removeConfig(`rotations.${run.plan.name}`);
-      throw new PreflightRefusedError(`refused before any change: ${error.message.replace(/^pulumi preview failed: /, '')}; or run without the pack (--no-policy)`, { cause: error });
+      throw new PreflightRefusedError(
+        `refused before any change: ${error.message.replace(/^pulumi preview failed: /, '')}; or run without the pack (--no-policy)`,
+        { cause: error },
+      );
     }
   }
 
@@ -317,7 +370,13 @@ export class Driver {
     const uncovered = uncoveredConsumers(run.config, run.before, discovered);
     if (uncovered.length === 0) return;
     if (mode === 'strict') throw uncoveredError(run.config, run.before, uncovered);
-    for (const c of uncovered) this.emit({ type: 'warning', at: this.now(), credential: run.plan.name, message: `${describeUncovered(c)}; it keeps the old key until that key is regenerated` });
+    for (const c of uncovered)
+      this.emit({
+        type: 'warning',
+        at: this.now(),
+        credential: run.plan.name,
+        message: `${describeUncovered(c)}; it keeps the old key until that key is regenerated`,
+      });
   }
 
   private async setRecord(credential: string, record: RotationRecord) {
@@ -339,7 +398,9 @@ export class Driver {
       policyPacks: this.options.policyPacks,
       onEvent: (e) => this.emit({ type: 'engine', at: this.now(), credential: run.plan.name, message: e.message }),
     });
-    const changed = Object.entries(result.changes).filter(([op]) => op !== 'same').map(([op, n]) => `${n} ${op}`);
+    const changed = Object.entries(result.changes)
+      .filter(([op]) => op !== 'same')
+      .map(([op, n]) => `${n} ${op}`);
     return { outcome: 'done' as const, detail: changed.length ? changed.join(', ') : 'no changes' };
   }
 
@@ -348,7 +409,10 @@ export class Driver {
     if (run.unconfirmed.length === 0) return { outcome: 'done' as const, detail: 'every consumer confirmed' };
     const labels = run.unconfirmed.map((u) => `${u.label}: ${u.error.message}`);
     if (mode === 'strict') throw new GateClosed(`gate closed, ${run.unconfirmed.length} consumer(s) not confirmed: ${labels.join('; ')}`);
-    return { outcome: 'done' as const, detail: `emergency: regenerating although ${run.unconfirmed.length} consumer(s) did not confirm: ${labels.join('; ')}` };
+    return {
+      outcome: 'done' as const,
+      detail: `emergency: regenerating although ${run.unconfirmed.length} consumer(s) did not confirm: ${labels.join('; ')}`,
+    };
   }
 
   private async regenerate(run: Run, step: Extract<Step, { kind: 'regenerate' }>) {
@@ -356,7 +420,12 @@ export class Driver {
     // Every consumer was restarted before the gate; a use of the freed key after it means one was missed.
     const used = run.gateAt ? await this.ports.cloud.keyLastUsedAt(keyRef(run), step.slot) : undefined;
     if (used && run.gateAt && used > run.gateAt) {
-      this.emit({ type: 'warning', at: this.now(), credential: run.plan.name, message: `the freed ${step.slot} key was used at ${used.toISOString()}, after every declared consumer was restarted: a consumer is missing from the stages (run keyslot plan --discover)` });
+      this.emit({
+        type: 'warning',
+        at: this.now(),
+        credential: run.plan.name,
+        message: `the freed ${step.slot} key was used at ${used.toISOString()}, after every declared consumer was restarted: a consumer is missing from the stages (run keyslot plan --discover)`,
+      });
     }
     if (step.via === 'pulumi-up') {
       // AWS's own procedure: switch the freed key off first, so that a missed consumer fails while
@@ -392,7 +461,8 @@ export class Driver {
   private async recordFinish(run: Run) {
     const gens = `generations.${run.plan.name}`;
     const now = this.now();
-    for (const [slot, createdAt] of run.regenerated) await this.ports.engine.setConfig(`${gens}.${slot}.createdAt`, createdAt.toISOString());
+    for (const [slot, createdAt] of run.regenerated)
+      await this.ports.engine.setConfig(`${gens}.${slot}.createdAt`, createdAt.toISOString());
     if (run.before.lastRotatedAt) await this.ports.engine.setConfig(`${gens}.previousRotatedAt`, run.before.lastRotatedAt);
     await this.ports.engine.setConfig(`${gens}.lastRotatedAt`, now);
     await this.ports.engine.removeConfig(`rotations.${run.plan.name}`);
@@ -434,12 +504,35 @@ export class Driver {
           const where = cluster ?? 'once';
           try {
             const result = await this.stageOn(run, step, cluster);
-            const { outcome, detail }: { outcome: StepOutcome; detail: string } = typeof result === 'string' ? { outcome: 'done', detail: result } : result;
-            this.emit({ type: 'cluster-finished', at: this.now(), credential: run.plan.name, rotationId: run.record.id, step: index, kind: step.kind, cluster: where, outcome, durationMs: this.ports.clock.now().getTime() - started, detail });
+            const { outcome, detail }: { outcome: StepOutcome; detail: string } =
+              typeof result === 'string' ? { outcome: 'done', detail: result } : result;
+            this.emit({
+              type: 'cluster-finished',
+              at: this.now(),
+              credential: run.plan.name,
+              rotationId: run.record.id,
+              step: index,
+              kind: step.kind,
+              cluster: where,
+              outcome,
+              durationMs: this.ports.clock.now().getTime() - started,
+              detail,
+            });
             return undefined;
           } catch (error) {
             if (!(error instanceof KeyslotError)) throw error;
-            this.emit({ type: 'cluster-finished', at: this.now(), credential: run.plan.name, rotationId: run.record.id, step: index, kind: step.kind, cluster: where, outcome: 'failed', durationMs: this.ports.clock.now().getTime() - started, detail: error.message });
+            this.emit({
+              type: 'cluster-finished',
+              at: this.now(),
+              credential: run.plan.name,
+              rotationId: run.record.id,
+              step: index,
+              kind: step.kind,
+              cluster: where,
+              outcome: 'failed',
+              durationMs: this.ports.clock.now().getTime() - started,
+              detail: error.message,
+            });
             return { step: index, label: `${step.kind} ${this.stageLabel(step)} on ${where}`, error } satisfies Unconfirmed;
           }
         }),
@@ -449,7 +542,9 @@ export class Driver {
     run.unconfirmed.push(...failed);
     if (failed.length && run.plan.mode === 'rotate') {
       // The next stage never starts before this one finished everywhere; a failure closes the gate now.
-      throw new GateClosed(`${step.kind} ${this.stageLabel(step)} failed on ${failed.map((f) => f.label.split(' on ').pop()).join(', ')}: ${failed[0]!.error.message}`);
+      throw new GateClosed(
+        `${step.kind} ${this.stageLabel(step)} failed on ${failed.map((f) => f.label.split(' on ').pop()).join(', ')}: ${failed[0]!.error.message}`,
+      );
     }
     return failed.length ? { outcome: 'failed' as const, detail: `${failed.length} cluster(s) unconfirmed` } : undefined;
   }
@@ -471,14 +566,19 @@ export class Driver {
   }
 
   /** The workload a restart or log check acts on: the named one, or the first that exists. */
-  private async resolveWorkload(cluster: string, step: Extract<StageStep, { kind: 'restart' | 'verify-logs' }>): Promise<WorkloadId | undefined> {
+  private async resolveWorkload(
+    cluster: string,
+    step: Extract<StageStep, { kind: 'restart' | 'verify-logs' }>,
+  ): Promise<WorkloadId | undefined> {
     const candidates = step.workload ? [step.workload] : (step.firstExisting ?? []);
     for (const workload of candidates) {
       const id = { namespace: step.namespace, workload };
       if (await this.ports.clusters.exists(cluster, id)) return id;
     }
     if (step.optional) return undefined;
-    throw new WorkloadNotFoundError(`${step.namespace}/${candidates.join(' or ')} not found on cluster ${cluster}; fix the stage, or mark it optional: true`);
+    throw new WorkloadNotFoundError(
+      `${step.namespace}/${candidates.join(' or ')} not found on cluster ${cluster}; fix the stage, or mark it optional: true`,
+    );
   }
 
   private async stageOn(run: Run, step: StageStep, cluster: string | undefined): Promise<string | { outcome: 'skipped'; detail: string }> {
@@ -494,16 +594,27 @@ export class Driver {
         if (!id) return absentOptional(step, c);
         const { outcome } = await this.ports.clusters.restart(c, id, run.record.id);
         await this.ports.clusters.waitRollout(c, id, step.timeoutSeconds);
-        return outcome === 'already' ? `${id.workload} already restarted for ${run.record.id}; rolled out` : `${id.workload} restarted and rolled out`;
+        return outcome === 'already'
+          ? `${id.workload} already restarted for ${run.record.id}; rolled out`
+          : `${id.workload} restarted and rolled out`;
       }
       case 'verify-logs': {
         const c = need(cluster);
         const id = await this.resolveWorkload(c, step);
         if (!id) return absentOptional(step, c);
-        const { matches, read } = await this.ports.clusters.checkLogs(c, { ...id, ...(step.container ? { container: step.container } : {}), patterns: step.patterns, since, windowSeconds: step.windowSeconds });
+        const { matches, read } = await this.ports.clusters.checkLogs(c, {
+          ...id,
+          ...(step.container ? { container: step.container } : {}),
+          patterns: step.patterns,
+          since,
+          windowSeconds: step.windowSeconds,
+        });
         const containers = [...new Set(read.map((r) => r.slice(r.lastIndexOf('/') + 1)))].join(', ');
         const pods = new Set(read.map((r) => r.slice(0, r.lastIndexOf('/')))).size;
-        if (matches.length) throw new ConsumerNotReadyError(`${matches.length} auth error line(s) in ${id.namespace}/${id.workload} logs on ${c} (${[...new Set(matches)].join('; ')})`);
+        if (matches.length)
+          throw new ConsumerNotReadyError(
+            `${matches.length} auth error line(s) in ${id.namespace}/${id.workload} logs on ${c} (${[...new Set(matches)].join('; ')})`,
+          );
         return `${id.workload} logs clean (${pods} pod(s), container(s) ${containers})`;
       }
       case 'verify-http': {
@@ -517,17 +628,24 @@ export class Driver {
             const field = step.expectJson ? jsonField(body, step.expectJson.path) : undefined;
             // The body is never quoted: a diagnostics endpoint may echo configuration.
             if (status !== step.expectStatus) last = `status ${status}`;
-            else if (step.expectJson && field !== step.expectJson.equals) last = `${step.expectJson.path} ${field === undefined ? 'missing' : 'had another value'}`;
+            else if (step.expectJson && field !== step.expectJson.equals)
+              last = `${step.expectJson.path} ${field === undefined ? 'missing' : 'had another value'}`;
             else return `${url} answered ${expected}`;
           } catch (error) {
             last = error instanceof Error ? error.message : String(error);
           }
-          if (this.ports.clock.now().getTime() >= deadline) throw new ConsumerNotReadyError(`${url} did not answer ${expected} within ${step.timeoutSeconds}s (last: ${last})`);
+          if (this.ports.clock.now().getTime() >= deadline)
+            throw new ConsumerNotReadyError(`${url} did not answer ${expected} within ${step.timeoutSeconds}s (last: ${last})`);
           await this.ports.clock.sleep(2000);
         }
       }
       case 'wait-reconciled':
-        await this.ports.clusters.waitShootsReconciled(need(cluster), { namespace: step.namespace, secretBinding: step.secretBinding, since, timeoutSeconds: step.timeoutSeconds });
+        await this.ports.clusters.waitShootsReconciled(need(cluster), {
+          namespace: step.namespace,
+          secretBinding: step.secretBinding,
+          since,
+          timeoutSeconds: step.timeoutSeconds,
+        });
         return `shoots of ${step.secretBinding} reconciled`;
       case 'annotate':
         await this.ports.clusters.annotateShoots(need(cluster), {
@@ -548,7 +666,8 @@ export class Driver {
           ...(cluster ? { KEYSLOT_CLUSTER: cluster } : {}),
         };
         const command = step.command.map((a) => substitute(a, cluster));
-        const exec = (extra: Record<string, string>) => this.ports.commands.run(command, { env: { ...env, ...extra }, timeoutSeconds: step.timeoutSeconds });
+        const exec = (extra: Record<string, string>) =>
+          this.ports.commands.run(command, { env: { ...env, ...extra }, timeoutSeconds: step.timeoutSeconds });
         await (cluster ? this.ports.clusters.withKubeconfig(cluster, (path) => exec({ KUBECONFIG: path })) : exec({}));
         return `${step.command[0]} exited 0`;
       }
@@ -564,7 +683,9 @@ export class Driver {
       const now = current.generations[step.slot]?.generation;
       const made = step.via === 'pulumi-up' ? undefined : await this.ports.cloud.keyCreatedAt(keyRef(run), step.slot);
       if (now === step.generation || (made && made > new Date(run.record.startedAt))) {
-        throw new RollbackImpossibleError(`rotation ${run.record.id}: the freed ${step.slot} key was already regenerated, so the old key no longer exists; finish instead: keyslot resume --stack ${run.config.stack} --credential ${run.plan.name}`);
+        throw new RollbackImpossibleError(
+          `rotation ${run.record.id}: the freed ${step.slot} key was already regenerated, so the old key no longer exists; finish instead: keyslot resume --stack ${run.config.stack} --credential ${run.plan.name}`,
+        );
       }
     }
   }
@@ -582,7 +703,11 @@ export class Driver {
     if (run.before.scheme === 'triple') {
       // Signers go back to the old primary; every key made since stays trusted, and no generation
       // number is reused: previous = the would-be primary, next = the new next.
-      const back = { previous: plan.generations.primary!.generation, primary: record.generations.primary!, next: plan.generations.next!.generation };
+      const back = {
+        previous: plan.generations.primary!.generation,
+        primary: record.generations.primary!,
+        next: plan.generations.next!.generation,
+      };
       for (const [slot, g] of Object.entries(back)) await this.ports.engine.setConfig(`generations.${cred}.${slot}.generation`, String(g));
     }
     await this.up(run);
@@ -613,8 +738,26 @@ export class Driver {
     if (stuck.length) reason = `${reason}; after the flip back, not rolled out: ${stuck.join('; ')}`;
     await this.ports.engine.removeConfig(`rotations.${cred}`);
     await this.up(run);
-    this.emit({ type: 'step-finished', at: this.now(), credential: cred, rotationId: record.id, step: -1, kind: 'flip', outcome: 'done', durationMs: this.ports.clock.now().getTime() - started, detail: `rolled back to ${plan.from}` });
-    this.emit({ type: 'rotation-finished', at: this.now(), credential: cred, rotationId: record.id, outcome: 'rolled-back', unconfirmed: run.unconfirmed.map((u) => u.label), detail: reason });
+    this.emit({
+      type: 'step-finished',
+      at: this.now(),
+      credential: cred,
+      rotationId: record.id,
+      step: -1,
+      kind: 'flip',
+      outcome: 'done',
+      durationMs: this.ports.clock.now().getTime() - started,
+      detail: `rolled back to ${plan.from}`,
+    });
+    this.emit({
+      type: 'rotation-finished',
+      at: this.now(),
+      credential: cred,
+      rotationId: record.id,
+      outcome: 'rolled-back',
+      unconfirmed: run.unconfirmed.map((u) => u.label),
+      detail: reason,
+    });
     return reason;
   }
 
@@ -634,14 +777,25 @@ export class Driver {
 
   private credential(config: StackConfig, name: string): Credential {
     const cred = config.credentials.find((c) => c.name === name);
-    if (!cred) throw new ConfigError(`stack ${config.stack}`, '--credential', JSON.stringify(name), `use one of ${config.credentials.map((c) => c.name).join(', ')}`);
+    if (!cred)
+      throw new ConfigError(
+        `stack ${config.stack}`,
+        '--credential',
+        JSON.stringify(name),
+        `use one of ${config.credentials.map((c) => c.name).join(', ')}`,
+      );
     return cred;
   }
 
   private refuseStale(config: StackConfig, cred: Credential, deployed: CredentialState | undefined) {
     const stale = driftOf(cred, deployed).find((d) => d.stale);
     if (stale) {
-      throw new StaleStackError(`stack ${config.stack}`, stale.path, `${stale.file} but ${stale.deployed} is deployed`, `pull the current stacks/Pulumi.${config.stack}.yaml (the file is older than the stack), or run keyslot resume`);
+      throw new StaleStackError(
+        `stack ${config.stack}`,
+        stale.path,
+        `${stale.file} but ${stale.deployed} is deployed`,
+        `pull the current stacks/Pulumi.${config.stack}.yaml (the file is older than the stack), or run keyslot resume`,
+      );
     }
   }
 
@@ -690,18 +844,32 @@ export class Driver {
       await this.setRecord(cred.name, deployed.rotation);
       if (deployed.scheme === 'dual') await this.ports.engine.setConfig(`slots.${cred.name}`, deployed.activeSlot);
       for (const [slot, s] of Object.entries(deployed.slots)) {
-        if ((cred.generations[slot]?.generation ?? 0) < s.generation) await this.ports.engine.setConfig(`generations.${cred.name}.${slot}.generation`, String(s.generation));
+        if ((cred.generations[slot]?.generation ?? 0) < s.generation)
+          await this.ports.engine.setConfig(`generations.${cred.name}.${slot}.generation`, String(s.generation));
       }
       config = await this.loadConfig();
       cred = this.credential(config, name);
     }
-    if (!cred.rotation) throw new NothingInFlightError(`credential ${name} has no rotation in flight in stack ${config.stack}; start one: keyslot rotate --stack ${config.stack} --credential ${name}`);
+    if (!cred.rotation)
+      throw new NothingInFlightError(
+        `credential ${name} has no rotation in flight in stack ${config.stack}; start one: keyslot rotate --stack ${config.stack} --credential ${name}`,
+      );
     return { config, cred, record: cred.rotation };
   }
 
   /** The credential as it was when the recorded rotation started. */
   private beforeRotation(cred: Credential, record: RotationRecord): Credential {
-    const generations = Object.fromEntries(Object.entries(record.generations).map(([slot, g]) => [slot, { generation: g, ...(cred.generations[slot]?.generation === g && cred.generations[slot]?.createdAt ? { createdAt: cred.generations[slot]!.createdAt } : {}) }]));
+    const generations = Object.fromEntries(
+      Object.entries(record.generations).map(([slot, g]) => [
+        slot,
+        {
+          generation: g,
+          ...(cred.generations[slot]?.generation === g && cred.generations[slot]?.createdAt
+            ? { createdAt: cred.generations[slot]!.createdAt }
+            : {}),
+        },
+      ]),
+    );
     const { rotation: _rotation, ...rest } = cred;
     return { ...rest, active: record.from as Credential['active'], generations };
   }
@@ -720,7 +888,18 @@ export class Driver {
       step: 'step' in event ? event.step : -1,
       kind: 'kind' in event ? event.kind : event.type,
       ...('cluster' in event ? { cluster: event.cluster } : {}),
-      outcome: event.type === 'warning' ? ('warning' as const) : event.type === 'step-started' || event.type === 'rotation-started' ? ('started' as const) : event.type === 'rotation-finished' ? (event.outcome === 'rolled-back' ? ('rolled-back' as const) : event.outcome === 'halted' ? ('failed' as const) : ('done' as const)) : event.outcome,
+      outcome:
+        event.type === 'warning'
+          ? ('warning' as const)
+          : event.type === 'step-started' || event.type === 'rotation-started'
+            ? ('started' as const)
+            : event.type === 'rotation-finished'
+              ? event.outcome === 'rolled-back'
+                ? ('rolled-back' as const)
+                : event.outcome === 'halted'
+                  ? ('failed' as const)
+                  : ('done' as const)
+              : event.outcome,
       attempt: 1,
       ...('detail' in event && event.detail ? { detail: event.detail } : event.type === 'warning' ? { detail: event.message } : {}),
     };

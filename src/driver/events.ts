@@ -8,10 +8,49 @@ import type { RotationMode, StepKind } from '../model/planner.ts';
 export type StepOutcome = 'done' | 'skipped' | 'failed';
 
 export type RotationEvent =
-  | { readonly type: 'rotation-started'; readonly at: string; readonly stack: string; readonly credential: string; readonly rotationId: string; readonly mode: RotationMode; readonly from: string; readonly to: string; readonly resumed: boolean }
-  | { readonly type: 'step-started'; readonly at: string; readonly credential: string; readonly rotationId: string; readonly step: number; readonly kind: StepKind; readonly clusters: readonly string[] }
-  | { readonly type: 'cluster-finished'; readonly at: string; readonly credential: string; readonly rotationId: string; readonly step: number; readonly kind: StepKind; readonly cluster: string; readonly outcome: StepOutcome; readonly durationMs: number; readonly detail?: string }
-  | { readonly type: 'step-finished'; readonly at: string; readonly credential: string; readonly rotationId: string; readonly step: number; readonly kind: StepKind; readonly outcome: StepOutcome; readonly durationMs: number; readonly detail?: string }
+  | {
+      readonly type: 'rotation-started';
+      readonly at: string;
+      readonly stack: string;
+      readonly credential: string;
+      readonly rotationId: string;
+      readonly mode: RotationMode;
+      readonly from: string;
+      readonly to: string;
+      readonly resumed: boolean;
+    }
+  | {
+      readonly type: 'step-started';
+      readonly at: string;
+      readonly credential: string;
+      readonly rotationId: string;
+      readonly step: number;
+      readonly kind: StepKind;
+      readonly clusters: readonly string[];
+    }
+  | {
+      readonly type: 'cluster-finished';
+      readonly at: string;
+      readonly credential: string;
+      readonly rotationId: string;
+      readonly step: number;
+      readonly kind: StepKind;
+      readonly cluster: string;
+      readonly outcome: StepOutcome;
+      readonly durationMs: number;
+      readonly detail?: string;
+    }
+  | {
+      readonly type: 'step-finished';
+      readonly at: string;
+      readonly credential: string;
+      readonly rotationId: string;
+      readonly step: number;
+      readonly kind: StepKind;
+      readonly outcome: StepOutcome;
+      readonly durationMs: number;
+      readonly detail?: string;
+    }
   | { readonly type: 'engine'; readonly at: string; readonly credential: string; readonly message: string }
   /** Something a human should look at that does not stop the rotation (a missed consumer's evidence, say). */
   | { readonly type: 'warning'; readonly at: string; readonly credential: string; readonly message: string }

@@ -18,7 +18,12 @@ export interface StackLock {
 export const lockName = 'keyslot-rotation';
 const tagName = 'keyslot:lock';
 
-export function stackLock(config: StackConfig, ports: { engine: StackEngine; clusters: ClusterFleet; clock: Clock }, holder: string, ttlSeconds: number): StackLock {
+export function stackLock(
+  config: StackConfig,
+  ports: { engine: StackEngine; clusters: ClusterFleet; clock: Clock },
+  holder: string,
+  ttlSeconds: number,
+): StackLock {
   const primary = config.clusters.find((c) => c.primary) ?? config.clusters[0];
   if (primary) {
     const name = `${lockName}-${config.stack}`.slice(0, 63);

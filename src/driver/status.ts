@@ -26,13 +26,22 @@ export interface CredentialStatus {
   readonly drift: readonly Drift[];
 }
 
-export function credentialStatuses(config: StackConfig, deployed: Readonly<Record<string, CredentialState>>, now: Date): CredentialStatus[] {
+export function credentialStatuses(
+  config: StackConfig,
+  deployed: Readonly<Record<string, CredentialState>>,
+  now: Date,
+): CredentialStatus[] {
   return config.credentials.map((cred) => {
     const state = deployed[cred.name];
     const maxAge = cred.maxAgeDays ?? defaultMaxAgeDays;
     const slots = Object.entries(cred.generations).map(([slot, g]): SlotStatus => {
       const createdAt = state?.slots[slot]?.createdAt ?? g.createdAt;
-      return { slot, generation: state?.slots[slot]?.generation ?? g.generation, ...(createdAt ? { createdAt } : {}), age: keyAge(createdAt, maxAge, now) };
+      return {
+        slot,
+        generation: state?.slots[slot]?.generation ?? g.generation,
+        ...(createdAt ? { createdAt } : {}),
+        age: keyAge(createdAt, maxAge, now),
+      };
     });
     const dues = slots.flatMap((s) => (s.age.dueAt ? [s.age.dueAt.getTime()] : []));
     const inFlight = cred.rotation?.id ?? state?.rotation?.id;

@@ -48,13 +48,18 @@ export function deliveredSecrets(config: StackConfig, credential: Credential): M
   const out = new Map<string, { namespace: string; name: string }[]>();
   for (const d of credential.deliver) {
     if (d.type !== 'kubernetes-secret') continue;
-    for (const c of selectClusters(config.clusters, d.clusters)) out.set(c, [...(out.get(c) ?? []), { namespace: d.namespace, name: d.name }]);
+    for (const c of selectClusters(config.clusters, d.clusters))
+      out.set(c, [...(out.get(c) ?? []), { namespace: d.namespace, name: d.name }]);
   }
   return out;
 }
 
 /** Whether some restart stage of the credential restarts this workload on this cluster. */
-export function restartedByStages(config: StackConfig, credential: Credential, consumer: Pick<DiscoveredConsumer, 'cluster' | 'namespace' | 'workload'>): boolean {
+export function restartedByStages(
+  config: StackConfig,
+  credential: Credential,
+  consumer: Pick<DiscoveredConsumer, 'cluster' | 'namespace' | 'workload'>,
+): boolean {
   return credential.stages.some(
     (s) =>
       s.kind === 'restart' &&
@@ -65,7 +70,11 @@ export function restartedByStages(config: StackConfig, credential: Credential, c
 }
 
 /** Discovered consumers that no stage restarts: they would keep the freed key until it is regenerated. */
-export function uncoveredConsumers(config: StackConfig, credential: Credential, found: readonly DiscoveredConsumer[]): DiscoveredConsumer[] {
+export function uncoveredConsumers(
+  config: StackConfig,
+  credential: Credential,
+  found: readonly DiscoveredConsumer[],
+): DiscoveredConsumer[] {
   return found.filter((c) => !restartedByStages(config, credential, c));
 }
 
@@ -74,14 +83,18 @@ export function uncoveredConsumers(config: StackConfig, credential: Credential, 
  * Kubernetes Secret: the consumer there never gets the new value (and a pod that mounts a Secret
  * that is not there does not start). One finding per stage and cluster, in stage order.
  */
-export function undeliveredStages(config: StackConfig, credential: Credential): { readonly stage: number; readonly cluster: string; readonly workload: string }[] {
+export function undeliveredStages(
+  config: StackConfig,
+  credential: Credential,
+): { readonly stage: number; readonly cluster: string; readonly workload: string }[] {
   if (credential.deliver.length === 0 || credential.deliver.some((d) => d.type !== 'kubernetes-secret')) return [];
   const reached = deliveredSecrets(config, credential);
   const found: { stage: number; cluster: string; workload: string }[] = [];
   for (const [i, s] of credential.stages.entries()) {
     if (s.kind !== 'restart' && s.kind !== 'verify-logs') continue;
     for (const cluster of selectClusters(config.clusters, s.clusters)) {
-      if (!(reached.get(cluster) ?? []).some((d) => d.namespace === s.namespace)) found.push({ stage: i, cluster, workload: `${s.namespace}/${s.workload ?? s.firstExisting?.join('|')}` });
+      if (!(reached.get(cluster) ?? []).some((d) => d.namespace === s.namespace))
+        found.push({ stage: i, cluster, workload: `${s.namespace}/${s.workload ?? s.firstExisting?.join('|')}` });
     }
   }
   return found;

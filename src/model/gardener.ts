@@ -68,7 +68,10 @@ export function rotationFields(operation: string): { triggered: keyof RotationSt
 const after = (time: string | undefined, since: Date): boolean => time !== undefined && Date.parse(time) >= since.getTime();
 
 /** The Shoots an `annotate` stage acts on: named ones, or every Shoot using the binding. */
-export function selectShoots<T extends ShootView>(shoots: readonly T[], select: { shoots?: readonly string[]; secretBinding?: string }): T[] {
+export function selectShoots<T extends ShootView>(
+  shoots: readonly T[],
+  select: { shoots?: readonly string[]; secretBinding?: string },
+): T[] {
   return shoots.filter((s) => (select.shoots ? select.shoots.includes(s.name) : s.binding === select.secretBinding));
 }
 

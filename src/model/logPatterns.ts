@@ -12,7 +12,11 @@ const bySource: Readonly<Record<SourceType, readonly string[]>> = {
   'azure-cosmosdb-keys': ['\\b401\\b', 'Unauthorized', "authorization token can't serve", ...generic],
   'azure-storage-keys': ['\\b403\\b', 'AuthenticationFailed', 'Server failed to authenticate the request', ...generic],
   random: [...generic, 'invalid.{0,40}(key|token|password|credential)'],
-  'tls-signing-key': [...generic, 'invalid.{0,40}(token|signature)', 'token is expired|signature is invalid|crypto/rsa: verification error'],
+  'tls-signing-key': [
+    ...generic,
+    'invalid.{0,40}(token|signature)',
+    'token is expired|signature is invalid|crypto/rsa: verification error',
+  ],
   'gardener-kubeconfig': [...generic, 'x509: certificate signed by unknown authority'],
 };
 

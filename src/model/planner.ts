@@ -120,7 +120,8 @@ function describeStage(s: StageStep): string {
 /** The union of clusters a credential touches, in declaration order. */
 function touchedClusters(config: StackConfig, cred: Credential, stages: readonly StageStep[]): string[] {
   const used = new Set<string>(stages.flatMap((s) => s.clusters));
-  for (const d of cred.deliver) if (d.type === 'kubernetes-secret') for (const c of selectClusters(config.clusters, d.clusters)) used.add(c);
+  for (const d of cred.deliver)
+    if (d.type === 'kubernetes-secret') for (const c of selectClusters(config.clusters, d.clusters)) used.add(c);
   return config.clusters.map((c) => c.name).filter((c) => used.has(c));
 }
 
@@ -137,13 +138,20 @@ export function planCredential(config: StackConfig, cred: Credential, mode: Rota
   const clusters = touchedClusters(config, cred, stages);
   const checks = ['stack config valid', 'every target cluster reachable', 'no rotation in flight'];
   if (mode === 'rotate') checks.push(`at least ${cred.minIntervalHours}h since the last rotation`);
-  if (cred.scheme === 'dual' && testableStandby.has(cred.source.type) && mode !== 'disruptive') checks.push('standby key accepted by the cloud');
+  if (cred.scheme === 'dual' && testableStandby.has(cred.source.type) && mode !== 'disruptive')
+    checks.push('standby key accepted by the cloud');
   const steps: Step[] = [{ kind: 'preflight', clusters, checks }];
   const key = `keyslot:slots.${cred.name}`;
   const gens = `keyslot:generations.${cred.name}`;
   const via = regenerateVia[cred.source.type];
-  const deliveredTo = new Set(cred.deliver.flatMap((d) => (d.type === 'kubernetes-secret' ? selectClusters(config.clusters, d.clusters) : [])));
-  const up: Step = { kind: 'up', clusters: clusters.filter((c) => deliveredTo.has(c)), targets: cred.deliver.flatMap((d) => deliveryTargets(config, d)) };
+  const deliveredTo = new Set(
+    cred.deliver.flatMap((d) => (d.type === 'kubernetes-secret' ? selectClusters(config.clusters, d.clusters) : [])),
+  );
+  const up: Step = {
+    kind: 'up',
+    clusters: clusters.filter((c) => deliveredTo.has(c)),
+    targets: cred.deliver.flatMap((d) => deliveryTargets(config, d)),
+  };
   const gate: Step = { kind: 'gate', requires: stages.map(describeStage), mode: mode === 'rotate' ? 'strict' : 'emergency' };
   const record = [`${gens}.previousRotatedAt`, `${gens}.lastRotatedAt`];
   let to: string = cred.active;
@@ -154,7 +162,14 @@ export function planCredential(config: StackConfig, cred: Credential, mode: Rota
     for (const slot of Object.keys(cred.generations)) {
       const generation = nextGeneration(generations);
       generations = { ...generations, [slot]: { generation } };
-      steps.push({ kind: 'regenerate', slot, generation, via: via ?? 'pulumi-up', soakMinutes: 0, set: { [`${gens}.${slot}.generation`]: generation } });
+      steps.push({
+        kind: 'regenerate',
+        slot,
+        generation,
+        via: via ?? 'pulumi-up',
+        soakMinutes: 0,
+        set: { [`${gens}.${slot}.generation`]: generation },
+      });
       if (via && via !== 'pulumi-up') record.push(`${gens}.${slot}.createdAt`);
     }
     steps.push(up, ...stages, gate, { kind: 'record', set: record });
@@ -181,7 +196,14 @@ export function planCredential(config: StackConfig, cred: Credential, mode: Rota
     const freed = cred.active;
     const generation = nextGeneration(cred.generations);
     generations = { ...generations, [freed]: { generation } };
-    steps.push({ kind: 'regenerate', slot: freed, generation, via, soakMinutes: mode === 'rotate' ? cred.soakMinutes : 0, set: { [`${gens}.${freed}.generation`]: generation } });
+    steps.push({
+      kind: 'regenerate',
+      slot: freed,
+      generation,
+      via,
+      soakMinutes: mode === 'rotate' ? cred.soakMinutes : 0,
+      set: { [`${gens}.${freed}.generation`]: generation },
+    });
     if (via !== 'pulumi-up') record.push(`${gens}.${freed}.createdAt`);
   }
   steps.push({ kind: 'record', set: record });
@@ -196,7 +218,13 @@ export function planRotation(config: StackConfig, names?: readonly string[], mod
   const byName = new Map(config.credentials.map((c) => [c.name, c]));
   const chosen = (names?.length ? names : [...byName.keys()]).map((n) => {
     const cred = byName.get(n);
-    if (!cred) throw new UnknownCredentialError(`stack ${config.stack}`, '--credential', JSON.stringify(n), `use one of ${[...byName.keys()].join(', ')}`);
+    if (!cred)
+      throw new UnknownCredentialError(
+        `stack ${config.stack}`,
+        '--credential',
+        JSON.stringify(n),
+        `use one of ${[...byName.keys()].join(', ')}`,
+      );
     return cred;
   });
   return { stack: config.stack, credentials: chosen.map((c) => planCredential(config, c, mode)) };

@@ -8,9 +8,16 @@
 const shapes: readonly { readonly pattern: RegExp; readonly mask: (match: string, ...groups: string[]) => string }[] = [
   { pattern: /-----BEGIN [A-Z ]*PRIVATE KEY-----[\s\S]*?(-----END [A-Z ]*PRIVATE KEY-----|$)/g, mask: () => '[redacted]' },
   { pattern: /\b(AKIA|ASIA)[A-Z0-9]{16}\b/g, mask: () => '[redacted]' },
-  { pattern: /\b(AccountKey|SharedAccessSignature|sig|password|secret|token|key)=([^;&\s]+)/gi, mask: (_match, name) => `${name}=[redacted]` },
+  {
+    pattern: /\b(AccountKey|SharedAccessSignature|sig|password|secret|token|key)=([^;&\s]+)/gi,
+    mask: (_match, name) => `${name}=[redacted]`,
+  },
   // YAML-style `name: value` (a space after the colon, so type tokens like `kind:Secret::name` are not names).
-  { pattern: /\b(AccountKey|password|passwd|secret|secret_key|access_key|token|api_key|apikey|client-key-data)(:[ \t]+)("?)([^\s"',;]+)\3/gi, mask: (_match, name, sep) => `${name}${sep}[redacted]` },
+  {
+    pattern:
+      /\b(AccountKey|password|passwd|secret|secret_key|access_key|token|api_key|apikey|client-key-data)(:[ \t]+)("?)([^\s"',;]+)\3/gi,
+    mask: (_match, name, sep) => `${name}${sep}[redacted]`,
+  },
   { pattern: /\beyJ[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]*/g, mask: () => '[redacted]' },
   { pattern: /[A-Za-z0-9+/]{32,}={0,2}/g, mask: () => '[redacted]' },
   { pattern: /\b[0-9a-f]{32,}\b/gi, mask: () => '[redacted]' },

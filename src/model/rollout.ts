@@ -28,7 +28,10 @@ export interface RolloutPod {
   readonly terminating: boolean;
 }
 
-export type RolloutVerdict = { readonly state: 'done'; readonly message: string } | { readonly state: 'waiting'; readonly message: string } | { readonly state: 'failed'; readonly message: string };
+export type RolloutVerdict =
+  | { readonly state: 'done'; readonly message: string }
+  | { readonly state: 'waiting'; readonly message: string }
+  | { readonly state: 'failed'; readonly message: string };
 
 /** The workload's own status, judged as `kubectl rollout status` judges it. */
 export function rolloutVerdict(kind: RolloutKind, w: RolloutObject): RolloutVerdict {
@@ -39,7 +42,8 @@ export function rolloutVerdict(kind: RolloutKind, w: RolloutObject): RolloutVerd
   if (kind === 'deployment') {
     if (generation > observed) return { state: 'waiting', message: 'waiting for the deployment spec update to be observed' };
     const progressing = ((s.conditions ?? []) as { type: string; reason?: string }[]).find((c) => c.type === 'Progressing');
-    if (progressing?.reason === 'ProgressDeadlineExceeded') return { state: 'failed', message: `deployment ${name} exceeded its progress deadline (ProgressDeadlineExceeded)` };
+    if (progressing?.reason === 'ProgressDeadlineExceeded')
+      return { state: 'failed', message: `deployment ${name} exceeded its progress deadline (ProgressDeadlineExceeded)` };
     const desired = w.spec?.replicas ?? 1;
     const updated = (s.updatedReplicas as number | undefined) ?? 0;
     const total = (s.replicas as number | undefined) ?? 0;
@@ -50,13 +54,15 @@ export function rolloutVerdict(kind: RolloutKind, w: RolloutObject): RolloutVerd
     return { state: 'done', message: `deployment ${name} rolled out` };
   }
   if (kind === 'statefulset') {
-    if (observed === 0 || generation > observed) return { state: 'waiting', message: 'waiting for the statefulset spec update to be observed' };
+    if (observed === 0 || generation > observed)
+      return { state: 'waiting', message: 'waiting for the statefulset spec update to be observed' };
     const desired = w.spec?.replicas ?? 1;
     const ready = (s.readyReplicas as number | undefined) ?? 0;
     if (ready < desired) return { state: 'waiting', message: `${desired - ready} pods not ready` };
     const updated = (s.updatedReplicas as number | undefined) ?? 0;
     if (updated < desired) return { state: 'waiting', message: `${updated} of ${desired} pods updated` };
-    if (s.updateRevision !== s.currentRevision) return { state: 'waiting', message: `${updated} pods at revision ${s.updateRevision}, waiting for the rolling update to complete` };
+    if (s.updateRevision !== s.currentRevision)
+      return { state: 'waiting', message: `${updated} pods at revision ${s.updateRevision}, waiting for the rolling update to complete` };
     return { state: 'done', message: `statefulset ${name} rolled out at revision ${s.currentRevision}` };
   }
   if (generation > observed) return { state: 'waiting', message: 'waiting for the daemon set spec update to be observed' };
@@ -88,10 +94,13 @@ export function oldPodsLeft(pods: readonly RolloutPod[]): string | undefined {
  */
 export function rolloutBlocker(kind: RolloutKind, w: RolloutObject): string | undefined {
   const ref = `${kind}/${w.metadata?.name ?? ''}`;
-  if (kind === 'deployment' && w.spec?.paused) return `${ref} is paused, so a restart would never roll out; resume it first (kubectl rollout resume ${ref})`;
+  if (kind === 'deployment' && w.spec?.paused)
+    return `${ref} is paused, so a restart would never roll out; resume it first (kubectl rollout resume ${ref})`;
   const strategy = w.spec?.updateStrategy;
-  if (kind !== 'deployment' && strategy?.type === 'OnDelete') return `${ref} uses updateStrategy OnDelete, so a restart replaces no pod until each is deleted by hand; switch it to RollingUpdate`;
+  if (kind !== 'deployment' && strategy?.type === 'OnDelete')
+    return `${ref} uses updateStrategy OnDelete, so a restart replaces no pod until each is deleted by hand; switch it to RollingUpdate`;
   const partition = strategy?.rollingUpdate?.partition ?? 0;
-  if (kind === 'statefulset' && partition > 0) return `${ref} has rollingUpdate.partition ${partition}, so pods below ordinal ${partition} would keep the old key; set the partition to 0`;
+  if (kind === 'statefulset' && partition > 0)
+    return `${ref} has rollingUpdate.partition ${partition}, so pods below ordinal ${partition} would keep the old key; set the partition to 0`;
   return undefined;
 }

@@ -30,7 +30,14 @@ export const credentialState = z.object({
   previousRotatedAt: z.string().optional(),
   /** The rotation in flight when this was deployed. */
   rotation: z
-    .object({ id: z.string(), startedAt: z.string(), from: z.string(), to: z.string(), mode: z.enum(['rotate', 'emergency', 'disruptive']), generations: z.record(z.string(), z.number()) })
+    .object({
+      id: z.string(),
+      startedAt: z.string(),
+      from: z.string(),
+      to: z.string(),
+      mode: z.enum(['rotate', 'emergency', 'disruptive']),
+      generations: z.record(z.string(), z.number()),
+    })
     .optional(),
   targets: z.array(z.string()),
 });
@@ -86,14 +93,35 @@ export function driftOf(cred: CredentialView, deployed: CredentialState | undefi
   const gens = `keyslot:generations.${cred.name}`;
   const fileNewest = Math.max(0, ...Object.values(cred.generations).map((g) => g.generation));
   const deployedNewest = Math.max(0, ...Object.values(deployed.slots).map((s) => s.generation));
-  if (fileNewest < deployedNewest) drift.push({ kind: 'generations', path: gens, file: `newest generation ${fileNewest}`, deployed: `newest generation ${deployedNewest}`, stale: true });
+  if (fileNewest < deployedNewest)
+    drift.push({
+      kind: 'generations',
+      path: gens,
+      file: `newest generation ${fileNewest}`,
+      deployed: `newest generation ${deployedNewest}`,
+      stale: true,
+    });
   for (const [slot, d] of Object.entries(deployed.slots)) {
     const file = cred.generations[slot]?.generation;
-    if (file !== d.generation) drift.push({ kind: 'generations', path: `${gens}.${slot}.generation`, file: String(file), deployed: String(d.generation), stale: false });
+    if (file !== d.generation)
+      drift.push({
+        kind: 'generations',
+        path: `${gens}.${slot}.generation`,
+        file: String(file),
+        deployed: String(d.generation),
+        stale: false,
+      });
   }
-  if (deployed.activeSlot !== cred.active) drift.push({ kind: 'slot', path: `keyslot:slots.${cred.name}`, file: cred.active, deployed: deployed.activeSlot, stale: false });
+  if (deployed.activeSlot !== cred.active)
+    drift.push({ kind: 'slot', path: `keyslot:slots.${cred.name}`, file: cred.active, deployed: deployed.activeSlot, stale: false });
   if (deployed.rotation && deployed.rotation.id !== cred.rotation?.id) {
-    drift.push({ kind: 'rotation', path: `keyslot:rotations.${cred.name}`, file: cred.rotation?.id ?? 'none', deployed: deployed.rotation.id, stale: true });
+    drift.push({
+      kind: 'rotation',
+      path: `keyslot:rotations.${cred.name}`,
+      file: cred.rotation?.id ?? 'none',
+      deployed: deployed.rotation.id,
+      stale: true,
+    });
   }
   return drift;
 }

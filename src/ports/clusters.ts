@@ -62,11 +62,20 @@ export interface ClusterFleet {
    */
   checkLogs(cluster: string, check: LogCheck): Promise<LogCheckResult>;
   /** Annotates Shoots and waits until Gardener reports the operation completed after `since`. */
-  annotateShoots(cluster: string, args: { namespace: string; shoots?: readonly string[]; secretBinding?: string; operation: string; since: Date; timeoutSeconds: number }): Promise<void>;
+  annotateShoots(
+    cluster: string,
+    args: { namespace: string; shoots?: readonly string[]; secretBinding?: string; operation: string; since: Date; timeoutSeconds: number },
+  ): Promise<void>;
   /** Waits until every Shoot using the binding reconciled successfully after `since`. */
-  waitShootsReconciled(cluster: string, args: { namespace: string; secretBinding: string; since: Date; timeoutSeconds: number }): Promise<void>;
+  waitShootsReconciled(
+    cluster: string,
+    args: { namespace: string; secretBinding: string; since: Date; timeoutSeconds: number },
+  ): Promise<void>;
   /** Takes or renews the lock Lease; returns the current holder when someone else holds it unexpired. */
-  acquireLease(cluster: string, args: { name: string; holder: string; ttlSeconds: number; now: Date }): Promise<{ acquired: true } | { acquired: false; lease: Lease }>;
+  acquireLease(
+    cluster: string,
+    args: { name: string; holder: string; ttlSeconds: number; now: Date },
+  ): Promise<{ acquired: true } | { acquired: false; lease: Lease }>;
   releaseLease(cluster: string, args: { name: string; holder: string }): Promise<void>;
   /** Deployments, StatefulSets and DaemonSets in the namespace whose pods read any of these Secrets. */
   listConsumers(cluster: string, namespace: string, secrets: readonly string[]): Promise<DiscoveredConsumer[]>;

@@ -39,7 +39,14 @@ export class CredentialComponent extends pulumi.ComponentResource {
       Object.fromEntries(
         Object.entries(source.slots).map(([slot, k]) => [
           slot,
-          pulumi.all([k.createdAt, k.resource?.urn, k.keyId]).apply(([createdAt, keyUrn, keyId]) => ({ generation: k.generation, ...(createdAt ? { createdAt } : {}), ...(keyUrn ? { keyUrn } : {}), ...(keyId ? { keyId } : {}) })),
+          pulumi
+            .all([k.createdAt, k.resource?.urn, k.keyId])
+            .apply(([createdAt, keyUrn, keyId]) => ({
+              generation: k.generation,
+              ...(createdAt ? { createdAt } : {}),
+              ...(keyUrn ? { keyUrn } : {}),
+              ...(keyId ? { keyId } : {}),
+            })),
         ]),
       ),
     );
@@ -60,7 +67,9 @@ export class CredentialComponent extends pulumi.ComponentResource {
     );
     new CredentialStateRecord(`${name}-state`, this.state, { parent: this });
     const material = Object.entries(source.slots).filter(([, k]) => k.testMaterial);
-    this.testMaterial = material.length ? pulumi.secret(pulumi.all(Object.fromEntries(material.map(([slot, k]) => [slot, k.testMaterial!])))) : undefined;
+    this.testMaterial = material.length
+      ? pulumi.secret(pulumi.all(Object.fromEntries(material.map(([slot, k]) => [slot, k.testMaterial!]))))
+      : undefined;
     this.registerOutputs({ state: this.state });
   }
 }

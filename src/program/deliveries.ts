@@ -8,7 +8,6 @@ import type { Credential, StackConfig } from '../config/parse.ts';
 import type { Delivery } from '../config/schema.ts';
 import { annotations, deliveryTargets, renderTemplate, selectClusters, templateVariables, trustedGenerations } from '../model/index.ts';
 
-
 /** A template rendered from the source's variables, kept a Pulumi secret. */
 export function render(template: string, vars: Readonly<Record<string, pulumi.Output<string>>>): pulumi.Output<string> {
   return pulumi.secret(pulumi.all(vars).apply((v) => renderTemplate(template, v)));
@@ -44,7 +43,12 @@ export function deliver(d: Delivery, index: number, ctx: DeliveryContext): strin
     case 'kubernetes-secret': {
       const stringData = Object.fromEntries(Object.entries(d.data).map(([k, t]) => [k, render(t, vars)]));
       for (const cluster of selectClusters(ctx.config.clusters, d.clusters)) {
-        const metadata = { namespace: d.namespace, name: d.name, annotations: marks, labels: { 'app.kubernetes.io/managed-by': 'keyslot' } };
+        const metadata = {
+          namespace: d.namespace,
+          name: d.name,
+          annotations: marks,
+          labels: { 'app.kubernetes.io/managed-by': 'keyslot' },
+        };
         const opts = { parent, provider: ctx.providers.get(cluster)!, additionalSecretOutputs: ['data', 'stringData'] };
         if (d.manage === 'create') new KubernetesSecret(`${base}-${cluster}`, { metadata, type: 'Opaque', stringData }, opts);
         else new KubernetesSecretPatch(`${base}-${cluster}`, { metadata, stringData }, opts);
@@ -65,7 +69,11 @@ export function deliver(d: Delivery, index: number, ctx: DeliveryContext): strin
       );
       break;
     case 'aws-secretsmanager-secret':
-      new SecretVersion(base, { secretId: d.secretId, secretString: render(d.value, vars) }, { parent, additionalSecretOutputs: ['secretString'] });
+      new SecretVersion(
+        base,
+        { secretId: d.secretId, secretString: render(d.value, vars) },
+        { parent, additionalSecretOutputs: ['secretString'] },
+      );
       break;
   }
   return deliveryTargets(ctx.config, d);

@@ -9,7 +9,9 @@ import { driftOf, readCredentialState } from '../model/state.ts';
  * file does not know of is the driver's to refuse: `rotate` points at `resume`.)
  */
 export function notStale(config: StackConfig): pulumi.Output<true> {
-  const self = new pulumi.StackReference('keyslot-deployed', { name: `${pulumi.getOrganization()}/${pulumi.getProject()}/${pulumi.getStack()}` });
+  const self = new pulumi.StackReference('keyslot-deployed', {
+    name: `${pulumi.getOrganization()}/${pulumi.getProject()}/${pulumi.getStack()}`,
+  });
   return self.getOutput('credentials').apply((deployed: unknown) => {
     const byName = (deployed ?? {}) as Record<string, unknown>;
     for (const cred of config.credentials) {

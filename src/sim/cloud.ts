@@ -57,7 +57,9 @@ export class SimCloud {
 
   private add(owner: string, slot: string, token: string, readyAt = this.clock.now().getTime()): SimKey {
     if (owner.startsWith('iam:') && this.keysOf(owner).length >= iamKeysPerUser) {
-      throw new SimLimitExceededError(`LimitExceeded: Cannot exceed quota for AccessKeysPerUser: ${iamKeysPerUser} (user ${owner.slice(4)})`);
+      throw new SimLimitExceededError(
+        `LimitExceeded: Cannot exceed quota for AccessKeysPerUser: ${iamKeysPerUser} (user ${owner.slice(4)})`,
+      );
     }
     const key: SimKey = { token, owner, slot, createdAt: this.clock.now(), readyAt, status: 'Active' };
     this.slots.set(`${owner}/${slot}`, key);
@@ -197,7 +199,8 @@ export function keyOwner(source: { type: string; accountName?: string; userName?
  * behind the key's owner words it, so that `verify-logs` is tested against realistic text.
  */
 export function rejectionLine(loaded: string): string {
-  if (loaded.startsWith('token:')) return 'E1124 authentication.go:73] "Unable to authenticate the request" err="[invalid bearer token, square/go-jose: error in cryptographic primitive]"';
+  if (loaded.startsWith('token:'))
+    return 'E1124 authentication.go:73] "Unable to authenticate the request" err="[invalid bearer token, square/go-jose: error in cryptographic primitive]"';
   const owner = /^sim:([^:]+):/.exec(tokensIn(loaded)[0] ?? '')?.[1];
   switch (owner) {
     case 'iam':

@@ -5,7 +5,14 @@
  * they start and log whether the backend accepted the key; Gardener Shoots reconcile and rotate
  * credentials on annotation. Deterministic: everything is a function of the shared clock.
  */
-import { deletionConfirmationAnnotation, operationAnnotation, refusedOperation, rotationKindOf, rotationPhaseOf, type RotationStatus } from '../model/gardener.ts';
+import {
+  deletionConfirmationAnnotation,
+  operationAnnotation,
+  refusedOperation,
+  rotationKindOf,
+  rotationPhaseOf,
+  type RotationStatus,
+} from '../model/gardener.ts';
 import type { Clock } from '../ports/clock.ts';
 
 export type WorkloadKind = 'deployment' | 'statefulset' | 'daemonset';
@@ -90,7 +97,9 @@ export interface SimWorkload {
  * How long a restart of such a workload takes in the model, played out on a scratch cluster (the
  * drill's critical-path bound uses it, so the bound and the fleet share one rollout rule).
  */
-export function rolloutDurationMs(w: Pick<SimWorkload, 'kind' | 'replicas' | 'podStartMs' | 'podStopMs' | 'maxSurge' | 'maxUnavailable'>): number {
+export function rolloutDurationMs(
+  w: Pick<SimWorkload, 'kind' | 'replicas' | 'podStartMs' | 'podStopMs' | 'maxSurge' | 'maxUnavailable'>,
+): number {
   let t = 0;
   const scratch = new SimCluster('scratch', { now: () => new Date(t), sleep: async () => undefined });
   const workload = scratch.addWorkload({
@@ -126,7 +135,9 @@ function nextReadyAfter(w: SimWorkload, t: number): number {
 export function defaultStrategy(kind: WorkloadKind, replicas: number): { maxSurge: number; maxUnavailable: number } {
   // Deployments: 25 % each, surge rounded up and unavailability down; StatefulSets and DaemonSets
   // replace a pod at a time and cannot surge.
-  return kind === 'deployment' ? { maxSurge: Math.ceil(replicas * 0.25), maxUnavailable: Math.floor(replicas * 0.25) } : { maxSurge: 0, maxUnavailable: 1 };
+  return kind === 'deployment'
+    ? { maxSurge: Math.ceil(replicas * 0.25), maxUnavailable: Math.floor(replicas * 0.25) }
+    : { maxSurge: 0, maxUnavailable: 1 };
 }
 
 export interface RolloutStatus {
@@ -267,7 +278,11 @@ export class SimCluster {
     const deadline = w.rolloutStartedAt + w.progressDeadlineSeconds * 1000;
     const observedAt = w.rolloutStartedAt + this.controllerLagMs;
     const later = (at: number) => (at > now ? at : Number.POSITIVE_INFINITY);
-    const next = Math.min(nextReadyAfter(w, now), later(deadline), w.observedGeneration < w.generation ? later(observedAt) : Number.POSITIVE_INFINITY);
+    const next = Math.min(
+      nextReadyAfter(w, now),
+      later(deadline),
+      w.observedGeneration < w.generation ? later(observedAt) : Number.POSITIVE_INFINITY,
+    );
     return next === Number.POSITIVE_INFINITY ? undefined : next;
   }
 
@@ -320,11 +335,21 @@ export class SimCluster {
     const key = SimCluster.key(namespace, name);
     const current = this.secrets.get(key);
     const changed = JSON.stringify(current?.data) !== JSON.stringify(data);
-    this.secrets.set(key, { data: { ...data }, annotations: { ...annotations }, updatedAt: changed ? this.now() : (current?.updatedAt ?? this.now()), resourceVersion: (current?.resourceVersion ?? 0) + 1 });
+    this.secrets.set(key, {
+      data: { ...data },
+      annotations: { ...annotations },
+      updatedAt: changed ? this.now() : (current?.updatedAt ?? this.now()),
+      resourceVersion: (current?.resourceVersion ?? 0) + 1,
+    });
     if (!changed) return;
     for (const shoot of this.shoots.values()) {
       if (shoot.namespace === namespace && this.secretBindings.get(SimCluster.key(namespace, shoot.secretBinding)) === name) {
-        shoot.lastOperation = { type: 'Reconcile', state: 'Processing', lastUpdateTime: new Date(this.now()).toISOString(), doneAt: this.now() + gardenerDelayMs.reconcile };
+        shoot.lastOperation = {
+          type: 'Reconcile',
+          state: 'Processing',
+          lastUpdateTime: new Date(this.now()).toISOString(),
+          doneAt: this.now() + gardenerDelayMs.reconcile,
+        };
       }
     }
   }
@@ -380,7 +405,14 @@ export class SimCluster {
     const observed = w.observedGeneration === w.generation;
     const oldTerminating = w.terminating.some((p) => p.revision !== w.revision);
     const complete = observed && ready.length === w.replicas && oldPods === 0 && !oldTerminating;
-    const base = { desired: w.replicas, updated: updated.length, ready: ready.length, oldPods, terminating: w.terminating.length, observed };
+    const base = {
+      desired: w.replicas,
+      updated: updated.length,
+      ready: ready.length,
+      oldPods,
+      terminating: w.terminating.length,
+      observed,
+    };
     if (!observed) return { ...base, complete, ...(w.reportedFailure ? { failed: w.reportedFailure } : {}) };
     // A paused rollout has no deadline (the controller reports DeploymentPaused instead).
     const stuck = !w.paused && (w.failRollout || updated.some((p) => p.readyAt === Infinity));
@@ -428,9 +460,16 @@ export class SimCluster {
     const doneAt = this.now() + gardenerDelayMs.rotation;
     const phase = rotationPhaseOf(operation);
     if (kind && phase === 'start') shoot.rotation[kind] = { ...shoot.rotation[kind], phase: 'Preparing', lastInitiationTime: now, doneAt };
-    else if (kind && phase === 'complete') shoot.rotation[kind] = { ...shoot.rotation[kind], phase: 'Completing', lastCompletionTriggeredTime: now, doneAt };
+    else if (kind && phase === 'complete')
+      shoot.rotation[kind] = { ...shoot.rotation[kind], phase: 'Completing', lastCompletionTriggeredTime: now, doneAt };
     else if (kind) shoot.rotation[kind] = { ...shoot.rotation[kind], lastInitiationTime: now, doneAt };
-    else shoot.lastOperation = { type: 'Reconcile', state: 'Processing', lastUpdateTime: new Date(this.now()).toISOString(), doneAt: this.now() + gardenerDelayMs.reconcile };
+    else
+      shoot.lastOperation = {
+        type: 'Reconcile',
+        state: 'Processing',
+        lastUpdateTime: new Date(this.now()).toISOString(),
+        doneAt: this.now() + gardenerDelayMs.reconcile,
+      };
     return 'accepted';
   }
 
@@ -451,13 +490,21 @@ export class SimCluster {
     for (const w of this.reloaders) this.reload(w, now);
     for (const shoot of this.shoots.values()) {
       if (shoot.lastOperation?.state === 'Processing' && shoot.lastOperation.doneAt <= now) {
-        shoot.lastOperation = { ...shoot.lastOperation, state: 'Succeeded', lastUpdateTime: new Date(shoot.lastOperation.doneAt).toISOString() };
+        shoot.lastOperation = {
+          ...shoot.lastOperation,
+          state: 'Succeeded',
+          lastUpdateTime: new Date(shoot.lastOperation.doneAt).toISOString(),
+        };
       }
       for (const [kind, r] of Object.entries(shoot.rotation)) {
         if (r.doneAt !== undefined && r.doneAt <= now) {
           const at = new Date(r.doneAt).toISOString();
           shoot.rotation[kind] =
-            r.phase === 'Preparing' ? { ...r, phase: 'Prepared', lastInitiationFinishedTime: at } : r.phase === 'Completing' ? { ...r, phase: 'Completed', lastCompletionTime: at } : { ...r, lastCompletionTime: at };
+            r.phase === 'Preparing'
+              ? { ...r, phase: 'Prepared', lastInitiationFinishedTime: at }
+              : r.phase === 'Completing'
+                ? { ...r, phase: 'Completed', lastCompletionTime: at }
+                : { ...r, lastCompletionTime: at };
           delete shoot.rotation[kind]!.doneAt;
           delete shoot.annotations[operationAnnotation];
         }
@@ -467,7 +514,9 @@ export class SimCluster {
 
   /** Pods that watch their mounted Secret load its new value once the kubelet has synced it. */
   private reload(w: SimWorkload, now: number): void {
-    const synced = w.secrets.every((s) => s.startsWith('store:') || (this.secrets.get(SimCluster.key(w.namespace, s))?.updatedAt ?? 0) + w.reloadAfterMs! <= now);
+    const synced = w.secrets.every(
+      (s) => s.startsWith('store:') || (this.secrets.get(SimCluster.key(w.namespace, s))?.updatedAt ?? 0) + w.reloadAfterMs! <= now,
+    );
     if (!synced) return;
     const current = this.read(w);
     for (const pod of w.pods) {
@@ -546,7 +595,9 @@ export class SimCluster {
       const available = w.pods.filter((p) => p.readyAt <= t).length;
       // A partition keeps the lowest ordinals on the old revision.
       const replaceable = old.length > w.replicas - target;
-      const victim = replaceable ? (old.find((p) => p.readyAt > t) ?? (available - 1 >= w.replicas - w.maxUnavailable ? old[0] : undefined)) : undefined;
+      const victim = replaceable
+        ? (old.find((p) => p.readyAt > t) ?? (available - 1 >= w.replicas - w.maxUnavailable ? old[0] : undefined))
+        : undefined;
       if (victim) this.deletePod(w, victim, t);
       else if (fresh < target && occupied < w.replicas + w.maxSurge) w.pods.push(this.startPod(w, t));
       else return;
@@ -556,33 +607,70 @@ export class SimCluster {
   private startPod(w: SimWorkload, at: number): SimPod {
     this.version += 1;
     // A pod that mounts a Secret that is not there does not start; it holds nothing.
-    const missing = w.reads === 'secrets' ? w.secrets.find((s) => !s.startsWith('store:') && !this.secrets.has(SimCluster.key(w.namespace, s))) : undefined;
+    const missing =
+      w.reads === 'secrets'
+        ? w.secrets.find((s) => !s.startsWith('store:') && !this.secrets.has(SimCluster.key(w.namespace, s)))
+        : undefined;
     if (missing !== undefined) {
-      return { name: `${w.name}-${w.revision}-${++this.podSerial}`, revision: w.revision, startedAt: at, readyAt: Infinity, loaded: '', logs: [], waiting: 'CreateContainerConfigError' };
+      return {
+        name: `${w.name}-${w.revision}-${++this.podSerial}`,
+        revision: w.revision,
+        startedAt: at,
+        readyAt: Infinity,
+        loaded: '',
+        logs: [],
+        waiting: 'CreateContainerConfigError',
+      };
     }
     const loaded = w.reads === 'token' ? this.issueToken() : this.read(w);
     const ok = this.accepts ? this.accepts(loaded) : true;
     const crashes = w.crashesOn?.(loaded) ?? false;
-    const line = crashes ? 'Error: failed to initialise the storage client; exiting (CrashLoopBackOff)' : ok ? 'started; backend accepted the credential' : this.rejectionLine(loaded);
+    const line = crashes
+      ? 'Error: failed to initialise the storage client; exiting (CrashLoopBackOff)'
+      : ok
+        ? 'started; backend accepted the credential'
+        : this.rejectionLine(loaded);
     const logs = w.containers.map((container) => ({ at, container, line }));
-    return { name: `${w.name}-${w.revision}-${++this.podSerial}`, revision: w.revision, startedAt: at, readyAt: crashes ? Infinity : at + w.podStartMs, loaded, logs, ...(w.reads === 'token' ? { tokenIssuedAt: at } : {}) };
+    return {
+      name: `${w.name}-${w.revision}-${++this.podSerial}`,
+      revision: w.revision,
+      startedAt: at,
+      readyAt: crashes ? Infinity : at + w.podStartMs,
+      loaded,
+      logs,
+      ...(w.reads === 'token' ? { tokenIssuedAt: at } : {}),
+    };
   }
 
   /** What a pod of the workload reads from its Secrets now. */
   private read(w: SimWorkload): string {
-    return w.secrets.map((s) => (s.startsWith('store:') ? (this.readStore?.(s.slice('store:'.length)) ?? '') : JSON.stringify(this.secrets.get(SimCluster.key(w.namespace, s))?.data ?? {}))).join('\n');
+    return w.secrets
+      .map((s) =>
+        s.startsWith('store:')
+          ? (this.readStore?.(s.slice('store:'.length)) ?? '')
+          : JSON.stringify(this.secrets.get(SimCluster.key(w.namespace, s))?.data ?? {}),
+      )
+      .join('\n');
   }
 
   /** A token signed by the API server that restarted last (it answers the TokenRequest). */
   private issueToken(): string {
     const servers = this.controlPlane?.servers ?? [];
-    const newest = servers.reduce<(typeof servers)[number] | undefined>((a, s) => (!a || s.restartedAt >= a.restartedAt ? s : a), undefined);
+    const newest = servers.reduce<(typeof servers)[number] | undefined>(
+      (a, s) => (!a || s.restartedAt >= a.restartedAt ? s : a),
+      undefined,
+    );
     return `token:${newest?.signer ?? ''}`;
   }
 
   /** Adds API servers that sign and verify service-account tokens with keys from two Secrets. */
   addControlPlane(namespace: string, signerSecret: string, bundleSecret: string, servers = 3): SimControlPlane {
-    this.controlPlane = { namespace, signerSecret, bundleSecret, servers: Array.from({ length: servers }, () => ({ signer: '', trusted: '', restartedAt: this.now() })) };
+    this.controlPlane = {
+      namespace,
+      signerSecret,
+      bundleSecret,
+      servers: Array.from({ length: servers }, () => ({ signer: '', trusted: '', restartedAt: this.now() })),
+    };
     for (let i = 0; i < servers; i++) this.restartApiServer(i);
     return this.controlPlane;
   }
@@ -623,7 +711,9 @@ export class SimCluster {
   /** What every running pod holds now, Terminating ones included (for traffic in the drill). */
   presentedKeys(): { workload: SimWorkload; pod: SimPod }[] {
     this.sync();
-    return [...this.workloads.values()].flatMap((workload) => [...workload.pods, ...workload.terminating].map((pod) => ({ workload, pod })));
+    return [...this.workloads.values()].flatMap((workload) =>
+      [...workload.pods, ...workload.terminating].map((pod) => ({ workload, pod })),
+    );
   }
 }
 

@@ -60,7 +60,8 @@ export class Traffic {
    */
   private viewOf(cluster: SimCluster, keysVersion: number, now: number): ClusterView {
     const cached = this.views.get(cluster);
-    if (cached?.atRest && !cluster.rollingOut && cached.podsVersion === cluster.version && cached.keysVersion === keysVersion) return cached;
+    if (cached?.atRest && !cluster.rollingOut && cached.podsVersion === cluster.version && cached.keysVersion === keysVersion)
+      return cached;
     let ready = 0;
     const down: SimWorkload[] = [];
     const failing: { workload: SimWorkload; pod: SimPod }[] = [];
@@ -124,7 +125,8 @@ export class Traffic {
   private invalidated(token: string): void {
     for (const cluster of this.fleet.clusters.values()) {
       for (const { workload, pod } of cluster.presentedKeys()) {
-        if (tokensIn(pod.loaded).includes(token)) this.totals.invalidatedWhileHeld.push(`${cluster.name} ${workload.namespace}/${workload.name} ${pod.name}`);
+        if (tokensIn(pod.loaded).includes(token))
+          this.totals.invalidatedWhileHeld.push(`${cluster.name} ${workload.namespace}/${workload.name} ${pod.name}`);
       }
     }
   }

@@ -43,18 +43,27 @@ export function buildWorld(config: StackConfig, start?: Date, tune: (spec: Workl
   const cloud = new SimCloud(clock);
   for (const c of config.clusters) {
     const cluster = fleet.cluster(c.name);
-    cluster.accepts = (loaded) => (loaded.startsWith('token:') ? cluster.verifiesToken(loaded) : !/sim:/.test(loaded) || cloud.accepts(loaded));
+    cluster.accepts = (loaded) =>
+      loaded.startsWith('token:') ? cluster.verifiesToken(loaded) : !/sim:/.test(loaded) || cloud.accepts(loaded);
     cluster.rejectionLine = rejectionLine;
     cluster.readStore = (id) => cloud.stores.get(id);
   }
   for (const cred of config.credentials) {
     // As in the AlwaysOn reference architecture, each stamp's vault already holds the secret the
     // stamp reads (placed there before keyslot): the first up must adopt it, not create it.
-    for (const d of cred.deliver) if (d.type === 'azure-keyvault-secret') cloud.stores.set(`${d.vaultName}/${d.secretName}`, 'placed-by-hand');
+    for (const d of cred.deliver)
+      if (d.type === 'azure-keyvault-secret') cloud.stores.set(`${d.vaultName}/${d.secretName}`, 'placed-by-hand');
     const secretsByNs = new Map<string, string[]>();
-    for (const d of cred.deliver) if (d.type === 'kubernetes-secret') secretsByNs.set(d.namespace, [...(secretsByNs.get(d.namespace) ?? []), d.name]);
+    for (const d of cred.deliver)
+      if (d.type === 'kubernetes-secret') secretsByNs.set(d.namespace, [...(secretsByNs.get(d.namespace) ?? []), d.name]);
     // Consumers of a vault or Secrets Manager delivery read it at start (AlwaysOn: Key Vault via CSI).
-    const stores = cred.deliver.flatMap((d) => (d.type === 'azure-keyvault-secret' ? [`store:${d.vaultName}/${d.secretName}`] : d.type === 'aws-secretsmanager-secret' ? [`store:${d.secretId}`] : []));
+    const stores = cred.deliver.flatMap((d) =>
+      d.type === 'azure-keyvault-secret'
+        ? [`store:${d.vaultName}/${d.secretName}`]
+        : d.type === 'aws-secretsmanager-secret'
+          ? [`store:${d.secretId}`]
+          : [],
+    );
     const containersOf = new Map<string, Set<string>>();
     for (const s of cred.stages) {
       if (s.kind !== 'restart' && s.kind !== 'verify-logs') continue;
@@ -78,16 +87,29 @@ export function buildWorld(config: StackConfig, start?: Date, tune: (spec: Workl
         for (const cluster of s.optional ? selected.filter((c) => c === home) : selected) {
           const c = fleet.cluster(cluster);
           if (c.workload(s.namespace, kind, name)) continue;
-          c.addWorkload(tune({ kind, namespace: s.namespace, name, replicas: 2, containers: [...(containersOf.get(`${s.namespace}/${w}`) ?? [name])], secrets: [...(secretsByNs.get(s.namespace) ?? []), ...stores] }));
+          c.addWorkload(
+            tune({
+              kind,
+              namespace: s.namespace,
+              name,
+              replicas: 2,
+              containers: [...(containersOf.get(`${s.namespace}/${w}`) ?? [name])],
+              secrets: [...(secretsByNs.get(s.namespace) ?? []), ...stores],
+            }),
+          );
         }
       }
       if (s.kind === 'annotate' && s.shoots) {
-        for (const cluster of selectClusters(config.clusters, s.clusters)) for (const shoot of s.shoots) fleet.cluster(cluster).addShoot(s.namespace, shoot, `${shoot}-binding`, `${shoot}-secret`);
+        for (const cluster of selectClusters(config.clusters, s.clusters))
+          for (const shoot of s.shoots) fleet.cluster(cluster).addShoot(s.namespace, shoot, `${shoot}-binding`, `${shoot}-secret`);
       }
       if (s.kind === 'wait-reconciled') {
         const secret = cred.deliver.find((d) => d.type === 'kubernetes-secret' && d.namespace === s.namespace);
         for (const cluster of selectClusters(config.clusters, s.clusters)) {
-          for (const shoot of ['shoot-a', 'shoot-b']) fleet.cluster(cluster).addShoot(s.namespace, shoot, s.secretBinding, secret && secret.type === 'kubernetes-secret' ? secret.name : s.secretBinding);
+          for (const shoot of ['shoot-a', 'shoot-b'])
+            fleet
+              .cluster(cluster)
+              .addShoot(s.namespace, shoot, s.secretBinding, secret && secret.type === 'kubernetes-secret' ? secret.name : s.secretBinding);
         }
       }
     }
@@ -115,7 +137,8 @@ export function buildWorld(config: StackConfig, start?: Date, tune: (spec: Workl
     if (!key) return undefined;
     for (const c of fleet.clusters.values()) {
       for (const { pod } of c.presentedKeys()) {
-        if (pod.readyAt <= clock.nowMs() && tokensIn(pod.loaded).includes(key.token) && (c.accepts?.(pod.loaded) ?? true)) return clock.now();
+        if (pod.readyAt <= clock.nowMs() && tokensIn(pod.loaded).includes(key.token) && (c.accepts?.(pod.loaded) ?? true))
+          return clock.now();
       }
     }
     return undefined;
@@ -160,6 +183,14 @@ export function buildWorld(config: StackConfig, start?: Date, tune: (spec: Workl
         c.bootPods();
       }
     },
-    ports: (checkout) => ({ engine: new SimulatedStackEngine(config.stack, checkout, backend, { fleet, cloud, clock }), clusters, cloud: cloudKeys, clock, commands, http, journal }),
+    ports: (checkout) => ({
+      engine: new SimulatedStackEngine(config.stack, checkout, backend, { fleet, cloud, clock }),
+      clusters,
+      cloud: cloudKeys,
+      clock,
+      commands,
+      http,
+      journal,
+    }),
   };
 }

@@ -20,7 +20,10 @@ describe('adapter: AWS IAM/STS (SDK v3) against a query-protocol emulator on 127
     emulator.addKey({ ...keyslotKey, createdAt: new Date('2026-01-01T00:00:00Z') });
     emulator.addKey({ ...primary, createdAt: new Date('2026-08-01T00:00:00Z') });
     emulator.addKey({ ...secondary, createdAt: new Date('2026-11-01T00:00:00Z') });
-    material = { primary: { accessKeyId: primary.id, secretAccessKey: primary.secret }, secondary: { accessKeyId: secondary.id, secretAccessKey: secondary.secret } };
+    material = {
+      primary: { accessKeyId: primary.id, secretAccessKey: primary.secret },
+      secondary: { accessKeyId: secondary.id, secretAccessKey: secondary.secret },
+    };
     aws = new AwsIamKeys({
       endpoint: await emulator.start(),
       credentials: { accessKeyId: keyslotKey.id, secretAccessKey: keyslotKey.secret },
@@ -39,9 +42,15 @@ describe('adapter: AWS IAM/STS (SDK v3) against a query-protocol emulator on 127
 
   it('rejects a wrong secret, an inactive key and a key the stack lacks', async () => {
     material.secondary = { accessKeyId: secondary.id, secretAccessKey: 'keyslot-test-wrong-secret' };
-    await assert.rejects(aws.testKey(key, 'secondary'), (e: unknown) => e instanceof KeyRejectedError && /SignatureDoesNotMatch/.test(e.message) && !e.message.includes('wrong-secret'));
+    await assert.rejects(
+      aws.testKey(key, 'secondary'),
+      (e: unknown) => e instanceof KeyRejectedError && /SignatureDoesNotMatch/.test(e.message) && !e.message.includes('wrong-secret'),
+    );
     emulator.keys.get(primary.id)!.status = 'Inactive';
-    await assert.rejects(aws.testKey(key, 'primary'), (e: unknown) => e instanceof KeyRejectedError && /InvalidClientTokenId/.test(e.message));
+    await assert.rejects(
+      aws.testKey(key, 'primary'),
+      (e: unknown) => e instanceof KeyRejectedError && /InvalidClientTokenId/.test(e.message),
+    );
     await assert.rejects(aws.testKey(key, 'next'), (e: unknown) => e instanceof KeyRejectedError && /run pulumi up/.test(e.message));
   });
 
@@ -58,18 +67,27 @@ describe('adapter: AWS IAM/STS (SDK v3) against a query-protocol emulator on 127
     assert.equal(emulator.keys.get(primary.id)!.status, 'Inactive');
     assert.equal(emulator.keys.get(secondary.id)!.status, 'Active', 'only that slot');
     await assert.rejects(aws.testKey(key, 'primary'), KeyRejectedError);
-    await assert.rejects(aws.setActive({ ...key, source: { type: 'aws-iam-access-key', userName: 'someone-else' } as Source }, 'primary', false), ResourceNotFoundError);
+    await assert.rejects(
+      aws.setActive({ ...key, source: { type: 'aws-iam-access-key', userName: 'someone-else' } as Source }, 'primary', false),
+      ResourceNotFoundError,
+    );
     assert.equal(await aws.setActive(key, 'primary', true), true);
     await aws.testKey(key, 'primary');
   });
 
   it('classifies a missing user, a denied identity and an outage', async () => {
-    await assert.rejects(aws.keyCreatedAt({ ...key, source: { type: 'aws-iam-access-key', userName: 'nobody' } as Source }, 'primary'), ResourceNotFoundError);
+    await assert.rejects(
+      aws.keyCreatedAt({ ...key, source: { type: 'aws-iam-access-key', userName: 'nobody' } as Source }, 'primary'),
+      ResourceNotFoundError,
+    );
     emulator.failNext = 5;
     await assert.rejects(aws.keyCreatedAt(key, 'primary'), ApiUnavailableError);
     assert.equal(emulator.actions.filter((a) => a === 'ListAccessKeys').length, 3, 'the SDK retried the 503 once');
     emulator.failNext = 0;
     emulator.keys.delete(keyslotKey.id);
-    await assert.rejects(aws.keyCreatedAt(key, 'primary'), (e: unknown) => e instanceof ForbiddenError && /own AWS credentials were not accepted \(InvalidClientTokenId\)/.test(e.message));
+    await assert.rejects(
+      aws.keyCreatedAt(key, 'primary'),
+      (e: unknown) => e instanceof ForbiddenError && /own AWS credentials were not accepted \(InvalidClientTokenId\)/.test(e.message),
+    );
   });
 });

@@ -16,8 +16,14 @@ describe('adapter: Azure (arm-cosmosdb, arm-storage) against an ARM emulator ove
   let cloud: SimCloud;
   let emulator: ArmEmulator;
   let azure: AzureAccountKeys;
-  const cosmos = { credential: 'cosmos', source: { type: 'azure-cosmosdb-keys', subscriptionId, resourceGroupName: 'rg', accountName: 'orders', readOnly: false } as Source };
-  const storage = { credential: 'etl', source: { type: 'azure-storage-keys', subscriptionId, resourceGroupName: 'rg', accountName: 'etlstore' } as Source };
+  const cosmos = {
+    credential: 'cosmos',
+    source: { type: 'azure-cosmosdb-keys', subscriptionId, resourceGroupName: 'rg', accountName: 'orders', readOnly: false } as Source,
+  };
+  const storage = {
+    credential: 'etl',
+    source: { type: 'azure-storage-keys', subscriptionId, resourceGroupName: 'rg', accountName: 'etlstore' } as Source,
+  };
 
   beforeEach(async () => {
     cloud = new SimCloud(new SimClock('2026-11-01T00:00:00Z'));
@@ -46,7 +52,11 @@ describe('adapter: Azure (arm-cosmosdb, arm-storage) against an ARM emulator ove
     const createdAt = await azure.regenerate(storage, 'secondary');
     assert.deepEqual(cloud.regenerations, ['storage:etlstore/secondary']);
     assert.deepEqual(await azure.keyCreatedAt(storage, 'secondary'), createdAt);
-    assert.ok(emulator.requests.includes('POST /subscriptions/00000000-0000-4000-8000-000000000000/resourceGroups/rg/providers/Microsoft.Storage/storageAccounts/etlstore/regenerateKey'));
+    assert.ok(
+      emulator.requests.includes(
+        'POST /subscriptions/00000000-0000-4000-8000-000000000000/resourceGroups/rg/providers/Microsoft.Storage/storageAccounts/etlstore/regenerateKey',
+      ),
+    );
   });
 
   it('tests a standby key by listing it, without the value leaving the adapter', async () => {
@@ -56,11 +66,24 @@ describe('adapter: Azure (arm-cosmosdb, arm-storage) against an ARM emulator ove
   });
 
   it('classifies not found, denied and unauthenticated calls, naming the action to grant', async () => {
-    await assert.rejects(azure.keyCreatedAt({ ...storage, source: { ...storage.source, accountName: 'gone' } as Source }, 'primary'), ResourceNotFoundError);
+    await assert.rejects(
+      azure.keyCreatedAt({ ...storage, source: { ...storage.source, accountName: 'gone' } as Source }, 'primary'),
+      ResourceNotFoundError,
+    );
     emulator.forbidden.add('orders');
-    await assert.rejects(azure.regenerate(cosmos, 'primary'), (e: unknown) => e instanceof ForbiddenError && /grant Microsoft\.DocumentDB\/databaseAccounts\/regenerateKey\/action/.test(e.message));
-    const stranger = new AzureAccountKeys({ credential: { getToken: async () => ({ token: 'other', expiresOnTimestamp: Date.now() + 3600_000 }) }, endpoint: emulator.base, agent: new Agent({ ca: emulator.ca }) });
-    await assert.rejects(stranger.testKey(storage, 'primary'), (e: unknown) => e instanceof ForbiddenError && /own Azure credential was not accepted/.test(e.message));
+    await assert.rejects(
+      azure.regenerate(cosmos, 'primary'),
+      (e: unknown) => e instanceof ForbiddenError && /grant Microsoft\.DocumentDB\/databaseAccounts\/regenerateKey\/action/.test(e.message),
+    );
+    const stranger = new AzureAccountKeys({
+      credential: { getToken: async () => ({ token: 'other', expiresOnTimestamp: Date.now() + 3600_000 }) },
+      endpoint: emulator.base,
+      agent: new Agent({ ca: emulator.ca }),
+    });
+    await assert.rejects(
+      stranger.testKey(storage, 'primary'),
+      (e: unknown) => e instanceof ForbiddenError && /own Azure credential was not accepted/.test(e.message),
+    );
   });
 
   it('asks for a subscription when neither the source nor the environment has one', async () => {
@@ -68,7 +91,10 @@ describe('adapter: Azure (arm-cosmosdb, arm-storage) against an ARM emulator ove
     delete process.env.AZURE_SUBSCRIPTION_ID;
     try {
       const { subscriptionId: _s, ...rest } = storage.source as { subscriptionId?: string };
-      await assert.rejects(azure.testKey({ ...storage, source: rest as Source }, 'primary'), (e: unknown) => e instanceof ConfigError && /AZURE_SUBSCRIPTION_ID/.test(e.message));
+      await assert.rejects(
+        azure.testKey({ ...storage, source: rest as Source }, 'primary'),
+        (e: unknown) => e instanceof ConfigError && /AZURE_SUBSCRIPTION_ID/.test(e.message),
+      );
     } finally {
       if (saved !== undefined) process.env.AZURE_SUBSCRIPTION_ID = saved;
     }

@@ -28,7 +28,9 @@ describe('an interrupted keyslot (a pipeline cancel, Ctrl-C) leaves nothing behi
 
   for (const signal of ['SIGTERM', 'SIGINT'] as const) {
     it(`${signal} mid-exec: the command is stopped, the temporary kubeconfig removed, the lock released, exit ${interruptedExitCode[signal]}`, async () => {
-      const child = spawn(process.execPath, ['--import', 'tsx', join(__dirname, '..', 'fixtures', 'interruptible.ts')], { stdio: ['ignore', 'pipe', 'pipe'] });
+      const child = spawn(process.execPath, ['--import', 'tsx', join(__dirname, '..', 'fixtures', 'interruptible.ts')], {
+        stdio: ['ignore', 'pipe', 'pipe'],
+      });
       let out = '';
       let err = '';
       child.stdout.setEncoding('utf8').on('data', (c: string) => (out += c));

@@ -75,7 +75,10 @@ describe('Kubernetes API emulator: the rules kubectl does not reach', () => {
       assert.equal(JSON.parse(throttled.text).reason, 'TooManyRequests');
       assert.equal((await get('/apis/batch/v1/namespaces/apps/jobs')).status, 404);
       assert.equal((await get('/api/v1/namespaces/apps/pods?labelSelector=app%3D(x')).status, 400);
-      const created = await fetch(`${base}/apis/coordination.k8s.io/v1/namespaces/nowhere/leases`, { method: 'POST', body: JSON.stringify({ metadata: { name: 'x' }, spec: {} }) });
+      const created = await fetch(`${base}/apis/coordination.k8s.io/v1/namespaces/nowhere/leases`, {
+        method: 'POST',
+        body: JSON.stringify({ metadata: { name: 'x' }, spec: {} }),
+      });
       assert.equal(created.status, 404, 'the namespace does not exist');
     });
 
@@ -85,8 +88,17 @@ describe('Kubernetes API emulator: the rules kubectl does not reach', () => {
       const b = await read();
       assert.equal(a.metadata.resourceVersion, b.metadata.resourceVersion);
       assert.equal(a.metadata.uid, b.metadata.uid);
-      const patch = (body: unknown) => fetch(`${base}/apis/apps/v1/namespaces/apps/deployments/web`, { method: 'PATCH', headers: { 'content-type': 'application/merge-patch+json' }, body: JSON.stringify(body) });
-      assert.equal((await patch({ spec: { template: { spec: { containers: [{ name: 'app', image: 'other' }] } } } })).status, 422, 'a change the model cannot represent is refused, not ignored');
+      const patch = (body: unknown) =>
+        fetch(`${base}/apis/apps/v1/namespaces/apps/deployments/web`, {
+          method: 'PATCH',
+          headers: { 'content-type': 'application/merge-patch+json' },
+          body: JSON.stringify(body),
+        });
+      assert.equal(
+        (await patch({ spec: { template: { spec: { containers: [{ name: 'app', image: 'other' }] } } } })).status,
+        422,
+        'a change the model cannot represent is refused, not ignored',
+      );
       assert.equal((await patch({ metadata: { resourceVersion: '0' }, spec: { paused: true } })).status, 409, 'a stale precondition');
       assert.equal((await patch({ spec: { paused: true } })).status, 200);
       const c = await read();

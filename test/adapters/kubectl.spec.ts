@@ -26,7 +26,15 @@ describe('the Kubernetes API emulator, judged by a real kubectl', () => {
       cluster = new SimFleet(clock).cluster('eu');
       cluster.controllerLagMs = 200;
       cluster.applySecret('kubecost', 'thanos', { key: 'placeholder' });
-      cluster.addWorkload({ kind: 'deployment', namespace: 'kubecost', name: 'prometheus', replicas: 2, podStartMs: 4000, containers: ['prometheus', 'thanos-sidecar'], secrets: ['thanos'] });
+      cluster.addWorkload({
+        kind: 'deployment',
+        namespace: 'kubecost',
+        name: 'prometheus',
+        replicas: 2,
+        podStartMs: 4000,
+        containers: ['prometheus', 'thanos-sidecar'],
+        secrets: ['thanos'],
+      });
       cluster.addWorkload({ kind: 'statefulset', namespace: 'kubecost', name: 'store', replicas: 2, podStartMs: 4000 });
       cluster.addWorkload({ kind: 'daemonset', namespace: 'kubecost', name: 'agent', replicas: 3, podStartMs: 4000 });
       cluster.addShoot('garden-dev', 'alpha', 'aws-creds', 'aws-secret');
@@ -41,7 +49,12 @@ describe('the Kubernetes API emulator, judged by a real kubectl', () => {
     });
 
     it('discovers the API and gets every kind keyslot touches, the lock Lease with its MicroTime', async () => {
-      await fleet.acquireLease('eu', { name: 'keyslot-rotation-x', holder: 'driver-a', ttlSeconds: 600, now: new Date('2026-11-24T00:00:00.250Z') });
+      await fleet.acquireLease('eu', {
+        name: 'keyslot-rotation-x',
+        holder: 'driver-a',
+        ttlSeconds: 600,
+        now: new Date('2026-11-24T00:00:00.250Z'),
+      });
       const kinds: Record<string, string> = {
         namespaces: 'Namespace',
         pods: 'Pod',
@@ -59,7 +72,10 @@ describe('the Kubernetes API emulator, judged by a real kubectl', () => {
         assert.equal(got.code, 0, `${resource}: ${got.stderr}`);
         const items = (JSON.parse(got.stdout) as { items: { kind: string; metadata: { uid: string; resourceVersion: string } }[] }).items;
         assert.ok(items.length > 0, resource);
-        assert.ok(items.every((i) => i.kind === kind && i.metadata.uid && i.metadata.resourceVersion), resource);
+        assert.ok(
+          items.every((i) => i.kind === kind && i.metadata.uid && i.metadata.resourceVersion),
+          resource,
+        );
       }
       const lease = await kubectl.run('get', 'lease', 'keyslot-rotation-x', '-n', 'kube-system', '-o', 'yaml');
       assert.equal(lease.code, 0, lease.stderr);
@@ -69,7 +85,8 @@ describe('the Kubernetes API emulator, judged by a real kubectl', () => {
       assert.match(table.stdout, /prometheus/);
       const resources = await kubectl.run('api-resources', '-o', 'name');
       assert.equal(resources.code, 0, resources.stderr);
-      for (const r of ['leases.coordination.k8s.io', 'shoots.core.gardener.cloud', 'deployments.apps', 'pods']) assert.ok(resources.stdout.split('\n').includes(r), r);
+      for (const r of ['leases.coordination.k8s.io', 'shoots.core.gardener.cloud', 'deployments.apps', 'pods'])
+        assert.ok(resources.stdout.split('\n').includes(r), r);
     });
 
     it('rollout restart and rollout status follow each kind to the end, keyslot agrees, and history counts the revisions', async () => {
@@ -104,7 +121,16 @@ describe('the Kubernetes API emulator, judged by a real kubectl', () => {
 
     it('streams the change keyslot makes to a watching kubectl get -w', async () => {
       cluster.controllerLagMs = 20_000; // a second of wall time: long enough to see the unobserved generation
-      const watch = kubectl.stream('get', 'deployment', 'prometheus', '-n', 'kubecost', '-w', '-o', 'jsonpath={.metadata.generation}{" "}{.status.observedGeneration}{"\\n"}');
+      const watch = kubectl.stream(
+        'get',
+        'deployment',
+        'prometheus',
+        '-n',
+        'kubecost',
+        '-w',
+        '-o',
+        'jsonpath={.metadata.generation}{" "}{.status.observedGeneration}{"\\n"}',
+      );
       try {
         await eventually(() => watch.lines.includes('1 1'), 'the initial state');
         await fleet.restart('eu', { namespace: 'kubecost', workload: 'deployment/prometheus' }, 'r-watch');
@@ -116,19 +142,46 @@ describe('the Kubernetes API emulator, judged by a real kubectl', () => {
     });
 
     it("annotates a Shoot through Gardener's admission, and refuses a Shoot being deleted", async () => {
-      const ok = await kubectl.run('annotate', 'shoot', 'alpha', '-n', 'garden-dev', 'gardener.cloud/operation=rotate-kubeconfig-credentials');
+      const ok = await kubectl.run(
+        'annotate',
+        'shoot',
+        'alpha',
+        '-n',
+        'garden-dev',
+        'gardener.cloud/operation=rotate-kubeconfig-credentials',
+      );
       assert.equal(ok.code, 0, ok.stderr);
-      await eventually(() => (cluster.sync(), Boolean(cluster.shoots.get('garden-dev/alpha')!.rotation.kubeconfig?.lastCompletionTime)), 'the rotation to complete');
-      const done = await kubectl.run('get', 'shoot', 'alpha', '-n', 'garden-dev', '-o', 'jsonpath={.status.credentials.rotation.kubeconfig.lastCompletionTime}');
+      await eventually(
+        () => (cluster.sync(), Boolean(cluster.shoots.get('garden-dev/alpha')!.rotation.kubeconfig?.lastCompletionTime)),
+        'the rotation to complete',
+      );
+      const done = await kubectl.run(
+        'get',
+        'shoot',
+        'alpha',
+        '-n',
+        'garden-dev',
+        '-o',
+        'jsonpath={.status.credentials.rotation.kubeconfig.lastCompletionTime}',
+      );
       assert.match(done.stdout, /^2026-11-24T/);
       cluster.shoots.get('garden-dev/alpha')!.deletionTimestamp = '2026-11-24T00:00:00Z';
-      const refused = await kubectl.run('annotate', 'shoot', 'alpha', '-n', 'garden-dev', '--overwrite', 'gardener.cloud/operation=rotate-ssh-keypair');
+      const refused = await kubectl.run(
+        'annotate',
+        'shoot',
+        'alpha',
+        '-n',
+        'garden-dev',
+        '--overwrite',
+        'gardener.cloud/operation=rotate-ssh-keypair',
+      );
       assert.notEqual(refused.code, 0);
       assert.match(refused.stderr, /forbidden.*being deleted/i);
     });
 
     it('applies a Lease that keyslot then respects as a lock held by another driver; a Lease without MicroTime is refused', async () => {
-      const lease = (renewTime: string) => `apiVersion: coordination.k8s.io/v1\nkind: Lease\nmetadata: {name: keyslot-rotation-x, namespace: kube-system}\nspec: {holderIdentity: other-driver, leaseDurationSeconds: 3600, renewTime: "${renewTime}"}\n`;
+      const lease = (renewTime: string) =>
+        `apiVersion: coordination.k8s.io/v1\nkind: Lease\nmetadata: {name: keyslot-rotation-x, namespace: kube-system}\nspec: {holderIdentity: other-driver, leaseDurationSeconds: 3600, renewTime: "${renewTime}"}\n`;
       const bad = await kubectl.run('apply', '-f', kubectl.file('bad.yaml', lease(clock.now().toISOString())));
       assert.notEqual(bad.code, 0);
       assert.match(bad.stderr, /parsing time/);
@@ -137,7 +190,11 @@ describe('the Kubernetes API emulator, judged by a real kubectl', () => {
       const result = await fleet.acquireLease('eu', { name: 'keyslot-rotation-x', holder: 'driver-a', ttlSeconds: 60, now: clock.now() });
       assert.equal(result.acquired, false);
       assert.equal(!result.acquired && result.lease.holder, 'other-driver');
-      const strict = await kubectl.run('apply', '-f', kubectl.file('typo.yaml', lease(microTime(clock.now())).replace('holderIdentity', 'holderIdentiti')));
+      const strict = await kubectl.run(
+        'apply',
+        '-f',
+        kubectl.file('typo.yaml', lease(microTime(clock.now())).replace('holderIdentity', 'holderIdentiti')),
+      );
       assert.notEqual(strict.code, 0, 'kubectl asks for strict field validation, and the server refuses an unknown field');
       assert.match(strict.stderr, /unknown field "spec.holderIdentiti"/);
     });
@@ -157,12 +214,35 @@ describe('the Kubernetes API emulator, judged by a real kubectl', () => {
       /** Why the two differ, where they do by design. */
       readonly why?: string;
     }
-    const d = (extra: Partial<WorkloadSpec> = {}): WorkloadSpec => ({ kind: 'deployment', namespace: 'apps', name: 'web', replicas: 2, podStartMs: 5000, podStopMs: 0, ...extra });
+    const d = (extra: Partial<WorkloadSpec> = {}): WorkloadSpec => ({
+      kind: 'deployment',
+      namespace: 'apps',
+      name: 'web',
+      replicas: 2,
+      podStartMs: 5000,
+      podStopMs: 0,
+      ...extra,
+    });
     const scenarios: Scenario[] = [
       { name: 'Deployment rolled out', workload: d(), restart: true, afterMs: 60_000, kubectl: 'done', keyslot: 'done' },
-      { name: 'Deployment not yet observed by its controller', workload: d(), restart: true, afterMs: 100, kubectl: 'waiting', keyslot: 'waiting' },
+      {
+        name: 'Deployment not yet observed by its controller',
+        workload: d(),
+        restart: true,
+        afterMs: 100,
+        kubectl: 'waiting',
+        keyslot: 'waiting',
+      },
       { name: 'Deployment in progress', workload: d(), restart: true, afterMs: 2000, kubectl: 'waiting', keyslot: 'waiting' },
-      { name: 'Deployment stuck past its progress deadline', workload: d({ progressDeadlineSeconds: 60 }), restart: true, afterMs: 120_000, failRollout: true, kubectl: 'failed', keyslot: 'failed' },
+      {
+        name: 'Deployment stuck past its progress deadline',
+        workload: d({ progressDeadlineSeconds: 60 }),
+        restart: true,
+        afterMs: 120_000,
+        failRollout: true,
+        kubectl: 'failed',
+        keyslot: 'failed',
+      },
       {
         name: 'Deployment rolled out, old pod still Terminating',
         workload: d({ replicas: 1, podStopMs: 30_000 }),
@@ -173,9 +253,30 @@ describe('the Kubernetes API emulator, judged by a real kubectl', () => {
         why: 'status.replicas excludes Terminating pods; they still run with the old key, so keyslot waits for them',
       },
       { name: 'Deployment paused', workload: d({ paused: true }), restart: false, afterMs: 0, kubectl: 'refused', keyslot: 'refused' },
-      { name: 'StatefulSet rolled out', workload: { kind: 'statefulset', namespace: 'apps', name: 'db', replicas: 2, podStartMs: 5000, podStopMs: 0 }, restart: true, afterMs: 60_000, kubectl: 'done', keyslot: 'done' },
-      { name: 'StatefulSet in progress', workload: { kind: 'statefulset', namespace: 'apps', name: 'db', replicas: 2, podStartMs: 5000, podStopMs: 0 }, restart: true, afterMs: 3000, kubectl: 'waiting', keyslot: 'waiting' },
-      { name: 'StatefulSet with OnDelete', workload: { kind: 'statefulset', namespace: 'apps', name: 'db', updateStrategy: 'OnDelete' }, restart: false, afterMs: 0, kubectl: 'refused', keyslot: 'refused' },
+      {
+        name: 'StatefulSet rolled out',
+        workload: { kind: 'statefulset', namespace: 'apps', name: 'db', replicas: 2, podStartMs: 5000, podStopMs: 0 },
+        restart: true,
+        afterMs: 60_000,
+        kubectl: 'done',
+        keyslot: 'done',
+      },
+      {
+        name: 'StatefulSet in progress',
+        workload: { kind: 'statefulset', namespace: 'apps', name: 'db', replicas: 2, podStartMs: 5000, podStopMs: 0 },
+        restart: true,
+        afterMs: 3000,
+        kubectl: 'waiting',
+        keyslot: 'waiting',
+      },
+      {
+        name: 'StatefulSet with OnDelete',
+        workload: { kind: 'statefulset', namespace: 'apps', name: 'db', updateStrategy: 'OnDelete' },
+        restart: false,
+        afterMs: 0,
+        kubectl: 'refused',
+        keyslot: 'refused',
+      },
       {
         name: 'StatefulSet partitioned',
         workload: { kind: 'statefulset', namespace: 'apps', name: 'db', replicas: 3, partition: 2, podStopMs: 0 },
@@ -185,8 +286,22 @@ describe('the Kubernetes API emulator, judged by a real kubectl', () => {
         keyslot: 'refused',
         why: 'kubectl calls a partitioned roll-out complete; pods below the partition keep the old key, so keyslot refuses before the flip',
       },
-      { name: 'DaemonSet rolled out', workload: { kind: 'daemonset', namespace: 'apps', name: 'agent', replicas: 3, podStartMs: 5000, podStopMs: 0 }, restart: true, afterMs: 60_000, kubectl: 'done', keyslot: 'done' },
-      { name: 'DaemonSet in progress', workload: { kind: 'daemonset', namespace: 'apps', name: 'agent', replicas: 3, podStartMs: 5000, podStopMs: 0 }, restart: true, afterMs: 3000, kubectl: 'waiting', keyslot: 'waiting' },
+      {
+        name: 'DaemonSet rolled out',
+        workload: { kind: 'daemonset', namespace: 'apps', name: 'agent', replicas: 3, podStartMs: 5000, podStopMs: 0 },
+        restart: true,
+        afterMs: 60_000,
+        kubectl: 'done',
+        keyslot: 'done',
+      },
+      {
+        name: 'DaemonSet in progress',
+        workload: { kind: 'daemonset', namespace: 'apps', name: 'agent', replicas: 3, podStartMs: 5000, podStopMs: 0 },
+        restart: true,
+        afterMs: 3000,
+        kubectl: 'waiting',
+        keyslot: 'waiting',
+      },
     ];
 
     const kubectlVerdict = async (kubectl: Kubectl, ref: string, replicas: number): Promise<Verdict> => {
@@ -227,7 +342,10 @@ describe('the Kubernetes API emulator, judged by a real kubectl', () => {
                 () => 'done' as const,
                 (e: unknown) => (e instanceof RolloutFailedError && /rollout failed/.test(e.message) ? 'failed' : 'waiting'),
               );
-          assert.deepEqual({ kubectl: await kubectlVerdict(kubectl, ref, s.workload.replicas ?? 2), keyslot }, { kubectl: s.kubectl, keyslot: s.keyslot });
+          assert.deepEqual(
+            { kubectl: await kubectlVerdict(kubectl, ref, s.workload.replicas ?? 2), keyslot },
+            { kubectl: s.kubectl, keyslot: s.keyslot },
+          );
         } finally {
           kubectl.dispose();
           await emulator.stop();

@@ -3,37 +3,61 @@ import { kubeConfigsFor, KubernetesClusterFleet, plainKubeConfig } from '../../s
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { ApiUnavailableError, ClusterUnreachableError, ConfigError, ConsumerNotReadyError, ForbiddenError, LogsUnreadableError, ResourceNotFoundError, RolloutFailedError, ShootBeingDeletedError } from '../../src/errors.ts';
+import {
+  ApiUnavailableError,
+  ClusterUnreachableError,
+  ConfigError,
+  ConsumerNotReadyError,
+  ForbiddenError,
+  LogsUnreadableError,
+  ResourceNotFoundError,
+  RolloutFailedError,
+  ShootBeingDeletedError,
+} from '../../src/errors.ts';
 import { SimClock } from '../../src/sim/clock.ts';
 import { SimFleet, type SimCluster } from '../../src/sim/cluster.ts';
 import { KubeApiEmulator } from '../fixtures/kubeApiEmulator.ts';
 
 const fastRetry = { retries: 2, minTimeoutMs: 1, maxTimeoutMs: 5 };
 
-describe('adapter: Kubernetes, finding each cluster\'s kubeconfig', () => {
+describe("adapter: Kubernetes, finding each cluster's kubeconfig", () => {
   const cluster = (extra: Record<string, unknown>) => ({ name: 'eu', primary: true, ...extra }) as never;
   let saved: { KUBECONFIG?: string; HOME?: string };
   beforeEach(() => (saved = { KUBECONFIG: process.env.KUBECONFIG, HOME: process.env.HOME }));
   afterEach(() => {
-    for (const [k, v] of Object.entries(saved)) if (v === undefined) delete process.env[k];
-    else process.env[k] = v;
+    for (const [k, v] of Object.entries(saved))
+      if (v === undefined) delete process.env[k];
+      else process.env[k] = v;
   });
 
   it('names the cluster and what is missing, instead of failing later on an unrelated TLS message', () => {
     process.env.KUBECONFIG = '/nonexistent/kubeconfig';
     process.env.HOME = '/nonexistent-home';
-    assert.throws(() => kubeConfigsFor([cluster({})]), (e: unknown) => e instanceof ConfigError && /^cluster eu: keyslot:clusters\[0\]: found no kubeconfig \(\$KUBECONFIG \/nonexistent\/kubeconfig does not exist and .*\.kube\/config does not exist\)/.test(e.message));
-    assert.throws(() => kubeConfigsFor([cluster({ kubeconfigPath: '/nonexistent/eu.yaml' })]), /kubeconfigPath \/nonexistent\/eu\.yaml, which does not exist/);
+    assert.throws(
+      () => kubeConfigsFor([cluster({})]),
+      (e: unknown) =>
+        e instanceof ConfigError &&
+        /^cluster eu: keyslot:clusters\[0\]: found no kubeconfig \(\$KUBECONFIG \/nonexistent\/kubeconfig does not exist and .*\.kube\/config does not exist\)/.test(
+          e.message,
+        ),
+    );
+    assert.throws(
+      () => kubeConfigsFor([cluster({ kubeconfigPath: '/nonexistent/eu.yaml' })]),
+      /kubeconfigPath \/nonexistent\/eu\.yaml, which does not exist/,
+    );
   });
 
-  it('with no kubeconfig, inside a pod, uses the pod\'s service account as client-node does', () => {
+  it("with no kubeconfig, inside a pod, uses the pod's service account as client-node does", () => {
     process.env.KUBECONFIG = '/nonexistent/kubeconfig';
     process.env.HOME = '/nonexistent-home';
     const saved = { host: process.env.KUBERNETES_SERVICE_HOST, port: process.env.KUBERNETES_SERVICE_PORT };
     const root = mkdtempSync(join(tmpdir(), 'keyslot-sa-'));
     try {
       const folder = join(root, 'var/run/secrets/kubernetes.io/serviceaccount');
-      assert.throws(() => kubeConfigsFor([cluster({})], new Map(), root), new RegExp(`and no service account token at ${folder}/token; fix: .*run keyslot in a pod with a service account`));
+      assert.throws(
+        () => kubeConfigsFor([cluster({})], new Map(), root),
+        new RegExp(`and no service account token at ${folder}/token; fix: .*run keyslot in a pod with a service account`),
+      );
       mkdirSync(folder, { recursive: true });
       writeFileSync(join(folder, 'token'), 'not-a-real-token');
       process.env.KUBERNETES_SERVICE_HOST = '127.0.0.1';
@@ -43,8 +67,12 @@ describe('adapter: Kubernetes, finding each cluster\'s kubeconfig', () => {
       assert.equal(kc.getCurrentCluster()?.caFile, join(folder, 'ca.crt'));
     } finally {
       rmSync(root, { recursive: true, force: true });
-      for (const [k, v] of [['KUBERNETES_SERVICE_HOST', saved.host], ['KUBERNETES_SERVICE_PORT', saved.port]] as const) if (v === undefined) delete process.env[k];
-      else process.env[k] = v;
+      for (const [k, v] of [
+        ['KUBERNETES_SERVICE_HOST', saved.host],
+        ['KUBERNETES_SERVICE_PORT', saved.port],
+      ] as const)
+        if (v === undefined) delete process.env[k];
+        else process.env[k] = v;
     }
   });
 
@@ -52,9 +80,20 @@ describe('adapter: Kubernetes, finding each cluster\'s kubeconfig', () => {
     const dir = mkdtempSync(join(tmpdir(), 'keyslot-kc-'));
     try {
       const file = join(dir, 'config');
-      writeFileSync(file, 'apiVersion: v1\nkind: Config\nclusters: [{name: c, cluster: {server: "https://127.0.0.1:1"}}]\nusers: [{name: u, user: {}}]\ncontexts: [{name: prod, context: {cluster: c, user: u}}]\ncurrent-context: prod\n');
-      assert.throws(() => kubeConfigsFor([cluster({ kubeconfigPath: file, context: 'staging' })]), /found context staging, which the kubeconfig does not have \(it has prod\); fix: use one of its contexts/);
-      assert.equal(kubeConfigsFor([cluster({ kubeconfigPath: file, context: 'prod' })]).get('eu')!.getCurrentContext(), 'prod');
+      writeFileSync(
+        file,
+        'apiVersion: v1\nkind: Config\nclusters: [{name: c, cluster: {server: "https://127.0.0.1:1"}}]\nusers: [{name: u, user: {}}]\ncontexts: [{name: prod, context: {cluster: c, user: u}}]\ncurrent-context: prod\n',
+      );
+      assert.throws(
+        () => kubeConfigsFor([cluster({ kubeconfigPath: file, context: 'staging' })]),
+        /found context staging, which the kubeconfig does not have \(it has prod\); fix: use one of its contexts/,
+      );
+      assert.equal(
+        kubeConfigsFor([cluster({ kubeconfigPath: file, context: 'prod' })])
+          .get('eu')!
+          .getCurrentContext(),
+        'prod',
+      );
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }
@@ -72,7 +111,15 @@ describe('adapter: Kubernetes (client-node) against the API emulator on 127.0.0.
     clock = new SimClock('2026-11-24T00:00:00Z');
     cluster = new SimFleet(clock).cluster('eu');
     cluster.applySecret('kubecost', 'thanos', { key: 'k1' });
-    cluster.addWorkload({ kind: 'deployment', namespace: 'kubecost', name: 'prometheus', replicas: 2, podStartMs: 3000, containers: ['prometheus', 'thanos-sidecar'], secrets: ['thanos'] });
+    cluster.addWorkload({
+      kind: 'deployment',
+      namespace: 'kubecost',
+      name: 'prometheus',
+      replicas: 2,
+      podStartMs: 3000,
+      containers: ['prometheus', 'thanos-sidecar'],
+      secrets: ['thanos'],
+    });
     // Controllers take a moment to observe a change, as on a real cluster.
     cluster.controllerLagMs = 500;
     emulator = new KubeApiEmulator(cluster, clock);
@@ -102,8 +149,14 @@ describe('adapter: Kubernetes (client-node) against the API emulator on 127.0.0.
   it('fails a rollout that reports ProgressDeadlineExceeded, and one that times out', async () => {
     cluster.workload('kubecost', 'deployment', 'prometheus')!.failRollout = true;
     await fleet.restart('eu', prom, 'r-2');
-    await assert.rejects(fleet.waitRollout('eu', prom, 30), (e: unknown) => e instanceof RolloutFailedError && /not finished after 30s/.test(e.message));
-    await assert.rejects(fleet.waitRollout('eu', prom, 1200), (e: unknown) => e instanceof RolloutFailedError && /ProgressDeadlineExceeded/.test(e.message));
+    await assert.rejects(
+      fleet.waitRollout('eu', prom, 30),
+      (e: unknown) => e instanceof RolloutFailedError && /not finished after 30s/.test(e.message),
+    );
+    await assert.rejects(
+      fleet.waitRollout('eu', prom, 1200),
+      (e: unknown) => e instanceof RolloutFailedError && /ProgressDeadlineExceeded/.test(e.message),
+    );
   });
 
   it('finds auth errors in the named container and never returns the line itself', async () => {
@@ -112,7 +165,13 @@ describe('adapter: Kubernetes (client-node) against the API emulator on 127.0.0.
     const since = clock.now();
     await fleet.restart('eu', prom, 'r-3');
     await fleet.waitRollout('eu', prom, 60);
-    const found = await fleet.checkLogs('eu', { ...prom, container: 'thanos-sidecar', patterns: ['unauthori[sz]ed'], since, windowSeconds: 30 });
+    const found = await fleet.checkLogs('eu', {
+      ...prom,
+      container: 'thanos-sidecar',
+      patterns: ['unauthori[sz]ed'],
+      since,
+      windowSeconds: 30,
+    });
     assert.equal(found.matches.length, 2);
     assert.ok(found.matches.every((f) => / \[thanos-sidecar\]: auth error$/.test(f)));
     assert.ok(found.read.every((r) => r.endsWith('/thanos-sidecar')));
@@ -122,7 +181,10 @@ describe('adapter: Kubernetes (client-node) against the API emulator on 127.0.0.
   it('passes clean logs, and fails when logs cannot be read', async () => {
     const since = clock.now();
     assert.deepEqual((await fleet.checkLogs('eu', { ...prom, patterns: ['unauthori[sz]ed'], since, windowSeconds: 10 })).matches, []);
-    await assert.rejects(fleet.checkLogs('eu', { namespace: 'kubecost', workload: 'deployment/missing', patterns: ['x'], since, windowSeconds: 1 }), LogsUnreadableError);
+    await assert.rejects(
+      fleet.checkLogs('eu', { namespace: 'kubecost', workload: 'deployment/missing', patterns: ['x'], since, windowSeconds: 1 }),
+      LogsUnreadableError,
+    );
   });
 
   it('retries 429 and 5xx with backoff, then gives up with a typed error', async () => {
@@ -138,7 +200,10 @@ describe('adapter: Kubernetes (client-node) against the API emulator on 127.0.0.
     assert.deepEqual(await fleet.restart('eu', prom, 'r-9'), { outcome: 'restarted' });
     assert.equal(emulator.requests.filter((r) => r.startsWith('PATCH ')).length, 2);
     emulator.forbidden = /deployments\/prometheus$/;
-    await assert.rejects(fleet.exists('eu', prom), (e: unknown) => e instanceof ForbiddenError && /grant get deployments\.apps in namespace kubecost/.test(e.message));
+    await assert.rejects(
+      fleet.exists('eu', prom),
+      (e: unknown) => e instanceof ForbiddenError && /grant get deployments\.apps in namespace kubecost/.test(e.message),
+    );
   });
 
   it('calls a cluster that does not answer unreachable', async () => {
@@ -149,7 +214,10 @@ describe('adapter: Kubernetes (client-node) against the API emulator on 127.0.0.
 
   it('fails a log check whose logs cannot be read', async () => {
     emulator.failNext = { count: 10, status: 500, match: /\/log$/ };
-    await assert.rejects(fleet.checkLogs('eu', { ...prom, patterns: ['x'], since: clock.now(), windowSeconds: 1 }), (e: unknown) => e instanceof LogsUnreadableError && /cannot read logs fails/.test(e.message));
+    await assert.rejects(
+      fleet.checkLogs('eu', { ...prom, patterns: ['x'], since: clock.now(), windowSeconds: 1 }),
+      (e: unknown) => e instanceof LogsUnreadableError && /cannot read logs fails/.test(e.message),
+    );
   });
 
   it('lists the workloads that read a Secret (consumer discovery)', async () => {
@@ -188,24 +256,61 @@ describe('adapter: Kubernetes (client-node) against the API emulator on 127.0.0.
 
     it('annotates every shoot of a binding and waits for .status.credentials.rotation to complete', async () => {
       const start = since();
-      await fleet.annotateShoots('eu', { namespace: 'garden-dev', secretBinding: 'aws-creds', operation: 'rotate-kubeconfig-credentials', since: start, timeoutSeconds: 600 });
+      await fleet.annotateShoots('eu', {
+        namespace: 'garden-dev',
+        secretBinding: 'aws-creds',
+        operation: 'rotate-kubeconfig-credentials',
+        since: start,
+        timeoutSeconds: 600,
+      });
       const patched = emulator.requests.filter((r) => r.startsWith('PATCH /apis/core.gardener.cloud'));
-      assert.deepEqual(patched, ['PATCH /apis/core.gardener.cloud/v1beta1/namespaces/garden-dev/shoots/alpha', 'PATCH /apis/core.gardener.cloud/v1beta1/namespaces/garden-dev/shoots/beta']);
-      for (const name of ['alpha', 'beta']) assert.ok(Date.parse(cluster.shoots.get(`garden-dev/${name}`)!.rotation.kubeconfig!.lastCompletionTime!) > start.getTime());
+      assert.deepEqual(patched, [
+        'PATCH /apis/core.gardener.cloud/v1beta1/namespaces/garden-dev/shoots/alpha',
+        'PATCH /apis/core.gardener.cloud/v1beta1/namespaces/garden-dev/shoots/beta',
+      ]);
+      for (const name of ['alpha', 'beta'])
+        assert.ok(Date.parse(cluster.shoots.get(`garden-dev/${name}`)!.rotation.kubeconfig!.lastCompletionTime!) > start.getTime());
       assert.equal(cluster.shoots.get('garden-dev/other')!.rotation.kubeconfig, undefined);
     });
 
     it('refuses shoots being deleted, before annotating any', async () => {
       cluster.shoots.get('garden-dev/beta')!.deletionTimestamp = '2026-11-23T00:00:00Z';
-      await assert.rejects(fleet.annotateShoots('eu', { namespace: 'garden-dev', secretBinding: 'aws-creds', operation: 'rotate-kubeconfig-credentials', since: since(), timeoutSeconds: 60 }), (e: unknown) => e instanceof ShootBeingDeletedError && /garden-dev\/beta/.test(e.message));
+      await assert.rejects(
+        fleet.annotateShoots('eu', {
+          namespace: 'garden-dev',
+          secretBinding: 'aws-creds',
+          operation: 'rotate-kubeconfig-credentials',
+          since: since(),
+          timeoutSeconds: 60,
+        }),
+        (e: unknown) => e instanceof ShootBeingDeletedError && /garden-dev\/beta/.test(e.message),
+      );
       assert.equal(emulator.requests.filter((r) => r.startsWith('PATCH ')).length, 0);
       cluster.shoots.get('garden-dev/beta')!.deletionTimestamp = undefined;
       cluster.shoots.get('garden-dev/alpha')!.annotations['confirmation.gardener.cloud/deletion'] = 'true';
-      await assert.rejects(fleet.annotateShoots('eu', { namespace: 'garden-dev', shoots: ['alpha'], operation: 'rotate-kubeconfig-credentials', since: since(), timeoutSeconds: 60 }), ShootBeingDeletedError);
+      await assert.rejects(
+        fleet.annotateShoots('eu', {
+          namespace: 'garden-dev',
+          shoots: ['alpha'],
+          operation: 'rotate-kubeconfig-credentials',
+          since: since(),
+          timeoutSeconds: 60,
+        }),
+        ShootBeingDeletedError,
+      );
     });
 
     it('times out when a rotation does not complete', async () => {
-      await assert.rejects(fleet.annotateShoots('eu', { namespace: 'garden-dev', shoots: ['alpha'], operation: 'rotate-kubeconfig-credentials', since: since(), timeoutSeconds: 10 }), /not completed after 10s for shoot\(s\) alpha/);
+      await assert.rejects(
+        fleet.annotateShoots('eu', {
+          namespace: 'garden-dev',
+          shoots: ['alpha'],
+          operation: 'rotate-kubeconfig-credentials',
+          since: since(),
+          timeoutSeconds: 10,
+        }),
+        /not completed after 10s for shoot\(s\) alpha/,
+      );
     });
 
     it('waits until every shoot of the binding reconciled after the secret changed', async () => {
@@ -213,7 +318,15 @@ describe('adapter: Kubernetes (client-node) against the API emulator on 127.0.0.
       cluster.applySecret('garden-dev', 'aws-secret', { accessKeyID: 'new' });
       await fleet.waitShootsReconciled('eu', { namespace: 'garden-dev', secretBinding: 'aws-creds', since: start, timeoutSeconds: 600 });
       assert.ok(clock.now().getTime() - start.getTime() >= 60_000, 'Gardener takes a minute in the model');
-      await assert.rejects(fleet.waitShootsReconciled('eu', { namespace: 'garden-dev', secretBinding: 'aws-creds', since: new Date(clock.now().getTime() + 1), timeoutSeconds: 30 }), /not completed after 30s/);
+      await assert.rejects(
+        fleet.waitShootsReconciled('eu', {
+          namespace: 'garden-dev',
+          secretBinding: 'aws-creds',
+          since: new Date(clock.now().getTime() + 1),
+          timeoutSeconds: 30,
+        }),
+        /not completed after 30s/,
+      );
     });
   });
 
@@ -235,7 +348,10 @@ describe('adapter: Kubernetes (client-node) against the API emulator on 127.0.0.
     const refused = await fleet.acquireLease('eu', { name: 'keyslot-rotation-x', holder: 'b', ttlSeconds: 60, now });
     assert.equal(refused.acquired, false);
     assert.equal(!refused.acquired && refused.lease.holder, 'a');
-    assert.deepEqual(await fleet.acquireLease('eu', { name: 'keyslot-rotation-x', holder: 'b', ttlSeconds: 60, now: new Date(now.getTime() + 61_000) }), { acquired: true });
+    assert.deepEqual(
+      await fleet.acquireLease('eu', { name: 'keyslot-rotation-x', holder: 'b', ttlSeconds: 60, now: new Date(now.getTime() + 61_000) }),
+      { acquired: true },
+    );
     await fleet.releaseLease('eu', { name: 'keyslot-rotation-x', holder: 'a' });
     assert.equal(cluster.leases.get('kube-system/keyslot-rotation-x')?.holder, 'b', 'only the holder releases');
     await fleet.releaseLease('eu', { name: 'keyslot-rotation-x', holder: 'b' });
@@ -244,14 +360,24 @@ describe('adapter: Kubernetes (client-node) against the API emulator on 127.0.0.
 
   describe('rules a real API server enforces', () => {
     const raw = async (method: string, path: string, body: unknown, type = 'application/json') => {
-      const base = (await fleet.withKubeconfig('eu', async (p) => JSON.parse(readFileSync(p, 'utf8')).clusters[0].cluster.server)) as string;
-      const res = await fetch(`${base}${path}`, { method, headers: { 'content-type': type }, body: typeof body === 'string' ? body : JSON.stringify(body) });
+      const base = (await fleet.withKubeconfig(
+        'eu',
+        async (p) => JSON.parse(readFileSync(p, 'utf8')).clusters[0].cluster.server,
+      )) as string;
+      const res = await fetch(`${base}${path}`, {
+        method,
+        headers: { 'content-type': type },
+        body: typeof body === 'string' ? body : JSON.stringify(body),
+      });
       return { status: res.status, body: (await res.json()) as { reason?: string; message?: string } };
     };
     const leases = '/apis/coordination.k8s.io/v1/namespaces/kube-system/leases';
 
     it('refuses a Lease whose renewTime is not a MicroTime (what Date#toISOString gives), and the adapter writes six digits', async () => {
-      const bad = await raw('POST', leases, { metadata: { name: 'x' }, spec: { holderIdentity: 'a', renewTime: new Date().toISOString() } });
+      const bad = await raw('POST', leases, {
+        metadata: { name: 'x' },
+        spec: { holderIdentity: 'a', renewTime: new Date().toISOString() },
+      });
       assert.equal(bad.status, 400);
       assert.match(bad.body.message!, /cannot be handled as a Lease: parsing time/);
       await fleet.acquireLease('eu', { name: 'lock', holder: 'a', ttlSeconds: 60, now: new Date('2026-11-24T00:00:00.123Z') });
@@ -271,7 +397,11 @@ describe('adapter: Kubernetes (client-node) against the API emulator on 127.0.0.
       const patched = await raw('PATCH', `${leases}/lock`, { spec: { holderIdentity: 'z' } }, 'application/merge-patch+json');
       assert.equal(patched.status, 200, 'a merge patch without renewTime keeps the one stored');
       assert.equal(cluster.leases.get('kube-system/lock')!.holder, 'z');
-      assert.equal((await raw('PUT', `${leases}/lock`, { metadata: { name: 'lock', resourceVersion: '1' }, spec: {} })).status, 409, 'a stale resourceVersion');
+      assert.equal(
+        (await raw('PUT', `${leases}/lock`, { metadata: { name: 'lock', resourceVersion: '1' }, spec: {} })).status,
+        409,
+        'a stale resourceVersion',
+      );
       await fleet.ping('eu');
     });
 
@@ -283,11 +413,21 @@ describe('adapter: Kubernetes (client-node) against the API emulator on 127.0.0.
       // The server itself refuses to guess: 400 without a container on a two-container pod.
       const pod = cluster.workload('kubecost', 'deployment', 'prometheus')!.pods[0]!.name;
       assert.equal((await raw('GET', `/api/v1/namespaces/kubecost/pods/${pod}/log`, undefined as unknown as string)).status, 400);
-      await assert.rejects(fleet.checkLogs('eu', { ...prom, container: 'sidecar', patterns: ['x'], since, windowSeconds: 1 }), (e: unknown) => e instanceof LogsUnreadableError && /no container sidecar \(it has prometheus, thanos-sidecar\)/.test(e.message));
+      await assert.rejects(
+        fleet.checkLogs('eu', { ...prom, container: 'sidecar', patterns: ['x'], since, windowSeconds: 1 }),
+        (e: unknown) => e instanceof LogsUnreadableError && /no container sidecar \(it has prometheus, thanos-sidecar\)/.test(e.message),
+      );
     });
 
     it('waits out Terminating old pods: a rollout is finished only when they are gone', async () => {
-      cluster.addWorkload({ kind: 'deployment', namespace: 'kubecost', name: 'slow-stop', replicas: 1, podStartMs: 1000, podStopMs: 20_000 });
+      cluster.addWorkload({
+        kind: 'deployment',
+        namespace: 'kubecost',
+        name: 'slow-stop',
+        replicas: 1,
+        podStartMs: 1000,
+        podStopMs: 20_000,
+      });
       const id = { namespace: 'kubecost', workload: 'deployment/slow-stop' };
       const start = clock.now().getTime();
       await fleet.restart('eu', id, 'r-t');
@@ -345,23 +485,50 @@ describe('adapter: Kubernetes (client-node) against the API emulator on 127.0.0.
     it('is an error when the selector matches no Shoot, naming the selector', async () => {
       const since = clock.now();
       await assert.rejects(
-        fleet.annotateShoots('eu', { namespace: 'garden-dev', secretBinding: 'aws-credz', operation: 'rotate-kubeconfig-credentials', since, timeoutSeconds: 60 }),
+        fleet.annotateShoots('eu', {
+          namespace: 'garden-dev',
+          secretBinding: 'aws-credz',
+          operation: 'rotate-kubeconfig-credentials',
+          since,
+          timeoutSeconds: 60,
+        }),
         (e: unknown) => e instanceof ResourceNotFoundError && /no Shoot matches .*secretBinding aws-credz in garden-dev/.test(e.message),
       );
-      await assert.rejects(fleet.waitShootsReconciled('eu', { namespace: 'garden-dev', secretBinding: 'unused', since, timeoutSeconds: 60 }), ResourceNotFoundError);
+      await assert.rejects(
+        fleet.waitShootsReconciled('eu', { namespace: 'garden-dev', secretBinding: 'unused', since, timeoutSeconds: 60 }),
+        ResourceNotFoundError,
+      );
     });
 
     it('waits for phase Prepared after a -start operation, and refuses -complete before it', async () => {
       const since = new Date(clock.now().getTime() - 1000);
       await assert.rejects(
-        fleet.annotateShoots('eu', { namespace: 'garden-dev', shoots: ['alpha'], operation: 'rotate-serviceaccount-key-complete', since, timeoutSeconds: 60 }),
+        fleet.annotateShoots('eu', {
+          namespace: 'garden-dev',
+          shoots: ['alpha'],
+          operation: 'rotate-serviceaccount-key-complete',
+          since,
+          timeoutSeconds: 60,
+        }),
         (e: unknown) => e instanceof ConsumerNotReadyError && /phase Prepared, found none/.test(e.message),
       );
-      await fleet.annotateShoots('eu', { namespace: 'garden-dev', shoots: ['alpha'], operation: 'rotate-serviceaccount-key-start', since, timeoutSeconds: 600 });
+      await fleet.annotateShoots('eu', {
+        namespace: 'garden-dev',
+        shoots: ['alpha'],
+        operation: 'rotate-serviceaccount-key-start',
+        since,
+        timeoutSeconds: 600,
+      });
       const status = cluster.shoots.get('garden-dev/alpha')!.rotation.serviceAccountKey!;
       assert.equal(status.phase, 'Prepared');
       assert.ok(status.lastInitiationFinishedTime && !status.lastCompletionTime);
-      await fleet.annotateShoots('eu', { namespace: 'garden-dev', shoots: ['alpha'], operation: 'rotate-serviceaccount-key-complete', since: clock.now(), timeoutSeconds: 600 });
+      await fleet.annotateShoots('eu', {
+        namespace: 'garden-dev',
+        shoots: ['alpha'],
+        operation: 'rotate-serviceaccount-key-complete',
+        since: clock.now(),
+        timeoutSeconds: 600,
+      });
       assert.equal(cluster.shoots.get('garden-dev/alpha')!.rotation.serviceAccountKey!.phase, 'Completed');
     });
   });

@@ -21,14 +21,20 @@ afterEach(() => {
 function workspace() {
   const dir = mkdtempSync(join(tmpdir(), 'keyslot-lw-'));
   made.push(dir);
-  for (const part of ['Pulumi.yaml', 'package.json', 'index.ts', 'src', 'policy', 'stacks']) cpSync(join(projectRoot, part), join(dir, part), { recursive: true });
+  for (const part of ['Pulumi.yaml', 'package.json', 'index.ts', 'src', 'policy', 'stacks'])
+    cpSync(join(projectRoot, part), join(dir, part), { recursive: true });
   symlinkSync(join(projectRoot, 'node_modules'), join(dir, 'node_modules'));
   const log = join(dir, 'invocations.jsonl');
   writeFileSync(log, '');
   process.env.FAKE_PULUMI_LOG = log;
   process.env.FAKE_PULUMI_STATE = join(dir, 'state.json');
   delete process.env.FAKE_PULUMI_FAIL;
-  const invocations = () => readFileSync(log, 'utf8').trim().split('\n').filter(Boolean).map((l) => (JSON.parse(l) as { argv: string[] }).argv);
+  const invocations = () =>
+    readFileSync(log, 'utf8')
+      .trim()
+      .split('\n')
+      .filter(Boolean)
+      .map((l) => (JSON.parse(l) as { argv: string[] }).argv);
   return { dir, invocations };
 }
 
@@ -50,14 +56,21 @@ describe('engine adapter: LocalWorkspace against a fake pulumi CLI', () => {
     const up = calls.findLastIndex((a) => a[0] === 'up');
     const output = calls.findIndex((a, i) => i > up && a[0] === 'stack' && a[1] === 'output');
     assert.ok(select >= 0 && select < set && set < up && up < output, JSON.stringify(calls));
-    assert.deepEqual(calls[set]!.filter((a) => !a.startsWith('--non-interactive')), ['config', 'set', '--path', 'keyslot:slots.demo', '--stack', 'local', '--plaintext', '--', 'secondary']);
+    assert.deepEqual(
+      calls[set]!.filter((a) => !a.startsWith('--non-interactive')),
+      ['config', 'set', '--path', 'keyslot:slots.demo', '--stack', 'local', '--plaintext', '--', 'secondary'],
+    );
     const upArgs = calls[up]!;
     assert.equal(upArgs[upArgs.indexOf('--stack') + 1], 'local');
     assert.equal(upArgs[upArgs.indexOf('--policy-pack') + 1], join(dir, 'policy'));
     assert.ok(upArgs.includes('--yes') && upArgs.includes('--skip-preview'));
 
-    assert.equal(parse(readFileSync(join(dir, 'stacks', 'Pulumi.local.yaml'), 'utf8')).config['keyslot:slots'].demo, 'secondary', 'the stack file holds the flip');
-    assert.equal((await engine.readConfig() as { slots: Record<string, string> }).slots.demo, 'secondary');
+    assert.equal(
+      parse(readFileSync(join(dir, 'stacks', 'Pulumi.local.yaml'), 'utf8')).config['keyslot:slots'].demo,
+      'secondary',
+      'the stack file holds the flip',
+    );
+    assert.equal(((await engine.readConfig()) as { slots: Record<string, string> }).slots.demo, 'secondary');
     assert.equal(deployed.demo?.activeSlot, 'secondary');
     // Only what carries the active slot changes: the delivery and the recorded state; no key is touched.
     assert.deepEqual(result.changes, { same: 7, update: 2 });
@@ -75,7 +88,10 @@ describe('engine adapter: LocalWorkspace against a fake pulumi CLI', () => {
     assert.equal(await engine.readSecretConfig('kubeconfig-eu'), 'apiVersion: v1\nkind: Config\n');
     assert.equal(await engine.readSecretConfig('kubeconfig-us'), undefined);
     assert.ok(invocations().some((a) => a[0] === 'config' && a[1] === 'get' && a.includes('keyslot:kubeconfig-eu')));
-    assert.ok(!invocations().some((a) => a[0] === 'config' && a[1] !== 'get' && a.includes('--show-secrets')), 'no read of every secret of the stack');
+    assert.ok(
+      !invocations().some((a) => a[0] === 'config' && a[1] !== 'get' && a.includes('--show-secrets')),
+      'no read of every secret of the stack',
+    );
     assert.match(readFileSync(file, 'utf8'), /secure: fake:/, 'the stack file keeps the ciphertext');
   });
 
@@ -91,9 +107,14 @@ describe('engine adapter: LocalWorkspace against a fake pulumi CLI', () => {
     await engine.removeTag('keyslot:lock');
     // A tag read that fails for another reason is a failure, never "not locked".
     process.env.FAKE_PULUMI_FAIL = 'tag';
-    await assert.rejects(engine.getTag('keyslot:lock'), (e: unknown) => e instanceof EngineError && /does not support stack tags/.test(e.message));
+    await assert.rejects(
+      engine.getTag('keyslot:lock'),
+      (e: unknown) => e instanceof EngineError && /does not support stack tags/.test(e.message),
+    );
     delete process.env.FAKE_PULUMI_FAIL;
-    assert.ok(invocations().some((a) => a[0] === 'config' && a[1] === 'rm' && a.includes('--path') && a.includes('keyslot:rotations.demo')));
+    assert.ok(
+      invocations().some((a) => a[0] === 'config' && a[1] === 'rm' && a.includes('--path') && a.includes('keyslot:rotations.demo')),
+    );
   });
 
   it('classifies an up or preview the pack refused as a PolicyViolationError naming the policy', async () => {
@@ -101,10 +122,23 @@ describe('engine adapter: LocalWorkspace against a fake pulumi CLI', () => {
     const engine = await LocalWorkspaceEngine.open({ stack: 'alwayson-cosmos', workDir: dir, pulumiRoot: fakeRoot });
     // A real violation, judged by the real pack: the standby key recorded as made 200 days ago.
     await engine.setConfig('generations.cosmos.secondary.createdAt', new Date(Date.now() - 200 * 86_400_000).toISOString());
-    await assert.rejects(engine.preview({ policyPacks: ['policy'] }), (e: unknown) => e instanceof PolicyViolationError && /^pulumi preview failed: policy max-key-age \(mandatory\): credential cosmos: slot secondary \(generation 2\) is 200 days old, over the 180-day limit/.test(e.message));
+    await assert.rejects(
+      engine.preview({ policyPacks: ['policy'] }),
+      (e: unknown) =>
+        e instanceof PolicyViolationError &&
+        /^pulumi preview failed: policy max-key-age \(mandatory\): credential cosmos: slot secondary \(generation 2\) is 200 days old, over the 180-day limit/.test(
+          e.message,
+        ),
+    );
     await assert.rejects(engine.up({ policyPacks: ['policy'] }), PolicyViolationError);
     process.env.FAKE_PULUMI_FAIL = 'up-backend';
-    await assert.rejects(engine.up({ policyPacks: ['policy'] }), (e: unknown) => e instanceof EngineError && !(e instanceof PolicyViolationError) && /pulumi up failed for stack alwayson-cosmos: error: failed to load checkpoint/.test(e.message));
+    await assert.rejects(
+      engine.up({ policyPacks: ['policy'] }),
+      (e: unknown) =>
+        e instanceof EngineError &&
+        !(e instanceof PolicyViolationError) &&
+        /pulumi up failed for stack alwayson-cosmos: error: failed to load checkpoint/.test(e.message),
+    );
   });
 
   it('refuses a CLI older than keyslot needs, naming both versions (exit 6)', async () => {
@@ -113,7 +147,11 @@ describe('engine adapter: LocalWorkspace against a fake pulumi CLI', () => {
     try {
       await assert.rejects(
         LocalWorkspaceEngine.open({ stack: 'local', workDir: dir, pulumiRoot: fakeRoot }),
-        (e: unknown) => e instanceof PulumiCliMissingError && exitCodeFor(e) === 6 && /is v3\.200\.0; keyslot needs v3\.226\.0 or newer/.test(e.message) && !e.message.includes('\n'),
+        (e: unknown) =>
+          e instanceof PulumiCliMissingError &&
+          exitCodeFor(e) === 6 &&
+          /is v3\.200\.0; keyslot needs v3\.226\.0 or newer/.test(e.message) &&
+          !e.message.includes('\n'),
       );
     } finally {
       delete process.env.FAKE_PULUMI_VERSION;
@@ -123,7 +161,9 @@ describe('engine adapter: LocalWorkspace against a fake pulumi CLI', () => {
   it('initialises a stack the CLI does not know (stack select fails), which writes the encryption salt into the stack file', async () => {
     const { dir, invocations } = workspace();
     const engine = await LocalWorkspaceEngine.open({ stack: 'local', workDir: dir, pulumiRoot: fakeRoot });
-    const stackCalls = invocations().filter((a) => a[0] === 'stack').map((a) => a[1]);
+    const stackCalls = invocations()
+      .filter((a) => a[0] === 'stack')
+      .map((a) => a[1]);
     assert.deepEqual(stackCalls.slice(0, 2), ['select', 'init']);
     assert.match(readFileSync(join(dir, 'stacks', 'Pulumi.local.yaml'), 'utf8'), /^encryptionsalt: /m);
     // Opened again, the stack is selected, not created twice.
@@ -136,7 +176,10 @@ describe('engine adapter: LocalWorkspace against a fake pulumi CLI', () => {
     const engine = await LocalWorkspaceEngine.open({ stack: 'kubecost-thanos', workDir: dir, pulumiRoot: fakeRoot });
     await engine.up({ policyPacks: ['policy'] });
     const material = await engine.keyMaterial('thanos-store', 'secondary');
-    assert.ok(material && Object.values(material).every((v) => typeof v === 'string' && v.length > 0), JSON.stringify(Object.keys(material ?? {})));
+    assert.ok(
+      material && Object.values(material).every((v) => typeof v === 'string' && v.length > 0),
+      JSON.stringify(Object.keys(material ?? {})),
+    );
     const reads = invocations().filter((a) => a[0] === 'stack' && a[1] === 'output');
     assert.ok(reads.some((a) => !a.includes('--show-secrets')) && reads.some((a) => a.includes('--show-secrets')));
     const state = JSON.parse(readFileSync(join(dir, 'state.json'), 'utf8')) as { secretOutputs: string[] };
@@ -164,13 +207,25 @@ describe('a rotation through LocalWorkspace', () => {
 
     const calls = invocations()
       .filter((a) => !['version', 'whoami'].includes(a[0]!) && !(a[0] === 'stack' && a[1] === 'history'))
-      .map((a) => a.filter((x) => !x.startsWith('--non-interactive') && x !== '--exec-kind' && x !== 'auto.local' && !x.startsWith('--event-log') && !x.includes('pulumi-event')));
-    const shape = calls.map((a) => {
-      if (a[0] === 'config') return `config ${a[1]} ${a.find((x) => x.startsWith('keyslot:'))}${a[1] === 'set' ? `=${a.at(-1)}` : ''}`;
-      if (a[0] === 'up' || a[0] === 'preview') return `${a[0]} --policy-pack ${a[a.indexOf('--policy-pack') + 1] === join(dir, 'policy') ? 'policy' : 'missing'}`;
-      if (a[0] === 'stack' && a[1] === 'tag') return `stack tag ${a[2]} ${a[3]}`;
-      return a.slice(0, 2).join(' ');
-    }).filter((line, i, all) => !(line === 'stack output' && all[i - 1] === 'stack output')); // outputs() asks twice: masked and not
+      .map((a) =>
+        a.filter(
+          (x) =>
+            !x.startsWith('--non-interactive') &&
+            x !== '--exec-kind' &&
+            x !== 'auto.local' &&
+            !x.startsWith('--event-log') &&
+            !x.includes('pulumi-event'),
+        ),
+      );
+    const shape = calls
+      .map((a) => {
+        if (a[0] === 'config') return `config ${a[1]} ${a.find((x) => x.startsWith('keyslot:'))}${a[1] === 'set' ? `=${a.at(-1)}` : ''}`;
+        if (a[0] === 'up' || a[0] === 'preview')
+          return `${a[0]} --policy-pack ${a[a.indexOf('--policy-pack') + 1] === join(dir, 'policy') ? 'policy' : 'missing'}`;
+        if (a[0] === 'stack' && a[1] === 'tag') return `stack tag ${a[2]} ${a[3]}`;
+        return a.slice(0, 2).join(' ');
+      })
+      .filter((line, i, all) => !(line === 'stack output' && all[i - 1] === 'stack output')); // outputs() asks twice: masked and not
     const regenerated = shape.indexOf('config set keyslot:generations.demo.primary.generation=3');
     const expected = [
       'stack select',
@@ -188,8 +243,14 @@ describe('a rotation through LocalWorkspace', () => {
       'up --policy-pack policy',
       'stack output',
     ];
-    assert.deepEqual(shape.slice(0, expected.length).map((s) => (s.includes('.id=') || s.includes('startedAt=') ? s.split('=')[0] : s)), expected);
+    assert.deepEqual(
+      shape.slice(0, expected.length).map((s) => (s.includes('.id=') || s.includes('startedAt=') ? s.split('=')[0] : s)),
+      expected,
+    );
     assert.equal(regenerated, expected.length, shape.join('\n'));
-    assert.deepEqual(shape.slice(regenerated + 1).map((s) => s.split('=')[0]), ['config set keyslot:generations.demo.lastRotatedAt', 'config rm keyslot:rotations.demo', 'up --policy-pack policy', 'stack output']);
+    assert.deepEqual(
+      shape.slice(regenerated + 1).map((s) => s.split('=')[0]),
+      ['config set keyslot:generations.demo.lastRotatedAt', 'config rm keyslot:rotations.demo', 'up --policy-pack policy', 'stack output'],
+    );
   });
 });

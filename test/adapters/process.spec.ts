@@ -9,7 +9,10 @@ describe('adapters: exec and verify-http', () => {
   const commands = new ProcessCommands();
 
   it('runs argv without a shell, with the rotation env', async () => {
-    const { output } = await commands.run([process.execPath, '-e', 'process.stdout.write(process.env.KEYSLOT_CLUSTER + " $HOME")'], { env: { KEYSLOT_CLUSTER: 'eu' }, timeoutSeconds: 10 });
+    const { output } = await commands.run([process.execPath, '-e', 'process.stdout.write(process.env.KEYSLOT_CLUSTER + " $HOME")'], {
+      env: { KEYSLOT_CLUSTER: 'eu' },
+      timeoutSeconds: 10,
+    });
     assert.equal(output, 'eu $HOME');
   });
 
@@ -21,7 +24,10 @@ describe('adapters: exec and verify-http', () => {
   });
 
   it('fails a command that outlives its timeout', async () => {
-    await assert.rejects(commands.run([process.execPath, '-e', 'setTimeout(() => {}, 10000)'], { env: {}, timeoutSeconds: 1 }), /timed out after 1s/);
+    await assert.rejects(
+      commands.run([process.execPath, '-e', 'setTimeout(() => {}, 10000)'], { env: {}, timeoutSeconds: 1 }),
+      /timed out after 1s/,
+    );
   });
 
   it('fails a command that cannot start', async () => {
@@ -53,6 +59,9 @@ describe('adapters: exec and verify-http', () => {
     known.remember('Xq3-v9_Lm2.pR7tz');
     const runner = new ProcessCommands(process.env, known);
     assert.equal((await runner.run(['echo', 'using Xq3-v9_Lm2.pR7tz'], { env: {}, timeoutSeconds: 10 })).output.trim(), 'using [redacted]');
-    await assert.rejects(runner.run(['sh', '-c', 'echo "bad Xq3-v9_Lm2.pR7tz" >&2; exit 3'], { env: {}, timeoutSeconds: 10 }), (e: unknown) => e instanceof Error && /exited 3: bad \[redacted\]/.test(e.message) && !e.message.includes('Xq3'));
+    await assert.rejects(
+      runner.run(['sh', '-c', 'echo "bad Xq3-v9_Lm2.pR7tz" >&2; exit 3'], { env: {}, timeoutSeconds: 10 }),
+      (e: unknown) => e instanceof Error && /exited 3: bad \[redacted\]/.test(e.message) && !e.message.includes('Xq3'),
+    );
   });
 });

@@ -9,7 +9,17 @@ import { commitStackFile } from '../../src/cli/commit.ts';
 describe('cli: --commit', () => {
   it('commits only the rotated stack file', async () => {
     const repo = mkdtempSync(join(tmpdir(), 'keyslot-git-'));
-    const git = (...args: string[]) => execFileSync('git', ['-C', repo, ...args], { encoding: 'utf8', env: { ...process.env, GIT_AUTHOR_NAME: 't', GIT_AUTHOR_EMAIL: 't@example.invalid', GIT_COMMITTER_NAME: 't', GIT_COMMITTER_EMAIL: 't@example.invalid' } });
+    const git = (...args: string[]) =>
+      execFileSync('git', ['-C', repo, ...args], {
+        encoding: 'utf8',
+        env: {
+          ...process.env,
+          GIT_AUTHOR_NAME: 't',
+          GIT_AUTHOR_EMAIL: 't@example.invalid',
+          GIT_COMMITTER_NAME: 't',
+          GIT_COMMITTER_EMAIL: 't@example.invalid',
+        },
+      });
     git('init', '-q');
     mkdirSync(join(repo, 'stacks'));
     writeFileSync(join(repo, 'stacks', 'Pulumi.s.yaml'), 'config: {}\n');

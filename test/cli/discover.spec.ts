@@ -25,7 +25,10 @@ describe('cli: consumer discovery on a real cluster API (the emulator on 127.0.0
     const server = await emulator.start();
     dir = mkdtempSync(join(tmpdir(), 'keyslot-discover-'));
     const kubeconfig = join(dir, 'kubeconfig');
-    writeFileSync(kubeconfig, `apiVersion: v1\nkind: Config\nclusters: [{name: eu, cluster: {server: "${server}", insecure-skip-tls-verify: true}}]\nusers: [{name: u, user: {}}]\ncontexts: [{name: eu, context: {cluster: eu, user: u}}]\ncurrent-context: eu\n`);
+    writeFileSync(
+      kubeconfig,
+      `apiVersion: v1\nkind: Config\nclusters: [{name: eu, cluster: {server: "${server}", insecure-skip-tls-verify: true}}]\nusers: [{name: u, user: {}}]\ncontexts: [{name: eu, context: {cluster: eu, user: u}}]\ncurrent-context: eu\n`,
+    );
     mkdirSync(join(dir, 'stacks'));
     writeFileSync(
       join(dir, 'stacks', 'Pulumi.disc.yaml'),
@@ -44,7 +47,10 @@ describe('cli: consumer discovery on a real cluster API (the emulator on 127.0.0
     assert.match(seen.out, /eu: app\/deployment\/worker reads app-key but no restart stage covers it/);
     const strict = await cli('plan', '--stack', 'disc', '--stacks-dir', join(dir, 'stacks'), '--discover', '--strict');
     assert.equal(strict.code, ExitCode.badInput);
-    assert.match(strict.err, /^keyslot: stack disc: keyslot:credentials\[0\]\.stages: found 1 consumer\(s\) no stage restarts \(eu app\/deployment\/worker\); fix: add a restart stage/);
+    assert.match(
+      strict.err,
+      /^keyslot: stack disc: keyslot:credentials\[0\]\.stages: found 1 consumer\(s\) no stage restarts \(eu app\/deployment\/worker\); fix: add a restart stage/,
+    );
     assert.equal(strict.err.trim().split('\n').length, 1);
   });
 

@@ -24,15 +24,34 @@ describe('cli: keyslot plan', () => {
     assert.equal(plan.stack, 'alwayson-cosmos');
     const [cred] = plan.credentials;
     assert.deepEqual([cred.name, cred.scheme, cred.from, cred.to], ['cosmos', 'dual', 'primary', 'secondary']);
-    const kinds = new Set(['preflight', 'flip', 'up', 'restart', 'verify-logs', 'verify-http', 'wait-reconciled', 'annotate', 'exec', 'gate', 'regenerate', 'record']);
+    const kinds = new Set([
+      'preflight',
+      'flip',
+      'up',
+      'restart',
+      'verify-logs',
+      'verify-http',
+      'wait-reconciled',
+      'annotate',
+      'exec',
+      'gate',
+      'regenerate',
+      'record',
+    ]);
     for (const step of cred.steps) assert.ok(kinds.has(step.kind), step.kind);
     const restart = cred.steps.find((s: { kind: string }) => s.kind === 'restart');
-    assert.deepEqual([restart.namespace, restart.workload, restart.clusters], ['workload', 'deployment/catalogservice-deploy', ['stamp-eastus2', 'stamp-westeurope']]);
+    assert.deepEqual(
+      [restart.namespace, restart.workload, restart.clusters],
+      ['workload', 'deployment/catalogservice-deploy', ['stamp-eastus2', 'stamp-westeurope']],
+    );
   });
 
   it('--credential narrows the plan', async () => {
     const { out } = await cli('plan', '-s', 'local', '-c', 'demo', '--json');
-    assert.deepEqual(JSON.parse(out).credentials.map((c: { name: string }) => c.name), ['demo']);
+    assert.deepEqual(
+      JSON.parse(out).credentials.map((c: { name: string }) => c.name),
+      ['demo'],
+    );
   });
 
   it('exits 2 with one line for a missing stack, an unknown credential and a usage error', async () => {
@@ -44,7 +63,9 @@ describe('cli: keyslot plan', () => {
   });
 
   it('runs as a process through bin/keyslot.js with the documented exit code and no stack trace', () => {
-    const run = spawnSync(process.execPath, [join(__dirname, '..', '..', 'bin', 'keyslot.js'), 'plan', '--stack', 'nope'], { encoding: 'utf8' });
+    const run = spawnSync(process.execPath, [join(__dirname, '..', '..', 'bin', 'keyslot.js'), 'plan', '--stack', 'nope'], {
+      encoding: 'utf8',
+    });
     assert.equal(run.status, ExitCode.badInput);
     assert.equal(run.stdout, '');
     assert.match(run.stderr, /^keyslot: stacks\/Pulumi\.nope\.yaml: stack: found no such file; fix: .*\n$/);
@@ -52,7 +73,9 @@ describe('cli: keyslot plan', () => {
 
   it('warns, naming the stage and cluster, when a stage acts where no delivery of the credential reaches', async () => {
     // kubecost-thanos, with the Secret delivered to two of its three clusters.
-    const doc = parse(readFileSync(join(__dirname, '..', '..', 'stacks', 'Pulumi.kubecost-thanos.yaml'), 'utf8')) as { config: Record<string, any> };
+    const doc = parse(readFileSync(join(__dirname, '..', '..', 'stacks', 'Pulumi.kubecost-thanos.yaml'), 'utf8')) as {
+      config: Record<string, any>;
+    };
     doc.config['keyslot:credentials'][0].deliver[0].clusters = ['primary', 'secondary-eu'];
     const dir = mkdtempSync(join(tmpdir(), 'keyslot-plan-'));
     try {
@@ -60,13 +83,19 @@ describe('cli: keyslot plan', () => {
       writeFileSync(join(dir, 'stacks', 'Pulumi.partial.yaml'), stringify(doc));
       const { code, err } = await cli('plan', '--stack', 'partial', '--stacks-dir', join(dir, 'stacks'));
       assert.equal(code, ExitCode.ok);
-      assert.match(err, /^keyslot: warning: keyslot:credentials\[0\]\.stages\[0\]: kubecost\/deployment\/kubecost-prometheus-server on cluster secondary-us, where no delivery of thanos-store reaches/m);
+      assert.match(
+        err,
+        /^keyslot: warning: keyslot:credentials\[0\]\.stages\[0\]: kubecost\/deployment\/kubecost-prometheus-server on cluster secondary-us, where no delivery of thanos-store reaches/m,
+      );
       assert.doesNotMatch(err, /on cluster secondary-eu/);
       // --strict: an error, before anything is printed.
       const strict = await cli('plan', '--stack', 'partial', '--stacks-dir', join(dir, 'stacks'), '--strict');
       assert.equal(strict.code, ExitCode.badInput);
       assert.equal(strict.out, '');
-      assert.match(strict.err, /^keyslot: stacks\/Pulumi\.partial\.yaml: keyslot:credentials\[0\]\.stages\[0\]: found kubecost\/deployment\/kubecost-prometheus-server on cluster secondary-us, where no delivery of thanos-store reaches; fix: add the cluster to a delivery/);
+      assert.match(
+        strict.err,
+        /^keyslot: stacks\/Pulumi\.partial\.yaml: keyslot:credentials\[0\]\.stages\[0\]: found kubecost\/deployment\/kubecost-prometheus-server on cluster secondary-us, where no delivery of thanos-store reaches; fix: add the cluster to a delivery/,
+      );
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }
@@ -85,7 +114,10 @@ describe('cli: keyslot plan', () => {
     }
     const version = await cli('--version');
     assert.equal(version.code, ExitCode.ok);
-    assert.equal(version.out.trim(), (JSON.parse(readFileSync(join(__dirname, '..', '..', 'package.json'), 'utf8')) as { version: string }).version);
+    assert.equal(
+      version.out.trim(),
+      (JSON.parse(readFileSync(join(__dirname, '..', '..', 'package.json'), 'utf8')) as { version: string }).version,
+    );
     const strict = await cli('plan', '--stack', 'local', '--strict');
     assert.equal(strict.code, ExitCode.ok, 'nothing to refuse in the local stack');
   });

@@ -20,7 +20,10 @@ async function rotate(s: Scenario, stack: string, extra: string[]) {
     interactive: false,
     ports: async () => s.world.ports(s.checkout),
   });
-  const events = out.trim().split('\n').map((l) => JSON.parse(l));
+  const events = out
+    .trim()
+    .split('\n')
+    .map((l) => JSON.parse(l));
   return { code, events, md: readFileSync(report, 'utf8') };
 }
 
@@ -60,7 +63,10 @@ describe('report: the Markdown summary draws the rotation as a Mermaid gantt cha
     assert.equal(code, ExitCode.rolledBack);
     const tasks = await ganttTasks(mermaidBlocks(md)[0]!);
     const failed = tasks.filter((t) => t.tags.includes('crit'));
-    assert.deepEqual(failed.map((t) => `${t.section} ${t.name}`), ['primary step 5 restart']);
+    assert.deepEqual(
+      failed.map((t) => `${t.section} ${t.name}`),
+      ['primary step 5 restart'],
+    );
     assert.ok(tasks.some((t) => t.section === 'fleet' && t.name === 'rollback flip'));
   });
 

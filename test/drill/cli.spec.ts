@@ -29,17 +29,32 @@ describe('cli: keyslot drill', () => {
 
   it('says where a drawn fault landed, or that the world had nothing to inject it into', async () => {
     const thanos = await cli('drill', '-s', 'kubecost-thanos', '--seed', '2', '--faults');
-    assert.match(thanos.out, /^drill kubecost-thanos, seed 2, fault: crash-on-new-key \(primary kubecost\/deployment\/kubecost-prometheus-server crashes with the new key\)/);
+    assert.match(
+      thanos.out,
+      /^drill kubecost-thanos, seed 2, fault: crash-on-new-key \(primary kubecost\/deployment\/kubecost-prometheus-server crashes with the new key\)/,
+    );
     const gardener = await cli('drill', '-s', 'gardener-kubeconfig', '--seeds', '20', '--faults', '--json');
-    const details = gardener.out.trim().split('\n').map((l) => JSON.parse(l) as { fault: string; faultDetail: string });
-    assert.ok(details.some((d) => d.fault === 'stuck-rollout' && d.faultDetail === 'drawn, but nothing in this world to inject it into'), 'a Gardener kubeconfig rotation restarts nothing');
+    const details = gardener.out
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l) as { fault: string; faultDetail: string });
+    assert.ok(
+      details.some((d) => d.fault === 'stuck-rollout' && d.faultDetail === 'drawn, but nothing in this world to inject it into'),
+      'a Gardener kubeconfig rotation restarts nothing',
+    );
   });
 
   it('--seeds --faults --json prints one result per seed', async () => {
     const { code, out } = await cli('drill', '-s', 'kubecost-thanos', '--seeds', '3', '--faults', '--json');
     assert.equal(code, ExitCode.ok);
-    const results = out.trim().split('\n').map((l) => JSON.parse(l));
-    assert.deepEqual(results.map((r) => r.seed), [1, 2, 3]);
+    const results = out
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l));
+    assert.deepEqual(
+      results.map((r) => r.seed),
+      [1, 2, 3],
+    );
     assert.ok(results.every((r) => r.invariants.every((i: { held: boolean }) => i.held)));
   });
 
@@ -51,7 +66,8 @@ describe('cli: keyslot drill', () => {
 
   it('--world: the same forgotten consumer is safe if it reloads the mounted file before the old key goes, and not if the sync is slower than the rotation', async () => {
     const dir = temp.make('keyslot-world-');
-    const world = (seconds: number) => `workloads:\n  - {cluster: secondary-eu, namespace: kubecost, kind: deployment, name: thanos-bucket-exporter, replicas: 1, reads: [kubecost-thanos], takesNewValueBy: reload, reloadSeconds: ${seconds}}\n`;
+    const world = (seconds: number) =>
+      `workloads:\n  - {cluster: secondary-eu, namespace: kubecost, kind: deployment, name: thanos-bucket-exporter, replicas: 1, reads: [kubecost-thanos], takesNewValueBy: reload, reloadSeconds: ${seconds}}\n`;
     writeFileSync(join(dir, 'quick.yaml'), world(60));
     const quick = await cli('drill', '-s', 'kubecost-thanos', '--world', join(dir, 'quick.yaml'));
     assert.equal(quick.code, ExitCode.ok, quick.out);
@@ -79,7 +95,10 @@ describe('cli: keyslot drill', () => {
     writeFileSync(join(dir, 'w.yaml'), 'workloads:\n  - {cluster: mars, namespace: a, kind: deployment, name: b, reads: [c]}\n');
     const { code, err } = await cli('drill', '-s', 'kubecost-thanos', '--world', join(dir, 'w.yaml'));
     assert.equal(code, ExitCode.badInput);
-    assert.match(err, /world:workloads\[0\]\.cluster: found "mars", which the stack does not declare; fix: use one of primary, secondary-eu, secondary-us/);
+    assert.match(
+      err,
+      /world:workloads\[0\]\.cluster: found "mars", which the stack does not declare; fix: use one of primary, secondary-eu, secondary-us/,
+    );
   });
 
   it('a world file with a name Kubernetes rejects is bad input, as the stack file would be', async () => {
@@ -94,11 +113,17 @@ describe('cli: keyslot drill', () => {
     const dir = temp.make('keyslot-world-');
     mkdirSync(join(dir, 'stacks'));
     // The AlwaysOn stack without adopt: its vaults already hold the secrets, so the first up fails.
-    writeFileSync(join(dir, 'stacks', 'Pulumi.noadopt.yaml'), readFileSync(join(__dirname, '..', '..', 'stacks', 'Pulumi.alwayson-cosmos.yaml'), 'utf8').replaceAll('adopt: true', 'adopt: false'));
+    writeFileSync(
+      join(dir, 'stacks', 'Pulumi.noadopt.yaml'),
+      readFileSync(join(__dirname, '..', '..', 'stacks', 'Pulumi.alwayson-cosmos.yaml'), 'utf8').replaceAll('adopt: true', 'adopt: false'),
+    );
     const { code, out, err } = await cli('drill', '-s', 'noadopt', '--stacks-dir', join(dir, 'stacks'));
     assert.equal(code, ExitCode.failed);
     assert.equal(out, '');
-    assert.match(err, /^keyslot: pulumi up failed: create azure-native:keyvault:Secret::cosmos-d0: Key Vault secret kv-example-eastus2\/CosmosDb-PrimaryKey already exists; adopt it: set adopt: true/);
+    assert.match(
+      err,
+      /^keyslot: pulumi up failed: create azure-native:keyvault:Secret::cosmos-d0: Key Vault secret kv-example-eastus2\/CosmosDb-PrimaryKey already exists; adopt it: set adopt: true/,
+    );
     assert.equal(err.trim().split('\n').length, 1, err);
     assert.doesNotMatch(err, /\n\s+at |EPIPE|promises were still active/);
   });

@@ -53,7 +53,15 @@ describe('drill: catches real mistakes', () => {
     const r = await runDrill('kubecost-thanos', raw, {
       seed: 1,
       editWorld: (world) => {
-        world.fleet.cluster('secondary-eu').addWorkload({ kind: 'deployment', namespace: 'kubecost', name: 'forgotten-exporter', replicas: 1, secrets: ['kubecost-thanos'] });
+        world.fleet
+          .cluster('secondary-eu')
+          .addWorkload({
+            kind: 'deployment',
+            namespace: 'kubecost',
+            name: 'forgotten-exporter',
+            replicas: 1,
+            secrets: ['kubecost-thanos'],
+          });
       },
     });
     const broken = violated(r).join('\n');
@@ -80,7 +88,15 @@ describe('drill: catches real mistakes', () => {
       editWorld: (world) => {
         const primary = world.fleet.cluster('primary');
         primary.workloads.delete('kubecost/statefulset/kubecost-thanos-store');
-        primary.addWorkload({ kind: 'statefulset', namespace: 'kubecost', name: 'kubecost-thanos-store', replicas: 1, podStartMs: 12_000, podStopMs: 3000, secrets: ['kubecost-thanos'] });
+        primary.addWorkload({
+          kind: 'statefulset',
+          namespace: 'kubecost',
+          name: 'kubecost-thanos-store',
+          replicas: 1,
+          podStartMs: 12_000,
+          podStopMs: 3000,
+          secrets: ['kubecost-thanos'],
+        });
       },
     });
     // The old pod shuts down (3 s) before its replacement may start (12 s): a StatefulSet replaces in place.
@@ -92,7 +108,11 @@ describe('drill: catches real mistakes', () => {
       const steps = [...plan.steps];
       const regen = steps.findIndex((s) => s.kind === 'regenerate');
       const [step] = steps.splice(regen, 1);
-      steps.splice(steps.findIndex((s) => s.kind === 'restart'), 0, step!);
+      steps.splice(
+        steps.findIndex((s) => s.kind === 'restart'),
+        0,
+        step!,
+      );
       return { ...plan, steps };
     };
     for (const stack of ['alwayson-cosmos', 'kubecost-federated-etl']) {
@@ -124,12 +144,18 @@ describe('drill: catches real mistakes', () => {
       const steps = [...plan.steps];
       const store = steps.findIndex((s) => s.kind === 'restart' && s.workload === 'statefulset/kubecost-thanos-store');
       const [step] = steps.splice(store, 1);
-      steps.splice(steps.findIndex((s) => s.kind === 'restart'), 0, step!);
+      steps.splice(
+        steps.findIndex((s) => s.kind === 'restart'),
+        0,
+        step!,
+      );
       return { ...plan, steps };
     };
     const r = await runDrill('kubecost-thanos', readStackFile('kubecost-thanos').raw, { seed: 1, planHook: storeFirst });
     assert.deepEqual(violated(r), []);
-    const restarts = r.events.filter((e) => e.type === 'cluster-finished' && e.kind === 'restart').map((e) => (e as { cluster: string; detail?: string }).cluster + ' ' + (e as { detail?: string }).detail);
+    const restarts = r.events
+      .filter((e) => e.type === 'cluster-finished' && e.kind === 'restart')
+      .map((e) => (e as { cluster: string; detail?: string }).cluster + ' ' + (e as { detail?: string }).detail);
     assert.match(restarts[0]!, /^primary statefulset\/kubecost-thanos-store/);
   });
 
@@ -160,9 +186,19 @@ describe('drill: a Gardener stage whose selector matches nothing', () => {
   it('is not a success: wait-reconciled on a binding no Shoot uses fails the rotation before the gate', async () => {
     const { raw } = readStackFile('gardener-provider-secret');
     // The fleet as it really is: no Shoot uses the binding the stage names (a typo, a retired binding).
-    const r = await runDrill('gardener-provider-secret', raw, { seed: 1, editWorld: (world) => world.fleet.clusters.forEach((c) => c.shoots.clear()) });
+    const r = await runDrill('gardener-provider-secret', raw, {
+      seed: 1,
+      editWorld: (world) => world.fleet.clusters.forEach((c) => c.shoots.clear()),
+    });
     assert.equal(Object.values(r.outcomes)[0], 'rolled back');
-    assert.ok(r.events.some((e) => e.type === 'cluster-finished' && e.outcome === 'failed' && /no Shoot matches the stage's selector \(shoots of secretBinding provider-aws in /.test(e.detail ?? '')));
+    assert.ok(
+      r.events.some(
+        (e) =>
+          e.type === 'cluster-finished' &&
+          e.outcome === 'failed' &&
+          /no Shoot matches the stage's selector \(shoots of secretBinding provider-aws in /.test(e.detail ?? ''),
+      ),
+    );
   });
 });
 
@@ -170,7 +206,12 @@ describe('drill: the policy pack is on, as in production', () => {
   it('rotates a credential whose freed key is past maxAgeDays: the pack judges that slot by the rotation curing it', async () => {
     const raw = structuredClone(readStackFile('alwayson-cosmos').raw) as Record<string, any>;
     // primary (active, about to be freed) is 200 days old; the 180-day limit is passed. secondary is fresh.
-    raw.generations = { cosmos: { primary: { generation: 1, createdAt: '2026-05-08T00:00:00Z' }, secondary: { generation: 2, createdAt: '2026-11-20T00:00:00Z' } } };
+    raw.generations = {
+      cosmos: {
+        primary: { generation: 1, createdAt: '2026-05-08T00:00:00Z' },
+        secondary: { generation: 2, createdAt: '2026-11-20T00:00:00Z' },
+      },
+    };
     const r = await runDrill('alwayson-cosmos', raw, { seed: 1 });
     assert.deepEqual(violated(r), []);
     assert.equal(r.outcomes.cosmos, 'rotated');
@@ -190,7 +231,9 @@ describe('drill: several credentials in one stack', () => {
       seed: 3,
       editWorld: (world) => {
         // The consumers read both Secrets.
-        for (const c of world.fleet.clusters.values()) for (const w of c.workloads.values()) if (w.secrets.includes('kubecost-thanos')) (w.secrets as string[]).push('kubecost-thanos-b');
+        for (const c of world.fleet.clusters.values())
+          for (const w of c.workloads.values())
+            if (w.secrets.includes('kubecost-thanos')) (w.secrets as string[]).push('kubecost-thanos-b');
       },
     });
     assert.deepEqual(violated(r), []);

@@ -29,7 +29,10 @@ describe('cli: rotate, resume, rollback, status', () => {
     const s = await scenario('alwayson-cosmos');
     const { code, out, err } = await cli(s, ['rotate', '--stack', 'alwayson-cosmos', '--credential', 'cosmos', '--yes', '--json']);
     assert.equal(code, ExitCode.ok, err);
-    const events = out.trim().split('\n').map((l) => JSON.parse(l));
+    const events = out
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l));
     assert.equal(events[0].type, 'rotation-started');
     assert.equal(events.at(-1).type, 'rotation-finished');
     assert.equal(events.at(-1).outcome, 'rotated');
@@ -52,7 +55,10 @@ describe('cli: rotate, resume, rollback, status', () => {
     const missing = join(tmpdir(), 'keyslot-no-such-folder', 'report.md');
     const refused = await cli(s, ['rotate', '--stack', 'local', '--all', '--yes', '--report', missing]);
     assert.equal(refused.code, ExitCode.badInput);
-    assert.match(refused.err, /^keyslot: --report .*report\.md: the folder .*keyslot-no-such-folder does not exist or is not writable; create it or choose another path\n$/);
+    assert.match(
+      refused.err,
+      /^keyslot: --report .*report\.md: the folder .*keyslot-no-such-folder does not exist or is not writable; create it or choose another path\n$/,
+    );
     assert.equal(s.world.clusters.restarts.length, 0, 'nothing ran');
   });
 
@@ -81,7 +87,10 @@ describe('cli: rotate, resume, rollback, status', () => {
     s.world.clock.advance(150 * 86_400_000);
     const refused = await cli(s, ['rotate', '--stack', 'alwayson-cosmos', '--yes']);
     assert.equal(refused.code, ExitCode.refused);
-    assert.match(refused.err, /^keyslot: refused before any change: policy max-key-age \(mandatory\): credential cosmos: slot secondary .* over the 180-day limit.*--no-policy/);
+    assert.match(
+      refused.err,
+      /^keyslot: refused before any change: policy max-key-age \(mandatory\): credential cosmos: slot secondary .* over the 180-day limit.*--no-policy/,
+    );
     assert.equal(refused.err.trim().split('\n').length, 1);
     assert.equal(s.world.clusters.restarts.length, 0);
   });
@@ -112,7 +121,12 @@ describe('cli: rotate, resume, rollback, status', () => {
     assert.equal(soon.code, ExitCode.tooSoon);
     assert.match(soon.err, /--force/);
 
-    await s.world.clusters.acquireLease('primary', { name: 'keyslot-rotation-kubecost-thanos', holder: 'ci@other', ttlSeconds: 600, now: s.world.clock.now() });
+    await s.world.clusters.acquireLease('primary', {
+      name: 'keyslot-rotation-kubecost-thanos',
+      holder: 'ci@other',
+      ttlSeconds: 600,
+      now: s.world.clock.now(),
+    });
     const locked = await cli(undefined, [...argv, '--force'], same);
     assert.equal(locked.code, ExitCode.locked);
     assert.match(locked.err, /locked by ci@other/);
@@ -121,12 +135,18 @@ describe('cli: rotate, resume, rollback, status', () => {
     const inFlight = t.world.ports(t.checkout);
     const record = { id: 'r-20261125t000000z-abcd', startedAt: '2026-11-25T00:00:00Z', from: 'primary', to: 'secondary', mode: 'rotate' };
     for (const [k, v] of Object.entries(record)) await inFlight.engine.setConfig(`rotations.thanos-store.${k}`, v);
-    for (const [slot, g] of [['primary', '1'], ['secondary', '2']]) await inFlight.engine.setConfig(`rotations.thanos-store.generations.${slot}`, g!);
+    for (const [slot, g] of [
+      ['primary', '1'],
+      ['secondary', '2'],
+    ])
+      await inFlight.engine.setConfig(`rotations.thanos-store.generations.${slot}`, g!);
     await inFlight.engine.up({ policyPacks: [] });
     const busy = await cli(undefined, argv, { ports: async () => t.world.ports(t.checkout) });
     assert.equal(busy.code, ExitCode.inFlight);
     assert.match(busy.err, /keyslot resume --stack kubecost-thanos --credential thanos-store/);
-    const resumed = await cli(undefined, ['resume', '-s', 'kubecost-thanos', '-c', 'thanos-store', '--yes'], { ports: async () => t.world.ports(t.checkout) });
+    const resumed = await cli(undefined, ['resume', '-s', 'kubecost-thanos', '-c', 'thanos-store', '--yes'], {
+      ports: async () => t.world.ports(t.checkout),
+    });
     assert.equal(resumed.code, ExitCode.ok, resumed.err);
     assert.match(resumed.out, /resuming rotate r-20261125t000000z-abcd/);
   });
@@ -175,12 +195,16 @@ describe('cli: the live task list on a TTY', () => {
   it('rotates through the task list and still writes the report', async () => {
     const s = await scenario('alwayson-cosmos');
     const report = join(temp.make('keyslot-report-'), 'r.md');
-    const { code, err } = await cli(s, ['rotate', '-s', 'alwayson-cosmos', '--all', '--report', report], { interactive: true, confirm: async () => true, taskRenderer: 'silent' });
+    const { code, err } = await cli(s, ['rotate', '-s', 'alwayson-cosmos', '--all', '--report', report], {
+      interactive: true,
+      confirm: async () => true,
+      taskRenderer: 'silent',
+    });
     assert.equal(code, ExitCode.ok, err);
     assert.match(readFileSync(report, 'utf8'), /## cosmos: rotated/);
   });
 
-  it('shows each step with its clusters\' progress', () => {
+  it("shows each step with its clusters' progress", () => {
     const at = '2026-11-24T00:00:00Z';
     const base = { at, credential: 'c', rotationId: 'r-1' };
     const lines = progressLines([

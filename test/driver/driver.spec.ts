@@ -1,6 +1,19 @@
 import assert from 'node:assert/strict';
 import { Driver } from '../../src/driver/index.ts';
-import { ClusterUnreachableError, EngineError, exitCodeFor, PreflightRefusedError, LockedError, NothingInFlightError, RollbackImpossibleError, RolledBackError, RotationInFlightError, StaleStackError, TooSoonError, UncoveredConsumersError } from '../../src/errors.ts';
+import {
+  ClusterUnreachableError,
+  EngineError,
+  exitCodeFor,
+  PreflightRefusedError,
+  LockedError,
+  NothingInFlightError,
+  RollbackImpossibleError,
+  RolledBackError,
+  RotationInFlightError,
+  StaleStackError,
+  TooSoonError,
+  UncoveredConsumersError,
+} from '../../src/errors.ts';
 import { Crash, crashing, type CrashCounter } from './crash.ts';
 import { scenario, type Scenario } from './world.ts';
 
@@ -9,7 +22,10 @@ function everyPodAccepted(s: Scenario) {
   for (const cluster of s.world.fleet.clusters.values()) {
     for (const { workload, pod } of cluster.presentedKeys()) {
       if (!/sim:/.test(pod.loaded)) continue;
-      assert.ok(s.world.cloud.accepts(pod.loaded), `${cluster.name} ${workload.namespace}/${workload.name} pod ${pod.name} holds a dead key`);
+      assert.ok(
+        s.world.cloud.accepts(pod.loaded),
+        `${cluster.name} ${workload.namespace}/${workload.name} pod ${pod.name} holds a dead key`,
+      );
     }
   }
 }
@@ -27,27 +43,57 @@ describe('driver: dual rotation', () => {
     const file = engine.checkout() as any;
     assert.equal(file.slots.cosmos, 'secondary');
     assert.equal(Number(file.generations.cosmos.primary.generation), 3);
-    assert.equal(file.generations.cosmos.primary.createdAt, s.world.clock.now().toISOString().slice(0, 10) + file.generations.cosmos.primary.createdAt.slice(10));
+    assert.equal(
+      file.generations.cosmos.primary.createdAt,
+      s.world.clock.now().toISOString().slice(0, 10) + file.generations.cosmos.primary.createdAt.slice(10),
+    );
     assert.ok(file.generations.cosmos.lastRotatedAt);
     assert.equal(file.rotations?.cosmos, undefined);
     assert.deepEqual(s.world.cloud.regenerations, ['cosmos:cosmos-example-global/primary']);
-    assert.deepEqual(restartsOf(s, result.rotationId).sort(), ['stamp-eastus2', 'stamp-westeurope'].flatMap((c) => ['backgroundprocessor', 'catalogservice', 'healthservice'].map((d) => `${c} workload/deployment/${d}-deploy`)).sort());
-    assert.deepEqual(s.world.commands.runs.map((r) => r.command.join(' ')), ['sleep 150']);
+    assert.deepEqual(
+      restartsOf(s, result.rotationId).sort(),
+      ['stamp-eastus2', 'stamp-westeurope']
+        .flatMap((c) => ['backgroundprocessor', 'catalogservice', 'healthservice'].map((d) => `${c} workload/deployment/${d}-deploy`))
+        .sort(),
+    );
+    assert.deepEqual(
+      s.world.commands.runs.map((r) => r.command.join(' ')),
+      ['sleep 150'],
+    );
     const deployed = await engine.deployed();
     assert.equal(deployed.cosmos!.activeSlot, 'secondary');
     assert.equal(deployed.cosmos!.rotation, undefined);
-    assert.ok(s.world.backend.ups.slice(1).every((u) => u.policyPacks.includes('policy')), 'every up of the rotation gets the policy pack');
+    assert.ok(
+      s.world.backend.ups.slice(1).every((u) => u.policyPacks.includes('policy')),
+      'every up of the rotation gets the policy pack',
+    );
   });
 
   it('kubecost-thanos: prometheus everywhere before thanos-store on the primary; the gate precedes the new key', async () => {
     const s = await scenario('kubecost-thanos');
     const { driver } = s.driver();
     const result = await driver.rotate('thanos-store');
-    const order = s.events.filter((e) => e.type === 'cluster-finished' && e.kind === 'restart').map((e) => (e as { cluster: string; step: number }).step + ':' + (e as { cluster: string }).cluster);
-    assert.deepEqual(order.slice(0, 3).map((o) => o.split(':')[0]), ['3', '3', '3']);
+    const order = s.events
+      .filter((e) => e.type === 'cluster-finished' && e.kind === 'restart')
+      .map((e) => (e as { cluster: string; step: number }).step + ':' + (e as { cluster: string }).cluster);
+    assert.deepEqual(
+      order.slice(0, 3).map((o) => o.split(':')[0]),
+      ['3', '3', '3'],
+    );
     assert.deepEqual(order.slice(3), ['4:primary']);
     const kinds = s.events.filter((e) => e.type === 'step-finished').map((e) => (e as { kind: string }).kind);
-    assert.deepEqual(kinds, ['preflight', 'flip', 'up', 'restart', 'restart', 'verify-logs', 'verify-logs', 'gate', 'regenerate', 'record']);
+    assert.deepEqual(kinds, [
+      'preflight',
+      'flip',
+      'up',
+      'restart',
+      'restart',
+      'verify-logs',
+      'verify-logs',
+      'gate',
+      'regenerate',
+      'record',
+    ]);
     assert.deepEqual(s.world.cloud.regenerations, ['iam:kubecost-thanos-example/primary'], 'the freed key is replaced once, by pulumi up');
     assert.equal(restartsOf(s, result.rotationId).length, 4);
     everyPodAccepted(s);
@@ -56,10 +102,21 @@ describe('driver: dual rotation', () => {
   it('within a stage, the clusters with the most replicas (from preflight discovery) start first', async () => {
     const restartOrder = async (discovery: 'warn' | 'off') => {
       const s = await scenario('kubecost-thanos');
-      for (const [cluster, replicas] of [['primary', 1], ['secondary-eu', 2], ['secondary-us', 4]] as const) {
+      for (const [cluster, replicas] of [
+        ['primary', 1],
+        ['secondary-eu', 2],
+        ['secondary-us', 4],
+      ] as const) {
         const c = s.world.fleet.cluster(cluster);
         c.workloads.delete('kubecost/deployment/kubecost-prometheus-server');
-        c.addWorkload({ kind: 'deployment', namespace: 'kubecost', name: 'kubecost-prometheus-server', replicas, containers: ['kubecost-prometheus-server', 'thanos-sidecar'], secrets: ['kubecost-thanos'] });
+        c.addWorkload({
+          kind: 'deployment',
+          namespace: 'kubecost',
+          name: 'kubecost-prometheus-server',
+          replicas,
+          containers: ['kubecost-prometheus-server', 'thanos-sidecar'],
+          secrets: ['kubecost-thanos'],
+        });
       }
       assert.equal((await s.driver(s.checkout, { concurrency: 1, discovery }).driver.rotate('thanos-store')).outcome, 'rotated');
       return s.world.clusters.restarts.filter((r) => r.includes('kubecost-prometheus-server')).map((r) => r.split(' ')[0]);
@@ -81,7 +138,8 @@ describe('driver: dual rotation', () => {
     const s = await scenario('gardener-kubeconfig');
     const { driver } = s.driver();
     await driver.rotate('shoot-kubeconfigs');
-    for (const shoot of s.world.fleet.cluster('garden').shoots.values()) assert.ok(shoot.rotation.kubeconfig?.lastCompletionTime, shoot.name);
+    for (const shoot of s.world.fleet.cluster('garden').shoots.values())
+      assert.ok(shoot.rotation.kubeconfig?.lastCompletionTime, shoot.name);
   });
 });
 
@@ -92,7 +150,11 @@ describe('driver: triple keyset (kops-service-account)', () => {
     await driver.rotate('service-account');
     const file = engine.checkout() as any;
     assert.deepEqual(
-      Object.fromEntries(Object.entries(file.generations['service-account']).filter(([k]) => !k.endsWith('At')).map(([k, v]) => [k, Number((v as { generation: string }).generation)])),
+      Object.fromEntries(
+        Object.entries(file.generations['service-account'])
+          .filter(([k]) => !k.endsWith('At'))
+          .map(([k, v]) => [k, Number((v as { generation: string }).generation)]),
+      ),
       { previous: 2, primary: 3, next: 4 },
     );
     assert.deepEqual(s.world.commands.runs[0]!.command.slice(0, 2), ['kops', 'rolling-update']);
@@ -106,14 +168,29 @@ describe('driver: refusals', () => {
   it('reports a consumer no stage restarts, and under --strict refuses before changing anything', async () => {
     // GIVEN a compactor on secondary-eu that mounts the Thanos secret but is in no stage
     const s = await scenario('kubecost-thanos');
-    s.world.fleet.cluster('secondary-eu').addWorkload({ kind: 'deployment', namespace: 'kubecost', name: 'thanos-compact', replicas: 1, secrets: ['kubecost-thanos'] });
+    s.world.fleet
+      .cluster('secondary-eu')
+      .addWorkload({ kind: 'deployment', namespace: 'kubecost', name: 'thanos-compact', replicas: 1, secrets: ['kubecost-thanos'] });
     const strict = s.driver(undefined, { discovery: 'strict' });
-    await assert.rejects(strict.driver.rotate('thanos-store'), (e: unknown) => e instanceof UncoveredConsumersError && /keyslot:credentials\[0\]\.stages: found 1 consumer\(s\) no stage restarts \(secondary-eu kubecost\/deployment\/thanos-compact\)/.test(e.message));
+    await assert.rejects(
+      strict.driver.rotate('thanos-store'),
+      (e: unknown) =>
+        e instanceof UncoveredConsumersError &&
+        /keyslot:credentials\[0\]\.stages: found 1 consumer\(s\) no stage restarts \(secondary-eu kubecost\/deployment\/thanos-compact\)/.test(
+          e.message,
+        ),
+    );
     assert.equal(await strict.engine.getConfig('rotations.thanos-store.id'), undefined, 'no rotation was recorded');
     assert.equal(await strict.engine.getConfig('slots.thanos-store'), undefined);
     // WHEN the same rotation runs in the default (warn) mode THEN it proceeds and says what it saw
     await s.driver().driver.rotate('thanos-store');
-    assert.ok(s.events.some((e) => e.type === 'warning' && /secondary-eu: kubecost\/deployment\/thanos-compact reads kubecost-thanos but no restart stage covers it/.test(e.message)));
+    assert.ok(
+      s.events.some(
+        (e) =>
+          e.type === 'warning' &&
+          /secondary-eu: kubecost\/deployment\/thanos-compact reads kubecost-thanos but no restart stage covers it/.test(e.message),
+      ),
+    );
   });
 
   it('refuses a rotation sooner than minIntervalHours: --force passes the driver, the pack still refuses before any change, --no-policy lets it through', async () => {
@@ -123,7 +200,11 @@ describe('driver: refusals', () => {
     await assert.rejects(s.driver().driver.rotate('thanos-store'), (e: unknown) => e instanceof TooSoonError && /--force/.test(e.message));
     const forced = s.driver(undefined, { force: true });
     const ups = s.world.backend.ups.length;
-    await assert.rejects(forced.driver.rotate('thanos-store'), (e: unknown) => e instanceof PreflightRefusedError && exitCodeFor(e) === 8 && /min-rotation-interval \(mandatory\).*--no-policy/.test(e.message));
+    await assert.rejects(
+      forced.driver.rotate('thanos-store'),
+      (e: unknown) =>
+        e instanceof PreflightRefusedError && exitCodeFor(e) === 8 && /min-rotation-interval \(mandatory\).*--no-policy/.test(e.message),
+    );
     assert.equal(s.world.backend.ups.length, ups, 'nothing was deployed');
     assert.equal(await forced.engine.getConfig('rotations.thanos-store.id'), undefined, 'no rotation is left in flight');
     assert.equal((await s.driver(undefined, { force: true, policyPacks: [] }).driver.rotate('thanos-store')).outcome, 'rotated');
@@ -133,7 +214,13 @@ describe('driver: refusals', () => {
     const s = await scenario('kubecost-thanos');
     s.world.backend.ignoresReplacementTrigger = true;
     const before = s.world.backend.outputs['thanos-store']!.slots.primary!.keyId!;
-    await assert.rejects(s.driver().driver.rotate('thanos-store'), (e: unknown) => e instanceof EngineError && exitCodeFor(e) === 1 && new RegExp(`slot primary still has key …${before.slice(-4)} .*3\\.226 or newer.*keyslot resume`).test(e.message));
+    await assert.rejects(
+      s.driver().driver.rotate('thanos-store'),
+      (e: unknown) =>
+        e instanceof EngineError &&
+        exitCodeFor(e) === 1 &&
+        new RegExp(`slot primary still has key …${before.slice(-4)} .*3\\.226 or newer.*keyslot resume`).test(e.message),
+    );
     assert.equal(s.world.backend.outputs['thanos-store']!.slots.primary!.keyId, before, 'the old key is still the one deployed');
   });
 
@@ -161,16 +248,27 @@ describe('driver: refusals', () => {
     const s = await scenario('alwayson-cosmos');
     await s.driver().driver.rotate('cosmos');
     s.world.clock.advance(48 * 3600_000);
-    await assert.rejects(s.driver(s.checkout).driver.rotate('cosmos'), (e: unknown) => e instanceof StaleStackError && /keyslot:generations\.cosmos: found newest generation 2 but newest generation 3 is deployed; fix: pull the current/.test(e.message));
+    await assert.rejects(
+      s.driver(s.checkout).driver.rotate('cosmos'),
+      (e: unknown) =>
+        e instanceof StaleStackError &&
+        /keyslot:generations\.cosmos: found newest generation 2 but newest generation 3 is deployed; fix: pull the current/.test(e.message),
+    );
   });
 
   it('refuses a second rotation while one is in flight and points at resume', async () => {
     const s = await scenario('alwayson-cosmos');
     const counter: CrashCounter = { calls: 0, at: 40, dead: false };
     const ports = s.world.ports(s.checkout);
-    const dying = new Driver({ ...ports, engine: crashing(ports.engine, counter), clusters: crashing(ports.clusters, counter) }, { policyPacks: [], holder: 'a' });
+    const dying = new Driver(
+      { ...ports, engine: crashing(ports.engine, counter), clusters: crashing(ports.clusters, counter) },
+      { policyPacks: [], holder: 'a' },
+    );
     await assert.rejects(dying.rotate('cosmos'), Crash);
-    await assert.rejects(s.driver().driver.rotate('cosmos'), (e: unknown) => e instanceof RotationInFlightError && /keyslot resume --stack alwayson-cosmos --credential cosmos/.test(e.message));
+    await assert.rejects(
+      s.driver().driver.rotate('cosmos'),
+      (e: unknown) => e instanceof RotationInFlightError && /keyslot resume --stack alwayson-cosmos --credential cosmos/.test(e.message),
+    );
   });
 
   it('resume with nothing in flight is bad input', async () => {
@@ -182,7 +280,12 @@ describe('driver: refusals', () => {
 describe('driver: the lock', () => {
   it('a second rotation of the stack is refused with the holder named; an expired lock is taken over', async () => {
     const s = await scenario('kubecost-thanos');
-    const lease = await s.world.clusters.acquireLease('primary', { name: 'keyslot-rotation-kubecost-thanos', holder: 'ci@agent-1', ttlSeconds: 600, now: s.world.clock.now() });
+    const lease = await s.world.clusters.acquireLease('primary', {
+      name: 'keyslot-rotation-kubecost-thanos',
+      holder: 'ci@agent-1',
+      ttlSeconds: 600,
+      now: s.world.clock.now(),
+    });
     assert.ok(lease.acquired);
     await assert.rejects(s.driver().driver.rotate('thanos-store'), (e: unknown) => e instanceof LockedError && e.holder === 'ci@agent-1');
     s.world.clock.advance(601_000);
@@ -194,28 +297,39 @@ describe('driver: the lock', () => {
       raw.clusters = [];
       (raw.credentials as any[])[0].stages = [];
     });
-    await s.world.ports(s.checkout).engine.setTag('keyslot:lock', `ci@agent-9|${new Date(s.world.clock.now().getTime() + 60_000).toISOString()}`);
+    await s.world
+      .ports(s.checkout)
+      .engine.setTag('keyslot:lock', `ci@agent-9|${new Date(s.world.clock.now().getTime() + 60_000).toISOString()}`);
     await assert.rejects(s.driver().driver.rotate('cosmos'), (e: unknown) => e instanceof LockedError && /stack tag/.test(e.message));
   });
 });
 
 describe('driver: failures before the gate roll back', () => {
   const failures: [string, (s: Scenario) => void][] = [
-    ['a rollout that never finishes', (s) => {
-      s.world.fleet.cluster('primary').workload('kubecost', 'statefulset', 'kubecost-thanos-store')!.failRollout = true;
-    }],
-    ['auth errors in the sidecar logs', (s) => {
-      const cluster = s.world.fleet.cluster('secondary-eu');
-      // The backend on this cluster's side still only knows the old key.
-      cluster.accepts = (loaded) => !/secondary/.test(loaded);
-    }],
-    ['a cluster that stops answering mid-rotation', (s) => {
-      const checkLogs = s.world.clusters.checkLogs.bind(s.world.clusters);
-      s.world.clusters.checkLogs = async (cluster, check) => {
-        if (cluster === 'secondary-us') throw new ClusterUnreachableError('cluster secondary-us is not reachable');
-        return checkLogs(cluster, check);
-      };
-    }],
+    [
+      'a rollout that never finishes',
+      (s) => {
+        s.world.fleet.cluster('primary').workload('kubecost', 'statefulset', 'kubecost-thanos-store')!.failRollout = true;
+      },
+    ],
+    [
+      'auth errors in the sidecar logs',
+      (s) => {
+        const cluster = s.world.fleet.cluster('secondary-eu');
+        // The backend on this cluster's side still only knows the old key.
+        cluster.accepts = (loaded) => !/secondary/.test(loaded);
+      },
+    ],
+    [
+      'a cluster that stops answering mid-rotation',
+      (s) => {
+        const checkLogs = s.world.clusters.checkLogs.bind(s.world.clusters);
+        s.world.clusters.checkLogs = async (cluster, check) => {
+          if (cluster === 'secondary-us') throw new ClusterUnreachableError('cluster secondary-us is not reachable');
+          return checkLogs(cluster, check);
+        };
+      },
+    ],
   ];
   for (const [name, breakIt] of failures) {
     it(`kubecost-thanos with ${name}: flips back, restarts what was restarted, records rolled-back, keeps the old key`, async () => {
@@ -231,7 +345,10 @@ describe('driver: failures before the gate roll back', () => {
       assert.equal(deployed['thanos-store']!.activeSlot, 'primary');
       assert.equal(deployed['thanos-store']!.rotation, undefined);
       assert.ok(s.events.some((e) => e.type === 'rotation-finished' && e.outcome === 'rolled-back'));
-      assert.ok(s.world.clusters.restarts.some((r) => r.endsWith('-rollback')), 'restarted consumers restarted again onto the old key');
+      assert.ok(
+        s.world.clusters.restarts.some((r) => r.endsWith('-rollback')),
+        'restarted consumers restarted again onto the old key',
+      );
     });
   }
 
@@ -257,9 +374,19 @@ describe('driver: failures before the gate roll back', () => {
         });
       const driver = new Driver(
         { ...ports, engine: inject(ports.engine), clusters: inject(ports.clusters) },
-        { policyPacks: [], holder: 'a', onEvent: (e) => { if (e.type === 'step-started' && e.step === offset + 1) armed = true; } },
+        {
+          policyPacks: [],
+          holder: 'a',
+          onEvent: (e) => {
+            if (e.type === 'step-started' && e.step === offset + 1) armed = true;
+          },
+        },
       );
-      await assert.rejects(driver.rotate('thanos-store'), (e: unknown) => e instanceof RolledBackError && e.message.includes(`injected failure in ${kind}`), `step ${offset + 1} (${kind})`);
+      await assert.rejects(
+        driver.rotate('thanos-store'),
+        (e: unknown) => e instanceof RolledBackError && e.message.includes(`injected failure in ${kind}`),
+        `step ${offset + 1} (${kind})`,
+      );
       const deployed = await ports.engine.deployed();
       assert.equal(deployed['thanos-store']!.activeSlot, 'primary', `${kind}: old key active again`);
       assert.equal(deployed['thanos-store']!.rotation, undefined);
@@ -276,7 +403,10 @@ describe('driver: failures before the gate roll back', () => {
     assert.deepEqual([gens.previous.generation, gens.primary.generation, gens.next.generation].map(Number), [3, 2, 4]);
     const signer = s.world.fleet.cluster('kops').secrets.get('kube-system/service-account-signer')!;
     assert.equal(signer.annotations['keyslot.dev/generation'], '2');
-    assert.equal(s.world.fleet.cluster('kops').secrets.get('kube-system/service-account-verifiers')!.annotations['keyslot.dev/trusts'], '3,2,4');
+    assert.equal(
+      s.world.fleet.cluster('kops').secrets.get('kube-system/service-account-verifiers')!.annotations['keyslot.dev/trusts'],
+      '3,2,4',
+    );
   });
 
   it('a standby key the cloud rejects stops the rotation in preflight with nothing changed', async () => {
@@ -293,7 +423,16 @@ describe('driver: failures after the gate halt without rolling back', () => {
   it('a failed regeneration leaves the rotation in flight; resume finishes it', async () => {
     const s = await scenario('alwayson-cosmos');
     const ports = s.world.ports(s.checkout);
-    const cloud = { ...ports.cloud, testKey: ports.cloud.testKey.bind(ports.cloud), keyCreatedAt: ports.cloud.keyCreatedAt.bind(ports.cloud), keyLastUsedAt: ports.cloud.keyLastUsedAt.bind(ports.cloud), setActive: ports.cloud.setActive.bind(ports.cloud), regenerate: async () => { throw new RollbackImpossibleError('ARM said 500'); } };
+    const cloud = {
+      ...ports.cloud,
+      testKey: ports.cloud.testKey.bind(ports.cloud),
+      keyCreatedAt: ports.cloud.keyCreatedAt.bind(ports.cloud),
+      keyLastUsedAt: ports.cloud.keyLastUsedAt.bind(ports.cloud),
+      setActive: ports.cloud.setActive.bind(ports.cloud),
+      regenerate: async () => {
+        throw new RollbackImpossibleError('ARM said 500');
+      },
+    };
     const broken = new Driver({ ...ports, cloud }, { policyPacks: [], holder: 'test@runner' });
     await assert.rejects(broken.rotate('cosmos'), /ARM said 500/);
     const deployed = await ports.engine.deployed();
@@ -316,9 +455,15 @@ describe('driver: failures after the gate halt without rolling back', () => {
       counter.dead = true;
       return at;
     };
-    await assert.rejects(new Driver({ ...ports, cloud, engine: crashing(ports.engine, counter) }, { policyPacks: [], holder: 'a' }).rotate('cosmos'), Crash);
+    await assert.rejects(
+      new Driver({ ...ports, cloud, engine: crashing(ports.engine, counter) }, { policyPacks: [], holder: 'a' }).rotate('cosmos'),
+      Crash,
+    );
     s.world.clock.advance(7200_000);
-    await assert.rejects(s.driver(s.checkout).driver.rollback('cosmos'), (e: unknown) => e instanceof RollbackImpossibleError && /already regenerated/.test(e.message));
+    await assert.rejects(
+      s.driver(s.checkout).driver.rollback('cosmos'),
+      (e: unknown) => e instanceof RollbackImpossibleError && /already regenerated/.test(e.message),
+    );
   });
 });
 
@@ -330,14 +475,20 @@ describe('driver: emergency and disruptive paths', () => {
     s.world.fleet.cluster('secondary-us').workload('kubecost', 'deployment', 'kubecost-prometheus-server')!.failRollout = true;
     const result = await s.driver().driver.rotate('thanos-store', 'emergency');
     assert.equal(result.outcome, 'rotated');
-    assert.ok(result.unconfirmed.some((u) => /kubecost-prometheus-server on secondary-us/.test(u)), result.unconfirmed.join('\n'));
+    assert.ok(
+      result.unconfirmed.some((u) => /kubecost-prometheus-server on secondary-us/.test(u)),
+      result.unconfirmed.join('\n'),
+    );
     assert.deepEqual(s.world.cloud.regenerations, ['iam:kubecost-thanos-example/primary']);
   });
 
   it('--disruptive replaces both slots', async () => {
     const s = await scenario('alwayson-cosmos');
     await s.driver().driver.rotate('cosmos', 'disruptive');
-    assert.deepEqual(s.world.cloud.regenerations.sort(), ['cosmos:cosmos-example-global/primary', 'cosmos:cosmos-example-global/secondary']);
+    assert.deepEqual(s.world.cloud.regenerations.sort(), [
+      'cosmos:cosmos-example-global/primary',
+      'cosmos:cosmos-example-global/secondary',
+    ]);
   });
 });
 
@@ -348,7 +499,15 @@ describe('driver: a crash at any step, resumed from a fresh checkout', () => {
       const credential = Object.keys(await clean.world.ports(clean.checkout).engine.deployed())[0]!;
       const counter: CrashCounter = { calls: 0, at: Number.POSITIVE_INFINITY, dead: false };
       const ports = clean.world.ports(clean.checkout);
-      await new Driver({ ...ports, engine: crashing(ports.engine, counter), clusters: crashing(ports.clusters, counter), cloud: crashing(ports.cloud, counter) }, { policyPacks: [], holder: 'a' }).rotate(credential);
+      await new Driver(
+        {
+          ...ports,
+          engine: crashing(ports.engine, counter),
+          clusters: crashing(ports.clusters, counter),
+          cloud: crashing(ports.cloud, counter),
+        },
+        { policyPacks: [], holder: 'a' },
+      ).rotate(credential);
       const total = counter.calls;
       const consumers = clean.world.clusters.restarts.length;
 
@@ -356,10 +515,17 @@ describe('driver: a crash at any step, resumed from a fresh checkout', () => {
         const s = await scenario(stack);
         const first = s.world.ports(s.checkout);
         const c: CrashCounter = { calls: 0, at, dead: false };
-        const agent1 = new Driver({ ...first, engine: crashing(first.engine, c), clusters: crashing(first.clusters, c), cloud: crashing(first.cloud, c) }, { policyPacks: [], holder: 'ci@agent-1' });
+        const agent1 = new Driver(
+          { ...first, engine: crashing(first.engine, c), clusters: crashing(first.clusters, c), cloud: crashing(first.cloud, c) },
+          { policyPacks: [], holder: 'ci@agent-1' },
+        );
         await agent1.rotate(credential).then(
           () => assert.fail(`no crash at call ${at}`),
-          (e: unknown) => assert.ok(e instanceof Crash || (e as Error).name === 'Crash' || (e as { cause?: unknown }).cause instanceof Crash, `call ${at}: ${String(e)}`),
+          (e: unknown) =>
+            assert.ok(
+              e instanceof Crash || (e as Error).name === 'Crash' || (e as { cause?: unknown }).cause instanceof Crash,
+              `call ${at}: ${String(e)}`,
+            ),
         );
         // A new agent, a fresh checkout, after the dead agent's lock expired.
         s.world.clock.advance(2 * 3600_000);
@@ -390,7 +556,11 @@ describe('driver: optional stages', () => {
     assert.equal((await s.driver().driver.rotate('federated-store')).outcome, 'rotated');
     const skipped = s.events.filter((e) => e.type === 'cluster-finished' && e.outcome === 'skipped');
     assert.ok(skipped.length >= 1, JSON.stringify(skipped));
-    for (const e of skipped) assert.match((e as { detail: string }).detail, /^kubecost\/statefulset\/kubecost-aggregator or deployment\/kubecost-aggregator does not exist on (\S+) \(optional\)$/);
+    for (const e of skipped)
+      assert.match(
+        (e as { detail: string }).detail,
+        /^kubecost\/statefulset\/kubecost-aggregator or deployment\/kubecost-aggregator does not exist on (\S+) \(optional\)$/,
+      );
     assert.ok(skipped.some((e) => (e as { cluster: string }).cluster === 'agent-eu'));
   });
 });
@@ -410,7 +580,15 @@ describe('driver: a two-credential run killed at any step, finished from a fresh
     const clean = await scenario('kubecost-thanos', twoCredentials);
     const counter: CrashCounter = { calls: 0, at: Number.POSITIVE_INFINITY, dead: false };
     const ports = clean.world.ports(clean.checkout);
-    const whole = new Driver({ ...ports, engine: crashing(ports.engine, counter), clusters: crashing(ports.clusters, counter), cloud: crashing(ports.cloud, counter) }, { policyPacks: ['policy'], holder: 'a' });
+    const whole = new Driver(
+      {
+        ...ports,
+        engine: crashing(ports.engine, counter),
+        clusters: crashing(ports.clusters, counter),
+        cloud: crashing(ports.cloud, counter),
+      },
+      { policyPacks: ['policy'], holder: 'a' },
+    );
     for (const name of names) await whole.rotate(name);
     const total = counter.calls;
 
@@ -419,12 +597,19 @@ describe('driver: a two-credential run killed at any step, finished from a fresh
       const s = await scenario('kubecost-thanos', twoCredentials);
       const first = s.world.ports(s.checkout);
       const c: CrashCounter = { calls: 0, at, dead: false };
-      const agent1 = new Driver({ ...first, engine: crashing(first.engine, c), clusters: crashing(first.clusters, c), cloud: crashing(first.cloud, c) }, { policyPacks: ['policy'], holder: 'ci@agent-1' });
+      const agent1 = new Driver(
+        { ...first, engine: crashing(first.engine, c), clusters: crashing(first.clusters, c), cloud: crashing(first.cloud, c) },
+        { policyPacks: ['policy'], holder: 'ci@agent-1' },
+      );
       await (async () => {
         for (const name of names) await agent1.rotate(name);
       })().then(
         () => assert.fail(`no crash at call ${at}`),
-        (e: unknown) => assert.ok(e instanceof Crash || (e as Error).name === 'Crash' || (e as { cause?: unknown }).cause instanceof Crash, `call ${at}: ${String(e)}`),
+        (e: unknown) =>
+          assert.ok(
+            e instanceof Crash || (e as Error).name === 'Crash' || (e as { cause?: unknown }).cause instanceof Crash,
+            `call ${at}: ${String(e)}`,
+          ),
       );
       // WHEN a new agent with a fresh checkout of the repository (nothing was committed) finishes the run
       s.world.clock.advance(2 * 3600_000);
@@ -440,9 +625,17 @@ describe('driver: a two-credential run killed at any step, finished from a fresh
         assert.equal(after[name]!.rotation, undefined, `call ${at}: ${name} finished`);
         assert.equal(after[name]!.activeSlot, 'secondary', `call ${at}: ${name} flipped`);
       }
-      assert.equal(s.world.cloud.regenerations.length, 2, `call ${at}: each freed key replaced once (${s.world.cloud.regenerations.join(', ')})`);
+      assert.equal(
+        s.world.cloud.regenerations.length,
+        2,
+        `call ${at}: each freed key replaced once (${s.world.cloud.regenerations.join(', ')})`,
+      );
       assert.deepEqual(
-        names.map((n) => Number((engine.checkout().generations as Record<string, Record<string, { generation: number | string }>>)[n]!.primary!.generation)),
+        names.map((n) =>
+          Number(
+            (engine.checkout().generations as Record<string, Record<string, { generation: number | string }>>)[n]!.primary!.generation,
+          ),
+        ),
         names.map((n) => after[n]!.slots.primary!.generation),
         `call ${at}: the checkout holds what is deployed`,
       );

@@ -54,7 +54,10 @@ describe('simulated providers', () => {
   it('IAM refuses a third access key and an Inactive key', async () => {
     const s = await scenario('kubecost-thanos');
     const [first] = s.world.cloud.keysOf('iam:kubecost-thanos-example');
-    assert.throws(() => s.world.cloud.create('iam:kubecost-thanos-example', 'extra', 'sim:iam:kubecost-thanos-example/extra@g1'), /LimitExceeded/);
+    assert.throws(
+      () => s.world.cloud.create('iam:kubecost-thanos-example', 'extra', 'sim:iam:kubecost-thanos-example/extra@g1'),
+      /LimitExceeded/,
+    );
     assert.ok(s.world.cloud.accepts(first!.token));
     s.world.cloud.setStatus(first!.token, 'Inactive');
     assert.ok(!s.world.cloud.accepts(first!.token));
@@ -67,7 +70,13 @@ describe('simulated providers', () => {
     s.world.cloud.regenerationMs = () => 120_000;
     const old = s.world.cloud.key('cosmos:cosmos-example-global', 'primary').token;
     const started = s.world.clock.now().getTime();
-    const done = s.world.cloudKeys.regenerate({ credential: 'cosmos', source: { type: 'azure-cosmosdb-keys', accountName: 'cosmos-example-global', resourceGroupName: 'rg' } as never }, 'primary');
+    const done = s.world.cloudKeys.regenerate(
+      {
+        credential: 'cosmos',
+        source: { type: 'azure-cosmosdb-keys', accountName: 'cosmos-example-global', resourceGroupName: 'rg' } as never,
+      },
+      'primary',
+    );
     const fresh = s.world.cloud.key('cosmos:cosmos-example-global', 'primary').token;
     assert.ok(!s.world.cloud.accepts(old));
     assert.ok(!s.world.cloud.accepts(fresh), 'not before the regeneration finished');
@@ -80,7 +89,9 @@ describe('simulated providers', () => {
     const s = await scenario('kubecost-thanos', (raw) => {
       (raw.credentials as Record<string, unknown>[])[0]!.soakMinutes = 30;
     });
-    s.world.fleet.cluster('secondary-eu').addWorkload({ kind: 'deployment', namespace: 'kubecost', name: 'forgotten-exporter', replicas: 1, secrets: ['kubecost-thanos'] });
+    s.world.fleet
+      .cluster('secondary-eu')
+      .addWorkload({ kind: 'deployment', namespace: 'kubecost', name: 'forgotten-exporter', replicas: 1, secrets: ['kubecost-thanos'] });
     const traffic = new Traffic(s.world.fleet, s.world.cloud, s.world.clock);
     const result = await s.driver().driver.rotate('thanos-store');
     assert.equal(result.outcome, 'rotated');
@@ -89,8 +100,13 @@ describe('simulated providers', () => {
     assert.match(regenerate.detail ?? '', /deactivating it for a 30 min soak/);
     const failedFrom = traffic.totals.failures.get('secondary-eu kubecost/forgotten-exporter');
     assert.ok(failedFrom !== undefined, 'the forgotten consumer failed during the soak');
-    const lines = s.world.fleet.cluster('secondary-eu').logs(s.world.fleet.cluster('secondary-eu').workload('kubecost', 'deployment', 'forgotten-exporter')!, 0);
-    assert.ok(lines.some((l) => /InvalidAccessKeyId/.test(l)), 'it logs what the S3 client logs');
+    const lines = s.world.fleet
+      .cluster('secondary-eu')
+      .logs(s.world.fleet.cluster('secondary-eu').workload('kubecost', 'deployment', 'forgotten-exporter')!, 0);
+    assert.ok(
+      lines.some((l) => /InvalidAccessKeyId/.test(l)),
+      'it logs what the S3 client logs',
+    );
   });
 
   it('IAM soak: an agent that dies during the soak leaves the key off; rollback switches it back on before flipping back', async () => {
@@ -100,12 +116,21 @@ describe('simulated providers', () => {
     const ports = s.world.ports(s.checkout);
     const counter: CrashCounter = { calls: 0, at: Number.POSITIVE_INFINITY, dead: false };
     // The agent dies when it starts the soak's sleep.
-    const clock = { now: () => ports.clock.now(), sleep: async (ms: number) => {
-      if (ms >= 30 * 60_000) counter.dead = true;
-      if (counter.dead) throw new Crash('the agent died during the soak');
-      return ports.clock.sleep(ms);
-    } };
-    await assert.rejects(new Driver({ ...ports, clock, engine: crashing(ports.engine, counter), cloud: crashing(ports.cloud, counter) }, { policyPacks: [], holder: 'a' }).rotate('thanos-store'), Crash);
+    const clock = {
+      now: () => ports.clock.now(),
+      sleep: async (ms: number) => {
+        if (ms >= 30 * 60_000) counter.dead = true;
+        if (counter.dead) throw new Crash('the agent died during the soak');
+        return ports.clock.sleep(ms);
+      },
+    };
+    await assert.rejects(
+      new Driver(
+        { ...ports, clock, engine: crashing(ports.engine, counter), cloud: crashing(ports.cloud, counter) },
+        { policyPacks: [], holder: 'a' },
+      ).rotate('thanos-store'),
+      Crash,
+    );
     const primary = s.world.cloud.current('iam:kubecost-thanos-example', 'primary')!;
     assert.equal(primary.status, 'Inactive', 'the agent died mid-soak');
     s.world.clock.advance(7200_000);
@@ -156,7 +181,10 @@ describe('simulated engine: a failed program fails the update', () => {
     await assert.rejects(stale.up({ policyPacks: [] }), /predates the last rotation/);
     assert.equal(s.world.backend.ups.length, ups, 'no update was applied');
     assert.deepEqual([...s.world.backend.state.keys()], [...before.keys()]);
-    assert.ok([...before.keys()].some((k) => k.includes('keyvault')), 'the stack has Key Vault deliveries to lose');
+    assert.ok(
+      [...before.keys()].some((k) => k.includes('keyvault')),
+      'the stack has Key Vault deliveries to lose',
+    );
   });
 });
 
@@ -168,7 +196,10 @@ describe('simulated engine: Key Vault secrets that already exist', () => {
     const raw = cosmos();
     for (const d of deliveries(raw)) delete d.adopt;
     const world = buildWorld(parseStackConfig('alwayson-cosmos', raw, 'alwayson-cosmos'));
-    await assert.rejects(world.ports(raw).engine.up({ policyPacks: [] }), /Key Vault secret kv-example-eastus2\/CosmosDb-PrimaryKey already exists; adopt it: set adopt: true/);
+    await assert.rejects(
+      world.ports(raw).engine.up({ policyPacks: [] }),
+      /Key Vault secret kv-example-eastus2\/CosmosDb-PrimaryKey already exists; adopt it: set adopt: true/,
+    );
   });
 
   it('adopts it with the import option on the first up (then writes the active key), and treats it as its own afterwards', async () => {
@@ -186,7 +217,10 @@ describe('simulated engine: Key Vault secrets that already exist', () => {
     const raw = cosmos();
     const world = buildWorld(parseStackConfig('alwayson-cosmos', raw, 'alwayson-cosmos'));
     world.cloud.stores.delete('kv-example-westeurope/CosmosDb-PrimaryKey');
-    await assert.rejects(world.ports(raw).engine.preview({ policyPacks: [] }), /importing .*\/subscriptions\/0{8}-0{4}-0{4}-0{4}-0{12}\/resourceGroups\/rg-example-westeurope\/providers\/Microsoft\.KeyVault\/vaults\/kv-example-westeurope\/secrets\/CosmosDb-PrimaryKey\) failed: the secret does not exist/);
+    await assert.rejects(
+      world.ports(raw).engine.preview({ policyPacks: [] }),
+      /importing .*\/subscriptions\/0{8}-0{4}-0{4}-0{4}-0{12}\/resourceGroups\/rg-example-westeurope\/providers\/Microsoft\.KeyVault\/vaults\/kv-example-westeurope\/secrets\/CosmosDb-PrimaryKey\) failed: the secret does not exist/,
+    );
   });
 });
 

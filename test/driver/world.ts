@@ -9,7 +9,10 @@ export interface Scenario {
   /** The stack file as the repository holds it (a fresh checkout). */
   readonly checkout: Record<string, unknown>;
   readonly events: RotationEvent[];
-  driver(checkout?: Record<string, unknown>, options?: Partial<DriverOptions>): { driver: Driver; engine: ReturnType<World['ports']>['engine'] };
+  driver(
+    checkout?: Record<string, unknown>,
+    options?: Partial<DriverOptions>,
+  ): { driver: Driver; engine: ReturnType<World['ports']>['engine'] };
 }
 
 /** A deployed stack in a simulated world, ready to rotate. */
@@ -21,7 +24,10 @@ export async function scenario(stack: string, edit: (raw: Record<string, unknown
   const events: RotationEvent[] = [];
   const make = (file: Record<string, unknown> = checkout, options: Partial<DriverOptions> = {}) => {
     const ports = world.ports(file);
-    return { driver: new Driver(ports, { policyPacks: ['policy'], holder: 'test@runner', onEvent: (e) => events.push(e), ...options }), engine: ports.engine };
+    return {
+      driver: new Driver(ports, { policyPacks: ['policy'], holder: 'test@runner', onEvent: (e) => events.push(e), ...options }),
+      engine: ports.engine,
+    };
   };
   // The stack as it is before anyone rotates: deployed once.
   await world.ports(checkout).engine.up({ policyPacks: [] });

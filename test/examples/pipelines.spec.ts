@@ -45,7 +45,14 @@ function bashSyntax(script: string): string {
   return r.status === 0 ? '' : r.stderr;
 }
 
-interface AzureStep { readonly script?: string; readonly task?: string; readonly checkout?: string; readonly persistCredentials?: boolean; readonly inputs?: Record<string, unknown>; readonly condition?: string }
+interface AzureStep {
+  readonly script?: string;
+  readonly task?: string;
+  readonly checkout?: string;
+  readonly persistCredentials?: boolean;
+  readonly inputs?: Record<string, unknown>;
+  readonly condition?: string;
+}
 
 describe('examples/pipelines: a pipeline a team can copy', () => {
   it('the GitHub Actions workflow passes a real workflow validator (the workflow schema GitHub documents)', () => {
@@ -65,7 +72,9 @@ describe('examples/pipelines: a pipeline a team can copy', () => {
   });
 
   it('every run script of the GitHub workflow is valid bash', () => {
-    const runs = Object.values(parse(workflow).jobs as Record<string, { steps: Array<{ run?: string }> }>).flatMap((j) => j.steps.flatMap((st) => (st.run ? [st.run] : [])));
+    const runs = Object.values(parse(workflow).jobs as Record<string, { steps: Array<{ run?: string }> }>).flatMap((j) =>
+      j.steps.flatMap((st) => (st.run ? [st.run] : [])),
+    );
     assert.ok(runs.length >= 4);
     for (const run of runs) assert.equal(bashSyntax(run), '', run);
     assert.notEqual(bashSyntax('if true; then echo'), '', 'the check can fail');
@@ -76,21 +85,47 @@ describe('examples/pipelines: a pipeline a team can copy', () => {
     // takes the schema from the azure-pipelines-vscode repository at run time); the checks below use
     // the YAML parser, bash's parser, keyslot's own command table and the documented keywords.
     const doc = parse(azure) as Record<string, unknown>;
-    const jobs = (((doc.stages as Array<{ jobs: unknown[] }>)[0]!.jobs[0] as Record<string, unknown[]>)['${{ each stack in parameters.stacks }}']![0] as Record<string, unknown[]>);
+    const jobs = ((doc.stages as Array<{ jobs: unknown[] }>)[0]!.jobs[0] as Record<string, unknown[]>)[
+      '${{ each stack in parameters.stacks }}'
+    ]![0] as Record<string, unknown[]>;
     const [job] = Object.values(jobs)[0] as Array<Record<string, unknown>>;
-    const steps = ((job!.strategy as { runOnce: { deploy: { steps: AzureStep[] } } }).runOnce.deploy.steps);
+    const steps = (job!.strategy as { runOnce: { deploy: { steps: AzureStep[] } } }).runOnce.deploy.steps;
 
     it('uses only documented root keywords, a schedule, manual parameters and no CI or PR trigger', () => {
-      const documented = ['name', 'appendCommitMessageToRunName', 'trigger', 'pr', 'schedules', 'parameters', 'variables', 'pool', 'resources', 'lockBehavior', 'stages', 'jobs', 'steps', 'extends'];
-      assert.deepEqual(Object.keys(doc).filter((k) => !documented.includes(k)), []);
+      const documented = [
+        'name',
+        'appendCommitMessageToRunName',
+        'trigger',
+        'pr',
+        'schedules',
+        'parameters',
+        'variables',
+        'pool',
+        'resources',
+        'lockBehavior',
+        'stages',
+        'jobs',
+        'steps',
+        'extends',
+      ];
+      assert.deepEqual(
+        Object.keys(doc).filter((k) => !documented.includes(k)),
+        [],
+      );
       assert.equal(doc.trigger, 'none');
       assert.equal(doc.pr, 'none');
       assert.match((doc.schedules as Array<{ cron: string }>)[0]!.cron, /^(\S+ ){4}\S+$/);
-      assert.deepEqual((doc.parameters as Array<{ name: string }>).map((p) => p.name), ['stacks', 'emergencyStack', 'emergencyCredential']);
+      assert.deepEqual(
+        (doc.parameters as Array<{ name: string }>).map((p) => p.name),
+        ['stacks', 'emergencyStack', 'emergencyCredential'],
+      );
     });
 
-    it('one deployment job per stack, serialized by its environment\'s exclusive lock', () => {
-      assert.match(Object.keys(jobs)[0]!, /^\$\{\{ if or\(eq\(parameters\.emergencyStack, 'none'\), eq\(parameters\.emergencyStack, stack\)\) \}\}$/);
+    it("one deployment job per stack, serialized by its environment's exclusive lock", () => {
+      assert.match(
+        Object.keys(jobs)[0]!,
+        /^\$\{\{ if or\(eq\(parameters\.emergencyStack, 'none'\), eq\(parameters\.emergencyStack, stack\)\) \}\}$/,
+      );
       assert.equal(job!.deployment, "rotate_${{ replace(stack, '-', '_') }}");
       assert.equal(job!.environment, 'keyslot-${{ stack }}');
       assert.equal(doc.lockBehavior, 'sequential');

@@ -1,7 +1,14 @@
 import assert from 'node:assert/strict';
 import { loadStack } from '../../src/config/load.ts';
 import { deliveredSecrets, secretsReadBy, uncoveredConsumers, type DiscoveredConsumer } from '../../src/model/discovery.ts';
-import { needsAnnotation, operationCompleted, reconciledSince, rotationKindOf, selectShoots, type ShootView } from '../../src/model/gardener.ts';
+import {
+  needsAnnotation,
+  operationCompleted,
+  reconciledSince,
+  rotationKindOf,
+  selectShoots,
+  type ShootView,
+} from '../../src/model/gardener.ts';
 import { defaultLogPatterns } from '../../src/model/logPatterns.ts';
 import { redact } from '../../src/model/redact.ts';
 
@@ -20,7 +27,14 @@ describe('model: consumer discovery', () => {
     const config = loadStack('kubecost-thanos');
     const cred = config.credentials[0]!;
     assert.deepEqual(deliveredSecrets(config, cred).get('secondary-eu'), [{ namespace: 'kubecost', name: 'kubecost-thanos' }]);
-    const found = (cluster: string, workload: string): DiscoveredConsumer => ({ cluster, namespace: 'kubecost', workload, secrets: ['kubecost-thanos'], replicas: 1, containers: ['c'] });
+    const found = (cluster: string, workload: string): DiscoveredConsumer => ({
+      cluster,
+      namespace: 'kubecost',
+      workload,
+      secrets: ['kubecost-thanos'],
+      replicas: 1,
+      containers: ['c'],
+    });
     const consumers = [
       found('primary', 'deployment/kubecost-prometheus-server'),
       found('primary', 'statefulset/kubecost-thanos-store'),
@@ -55,16 +69,29 @@ describe('model: Gardener decisions', () => {
   });
 
   it('counts a reconcile only when it succeeded after the secret changed', () => {
-    assert.equal(reconciledSince(shoot({ lastOperation: { type: 'Reconcile', state: 'Succeeded', lastUpdateTime: '2026-11-23T00:00:00Z' } }), since), false);
-    assert.equal(reconciledSince(shoot({ lastOperation: { type: 'Reconcile', state: 'Processing', lastUpdateTime: '2026-11-24T01:00:00Z' } }), since), false);
-    assert.equal(reconciledSince(shoot({ lastOperation: { type: 'Reconcile', state: 'Succeeded', lastUpdateTime: '2026-11-24T01:00:00Z' } }), since), true);
-    assert.deepEqual(selectShoots([shoot({ name: 'a' }), shoot({ name: 'c', binding: 'other' })], { secretBinding: 'b' }).map((s) => s.name), ['a']);
+    assert.equal(
+      reconciledSince(shoot({ lastOperation: { type: 'Reconcile', state: 'Succeeded', lastUpdateTime: '2026-11-23T00:00:00Z' } }), since),
+      false,
+    );
+    assert.equal(
+      reconciledSince(shoot({ lastOperation: { type: 'Reconcile', state: 'Processing', lastUpdateTime: '2026-11-24T01:00:00Z' } }), since),
+      false,
+    );
+    assert.equal(
+      reconciledSince(shoot({ lastOperation: { type: 'Reconcile', state: 'Succeeded', lastUpdateTime: '2026-11-24T01:00:00Z' } }), since),
+      true,
+    );
+    assert.deepEqual(
+      selectShoots([shoot({ name: 'a' }), shoot({ name: 'c', binding: 'other' })], { secretBinding: 'b' }).map((s) => s.name),
+      ['a'],
+    );
   });
 });
 
 describe('model: log patterns and redaction', () => {
   it('has source-specific auth errors, matched case-insensitively', () => {
-    const matches = (source: Parameters<typeof defaultLogPatterns>[0], line: string) => defaultLogPatterns(source).some((p) => new RegExp(p, 'i').test(line));
+    const matches = (source: Parameters<typeof defaultLogPatterns>[0], line: string) =>
+      defaultLogPatterns(source).some((p) => new RegExp(p, 'i').test(line));
     assert.ok(matches('aws-iam-access-key', 'An error occurred (InvalidAccessKeyId) when calling the PutObject operation'));
     assert.ok(matches('aws-iam-access-key', 'SignatureDoesNotMatch: The request signature we calculated does not match'));
     assert.ok(matches('azure-cosmosdb-keys', "The input authorization token can't serve the request"));

@@ -51,14 +51,28 @@ describe('model: planner', () => {
       soakMinutes: 0,
       set: { 'keyslot:generations.cosmos.primary.generation': 3 },
     });
-    assert.deepEqual(plan!.steps.at(-1), { kind: 'record', set: ['keyslot:generations.cosmos.previousRotatedAt', 'keyslot:generations.cosmos.lastRotatedAt', 'keyslot:generations.cosmos.primary.createdAt'] });
+    assert.deepEqual(plan!.steps.at(-1), {
+      kind: 'record',
+      set: [
+        'keyslot:generations.cosmos.previousRotatedAt',
+        'keyslot:generations.cosmos.lastRotatedAt',
+        'keyslot:generations.cosmos.primary.createdAt',
+      ],
+    });
     assert.equal(plan!.from, 'primary');
     assert.equal(plan!.to, 'secondary');
   });
 
   it('flips back and regenerates the other slot on the next rotation', () => {
     const config = loadStack('alwayson-cosmos');
-    const flipped = { ...config, credentials: config.credentials.map((c) => ({ ...c, active: 'secondary' as const, generations: { primary: { generation: 3 }, secondary: { generation: 2 } } })) };
+    const flipped = {
+      ...config,
+      credentials: config.credentials.map((c) => ({
+        ...c,
+        active: 'secondary' as const,
+        generations: { primary: { generation: 3 }, secondary: { generation: 2 } },
+      })),
+    };
     const [plan] = planRotation(flipped).credentials;
     assert.equal(plan!.to, 'primary');
     const regen = plan!.steps.find((s) => s.kind === 'regenerate');
@@ -79,12 +93,18 @@ describe('model: planner', () => {
 
   it('gardener-kubeconfig: no flip and no up, the annotation is the rotation', () => {
     const [plan] = planRotation(loadStack('gardener-kubeconfig')).credentials;
-    assert.deepEqual(plan!.steps.map((s) => s.kind), ['preflight', 'annotate', 'gate', 'record']);
+    assert.deepEqual(
+      plan!.steps.map((s) => s.kind),
+      ['preflight', 'annotate', 'gate', 'record'],
+    );
   });
 
   it('gardener-provider-secret: waits for every Shoot to reconcile before the old key goes', () => {
     const [plan] = planRotation(loadStack('gardener-provider-secret')).credentials;
-    assert.deepEqual(plan!.steps.map((s) => s.kind), ['preflight', 'flip', 'up', 'wait-reconciled', 'gate', 'regenerate', 'record']);
+    assert.deepEqual(
+      plan!.steps.map((s) => s.kind),
+      ['preflight', 'flip', 'up', 'wait-reconciled', 'gate', 'regenerate', 'record'],
+    );
   });
 
   it('kubecost-cloud-billing: restarts cloud-cost if it exists, otherwise cost-analyzer', () => {

@@ -26,6 +26,10 @@ describe('redaction', () => {
     assert.equal(redact('token=abc:defghij'), 'token=[redacted]');
     assert.equal(redact('AccountKey=zz:yy;EndpointSuffix=core'), 'AccountKey=[redacted];EndpointSuffix=core');
     assert.equal(redact('the key rotated at 10:00'), 'the key rotated at 10:00', 'prose survives');
-    assert.equal(redact('create azure-native:keyvault:Secret::cosmos-d0: failed'), 'create azure-native:keyvault:Secret::cosmos-d0: failed', 'type tokens survive');
+    assert.equal(
+      redact('create azure-native:keyvault:Secret::cosmos-d0: failed'),
+      'create azure-native:keyvault:Secret::cosmos-d0: failed',
+      'type tokens survive',
+    );
   });
 });

@@ -21,23 +21,27 @@ describe('model: slots', () => {
 
   it('property: after any sequence of advances the new primary was already trusted before the advance', () => {
     fc.assert(
-      fc.property(fc.integer({ min: 1, max: 50 }), fc.array(fc.constantFrom('advance', 'regenerate-next'), { maxLength: 40 }), (start, moves) => {
-        let gens: Generations = { previous: { generation: start }, primary: { generation: start + 1 }, next: { generation: start + 2 } };
-        for (const move of moves) {
-          const trustedBefore = trustedGenerations(gens);
-          // Re-making a staged next key before it is used is allowed; it never signs first.
-          const after = move === 'advance' ? advance(gens) : regenerate(gens, 'next');
-          if (move === 'advance') {
-            assert.ok(trustedBefore.includes(after.primary!.generation), 'new primary was in the old trust bundle');
-            assert.ok(trustedGenerations(after).includes(gens.primary!.generation), 'old primary is still trusted');
-          } else {
-            assert.equal(after.primary!.generation, gens.primary!.generation);
+      fc.property(
+        fc.integer({ min: 1, max: 50 }),
+        fc.array(fc.constantFrom('advance', 'regenerate-next'), { maxLength: 40 }),
+        (start, moves) => {
+          let gens: Generations = { previous: { generation: start }, primary: { generation: start + 1 }, next: { generation: start + 2 } };
+          for (const move of moves) {
+            const trustedBefore = trustedGenerations(gens);
+            // Re-making a staged next key before it is used is allowed; it never signs first.
+            const after = move === 'advance' ? advance(gens) : regenerate(gens, 'next');
+            if (move === 'advance') {
+              assert.ok(trustedBefore.includes(after.primary!.generation), 'new primary was in the old trust bundle');
+              assert.ok(trustedGenerations(after).includes(gens.primary!.generation), 'old primary is still trusted');
+            } else {
+              assert.equal(after.primary!.generation, gens.primary!.generation);
+            }
+            const all = trustedGenerations(after);
+            assert.equal(new Set(all).size, 3, 'slots stay distinct');
+            gens = after;
           }
-          const all = trustedGenerations(after);
-          assert.equal(new Set(all).size, 3, 'slots stay distinct');
-          gens = after;
-        }
-      }),
+        },
+      ),
     );
   });
 });

@@ -5,7 +5,10 @@ describe('model: templates', () => {
   it('fills every variable and keeps JSON braces', () => {
     const t = '{"aws": [{"serviceKeyName": "${accessKeyId}", "serviceKeySecret": "${secretAccessKey}"}]}';
     assert.deepEqual(templateVariables(t), ['accessKeyId', 'secretAccessKey']);
-    assert.equal(renderTemplate(t, { accessKeyId: 'A', secretAccessKey: 'B' }), '{"aws": [{"serviceKeyName": "A", "serviceKeySecret": "B"}]}');
+    assert.equal(
+      renderTemplate(t, { accessKeyId: 'A', secretAccessKey: 'B' }),
+      '{"aws": [{"serviceKeyName": "A", "serviceKeySecret": "B"}]}',
+    );
   });
 
   it('refuses a variable it has no value for', () => {

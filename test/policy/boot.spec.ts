@@ -1,7 +1,15 @@
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import { credentialStateType } from '../../src/model/state.ts';
-import { analyzerPb, analyzerResource, bootPolicyPack, repoRoot, startEngine, unary, type PolicyPackProcess } from '../fixtures/pulumiHosts.ts';
+import {
+  analyzerPb,
+  analyzerResource,
+  bootPolicyPack,
+  repoRoot,
+  startEngine,
+  unary,
+  type PolicyPackProcess,
+} from '../fixtures/pulumiHosts.ts';
 
 const day = 86_400_000;
 
@@ -43,8 +51,19 @@ describe("policy pack: started by Pulumi's own policy host entry point, judged o
   it('starts as `node run-policy-pack <nodeargs> <engine> <pack>` and describes every policy', async () => {
     const info: any = await unary(pack.client, 'getAnalyzerInfo', new (require('google-protobuf/google/protobuf/empty_pb.js').Empty)());
     assert.equal(info.getName(), 'keyslot');
-    const names = info.getPoliciesList().map((p: any) => p.getName()).sort();
-    assert.deepEqual(names, ['iam-two-key-limit', 'key-rotation-due', 'max-key-age', 'min-rotation-interval', 'secrets-stay-secret', 'slots-distinct', 'trust-bundle-complete']);
+    const names = info
+      .getPoliciesList()
+      .map((p: any) => p.getName())
+      .sort();
+    assert.deepEqual(names, [
+      'iam-two-key-limit',
+      'key-rotation-due',
+      'max-key-age',
+      'min-rotation-interval',
+      'secrets-stay-secret',
+      'slots-distinct',
+      'trust-bundle-complete',
+    ]);
   });
 
   it('judges a stack: an over-age slot is a mandatory max-key-age violation, a fresh one is not', async () => {
@@ -54,18 +73,30 @@ describe("policy pack: started by Pulumi's own policy host entry point, judged o
       return req;
     };
     const old: any = await unary(pack.client, 'analyzeStack', request(200));
-    const diagnostics = old.getDiagnosticsList().map((d: any) => ({ policy: d.getPolicyname(), message: d.getMessage(), level: d.getEnforcementlevel() }));
+    const diagnostics = old
+      .getDiagnosticsList()
+      .map((d: any) => ({ policy: d.getPolicyname(), message: d.getMessage(), level: d.getEnforcementlevel() }));
     const maxAge = diagnostics.filter((d: any) => d.policy === 'max-key-age');
     assert.equal(maxAge.length, 2, JSON.stringify(diagnostics));
     assert.match(maxAge[0].message, /credential cosmos: slot primary \(generation 1\) is 200 days old, over the 90-day limit/);
     assert.equal(maxAge[0].level, analyzerPb.EnforcementLevel.MANDATORY);
     const fresh: any = await unary(pack.client, 'analyzeStack', request(1));
-    assert.deepEqual(fresh.getDiagnosticsList().map((d: any) => d.getPolicyname()), []);
+    assert.deepEqual(
+      fresh.getDiagnosticsList().map((d: any) => d.getPolicyname()),
+      [],
+    );
   });
 
   it('judges a resource: a keyslot delivery into a ConfigMap is refused', async () => {
-    const req = analyzerResource(analyzerPb.AnalyzeRequest, { type: 'kubernetes:core/v1:ConfigMap', name: 'leak', props: { metadata: { annotations: { 'keyslot.dev/slot': 'primary' } }, data: { k: 'v' } } });
+    const req = analyzerResource(analyzerPb.AnalyzeRequest, {
+      type: 'kubernetes:core/v1:ConfigMap',
+      name: 'leak',
+      props: { metadata: { annotations: { 'keyslot.dev/slot': 'primary' } }, data: { k: 'v' } },
+    });
     const res: any = await unary(pack.client, 'analyze', req);
-    assert.deepEqual(res.getDiagnosticsList().map((d: any) => d.getPolicyname()), ['secrets-stay-secret']);
+    assert.deepEqual(
+      res.getDiagnosticsList().map((d: any) => d.getPolicyname()),
+      ['secrets-stay-secret'],
+    );
   });
 });

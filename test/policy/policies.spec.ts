@@ -1,12 +1,22 @@
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
-import { iamTwoKeyLimit, keyslotPolicies, keyRotationDue, maxKeyAge, minRotationInterval, secretsStaySecret, slotsDistinct, trustBundleComplete } from '../../policy/policies/index.ts';
+import {
+  iamTwoKeyLimit,
+  keyslotPolicies,
+  keyRotationDue,
+  maxKeyAge,
+  minRotationInterval,
+  secretsStaySecret,
+  slotsDistinct,
+  trustBundleComplete,
+} from '../../policy/policies/index.ts';
 import { runPolicy, validateResource, type ResourceInput } from './harness.ts';
 
 const now = new Date('2026-11-24T00:00:00Z');
 const clock = { now: () => now };
 const stateUrn = 'urn:pulumi:prod::keyslot::keyslot:index:Credential$keyslot:index:CredentialState::store-state';
-const keyUrn = (slot: string) => `urn:pulumi:prod::keyslot::keyslot:index:Credential$keyslot:source:AwsIamAccessKey$aws:iam/accessKey:AccessKey::store-${slot}`;
+const keyUrn = (slot: string) =>
+  `urn:pulumi:prod::keyslot::keyslot:index:Credential$keyslot:source:AwsIamAccessKey$aws:iam/accessKey:AccessKey::store-${slot}`;
 
 /** A healthy dual credential: fresh keys, distinct generations, delivered as a secret. */
 function happy() {
@@ -37,7 +47,11 @@ function happy() {
       type: 'kubernetes:core/v1:Secret',
       name: 'store-d0-eu',
       props: {
-        metadata: { name: 'store', namespace: 'app', annotations: { 'keyslot.dev/credential': 'store', 'keyslot.dev/slot': 'primary', 'keyslot.dev/generation': '3' } },
+        metadata: {
+          name: 'store',
+          namespace: 'app',
+          annotations: { 'keyslot.dev/credential': 'store', 'keyslot.dev/slot': 'primary', 'keyslot.dev/generation': '3' },
+        },
         stringData: { 'object-store.yaml': 'secret_key: s3cr3t-value-primary' },
       },
       opts: { additionalSecretOutputs: ['data', 'stringData'] },
@@ -52,7 +66,15 @@ function one(violations: { message: string }[]): string {
 }
 
 describe('policy pack', () => {
-  const all = [maxKeyAge(clock), keyRotationDue(clock), slotsDistinct, trustBundleComplete, secretsStaySecret, iamTwoKeyLimit, minRotationInterval];
+  const all = [
+    maxKeyAge(clock),
+    keyRotationDue(clock),
+    slotsDistinct,
+    trustBundleComplete,
+    secretsStaySecret,
+    iamTwoKeyLimit,
+    minRotationInterval,
+  ];
 
   it('passes the happy path on every policy', async () => {
     for (const policy of all) assert.deepEqual(await runPolicy(policy, happy().resources), [], policy.name);
@@ -63,7 +85,10 @@ describe('policy pack', () => {
       const { state, resources } = happy();
       state.maxAgeDays = 30;
       const message = one(await runPolicy(maxKeyAge(clock), resources));
-      assert.equal(message, 'credential store: slot secondary (generation 2) is 54 days old, over the 30-day limit; rotate it: keyslot rotate --stack prod --credential store');
+      assert.equal(
+        message,
+        'credential store: slot secondary (generation 2) is 54 days old, over the 30-day limit; rotate it: keyslot rotate --stack prod --credential store',
+      );
     });
 
     it("uses the pack config's maxAgeDays where the stack sets none", async () => {
@@ -75,7 +100,10 @@ describe('policy pack', () => {
     it("uses an IAM key's own createDate when it is older than the record", async () => {
       const { resources } = happy();
       (resources[1]!.props as Record<string, unknown>).createDate = '2026-01-01T00:00:00Z';
-      assert.match(one(await runPolicy(maxKeyAge(clock), resources)), /slot primary \(generation 3\) is 327 days old, over the 90-day limit/);
+      assert.match(
+        one(await runPolicy(maxKeyAge(clock), resources)),
+        /slot primary \(generation 3\) is 327 days old, over the 90-day limit/,
+      );
     });
 
     it('does not block the rotation that cures it: the slot a rotation in flight is retiring is judged by that rotation', async () => {
@@ -83,7 +111,14 @@ describe('policy pack', () => {
       state.maxAgeDays = 30;
       // secondary (54 days) is over the limit; a rotation from secondary is under way.
       state.activeSlot = 'primary';
-      state.rotation = { id: 'r-1', startedAt: '2026-11-24T00:00:00Z', from: 'secondary', to: 'primary', mode: 'rotate', generations: { primary: 3, secondary: 2 } };
+      state.rotation = {
+        id: 'r-1',
+        startedAt: '2026-11-24T00:00:00Z',
+        from: 'secondary',
+        to: 'primary',
+        mode: 'rotate',
+        generations: { primary: 3, secondary: 2 },
+      };
       assert.deepEqual(await runPolicy(maxKeyAge(clock), resources), []);
       assert.deepEqual(await runPolicy(keyRotationDue(clock), resources), []);
       // The slot it moves onto is still judged: a rotation does not make that key younger.
@@ -95,7 +130,10 @@ describe('policy pack', () => {
       const { state, resources } = happy();
       state.slots.primary = { generation: 3 };
       resources.splice(1, 2);
-      assert.deepEqual(await runPolicy(maxKeyAge(clock), resources, { maxAgeDays: 1 }).then((v) => v.filter((x) => x.message.includes('primary'))), []);
+      assert.deepEqual(
+        await runPolicy(maxKeyAge(clock), resources, { maxAgeDays: 1 }).then((v) => v.filter((x) => x.message.includes('primary'))),
+        [],
+      );
     });
   });
 
@@ -103,7 +141,10 @@ describe('policy pack', () => {
     it('flags a slot past 80 % of its limit with the due and limit dates', async () => {
       const { state, resources } = happy();
       state.maxAgeDays = 60;
-      assert.equal(one(await runPolicy(keyRotationDue(clock), resources)), 'credential store: slot secondary is 54 days old; rotation was due on 2026-11-18 and the 60-day limit is reached on 2026-11-30; run: keyslot rotate --stack prod --credential store');
+      assert.equal(
+        one(await runPolicy(keyRotationDue(clock), resources)),
+        'credential store: slot secondary is 54 days old; rotation was due on 2026-11-18 and the 60-day limit is reached on 2026-11-30; run: keyslot rotate --stack prod --credential store',
+      );
     });
 
     it('takes its threshold from the pack config', async () => {
@@ -202,7 +243,10 @@ describe('policy pack', () => {
     };
 
     it('fails a rotation that starts sooner than minIntervalHours after the last one finished', async () => {
-      assert.match(one(await validateResource(minRotationInterval, starting('2026-11-01T12:00:00Z'))), /rotation r-2 started 12\.0h after the last rotation at 2026-11-01T00:00:00Z \(minimum 48h\)/);
+      assert.match(
+        one(await validateResource(minRotationInterval, starting('2026-11-01T12:00:00Z'))),
+        /rotation r-2 started 12\.0h after the last rotation at 2026-11-01T00:00:00Z \(minimum 48h\)/,
+      );
       assert.deepEqual(await validateResource(minRotationInterval, starting('2026-11-03T01:00:00Z')), []);
     });
 
@@ -218,7 +262,10 @@ describe('policy pack', () => {
 
 describe('policy/config.example.json', () => {
   it('only sets policies and options the pack declares', async () => {
-    const example = JSON.parse(readFileSync(new URL('../../policy/config.example.json', `file://${__filename}`), 'utf8')) as Record<string, unknown>;
+    const example = JSON.parse(readFileSync(new URL('../../policy/config.example.json', `file://${__filename}`), 'utf8')) as Record<
+      string,
+      unknown
+    >;
     const byName = new Map(keyslotPolicies({ now: () => new Date() }).map((p) => [p.name, p]));
     for (const [name, value] of Object.entries(example)) {
       const policy = byName.get(name);

@@ -35,12 +35,19 @@ describe("program: started by Pulumi's own entry point (cmd/run) as the nodejs l
   });
 
   it('previews an IAM stack: keys are deleted before they are replaced, and carry their generation as the replacement trigger', async () => {
-    const run = await runProgram({ stack: 'kubecost-thanos', config: namespacedConfig(readStackFile('kubecost-thanos').raw), dryRun: true });
+    const run = await runProgram({
+      stack: 'kubecost-thanos',
+      config: namespacedConfig(readStackFile('kubecost-thanos').raw),
+      dryRun: true,
+    });
     assert.equal(run.code, 0, `${run.stderr}\n${errors(run.logs).join('\n')}`);
     const keys = run.registrations.filter((r) => r.type === 'aws:iam/accessKey:AccessKey');
     assert.equal(keys.length, 2);
     assert.ok(keys.every((k) => k.deleteBeforeReplace));
-    assert.ok(keys.every((k) => k.replacementTrigger !== undefined && k.replacementTrigger !== null), JSON.stringify(keys.map((k) => k.replacementTrigger)));
+    assert.ok(
+      keys.every((k) => k.replacementTrigger !== undefined && k.replacementTrigger !== null),
+      JSON.stringify(keys.map((k) => k.replacementTrigger)),
+    );
   });
 
   it('fails a bad stack config with one line and registers no key', async () => {

@@ -46,14 +46,20 @@ describe('the keyslot program under the mock runtime', () => {
       it("delivers the active slot's value, and only it, to every selected cluster and store", () => {
         for (const cred of config.credentials) {
           const deliveries = deliveriesOf(run, cred.name);
-          const expected = cred.deliver.flatMap((d) => (d.type === 'kubernetes-secret' ? selectClusters(config.clusters, d.clusters) : ['store']));
+          const expected = cred.deliver.flatMap((d) =>
+            d.type === 'kubernetes-secret' ? selectClusters(config.clusters, d.clusters) : ['store'],
+          );
           assert.equal(deliveries.length, expected.length, `${cred.name}: one object per selected cluster or store`);
           for (const d of cred.deliver) {
             if (d.type !== 'kubernetes-secret') continue;
             for (const cluster of selectClusters(config.clusters, d.clusters)) {
               const r = deliveries.find((x) => x.name.endsWith(`-${cluster}`) && (x.inputs.metadata as { name: string }).name === d.name);
               assert.ok(r, `${cred.name}: ${d.namespace}/${d.name} on ${cluster}`);
-              assert.match(r.provider ?? '', new RegExp(`::cluster-${cluster}::`), `${cred.name}: delivered through the ${cluster} provider`);
+              assert.match(
+                r.provider ?? '',
+                new RegExp(`::cluster-${cluster}::`),
+                `${cred.name}: delivered through the ${cluster} provider`,
+              );
             }
           }
           const text = JSON.stringify(deliveries.map((r) => reveal(deliveredValues(r))));
@@ -63,8 +69,10 @@ describe('the keyslot program under the mock runtime', () => {
           }
           if (cred.scheme === 'triple') {
             assert.ok(text.includes(marker(cred, 'primary')), `${cred.name}: signer gets primary`);
-            for (const slot of ['previous', 'next']) assert.ok(!text.includes(marker(cred, slot)), `${cred.name}: ${slot} private key never delivered`);
-            for (const g of Object.values(cred.generations)) assert.ok(text.includes(`public-of-${cred.name}-g${g.generation}`), `${cred.name}: verifiers trust g${g.generation}`);
+            for (const slot of ['previous', 'next'])
+              assert.ok(!text.includes(marker(cred, slot)), `${cred.name}: ${slot} private key never delivered`);
+            for (const g of Object.values(cred.generations))
+              assert.ok(text.includes(`public-of-${cred.name}-g${g.generation}`), `${cred.name}: verifiers trust g${g.generation}`);
           }
         }
       });
@@ -73,7 +81,10 @@ describe('the keyslot program under the mock runtime', () => {
         for (const cred of config.credentials) {
           const keys = run.resources.filter((r) => r.name.startsWith(`${cred.name}-`) && keyTypes.some((t) => r.type.endsWith(t)));
           if (cred.source.type === 'azure-cosmosdb-keys' || cred.source.type === 'azure-storage-keys') {
-            assert.ok(run.invokes.some((i) => 'accountName' in cred.source && i.inputs.accountName === cred.source.accountName), `${cred.name}: keys read, never declared`);
+            assert.ok(
+              run.invokes.some((i) => 'accountName' in cred.source && i.inputs.accountName === cred.source.accountName),
+              `${cred.name}: keys read, never declared`,
+            );
             assert.equal(keys.length, 0);
           } else if (cred.scheme === 'managed') {
             assert.equal(keys.length, 0, `${cred.name}: ${cred.source.type} owns the key`);
@@ -111,12 +122,17 @@ describe('the keyslot program under the mock runtime', () => {
       const dual = config.credentials.filter((c) => c.scheme === 'dual');
       if (dual.length) {
         it('flipping keyslot:slots changes exactly the deliveries', async () => {
-          const flipped = await runProgram(stack, withSlots(stack, Object.fromEntries(dual.map((c) => [c.name, standbySlot(c.active as 'primary')]))));
+          const flipped = await runProgram(
+            stack,
+            withSlots(stack, Object.fromEntries(dual.map((c) => [c.name, standbySlot(c.active as 'primary')]))),
+          );
           const key = (r: Registered) => `${r.type} ${r.name}`;
           const before = new Map(run.resources.map((r) => [key(r), r]));
           const after = new Map(flipped.resources.map((r) => [key(r), r]));
           assert.deepEqual([...after.keys()].sort(), [...before.keys()].sort(), 'same resources');
-          const changed = [...after].filter(([k, r]) => JSON.stringify(reveal(r.inputs)) !== JSON.stringify(reveal(before.get(k)!.inputs))).map(([k]) => k);
+          const changed = [...after]
+            .filter(([k, r]) => JSON.stringify(reveal(r.inputs)) !== JSON.stringify(reveal(before.get(k)!.inputs)))
+            .map(([k]) => k);
           // The deliveries, and the record of which slot is active; no key, no provider.
           const deliveries = dual.flatMap((c) => deliveriesOf(flipped, c.name)).map(key);
           const records = dual.map((c) => `keyslot:index:CredentialState ${c.name}-state`);
@@ -132,23 +148,49 @@ describe('the keyslot program under the mock runtime', () => {
 
   it('replaces only the regenerated slot when its generation is bumped', async () => {
     const before = await runProgram('local', stackConfigValues('local'));
-    const after = await runProgram('local', stackConfigValues('local', (raw) => {
-      raw.generations = { demo: { primary: { generation: 1 }, secondary: { generation: 3 } } };
-    }));
-    const keepers = (run: ProgramRun, slot: string) => reveal(run.resources.find((r) => r.name === `demo-${slot}` && r.type.endsWith(':RandomPassword'))!.inputs.keepers);
+    const after = await runProgram(
+      'local',
+      stackConfigValues('local', (raw) => {
+        raw.generations = { demo: { primary: { generation: 1 }, secondary: { generation: 3 } } };
+      }),
+    );
+    const keepers = (run: ProgramRun, slot: string) =>
+      reveal(run.resources.find((r) => r.name === `demo-${slot}` && r.type.endsWith(':RandomPassword'))!.inputs.keepers);
     assert.deepEqual(keepers(after, 'primary'), keepers(before, 'primary'));
     assert.deepEqual(keepers(after, 'secondary'), { generation: '3' });
   });
 
   it('refuses a stack file older than what is deployed (a StackReference to itself)', async () => {
-    const deployed = { demo: { stack: 'local', credential: 'demo', scheme: 'dual', activeSlot: 'secondary', slots: { primary: { generation: 3 }, secondary: { generation: 2 } }, minIntervalHours: 0, targets: [] } };
+    const deployed = {
+      demo: {
+        stack: 'local',
+        credential: 'demo',
+        scheme: 'dual',
+        activeSlot: 'secondary',
+        slots: { primary: { generation: 3 }, secondary: { generation: 2 } },
+        minIntervalHours: 0,
+        targets: [],
+      },
+    };
     await assert.rejects(runProgram('local', stackConfigValues('local'), deployed), (e: unknown) =>
-      /stack local: keyslot:generations\.demo: found newest generation 2 but newest generation 3 is deployed; fix: pull the current stacks\/Pulumi\.local\.yaml/.test(String((e as Error).message)),
+      /stack local: keyslot:generations\.demo: found newest generation 2 but newest generation 3 is deployed; fix: pull the current stacks\/Pulumi\.local\.yaml/.test(
+        String((e as Error).message),
+      ),
     );
   });
 
   it('deploys a stack file that is current with what is deployed', async () => {
-    const deployed = { demo: { stack: 'local', credential: 'demo', scheme: 'dual', activeSlot: 'primary', slots: { primary: { generation: 1 }, secondary: { generation: 2 } }, minIntervalHours: 0, targets: [] } };
+    const deployed = {
+      demo: {
+        stack: 'local',
+        credential: 'demo',
+        scheme: 'dual',
+        activeSlot: 'primary',
+        slots: { primary: { generation: 1 }, secondary: { generation: 2 } },
+        minIntervalHours: 0,
+        targets: [],
+      },
+    };
     const run = await runProgram('local', stackConfigValues('local'), deployed);
     assert.equal(run.credentials.demo?.activeSlot, 'primary');
   });
@@ -157,6 +199,10 @@ describe('the keyslot program under the mock runtime', () => {
     const bad = stackConfigValues('local', (raw) => {
       raw.slots = { demo: 'tertiary' };
     });
-    await assert.rejects(runProgram('local', bad), { name: 'ConfigError', message: 'stack local: keyslot:slots.demo: found "tertiary", a slot the dual scheme does not have; fix: use one of primary, secondary' });
+    await assert.rejects(runProgram('local', bad), {
+      name: 'ConfigError',
+      message:
+        'stack local: keyslot:slots.demo: found "tertiary", a slot the dual scheme does not have; fix: use one of primary, secondary',
+    });
   });
 });

@@ -15,13 +15,22 @@ describe('simulated cloud: what a refused consumer logs', () => {
   for (const [source, loaded] of Object.entries(owners) as [SourceType, string][]) {
     it(`${source}: verify-logs' default patterns find the line, and no key token is in it`, () => {
       const line = rejectionLine(JSON.stringify({ key: loaded }).replace(/^\{"key":"/, loaded.startsWith('token:') ? '' : '{"key":"'));
-      assert.ok(defaultLogPatterns(source).some((p) => new RegExp(p, 'i').test(line)), line);
+      assert.ok(
+        defaultLogPatterns(source).some((p) => new RegExp(p, 'i').test(line)),
+        line,
+      );
       assert.deepEqual(tokensIn(line), []);
     });
   }
 
   it('finds every token in a JSON- or YAML-shaped Secret', () => {
-    assert.deepEqual(tokensIn(JSON.stringify({ 'object-store.yaml': 'access_key: "sim:iam:u/primary@g1"\nsecret_key: "sim:iam:u/primary@g1"' })), ['sim:iam:u/primary@g1', 'sim:iam:u/primary@g1']);
-    assert.deepEqual(tokensIn('{"a":"sim:cosmos:x/primary#12","b":"sim:cosmos:x/secondary#3"}'), ['sim:cosmos:x/primary#12', 'sim:cosmos:x/secondary#3']);
+    assert.deepEqual(
+      tokensIn(JSON.stringify({ 'object-store.yaml': 'access_key: "sim:iam:u/primary@g1"\nsecret_key: "sim:iam:u/primary@g1"' })),
+      ['sim:iam:u/primary@g1', 'sim:iam:u/primary@g1'],
+    );
+    assert.deepEqual(tokensIn('{"a":"sim:cosmos:x/primary#12","b":"sim:cosmos:x/secondary#3"}'), [
+      'sim:cosmos:x/primary#12',
+      'sim:cosmos:x/secondary#3',
+    ]);
   });
 });

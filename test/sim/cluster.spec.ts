@@ -27,7 +27,15 @@ describe('simulated cluster: rolling updates follow maxSurge/maxUnavailable', ()
     assert.deepEqual(defaultStrategy('daemonset', 3), { maxSurge: 0, maxUnavailable: 1 });
   });
 
-  for (const [kind, replicas] of [['deployment', 1], ['deployment', 2], ['deployment', 4], ['deployment', 10], ['statefulset', 2], ['statefulset', 3], ['daemonset', 2]] as const) {
+  for (const [kind, replicas] of [
+    ['deployment', 1],
+    ['deployment', 2],
+    ['deployment', 4],
+    ['deployment', 10],
+    ['statefulset', 2],
+    ['statefulset', 3],
+    ['daemonset', 2],
+  ] as const) {
     it(`${kind} × ${replicas}: never more than maxSurge extra pods nor fewer than replicas - maxUnavailable ready`, () => {
       const { samples, strategy } = roll(kind, replicas);
       for (const s of samples) {
@@ -46,8 +54,15 @@ describe('simulated cluster: rolling updates follow maxSurge/maxUnavailable', ()
     assert.equal(roll('deployment', 2).tookMs, 20_000);
     assert.equal(roll('deployment', 4).tookMs, 20_000, 'surge 1 + unavailable 1: two pods at a time');
     assert.equal(roll('statefulset', 3).tookMs, 30_000);
-    for (const [kind, replicas] of [['deployment', 4], ['statefulset', 3], ['deployment', 10]] as const) {
-      assert.equal(rolloutDurationMs({ kind, replicas, podStartMs: 10_000, podStopMs: 0, ...defaultStrategy(kind, replicas) }), roll(kind, replicas).tookMs);
+    for (const [kind, replicas] of [
+      ['deployment', 4],
+      ['statefulset', 3],
+      ['deployment', 10],
+    ] as const) {
+      assert.equal(
+        rolloutDurationMs({ kind, replicas, podStartMs: 10_000, podStopMs: 0, ...defaultStrategy(kind, replicas) }),
+        roll(kind, replicas).tookMs,
+      );
     }
   });
 
@@ -57,8 +72,14 @@ describe('simulated cluster: rolling updates follow maxSurge/maxUnavailable', ()
     // StatefulSet × 3: each pod exits (3 s) before its replacement starts (10 s).
     assert.equal(roll('statefulset', 3, undefined, { podStopMs: 3000 }).tookMs, 39_000);
     const { samples } = roll('deployment', 2, undefined, { podStopMs: 3000 });
-    assert.ok(samples.some((s) => s.terminating > 0 && s.total === 2), 'Terminating pods are outside the active count');
-    assert.equal(rolloutDurationMs({ kind: 'statefulset', replicas: 3, podStartMs: 10_000, podStopMs: 3000, maxSurge: 0, maxUnavailable: 1 }), 39_000);
+    assert.ok(
+      samples.some((s) => s.terminating > 0 && s.total === 2),
+      'Terminating pods are outside the active count',
+    );
+    assert.equal(
+      rolloutDurationMs({ kind: 'statefulset', replicas: 3, podStartMs: 10_000, podStopMs: 3000, maxSurge: 0, maxUnavailable: 1 }),
+      39_000,
+    );
   });
 
   it('does not roll a paused Deployment, an OnDelete StatefulSet, or the partitioned ordinals of a StatefulSet', () => {
@@ -72,7 +93,10 @@ describe('simulated cluster: rolling updates follow maxSurge/maxUnavailable', ()
     assert.equal(cluster.rolloutStatus(paused).updated, 0);
     assert.equal(cluster.rolloutStatus(paused).failed, undefined, 'a paused rollout has no deadline');
     assert.equal(cluster.rolloutStatus(onDelete).updated, 0);
-    assert.deepEqual([cluster.rolloutStatus(partitioned).updated, cluster.rolloutStatus(partitioned).oldPods, cluster.rolloutStatus(partitioned).complete], [1, 2, false]);
+    assert.deepEqual(
+      [cluster.rolloutStatus(partitioned).updated, cluster.rolloutStatus(partitioned).oldPods, cluster.rolloutStatus(partitioned).complete],
+      [1, 2, false],
+    );
     cluster.setPaused(paused, false);
     t += 60_000;
     assert.equal(cluster.rolloutStatus(paused).complete, true);

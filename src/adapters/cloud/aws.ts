@@ -57,11 +57,16 @@ export class AwsIamKeys implements CloudKeys {
     } catch (error) {
       const name = (error as { name?: string }).name ?? '';
       const status = (error as { $metadata?: { httpStatusCode?: number } }).$metadata?.httpStatusCode;
-      if (name === 'NoSuchEntity' || name === 'NoSuchEntityException' || status === 404) throw new ResourceNotFoundError(`AWS: ${what}: not found`, { cause: error });
+      if (name === 'NoSuchEntity' || name === 'NoSuchEntityException' || status === 404)
+        throw new ResourceNotFoundError(`AWS: ${what}: not found`, { cause: error });
       if (name === 'InvalidClientTokenId' || name === 'SignatureDoesNotMatch' || name === 'ExpiredToken') {
-        throw new ForbiddenError(`AWS: ${what}: keyslot's own AWS credentials were not accepted (${name}); check the profile or environment it runs with`, { cause: error });
+        throw new ForbiddenError(
+          `AWS: ${what}: keyslot's own AWS credentials were not accepted (${name}); check the profile or environment it runs with`,
+          { cause: error },
+        );
       }
-      if (name === 'AccessDenied' || name === 'AccessDeniedException' || status === 403) throw new ForbiddenError(`AWS: ${what} was denied; allow ${needs} to keyslot's identity`, { cause: error });
+      if (name === 'AccessDenied' || name === 'AccessDeniedException' || status === 403)
+        throw new ForbiddenError(`AWS: ${what} was denied; allow ${needs} to keyslot's identity`, { cause: error });
       throw new ApiUnavailableError(`AWS: ${what} failed (${name || status || 'no answer'})`, { cause: error });
     }
   }
@@ -72,27 +77,38 @@ export class AwsIamKeys implements CloudKeys {
     if (!material?.accessKeyId || !material.secretAccessKey) {
       throw new KeyRejectedError(`the ${slot} access key of IAM user ${source.userName} is not in the deployed stack; run pulumi up first`);
     }
-    const sts = new STSClient(this.clientConfig({ accessKeyId: material.accessKeyId, secretAccessKey: material.secretAccessKey }, source.region));
+    const sts = new STSClient(
+      this.clientConfig({ accessKeyId: material.accessKeyId, secretAccessKey: material.secretAccessKey }, source.region),
+    );
     try {
       await sts.send(new GetCallerIdentityCommand({}));
     } catch (error) {
       const name = (error as { name?: string }).name ?? '';
-      if (rejectedCodes.has(name)) throw new KeyRejectedError(`AWS rejected the ${slot} access key of IAM user ${source.userName} (${name}); it cannot take traffic`, { cause: error });
-      throw new ApiUnavailableError(`AWS: testing the ${slot} access key of ${source.userName} failed (${name || 'no answer'})`, { cause: error });
+      if (rejectedCodes.has(name))
+        throw new KeyRejectedError(`AWS rejected the ${slot} access key of IAM user ${source.userName} (${name}); it cannot take traffic`, {
+          cause: error,
+        });
+      throw new ApiUnavailableError(`AWS: testing the ${slot} access key of ${source.userName} failed (${name || 'no answer'})`, {
+        cause: error,
+      });
     } finally {
       sts.destroy();
     }
   }
 
   async regenerate(key: KeyRef, slot: string): Promise<Date> {
-    throw new KeyslotError(`IAM access keys are replaced by pulumi up, not regenerated in place (${key.credential} ${slot}); this is a planner bug`);
+    throw new KeyslotError(
+      `IAM access keys are replaced by pulumi up, not regenerated in place (${key.credential} ${slot}); this is a planner bug`,
+    );
   }
 
   private async metadata(key: KeyRef, slot: string) {
     const source = this.source(key);
     const id = await this.options.keyId(key.credential, slot);
     if (!id) return undefined;
-    const listed = await this.call(`listing the access keys of ${source.userName}`, `iam:ListAccessKeys on user/${source.userName}`, () => this.iam.send(new ListAccessKeysCommand({ UserName: source.userName })));
+    const listed = await this.call(`listing the access keys of ${source.userName}`, `iam:ListAccessKeys on user/${source.userName}`, () =>
+      this.iam.send(new ListAccessKeysCommand({ UserName: source.userName })),
+    );
     return listed.AccessKeyMetadata?.find((k) => k.AccessKeyId === id);
   }
 
@@ -103,7 +119,11 @@ export class AwsIamKeys implements CloudKeys {
   async keyLastUsedAt(key: KeyRef, slot: string): Promise<Date | undefined> {
     const meta = await this.metadata(key, slot);
     if (!meta?.AccessKeyId) return undefined;
-    const used = await this.call(`reading when ${key.credential}'s ${slot} key was last used`, `iam:GetAccessKeyLastUsed on user/${this.source(key).userName}`, () => this.iam.send(new GetAccessKeyLastUsedCommand({ AccessKeyId: meta.AccessKeyId })));
+    const used = await this.call(
+      `reading when ${key.credential}'s ${slot} key was last used`,
+      `iam:GetAccessKeyLastUsed on user/${this.source(key).userName}`,
+      () => this.iam.send(new GetAccessKeyLastUsedCommand({ AccessKeyId: meta.AccessKeyId })),
+    );
     return used.AccessKeyLastUsed?.LastUsedDate;
   }
 
@@ -112,8 +132,11 @@ export class AwsIamKeys implements CloudKeys {
     const source = this.source(key);
     const id = await this.options.keyId(key.credential, slot);
     if (!id) throw new ResourceNotFoundError(`AWS: the ${slot} access key of ${source.userName} is not in the deployed stack`);
-    await this.call(`${active ? 'activating' : 'deactivating'} ${key.credential}'s ${slot} key`, `iam:UpdateAccessKey on user/${source.userName}`, () =>
-      this.iam.send(new UpdateAccessKeyCommand({ UserName: source.userName, AccessKeyId: id, Status: active ? 'Active' : 'Inactive' })),
+    await this.call(
+      `${active ? 'activating' : 'deactivating'} ${key.credential}'s ${slot} key`,
+      `iam:UpdateAccessKey on user/${source.userName}`,
+      () =>
+        this.iam.send(new UpdateAccessKeyCommand({ UserName: source.userName, AccessKeyId: id, Status: active ? 'Active' : 'Inactive' })),
     );
     return true;
   }

@@ -33,13 +33,20 @@ export class AzureAccountKeys implements CloudKeys {
   constructor(private readonly options: AzureKeysOptions) {}
 
   private source(key: KeyRef): AzureSource {
-    if (key.source.type !== 'azure-cosmosdb-keys' && key.source.type !== 'azure-storage-keys') throw new TypeError(`the Azure adapter was given a ${key.source.type} source`);
+    if (key.source.type !== 'azure-cosmosdb-keys' && key.source.type !== 'azure-storage-keys')
+      throw new TypeError(`the Azure adapter was given a ${key.source.type} source`);
     return key.source;
   }
 
   private subscription(key: KeyRef): string {
     const id = this.source(key).subscriptionId ?? this.options.subscriptionId ?? process.env.AZURE_SUBSCRIPTION_ID;
-    if (!id) throw new ConfigError(`credential ${key.credential}`, 'source.subscriptionId', 'no subscription and AZURE_SUBSCRIPTION_ID unset', 'set keyslot:credentials[…].source.subscriptionId, or export AZURE_SUBSCRIPTION_ID');
+    if (!id)
+      throw new ConfigError(
+        `credential ${key.credential}`,
+        'source.subscriptionId',
+        'no subscription and AZURE_SUBSCRIPTION_ID unset',
+        'set keyslot:credentials[…].source.subscriptionId, or export AZURE_SUBSCRIPTION_ID',
+      );
     return id;
   }
 
@@ -74,8 +81,13 @@ export class AzureAccountKeys implements CloudKeys {
       const code = (error as { code?: string }).code ?? '';
       const account = `${this.source(key).resourceGroupName}/${this.source(key).accountName}`;
       if (status === 404) throw new ResourceNotFoundError(`Azure: ${what} ${account}: not found (${code})`, { cause: error });
-      if (status === 401) throw new ForbiddenError(`Azure: ${what} ${account}: keyslot's own Azure credential was not accepted (${code}); check az login or the AZURE_* environment`, { cause: error });
-      if (status === 403) throw new ForbiddenError(`Azure: ${what} ${account} was denied (${code}); grant ${action} to keyslot's identity`, { cause: error });
+      if (status === 401)
+        throw new ForbiddenError(
+          `Azure: ${what} ${account}: keyslot's own Azure credential was not accepted (${code}); check az login or the AZURE_* environment`,
+          { cause: error },
+        );
+      if (status === 403)
+        throw new ForbiddenError(`Azure: ${what} ${account} was denied (${code}); grant ${action} to keyslot's identity`, { cause: error });
       throw new ApiUnavailableError(`Azure: ${what} ${account} failed (${status ?? (error as Error).message})`, { cause: error });
     }
   }
@@ -84,14 +96,21 @@ export class AzureAccountKeys implements CloudKeys {
     const source = this.source(key);
     if (source.type === 'azure-cosmosdb-keys') {
       const kind = cosmosKeyKind(slot, source.readOnly);
-      const keys = await this.call(key, 'listing the keys of', 'Microsoft.DocumentDB/databaseAccounts/listKeys/action', () => this.cosmosClient(key).databaseAccounts.listKeys(source.resourceGroupName, source.accountName));
+      const keys = await this.call(key, 'listing the keys of', 'Microsoft.DocumentDB/databaseAccounts/listKeys/action', () =>
+        this.cosmosClient(key).databaseAccounts.listKeys(source.resourceGroupName, source.accountName),
+      );
       if (!keys[`${kind}MasterKey`]) throw new KeyRejectedError(`Azure lists no ${kind} key for Cosmos DB account ${source.accountName}`);
       return;
     }
     const name = storageKeyNames[slot as keyof typeof storageKeyNames];
-    const listed = await this.call(key, 'listing the keys of', 'Microsoft.Storage/storageAccounts/listKeys/action', () => this.storageClient(key).storageAccounts.listKeys(source.resourceGroupName, source.accountName));
+    const listed = await this.call(key, 'listing the keys of', 'Microsoft.Storage/storageAccounts/listKeys/action', () =>
+      this.storageClient(key).storageAccounts.listKeys(source.resourceGroupName, source.accountName),
+    );
     const found = listed.keys?.find((k) => k.keyName === name);
-    if (!found?.value || found.permissions?.toUpperCase() !== 'FULL') throw new KeyRejectedError(`storage account ${source.accountName} has no usable ${name} (permissions ${found?.permissions ?? 'none'})`);
+    if (!found?.value || found.permissions?.toUpperCase() !== 'FULL')
+      throw new KeyRejectedError(
+        `storage account ${source.accountName} has no usable ${name} (permissions ${found?.permissions ?? 'none'})`,
+      );
   }
 
   async regenerate(key: KeyRef, slot: string): Promise<Date> {
@@ -99,12 +118,19 @@ export class AzureAccountKeys implements CloudKeys {
     if (source.type === 'azure-cosmosdb-keys') {
       const keyKind = cosmosKeyKind(slot, source.readOnly);
       await this.call(key, `regenerating the ${keyKind} key of`, 'Microsoft.DocumentDB/databaseAccounts/regenerateKey/action', () =>
-        this.cosmosClient(key).databaseAccounts.beginRegenerateKeyAndWait(source.resourceGroupName, source.accountName, { keyKind }, this.options.pollIntervalMs ? { updateIntervalInMs: this.options.pollIntervalMs } : {}),
+        this.cosmosClient(key).databaseAccounts.beginRegenerateKeyAndWait(
+          source.resourceGroupName,
+          source.accountName,
+          { keyKind },
+          this.options.pollIntervalMs ? { updateIntervalInMs: this.options.pollIntervalMs } : {},
+        ),
       );
       return (await this.keyCreatedAt(key, slot)) ?? new Date();
     }
     const keyName = storageKeyNames[slot as keyof typeof storageKeyNames];
-    const result = await this.call(key, `regenerating ${keyName} of`, 'Microsoft.Storage/storageAccounts/regenerateKey/action', () => this.storageClient(key).storageAccounts.regenerateKey(source.resourceGroupName, source.accountName, { keyName }));
+    const result = await this.call(key, `regenerating ${keyName} of`, 'Microsoft.Storage/storageAccounts/regenerateKey/action', () =>
+      this.storageClient(key).storageAccounts.regenerateKey(source.resourceGroupName, source.accountName, { keyName }),
+    );
     return result.keys?.find((k) => k.keyName === keyName)?.creationTime ?? new Date();
   }
 
@@ -112,11 +138,15 @@ export class AzureAccountKeys implements CloudKeys {
     const source = this.source(key);
     if (source.type === 'azure-cosmosdb-keys') {
       const kind = cosmosKeyKind(slot, source.readOnly);
-      const account = await this.call(key, 'reading', 'Microsoft.DocumentDB/databaseAccounts/read', () => this.cosmosClient(key).databaseAccounts.get(source.resourceGroupName, source.accountName));
+      const account = await this.call(key, 'reading', 'Microsoft.DocumentDB/databaseAccounts/read', () =>
+        this.cosmosClient(key).databaseAccounts.get(source.resourceGroupName, source.accountName),
+      );
       return account.keysMetadata?.[`${kind}MasterKey`]?.generationTime;
     }
     const keyName = storageKeyNames[slot as keyof typeof storageKeyNames];
-    const listed = await this.call(key, 'listing the keys of', 'Microsoft.Storage/storageAccounts/listKeys/action', () => this.storageClient(key).storageAccounts.listKeys(source.resourceGroupName, source.accountName));
+    const listed = await this.call(key, 'listing the keys of', 'Microsoft.Storage/storageAccounts/listKeys/action', () =>
+      this.storageClient(key).storageAccounts.listKeys(source.resourceGroupName, source.accountName),
+    );
     return listed.keys?.find((k) => k.keyName === keyName)?.creationTime;
   }
 

@@ -12,8 +12,14 @@ export class CloudRouter implements CloudKeys {
   constructor(private readonly factories: { readonly azure: () => CloudKeys; readonly aws: () => CloudKeys }) {}
 
   private adapter(key: KeyRef): CloudKeys {
-    const cloud = key.source.type === 'aws-iam-access-key' ? 'aws' : key.source.type === 'azure-cosmosdb-keys' || key.source.type === 'azure-storage-keys' ? 'azure' : undefined;
-    if (!cloud) throw new KeyslotError(`credential ${key.credential}: a ${key.source.type} key has no cloud-side operations; this is a planner bug`);
+    const cloud =
+      key.source.type === 'aws-iam-access-key'
+        ? 'aws'
+        : key.source.type === 'azure-cosmosdb-keys' || key.source.type === 'azure-storage-keys'
+          ? 'azure'
+          : undefined;
+    if (!cloud)
+      throw new KeyslotError(`credential ${key.credential}: a ${key.source.type} key has no cloud-side operations; this is a planner bug`);
     let adapter = this.made.get(cloud);
     if (!adapter) this.made.set(cloud, (adapter = this.factories[cloud]()));
     return adapter;

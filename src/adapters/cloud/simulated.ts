@@ -28,7 +28,8 @@ export class SimulatedCloudKeys implements CloudKeys {
   async testKey(key: KeyRef, slot: string): Promise<void> {
     const id = `${this.owner(key)}/${slot}`;
     const current = this.cloud.current(this.owner(key), this.keyOf(key, slot));
-    if (this.rejected.has(id) || current?.status === 'Inactive') throw new KeyRejectedError(`the ${slot} key of ${this.owner(key)} was rejected by the cloud`);
+    if (this.rejected.has(id) || current?.status === 'Inactive')
+      throw new KeyRejectedError(`the ${slot} key of ${this.owner(key)} was rejected by the cloud`);
   }
 
   /** Starts the regeneration and, like the SDK's poller, resolves when the cloud reports it finished. */

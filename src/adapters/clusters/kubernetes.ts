@@ -8,7 +8,18 @@ import { existsSync, rmSync } from 'node:fs';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { homedir, tmpdir } from 'node:os';
 import { delimiter, join } from 'node:path';
-import { AppsV1Api, CoordinationV1Api, CoreV1Api, CustomObjectsApi, KubeConfig, PatchStrategy, VersionApi, setHeaderOptions, type V1Lease, type V1PodSpec } from '@kubernetes/client-node';
+import {
+  AppsV1Api,
+  CoordinationV1Api,
+  CoreV1Api,
+  CustomObjectsApi,
+  KubeConfig,
+  PatchStrategy,
+  VersionApi,
+  setHeaderOptions,
+  type V1Lease,
+  type V1PodSpec,
+} from '@kubernetes/client-node';
 import pRetry from 'p-retry';
 import { onInterrupt } from '../probes/interrupt.ts';
 import type { Cluster } from '../../config/schema.ts';
@@ -25,7 +36,13 @@ import {
   ConsumerNotReadyError,
 } from '../../errors.ts';
 import { secretsReadBy, type DiscoveredConsumer } from '../../model/discovery.ts';
-import { deletionConfirmationAnnotation, operationAnnotation, operationCompleted, selectShoots, type ShootView } from '../../model/gardener.ts';
+import {
+  deletionConfirmationAnnotation,
+  operationAnnotation,
+  operationCompleted,
+  selectShoots,
+  type ShootView,
+} from '../../model/gardener.ts';
 import { oldPodsLeft, rolloutBlocker, rolloutVerdict, type RolloutPod } from '../../model/rollout.ts';
 import type { Clock } from '../../ports/clock.ts';
 import type { ClusterFleet, Lease, LogCheck, LogCheckResult, RestartResult, WorkloadId } from '../../ports/clusters.ts';
@@ -73,14 +90,21 @@ const plurals: Record<Kind, string> = { deployment: 'deployments', statefulset: 
 
 interface WorkloadObject {
   metadata?: { name?: string; generation?: number; annotations?: Record<string, string> };
-  spec?: { replicas?: number; selector?: { matchLabels?: Record<string, string> }; template?: { metadata?: { annotations?: Record<string, string> }; spec?: V1PodSpec } };
+  spec?: {
+    replicas?: number;
+    selector?: { matchLabels?: Record<string, string> };
+    template?: { metadata?: { annotations?: Record<string, string> }; spec?: V1PodSpec };
+  };
   status?: Record<string, any>;
 }
 
 interface ShootObject {
   metadata?: { name?: string; deletionTimestamp?: string; annotations?: Record<string, string> };
   spec?: { secretBindingName?: string; credentialsBindingName?: string };
-  status?: { lastOperation?: { type: string; state: string; lastUpdateTime?: string }; credentials?: { rotation?: Record<string, { lastInitiationTime?: string; lastCompletionTime?: string }> } };
+  status?: {
+    lastOperation?: { type: string; state: string; lastUpdateTime?: string };
+    credentials?: { rotation?: Record<string, { lastInitiationTime?: string; lastCompletionTime?: string }> };
+  };
 }
 
 const gardener = { group: 'core.gardener.cloud', version: 'v1beta1', plural: 'shoots' } as const;
@@ -137,14 +161,18 @@ export class KubernetesClusterFleet implements ClusterFleet {
 
   private on(cluster: string): Clients {
     const c = this.clients.get(cluster);
-    if (!c) throw new ClusterUnreachableError(`cluster ${cluster} has no kubeconfig; set its context, kubeconfigPath or kubeconfigSecret in keyslot:clusters`);
+    if (!c)
+      throw new ClusterUnreachableError(
+        `cluster ${cluster} has no kubeconfig; set its context, kubeconfigPath or kubeconfigSecret in keyslot:clusters`,
+      );
     return c;
   }
 
   /** The one place a call is retried and its failure classified. */
   private async call<T>(cluster: string, what: string, options: CallOptions, body: (c: Clients) => Promise<T>): Promise<T> {
     const clients = this.on(cluster);
-    const retriable = (code: number | undefined) => code === undefined || code === 429 || code >= 500 || (code === 409 && options.retryConflict === true);
+    const retriable = (code: number | undefined) =>
+      code === undefined || code === 429 || code >= 500 || (code === 409 && options.retryConflict === true);
     try {
       return await pRetry(() => body(clients), {
         retries: this.retry.retries,
@@ -158,12 +186,21 @@ export class KubernetesClusterFleet implements ClusterFleet {
       if (error instanceof KeyslotError) throw error;
       const code = statusOf(error);
       const where = `cluster ${cluster}: ${what}`;
-      if (code === undefined) throw new ClusterUnreachableError(`${where} failed: the API did not answer (${(error as Error).message})`, { cause: error });
-      if (code === 401) throw new ForbiddenError(`${where} failed with HTTP 401: the cluster's credentials were not accepted; renew the kubeconfig`, { cause: error });
-      if (code === 403) throw new ForbiddenError(`${where} failed with HTTP 403; grant ${options.needs} to keyslot's identity (see the README's RBAC table)`, { cause: error });
+      if (code === undefined)
+        throw new ClusterUnreachableError(`${where} failed: the API did not answer (${(error as Error).message})`, { cause: error });
+      if (code === 401)
+        throw new ForbiddenError(`${where} failed with HTTP 401: the cluster's credentials were not accepted; renew the kubeconfig`, {
+          cause: error,
+        });
+      if (code === 403)
+        throw new ForbiddenError(
+          `${where} failed with HTTP 403; grant ${options.needs} to keyslot's identity (see the README's RBAC table)`,
+          { cause: error },
+        );
       if (code === 404) throw new ResourceNotFoundError(`${where} failed: not found`, { cause: error });
       if (code === 409) throw new ConflictError(`${where} failed: conflicting write (HTTP 409)`, { cause: error });
-      if (code === 429 || code >= 500) throw new ApiUnavailableError(`${where} failed with HTTP ${code} after ${this.retry.retries + 1} attempts`, { cause: error });
+      if (code === 429 || code >= 500)
+        throw new ApiUnavailableError(`${where} failed with HTTP ${code} after ${this.retry.retries + 1} attempts`, { cause: error });
       throw new ConsumerNotReadyError(`${where} failed with HTTP ${code}${serverSays(error)}`, { cause: error });
     }
   }
@@ -177,8 +214,16 @@ export class KubernetesClusterFleet implements ClusterFleet {
     const { kind, name } = this.split(id);
     const args = { name, namespace: id.namespace };
     try {
-      return (await this.call(cluster, `reading ${id.namespace}/${id.workload}`, { needs: `get ${plurals[kind]}.apps in namespace ${id.namespace}` }, ({ apps }) =>
-        kind === 'deployment' ? apps.readNamespacedDeployment(args) : kind === 'statefulset' ? apps.readNamespacedStatefulSet(args) : apps.readNamespacedDaemonSet(args),
+      return (await this.call(
+        cluster,
+        `reading ${id.namespace}/${id.workload}`,
+        { needs: `get ${plurals[kind]}.apps in namespace ${id.namespace}` },
+        ({ apps }) =>
+          kind === 'deployment'
+            ? apps.readNamespacedDeployment(args)
+            : kind === 'statefulset'
+              ? apps.readNamespacedStatefulSet(args)
+              : apps.readNamespacedDaemonSet(args),
       )) as WorkloadObject;
     } catch (error) {
       if (error instanceof ResourceNotFoundError) return undefined;
@@ -203,12 +248,26 @@ export class KubernetesClusterFleet implements ClusterFleet {
     if (!current) return { outcome: 'absent' };
     if (current.spec?.template?.metadata?.annotations?.[rotationAnnotation] === rotationId) return { outcome: 'already' };
     // What `kubectl rollout restart` does, plus the rotation id so that resume can tell.
-    const body = { spec: { template: { metadata: { annotations: { [restartedAtAnnotation]: this.clock.now().toISOString(), [rotationAnnotation]: rotationId } } } } };
+    const body = {
+      spec: {
+        template: {
+          metadata: { annotations: { [restartedAtAnnotation]: this.clock.now().toISOString(), [rotationAnnotation]: rotationId } },
+        },
+      },
+    };
     const { kind, name } = this.split(id);
     const options = setHeaderOptions('Content-Type', PatchStrategy.MergePatch);
     const args = { name, namespace: id.namespace, body };
-    await this.call(cluster, `restarting ${id.namespace}/${id.workload}`, { needs: `patch ${plurals[kind]}.apps in namespace ${id.namespace}`, retryConflict: true }, ({ apps }) =>
-      kind === 'deployment' ? apps.patchNamespacedDeployment(args, options) : kind === 'statefulset' ? apps.patchNamespacedStatefulSet(args, options) : apps.patchNamespacedDaemonSet(args, options),
+    await this.call(
+      cluster,
+      `restarting ${id.namespace}/${id.workload}`,
+      { needs: `patch ${plurals[kind]}.apps in namespace ${id.namespace}`, retryConflict: true },
+      ({ apps }) =>
+        kind === 'deployment'
+          ? apps.patchNamespacedDeployment(args, options)
+          : kind === 'statefulset'
+            ? apps.patchNamespacedStatefulSet(args, options)
+            : apps.patchNamespacedDaemonSet(args, options),
     );
     return { outcome: 'restarted' };
   }
@@ -224,7 +283,12 @@ export class KubernetesClusterFleet implements ClusterFleet {
     const labelSelector = Object.entries(labels)
       .map(([k, v]) => `${k}=${v}`)
       .join(',');
-    const list = await this.call(cluster, `listing pods of ${id.namespace}/${id.workload}`, { needs: `list pods in namespace ${id.namespace}` }, ({ core }) => core.listNamespacedPod({ namespace: id.namespace, labelSelector }));
+    const list = await this.call(
+      cluster,
+      `listing pods of ${id.namespace}/${id.workload}`,
+      { needs: `list pods in namespace ${id.namespace}` },
+      ({ core }) => core.listNamespacedPod({ namespace: id.namespace, labelSelector }),
+    );
     return list.items;
   }
 
@@ -235,7 +299,8 @@ export class KubernetesClusterFleet implements ClusterFleet {
       const w = await this.read(cluster, id);
       if (!w) throw new RolloutFailedError(`${id.namespace}/${id.workload} disappeared from cluster ${cluster} during its rollout`);
       const verdict = rolloutVerdict(kind, w);
-      if (verdict.state === 'failed') throw new RolloutFailedError(`${id.namespace}/${id.workload} on ${cluster}: rollout failed: ${verdict.message}`);
+      if (verdict.state === 'failed')
+        throw new RolloutFailedError(`${id.namespace}/${id.workload} on ${cluster}: rollout failed: ${verdict.message}`);
       let waiting = verdict.message;
       if (verdict.state === 'done') {
         // Rolled out is not yet old pods gone: status does not count Terminating pods, which still run with the old key.
@@ -248,7 +313,10 @@ export class KubernetesClusterFleet implements ClusterFleet {
         if (!left) return;
         waiting = left;
       }
-      if (this.clock.now().getTime() >= deadline) throw new RolloutFailedError(`${id.namespace}/${id.workload} on ${cluster}: rollout not finished after ${timeoutSeconds}s (${waiting})`);
+      if (this.clock.now().getTime() >= deadline)
+        throw new RolloutFailedError(
+          `${id.namespace}/${id.workload} on ${cluster}: rollout not finished after ${timeoutSeconds}s (${waiting})`,
+        );
       await this.clock.sleep(this.pollMs);
     }
   }
@@ -260,7 +328,8 @@ export class KubernetesClusterFleet implements ClusterFleet {
     // Pods that are going away are not what the check is about, and a container that never
     // started has no log to read (the server answers 400 for it).
     const pods = (await this.podsOf(cluster, check, w)).filter((p) => !p.metadata?.deletionTimestamp);
-    if (pods.length === 0) throw new LogsUnreadableError(`${check.namespace}/${check.workload} on ${cluster} has no running pods to read logs from`);
+    if (pods.length === 0)
+      throw new LogsUnreadableError(`${check.namespace}/${check.workload} on ${cluster} has no running pods to read logs from`);
     // client-node's log call takes sinceSeconds only; a second more never misses a line.
     const sinceSeconds = Math.max(1, Math.ceil((this.clock.now().getTime() - check.since.getTime()) / 1000));
     const patterns = check.patterns.map((p) => new RegExp(p, 'i'));
@@ -270,7 +339,9 @@ export class KubernetesClusterFleet implements ClusterFleet {
       const name = pod.metadata!.name!;
       const containers = (pod.spec?.containers ?? []).map((c) => c.name);
       if (check.container && !containers.includes(check.container)) {
-        throw new LogsUnreadableError(`${check.namespace}/${check.workload} on ${cluster}: pod ${name} has no container ${check.container} (it has ${containers.join(', ')}); fix the stage's container`);
+        throw new LogsUnreadableError(
+          `${check.namespace}/${check.workload} on ${cluster}: pod ${name} has no container ${check.container} (it has ${containers.join(', ')}); fix the stage's container`,
+        );
       }
       const statuses = pod.status?.containerStatuses ?? [];
       for (const container of check.container ? [check.container] : containers) {
@@ -279,8 +350,11 @@ export class KubernetesClusterFleet implements ClusterFleet {
         if (neverStarted) continue;
         let text: string;
         try {
-          text = await this.call(cluster, `reading logs of ${check.namespace}/${name} [${container}]`, { needs: `get pods/log in namespace ${check.namespace}` }, ({ core }) =>
-            core.readNamespacedPodLog({ name, namespace: check.namespace, container, sinceSeconds }),
+          text = await this.call(
+            cluster,
+            `reading logs of ${check.namespace}/${name} [${container}]`,
+            { needs: `get pods/log in namespace ${check.namespace}` },
+            ({ core }) => core.readNamespacedPodLog({ name, namespace: check.namespace, container, sinceSeconds }),
           );
         } catch (cause) {
           throw new LogsUnreadableError(`${(cause as Error).message}; a log check that cannot read logs fails`, { cause });
@@ -290,24 +364,45 @@ export class KubernetesClusterFleet implements ClusterFleet {
         for (const line of text.split('\n')) if (patterns.some((p) => p.test(line))) matches.push(`${name} [${container}]: auth error`);
       }
     }
-    if (read.length === 0) throw new LogsUnreadableError(`${check.namespace}/${check.workload} on ${cluster}: no container of its pods has started, so no log could be read`);
+    if (read.length === 0)
+      throw new LogsUnreadableError(
+        `${check.namespace}/${check.workload} on ${cluster}: no container of its pods has started, so no log could be read`,
+      );
     return { matches, read };
   }
 
   // ---- Gardener ------------------------------------------------------------------------------
 
   private async shoots(cluster: string, namespace: string): Promise<ShootObject[]> {
-    const list = await this.call(cluster, `listing shoots in ${namespace}`, { needs: `list shoots.core.gardener.cloud in namespace ${namespace}` }, ({ custom }) =>
-      custom.listNamespacedCustomObject({ ...gardener, namespace }),
+    const list = await this.call(
+      cluster,
+      `listing shoots in ${namespace}`,
+      { needs: `list shoots.core.gardener.cloud in namespace ${namespace}` },
+      ({ custom }) => custom.listNamespacedCustomObject({ ...gardener, namespace }),
     );
     return (list as { items?: ShootObject[] }).items ?? [];
   }
 
-  async annotateShoots(cluster: string, args: { namespace: string; shoots?: readonly string[]; secretBinding?: string; operation: string; since: Date; timeoutSeconds: number }): Promise<void> {
+  async annotateShoots(
+    cluster: string,
+    args: { namespace: string; shoots?: readonly string[]; secretBinding?: string; operation: string; since: Date; timeoutSeconds: number },
+  ): Promise<void> {
     const options = setHeaderOptions('Content-Type', PatchStrategy.MergePatch);
     for (const shoot of shootsToAnnotate(cluster, (await this.shoots(cluster, args.namespace)).map(shootView), args)) {
-      await this.call(cluster, `annotating shoot ${args.namespace}/${shoot.name}`, { needs: `patch shoots.core.gardener.cloud in namespace ${args.namespace}`, retryConflict: true }, ({ custom }) =>
-        custom.patchNamespacedCustomObject({ ...gardener, namespace: args.namespace, name: shoot.name, body: { metadata: { annotations: { [operationAnnotation]: args.operation } } } }, options),
+      await this.call(
+        cluster,
+        `annotating shoot ${args.namespace}/${shoot.name}`,
+        { needs: `patch shoots.core.gardener.cloud in namespace ${args.namespace}`, retryConflict: true },
+        ({ custom }) =>
+          custom.patchNamespacedCustomObject(
+            {
+              ...gardener,
+              namespace: args.namespace,
+              name: shoot.name,
+              body: { metadata: { annotations: { [operationAnnotation]: args.operation } } },
+            },
+            options,
+          ),
       );
     }
     await this.pollShoots(cluster, args.namespace, args.timeoutSeconds, `${args.operation}`, (all) => {
@@ -316,29 +411,62 @@ export class KubernetesClusterFleet implements ClusterFleet {
     });
   }
 
-  async waitShootsReconciled(cluster: string, args: { namespace: string; secretBinding: string; since: Date; timeoutSeconds: number }): Promise<void> {
-    await this.pollShoots(cluster, args.namespace, args.timeoutSeconds, `reconcile after the ${args.secretBinding} secret changed`, reconcilePending(cluster, args));
+  async waitShootsReconciled(
+    cluster: string,
+    args: { namespace: string; secretBinding: string; since: Date; timeoutSeconds: number },
+  ): Promise<void> {
+    await this.pollShoots(
+      cluster,
+      args.namespace,
+      args.timeoutSeconds,
+      `reconcile after the ${args.secretBinding} secret changed`,
+      reconcilePending(cluster, args),
+    );
   }
 
-  private pollShoots(cluster: string, namespace: string, timeoutSeconds: number, what: string, pending: (shoots: ShootView[]) => ShootView[]): Promise<void> {
-    return waitForShoots({ clock: this.clock, intervalMs: this.pollMs * 5, timeoutSeconds, cluster, what, pending, read: async () => (await this.shoots(cluster, namespace)).map(shootView) });
+  private pollShoots(
+    cluster: string,
+    namespace: string,
+    timeoutSeconds: number,
+    what: string,
+    pending: (shoots: ShootView[]) => ShootView[],
+  ): Promise<void> {
+    return waitForShoots({
+      clock: this.clock,
+      intervalMs: this.pollMs * 5,
+      timeoutSeconds,
+      cluster,
+      what,
+      pending,
+      read: async () => (await this.shoots(cluster, namespace)).map(shootView),
+    });
   }
 
   // ---- the lock Lease --------------------------------------------------------------------------
 
   private async readLease(cluster: string, name: string): Promise<V1Lease | undefined> {
     try {
-      return await this.call(cluster, 'reading the lock Lease', { needs: `get leases.coordination.k8s.io in namespace ${leaseNamespace}` }, ({ coordination }) => coordination.readNamespacedLease({ name, namespace: leaseNamespace }));
+      return await this.call(
+        cluster,
+        'reading the lock Lease',
+        { needs: `get leases.coordination.k8s.io in namespace ${leaseNamespace}` },
+        ({ coordination }) => coordination.readNamespacedLease({ name, namespace: leaseNamespace }),
+      );
     } catch (error) {
       if (error instanceof ResourceNotFoundError) return undefined;
       throw error;
     }
   }
 
-  async acquireLease(cluster: string, args: { name: string; holder: string; ttlSeconds: number; now: Date }): Promise<{ acquired: true } | { acquired: false; lease: Lease }> {
+  async acquireLease(
+    cluster: string,
+    args: { name: string; holder: string; ttlSeconds: number; now: Date },
+  ): Promise<{ acquired: true } | { acquired: false; lease: Lease }> {
     const expiry = (l: V1Lease): Lease => ({
       holder: l.spec?.holderIdentity ?? 'unknown',
-      expiresAt: new Date((l.spec?.renewTime ? Date.parse(l.spec.renewTime as unknown as string) : 0) + (l.spec?.leaseDurationSeconds ?? 0) * 1000),
+      expiresAt: new Date(
+        (l.spec?.renewTime ? Date.parse(l.spec.renewTime as unknown as string) : 0) + (l.spec?.leaseDurationSeconds ?? 0) * 1000,
+      ),
     });
     const needs = `create, update leases.coordination.k8s.io in namespace ${leaseNamespace}`;
     // Two rounds at most: a 409 means another driver wrote in between; re-read and decide again.
@@ -360,11 +488,21 @@ export class KubernetesClusterFleet implements ClusterFleet {
       };
       try {
         if (!current) {
-          await this.call(cluster, 'creating the lock Lease', { needs }, ({ coordination }) => coordination.createNamespacedLease({ namespace: leaseNamespace, body: { metadata: { name: args.name, namespace: leaseNamespace }, spec } }));
+          await this.call(cluster, 'creating the lock Lease', { needs }, ({ coordination }) =>
+            coordination.createNamespacedLease({
+              namespace: leaseNamespace,
+              body: { metadata: { name: args.name, namespace: leaseNamespace }, spec },
+            }),
+          );
         } else {
           // resourceVersion makes this a compare-and-swap: a racing driver gets 409.
-          const body = { metadata: { name: args.name, namespace: leaseNamespace, resourceVersion: current.metadata?.resourceVersion }, spec };
-          await this.call(cluster, 'renewing the lock Lease', { needs }, ({ coordination }) => coordination.replaceNamespacedLease({ name: args.name, namespace: leaseNamespace, body }));
+          const body = {
+            metadata: { name: args.name, namespace: leaseNamespace, resourceVersion: current.metadata?.resourceVersion },
+            spec,
+          };
+          await this.call(cluster, 'renewing the lock Lease', { needs }, ({ coordination }) =>
+            coordination.replaceNamespacedLease({ name: args.name, namespace: leaseNamespace, body }),
+          );
         }
         return { acquired: true };
       } catch (error) {
@@ -379,7 +517,12 @@ export class KubernetesClusterFleet implements ClusterFleet {
     const current = await this.readLease(cluster, args.name);
     if (current?.spec?.holderIdentity !== args.holder) return;
     try {
-      await this.call(cluster, 'releasing the lock Lease', { needs: `delete leases.coordination.k8s.io in namespace ${leaseNamespace}` }, ({ coordination }) => coordination.deleteNamespacedLease({ name: args.name, namespace: leaseNamespace }));
+      await this.call(
+        cluster,
+        'releasing the lock Lease',
+        { needs: `delete leases.coordination.k8s.io in namespace ${leaseNamespace}` },
+        ({ coordination }) => coordination.deleteNamespacedLease({ name: args.name, namespace: leaseNamespace }),
+      );
     } catch (error) {
       if (!(error instanceof ResourceNotFoundError)) throw error;
     }
@@ -391,8 +534,16 @@ export class KubernetesClusterFleet implements ClusterFleet {
     const wanted = new Set(secrets);
     const found: DiscoveredConsumer[] = [];
     for (const kind of ['deployment', 'statefulset', 'daemonset'] as const) {
-      const list = await this.call(cluster, `listing ${plurals[kind]} in ${namespace}`, { needs: `list ${plurals[kind]}.apps in namespace ${namespace}` }, ({ apps }) =>
-        kind === 'deployment' ? apps.listNamespacedDeployment({ namespace }) : kind === 'statefulset' ? apps.listNamespacedStatefulSet({ namespace }) : apps.listNamespacedDaemonSet({ namespace }),
+      const list = await this.call(
+        cluster,
+        `listing ${plurals[kind]} in ${namespace}`,
+        { needs: `list ${plurals[kind]}.apps in namespace ${namespace}` },
+        ({ apps }) =>
+          kind === 'deployment'
+            ? apps.listNamespacedDeployment({ namespace })
+            : kind === 'statefulset'
+              ? apps.listNamespacedStatefulSet({ namespace })
+              : apps.listNamespacedDaemonSet({ namespace }),
       );
       for (const w of list.items as WorkloadObject[]) {
         const podSpec = w.spec?.template?.spec;
@@ -445,7 +596,11 @@ function onlyCurrentContext(config: KubeConfig): KubeConfig {
  * decrypted by the engine into memory only and passed here). `inClusterRoot` prefixes the
  * service-account folder, as client-node's `loadFromCluster` does (tests point it at a temp folder).
  */
-export function kubeConfigsFor(clusters: readonly Cluster[], secretKubeconfigs: ReadonlyMap<string, string> = new Map(), inClusterRoot = ''): Map<string, KubeConfig> {
+export function kubeConfigsFor(
+  clusters: readonly Cluster[],
+  secretKubeconfigs: ReadonlyMap<string, string> = new Map(),
+  inClusterRoot = '',
+): Map<string, KubeConfig> {
   const configs = new Map<string, KubeConfig>();
   for (const [i, c] of clusters.entries()) {
     const path = `keyslot:clusters[${i}]`;
@@ -458,7 +613,11 @@ export function kubeConfigsFor(clusters: readonly Cluster[], secretKubeconfigs: 
       if (text === undefined) continue;
       kc.loadFromString(text);
     } else if (c.kubeconfigPath) {
-      if (!existsSync(c.kubeconfigPath)) refuse(`kubeconfigPath ${c.kubeconfigPath}, which does not exist`, 'point kubeconfigPath at a kubeconfig file (relative paths are from the project folder)');
+      if (!existsSync(c.kubeconfigPath))
+        refuse(
+          `kubeconfigPath ${c.kubeconfigPath}, which does not exist`,
+          'point kubeconfigPath at a kubeconfig file (relative paths are from the project folder)',
+        );
       kc.loadFromFile(c.kubeconfigPath);
     } else {
       // With no kubeconfig at all, client-node falls back to http://localhost and fails later with an
@@ -477,7 +636,16 @@ export function kubeConfigsFor(clusters: readonly Cluster[], secretKubeconfigs: 
       }
     }
     if (c.context) {
-      if (!kc.getContexts().some((x) => x.name === c.context)) refuse(`context ${c.context}, which the kubeconfig does not have (it has ${kc.getContexts().map((x) => x.name).join(', ') || 'none'})`, 'use one of its contexts');
+      if (!kc.getContexts().some((x) => x.name === c.context))
+        refuse(
+          `context ${c.context}, which the kubeconfig does not have (it has ${
+            kc
+              .getContexts()
+              .map((x) => x.name)
+              .join(', ') || 'none'
+          })`,
+          'use one of its contexts',
+        );
       kc.setCurrentContext(c.context);
     } else if (!kc.getCurrentCluster()) refuse('a kubeconfig with no current context', 'set context to one of its contexts');
     configs.set(c.name, kc);
@@ -488,6 +656,11 @@ export function kubeConfigsFor(clusters: readonly Cluster[], secretKubeconfigs: 
 /** A KubeConfig pointing at one API server URL without auth (emulators on 127.0.0.1). */
 export function plainKubeConfig(server: string): KubeConfig {
   const kc = new KubeConfig();
-  kc.loadFromOptions({ clusters: [{ name: 'c', server, skipTLSVerify: true }], users: [{ name: 'u' }], contexts: [{ name: 'c', cluster: 'c', user: 'u' }], currentContext: 'c' });
+  kc.loadFromOptions({
+    clusters: [{ name: 'c', server, skipTLSVerify: true }],
+    users: [{ name: 'u' }],
+    contexts: [{ name: 'c', cluster: 'c', user: 'u' }],
+    currentContext: 'c',
+  });
   return kc;
 }

@@ -66,7 +66,10 @@ export class SimulatedClusterFleet implements ClusterFleet {
       if (status.complete) return;
       if (status.failed) throw new RolloutFailedError(`${id.namespace}/${id.workload} on ${cluster}: rollout failed (${status.failed})`);
       const now = this.clock.now().getTime();
-      if (now >= deadline) throw new RolloutFailedError(`${id.namespace}/${id.workload} on ${cluster}: rollout not finished after ${timeoutSeconds}s (${status.ready}/${status.desired} ready)`);
+      if (now >= deadline)
+        throw new RolloutFailedError(
+          `${id.namespace}/${id.workload} on ${cluster}: rollout not finished after ${timeoutSeconds}s (${status.ready}/${status.desired} ready)`,
+        );
       // Like a watch: wake when the model says the status changes, or at the deadline.
       const next = this.cluster(cluster).nextChangeAt(w) ?? deadline;
       await this.clock.sleep(Math.max(1, Math.min(next, deadline) - now));
@@ -85,11 +88,18 @@ export class SimulatedClusterFleet implements ClusterFleet {
     if (!w) throw new ConsumerNotReadyError(`${check.namespace}/${check.workload} not found on ${cluster}; its logs cannot be read`);
     await this.clock.sleep(check.windowSeconds * 1000);
     if (check.container && !w.containers.includes(check.container)) {
-      throw new LogsUnreadableError(`${check.namespace}/${check.workload} on ${cluster}: its pods have no container ${check.container} (they have ${w.containers.join(', ')}); fix the stage's container`);
+      throw new LogsUnreadableError(
+        `${check.namespace}/${check.workload} on ${cluster}: its pods have no container ${check.container} (they have ${w.containers.join(', ')}); fix the stage's container`,
+      );
     }
     const patterns = check.patterns.map((p) => new RegExp(p, 'i'));
     const containers = check.container ? [check.container] : w.containers;
-    const matches = containers.flatMap((c) => this.cluster(cluster).logs(w, check.since.getTime(), c).filter((line) => patterns.some((p) => p.test(line))).map(() => `${w.name} [${c}]: auth error`));
+    const matches = containers.flatMap((c) =>
+      this.cluster(cluster)
+        .logs(w, check.since.getTime(), c)
+        .filter((line) => patterns.some((p) => p.test(line)))
+        .map(() => `${w.name} [${c}]: auth error`),
+    );
     return { matches, read: w.pods.flatMap((p) => containers.map((c) => `${p.name}/${c}`)) };
   }
 
@@ -98,19 +108,48 @@ export class SimulatedClusterFleet implements ClusterFleet {
     return [...c.shoots.values()].filter((s) => s.namespace === namespace).map(simShootView);
   }
 
-  async annotateShoots(cluster: string, args: { namespace: string; shoots?: readonly string[]; secretBinding?: string; operation: string; since: Date; timeoutSeconds: number }): Promise<void> {
+  async annotateShoots(
+    cluster: string,
+    args: { namespace: string; shoots?: readonly string[]; secretBinding?: string; operation: string; since: Date; timeoutSeconds: number },
+  ): Promise<void> {
     const c = this.cluster(cluster);
-    for (const shoot of shootsToAnnotate(cluster, this.shootViews(c, args.namespace), args)) c.annotateShoot(c.shoots.get(SimCluster.key(args.namespace, shoot.name))!, args.operation);
-    await this.pollShoots(c, args.namespace, args.timeoutSeconds, args.operation, (all) => selectShoots(all, args).filter((s) => !operationCompleted(s, args.operation, args.since)));
+    for (const shoot of shootsToAnnotate(cluster, this.shootViews(c, args.namespace), args))
+      c.annotateShoot(c.shoots.get(SimCluster.key(args.namespace, shoot.name))!, args.operation);
+    await this.pollShoots(c, args.namespace, args.timeoutSeconds, args.operation, (all) =>
+      selectShoots(all, args).filter((s) => !operationCompleted(s, args.operation, args.since)),
+    );
   }
 
-  async waitShootsReconciled(cluster: string, args: { namespace: string; secretBinding: string; since: Date; timeoutSeconds: number }): Promise<void> {
+  async waitShootsReconciled(
+    cluster: string,
+    args: { namespace: string; secretBinding: string; since: Date; timeoutSeconds: number },
+  ): Promise<void> {
     const c = this.cluster(cluster);
-    await this.pollShoots(c, args.namespace, args.timeoutSeconds, `reconcile after the ${args.secretBinding} secret changed`, reconcilePending(cluster, args));
+    await this.pollShoots(
+      c,
+      args.namespace,
+      args.timeoutSeconds,
+      `reconcile after the ${args.secretBinding} secret changed`,
+      reconcilePending(cluster, args),
+    );
   }
 
-  private pollShoots(c: SimCluster, namespace: string, timeoutSeconds: number, what: string, pending: (shoots: ShootView[]) => ShootView[]): Promise<void> {
-    return waitForShoots({ clock: this.clock, intervalMs: pollMs * 5, timeoutSeconds, cluster: c.name, what, pending, read: async () => this.shootViews(c, namespace) });
+  private pollShoots(
+    c: SimCluster,
+    namespace: string,
+    timeoutSeconds: number,
+    what: string,
+    pending: (shoots: ShootView[]) => ShootView[],
+  ): Promise<void> {
+    return waitForShoots({
+      clock: this.clock,
+      intervalMs: pollMs * 5,
+      timeoutSeconds,
+      cluster: c.name,
+      what,
+      pending,
+      read: async () => this.shootViews(c, namespace),
+    });
   }
 
   async acquireLease(cluster: string, args: { name: string; holder: string; ttlSeconds: number; now: Date }) {
@@ -119,7 +158,8 @@ export class SimulatedClusterFleet implements ClusterFleet {
     const lease = c.leases.get(key);
     const now = args.now.getTime();
     const expiresAt = (lease?.renewTime ?? 0) + (lease?.durationSeconds ?? 0) * 1000;
-    if (lease?.holder && lease.holder !== args.holder && expiresAt > now) return { acquired: false as const, lease: { holder: lease.holder, expiresAt: new Date(expiresAt) } };
+    if (lease?.holder && lease.holder !== args.holder && expiresAt > now)
+      return { acquired: false as const, lease: { holder: lease.holder, expiresAt: new Date(expiresAt) } };
     c.leases.set(key, { holder: args.holder, renewTime: now, durationSeconds: args.ttlSeconds });
     return { acquired: true as const };
   }
@@ -134,7 +174,14 @@ export class SimulatedClusterFleet implements ClusterFleet {
     const c = this.cluster(cluster);
     return [...c.workloads.values()]
       .filter((w) => w.namespace === namespace && w.secrets.some((s) => secrets.includes(s)))
-      .map((w) => ({ cluster, namespace, workload: `${w.kind}/${w.name}`, secrets: w.secrets.filter((s) => secrets.includes(s)), replicas: w.replicas, containers: w.containers }));
+      .map((w) => ({
+        cluster,
+        namespace,
+        workload: `${w.kind}/${w.name}`,
+        secrets: w.secrets.filter((s) => secrets.includes(s)),
+        replicas: w.replicas,
+        containers: w.containers,
+      }));
   }
 
   async withKubeconfig<T>(cluster: string, fn: (path: string) => Promise<T>): Promise<T> {

@@ -20,14 +20,19 @@ export async function waitForShoots(args: {
   for (;;) {
     const left = args.pending(await args.read());
     if (left.length === 0) return;
-    if (args.clock.now().getTime() >= deadline) throw new ConsumerNotReadyError(`cluster ${args.cluster}: ${args.what} not completed after ${args.timeoutSeconds}s for shoot(s) ${left.map((s) => s.name).join(', ')}`);
+    if (args.clock.now().getTime() >= deadline)
+      throw new ConsumerNotReadyError(
+        `cluster ${args.cluster}: ${args.what} not completed after ${args.timeoutSeconds}s for shoot(s) ${left.map((s) => s.name).join(', ')}`,
+      );
     await args.clock.sleep(args.intervalMs);
   }
 }
 
 /** What an `annotate` or `wait-reconciled` stage selects, said the way a user wrote it. */
 function selector(args: { namespace: string; shoots?: readonly string[]; secretBinding?: string }): string {
-  return args.shoots ? `shoots ${args.shoots.join(', ')} in ${args.namespace}` : `shoots of secretBinding ${args.secretBinding} in ${args.namespace}`;
+  return args.shoots
+    ? `shoots ${args.shoots.join(', ')} in ${args.namespace}`
+    : `shoots of secretBinding ${args.secretBinding} in ${args.namespace}`;
 }
 
 /**
@@ -41,13 +46,18 @@ export function shootsToAnnotate(
   args: { namespace: string; shoots?: readonly string[]; secretBinding?: string; operation: string; since: Date },
 ): ShootView[] {
   const selected = selectShoots(all, args);
-  if (selected.length === 0) throw new ResourceNotFoundError(`cluster ${cluster}: no Shoot matches the stage's selector (${selector(args)}); fix the stage's shoots or secretBinding`);
+  if (selected.length === 0)
+    throw new ResourceNotFoundError(
+      `cluster ${cluster}: no Shoot matches the stage's selector (${selector(args)}); fix the stage's shoots or secretBinding`,
+    );
   const missing = (args.shoots ?? []).filter((n) => !selected.some((s) => s.name === n));
   if (missing.length) throw new ResourceNotFoundError(`cluster ${cluster}: shoot(s) ${missing.join(', ')} not found in ${args.namespace}`);
   const deleting = selected.filter((s) => s.beingDeleted);
   if (deleting.length) {
     const names = deleting.map((s) => `${args.namespace}/${s.name}`).join(', ');
-    throw new ShootBeingDeletedError(`cluster ${cluster}: shoot(s) ${names} are marked for deletion; Gardener refuses ${args.operation} on them — remove them from the stage`);
+    throw new ShootBeingDeletedError(
+      `cluster ${cluster}: shoot(s) ${names} are marked for deletion; Gardener refuses ${args.operation} on them — remove them from the stage`,
+    );
   }
   for (const s of selected) {
     const why = refusedOperation(s, args.operation);
@@ -57,12 +67,21 @@ export function shootsToAnnotate(
 }
 
 /** What `wait-reconciled` waits for: every Shoot of the binding reconciled since the change; a failed one fails the wait. */
-export function reconcilePending(cluster: string, args: { namespace: string; secretBinding: string; since: Date }): (all: ShootView[]) => ShootView[] {
+export function reconcilePending(
+  cluster: string,
+  args: { namespace: string; secretBinding: string; since: Date },
+): (all: ShootView[]) => ShootView[] {
   return (all) => {
     const shoots = selectShoots(all, { secretBinding: args.secretBinding });
-    if (shoots.length === 0) throw new ResourceNotFoundError(`cluster ${cluster}: no Shoot matches the stage's selector (${selector(args)}); fix the stage's secretBinding`);
+    if (shoots.length === 0)
+      throw new ResourceNotFoundError(
+        `cluster ${cluster}: no Shoot matches the stage's selector (${selector(args)}); fix the stage's secretBinding`,
+      );
     const failed = shoots.find((s) => reconcileFailed(s, args.since));
-    if (failed) throw new ConsumerNotReadyError(`cluster ${cluster}: shoot ${args.namespace}/${failed.name} failed to reconcile after ${args.secretBinding} changed`);
+    if (failed)
+      throw new ConsumerNotReadyError(
+        `cluster ${cluster}: shoot ${args.namespace}/${failed.name} failed to reconcile after ${args.secretBinding} changed`,
+      );
     return shoots.filter((s) => !reconciledSince(s, args.since));
   };
 }

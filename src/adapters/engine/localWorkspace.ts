@@ -25,7 +25,8 @@ export interface LocalWorkspaceOptions {
   readonly envVars?: Record<string, string>;
 }
 
-const installHint = 'install the Pulumi CLI (https://www.pulumi.com/docs/iac/download-install/) or point KEYSLOT_PULUMI_ROOT at its install folder';
+const installHint =
+  'install the Pulumi CLI (https://www.pulumi.com/docs/iac/download-install/) or point KEYSLOT_PULUMI_ROOT at its install folder';
 
 /**
  * The oldest CLI keyslot runs with. The engine honours `replacementTrigger` from 3.208 (fixed in
@@ -45,7 +46,10 @@ function older(installed: string, minimum: string): boolean {
 /** One line of what the CLI said, without its progress noise. */
 function firstLine(error: unknown): string {
   const text = error instanceof CommandError ? error.message : error instanceof Error ? error.message : String(error);
-  const lines = text.split('\n').map((l) => l.trim()).filter((l) => l && !/^(code|stdout|stderr|err\?):/.test(l));
+  const lines = text
+    .split('\n')
+    .map((l) => l.trim())
+    .filter((l) => l && !/^(code|stdout|stderr|err\?):/.test(l));
   return lines.find((l) => /^error:/i.test(l)) ?? lines[0] ?? 'unknown failure';
 }
 
@@ -64,13 +68,24 @@ function describeEvent(event: Record<string, any>): EngineEvent | undefined {
     return { kind: 'resource', message: `${m.op} ${m.type} ${String(m.urn).split('::').pop()}` };
   }
   if (event.diagnosticEvent && ['error', 'warning'].includes(event.diagnosticEvent.severity)) {
-    return { kind: 'diagnostic', message: `${event.diagnosticEvent.severity}: ${String(event.diagnosticEvent.message).trim().split('\n')[0]}` };
+    return {
+      kind: 'diagnostic',
+      message: `${event.diagnosticEvent.severity}: ${String(event.diagnosticEvent.message).trim().split('\n')[0]}`,
+    };
   }
   if (event.policyEvent) {
-    return { kind: 'diagnostic', message: `policy ${event.policyEvent.policyName} (${event.policyEvent.enforcementLevel}): ${violationOf(event.policyEvent.message)}` };
+    return {
+      kind: 'diagnostic',
+      message: `policy ${event.policyEvent.policyName} (${event.policyEvent.enforcementLevel}): ${violationOf(event.policyEvent.message)}`,
+    };
   }
   if (event.summaryEvent) {
-    return { kind: 'summary', message: Object.entries(event.summaryEvent.resourceChanges ?? {}).map(([op, n]) => `${n} ${op}`).join(', ') };
+    return {
+      kind: 'summary',
+      message: Object.entries(event.summaryEvent.resourceChanges ?? {})
+        .map(([op, n]) => `${n} ${op}`)
+        .join(', '),
+    };
   }
   return undefined;
 }
@@ -93,10 +108,15 @@ export class LocalWorkspaceEngine implements StackEngine {
     }
     const installed = pulumiCommand.version?.toString() ?? 'unknown';
     if (installed === 'unknown' || older(installed, minimumPulumiVersion)) {
-      throw new PulumiCliMissingError(`the Pulumi CLI is ${installed === 'unknown' ? 'of an unknown version' : `v${installed.replace(/^v/, '')}`}; keyslot needs v${minimumPulumiVersion} or newer; upgrade it (https://www.pulumi.com/docs/iac/download-install/)`);
+      throw new PulumiCliMissingError(
+        `the Pulumi CLI is ${installed === 'unknown' ? 'of an unknown version' : `v${installed.replace(/^v/, '')}`}; keyslot needs v${minimumPulumiVersion} or newer; upgrade it (https://www.pulumi.com/docs/iac/download-install/)`,
+      );
     }
     try {
-      const stack = await LocalWorkspace.createOrSelectStack({ stackName: options.stack, workDir }, { pulumiCommand, ...(options.envVars ? { envVars: options.envVars } : {}) });
+      const stack = await LocalWorkspace.createOrSelectStack(
+        { stackName: options.stack, workDir },
+        { pulumiCommand, ...(options.envVars ? { envVars: options.envVars } : {}) },
+      );
       return new LocalWorkspaceEngine(options.stack, workDir, stack);
     } catch (cause) {
       throw new EngineError(`cannot select stack ${options.stack}: ${firstLine(cause)}`, { cause });
@@ -113,7 +133,9 @@ export class LocalWorkspaceEngine implements StackEngine {
 
   async getConfig(path: string): Promise<string | undefined> {
     const raw = await this.readConfig();
-    const value = path.split('.').reduce<unknown>((node, part) => (node && typeof node === 'object' ? (node as Record<string, unknown>)[part] : undefined), raw);
+    const value = path
+      .split('.')
+      .reduce<unknown>((node, part) => (node && typeof node === 'object' ? (node as Record<string, unknown>)[part] : undefined), raw);
     return value === undefined ? undefined : String(value);
   }
 
@@ -146,7 +168,8 @@ export class LocalWorkspaceEngine implements StackEngine {
       policyPacks: options.policyPacks.map((p) => join(this.workDir, p)),
       color: 'never' as const,
       onEvent: (e: Record<string, any>) => {
-        if (e.policyEvent?.enforcementLevel === 'mandatory') mandatory.push(`policy ${e.policyEvent.policyName} (mandatory): ${violationOf(e.policyEvent.message)}`);
+        if (e.policyEvent?.enforcementLevel === 'mandatory')
+          mandatory.push(`policy ${e.policyEvent.policyName} (mandatory): ${violationOf(e.policyEvent.message)}`);
         const d = describeEvent(e);
         if (d) options.onEvent?.(d);
       },
@@ -155,12 +178,20 @@ export class LocalWorkspaceEngine implements StackEngine {
   }
 
   /** Runs an up or preview; a failure the pack caused is a PolicyViolationError naming the policy. */
-  private async deploy<T>(what: 'up' | 'preview', options: UpOptions, body: (args: ReturnType<LocalWorkspaceEngine['upArgs']>['args']) => Promise<T>): Promise<T> {
+  private async deploy<T>(
+    what: 'up' | 'preview',
+    options: UpOptions,
+    body: (args: ReturnType<LocalWorkspaceEngine['upArgs']>['args']) => Promise<T>,
+  ): Promise<T> {
     const { args, mandatory } = this.upArgs(options);
     try {
       return await body(args);
     } catch (cause) {
-      if (mandatory.length) throw new PolicyViolationError(`pulumi ${what} failed: ${mandatory[0]}${mandatory.length > 1 ? ` (and ${mandatory.length - 1} more)` : ''}`, { cause });
+      if (mandatory.length)
+        throw new PolicyViolationError(
+          `pulumi ${what} failed: ${mandatory[0]}${mandatory.length > 1 ? ` (and ${mandatory.length - 1} more)` : ''}`,
+          { cause },
+        );
       throw new EngineError(`pulumi ${what} failed for stack ${this.stack}: ${firstLine(cause)}`, { cause });
     }
   }
@@ -184,10 +215,12 @@ export class LocalWorkspaceEngine implements StackEngine {
   async deployed(): Promise<Record<string, CredentialState>> {
     const outputs = await this.call('stack output', () => this.pulumiStack.outputs());
     const credentials = (outputs.credentials?.value ?? {}) as Record<string, unknown>;
-    return Object.fromEntries(Object.entries(credentials).flatMap(([name, state]) => {
-      const parsed = readCredentialState({ state });
-      return parsed ? [[name, parsed]] : [];
-    }));
+    return Object.fromEntries(
+      Object.entries(credentials).flatMap(([name, state]) => {
+        const parsed = readCredentialState({ state });
+        return parsed ? [[name, parsed]] : [];
+      }),
+    );
   }
 
   async getTag(name: string): Promise<string | undefined> {

@@ -55,7 +55,9 @@ interface RegisterRequest {
  */
 function recordEngineView(): Map<string, EngineView> {
   const seen = new Map<string, EngineView>();
-  const monitor = getMonitor() as unknown as { registerResource(req: RegisterRequest, cb: (err: unknown, res?: { getUrn(): string }) => void): void };
+  const monitor = getMonitor() as unknown as {
+    registerResource(req: RegisterRequest, cb: (err: unknown, res?: { getUrn(): string }) => void): void;
+  };
   const original = monitor.registerResource.bind(monitor);
   monitor.registerResource = (req, cb) => {
     const trigger = req.getReplacementTrigger?.()?.toJavaScript();
@@ -81,7 +83,8 @@ export interface Invoked {
 }
 
 /** The SDK's own "every outstanding RPC has finished" (internal, but what `pulumi` itself awaits on exit). */
-const waitForRPCs: (() => Promise<void>) | undefined = (require('@pulumi/pulumi/runtime/settings') as { waitForRPCs?: () => Promise<void> }).waitForRPCs;
+const waitForRPCs: (() => Promise<void>) | undefined = (require('@pulumi/pulumi/runtime/settings') as { waitForRPCs?: () => Promise<void> })
+  .waitForRPCs;
 
 /** Resolves when the program has registered everything it will: no RPC in flight and no new registration. */
 async function settle(count: () => number): Promise<void> {
@@ -108,7 +111,11 @@ export interface MockProviders {
    * Returns the id and state (inputs plus outputs) of a registered resource. `view` has its
    * options as the engine got them, `plain` its inputs with the secret wrappers taken off.
    */
-  newResource(args: pulumi.runtime.MockResourceArgs, view: Readonly<EngineView>, plain: Record<string, unknown>): MockResourceResult | Promise<MockResourceResult>;
+  newResource(
+    args: pulumi.runtime.MockResourceArgs,
+    view: Readonly<EngineView>,
+    plain: Record<string, unknown>,
+  ): MockResourceResult | Promise<MockResourceResult>;
   call(args: pulumi.runtime.MockCallArgs): Record<string, unknown> | Promise<Record<string, unknown>>;
 }
 
@@ -169,7 +176,14 @@ async function runRegistered(stack: string, config: Record<string, string>, prov
         // The monitor saw the registration first, so its options are known here (reads have none).
         const view = engine.get(`${args.type}::${args.name}`) ?? { deleteBeforeReplace: false, additionalSecretOutputs: [] };
         const result = await providers.newResource(args, view, reveal(args.inputs) as Record<string, unknown>);
-        registered.push({ type: args.type, name: args.name, custom: args.custom ?? true, inputs: args.inputs, outputs: result.state, ...(args.provider ? { provider: args.provider } : {}) });
+        registered.push({
+          type: args.type,
+          name: args.name,
+          custom: args.custom ?? true,
+          inputs: args.inputs,
+          outputs: result.state,
+          ...(args.provider ? { provider: args.provider } : {}),
+        });
         return result;
       },
       call: (args) => providers.call(args),
@@ -184,12 +198,25 @@ async function runRegistered(stack: string, config: Record<string, string>, prov
   const outputs = keyslotProgram();
   // Output.promise() rejects when the program failed (a stale file, a bad input), where apply would never run.
   const credentials = (await (outputs.credentials as unknown as { promise(): Promise<Record<string, CredentialState>> }).promise()) ?? {};
-  const keyMaterial = (await (outputs.keyMaterial as unknown as { promise(): Promise<Record<string, Record<string, Readonly<Record<string, string>>>>> } | undefined)?.promise()) ?? {};
+  const keyMaterial =
+    (await (
+      outputs.keyMaterial as unknown as { promise(): Promise<Record<string, Record<string, Readonly<Record<string, string>>>>> } | undefined
+    )?.promise()) ?? {};
   await settle(() => registered.length);
   const resources = registered.map((r): Registered => {
     // Reads (the StackReference) do not pass through registerResource.
-    const view = engine.get(`${r.type}::${r.name}`) ?? { urn: `urn:pulumi:${stack}::keyslot::${r.type}::${r.name}`, deleteBeforeReplace: false, additionalSecretOutputs: [] };
-    return { ...r, urn: view.urn!, deleteBeforeReplace: view.deleteBeforeReplace, additionalSecretOutputs: view.additionalSecretOutputs, ...(view.parent ? { parent: view.parent } : {}) };
+    const view = engine.get(`${r.type}::${r.name}`) ?? {
+      urn: `urn:pulumi:${stack}::keyslot::${r.type}::${r.name}`,
+      deleteBeforeReplace: false,
+      additionalSecretOutputs: [],
+    };
+    return {
+      ...r,
+      urn: view.urn!,
+      deleteBeforeReplace: view.deleteBeforeReplace,
+      additionalSecretOutputs: view.additionalSecretOutputs,
+      ...(view.parent ? { parent: view.parent } : {}),
+    };
   });
   return { resources, credentials, keyMaterial };
 }

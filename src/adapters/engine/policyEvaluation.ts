@@ -6,7 +6,16 @@
  * constructor starts a server); `test/policy/boot.spec.ts` proves the same policies under the real
  * policy host.
  */
-import type { Policies, Policy, PolicyResource, PolicyResourceOptions, ResourceValidationArgs, ResourceValidationPolicy, StackValidationArgs, StackValidationPolicy } from '@pulumi/policy';
+import type {
+  Policies,
+  Policy,
+  PolicyResource,
+  PolicyResourceOptions,
+  ResourceValidationArgs,
+  ResourceValidationPolicy,
+  StackValidationArgs,
+  StackValidationPolicy,
+} from '@pulumi/policy';
 import { reveal } from './secretValues.ts';
 
 export interface Violation {
@@ -27,7 +36,9 @@ class NotApplicable extends Error {}
 
 /** The policy's config: its schema's defaults under what the test (the config file) sets. */
 export function policyConfig(policy: Policy, overrides: Record<string, unknown> = {}): Record<string, unknown> {
-  const defaults = Object.fromEntries(Object.entries(policy.configSchema?.properties ?? {}).flatMap(([k, s]) => ('default' in s ? [[k, s.default]] : [])));
+  const defaults = Object.fromEntries(
+    Object.entries(policy.configSchema?.properties ?? {}).flatMap(([k, s]) => ('default' in s ? [[k, s.default]] : [])),
+  );
   return { ...defaults, ...overrides };
 }
 
@@ -36,22 +47,48 @@ function urnOf(r: ResourceInput): string {
 }
 
 function options(r: ResourceInput): PolicyResourceOptions {
-  return { protect: false, ignoreChanges: [], aliases: [], customTimeouts: { createSeconds: 0, updateSeconds: 0, deleteSeconds: 0 }, additionalSecretOutputs: [], ...r.opts, ...(r.parent ? { parent: r.parent } : {}) };
+  return {
+    protect: false,
+    ignoreChanges: [],
+    aliases: [],
+    customTimeouts: { createSeconds: 0, updateSeconds: 0, deleteSeconds: 0 },
+    additionalSecretOutputs: [],
+    ...r.opts,
+    ...(r.parent ? { parent: r.parent } : {}),
+  };
 }
 
 function typing(type: string) {
   const isType = (cls: { __pulumiType?: string }) => cls.__pulumiType === type;
-  return { isType: isType as never, asType: ((cls: { __pulumiType?: string }, props: unknown) => (isType(cls) ? props : undefined)) as never };
+  return {
+    isType: isType as never,
+    asType: ((cls: { __pulumiType?: string }, props: unknown) => (isType(cls) ? props : undefined)) as never,
+  };
 }
 
 function notApplicable(reason?: string): never {
   throw new NotApplicable(reason);
 }
 
-export async function validateResource(policy: ResourceValidationPolicy, r: ResourceInput, config: Record<string, unknown> = {}): Promise<Violation[]> {
+export async function validateResource(
+  policy: ResourceValidationPolicy,
+  r: ResourceInput,
+  config: Record<string, unknown> = {},
+): Promise<Violation[]> {
   const violations: Violation[] = [];
   const { type, name, urn, props, opts, isType, asType } = policyResources([r])[0]!;
-  const args: ResourceValidationArgs = { type, name, urn, props, opts, isType, asType: asType as never, stackTags: new Map(), getConfig: (() => policyConfig(policy, config)) as never, notApplicable };
+  const args: ResourceValidationArgs = {
+    type,
+    name,
+    urn,
+    props,
+    opts,
+    isType,
+    asType: asType as never,
+    stackTags: new Map(),
+    getConfig: (() => policyConfig(policy, config)) as never,
+    notApplicable,
+  };
   const validations = [policy.validateResource ?? []].flat();
   try {
     for (const v of validations) await v(args, (message, urn) => violations.push({ message, ...(urn ? { urn } : {}) }));
@@ -86,9 +123,18 @@ export function policyResources(inputs: readonly ResourceInput[]): PolicyResourc
   return list;
 }
 
-export async function validateStack(policy: StackValidationPolicy, resources: readonly ResourceInput[], config: Record<string, unknown> = {}): Promise<Violation[]> {
+export async function validateStack(
+  policy: StackValidationPolicy,
+  resources: readonly ResourceInput[],
+  config: Record<string, unknown> = {},
+): Promise<Violation[]> {
   const violations: Violation[] = [];
-  const args: StackValidationArgs = { resources: policyResources(resources), stackTags: new Map(), getConfig: (() => policyConfig(policy, config)) as never, notApplicable };
+  const args: StackValidationArgs = {
+    resources: policyResources(resources),
+    stackTags: new Map(),
+    getConfig: (() => policyConfig(policy, config)) as never,
+    notApplicable,
+  };
   try {
     await policy.validateStack(args, (message, urn) => violations.push({ message, ...(urn ? { urn } : {}) }));
   } catch (e) {
@@ -98,7 +144,11 @@ export async function validateStack(policy: StackValidationPolicy, resources: re
 }
 
 /** Runs any policy over a whole stack: resource policies once per resource. */
-export async function runPolicy(policy: ResourceValidationPolicy | StackValidationPolicy, resources: readonly ResourceInput[], config: Record<string, unknown> = {}): Promise<Violation[]> {
+export async function runPolicy(
+  policy: ResourceValidationPolicy | StackValidationPolicy,
+  resources: readonly ResourceInput[],
+  config: Record<string, unknown> = {},
+): Promise<Violation[]> {
   if ('validateStack' in policy) return validateStack(policy, resources, config);
   const all: Violation[] = [];
   for (const r of resources) all.push(...(await validateResource(policy as ResourceValidationPolicy, r, config)));
@@ -119,7 +169,8 @@ async function analyze(policies: Policies, resources: readonly ResourceInput[], 
   const found: PackViolation[] = [];
   for (const policy of policies) {
     if ('validateStack' in policy !== (which === 'stack') || levelOf(policy) === 'disabled') continue;
-    for (const v of await runPolicy(policy as ResourceValidationPolicy | StackValidationPolicy, resources)) found.push({ ...v, policy: policy.name, level: levelOf(policy) });
+    for (const v of await runPolicy(policy as ResourceValidationPolicy | StackValidationPolicy, resources))
+      found.push({ ...v, policy: policy.name, level: levelOf(policy) });
   }
   return found;
 }

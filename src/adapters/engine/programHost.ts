@@ -27,7 +27,9 @@ export function namespacedConfig(raw: Readonly<Record<string, unknown>>): Record
 }
 
 /** Messages between this process and the host child (see programHostChild.ts). */
-export type ToHost = { readonly kind: 'run'; readonly id: number; readonly stack: string; readonly config: Record<string, string> } | { readonly kind: 'answer'; readonly seq: number; readonly value?: unknown; readonly error?: string };
+export type ToHost =
+  | { readonly kind: 'run'; readonly id: number; readonly stack: string; readonly config: Record<string, string> }
+  | { readonly kind: 'answer'; readonly seq: number; readonly value?: unknown; readonly error?: string };
 export type FromHost =
   | { readonly kind: 'newResource'; readonly id: number; readonly seq: number; readonly args: Parameters<MockProviders['newResource']> }
   | { readonly kind: 'call'; readonly id: number; readonly seq: number; readonly args: Parameters<MockProviders['call']> }
@@ -42,7 +44,11 @@ export class ChildProcessHost implements ProgramHost {
 
   private start(): ChildProcess {
     if (this.child?.connected) return this.child;
-    const child = fork(join(__dirname, 'programHostChild.ts'), [], { execArgv: ['--require', require.resolve('tsx/cjs')], stdio: ['ignore', 'inherit', 'inherit', 'ipc'], serialization: 'advanced' });
+    const child = fork(join(__dirname, 'programHostChild.ts'), [], {
+      execArgv: ['--require', require.resolve('tsx/cjs')],
+      stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
+      serialization: 'advanced',
+    });
     child.on('message', (message: FromHost) => void this.receive(child, message));
     child.on('exit', (code, signal) => {
       if (this.child === child) this.child = undefined;
@@ -81,7 +87,8 @@ export class ChildProcessHost implements ProgramHost {
     }
     let answer: ToHost;
     try {
-      const value = message.kind === 'newResource' ? await run.providers.newResource(...message.args) : await run.providers.call(...message.args);
+      const value =
+        message.kind === 'newResource' ? await run.providers.newResource(...message.args) : await run.providers.call(...message.args);
       answer = { kind: 'answer', seq: message.seq, value };
     } catch (error) {
       answer = { kind: 'answer', seq: message.seq, error: error instanceof Error ? error.message : String(error) };

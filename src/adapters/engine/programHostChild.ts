@@ -29,7 +29,11 @@ async function run(id: number, stack: string, config: Record<string, string>): P
   try {
     const { credentials, keyMaterial } = await runProgramUnderMocks(stack, config, providers);
     const used = process.cpuUsage(before);
-    send({ kind: 'done', id, result: { credentials, keyMaterial, cpuMicros: used.user + used.system, hostPeakRssBytes: process.resourceUsage().maxRSS * 1024 } });
+    send({
+      kind: 'done',
+      id,
+      result: { credentials, keyMaterial, cpuMicros: used.user + used.system, hostPeakRssBytes: process.resourceUsage().maxRSS * 1024 },
+    });
   } catch (error) {
     send({ kind: 'failed', id, message: error instanceof Error ? error.message : String(error) });
   }

@@ -51,7 +51,9 @@ function setPath(root: Record<string, unknown>, path: string, value: unknown): v
 }
 
 function getPath(root: Record<string, unknown>, path: string): unknown {
-  return path.split('.').reduce<unknown>((node, part) => (node && typeof node === 'object' ? (node as Record<string, unknown>)[part] : undefined), root);
+  return path
+    .split('.')
+    .reduce<unknown>((node, part) => (node && typeof node === 'object' ? (node as Record<string, unknown>)[part] : undefined), root);
 }
 
 function deletePath(root: Record<string, unknown>, path: string): void {
@@ -140,7 +142,10 @@ export class SimulatedStackEngine implements StackEngine {
       // In a child process, as `pulumi up` runs a program in its own language host.
       run = await defaultProgramHost().run(this.stack, namespacedConfig(this.file), { newResource, call });
     } catch (error) {
-      const message = (error instanceof Error ? error.message.split('\n')[0]! : String(error)).replace(/^(error serializing property "[^"]*": )+/, '');
+      const message = (error instanceof Error ? error.message.split('\n')[0]! : String(error)).replace(
+        /^(error serializing property "[^"]*": )+/,
+        '',
+      );
       throw new EngineError(`pulumi ${apply ? 'up' : 'preview'} failed: ${message}`, { cause: error });
     }
     if (this.backend.meter) {
@@ -157,7 +162,8 @@ export class SimulatedStackEngine implements StackEngine {
     const vanished = [...prior].filter(([key]) => !registered.has(key));
     const changes: Record<string, number> = { same: 0, update: 0, create: 0, replace: 0, delete: vanished.length };
     for (const p of planned) changes[p.op]! += 1;
-    for (const [op, n] of Object.entries(changes)) if (n > 0 && op !== 'same') options.onEvent?.({ kind: 'summary', message: `${n} to ${op}` });
+    for (const [op, n] of Object.entries(changes))
+      if (n > 0 && op !== 'same') options.onEvent?.({ kind: 'summary', message: `${n} to ${op}` });
     if (apply) {
       const operations = this.apply(planned, vanished);
       this.backend.state = new Map(planned.map((p) => [p.key, p.state]));
@@ -182,7 +188,10 @@ export class SimulatedStackEngine implements StackEngine {
   private refuse(what: 'up' | 'preview', found: readonly PackViolation[], options: UpOptions): void {
     for (const v of found) options.onEvent?.({ kind: 'diagnostic', message: `policy ${v.policy} (${v.level}): ${v.message}` });
     const mandatory = found.filter((v) => v.level === 'mandatory');
-    if (mandatory.length) throw new PolicyViolationError(`pulumi ${what} failed: policy ${mandatory[0]!.policy} (mandatory): ${mandatory[0]!.message}${mandatory.length > 1 ? ` (and ${mandatory.length - 1} more)` : ''}`);
+    if (mandatory.length)
+      throw new PolicyViolationError(
+        `pulumi ${what} failed: policy ${mandatory[0]!.policy} (mandatory): ${mandatory[0]!.message}${mandatory.length > 1 ? ` (and ${mandatory.length - 1} more)` : ''}`,
+      );
   }
 
   /**

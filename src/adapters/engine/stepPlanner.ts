@@ -75,7 +75,9 @@ export class StepPlanner {
     /** Models a CLI older than 3.226, whose engine ignores `replacementTrigger`. */
     private readonly ignoresReplacementTrigger = false,
   ) {
-    this.generationOf = new Map<string, number>(config.credentials.flatMap((c) => Object.entries(c.generations).map(([slot, g]) => [`${c.name}-${slot}`, g.generation] as const)));
+    this.generationOf = new Map<string, number>(
+      config.credentials.flatMap((c) => Object.entries(c.generations).map(([slot, g]) => [`${c.name}-${slot}`, g.generation] as const)),
+    );
     this.sourceOf = new Map(config.credentials.map((c) => [c.name, c.source as { type: string }]));
   }
 
@@ -86,8 +88,15 @@ export class StepPlanner {
   }
 
   /** What a resource of this type is and makes in the world: its id, outputs, and the effect of creating or updating it. */
-private materialise(type: string, name: string, inputs: Record<string, unknown>, plain: Record<string, unknown>, provider: string | undefined, creating: boolean): { id: string; outputs: Record<string, unknown>; made: readonly Made[]; effect?: () => void } {
-  const { cloud, fleet, clock } = this.world;
+  private materialise(
+    type: string,
+    name: string,
+    inputs: Record<string, unknown>,
+    plain: Record<string, unknown>,
+    provider: string | undefined,
+    creating: boolean,
+  ): { id: string; outputs: Record<string, unknown>; made: readonly Made[]; effect?: () => void } {
+    const { cloud, fleet, clock } = this.world;
     if (type.endsWith(':RandomPassword') || type.endsWith(':AccessKey')) {
       const k = this.ownerOfKey(name);
       const token = `sim:${k.owner}/${k.slot}@g${k.generation}`;
@@ -99,7 +108,10 @@ private materialise(type: string, name: string, inputs: Record<string, unknown>,
     }
     if (type.endsWith(':PrivateKey')) {
       const pem = (part: string) => `sim:tls:${name}/${part}@g1`;
-      const made: Made[] = [{ kind: 'key', token: pem('private') }, { kind: 'key', token: pem('public') }];
+      const made: Made[] = [
+        { kind: 'key', token: pem('private') },
+        { kind: 'key', token: pem('public') },
+      ];
       const effect = () => {
         cloud.create(`tls:${name}`, 'private', pem('private'));
         cloud.create(`tls:${name}`, 'public', pem('public'));
@@ -111,8 +123,14 @@ private materialise(type: string, name: string, inputs: Record<string, unknown>,
       const cluster = /::cluster-([^:]+)::/.exec(provider ?? '')?.[1];
       const meta = plain.metadata as { namespace: string; name: string; annotations?: Record<string, string> };
       const data = plain.stringData as Record<string, string>;
-      const made: Made[] = cluster && type.endsWith(':Secret') ? [{ kind: 'secret', cluster, namespace: meta.namespace, name: meta.name }] : [];
-      return { id: `${meta.namespace}/${meta.name}`, outputs: inputs, made, ...(cluster ? { effect: () => fleet.cluster(cluster).applySecret(meta.namespace, meta.name, data, meta.annotations ?? {}) } : {}) };
+      const made: Made[] =
+        cluster && type.endsWith(':Secret') ? [{ kind: 'secret', cluster, namespace: meta.namespace, name: meta.name }] : [];
+      return {
+        id: `${meta.namespace}/${meta.name}`,
+        outputs: inputs,
+        made,
+        ...(cluster ? { effect: () => fleet.cluster(cluster).applySecret(meta.namespace, meta.name, data, meta.annotations ?? {}) } : {}),
+      };
     }
     if (/^azure-native:keyvault(\/[^:]+)?:Secret$/.test(type)) {
       const target = plain as { vaultName: string; secretName: string; properties?: { value?: string } };
@@ -120,23 +138,39 @@ private materialise(type: string, name: string, inputs: Record<string, unknown>,
       const value = target.properties?.value ?? '';
       const effect = () => {
         // azure-native refuses to create a secret that exists (pulumi-azure-native#1123); an import adopts it, then updates its value.
-        if (creating && cloud.stores.has(id)) throw new SimProviderError(`Key Vault secret ${id} already exists; adopt it: set adopt: true (and subscriptionId) on the delivery`);
+        if (creating && cloud.stores.has(id))
+          throw new SimProviderError(
+            `Key Vault secret ${id} already exists; adopt it: set adopt: true (and subscriptionId) on the delivery`,
+          );
         cloud.stores.set(id, value);
       };
       return { id, outputs: inputs, made: [{ kind: 'store', id }], effect };
     }
     if (type === 'aws:secretsmanager/secretVersion:SecretVersion') {
       const target = plain as { secretId: string; secretString?: string };
-      return { id: target.secretId, outputs: inputs, made: [{ kind: 'store', id: target.secretId }], effect: () => cloud.stores.set(target.secretId, target.secretString ?? '') };
+      return {
+        id: target.secretId,
+        outputs: inputs,
+        made: [{ kind: 'store', id: target.secretId }],
+        effect: () => cloud.stores.set(target.secretId, target.secretString ?? ''),
+      };
     }
     return { id: `${name}-id`, outputs: inputs, made: [] };
   }
 
-/** The answer to one registration: its id and state (inputs plus outputs); records what the up will do with it. */
-readonly newResource = (args: pulumi.runtime.MockResourceArgs, view: Readonly<EngineView>, plain: Record<string, unknown>): { id: string; state: Record<string, unknown> } => {
-  const { cloud } = this.world;
+  /** The answer to one registration: its id and state (inputs plus outputs); records what the up will do with it. */
+  readonly newResource = (
+    args: pulumi.runtime.MockResourceArgs,
+    view: Readonly<EngineView>,
+    plain: Record<string, unknown>,
+  ): { id: string; state: Record<string, unknown> } => {
+    const { cloud } = this.world;
     const { type, name, inputs } = args;
-    if (type === 'pulumi:pulumi:StackReference') return { id: String(inputs.name), state: { ...inputs, outputs: { credentials: structuredClone(this.deployed) }, secretOutputNames: [] } };
+    if (type === 'pulumi:pulumi:StackReference')
+      return {
+        id: String(inputs.name),
+        state: { ...inputs, outputs: { credentials: structuredClone(this.deployed) }, secretOutputNames: [] },
+      };
     const key = `${type}::${name}`;
     const plainInputs = JSON.stringify(plain);
     // Keys and timestamps are replaced by any change of their inputs, as their providers do; anything by its replacementTrigger.
@@ -148,9 +182,18 @@ readonly newResource = (args: pulumi.runtime.MockResourceArgs, view: Readonly<En
     const adopting = !before && view.importId !== undefined;
     if (adopting && /:keyvault(\/[^:]+)?:Secret$/.test(type)) {
       const target = plain as { vaultName: string; secretName: string };
-      if (!cloud.stores.has(`${target.vaultName}/${target.secretName}`)) throw new EngineError(`importing ${type} ${name} (${view.importId}) failed: the secret does not exist; create it, or remove adopt from the delivery`);
+      if (!cloud.stores.has(`${target.vaultName}/${target.secretName}`))
+        throw new EngineError(
+          `importing ${type} ${name} (${view.importId}) failed: the secret does not exist; create it, or remove adopt from the delivery`,
+        );
     }
-    const op: Operation = !before ? 'create' : compared(before.replaceKey) !== compared(replaceKey) ? 'replace' : before.inputs !== plainInputs ? 'update' : 'same';
+    const op: Operation = !before
+      ? 'create'
+      : compared(before.replaceKey) !== compared(replaceKey)
+        ? 'replace'
+        : before.inputs !== plainInputs
+          ? 'update'
+          : 'same';
     const fresh = this.materialise(type, name, inputs, plain, args.provider, !before && !adopting);
     // An unchanged key keeps its value and creation time; a Secret is rewritten on update.
     const keep = before && op !== 'replace' && replacedOnAnyChange.test(type);
@@ -167,18 +210,32 @@ readonly newResource = (args: pulumi.runtime.MockResourceArgs, view: Readonly<En
       props: (args.custom ?? true) ? { ...plain, ...(reveal(outputs) as Record<string, unknown>) } : plain,
       opts: { deleteBeforeReplace: view.deleteBeforeReplace, additionalSecretOutputs: [...view.additionalSecretOutputs] },
     });
-    this.planned.push({ key, op, made, analyzed, ...(before ? { before } : {}), ...(op !== 'same' && fresh.effect ? { effect: fresh.effect } : {}), deleteBeforeReplace: view.deleteBeforeReplace, state: { id, inputs: plainInputs, replaceKey, outputs, made } });
+    this.planned.push({
+      key,
+      op,
+      made,
+      analyzed,
+      ...(before ? { before } : {}),
+      ...(op !== 'same' && fresh.effect ? { effect: fresh.effect } : {}),
+      deleteBeforeReplace: view.deleteBeforeReplace,
+      state: { id, inputs: plainInputs, replaceKey, outputs, made },
+    });
     return { id, state: outputs };
   };
 
-/** The answer to an invoke (the key reads of Cosmos DB and storage accounts). */
-readonly call = (args: pulumi.runtime.MockCallArgs): Record<string, unknown> => {
-  const { cloud } = this.world;
+  /** The answer to an invoke (the key reads of Cosmos DB and storage accounts). */
+  readonly call = (args: pulumi.runtime.MockCallArgs): Record<string, unknown> => {
+    const { cloud } = this.world;
     const account = String(args.inputs.accountName);
     switch (args.token) {
       case 'azure-native:cosmosdb:listDatabaseAccountKeys': {
         const k = (slot: string) => cloud.key(`cosmos:${account}`, slot).token;
-        return { primaryMasterKey: k('primary'), secondaryMasterKey: k('secondary'), primaryReadonlyMasterKey: k('primary-ro'), secondaryReadonlyMasterKey: k('secondary-ro') };
+        return {
+          primaryMasterKey: k('primary'),
+          secondaryMasterKey: k('secondary'),
+          primaryReadonlyMasterKey: k('primary-ro'),
+          secondaryReadonlyMasterKey: k('secondary-ro'),
+        };
       }
       case 'azure-native:cosmosdb:getDatabaseAccount':
         return { documentEndpoint: `https://${account}.documents.sim.invalid:443/` };

@@ -20,6 +20,10 @@ export class FileJournal implements Journal {
 
   async read(rotationId: string): Promise<JournalEntry[]> {
     const text = await readFile(this.path, 'utf8').catch(() => '');
-    return text.split('\n').filter(Boolean).map((l) => JSON.parse(l) as JournalEntry).filter((e) => e.rotationId === rotationId);
+    return text
+      .split('\n')
+      .filter(Boolean)
+      .map((l) => JSON.parse(l) as JournalEntry)
+      .filter((e) => e.rotationId === rotationId);
   }
 }

@@ -31,13 +31,18 @@ export async function runCleanups(timeoutMs = 5000): Promise<void> {
 }
 
 /** Installs the SIGTERM and SIGINT handlers: clean up, say so on stderr, exit with the signal's code. */
-export function installInterruptHandlers(write: (line: string) => void = (l) => process.stderr.write(l), exit: (code: number) => void = (c) => process.exit(c)): void {
+export function installInterruptHandlers(
+  write: (line: string) => void = (l) => process.stderr.write(l),
+  exit: (code: number) => void = (c) => process.exit(c),
+): void {
   let interrupted = false;
   for (const signal of ['SIGTERM', 'SIGINT'] as const) {
     process.on(signal, () => {
       if (interrupted) return exit(interruptedExitCode[signal]);
       interrupted = true;
-      write(`keyslot: interrupted (${signal}): stopping commands, removing temporary credentials, releasing the lock; a rotation in flight is finished by keyslot resume\n`);
+      write(
+        `keyslot: interrupted (${signal}): stopping commands, removing temporary credentials, releasing the lock; a rotation in flight is finished by keyslot resume\n`,
+      );
       void runCleanups().then(() => exit(interruptedExitCode[signal]));
     });
   }

@@ -23,12 +23,25 @@ export class ProcessCommands implements CommandRunner {
     return new Promise((resolve, reject) => {
       // An interrupted keyslot stops the command rather than leave it running against a cluster.
       let forget = () => {};
-      const child = execFile(file!, args, { env: { ...this.baseEnv, ...options.env }, timeout: options.timeoutSeconds * 1000, maxBuffer: 16 * 1024 * 1024 }, (error, stdout, stderr) => {
-        forget();
-        if (!error) return resolve({ output: this.redactor.redact(stdout) });
-        const why = error.killed ? `timed out after ${options.timeoutSeconds}s` : typeof error.code === 'number' ? `exited ${error.code}` : `could not start (${error.code ?? error.message})`;
-        reject(new CommandFailedError(`${file} ${why}${stderr.trim() ? `: ${tail(stderr, (t) => this.redactor.redact(t))}` : ''}`, { cause: error }));
-      });
+      const child = execFile(
+        file!,
+        args,
+        { env: { ...this.baseEnv, ...options.env }, timeout: options.timeoutSeconds * 1000, maxBuffer: 16 * 1024 * 1024 },
+        (error, stdout, stderr) => {
+          forget();
+          if (!error) return resolve({ output: this.redactor.redact(stdout) });
+          const why = error.killed
+            ? `timed out after ${options.timeoutSeconds}s`
+            : typeof error.code === 'number'
+              ? `exited ${error.code}`
+              : `could not start (${error.code ?? error.message})`;
+          reject(
+            new CommandFailedError(`${file} ${why}${stderr.trim() ? `: ${tail(stderr, (t) => this.redactor.redact(t))}` : ''}`, {
+              cause: error,
+            }),
+          );
+        },
+      );
       forget = onInterrupt(
         () =>
           new Promise<void>((done) => {
@@ -44,7 +57,11 @@ export class ProcessCommands implements CommandRunner {
 
 export class FetchHttp implements HttpProbe {
   async get(url: string, timeoutSeconds: number): Promise<{ status: number; body: string }> {
-    const response = await fetch(url, { signal: AbortSignal.timeout(timeoutSeconds * 1000), redirect: 'manual', headers: { accept: 'application/json, */*' } });
+    const response = await fetch(url, {
+      signal: AbortSignal.timeout(timeoutSeconds * 1000),
+      redirect: 'manual',
+      headers: { accept: 'application/json, */*' },
+    });
     const body = (await response.text()).slice(0, 1 << 20);
     return { status: response.status, body };
   }

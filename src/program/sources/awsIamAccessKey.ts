@@ -36,7 +36,11 @@ export class AwsIamAccessKeySource extends pulumi.ComponentResource implements K
         createdAt: creationTime(`${name}-${slot}`, generation, this),
         resource: keys[slot],
         keyId: keys[slot].id,
-        testMaterial: pulumi.secret(pulumi.all([keys[slot].id, keys[slot].secret]).apply(([accessKeyId, secretAccessKey]): Readonly<Record<string, string>> => ({ accessKeyId, secretAccessKey }))),
+        testMaterial: pulumi.secret(
+          pulumi
+            .all([keys[slot].id, keys[slot].secret])
+            .apply(([accessKeyId, secretAccessKey]): Readonly<Record<string, string>> => ({ accessKeyId, secretAccessKey })),
+        ),
       };
     }
     const active = keys[credential.active]!;

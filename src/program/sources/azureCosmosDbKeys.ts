@@ -20,7 +20,15 @@ export class AzureCosmosDbKeysSource extends pulumi.ComponentResource implements
     const endpoint = getDatabaseAccountOutput(account, { parent: this }).documentEndpoint;
     const primary = credential.active === 'primary';
     const key = pulumi.secret(
-      keys.apply((k) => (source.readOnly ? (primary ? k.primaryReadonlyMasterKey : k.secondaryReadonlyMasterKey) : primary ? k.primaryMasterKey : k.secondaryMasterKey)),
+      keys.apply((k) =>
+        source.readOnly
+          ? primary
+            ? k.primaryReadonlyMasterKey
+            : k.secondaryReadonlyMasterKey
+          : primary
+            ? k.primaryMasterKey
+            : k.secondaryMasterKey,
+      ),
     );
     this.slots = recordedSlots(credential);
     this.vars = sourceVars(args, {

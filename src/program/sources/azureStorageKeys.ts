@@ -16,11 +16,17 @@ export class AzureStorageKeysSource extends pulumi.ComponentResource implements 
     super('keyslot:source:AzureStorageKeys', name, {}, opts);
     const { credential } = args;
     const source = sourceOf(credential, 'azure-storage-keys');
-    const listed = listStorageAccountKeysOutput({ resourceGroupName: source.resourceGroupName, accountName: source.accountName }, { parent: this });
+    const listed = listStorageAccountKeysOutput(
+      { resourceGroupName: source.resourceGroupName, accountName: source.accountName },
+      { parent: this },
+    );
     const find = (slot: keyof typeof storageKeyNames) => listed.keys.apply((keys) => keys.find((k) => k.keyName === storageKeyNames[slot]));
     for (const [slot, g] of Object.entries(credential.generations)) {
       const recorded = g.createdAt;
-      this.slots[slot] = { generation: g.generation, createdAt: find(slot as keyof typeof storageKeyNames).apply((k) => k?.creationTime ?? recorded) };
+      this.slots[slot] = {
+        generation: g.generation,
+        createdAt: find(slot as keyof typeof storageKeyNames).apply((k) => k?.creationTime ?? recorded),
+      };
     }
     const key = pulumi.secret(
       find(credential.active as keyof typeof storageKeyNames).apply((k) => {

@@ -25,7 +25,11 @@ export class TlsSigningKeySource extends pulumi.ComponentResource implements Key
     const source = sourceOf(credential, 'tls-signing-key');
     const byGeneration = new Map<number, PrivateKey>();
     for (const [slot, { generation }] of Object.entries(credential.generations)) {
-      const key = new PrivateKey(`${name}-g${generation}`, { ...keyOptions[source.algorithm], algorithm: after(args.ready, keyOptions[source.algorithm].algorithm) }, { parent: this, additionalSecretOutputs: ['privateKeyPem', 'privateKeyOpenssh', 'privateKeyPemPkcs8'] });
+      const key = new PrivateKey(
+        `${name}-g${generation}`,
+        { ...keyOptions[source.algorithm], algorithm: after(args.ready, keyOptions[source.algorithm].algorithm) },
+        { parent: this, additionalSecretOutputs: ['privateKeyPem', 'privateKeyOpenssh', 'privateKeyPemPkcs8'] },
+      );
       byGeneration.set(generation, key);
       this.slots[slot] = { generation, createdAt: creationTime(`${name}-g${generation}`, generation, this), resource: key };
     }

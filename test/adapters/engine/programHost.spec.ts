@@ -14,13 +14,24 @@ describe('program host: the program in a child process, asking this one for ever
     const seen: { type: string; deleteBeforeReplace: boolean; plain: Record<string, unknown> }[] = [];
     const result = await host.run('local', config, {
       newResource: (args, view, plain) => {
-        if (args.type === 'pulumi:pulumi:StackReference') return { id: String(args.inputs.name), state: { ...args.inputs, outputs: { credentials: {} }, secretOutputNames: [] } };
+        if (args.type === 'pulumi:pulumi:StackReference')
+          return { id: String(args.inputs.name), state: { ...args.inputs, outputs: { credentials: {} }, secretOutputNames: [] } };
         seen.push({ type: args.type, deleteBeforeReplace: view.deleteBeforeReplace, plain });
-        return { id: `${args.name}-id`, state: { ...args.inputs, ...(args.type.endsWith(':RandomPassword') ? { result: 'not-a-secret' } : {}), ...(args.type.endsWith(':Static') ? { rfc3339: '2026-11-24T00:00:00Z' } : {}) } };
+        return {
+          id: `${args.name}-id`,
+          state: {
+            ...args.inputs,
+            ...(args.type.endsWith(':RandomPassword') ? { result: 'not-a-secret' } : {}),
+            ...(args.type.endsWith(':Static') ? { rfc3339: '2026-11-24T00:00:00Z' } : {}),
+          },
+        };
       },
       call: () => ({}),
     });
-    assert.ok(seen.some((s) => s.type === 'kubernetes:core/v1:Secret'), seen.map((s) => s.type).join(', '));
+    assert.ok(
+      seen.some((s) => s.type === 'kubernetes:core/v1:Secret'),
+      seen.map((s) => s.type).join(', '),
+    );
     const secret = seen.find((s) => s.type === 'kubernetes:core/v1:Secret')!;
     assert.equal(typeof (secret.plain.metadata as { name?: unknown }).name, 'string', 'inputs arrive without secret wrappers');
     assert.ok(Object.keys(result.credentials).length > 0, 'the program exported its credential state');

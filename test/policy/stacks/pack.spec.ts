@@ -45,9 +45,19 @@ describe('the policy pack over every stack the program registers', () => {
         const found = await violations(run, late);
         const aged = config.credentials.filter((c) => Object.values(c.generations).some((g) => g.createdAt) || c.scheme !== 'managed');
         for (const cred of aged) {
-          assert.ok(found.some((v) => v.startsWith(`max-key-age: credential ${cred.name}: slot `) && v.includes(`keyslot rotate --stack ${stack} --credential ${cred.name}`)), `${cred.name}: ${found.join('\n')}`);
+          assert.ok(
+            found.some(
+              (v) =>
+                v.startsWith(`max-key-age: credential ${cred.name}: slot `) &&
+                v.includes(`keyslot rotate --stack ${stack} --credential ${cred.name}`),
+            ),
+            `${cred.name}: ${found.join('\n')}`,
+          );
         }
-        assert.ok(found.every((v) => v.startsWith('max-key-age') || v.startsWith('key-rotation-due')), found.join('\n'));
+        assert.ok(
+          found.every((v) => v.startsWith('max-key-age') || v.startsWith('key-rotation-due')),
+          found.join('\n'),
+        );
       });
     });
   }
