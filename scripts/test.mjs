@@ -25,6 +25,13 @@ if (only.length === 0) {
   });
   if (tsc.status === 0) total.passed += 1;
   else total.failed += 1;
+  // Formatting and lint rules (biome.jsonc): a misformatted file or a lint finding fails the run.
+  console.log('== format and lint (Biome)');
+  const biome = spawnSync(process.execPath, [join('node_modules', '@biomejs', 'biome', 'bin', 'biome'), 'ci', '--error-on-warnings', '.'], {
+    stdio: 'inherit',
+  });
+  if (biome.status === 0) total.passed += 1;
+  else total.failed += 1;
 }
 
 suites.forEach((suite, i) => {

@@ -190,7 +190,7 @@ export function buildCli(io: Io): Command {
         for (const credential of planned) {
           const found = await load.driver().discoverConsumers(config, credential, clusters);
           const uncovered = load.driver().uncoveredConsumers(config, credential, found);
-          if (opts.json) io.out(JSON.stringify({ credential: credential.name, consumers: found, uncovered }) + '\n');
+          if (opts.json) io.out(`${JSON.stringify({ credential: credential.name, consumers: found, uncovered })}\n`);
           else {
             io.out(`\ndiscovery, ${credential.name}: ${found.length} consumer(s) found, ${uncovered.length} not covered by a stage\n`);
             for (const c of uncovered) io.out(`  ! ${load.driver().describeUncovered(c)}\n`);
@@ -277,7 +277,7 @@ export function buildCli(io: Io): Command {
     }
     const events: RotationEvent[] = [];
     let show = (e: RotationEvent) =>
-      io.out(knownSecrets.redact(opts.json ? JSON.stringify(e) + '\n' : load.renderEvents().eventLine(e) + '\n'));
+      io.out(knownSecrets.redact(opts.json ? `${JSON.stringify(e)}\n` : `${load.renderEvents().eventLine(e)}\n`));
     const driver = new (load.driver().Driver)(ports, {
       onInterrupt,
       policyPacks: opts.policy ? ['policy'] : [],
@@ -312,9 +312,14 @@ export function buildCli(io: Io): Command {
     try {
       if (io.interactive && !opts.json) {
         // A person at a terminal gets a live task list; CI gets one line per event.
-        const done = await load
-          .taskList()
-          .runWithTaskList(names, (name, onEvent) => ((show = onEvent), act(name)), io.taskRenderer ?? 'default');
+        const done = await load.taskList().runWithTaskList(
+          names,
+          (name, onEvent) => {
+            show = onEvent;
+            return act(name);
+          },
+          io.taskRenderer ?? 'default',
+        );
         results.push(...done);
       } else {
         for (const name of names) results.push(await act(name));
@@ -378,18 +383,16 @@ export function buildCli(io: Io): Command {
         const seeds = opts.seeds ? Array.from({ length: opts.seeds }, (_, i) => i + 1) : [opts.seed];
         let held = true;
         for (const seed of seeds) {
-          const result = await load
-            .drill()
-            .runDrill(opts.stack, raw, {
-              seed,
-              faults: Boolean(opts.faults),
-              mode,
-              ...(world ? { editWorld: (w) => load.worldFile().applyWorldFile(w, world) } : {}),
-            });
+          const result = await load.drill().runDrill(opts.stack, raw, {
+            seed,
+            faults: Boolean(opts.faults),
+            mode,
+            ...(world ? { editWorld: (w) => load.worldFile().applyWorldFile(w, world) } : {}),
+          });
           held &&= load.renderDrill().drillHeld(result);
           if (io.interactive && seeds.length > 1 && !opts.json)
             io.err(`\rseed ${seed}/${seeds.length}${seed === seeds.length ? '\n' : ''}`);
-          if (opts.json) io.out(JSON.stringify({ ...result, events: seeds.length > 1 ? undefined : result.events }) + '\n');
+          if (opts.json) io.out(`${JSON.stringify({ ...result, events: seeds.length > 1 ? undefined : result.events })}\n`);
           else io.out(seeds.length > 1 ? load.renderDrill().drillLine(result) : load.renderDrill().renderDrill(result));
         }
         if (seeds.length > 1 && !opts.json) io.out(`${seeds.length} seeds: ${held ? 'every invariant held' : 'invariants VIOLATED'}\n`);

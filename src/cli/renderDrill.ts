@@ -25,7 +25,7 @@ export function renderDrill(result: DrillResult): string {
     `makespan ${duration(result.makespanMs)}, critical-path bound ${duration(result.boundMs)}${ratio}, ${result.ups} up(s)`,
     ...result.invariants.map((i) => `${i.held ? 'held    ' : 'VIOLATED'} ${i.name}: ${i.detail}`),
   );
-  return lines.join('\n') + '\n';
+  return `${lines.join('\n')}\n`;
 }
 
 /** One line per seed, for runs over many seeds. */

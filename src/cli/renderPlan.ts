@@ -54,15 +54,13 @@ export function renderCredentialPlan(plan: CredentialPlan): string {
 }
 
 export function renderPlan(plan: Plan): string {
-  return [`stack ${plan.stack}`, ...plan.credentials.map(renderCredentialPlan)].join('\n\n') + '\n';
+  return `${[`stack ${plan.stack}`, ...plan.credentials.map(renderCredentialPlan)].join('\n\n')}\n`;
 }
 
 /** The `--json` form: steps exactly as the planner made them. */
 export function planJson(plan: Plan): string {
-  return (
-    JSON.stringify({
-      stack: plan.stack,
-      credentials: plan.credentials.map((c) => ({ name: c.name, scheme: c.scheme, from: c.from, to: c.to, steps: c.steps })),
-    }) + '\n'
-  );
+  return `${JSON.stringify({
+    stack: plan.stack,
+    credentials: plan.credentials.map((c) => ({ name: c.name, scheme: c.scheme, from: c.from, to: c.to, steps: c.steps })),
+  })}\n`;
 }

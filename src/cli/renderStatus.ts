@@ -21,9 +21,9 @@ export function renderStatus(stack: string, statuses: readonly CredentialStatus[
         `  drift: ${d.path} is ${d.file} in the stack file, ${d.deployed} deployed${d.stale ? ' (the file is stale: pull it)' : ''}`,
       );
   }
-  return lines.join('\n') + '\n';
+  return `${lines.join('\n')}\n`;
 }
 
 export function statusJson(stack: string, statuses: readonly CredentialStatus[]): string {
-  return JSON.stringify({ stack, credentials: statuses }) + '\n';
+  return `${JSON.stringify({ stack, credentials: statuses })}\n`;
 }

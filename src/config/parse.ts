@@ -2,7 +2,7 @@
  * Turns the raw `keyslot:*` values of a stack into a typed, cross-checked `StackConfig`, or one
  * `ConfigError` naming the config path, what was found and the fix. The only way in.
  */
-import { z } from 'zod';
+import type { z } from 'zod';
 import { redact } from '../model/redact.ts';
 import { ConfigError } from '../errors.ts';
 import {

@@ -287,12 +287,14 @@ export class Driver {
     });
   }
 
-  private async stepHandler(run: Run, index: number, step: Step): Promise<{ outcome: StepOutcome; detail?: string } | void> {
+  private async stepHandler(run: Run, index: number, step: Step): Promise<{ outcome: StepOutcome; detail?: string } | undefined> {
     switch (step.kind) {
       case 'preflight':
-        return this.preflight(run, step.clusters, step.checks);
+        await this.preflight(run, step.clusters, step.checks);
+        return undefined;
       case 'flip':
-        return this.setAll(step.set);
+        await this.setAll(step.set);
+        return undefined;
       case 'up':
         return this.up(run);
       case 'gate':
@@ -439,7 +441,10 @@ export class Driver {
       // Replaced by the next `up` (record's); setting the generation twice is the same config.
       if (!run.resumed) {
         const id = (await this.ports.engine.deployed())[run.plan.name]?.slots[step.slot]?.keyId;
-        if (id) (run.keyIdsBefore ??= new Map()).set(step.slot, id);
+        if (id) {
+          run.keyIdsBefore ??= new Map();
+          run.keyIdsBefore.set(step.slot, id);
+        }
       }
       await this.ports.engine.setConfig(path, String(step.generation));
       return { outcome: 'done' as const, detail: `${step.slot} → generation ${step.generation} (replaced at the next up${soaked})` };

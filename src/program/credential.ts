@@ -39,14 +39,12 @@ export class CredentialComponent extends pulumi.ComponentResource {
       Object.fromEntries(
         Object.entries(source.slots).map(([slot, k]) => [
           slot,
-          pulumi
-            .all([k.createdAt, k.resource?.urn, k.keyId])
-            .apply(([createdAt, keyUrn, keyId]) => ({
-              generation: k.generation,
-              ...(createdAt ? { createdAt } : {}),
-              ...(keyUrn ? { keyUrn } : {}),
-              ...(keyId ? { keyId } : {}),
-            })),
+          pulumi.all([k.createdAt, k.resource?.urn, k.keyId]).apply(([createdAt, keyUrn, keyId]) => ({
+            generation: k.generation,
+            ...(createdAt ? { createdAt } : {}),
+            ...(keyUrn ? { keyUrn } : {}),
+            ...(keyId ? { keyId } : {}),
+          })),
         ]),
       ),
     );

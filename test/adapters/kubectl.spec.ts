@@ -151,10 +151,10 @@ describe('the Kubernetes API emulator, judged by a real kubectl', () => {
         'gardener.cloud/operation=rotate-kubeconfig-credentials',
       );
       assert.equal(ok.code, 0, ok.stderr);
-      await eventually(
-        () => (cluster.sync(), Boolean(cluster.shoots.get('garden-dev/alpha')!.rotation.kubeconfig?.lastCompletionTime)),
-        'the rotation to complete',
-      );
+      await eventually(() => {
+        cluster.sync();
+        return Boolean(cluster.shoots.get('garden-dev/alpha')!.rotation.kubeconfig?.lastCompletionTime);
+      }, 'the rotation to complete');
       const done = await kubectl.run(
         'get',
         'shoot',

@@ -160,7 +160,7 @@ describe('engine adapter: LocalWorkspace against a fake pulumi CLI', () => {
 
   it('initialises a stack the CLI does not know (stack select fails), which writes the encryption salt into the stack file', async () => {
     const { dir, invocations } = workspace();
-    const engine = await LocalWorkspaceEngine.open({ stack: 'local', workDir: dir, pulumiRoot: fakeRoot });
+    await LocalWorkspaceEngine.open({ stack: 'local', workDir: dir, pulumiRoot: fakeRoot });
     const stackCalls = invocations()
       .filter((a) => a[0] === 'stack')
       .map((a) => a[1]);

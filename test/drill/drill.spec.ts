@@ -53,15 +53,13 @@ describe('drill: catches real mistakes', () => {
     const r = await runDrill('kubecost-thanos', raw, {
       seed: 1,
       editWorld: (world) => {
-        world.fleet
-          .cluster('secondary-eu')
-          .addWorkload({
-            kind: 'deployment',
-            namespace: 'kubecost',
-            name: 'forgotten-exporter',
-            replicas: 1,
-            secrets: ['kubecost-thanos'],
-          });
+        world.fleet.cluster('secondary-eu').addWorkload({
+          kind: 'deployment',
+          namespace: 'kubecost',
+          name: 'forgotten-exporter',
+          replicas: 1,
+          secrets: ['kubecost-thanos'],
+        });
       },
     });
     const broken = violated(r).join('\n');
@@ -155,7 +153,7 @@ describe('drill: catches real mistakes', () => {
     assert.deepEqual(violated(r), []);
     const restarts = r.events
       .filter((e) => e.type === 'cluster-finished' && e.kind === 'restart')
-      .map((e) => (e as { cluster: string; detail?: string }).cluster + ' ' + (e as { detail?: string }).detail);
+      .map((e) => `${(e as { cluster: string; detail?: string }).cluster} ${(e as { detail?: string }).detail}`);
     assert.match(restarts[0]!, /^primary statefulset\/kubecost-thanos-store/);
   });
 
@@ -188,7 +186,9 @@ describe('drill: a Gardener stage whose selector matches nothing', () => {
     // The fleet as it really is: no Shoot uses the binding the stage names (a typo, a retired binding).
     const r = await runDrill('gardener-provider-secret', raw, {
       seed: 1,
-      editWorld: (world) => world.fleet.clusters.forEach((c) => c.shoots.clear()),
+      editWorld: (world) => {
+        for (const c of world.fleet.clusters.values()) c.shoots.clear();
+      },
     });
     assert.equal(Object.values(r.outcomes)[0], 'rolled back');
     assert.ok(

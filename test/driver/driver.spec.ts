@@ -75,7 +75,7 @@ describe('driver: dual rotation', () => {
     const result = await driver.rotate('thanos-store');
     const order = s.events
       .filter((e) => e.type === 'cluster-finished' && e.kind === 'restart')
-      .map((e) => (e as { cluster: string; step: number }).step + ':' + (e as { cluster: string }).cluster);
+      .map((e) => `${(e as { cluster: string; step: number }).step}:${(e as { cluster: string }).cluster}`);
     assert.deepEqual(
       order.slice(0, 3).map((o) => o.split(':')[0]),
       ['3', '3', '3'],

@@ -193,7 +193,7 @@ describe('policy pack', () => {
 
     it('fails a delivered value copied into an annotation', async () => {
       const r = secret();
-      (r.props.metadata as { annotations: Record<string, string> }).annotations['note'] = 'was s3cr3t-value-primary';
+      (r.props.metadata as { annotations: Record<string, string> }).annotations.note = 'was s3cr3t-value-primary';
       assert.match(one(await validateResource(secretsStaySecret, r)), /appears in plaintext at metadata\.annotations\.note/);
     });
 

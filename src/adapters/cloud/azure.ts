@@ -60,14 +60,20 @@ export class AzureAccountKeys implements CloudKeys {
   private cosmosClient(key: KeyRef): CosmosDBManagementClient {
     const sub = this.subscription(key);
     let c = this.cosmos.get(sub);
-    if (!c) this.cosmos.set(sub, (c = new CosmosDBManagementClient(this.options.credential, sub, this.clientOptions())));
+    if (!c) {
+      c = new CosmosDBManagementClient(this.options.credential, sub, this.clientOptions());
+      this.cosmos.set(sub, c);
+    }
     return c;
   }
 
   private storageClient(key: KeyRef): StorageManagementClient {
     const sub = this.subscription(key);
     let c = this.storage.get(sub);
-    if (!c) this.storage.set(sub, (c = new StorageManagementClient(this.options.credential, sub, this.clientOptions())));
+    if (!c) {
+      c = new StorageManagementClient(this.options.credential, sub, this.clientOptions());
+      this.storage.set(sub, c);
+    }
     return c;
   }
 

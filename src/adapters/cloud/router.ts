@@ -21,7 +21,10 @@ export class CloudRouter implements CloudKeys {
     if (!cloud)
       throw new KeyslotError(`credential ${key.credential}: a ${key.source.type} key has no cloud-side operations; this is a planner bug`);
     let adapter = this.made.get(cloud);
-    if (!adapter) this.made.set(cloud, (adapter = this.factories[cloud]()));
+    if (!adapter) {
+      adapter = this.factories[cloud]();
+      this.made.set(cloud, adapter);
+    }
     return adapter;
   }
 

@@ -27,7 +27,7 @@ export class SimulatedClusterFleet implements ClusterFleet {
 
   private cluster(name: string): SimCluster {
     const c = this.fleet.clusters.get(name);
-    if (!c || !c.reachable) throw new ClusterUnreachableError(`cluster ${name} is not reachable`);
+    if (!c?.reachable) throw new ClusterUnreachableError(`cluster ${name} is not reachable`);
     return c;
   }
 

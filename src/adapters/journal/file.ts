@@ -15,7 +15,7 @@ export class FileJournal implements Journal {
 
   async append(entry: JournalEntry): Promise<void> {
     await mkdir(dirname(this.path), { recursive: true });
-    await appendFile(this.path, JSON.stringify(entry) + '\n');
+    await appendFile(this.path, `${JSON.stringify(entry)}\n`);
   }
 
   async read(rotationId: string): Promise<JournalEntry[]> {

@@ -47,7 +47,10 @@ export class ProcessCommands implements CommandRunner {
           new Promise<void>((done) => {
             if (child.exitCode !== null || child.signalCode !== null) return done();
             const hard = setTimeout(() => child.kill('SIGKILL'), 2000);
-            child.once('exit', () => (clearTimeout(hard), done()));
+            child.once('exit', () => {
+              clearTimeout(hard);
+              done();
+            });
             child.kill('SIGTERM');
           }),
       );

@@ -38,7 +38,7 @@ export class TlsSigningKeySource extends pulumi.ComponentResource implements Key
     this.vars = sourceVars(args, {
       privateKeyPem: signer.privateKeyPem,
       publicKeyPem: signer.publicKeyPem,
-      trustBundle: pulumi.all(trusted).apply((pems) => pems.map((p) => p.trimEnd()).join('\n') + '\n'),
+      trustBundle: pulumi.all(trusted).apply((pems) => `${pems.map((p) => p.trimEnd()).join('\n')}\n`),
     });
     this.registerOutputs({});
   }
