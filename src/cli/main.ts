@@ -88,7 +88,7 @@ function positiveInt(value: string): number {
 /** The rotation commands share their options. */
 function rotationOptions(cmd: Command, extra: 'rotate' | 'resume'): Command {
   cmd
-    .option('-s, --stack <name>', 'stack name (stacks/Pulumi.<name>.yaml); required')
+    .addOption(required('-s, --stack <name>', 'stack name (stacks/Pulumi.<name>.yaml)'))
     .option('-c, --credential <name>', 'credential; repeatable', collect, [])
     .option('-y, --yes', 'do not ask for confirmation (required when not on a TTY)')
     .option('--json', 'print JSON-lines events instead of text')
@@ -107,6 +107,19 @@ function rotationOptions(cmd: Command, extra: 'rotate' | 'resume'): Command {
       .option('--strict', 'refuse to start when a workload reads a delivered Secret but no stage restarts it');
   }
   return cmd;
+}
+
+/**
+ * Options a command cannot run without. Checked in a preAction hook rather than by commander's
+ * own requiredOption, which runs before unknown options are refused: `--stak` must be named as
+ * the typo it is, not reported as a missing --stack.
+ */
+const mandatory = new WeakSet<Option>();
+
+function required(flags: string, description: string): Option {
+  const option = new Option(flags, `${description}; required`);
+  mandatory.add(option);
+  return option;
 }
 
 function collect(value: string, previous: string[]): string[] {
@@ -137,20 +150,18 @@ export function buildCli(io: Io): Command {
     .exitOverride()
     .configureOutput({ writeOut: io.out, writeErr: io.err, outputError: (text, write) => write(oneLineError(text, '')) })
     .showSuggestionAfterError();
-  // Required options are checked after the parser refused unknown ones, so `--stak` is named as
-  // the mistake it is rather than reported as a missing --stack.
   program.hook('preAction', (_program, action) => {
     const opts = action.opts() as Record<string, unknown>;
     for (const option of action.options) {
-      const required = / required$/.test(option.description);
-      if (required && opts[option.attributeName()] === undefined) action.error(`required option '${option.flags}' not specified`);
+      if (mandatory.has(option) && opts[option.attributeName()] === undefined)
+        action.error(`required option '${option.flags}' not specified`);
     }
   });
 
   program
     .command('plan')
     .description('print what a rotation will do, step by step (reads stacks/Pulumi.<stack>.yaml; no Pulumi CLI needed)')
-    .option('-s, --stack <name>', 'stack name (stacks/Pulumi.<name>.yaml); required')
+    .addOption(required('-s, --stack <name>', 'stack name (stacks/Pulumi.<name>.yaml)'))
     .option('-c, --credential <name>', 'credential to plan; repeatable (default: all)', collect, [])
     .option('--stacks-dir <dir>', 'folder of stack files (default: stacks/ of this project)')
     .option('--json', 'print the plan as JSON')
@@ -203,8 +214,8 @@ export function buildCli(io: Io): Command {
   program
     .command('discover')
     .description('write a world file of every workload that reads a delivered Secret, for keyslot drill --world')
-    .option('-s, --stack <name>', 'stack name; required')
-    .option('-o, --out <file>', 'where to write the world file (YAML); required')
+    .addOption(required('-s, --stack <name>', 'stack name'))
+    .addOption(required('-o, --out <file>', 'where to write the world file (YAML)'))
     .option('--simulate', 'look at the simulated fleet instead of the real clusters')
     .option('--stacks-dir <dir>', 'folder of stack files (default: stacks/ of this project)')
     .action(async (opts: { stack: string; out: string; simulate?: boolean; stacksDir?: string }) => {
@@ -235,8 +246,13 @@ export function buildCli(io: Io): Command {
     const mode: RotationMode = opts.disruptive ? 'disruptive' : opts.emergency ? 'emergency' : 'rotate';
     // Usage is settled before anything looks for the Pulumi CLI or a cluster.
     if (!opts.yes && !opts.dryRun && (!io.interactive || !io.confirm))
-      throw new InvalidArgumentError(`refusing to ${action} without --yes when not on a TTY`);
-    if (action !== 'rotate' && opts.credential.length === 0) throw new InvalidArgumentError(`${action} needs --credential`);
+      throw new InvalidArgumentError(
+        `refusing to ${action} without --yes when not on a TTY; fix: pass --yes, or run it in a terminal to be asked`,
+      );
+    if (action !== 'rotate' && opts.credential.length === 0)
+      throw new InvalidArgumentError(
+        `${action} needs --credential; fix: name the credential in flight (keyslot status --stack ${opts.stack} shows it)`,
+      );
     if (opts.report) writableOrRefuse('--report', opts.report);
     const ports = await (io.ports ?? load.ports().defaultPortsFactory)({
       stack: opts.stack,
@@ -356,7 +372,7 @@ export function buildCli(io: Io): Command {
   program
     .command('drill')
     .description('rotate against a simulated fleet with simulated traffic; exit 0 only if no request failed and every invariant held')
-    .option('-s, --stack <name>', 'stack name; required')
+    .addOption(required('-s, --stack <name>', 'stack name'))
     .addOption(new Option('--seed <n>', 'seed of the run').argParser(positiveInt).default(1))
     .addOption(new Option('--seeds <n>', 'run seeds 1..n').argParser(positiveInt))
     .option('--world <file>', 'the fleet as it really is: extra consumers, replicas, start-up times (YAML)')
@@ -403,7 +419,7 @@ export function buildCli(io: Io): Command {
   program
     .command('status')
     .description("per credential: scheme, active slot, each slot's generation and age, due date, last rotation, rotation in flight, drift")
-    .option('-s, --stack <name>', 'stack name; required')
+    .addOption(required('-s, --stack <name>', 'stack name'))
     .option('--json', 'print JSON')
     .option('--simulate', 'read the simulated stack instead of the Pulumi backend')
     .action(async (opts: { stack: string; json?: boolean; simulate?: boolean }) => {
