@@ -107,8 +107,14 @@ describe('cli: keyslot plan', () => {
       [['rotat', '--stack', 'local'], /^keyslot: unknown command 'rotat' \(did you mean rotate\?\); see keyslot --help\n$/],
       [['plan'], /^keyslot: required option '-s, --stack <name>' not specified; see keyslot --help\n$/],
       [['discover', '--stack', 'local'], /^keyslot: required option '-o, --out <file>' not specified; see keyslot --help\n$/],
-      [['resume', '--stack', 'local', '--yes'], /^keyslot: resume needs --credential; fix: name the credential in flight \(keyslot status --stack local shows it\)\n$/],
-      [['rollback', '--stack', 'local'], /^keyslot: refusing to rollback without --yes when not on a TTY; fix: pass --yes, or run it in a terminal to be asked\n$/],
+      [
+        ['resume', '--stack', 'local', '--yes'],
+        /^keyslot: resume needs --credential; fix: name the credential in flight \(keyslot status --stack local shows it\)\n$/,
+      ],
+      [
+        ['rollback', '--stack', 'local'],
+        /^keyslot: refusing to rollback without --yes when not on a TTY; fix: pass --yes, or run it in a terminal to be asked\n$/,
+      ],
     ];
     for (const [argv, expected] of cases) {
       const { code, err } = await cli(...argv);

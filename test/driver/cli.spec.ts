@@ -43,11 +43,17 @@ describe('cli: rotate, resume, rollback, status', () => {
     const s = await scenario('local');
     const { code, err } = await cli(s, ['rotate', '--stack', 'local', '--all']);
     assert.equal(code, ExitCode.badInput);
-    assert.equal(err, 'keyslot: refusing to rotate without --yes when not on a TTY; fix: pass --yes, or run it in a terminal to be asked\n');
+    assert.equal(
+      err,
+      'keyslot: refusing to rotate without --yes when not on a TTY; fix: pass --yes, or run it in a terminal to be asked\n',
+    );
     // Without the simulated ports, opening the engine would need a Pulumi CLI; the refusal comes first.
     const real = await cli(undefined, ['rotate', '--stack', 'local', '--all']);
     assert.equal(real.code, ExitCode.badInput, real.err);
-    assert.equal(real.err, 'keyslot: refusing to rotate without --yes when not on a TTY; fix: pass --yes, or run it in a terminal to be asked\n');
+    assert.equal(
+      real.err,
+      'keyslot: refusing to rotate without --yes when not on a TTY; fix: pass --yes, or run it in a terminal to be asked\n',
+    );
   });
 
   it('checks --report before any work (exit 2 naming the flag), and a report that cannot be written is a warning', async () => {
