@@ -2,6 +2,7 @@
  * `keyslot`: commander wiring and rendering only. Every command resolves to an exit code; errors
  * print as one line on stderr (never a stack trace) and map to the codes in the README.
  */
+import { defaultWaves, parseWaves, type WaveSpec } from '../model/waves.ts';
 import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
 import { accessSync, constants, statSync, writeFileSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
@@ -69,7 +70,8 @@ interface RunOptions {
   dryRun?: boolean;
   json?: boolean;
   report?: string;
-  concurrency: number;
+  concurrency?: number;
+  waves: WaveSpec;
   force?: boolean;
   emergency?: boolean;
   disruptive?: boolean;
@@ -77,6 +79,12 @@ interface RunOptions {
   simulate?: boolean;
   commit?: boolean;
   strict?: boolean;
+}
+
+function waveList(value: string): WaveSpec {
+  const spec = parseWaves(value);
+  if ('error' in spec) throw new InvalidArgumentError(`${spec.error}; use counts and shares such as 1,10%,100%`);
+  return spec;
 }
 
 function positiveInt(value: string): number {
@@ -93,7 +101,12 @@ function rotationOptions(cmd: Command, extra: 'rotate' | 'resume'): Command {
     .option('-y, --yes', 'do not ask for confirmation (required when not on a TTY)')
     .option('--json', 'print JSON-lines events instead of text')
     .option('--report <file>', 'write a Markdown summary (e.g. $GITHUB_STEP_SUMMARY)')
-    .addOption(new Option('--concurrency <n>', 'clusters a stage works on at once').argParser(positiveInt).default(8))
+    .addOption(new Option('--concurrency <n>', 'a cap on clusters worked on at once (default: no cap)').argParser(positiveInt))
+    .addOption(
+      new Option('--waves <list>', 'how each stage widens over its clusters, each wave after the one before is confirmed')
+        .argParser(waveList)
+        .default(defaultWaves, '1,10%,100%: a canary, a tenth of the fleet, the rest'),
+    )
     .option('--no-policy', 'do not pass policy/ to pulumi up')
     .option('--simulate', 'run against the simulated fleet and cloud instead of the real ones (no cloud needed)')
     .option('--commit', 'git-commit the updated stacks/Pulumi.<stack>.yaml after each credential, so the pipeline can push it');
@@ -297,7 +310,8 @@ export function buildCli(io: Io): Command {
     const driver = new (load.driver().Driver)(ports, {
       onInterrupt,
       policyPacks: opts.policy ? ['policy'] : [],
-      concurrency: opts.concurrency,
+      ...(opts.concurrency ? { concurrency: opts.concurrency } : {}),
+      waves: opts.waves,
       force: Boolean(opts.force),
       discovery: opts.strict ? 'strict' : 'warn',
       holder: load.ports().lockHolder(),

@@ -8,7 +8,8 @@ import { xoroshiro128plus } from 'pure-rand/generator/xoroshiro128plus';
 import { parseStackConfig, type StackConfig } from '../config/parse.ts';
 import { Driver, type RotationEvent } from '../driver/index.ts';
 import { ClusterUnreachableError, KeyslotError, RolledBackError } from '../errors.ts';
-import { planCredential, type CredentialPlan, type RotationMode, type StageStep } from '../model/planner.ts';
+import { isStage, planCredential, type CredentialPlan, type RotationMode, type StageStep } from '../model/planner.ts';
+import { defaultWaves, splitWaves, type WaveSpec } from '../model/waves.ts';
 import type { DriverPorts } from '../driver/driver.ts';
 import type { ClusterFleet } from '../ports/clusters.ts';
 import { gardenerDelayMs, rolloutDurationMs, SimCluster, type SimWorkload, type WorkloadSpec } from '../sim/cluster.ts';
@@ -42,8 +43,10 @@ export interface DrillOptions {
   readonly faults?: boolean;
   /** @default rotate */
   readonly mode?: RotationMode;
-  /** @default 8 */
+  /** A cap on clusters worked on at once, as `--concurrency`. @default no cap */
   readonly concurrency?: number;
+  /** As `--waves`. @default 1, 10%, 100% */
+  readonly waves?: WaveSpec;
   /** Changes the world before the run (a consumer no stage restarts, say). */
   readonly editWorld?: (world: World, config: StackConfig) => void;
   /** Rewrites each plan (mutation tests of the drill itself). */
@@ -77,8 +80,15 @@ export interface DrillResult {
   readonly failed: number;
   readonly downtimeMs: number;
   readonly makespanMs: number;
-  /** Lower bound of the makespan from the plan and the simulated durations. */
+  /** Lower bound of the makespan from the plan and the simulated durations, for the waves the driver follows. */
   readonly boundMs: number;
+  /**
+   * The physical bound: the same plan with unlimited parallelism across clusters, so each stage of
+   * a chain costs its slowest cluster's rollout. What a fleet could do at best, whatever the limit.
+   */
+  readonly physicalBoundMs: number;
+  /** Restarts per consumer (cluster and workload) over the whole run, all credentials together. */
+  readonly restartsPerConsumer: number;
   readonly ups: number;
   readonly invariants: readonly Invariant[];
   readonly events: readonly RotationEvent[];
@@ -99,31 +109,53 @@ function stageWorkload(
 }
 
 /**
- * A lower bound of the makespan from the plan and the simulated durations: stages run one after
- * another; within a stage no schedule beats the slowest cluster, the total work spread over
- * `concurrency` workers, or the two shortest of the `concurrency + 1` longest clusters run back to
- * back (two of them must share a worker).
+ * A lower bound of the makespan from the plan and the simulated durations, for a schedule that
+ * follows `waves` with no cap on clusters at once: the driver's own schedule. A stage starts on a
+ * cluster when the stage before it is done there (same clusters) or everywhere (otherwise), and a
+ * wave when the wave before it is done. With a single wave (`100%`) it is the physical bound: what
+ * unlimited parallelism across clusters could do while keeping the runbook's order on each cluster.
+ * Non-stage steps cost nothing here but a cloud-side regeneration.
  */
-function criticalPath(plan: CredentialPlan, world: World, concurrency: number, regenerationMs: number): number {
+function scheduleBound(plan: CredentialPlan, world: World, regenerationMs: number, waves: WaveSpec): number {
   let total = 0;
+  let prev: { step: StageStep; finish: Map<string | undefined, number>; done: number } | undefined;
   for (const step of plan.steps) {
-    let per: number[] = [];
-    if (step.kind === 'restart' || step.kind === 'verify-logs') {
-      per = step.clusters.map((c) => {
-        const w = stageWorkload(world, c, step);
+    if (!isStage(step)) {
+      if (step.kind === 'regenerate' && step.via !== 'pulumi-up') total += regenerationMs;
+      prev = undefined;
+      continue;
+    }
+    const duration = (cluster: string | undefined): number => {
+      if (step.kind === 'restart' || step.kind === 'verify-logs') {
+        const w = cluster === undefined ? undefined : stageWorkload(world, cluster, step);
         if (!w) return 0;
         return step.kind === 'restart' ? rolloutDurationMs(w) : step.windowSeconds * 1000;
-      });
-    } else if (step.kind === 'annotate') per = step.clusters.map(() => gardenerDelayMs.rotation);
-    else if (step.kind === 'wait-reconciled') per = step.clusters.map(() => gardenerDelayMs.reconcile);
-    else if (step.kind === 'exec') per = [world.commandMs(step.command)];
-    else if (step.kind === 'regenerate' && step.via !== 'pulumi-up') per = [regenerationMs];
-    else continue;
-    const work = per.reduce((a, b) => a + b, 0);
-    // With more clusters than workers, two of the concurrency + 1 longest share a worker.
-    const sorted = [...per].sort((a, b) => b - a);
-    const paired = sorted.length > concurrency ? sorted[concurrency - 1]! + sorted[concurrency]! : 0;
-    total += Math.max(0, ...per, work / concurrency, paired);
+      }
+      if (step.kind === 'annotate') return gardenerDelayMs.rotation;
+      if (step.kind === 'wait-reconciled') return gardenerDelayMs.reconcile;
+      if (step.kind === 'exec') return world.commandMs(step.command);
+      return 0;
+    };
+    const targets: (string | undefined)[] = step.clusters.length ? [...step.clusters] : [undefined];
+    const same =
+      prev !== undefined &&
+      step.clusters.length > 0 &&
+      prev.step.clusters.length === step.clusters.length &&
+      prev.step.clusters.every((c, i) => step.clusters[i] === c);
+    const ready = (cluster: string | undefined) => (prev === undefined ? total : same ? prev.finish.get(cluster)! : prev.done);
+    const finish = new Map<string | undefined, number>();
+    let before = Number.NEGATIVE_INFINITY;
+    for (const wave of splitWaves(targets, plan.mode === 'rotate' ? waves : ['100%'])) {
+      let end = before;
+      for (const cluster of wave) {
+        const f = Math.max(before, ready(cluster)) + duration(cluster);
+        finish.set(cluster, f);
+        end = Math.max(end, f);
+      }
+      before = end;
+    }
+    prev = { step, finish, done: before };
+    total = Math.max(total, before);
   }
   return total;
 }
@@ -160,7 +192,7 @@ export async function runDrill(stack: string, raw: Readonly<Record<string, unkno
 
   const events: RotationEvent[] = [];
   const mode = options.mode ?? 'rotate';
-  const concurrency = options.concurrency ?? 8;
+  const concurrency = options.concurrency ?? Number.POSITIVE_INFINITY;
   const outcomes: Record<string, string> = {};
   let engine = world.ports(checkout).engine;
   const driverFor = (ports: DriverPorts, holder: string) =>
@@ -168,6 +200,7 @@ export async function runDrill(stack: string, raw: Readonly<Record<string, unkno
       policyPacks: ['policy'],
       holder,
       concurrency,
+      ...(options.waves ? { waves: options.waves } : {}),
       force: true,
       onEvent: (e) => events.push(e),
       ...(options.planHook ? { planHook: options.planHook } : {}),
@@ -175,9 +208,12 @@ export async function runDrill(stack: string, raw: Readonly<Record<string, unkno
 
   const injected: string[] = fault === 'slow-rollout' ? ['pods take 30–120 s to start'] : [];
   let boundMs = 0;
+  let physicalBoundMs = 0;
   for (const cred of config.credentials) {
     const plan = planCredential(config, cred, mode);
-    boundMs += criticalPath(plan, world, concurrency, regenerationMs.get(keyOwner(cred.source, cred.name)) ?? 0);
+    const regeneration = regenerationMs.get(keyOwner(cred.source, cred.name)) ?? 0;
+    boundMs += scheduleBound(plan, world, regeneration, options.waves ?? defaultWaves);
+    physicalBoundMs += scheduleBound(plan, world, regeneration, ['100%']);
     // Rollout faults land on workloads this rotation restarts, where they can matter.
     const restartedWorkloads = plan.steps.flatMap((s) =>
       s.kind === 'restart'
@@ -305,6 +341,7 @@ export async function runDrill(stack: string, raw: Readonly<Record<string, unkno
   }
   const twice = [...restartCounts].filter(([, n]) => n > 1).map(([w]) => w.replace(/ (\S+)$/, ' in rotation $1'));
   const consumers = new Set([...restartCounts.keys()].map((k) => k.replace(/ \S+$/, ''))).size;
+  const restartsPerConsumer = consumers ? [...restartCounts.values()].reduce((a, b) => a + b, 0) / consumers : 0;
   const onDeadKeys = [...world.fleet.clusters.values()].flatMap((c) =>
     c
       .presentedKeys()
@@ -365,6 +402,8 @@ export async function runDrill(stack: string, raw: Readonly<Record<string, unkno
     downtimeMs,
     makespanMs,
     boundMs,
+    physicalBoundMs,
+    restartsPerConsumer,
     ups: world.backend.ups.length - upsBefore,
     invariants,
     events,

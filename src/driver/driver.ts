@@ -25,7 +25,19 @@ import {
   TooSoonError,
   WorkloadNotFoundError,
 } from '../errors.ts';
-import { driftOf, planCredential, tooSoon, type CredentialPlan, type RotationMode, type StageStep, type Step } from '../model/index.ts';
+import {
+  defaultWaves,
+  driftOf,
+  isStage,
+  planCredential,
+  splitWaves,
+  tooSoon,
+  type CredentialPlan,
+  type RotationMode,
+  type StageStep,
+  type Step,
+  type WaveSpec,
+} from '../model/index.ts';
 import type { CredentialState } from '../model/state.ts';
 import { describeUncovered, discoverConsumers, uncoveredConsumers, uncoveredError } from './discover.ts';
 import type { Clock, CloudKeys, ClusterFleet, CommandRunner, HttpProbe, Journal, KeyRef, StackEngine, WorkloadId } from '../ports/index.ts';
@@ -50,8 +62,10 @@ export interface DriverOptions {
    * held; returns its remover. The CLI passes the process's registry.
    */
   readonly onInterrupt?: (cleanup: () => Promise<void>) => () => void;
-  /** Clusters a stage works on at once. @default 8 */
+  /** Clusters the stages work on at once, over the whole schedule: a cap. @default no cap */
   readonly concurrency?: number;
+  /** How each stage widens over its clusters (rotate mode). @default 1, 10%, 100% */
+  readonly waves?: WaveSpec;
   /** Rotate even if `minIntervalHours` has not passed. @default false */
   readonly force?: boolean;
   /** Who holds the lock, e.g. `ci@runner-7:4121`. */
@@ -125,12 +139,14 @@ function substitute(text: string, cluster: string | undefined): string {
 
 export class Driver {
   private readonly concurrency: number;
+  private readonly waves: WaveSpec;
 
   constructor(
     private readonly ports: DriverPorts,
     private readonly options: DriverOptions,
   ) {
-    this.concurrency = options.concurrency ?? 8;
+    this.concurrency = options.concurrency ?? Number.POSITIVE_INFINITY;
+    this.waves = options.waves ?? defaultWaves;
   }
 
   /** The stack config as the program will read it, through the one parser. */
@@ -219,6 +235,13 @@ export class Driver {
     try {
       for (; step < plan.steps.length; step++) {
         await lock.acquire();
+        if (isStage(plan.steps[step]!)) {
+          let end = step;
+          while (end < plan.steps.length && isStage(plan.steps[end]!)) end++;
+          await this.stages(run, step, end, lock);
+          step = end - 1;
+          continue;
+        }
         await this.runStep(run, step, plan.steps[step]!);
       }
     } catch (error) {
@@ -304,7 +327,7 @@ export class Driver {
       case 'record':
         return this.recordFinish(run);
       default:
-        return this.stage(run, index, step);
+        throw new Error(`stage step ${index} reached the single-step path; stages run through stages()`);
     }
   }
 
@@ -491,67 +514,145 @@ export class Driver {
     }
   }
 
-  // ---- stages: fan out over clusters, a stage at a time ----------------------------------------
+  // ---- stages: waves over the fleet, pipelined along each cluster's chain -------------------------
 
-  private async stage(run: Run, index: number, step: StageStep) {
-    const limit = pLimit(run.plan.mode === 'rotate' ? this.concurrency : Number.MAX_SAFE_INTEGER);
-    const targets: (string | undefined)[] = step.clusters.length ? [...step.clusters] : [undefined];
-    if (step.kind === 'restart' && step.workload && run.replicas) {
-      // Longest first: the stage ends when its slowest cluster does, so start the biggest rollouts
-      // before the small ones fill the workers. Replicas are the estimate; ties keep declared order.
-      const size = (c: string | undefined) => run.replicas?.get(`${c} ${step.namespace}/${step.workload}`) ?? 0;
-      targets.sort((a, b) => size(b) - size(a));
-    }
-    const outcomes = await Promise.all(
-      targets.map((cluster) =>
-        limit(async () => {
-          const started = this.ports.clock.now().getTime();
-          const where = cluster ?? 'once';
-          try {
-            const result = await this.stageOn(run, step, cluster);
-            const { outcome, detail }: { outcome: StepOutcome; detail: string } =
-              typeof result === 'string' ? { outcome: 'done', detail: result } : result;
-            this.emit({
-              type: 'cluster-finished',
-              at: this.now(),
-              credential: run.plan.name,
-              rotationId: run.record.id,
-              step: index,
-              kind: step.kind,
-              cluster: where,
-              outcome,
-              durationMs: this.ports.clock.now().getTime() - started,
-              detail,
+  /**
+   * Runs the consecutive stage steps `from`..`to - 1` as one schedule. Each stage widens over its
+   * clusters in waves (rotate mode; emergencies and disruptive runs go everywhere at once), a wave
+   * starting only when the one before it is done on all its clusters. A stage starts on a cluster as
+   * soon as the stage before it is done there, when both act on the same clusters; otherwise (the
+   * Thanos store on the primary after prometheus everywhere, a once-only command) it waits for the
+   * whole of the stage before it. So independent clusters never wait for each other's rollouts,
+   * while the runbook's order holds on each cluster. In rotate mode the first failure stops new
+   * work: nothing more starts, what is under way finishes, and the gate closes.
+   */
+  private async stages(run: Run, from: number, to: number, lock: StackLock) {
+    const rotate = run.plan.mode === 'rotate';
+    const limit = pLimit(this.concurrency);
+    const steps = run.plan.steps.slice(from, to) as StageStep[];
+    const failed: Unconfirmed[] = [];
+    let stopped = false;
+    const clusterDone: Map<string | undefined, Promise<void>>[] = [];
+    const stageDone: Promise<void>[] = [];
+    const sameClusters = (a: StageStep, b: StageStep) =>
+      a.clusters.length > 0 && a.clusters.length === b.clusters.length && a.clusters.every((c, i) => b.clusters[i] === c);
+
+    steps.forEach((step, k) => {
+      const index = from + k;
+      const targets: (string | undefined)[] = step.clusters.length ? [...step.clusters] : [undefined];
+      const waves = rotate ? splitWaves(targets, this.waves) : [targets];
+      const byCluster = new Map<string | undefined, Promise<void>>();
+      let started: number | undefined;
+      let failures = 0;
+      const begin = () => {
+        if (started !== undefined) return;
+        started = this.ports.clock.now().getTime();
+        this.emit({
+          type: 'step-started',
+          at: this.now(),
+          credential: run.plan.name,
+          rotationId: run.record.id,
+          step: index,
+          kind: step.kind,
+          clusters: step.clusters,
+        });
+      };
+      const previous = k > 0 ? steps[k - 1]! : undefined;
+      const waitFor = (cluster: string | undefined): Promise<void> | undefined =>
+        previous === undefined ? undefined : sameClusters(previous, step) ? clusterDone[k - 1]!.get(cluster) : stageDone[k - 1];
+      let waveBefore: Promise<void> = Promise.resolve();
+      for (const wave of waves) {
+        const after = waveBefore;
+        const sized = this.longestFirst(run, step, wave);
+        const runs = sized.map((cluster) => {
+          const done = (async () => {
+            await after;
+            await waitFor(cluster);
+            if (stopped) return;
+            await limit(async () => {
+              if (stopped) return;
+              await lock.acquire();
+              begin();
+              const problem = await this.stageCluster(run, index, step, cluster);
+              if (!problem) return;
+              failures++;
+              failed.push(problem);
+              if (rotate) stopped = true;
             });
-            return undefined;
-          } catch (error) {
-            if (!(error instanceof KeyslotError)) throw error;
-            this.emit({
-              type: 'cluster-finished',
-              at: this.now(),
-              credential: run.plan.name,
-              rotationId: run.record.id,
-              step: index,
-              kind: step.kind,
-              cluster: where,
-              outcome: 'failed',
-              durationMs: this.ports.clock.now().getTime() - started,
-              detail: error.message,
-            });
-            return { step: index, label: `${step.kind} ${this.stageLabel(step)} on ${where}`, error } satisfies Unconfirmed;
-          }
-        }),
-      ),
-    );
-    const failed = outcomes.filter((o): o is Unconfirmed => o !== undefined);
+          })();
+          byCluster.set(cluster, done);
+          return done;
+        });
+        waveBefore = Promise.all(runs).then(() => undefined);
+      }
+      clusterDone[k] = byCluster;
+      stageDone[k] = waveBefore.then(() => {
+        if (started === undefined) return;
+        this.emit({
+          type: 'step-finished',
+          at: this.now(),
+          credential: run.plan.name,
+          rotationId: run.record.id,
+          step: index,
+          kind: step.kind,
+          outcome: failures ? 'failed' : 'done',
+          durationMs: this.ports.clock.now().getTime() - started,
+          ...(failures ? { detail: `${failures} cluster(s) unconfirmed` } : {}),
+        });
+      });
+    });
+    // Every unit settles before anything is decided; a bug (not a KeyslotError) still propagates.
+    const settled = await Promise.allSettled(stageDone);
+    const bug = settled.find((r): r is PromiseRejectedResult => r.status === 'rejected');
+    if (bug) throw bug.reason;
     run.unconfirmed.push(...failed);
-    if (failed.length && run.plan.mode === 'rotate') {
-      // The next stage never starts before this one finished everywhere; a failure closes the gate now.
+    if (failed.length && rotate) {
+      const first = failed[0]!;
+      const step = run.plan.steps[first.step] as StageStep;
+      // Nothing after the failed wave started; the gate closes now.
       throw new GateClosed(
-        `${step.kind} ${this.stageLabel(step)} failed on ${failed.map((f) => f.label.split(' on ').pop()).join(', ')}: ${failed[0]!.error.message}`,
+        `${step.kind} ${this.stageLabel(step)} failed on ${failed.map((f) => f.label.split(' on ').pop()).join(', ')}: ${first.error.message}`,
       );
     }
-    return failed.length ? { outcome: 'failed' as const, detail: `${failed.length} cluster(s) unconfirmed` } : undefined;
+  }
+
+  /** Longest first within a wave: it ends when its slowest cluster does, so start the biggest rollouts before small ones fill the workers. */
+  private longestFirst(run: Run, step: StageStep, wave: readonly (string | undefined)[]): (string | undefined)[] {
+    if (step.kind !== 'restart' || !step.workload || !run.replicas) return [...wave];
+    const size = (c: string | undefined) => run.replicas?.get(`${c} ${step.namespace}/${step.workload}`) ?? 0;
+    return [...wave].sort((a, b) => size(b) - size(a));
+  }
+
+  /** One stage on one cluster (or once): emits its outcome; returns what went wrong, if anything did. */
+  private async stageCluster(run: Run, index: number, step: StageStep, cluster: string | undefined): Promise<Unconfirmed | undefined> {
+    const started = this.ports.clock.now().getTime();
+    const where = cluster ?? 'once';
+    const base = { credential: run.plan.name, rotationId: run.record.id, step: index, kind: step.kind, cluster: where };
+    try {
+      const result = await this.stageOn(run, step, cluster);
+      const { outcome, detail }: { outcome: StepOutcome; detail: string } =
+        typeof result === 'string' ? { outcome: 'done', detail: result } : result;
+      this.emit({
+        type: 'cluster-finished',
+        at: this.now(),
+        ...base,
+        outcome,
+        durationMs: this.ports.clock.now().getTime() - started,
+        detail,
+      });
+      return undefined;
+    } catch (error) {
+      if (!(error instanceof KeyslotError)) throw error;
+      this.emit({
+        type: 'cluster-finished',
+        at: this.now(),
+        ...base,
+        outcome: 'failed',
+        durationMs: this.ports.clock.now().getTime() - started,
+        detail: error.message,
+      });
+      return { step: index, label: `${step.kind} ${this.stageLabel(step)} on ${where}`, error };
+    }
   }
 
   private stageLabel(step: StageStep): string {

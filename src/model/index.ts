@@ -10,3 +10,4 @@ export * from './gardener.ts';
 export * from './discovery.ts';
 export * from './redact.ts';
 export * from './rollout.ts';
+export * from './waves.ts';

@@ -51,6 +51,11 @@ export type Step =
 
 export type StepKind = Step['kind'];
 
+/** Whether a step is one of the credential's stages (restarts, checks, waits, commands) rather than the rotation's own steps. */
+export function isStage(step: Step): step is StageStep {
+  return 'stage' in step;
+}
+
 /**
  * `rotate`: the zero-downtime path. `emergency`: a key was exposed; same steps, but the exposed
  * slot is regenerated even if not every consumer confirmed. `disruptive`: every slot is replaced

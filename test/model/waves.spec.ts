@@ -1,0 +1,41 @@
+import assert from 'node:assert/strict';
+import { defaultWaves, parseWaves, splitWaves } from '../../src/model/waves.ts';
+
+describe('model: waves', () => {
+  const fleet = (n: number) => Array.from({ length: n }, (_, i) => `c${i}`);
+
+  it('1, 10%, 100%: a canary, up to a tenth of the fleet, then the rest; every cluster exactly once, in declared order', () => {
+    assert.deepEqual(
+      splitWaves(fleet(500), defaultWaves).map((w) => w.length),
+      [1, 49, 450],
+    );
+    assert.deepEqual(
+      splitWaves(fleet(3), defaultWaves).map((w) => w.length),
+      [1, 2],
+    );
+    assert.deepEqual(splitWaves(fleet(1), defaultWaves), [['c0']]);
+    assert.deepEqual(splitWaves([], defaultWaves), []);
+    const waves = splitWaves(fleet(37), [2, '25%', 20]);
+    assert.deepEqual(
+      waves.map((w) => w.length),
+      [2, 8, 10, 17],
+    );
+    assert.deepEqual(waves.flat(), fleet(37));
+  });
+
+  it('parses --waves, and says what is wrong with a bad list', () => {
+    assert.deepEqual(parseWaves('1,10%,100%'), [1, '10%', '100%']);
+    assert.deepEqual(parseWaves(' 2 , 50% '), [2, '50%']);
+    for (const [text, error] of [
+      ['0', /neither a cluster count/],
+      ['1,x', /"x" is neither/],
+      ['1,150%', /not between 0% and 100%/],
+      ['10%,5%', /does not widen/],
+      ['5,5', /does not widen/],
+    ] as const) {
+      const parsed = parseWaves(text);
+      assert.ok('error' in parsed, text);
+      assert.match((parsed as { error: string }).error, error);
+    }
+  });
+});
