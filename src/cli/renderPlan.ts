@@ -9,6 +9,12 @@ function describe(step: Step): string {
     case 'preflight':
       return `${step.checks.join('; ')}${step.clusters.length ? ` [${step.clusters.join(', ')}]` : ''}`;
     case 'flip':
+      if (step.kops)
+        return `kOps keyset ${step.kops.keyset} of ${step.kops.clusterName} advances ${step.from} → ${step.to}; once the up below has deployed the rotation: kops distrust keypair (the previous), kops promote keypair (the next), kops create keypair (a new next), kops update cluster --yes; keypair ids recorded with ${Object.entries(
+          step.set,
+        )
+          .map(([k, v]) => `${k}=${v}`)
+          .join(', ')}`;
       return step.mode === 'flip'
         ? `consumers move ${step.from} → ${step.to}: ${Object.entries(step.set)
             .map(([k, v]) => `${k}=${v}`)

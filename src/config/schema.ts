@@ -57,6 +57,7 @@ export const sourceSchemes = {
   'azure-cosmosdb-keys': 'dual',
   'azure-storage-keys': 'dual',
   'tls-signing-key': 'triple',
+  'kops-keyset': 'triple',
   'gardener-kubeconfig': 'managed',
 } as const;
 export type SourceType = keyof typeof sourceSchemes;
@@ -69,6 +70,7 @@ export const sourceVars: Record<SourceType, readonly string[]> = {
   'azure-cosmosdb-keys': ['key', 'accountName', 'accountEndpoint', 'connectionString'],
   'azure-storage-keys': ['key', 'accountName', 'connectionString'],
   'tls-signing-key': ['privateKeyPem', 'publicKeyPem', 'trustBundle'],
+  'kops-keyset': [],
   'gardener-kubeconfig': [],
 };
 export const commonVars = ['slot', 'generation'] as const;
@@ -106,6 +108,29 @@ export const source = z.discriminatedUnion('type', [
     type: z.literal('tls-signing-key'),
     /** @default RSA */
     algorithm: z.enum(['RSA', 'ECDSA', 'ED25519']).default('RSA'),
+  }),
+  z.strictObject({
+    /**
+     * A keyset kOps keeps in its state store (the service-account token signing keys of a kOps
+     * cluster). kOps owns the keys; keyslot drives `kops` (promote, distrust, create keypair, update
+     * cluster) and mirrors the keypair ids of previous/primary/next in `keyslot:generations`.
+     */
+    type: z.literal('kops-keyset'),
+    /** The kOps cluster name (`kops --name`). */
+    clusterName: z.string().regex(/^[a-z0-9]([a-z0-9.-]*[a-z0-9])?$/, 'a kOps cluster name (a DNS name)'),
+    /** The kOps state store (`kops --state`), e.g. `s3://example-kops-state`. */
+    stateStore: z.string().regex(/^(s3|gs|azureblob|swift|do|scw|memfs|file):\/\/\S+$/, 'a kOps state store URL such as s3://bucket'),
+    /** @default service-account */
+    keyset: z.literal('service-account').default('service-account'),
+    /** The keyslot cluster whose API servers use the keyset. @default the primary cluster */
+    cluster: name.optional(),
+    /**
+     * How long after a control-plane rolling update every projected service-account token has been
+     * reissued with the new primary key: the kubelet refreshes a token at 80 % of its lifetime and
+     * at the latest after 24 hours. The next rotation, which distrusts the previous key, is refused
+     * sooner — `--force` or not. @default 24
+     */
+    tokenRefreshHours: z.number().positive().max(8760).default(24),
   }),
   z.strictObject({
     type: z.literal('gardener-kubeconfig'),
@@ -279,6 +304,8 @@ export type CredentialInput = z.infer<typeof credential>;
 const slotGeneration = z.strictObject({
   generation: generationNumber,
   createdAt: timestamp.optional(),
+  /** kOps keysets: the keypair id (a serial number) in this slot, as `kops get keypairs` shows it. */
+  keyId: z.union([z.string().regex(/^[0-9]+$/), z.number().int().nonnegative().transform(String)]).optional(),
 });
 const credentialGenerations = z
   .object({
@@ -303,6 +330,8 @@ export const rotationRecord = z.strictObject({
   mode: z.enum(['rotate', 'emergency', 'disruptive']).default('rotate'),
   /** Each slot's generation before the rotation, to re-plan exactly what was started. */
   generations: z.record(z.string(), generationNumber),
+  /** kOps keysets: each slot's keypair id before the rotation, so a resumed flip knows what it was moving. */
+  keyIds: z.record(z.string(), z.string().regex(/^[0-9]+$/)).optional(),
 });
 export type RotationRecord = z.infer<typeof rotationRecord>;
 

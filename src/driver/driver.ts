@@ -32,6 +32,16 @@ import {
   planCredential,
   splitWaves,
   tooSoon,
+  compareIds,
+  kopsAdvance,
+  kopsAfter,
+  kopsCommands,
+  kopsSlots,
+  parseKeypairs,
+  tokenReissueCheck,
+  type KopsKeypair,
+  type KopsSlots,
+  type KopsTarget,
   type CredentialPlan,
   type RotationMode,
   type StageStep,
@@ -176,6 +186,7 @@ export class Driver {
     }
     const plan = (this.options.planHook ?? ((p: CredentialPlan) => p))(planCredential(config, cred, mode));
     const now = this.ports.clock.now();
+    const keyIds = cred.source.type === 'kops-keyset' ? await this.kopsBefore(config, cred, mode) : undefined;
     const record: RotationRecord = {
       // Time and credential name it uniquely: the lock allows one rotation of a stack at a time.
       id: `r-${now.toISOString().replace(/[-:.]/g, '').toLowerCase()}-${cred.name}`,
@@ -184,6 +195,7 @@ export class Driver {
       to: plan.to,
       mode,
       generations: Object.fromEntries(Object.entries(cred.generations).map(([slot, g]) => [slot, g.generation])),
+      ...(keyIds ? { keyIds } : {}),
     };
     const lock = stackLock(config, this.ports, this.options.holder, this.options.lockTtlSeconds ?? 3600);
     return this.locked(lock, () =>
@@ -318,8 +330,15 @@ export class Driver {
       case 'flip':
         await this.setAll(step.set);
         return undefined;
-      case 'up':
-        return this.up(run);
+      case 'up': {
+        const result = await this.up(run);
+        // A kOps keyset moves only once the rotation is in the deployed stack: an agent that dies
+        // from here on leaves a record a fresh checkout resumes, and the kops steps skip what is done.
+        const kops = run.plan.steps.find((s) => s.kind === 'flip' && s.kops);
+        if (kops?.kind === 'flip' && kops.kops)
+          return { outcome: 'done' as const, detail: `${result.detail ?? ''}; ${await this.kopsFlip(run, kops.kops)}` };
+        return result;
+      }
       case 'gate':
         return this.gate(run, step.mode);
       case 'regenerate':
@@ -336,6 +355,7 @@ export class Driver {
     await Promise.all(clusters.map((c) => limit(() => this.ports.clusters.ping(c))));
     await this.checkRollouts(run);
     if (!run.resumed) {
+      if (checks.some((c) => c.startsWith(tokenReissueCheck))) await this.kopsTokensReissued(run);
       await this.checkConsumers(run);
       if (checks.includes('standby key accepted by the cloud')) await this.ports.cloud.testKey(keyRef(run), run.plan.to);
       // The record goes into the stack before anything changes, so any later crash is resumable.
@@ -412,6 +432,7 @@ export class Driver {
     await this.ports.engine.setConfig(`${base}.to`, record.to);
     await this.ports.engine.setConfig(`${base}.mode`, record.mode);
     for (const [slot, g] of Object.entries(record.generations)) await this.ports.engine.setConfig(`${base}.generations.${slot}`, String(g));
+    for (const [slot, id] of Object.entries(record.keyIds ?? {})) await this.ports.engine.setConfig(`${base}.keyIds.${slot}`, id);
   }
 
   private async setAll(values: Readonly<Record<string, string | number>>) {
@@ -780,6 +801,123 @@ export class Driver {
     }
   }
 
+  // ---- kOps keysets ------------------------------------------------------------------------------
+
+  /** The keyset's kops flags, and the keyslot cluster whose API servers use it (the source's `cluster`, else the primary). */
+  private kopsTarget(config: StackConfig, cred: Credential): KopsTarget & { cluster: string } {
+    const source = cred.source;
+    if (source.type !== 'kops-keyset') throw new TypeError(`credential ${cred.name} is not a kOps keyset`);
+    const cluster = source.cluster ?? config.clusters.find((c) => c.primary)?.name ?? config.clusters[0]?.name ?? '';
+    return { clusterName: source.clusterName, stateStore: source.stateStore, keyset: source.keyset, cluster };
+  }
+
+  private async kopsRun(argv: readonly string[]): Promise<string> {
+    return (await this.ports.commands.run(argv, { env: {}, timeoutSeconds: 300 })).output;
+  }
+
+  private async kopsKeypairs(target: KopsTarget): Promise<KopsKeypair[]> {
+    try {
+      return parseKeypairs(await this.kopsRun(kopsCommands.getKeypairs(target)), target.keyset);
+    } catch (error) {
+      if (error instanceof KeyslotError) throw error;
+      throw new EngineError((error as Error).message);
+    }
+  }
+
+  /**
+   * Before a kOps rotation: the keyset's slots as kOps holds them (the record keeps them, so a
+   * resumed flip knows what it was moving), and the token gate no flag skips: every projected
+   * token is reissued within `tokenRefreshHours` of the rolling update that ended the last rotation.
+   */
+  private async kopsBefore(config: StackConfig, cred: Credential, mode: RotationMode): Promise<Record<string, string>> {
+    const source = cred.source;
+    if (source.type !== 'kops-keyset') throw new TypeError(`credential ${cred.name} is not a kOps keyset`);
+    const target = this.kopsTarget(config, cred);
+    const keypairs = await this.kopsKeypairs(target);
+    let slots: KopsSlots;
+    try {
+      slots = kopsSlots(keypairs, target);
+      kopsAdvance(slots, keypairs, target); // refuses a keyset with no staged next, naming how to stage one
+    } catch (error) {
+      throw new PreflightRefusedError(`credential ${cred.name}: ${(error as Error).message}`);
+    }
+    const recorded = cred.generations.primary?.keyId;
+    if (recorded && recorded !== slots.primary)
+      this.emit({
+        type: 'warning',
+        at: this.now(),
+        credential: cred.name,
+        message: `kOps keyset ${target.keyset}: the primary is keypair ${slots.primary}, the stack recorded ${recorded}; it was changed outside keyslot, and kOps is taken as the truth`,
+      });
+    if (mode === 'rotate' && cred.lastRotatedAt) {
+      const since = (this.ports.clock.now().getTime() - Date.parse(cred.lastRotatedAt)) / 3_600_000;
+      if (since < source.tokenRefreshHours)
+        throw new TooSoonError(
+          `credential ${cred.name}: the last rotation finished at ${cred.lastRotatedAt}, ${since.toFixed(1)}h ago; projected service-account tokens are reissued with the new primary within tokenRefreshHours (${source.tokenRefreshHours}h), and this rotation distrusts the key that signed the older ones; wait (--force does not skip this; for an exposed key: --emergency)`,
+        );
+    }
+    return { primary: slots.primary, ...(slots.next ? { next: slots.next } : {}), ...(slots.previous ? { previous: slots.previous } : {}) };
+  }
+
+  /**
+   * No legacy token Secret may still be signed by a key other than the primary: this rotation
+   * distrusts the previous key, and the token controller never reissues a token it already made.
+   */
+  private async kopsTokensReissued(run: Run) {
+    const target = this.kopsTarget(run.config, run.before);
+    const signing = await this.ports.clusters.signingKeyId(target.cluster);
+    const stale = (await this.ports.clusters.serviceAccountTokenSecrets(target.cluster)).filter((s) => s.keyId !== signing);
+    if (stale.length === 0) return;
+    const shown = stale.slice(0, 5).map((s) => `${s.namespace}/${s.name}`);
+    throw new PreflightRefusedError(
+      `credential ${run.plan.name}: ${stale.length} legacy service-account token Secret(s) on cluster ${target.cluster} are signed by a key other than the primary (${shown.join(', ')}${stale.length > shown.length ? ', …' : ''}), and this rotation distrusts the previous key; fix: reissue each (remove its data.token and the token controller signs a new one) or delete the ones nothing uses, then rotate again (--force does not skip this)`,
+    );
+  }
+
+  /**
+   * The flip of a kOps keyset: distrust previous, promote next, create a new next (each only if
+   * the state store does not show it done), `kops update cluster --yes`, then record the keypair ids.
+   */
+  private async kopsFlip(run: Run, target: KopsTarget): Promise<string> {
+    const before = run.record.keyIds as KopsSlots | undefined;
+    if (!before?.primary) throw new EngineError(`rotation ${run.record.id}: the record has no kOps keypair ids to move from`);
+    const commands = kopsAdvance(before, await this.kopsKeypairs(target), target);
+    for (const argv of commands) await this.kopsRun(argv);
+    const now = await this.kopsKeypairs(target);
+    let after: Required<KopsSlots>;
+    try {
+      after = kopsAfter(before, now, target);
+    } catch (error) {
+      throw new EngineError((error as Error).message);
+    }
+    await this.kopsRun(kopsCommands.update(target));
+    const gens = `generations.${run.plan.name}`;
+    for (const [slot, id] of Object.entries(after)) {
+      await this.ports.engine.setConfig(`${gens}.${slot}.keyId`, id);
+      // kOps' own date for each keypair (its certificate's notBefore) is the slot's age.
+      const issued = now.find((k) => k.id === id)?.issued ?? (slot === 'next' ? this.now() : undefined);
+      if (issued) await this.ports.engine.setConfig(`${gens}.${slot}.createdAt`, issued);
+    }
+    return `kops: previous ${after.previous}, primary ${after.primary}, next ${after.next} (${commands.length} change(s), then update cluster)`;
+  }
+
+  /** Rolling back a kOps flip: the old primary signs again, the key made by the flip is distrusted (it never signed). */
+  private async kopsRollBack(run: Run, target: KopsTarget) {
+    const before = run.record.keyIds as KopsSlots | undefined;
+    if (!before?.primary || !before.next) return;
+    const keypairs = await this.kopsKeypairs(target);
+    if (!keypairs.some((k) => k.id === before.primary && k.primary)) await this.kopsRun(kopsCommands.promote(target, before.primary));
+    for (const k of keypairs)
+      if (!k.distrusted && !k.primary && compareIds(k.id, before.next) > 0) await this.kopsRun(kopsCommands.distrust(target, k.id));
+    await this.kopsRun(kopsCommands.update(target));
+    const gens = `generations.${run.plan.name}`;
+    for (const [slot, id] of Object.entries(before)) await this.ports.engine.setConfig(`${gens}.${slot}.keyId`, id);
+    // The API servers sign with the old primary again only once they restart.
+    for (const step of run.plan.steps)
+      if (step.kind === 'exec' && step.command[0] === 'kops' && step.command[1] === 'rolling-update')
+        await this.ports.commands.run(step.command, { env: {}, timeoutSeconds: step.timeoutSeconds });
+  }
+
   // ---- rollback --------------------------------------------------------------------------------
 
   private async assertRollbackPossible(run: Run) {
@@ -816,6 +954,8 @@ export class Driver {
       };
       for (const [slot, g] of Object.entries(back)) await this.ports.engine.setConfig(`generations.${cred}.${slot}.generation`, String(g));
     }
+    const kopsFlip = plan.steps.find((s) => s.kind === 'flip' && s.kops);
+    if (kopsFlip?.kind === 'flip' && kopsFlip.kops) await this.kopsRollBack(run, kopsFlip.kops);
     await this.up(run);
     // Everything restarted onto the new key is restarted again onto the old one. A workload that
     // does not roll out does not stop the others; it is reported.
@@ -926,6 +1066,8 @@ export class Driver {
       for (const [slot, s] of Object.entries(deployed.slots)) {
         await this.ports.engine.setConfig(`${gens}.${slot}.generation`, String(s.generation));
         if (s.createdAt) await this.ports.engine.setConfig(`${gens}.${slot}.createdAt`, s.createdAt);
+        // Only a kOps keyset's ids are config; other sources' key ids are what the cloud reports.
+        if (s.keyId && cred.source.type === 'kops-keyset') await this.ports.engine.setConfig(`${gens}.${slot}.keyId`, s.keyId);
       }
       if (deployed.lastRotatedAt) await this.ports.engine.setConfig(`${gens}.lastRotatedAt`, deployed.lastRotatedAt);
       if (deployed.previousRotatedAt) await this.ports.engine.setConfig(`${gens}.previousRotatedAt`, deployed.previousRotatedAt);

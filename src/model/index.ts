@@ -11,3 +11,4 @@ export * from './discovery.ts';
 export * from './redact.ts';
 export * from './rollout.ts';
 export * from './waves.ts';
+export * from './kops.ts';

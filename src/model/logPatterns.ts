@@ -17,6 +17,7 @@ const bySource: Readonly<Record<SourceType, readonly string[]>> = {
     'invalid.{0,40}(token|signature)',
     'token is expired|signature is invalid|crypto/rsa: verification error',
   ],
+  'kops-keyset': [...generic, 'invalid.{0,40}(token|signature)', 'token is expired|signature is invalid|crypto/rsa: verification error'],
   'gardener-kubeconfig': [...generic, 'x509: certificate signed by unknown authority'],
 };
 

@@ -8,9 +8,10 @@
  */
 import type { Credential, StackConfig } from '../config/parse.ts';
 import type { Delivery, SourceType, Stage } from '../config/schema.ts';
-import { UnknownCredentialError } from '../errors.ts';
+import { ConfigError, UnknownCredentialError } from '../errors.ts';
 import { selectClusters } from './clusters.ts';
 import { defaultLogPatterns } from './logPatterns.ts';
+import type { KopsTarget } from './kops.ts';
 import { advance, nextGeneration, standbySlot, type SlotGeneration } from './slots.ts';
 
 type Resolved<T> = T extends { kind: 'verify-logs' } ? Omit<T, 'patterns'> & { readonly patterns: readonly string[] } : T;
@@ -30,6 +31,12 @@ export type Step =
       readonly to: string;
       /** The config value(s) written, e.g. `keyslot:slots.cosmos` = `secondary`. */
       readonly set: Readonly<Record<string, string | number>>;
+      /**
+       * A kOps keyset: once the following `up` has deployed the rotation's record, `kops` moves the
+       * keyset in its state store (distrust previous, promote next, create a new next) and runs
+       * `kops update cluster --yes`; the keypair ids are recorded with the generations.
+       */
+      readonly kops?: KopsTarget;
     }
   | { readonly kind: 'up'; readonly clusters: readonly string[]; readonly targets: readonly string[] }
   | StageStep
@@ -86,8 +93,12 @@ const regenerateVia: Record<SourceType, RegenerateVia | undefined> = {
   'azure-cosmosdb-keys': 'azure-cosmosdb',
   'azure-storage-keys': 'azure-storage',
   'tls-signing-key': undefined,
+  'kops-keyset': undefined,
   'gardener-kubeconfig': undefined,
 };
+
+/** The preflight check (its text starts so) that refuses a kOps rotation while a token signed by the key it drops may be in use. */
+export const tokenReissueCheck = 'every service-account token reissued since the last rotation';
 
 /** Sources whose standby key preflight can test against the cloud before anything changes. */
 const testableStandby = new Set<SourceType>(['aws-iam-access-key', 'azure-cosmosdb-keys', 'azure-storage-keys']);
@@ -143,6 +154,17 @@ export function planCredential(config: StackConfig, cred: Credential, mode: Rota
   const clusters = touchedClusters(config, cred, stages);
   const checks = ['stack config valid', 'every target cluster reachable', 'no rotation in flight'];
   if (mode === 'rotate') checks.push(`at least ${cred.minIntervalHours}h since the last rotation`);
+  const kops: KopsTarget | undefined =
+    cred.source.type === 'kops-keyset'
+      ? { clusterName: cred.source.clusterName, stateStore: cred.source.stateStore, keyset: cred.source.keyset }
+      : undefined;
+  if (kops && cred.source.type === 'kops-keyset') {
+    checks.push(`kOps keyset ${kops.keyset} of ${kops.clusterName}: one primary, a staged next, at most one previous`);
+    if (mode === 'rotate')
+      checks.push(
+        `${tokenReissueCheck}: ${cred.source.tokenRefreshHours}h passed, and no legacy token Secret signed by a key other than the primary (--force does not skip this)`,
+      );
+  }
   if (cred.scheme === 'dual' && testableStandby.has(cred.source.type) && mode !== 'disruptive')
     checks.push('standby key accepted by the cloud');
   const steps: Step[] = [{ kind: 'preflight', clusters, checks }];
@@ -162,6 +184,16 @@ export function planCredential(config: StackConfig, cred: Credential, mode: Rota
   let to: string = cred.active;
   let generations: Record<string, SlotGeneration> = { ...cred.generations };
 
+  if (mode === 'disruptive' && kops)
+    // kOps' "rotate all secrets" (runbooks/003) deletes every secret and keypair, removes the etcd
+    // certificates on each control-plane node over SSH and rolls the cluster with --cloudonly: not
+    // something keyslot runs for one keyset. Said before anything is planned.
+    throw new ConfigError(
+      `stack ${config.stack}`,
+      '--disruptive',
+      `credential ${cred.name}, a kOps keyset`,
+      "run kOps' rotate-all-secrets procedure by hand (it needs SSH to every control-plane node), or rotate with --emergency to promote the staged key now",
+    );
   if (mode === 'disruptive' && (via || cred.scheme === 'triple')) {
     // Every slot replaced before any consumer restarts: the downtime is the point of this path.
     for (const slot of Object.keys(cred.generations)) {
@@ -192,6 +224,7 @@ export function planCredential(config: StackConfig, cred: Credential, mode: Rota
       from: `primary@g${cred.generations.primary!.generation}`,
       to: `primary@g${generations.primary!.generation}`,
       set: Object.fromEntries(Object.entries(generations).map(([slot, g]) => [`${gens}.${slot}.generation`, g.generation])),
+      ...(kops ? { kops } : {}),
     });
   }
   if (cred.scheme !== 'managed') steps.push(up);

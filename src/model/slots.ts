@@ -19,6 +19,8 @@ export interface SlotGeneration {
   readonly generation: number;
   /** RFC 3339; absent until something recorded when the key was made. */
   readonly createdAt?: string;
+  /** kOps keysets: the keypair id in the slot. */
+  readonly keyId?: string;
 }
 
 export type Generations = Readonly<Record<string, SlotGeneration>>;

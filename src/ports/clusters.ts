@@ -77,6 +77,17 @@ export interface ClusterFleet {
     args: { name: string; holder: string; ttlSeconds: number; now: Date },
   ): Promise<{ acquired: true } | { acquired: false; lease: Lease }>;
   releaseLease(cluster: string, args: { name: string; holder: string }): Promise<void>;
+  /**
+   * Legacy service-account token Secrets (`type: kubernetes.io/service-account-token`) in every
+   * namespace, each with the `kid` of the key that signed its token (read from the JWT header;
+   * the token itself never leaves the adapter).
+   */
+  serviceAccountTokenSecrets(cluster: string): Promise<{ namespace: string; name: string; keyId?: string }[]>;
+  /**
+   * The `kid` the API servers sign new service-account tokens with now: a short-lived TokenRequest
+   * for `kube-system/default`, read for its header and dropped.
+   */
+  signingKeyId(cluster: string): Promise<string | undefined>;
   /** Deployments, StatefulSets and DaemonSets in the namespace whose pods read any of these Secrets. */
   listConsumers(cluster: string, namespace: string, secrets: readonly string[]): Promise<DiscoveredConsumer[]>;
   /**

@@ -13,6 +13,8 @@ import {
   rotationPhaseOf,
   type RotationStatus,
 } from '../model/gardener.ts';
+import { createHash } from 'node:crypto';
+import { jwtKeyId } from '../model/kops.ts';
 import type { Clock } from '../ports/clock.ts';
 
 export type WorkloadKind = 'deployment' | 'statefulset' | 'daemonset';
@@ -167,6 +169,8 @@ export interface SimShoot {
 }
 
 export interface SimSecret {
+  /** @default Opaque */
+  type?: string;
   data: Record<string, string>;
   annotations: Record<string, string>;
   updatedAt: number;
@@ -217,14 +221,30 @@ export const gardenerDelayMs = { reconcile: 60_000, rotation: 30_000 };
 export const tokenRefreshMs = 48 * 60_000;
 
 /**
- * A cluster's API servers as service-account token signers and verifiers (kOps): each read the
- * signing key and the trust bundle from their Secrets when it last restarted.
+ * A cluster's API servers as service-account token signers and verifiers: each read the signing
+ * key and the trusted public keys (one per line) when it last restarted — from two Secrets, or
+ * from what `kops update cluster` last applied from a kOps state store.
  */
 export interface SimControlPlane {
-  readonly namespace: string;
-  readonly signerSecret: string;
-  readonly bundleSecret: string;
+  readonly read: () => { signer: string; trusted: string };
   readonly servers: { signer: string; trusted: string; restartedAt: number }[];
+}
+
+export const serviceAccountTokenType = 'kubernetes.io/service-account-token';
+
+/**
+ * The `kid` of a public key, derived as kube-apiserver derives it (base64url of the SHA-256 of
+ * the key's bytes; the real server hashes the PKIX DER, the simulation the key's text).
+ */
+export function simKeyId(publicKey: string): string {
+  return createHash('sha256').update(publicKey).digest('base64url');
+}
+
+/** A service-account token as a JWT whose header names the signing key; the signature is the simulation's. */
+export function simJwt(signer: string, claims: Readonly<Record<string, string | number>>): string {
+  const part = (o: object) => Buffer.from(JSON.stringify(o)).toString('base64url');
+  const kid = simKeyId(signer.replace('/private@', '/public@'));
+  return `${part({ alg: 'RS256', kid })}.${part(claims)}.${Buffer.from(`sim-signature:${kid}`).toString('base64url')}`;
 }
 
 export class SimCluster {
@@ -336,6 +356,7 @@ export class SimCluster {
     const current = this.secrets.get(key);
     const changed = JSON.stringify(current?.data) !== JSON.stringify(data);
     this.secrets.set(key, {
+      ...(current?.type ? { type: current.type } : {}),
       data: { ...data },
       annotations: { ...annotations },
       updatedAt: changed ? this.now() : (current?.updatedAt ?? this.now()),
@@ -653,24 +674,20 @@ export class SimCluster {
       .join('\n');
   }
 
-  /** A token signed by the API server that restarted last (it answers the TokenRequest). */
+  /** A projected token as a pod holds it: signed by the API server that restarted last (it answers the kubelet's TokenRequest). */
   private issueToken(): string {
-    const servers = this.controlPlane?.servers ?? [];
-    const newest = servers.reduce<(typeof servers)[number] | undefined>(
-      (a, s) => (!a || s.restartedAt >= a.restartedAt ? s : a),
-      undefined,
-    );
-    return `token:${newest?.signer ?? ''}`;
+    return `token:${this.newestSigner()}`;
   }
 
   /** Adds API servers that sign and verify service-account tokens with keys from two Secrets. */
   addControlPlane(namespace: string, signerSecret: string, bundleSecret: string, servers = 3): SimControlPlane {
-    this.controlPlane = {
-      namespace,
-      signerSecret,
-      bundleSecret,
-      servers: Array.from({ length: servers }, () => ({ signer: '', trusted: '', restartedAt: this.now() })),
-    };
+    const read = (name: string) => Object.values(this.secrets.get(SimCluster.key(namespace, name))?.data ?? {}).join('\n');
+    return this.addControlPlaneReading(() => ({ signer: read(signerSecret), trusted: read(bundleSecret) }), servers);
+  }
+
+  /** Adds API servers that read their signing key and trusted keys from `read` at every restart (kOps: the applied state store). */
+  addControlPlaneReading(read: SimControlPlane['read'], servers = 3): SimControlPlane {
+    this.controlPlane = { read, servers: Array.from({ length: servers }, () => ({ signer: '', trusted: '', restartedAt: this.now() })) };
     for (let i = 0; i < servers; i++) this.restartApiServer(i);
     return this.controlPlane;
   }
@@ -679,17 +696,86 @@ export class SimCluster {
   restartApiServer(index: number): void {
     const cp = this.controlPlane;
     if (!cp) return;
-    const read = (name: string) => Object.values(this.secrets.get(SimCluster.key(cp.namespace, name))?.data ?? {}).join('\n');
-    cp.servers[index] = { signer: read(cp.signerSecret), trusted: read(cp.bundleSecret), restartedAt: this.now() };
+    cp.servers[index] = { ...cp.read(), restartedAt: this.now() };
     this.version += 1;
   }
 
-  /** Every API server must accept a token: a request may land on any of them. */
+  /**
+   * Every API server must accept a token: a request may land on any of them. A token is either
+   * `token:<signer>` (a projected token as a pod holds it) or `token:<JWT>` (a legacy token Secret),
+   * whose header names the key that signed it.
+   */
   verifiesToken(loaded: string): boolean {
-    const signer = loaded.slice('token:'.length);
-    if (!this.controlPlane || !signer.includes('/private@')) return false;
-    const publicKey = signer.replace('/private@', '/public@');
-    return this.controlPlane.servers.every((s) => s.trusted.includes(publicKey));
+    const token = loaded.slice('token:'.length);
+    if (!this.controlPlane) return false;
+    if (token.includes('/private@')) {
+      const publicKey = token.replace('/private@', '/public@');
+      return this.controlPlane.servers.every((s) => s.trusted.split('\n').includes(publicKey));
+    }
+    const kid = jwtKeyId(token);
+    return kid !== undefined && this.controlPlane.servers.every((s) => s.trusted.split('\n').some((p) => simKeyId(p) === kid));
+  }
+
+  /** The key the API servers sign new tokens with: the server that restarted last answers a TokenRequest. */
+  private newestSigner(): string {
+    const servers = this.controlPlane?.servers ?? [];
+    return (
+      servers.reduce<(typeof servers)[number] | undefined>((a, s) => (!a || s.restartedAt >= a.restartedAt ? s : a), undefined)?.signer ??
+      ''
+    );
+  }
+
+  /** A TokenRequest: a short-lived JWT for the service account, signed by the primary key. */
+  requestToken(namespace: string, serviceAccount: string, expirationSeconds: number): { token: string; expiresAt: number } {
+    const iat = Math.floor(this.now() / 1000);
+    const exp = iat + expirationSeconds;
+    return {
+      token: simJwt(this.newestSigner(), {
+        iss: 'https://kubernetes.default.svc',
+        sub: `system:serviceaccount:${namespace}:${serviceAccount}`,
+        iat,
+        exp,
+      }),
+      expiresAt: exp * 1000,
+    };
+  }
+
+  /**
+   * A legacy token Secret (`kubernetes.io/service-account-token`) for the service account, its token
+   * signed now by the primary key; the token controller never reissues it while it holds a token.
+   */
+  addLegacyToken(namespace: string, name: string, serviceAccount = 'default', signer = this.newestSigner()): void {
+    const token = simJwt(signer, { iss: 'kubernetes/serviceaccount', sub: `system:serviceaccount:${namespace}:${serviceAccount}` });
+    this.applySecret(namespace, name, { token }, { 'kubernetes.io/service-account.name': serviceAccount });
+    this.secrets.get(SimCluster.key(namespace, name))!.type = serviceAccountTokenType;
+  }
+
+  /**
+   * What the token controller does for a legacy token Secret whose `data.token` was removed: signs
+   * a new token with the primary key.
+   */
+  reissueLegacyToken(namespace: string, name: string): void {
+    const s = this.secrets.get(SimCluster.key(namespace, name));
+    if (s?.type !== serviceAccountTokenType) throw new Error(`${namespace}/${name} is not a service-account token Secret`);
+    const sa = s.annotations['kubernetes.io/service-account.name'] ?? 'default';
+    this.addLegacyToken(namespace, name, sa);
+  }
+
+  /** Legacy token Secrets with the kid of the key that signed each. */
+  serviceAccountTokenSecrets(): { namespace: string; name: string; keyId?: string }[] {
+    return [...this.secrets.entries()]
+      .filter(([, s]) => s.type === serviceAccountTokenType)
+      .map(([key, s]) => {
+        const [namespace, name] = key.split('/') as [string, string];
+        const keyId = jwtKeyId(s.data.token ?? '');
+        return { namespace, name, ...(keyId ? { keyId } : {}) };
+      });
+  }
+
+  /** The kid of the key new tokens are signed with. */
+  signingKeyId(): string | undefined {
+    const signer = this.newestSigner();
+    return signer ? simKeyId(signer.replace('/private@', '/public@')) : undefined;
   }
 
   /** Starts every workload's pods afresh, reading what is deployed now: the fleet as it runs before a rotation. */

@@ -10,10 +10,12 @@ import { SimBackend, SimulatedStackEngine } from '../adapters/engine/simulated.t
 import { MemoryJournal } from '../adapters/journal/memory.ts';
 import { SimulatedCommands, SimulatedHttp } from '../adapters/probes/simulated.ts';
 import type { DriverPorts } from '../driver/driver.ts';
+import { CommandFailedError } from '../errors.ts';
 import { selectClusters } from '../model/clusters.ts';
 import { SimClock } from './clock.ts';
 import { rejectionLine, SimCloud, tokensIn } from './cloud.ts';
 import { type SimCluster, SimFleet, type WorkloadKind, type WorkloadSpec } from './cluster.ts';
+import { SimKops } from './kops.ts';
 
 export interface World {
   readonly clock: SimClock;
@@ -25,6 +27,8 @@ export interface World {
   readonly commands: SimulatedCommands;
   readonly http: SimulatedHttp;
   readonly journal: MemoryJournal;
+  /** The simulated `kops` of each kOps cluster, by kOps cluster name. */
+  readonly kops: ReadonlyMap<string, SimKops>;
   /** Restarts every pod so it reads what is deployed: call after the first `up`. */
   boot(): void;
   /** How long a simulated tool takes to run this command (the drill's critical-path bound); 0 for commands it does not simulate. */
@@ -43,8 +47,13 @@ export function buildWorld(config: StackConfig, start?: Date, tune: (spec: Workl
   const cloud = new SimCloud(clock);
   for (const c of config.clusters) {
     const cluster = fleet.cluster(c.name);
-    cluster.accepts = (loaded) =>
-      loaded.startsWith('token:') ? cluster.verifiesToken(loaded) : !/sim:/.test(loaded) || cloud.accepts(loaded);
+    cluster.accepts = (loaded) => {
+      if (loaded.startsWith('token:')) return cluster.verifiesToken(loaded);
+      // A legacy service-account token Secret mounted as a file: its JWT names the key that signed it.
+      const jwt = /"token":"([A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]*)"/.exec(loaded)?.[1];
+      if (jwt) return cluster.verifiesToken(`token:${jwt}`);
+      return !/sim:/.test(loaded) || cloud.accepts(loaded);
+    };
     cluster.rejectionLine = rejectionLine;
     cluster.readStore = (id) => cloud.stores.get(id);
   }
@@ -129,6 +138,34 @@ export function buildWorld(config: StackConfig, start?: Date, tune: (spec: Workl
       c.addWorkload(tune({ kind: 'deployment', namespace: 'default', name: 'sa-token-client', reads: 'token', replicas: 2 }));
     }
   }
+  // kOps-managed keysets: the state store and the cluster's API servers that read what
+  // `kops update cluster` applied; pods authenticate with projected tokens, and one reads a legacy
+  // token Secret (made by the token controller before, signed by the primary at boot).
+  const kops = new Map<string, SimKops>();
+  for (const cred of config.credentials) {
+    const source = cred.source;
+    if (source.type !== 'kops-keyset') continue;
+    const store = kops.get(source.clusterName) ?? new SimKops(source.clusterName, source.stateStore, clock);
+    kops.set(source.clusterName, store);
+    if (!store.keysets.has(source.keyset)) store.seed(source.keyset);
+    const home = source.cluster ?? config.clusters.find((c) => c.primary)?.name ?? config.clusters[0]?.name;
+    if (!home) continue;
+    const c = fleet.cluster(home);
+    c.addControlPlaneReading(() => store.keys(source.keyset));
+    c.addWorkload(tune({ kind: 'deployment', namespace: 'default', name: 'sa-token-client', reads: 'token', replicas: 2 }));
+    c.addLegacyToken('monitoring', 'legacy-exporter-token');
+    // client-go re-reads a mounted token file every minute, so a reissued token reaches the pods.
+    c.addWorkload(
+      tune({
+        kind: 'deployment',
+        namespace: 'monitoring',
+        name: 'legacy-exporter',
+        secrets: ['legacy-exporter-token'],
+        replicas: 2,
+        reloadAfterMs: 60_000,
+      }),
+    );
+  }
   const backend = new SimBackend();
   const clusters = new SimulatedClusterFleet(fleet, clock);
   const cloudKeys = new SimulatedCloudKeys(cloud, clock);
@@ -151,6 +188,16 @@ export function buildWorld(config: StackConfig, start?: Date, tune: (spec: Workl
     return named.length ? named : [...fleet.clusters.values()];
   };
   const commands = new SimulatedCommands();
+  for (const store of kops.values())
+    commands.handlers.push((command) =>
+      command[1] !== 'rolling-update' && command[command.indexOf('--name') + 1] === store.clusterName ? store.run(command) : undefined,
+    );
+  // Any other kops command names a cluster this world's kops does not have: it fails, as kops does.
+  commands.handlers.push((command) =>
+    command[0] === 'kops' && command[1] !== 'rolling-update'
+      ? Promise.reject(new CommandFailedError(`kops: cluster "${command[command.indexOf('--name') + 1] ?? ''}" not found`))
+      : undefined,
+  );
   commands.handlers.push((command) => {
     const targets = rolledBy(command);
     if (!targets) return undefined;
@@ -176,6 +223,7 @@ export function buildWorld(config: StackConfig, start?: Date, tune: (spec: Workl
     commands,
     http,
     journal,
+    kops,
     commandMs: (command) => (rolledBy(command) ?? []).reduce((ms, c) => ms + (c.controlPlane?.servers.length ?? 0) * apiServerRestartMs, 0),
     boot: () => {
       for (const c of fleet.clusters.values()) {

@@ -48,6 +48,35 @@ describe('the Kubernetes API emulator, judged by a real kubectl', () => {
       await emulator.stop();
     });
 
+    it('creates a token (TokenRequest) and lists legacy token Secrets by type, as keyslot reads them for a kOps keyset', async () => {
+      cluster.addControlPlaneReading(() => ({ signer: 'sim:kops:eu/private@7', trusted: 'sim:kops:eu/public@7' }));
+      cluster.addLegacyToken('monitoring', 'exporter-token');
+      const token = await kubectl.run('create', 'token', 'default', '-n', 'kube-system', '--duration', '10m');
+      assert.equal(token.code, 0, token.stderr);
+      const header = JSON.parse(Buffer.from(token.stdout.trim().split('.')[0]!, 'base64url').toString('utf8')) as { kid: string };
+      assert.equal(header.kid, await fleet.signingKeyId('eu'));
+      const tooShort = await kubectl.run('create', 'token', 'default', '-n', 'kube-system', '--duration', '1m');
+      assert.notEqual(tooShort.code, 0);
+      assert.match(tooShort.stderr, /may not specify a duration less than 10 minutes/);
+      const missing = await kubectl.run('create', 'token', 'nobody', '-n', 'kube-system');
+      assert.match(missing.stderr, /serviceaccounts "nobody" not found/);
+      const listed = await kubectl.run(
+        'get',
+        'secrets',
+        '-A',
+        '--field-selector',
+        'type=kubernetes.io/service-account-token',
+        '-o',
+        'name',
+      );
+      assert.equal(listed.code, 0, listed.stderr);
+      assert.equal(listed.stdout.trim(), 'secret/exporter-token');
+      assert.deepEqual(
+        (await fleet.serviceAccountTokenSecrets('eu')).map((s) => `${s.namespace}/${s.name}`),
+        ['monitoring/exporter-token'],
+      );
+    });
+
     it('discovers the API and gets every kind keyslot touches, the lock Lease with its MicroTime', async () => {
       await fleet.acquireLease('eu', {
         name: 'keyslot-rotation-x',

@@ -15,7 +15,7 @@ import {
   ShootBeingDeletedError,
 } from '../../src/errors.ts';
 import { SimClock } from '../../src/sim/clock.ts';
-import { SimFleet, type SimCluster } from '../../src/sim/cluster.ts';
+import { SimFleet, simKeyId, type SimCluster } from '../../src/sim/cluster.ts';
 import { KubeApiEmulator } from '../fixtures/kubeApiEmulator.ts';
 
 const fastRetry = { retries: 2, minTimeoutMs: 1, maxTimeoutMs: 5 };
@@ -126,6 +126,23 @@ describe('adapter: Kubernetes (client-node) against the API emulator on 127.0.0.
     fleet = new KubernetesClusterFleet(new Map([['eu', plainKubeConfig(await emulator.start())]]), clock, 1000, fastRetry);
   });
   afterEach(() => emulator.stop());
+
+  it('reads which key signs service-account tokens (a TokenRequest) and which signed each legacy token Secret, never the token', async () => {
+    // API servers that sign with key 2 and trust 1 and 2; a legacy token made while key 1 signed.
+    let keys = { signer: 'sim:kops:eu/private@1', trusted: 'sim:kops:eu/public@1' };
+    cluster.addControlPlaneReading(() => keys);
+    cluster.addLegacyToken('monitoring', 'exporter-token');
+    keys = { signer: 'sim:kops:eu/private@2', trusted: 'sim:kops:eu/public@1\nsim:kops:eu/public@2' };
+    for (const i of cluster.controlPlane!.servers.keys()) cluster.restartApiServer(i);
+    const signing = await fleet.signingKeyId('eu');
+    assert.equal(signing, simKeyId('sim:kops:eu/public@2'));
+    const legacy = await fleet.serviceAccountTokenSecrets('eu');
+    assert.deepEqual(legacy, [{ namespace: 'monitoring', name: 'exporter-token', keyId: simKeyId('sim:kops:eu/public@1') }]);
+    // Asked with the server's own field selector; an Opaque Secret is not listed.
+    assert.ok(emulator.requests.some((r) => r === 'GET /api/v1/secrets'));
+    assert.ok(!legacy.some((s) => s.name === 'thanos'));
+    assert.ok(!JSON.stringify(legacy).includes('eyJ'), 'no token in what the adapter returns');
+  });
 
   it('answers ping, finds workloads, and says absent for a missing one', async () => {
     await fleet.ping('eu');

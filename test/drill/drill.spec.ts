@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { listStacks, readStackFile } from '../../src/config/load.ts';
 import { runDrill, type DrillResult } from '../../src/drill/drill.ts';
-import type { CredentialPlan, Step } from '../../src/model/planner.ts';
+import { tokenReissueCheck, type CredentialPlan, type Step } from '../../src/model/planner.ts';
 
 /** Seeds per stack with faults; CI runs the full 200, a quick local run can set fewer. */
 const seeds = Number(process.env.KEYSLOT_DRILL_SEEDS ?? 200);
@@ -155,6 +155,37 @@ describe('drill: catches real mistakes', () => {
       .filter((e) => e.type === 'cluster-finished' && e.kind === 'restart')
       .map((e) => `${(e as { cluster: string; detail?: string }).cluster} ${(e as { detail?: string }).detail}`);
     assert.match(restarts[0]!, /^primary statefulset\/kubecost-thanos-store/);
+  });
+
+  it('a kOps keyset advanced while a legacy token signed by the key it drops is in use: refused; without the check, caught', async () => {
+    const { raw } = readStackFile('kops-service-account');
+    // A CI deployer whose legacy token was made while the previous key signed (before the last rotation).
+    const editWorld = (world: Parameters<NonNullable<Parameters<typeof runDrill>[2]['editWorld']>>[0]) => {
+      const store = world.kops.get('kops-example.k8s.local')!;
+      const previous = store.keysets.get('service-account')!.items[0]!.id;
+      const c = world.fleet.cluster('kops');
+      c.addLegacyToken('ci', 'deployer-token', 'deployer', `sim:kops:kops-example.k8s.local/private@${previous}`);
+      c.addWorkload({ kind: 'deployment', namespace: 'ci', name: 'deployer', replicas: 2, secrets: ['deployer-token'] });
+      c.bootPods();
+    };
+    const guarded = await runDrill('kops-service-account', raw, { seed: 1, editWorld });
+    // Refused in preflight, naming the Secret: nothing changed, nothing failed (the drill still
+    // reports the rotation as not finished, for a human to reissue the token).
+    assert.equal(guarded.failed, 0);
+    assert.match(guarded.outcomes['service-account']!, /legacy service-account token Secret\(s\) .*\(ci\/deployer-token\)/);
+    assert.deepEqual(
+      violated(guarded).map((v) => v.split(':')[0]),
+      ['every rotation finished, or rolled back from an injected fault'],
+    );
+    // The mutation: a plan whose preflight forgets the token check.
+    const unchecked = (plan: CredentialPlan): CredentialPlan => ({
+      ...plan,
+      steps: plan.steps.map((s) =>
+        s.kind === 'preflight' ? { ...s, checks: s.checks.filter((c) => !c.startsWith(tokenReissueCheck)) } : s,
+      ),
+    });
+    const r = await runDrill('kops-service-account', raw, { seed: 1, editWorld, planHook: unchecked });
+    assert.match(violated(r).join('\n'), /no failed request: .*kops ci\/deployer/);
   });
 
   it('an emergency rotation past a stuck consumer counts the failures it caused instead of refusing', async () => {

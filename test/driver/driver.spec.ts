@@ -15,15 +15,15 @@ import {
   UncoveredConsumersError,
 } from '../../src/errors.ts';
 import { Crash, crashing, type CrashCounter } from './crash.ts';
-import { scenario, type Scenario } from './world.ts';
+import { scenario, selfManagedKeyset, type Scenario } from './world.ts';
 
-/** Every pod in the fleet presents a key the cloud accepts: no consumer is left on a dead key. */
+/** Every pod in the fleet presents a key its backend accepts (the cloud, or the cluster's API servers for tokens): no consumer is left on a dead key. */
 function everyPodAccepted(s: Scenario) {
   for (const cluster of s.world.fleet.clusters.values()) {
     for (const { workload, pod } of cluster.presentedKeys()) {
-      if (!/sim:/.test(pod.loaded)) continue;
+      if (!/sim:|"token":"ey/.test(pod.loaded)) continue;
       assert.ok(
-        s.world.cloud.accepts(pod.loaded),
+        cluster.accepts ? cluster.accepts(pod.loaded) : s.world.cloud.accepts(pod.loaded),
         `${cluster.name} ${workload.namespace}/${workload.name} pod ${pod.name} holds a dead key`,
       );
     }
@@ -144,24 +144,115 @@ describe('driver: dual rotation', () => {
   });
 });
 
-describe('driver: triple keyset (kops-service-account)', () => {
-  it('advances the keyset, deploys, runs the control-plane update and records; refuses the next advance too soon', async () => {
+describe('driver: a kOps keyset (kops-service-account), through kops', () => {
+  const kopsVerbs = (s: Scenario) =>
+    s.world.commands.runs.filter((r) => r.command[0] === 'kops').map((r) => r.command.slice(1, r.command[1] === 'get' ? 3 : 4).join(' '));
+  const keyIds = (checkout: any) =>
+    Object.fromEntries(
+      Object.entries(checkout.generations['service-account'])
+        .filter(([k]) => !k.endsWith('At'))
+        .map(([k, v]) => [k, (v as { keyId: string }).keyId]),
+    );
+
+  it('distrusts previous, promotes next, stages a new next and applies it after the up, then rolls the control plane; records the ids', async () => {
+    const s = await scenario('kops-service-account');
+    const store = s.world.kops.get('kops-example.k8s.local')!;
+    const [previous, primary, next] = store.keysets.get('service-account')!.items.map((i) => i.id);
+    const { driver, engine } = s.driver();
+    assert.equal((await driver.rotate('service-account')).outcome, 'rotated');
+    assert.deepEqual(kopsVerbs(s), [
+      'get keypairs',
+      'get keypairs',
+      'distrust keypair service-account',
+      'promote keypair service-account',
+      'create keypair service-account',
+      'get keypairs',
+      'update cluster --name',
+      'rolling-update cluster --name',
+    ]);
+    // The keyset moved only after the rotation was deployed (crash-safe), and the API servers use it.
+    const upAt = s.events.findIndex((e) => e.type === 'step-finished' && e.kind === 'up');
+    assert.match((s.events[upAt] as { detail: string }).detail, /kops: previous .*, primary .*, next/);
+    const keyset = store.keysets.get('service-account')!;
+    assert.equal(keyset.primary, next);
+    assert.ok(keyset.items.find((i) => i.id === previous)!.distrustedAt !== undefined);
+    const newNext = keyset.items.at(-1)!.id;
+    assert.deepEqual(keyIds(engine.checkout()), { previous: primary, primary: next, next: newNext });
+    assert.deepEqual(store.applied.get('service-account'), { primary: next, trusted: [primary, next, newNext] });
+    everyPodAccepted(s);
+  });
+
+  it('refuses the next rotation until projected tokens were reissued (tokenRefreshHours), --force or not, before any change', async () => {
     const s = await scenario('kops-service-account');
     const { driver, engine } = s.driver();
     await driver.rotate('service-account');
-    const file = engine.checkout() as any;
-    assert.deepEqual(
-      Object.fromEntries(
-        Object.entries(file.generations['service-account'])
-          .filter(([k]) => !k.endsWith('At'))
-          .map(([k, v]) => [k, Number((v as { generation: string }).generation)]),
-      ),
-      { previous: 2, primary: 3, next: 4 },
+    s.world.clock.advance(3 * 3600_000);
+    const before = s.world.commands.runs.length;
+    await assert.rejects(
+      s.driver(engine.checkout(), { force: true }).driver.rotate('service-account'),
+      (e: unknown) => e instanceof TooSoonError && /tokenRefreshHours \(24h\).*--force does not skip this/.test((e as Error).message),
     );
-    assert.deepEqual(s.world.commands.runs[0]!.command.slice(0, 2), ['kops', 'rolling-update']);
-    assert.equal(s.world.commands.runs[0]!.env.KEYSLOT_CREDENTIAL, 'service-account');
-    s.world.clock.advance(3600_000);
-    await assert.rejects(s.driver(engine.checkout()).driver.rotate('service-account'), TooSoonError);
+    assert.ok(
+      s.world.commands.runs.slice(before).every((r) => r.command[1] === 'get'),
+      'nothing but reads',
+    );
+    s.world.clock.advance(22 * 3600_000);
+    // The legacy token Secret made at boot is still signed by the old primary, now the previous key.
+    await assert.rejects(s.driver(engine.checkout()).driver.rotate('service-account'), PreflightRefusedError);
+    s.world.fleet.cluster('kops').reissueLegacyToken('monitoring', 'legacy-exporter-token');
+    s.world.clock.advance(2 * 60_000);
+    assert.equal((await s.driver(engine.checkout()).driver.rotate('service-account')).outcome, 'rotated');
+    everyPodAccepted(s);
+  });
+
+  it('refuses while a legacy token Secret is signed by a key other than the primary, naming it and never its token', async () => {
+    const s = await scenario('kops-service-account');
+    const c = s.world.fleet.cluster('kops');
+    const store = s.world.kops.get('kops-example.k8s.local')!;
+    const previous = store.keysets.get('service-account')!.items[0]!.id;
+    c.addLegacyToken('ci', 'deployer-token', 'deployer', `sim:kops:kops-example.k8s.local/private@${previous}`);
+    const { driver } = s.driver();
+    await assert.rejects(driver.rotate('service-account'), (e: unknown) => {
+      assert.ok(e instanceof PreflightRefusedError, String(e));
+      assert.match(
+        (e as Error).message,
+        /1 legacy service-account token Secret\(s\) on cluster kops .*\(ci\/deployer-token\).*remove its data\.token/,
+      );
+      assert.doesNotMatch((e as Error).message, /eyJ/);
+      return true;
+    });
+    assert.equal(store.keysets.get('service-account')!.items.filter((i) => i.distrustedAt).length, 0, 'nothing distrusted');
+  });
+
+  it('a rollout failure before the gate promotes the old primary back and distrusts the key the flip made', async () => {
+    const s = await scenario('kops-service-account');
+    const store = s.world.kops.get('kops-example.k8s.local')!;
+    const [, primary, next] = store.keysets.get('service-account')!.items.map((i) => i.id);
+    s.world.http.statuses.set('https://api.kops-example.k8s.local/readyz', 503);
+    const { driver, engine } = s.driver();
+    await assert.rejects(driver.rotate('service-account'), RolledBackError);
+    const keyset = store.keysets.get('service-account')!;
+    assert.equal(keyset.primary, primary);
+    const made = keyset.items.at(-1)!;
+    assert.ok(made.distrustedAt !== undefined && made.id !== next, 'the new next is distrusted');
+    assert.deepEqual(keyIds(engine.checkout()), Object.fromEntries(Object.entries({ previous: keyset.items[0]!.id, primary, next })));
+    // The rolling update ran again, so the API servers sign with the old primary; the next rotation can start.
+    assert.deepEqual(store.applied.get('service-account')!.primary, primary);
+    everyPodAccepted(s);
+  });
+
+  it('refuses a keyset with no staged next, and --disruptive, naming what a human does', async () => {
+    const s = await scenario('kops-service-account');
+    const keyset = s.world.kops.get('kops-example.k8s.local')!.keysets.get('service-account')!;
+    keyset.items.pop();
+    await assert.rejects(
+      s.driver().driver.rotate('service-account'),
+      /no staged next keypair to promote; stage one first \(kops create keypair service-account/,
+    );
+    await assert.rejects(
+      s.driver().driver.rotate('service-account', 'disruptive'),
+      /--disruptive: found credential service-account, a kOps keyset; fix: run kOps' rotate-all-secrets procedure by hand/,
+    );
   });
 });
 
@@ -395,8 +486,8 @@ describe('driver: failures before the gate roll back', () => {
     }
   });
 
-  it('kops-service-account: a failed probe rolls the keyset back to the old signer without reusing a generation', async () => {
-    const s = await scenario('kops-service-account');
+  it('a self-managed keyset (tls-signing-key): a failed probe rolls it back to the old signer without reusing a generation', async () => {
+    const s = await scenario('kops-service-account', selfManagedKeyset);
     s.world.http.statuses.set('https://api.kops-example.k8s.local/readyz', 503);
     const { driver, engine } = s.driver();
     await assert.rejects(driver.rotate('service-account'), RolledBackError);

@@ -8,7 +8,7 @@ import { Driver } from '../../src/driver/index.ts';
 import { Traffic } from '../../src/sim/traffic.ts';
 import { Crash, crashing, type CrashCounter } from './crash.ts';
 import { tokenRefreshMs } from '../../src/sim/cluster.ts';
-import { scenario } from './world.ts';
+import { scenario, selfManagedKeyset } from './world.ts';
 import { readStackFile } from '../../src/config/load.ts';
 import { parseStackConfig } from '../../src/config/parse.ts';
 import { buildWorld } from '../../src/sim/world.ts';
@@ -38,8 +38,8 @@ describe('simulated engine: an up in the engine order', () => {
     assert.ok(operations.indexOf(`delete ${key}`) > operations.indexOf(replaced));
   });
 
-  it('kOps: advancing the keyset deletes the dropped generation, whose key stops existing', async () => {
-    const s = await scenario('kops-service-account');
+  it('a self-managed keyset: advancing it deletes the dropped generation, whose key stops existing', async () => {
+    const s = await scenario('kops-service-account', selfManagedKeyset);
     const before = s.world.cloud.issued.filter((t) => t.includes('/private@'));
     await s.driver().driver.rotate('service-account');
     const operations = s.world.backend.ups.slice(1).flatMap((u) => u.operations);
@@ -140,8 +140,8 @@ describe('simulated providers', () => {
     assert.ok(s.world.cloud.accepts(primary.token), 'the old key takes traffic again');
   });
 
-  it('kOps: a second rotation before every token was reissued drops a key that live tokens are signed by', async () => {
-    const s = await scenario('kops-service-account');
+  it('a self-managed keyset: a second rotation before every token was reissued drops a key that live tokens are signed by', async () => {
+    const s = await scenario('kops-service-account', selfManagedKeyset);
     const traffic = new Traffic(s.world.fleet, s.world.cloud, s.world.clock);
     // Early on purpose, past the driver's check and the pack's (which would refuse it): the model must show the damage.
     const first = s.driver(s.checkout, { force: true, policyPacks: [] });
@@ -153,8 +153,8 @@ describe('simulated providers', () => {
     assert.match([...traffic.totals.failures.keys()].join(' '), /sa-token-client/);
   });
 
-  it('kOps: rotations a token lifetime apart fail nothing', async () => {
-    const s = await scenario('kops-service-account');
+  it('a self-managed keyset: rotations a token lifetime apart fail nothing', async () => {
+    const s = await scenario('kops-service-account', selfManagedKeyset);
     const traffic = new Traffic(s.world.fleet, s.world.cloud, s.world.clock);
     // Early on purpose, past the driver's check and the pack's (which would refuse it): the model must show the damage.
     const first = s.driver(s.checkout, { force: true, policyPacks: [] });

@@ -35,3 +35,27 @@ export async function scenario(stack: string, edit: (raw: Record<string, unknown
   world.clock.advance(2 * 24 * 3600_000);
   return { stack, world, checkout, events, driver: make };
 }
+
+/**
+ * The kops stack as a keyset keyslot generates itself (`tls-signing-key`): the signer and the trust
+ * bundle delivered as Secrets that the API servers read, the control plane rolled by an exec stage.
+ */
+export function selfManagedKeyset(raw: Record<string, unknown>): void {
+  const cred = (raw.credentials as Record<string, unknown>[])[0]!;
+  cred.source = { type: 'tls-signing-key', algorithm: 'RSA' };
+  cred.deliver = [
+    {
+      type: 'kubernetes-secret',
+      namespace: 'kube-system',
+      name: 'service-account-signer',
+      data: { 'service-account.key': '${privateKeyPem}' },
+    },
+    {
+      type: 'kubernetes-secret',
+      namespace: 'kube-system',
+      name: 'service-account-verifiers',
+      data: { 'service-account.pub': '${trustBundle}' },
+    },
+  ];
+  delete (raw.generations as Record<string, unknown> | undefined)?.['service-account'];
+}

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { loadStack } from '../../src/config/load.ts';
 import { UnknownCredentialError } from '../../src/errors.ts';
-import { planRotation, type Step } from '../../src/model/planner.ts';
+import { planRotation, tokenReissueCheck, type Step } from '../../src/model/planner.ts';
 
 type Row = { kind: string; workload?: string; clusters?: readonly string[] };
 function rows(steps: readonly Step[]): Row[] {
@@ -89,6 +89,18 @@ describe('model: planner', () => {
       'keyslot:generations.service-account.next.generation': 4,
     });
     assert.ok(!plan!.steps.some((s) => s.kind === 'regenerate'));
+    // kops moves the keyset (after the up deploys the record); the plan names the target.
+    assert.deepEqual(flip.kops, {
+      clusterName: 'kops-example.k8s.local',
+      stateStore: 's3://example-kops-state',
+      keyset: 'service-account',
+    });
+    const preflight = plan!.steps[0]!;
+    assert.ok(preflight.kind === 'preflight' && preflight.checks.some((c) => c.startsWith(tokenReissueCheck)));
+    assert.throws(
+      () => planRotation(loadStack('kops-service-account'), undefined, 'disruptive'),
+      /--disruptive: found credential service-account, a kOps keyset/,
+    );
   });
 
   it('gardener-kubeconfig: no flip and no up, the annotation is the rotation', () => {

@@ -11,6 +11,7 @@ describe('simulated cloud: what a refused consumer logs', () => {
     random: 'sim:random:local/primary@g1',
     'gardener-kubeconfig': 'sim:gardener-kubeconfig:shoot/current@g1',
     'tls-signing-key': 'token:sim:tls:service-account-g2/private@g1',
+    'kops-keyset': 'token:sim:kops:kops-example.k8s.local/private@7000000000000000001',
   };
   for (const [source, loaded] of Object.entries(owners) as [SourceType, string][]) {
     it(`${source}: verify-logs' default patterns find the line, and no key token is in it`, () => {

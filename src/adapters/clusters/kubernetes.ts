@@ -36,6 +36,7 @@ import {
   ConsumerNotReadyError,
 } from '../../errors.ts';
 import { secretsReadBy, type DiscoveredConsumer } from '../../model/discovery.ts';
+import { jwtKeyId } from '../../model/kops.ts';
 import {
   deletionConfirmationAnnotation,
   operationAnnotation,
@@ -526,6 +527,37 @@ export class KubernetesClusterFleet implements ClusterFleet {
     } catch (error) {
       if (!(error instanceof ResourceNotFoundError)) throw error;
     }
+  }
+
+  // ---- service-account tokens (kOps keysets) -------------------------------------------------------
+
+  async serviceAccountTokenSecrets(cluster: string): Promise<{ namespace: string; name: string; keyId?: string }[]> {
+    const list = await this.call(
+      cluster,
+      'listing service-account token Secrets',
+      { needs: 'list secrets in all namespaces' },
+      ({ core }) => core.listSecretForAllNamespaces({ fieldSelector: 'type=kubernetes.io/service-account-token' }),
+    );
+    return list.items.map((s) => {
+      const token = s.data?.token ? Buffer.from(s.data.token, 'base64').toString('utf8') : '';
+      const keyId = jwtKeyId(token);
+      return { namespace: s.metadata?.namespace ?? '', name: s.metadata?.name ?? '', ...(keyId ? { keyId } : {}) };
+    });
+  }
+
+  async signingKeyId(cluster: string): Promise<string | undefined> {
+    const request = await this.call(
+      cluster,
+      'requesting a service-account token to read its signing key id',
+      { needs: 'create serviceaccounts/token for kube-system/default' },
+      ({ core }) =>
+        core.createNamespacedServiceAccountToken({
+          name: 'default',
+          namespace: 'kube-system',
+          body: { apiVersion: 'authentication.k8s.io/v1', kind: 'TokenRequest', spec: { audiences: [], expirationSeconds: 600 } },
+        }),
+    );
+    return jwtKeyId(request.status?.token ?? '');
   }
 
   // ---- discovery and exec ----------------------------------------------------------------------

@@ -44,6 +44,14 @@ export class SimulatedClusterFleet implements ClusterFleet {
     return this.find(cluster, id) !== undefined;
   }
 
+  async serviceAccountTokenSecrets(cluster: string): Promise<{ namespace: string; name: string; keyId?: string }[]> {
+    return this.cluster(cluster).serviceAccountTokenSecrets();
+  }
+
+  async signingKeyId(cluster: string): Promise<string | undefined> {
+    return this.cluster(cluster).signingKeyId();
+  }
+
   async restartStamp(cluster: string, id: WorkloadId): Promise<string | undefined> {
     return this.find(cluster, id)?.templateAnnotations[rotationAnnotation];
   }

@@ -4,6 +4,7 @@ import { AwsIamAccessKeySource } from './awsIamAccessKey.ts';
 import { AzureCosmosDbKeysSource } from './azureCosmosDbKeys.ts';
 import { AzureStorageKeysSource } from './azureStorageKeys.ts';
 import { GardenerKubeconfigSource } from './gardenerKubeconfig.ts';
+import { KopsKeysetSource } from './kopsKeyset.ts';
 import type { KeySource, SourceArgs } from './keySource.ts';
 import { RandomSource } from './random.ts';
 import { TlsSigningKeySource } from './tlsSigningKey.ts';
@@ -19,5 +20,6 @@ export const sourceComponents: Record<SourceType, SourceClass> = {
   'azure-cosmosdb-keys': AzureCosmosDbKeysSource,
   'azure-storage-keys': AzureStorageKeysSource,
   'tls-signing-key': TlsSigningKeySource,
+  'kops-keyset': KopsKeysetSource,
   'gardener-kubeconfig': GardenerKubeconfigSource,
 };
