@@ -816,11 +816,11 @@ export class Driver {
   }
 
   private async kopsKeypairs(target: KopsTarget): Promise<KopsKeypair[]> {
+    const printed = await this.kopsRun(kopsCommands.getKeypairs(target));
     try {
-      return parseKeypairs(await this.kopsRun(kopsCommands.getKeypairs(target)), target.keyset);
+      return parseKeypairs(printed, target.keyset);
     } catch (error) {
-      if (error instanceof KeyslotError) throw error;
-      throw new EngineError((error as Error).message);
+      throw new EngineError((error as Error).message, { cause: error });
     }
   }
 

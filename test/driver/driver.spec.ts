@@ -640,6 +640,47 @@ describe('driver: a crash at any step, resumed from a fresh checkout', () => {
   }
 });
 
+describe('driver: a kOps rotation killed at any call, kops commands included, finished by a new agent', () => {
+  it('the keyset advances exactly once: one keypair made, the old next primary, the old primary previous', async () => {
+    const clean = await scenario('kops-service-account');
+    const counter: CrashCounter = { calls: 0, at: Number.POSITIVE_INFINITY, dead: false };
+    const ports = clean.world.ports(clean.checkout);
+    const dying = (p: typeof ports, c: CrashCounter) => ({
+      ...p,
+      engine: crashing(p.engine, c),
+      clusters: crashing(p.clusters, c),
+      commands: crashing(p.commands, c),
+    });
+    await new Driver(dying(ports, counter), { policyPacks: [], holder: 'a' }).rotate('service-account');
+    const total = counter.calls;
+    for (let at = 1; at <= total; at++) {
+      const s = await scenario('kops-service-account');
+      const keyset = s.world.kops.get('kops-example.k8s.local')!.keysets.get('service-account')!;
+      const [, primary, next] = keyset.items.map((i) => i.id);
+      const c: CrashCounter = { calls: 0, at, dead: false };
+      await new Driver(dying(s.world.ports(s.checkout), c), { policyPacks: [], holder: 'ci@agent-1' }).rotate('service-account').then(
+        () => assert.fail(`no crash at call ${at}`),
+        (e: unknown) =>
+          assert.ok(
+            e instanceof Crash || (e as Error).name === 'Crash' || (e as { cause?: unknown }).cause instanceof Crash,
+            `call ${at}: ${String(e)}`,
+          ),
+      );
+      s.world.clock.advance(2 * 3600_000);
+      const { driver, engine } = s.driver(structuredClone(s.checkout), { holder: 'ci@agent-2' });
+      const deployed = (await engine.deployed())['service-account']!;
+      if (deployed.rotation) await driver.resume('service-account');
+      else if (!deployed.lastRotatedAt) await driver.rotate('service-account');
+      assert.equal(keyset.items.length, 4, `call ${at}: one keypair made (${keyset.items.map((i) => i.id).join(', ')})`);
+      assert.equal(keyset.primary, next, `call ${at}: the old next signs`);
+      const trusted = keyset.items.filter((i) => i.distrustedAt === undefined).map((i) => i.id);
+      assert.deepEqual(trusted, [primary, next, keyset.items[3]!.id], `call ${at}: previous, primary, next`);
+      assert.equal((await engine.deployed())['service-account']!.rotation, undefined, `call ${at}: finished`);
+      everyPodAccepted(s);
+    }
+  });
+});
+
 describe('driver: optional stages', () => {
   it('says where an optional workload does not exist, in the events, instead of skipping it silently', async () => {
     const s = await scenario('kubecost-federated-etl');
