@@ -32,6 +32,8 @@ function describe(step: Step): string {
       return `GET ${step.url} answers ${step.expectStatus}${on(step.clusters)}`;
     case 'wait-reconciled':
       return `every Shoot using ${step.namespace}/${step.secretBinding} reconciled${on(step.clusters)}`;
+    case 'wait-secret-sync':
+      return `every pod of SecretProviderClass ${step.namespace}/${step.secretProviderClass} mounts the vault's new version (the CSI driver's sync)${on(step.clusters)}`;
     case 'annotate':
       return `annotate ${step.shoots ? `shoots ${step.shoots.join(', ')}` : `shoots using ${step.secretBinding}`} in ${step.namespace} with gardener.cloud/operation=${step.operation}, wait for completion${on(step.clusters)}`;
     case 'exec':

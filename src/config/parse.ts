@@ -123,7 +123,7 @@ function fixFor(issue: z.core.$ZodIssue, found: unknown): string {
 const discriminated: Record<string, readonly string[]> = {
   source: Object.keys(sourceSchemes),
   deliver: ['kubernetes-secret', 'azure-keyvault-secret', 'aws-secretsmanager-secret'],
-  stages: ['restart', 'verify-logs', 'verify-http', 'wait-reconciled', 'annotate', 'exec'],
+  stages: ['restart', 'verify-logs', 'verify-http', 'wait-reconciled', 'wait-secret-sync', 'annotate', 'exec'],
 };
 
 /** For a bad `type`/`kind`: the list of known ones, found from where in the config it sits. */

@@ -174,6 +174,12 @@ export const delivery = z.discriminatedUnion('type', [
       .string()
       .regex(/^[0-9a-fA-F-]{36}$/, 'a subscription id (a GUID)')
       .optional(),
+    /**
+     * The clusters whose pods read this vault (through the Secrets Store CSI driver): a stamp's
+     * vault serves that stamp's cluster. `plan` warns about a stage on a cluster no delivery
+     * serves, and a `wait-secret-sync` stage waits for this vault's version. @default unknown
+     */
+    clusters: clusterSelector.optional(),
   }),
   z.strictObject({
     type: z.literal('aws-secretsmanager-secret'),
@@ -269,6 +275,21 @@ export const stage = z.discriminatedUnion('kind', [
       .default('rotate-kubeconfig-credentials'),
     /** How long to wait for `.status.credentials.rotation` to report completion. @default 1800 */
     timeoutSeconds: z.number().int().positive().default(1800),
+  }),
+  z.strictObject({
+    /**
+     * Waits until the Secrets Store CSI driver has synced the new Key Vault version into every pod
+     * of a SecretProviderClass: each `SecretProviderClassPodStatus` of the class in the namespace
+     * reports, for the delivered secret, the version the vault holds now. The driver syncs on its
+     * rotation poll (`--rotation-poll-interval`, 2 minutes by default); a pod restarted before it
+     * would start with the old value.
+     */
+    kind: z.literal('wait-secret-sync'),
+    ...stageBase,
+    namespace: k8sNamespace,
+    secretProviderClass: k8sName,
+    /** @default 600 */
+    timeoutSeconds: z.number().int().positive().default(600),
   }),
   z.strictObject({
     kind: z.literal('exec'),

@@ -114,14 +114,18 @@ function stageWorkload(
  * cluster when the stage before it is done there (same clusters) or everywhere (otherwise), and a
  * wave when the wave before it is done. With a single wave (`100%`) it is the physical bound: what
  * unlimited parallelism across clusters could do while keeping the runbook's order on each cluster.
- * Non-stage steps cost nothing here but a cloud-side regeneration.
+ * Non-stage steps cost nothing here but a cloud-side regeneration. A `wait-secret-sync` ends at
+ * the CSI driver's first poll after the up wrote the vault: `startMs` places the schedule on the
+ * clock the polls keep.
  */
-function scheduleBound(plan: CredentialPlan, world: World, regenerationMs: number, waves: WaveSpec): number {
+function scheduleBound(plan: CredentialPlan, world: World, regenerationMs: number, waves: WaveSpec, startMs: number): number {
   let total = 0;
+  let upAt = 0;
   let prev: { step: StageStep; finish: Map<string | undefined, number>; done: number } | undefined;
   for (const step of plan.steps) {
     if (!isStage(step)) {
       if (step.kind === 'regenerate' && step.via !== 'pulumi-up') total += regenerationMs;
+      if (step.kind === 'up') upAt = total;
       prev = undefined;
       continue;
     }
@@ -145,10 +149,15 @@ function scheduleBound(plan: CredentialPlan, world: World, regenerationMs: numbe
     const ready = (cluster: string | undefined) => (prev === undefined ? total : same ? prev.finish.get(cluster)! : prev.done);
     const finish = new Map<string | undefined, number>();
     let before = Number.NEGATIVE_INFINITY;
+    const synced = (cluster: string | undefined) => {
+      const poll = cluster === undefined ? undefined : world.fleet.cluster(cluster).nextCsiPollAfter(startMs + upAt);
+      return poll === undefined ? 0 : poll - startMs;
+    };
     for (const wave of splitWaves(targets, plan.mode === 'rotate' ? waves : ['100%'])) {
       let end = before;
       for (const cluster of wave) {
-        const f = Math.max(before, ready(cluster)) + duration(cluster);
+        const begin = Math.max(before, ready(cluster));
+        const f = step.kind === 'wait-secret-sync' ? Math.max(begin, synced(cluster)) : begin + duration(cluster);
         finish.set(cluster, f);
         end = Math.max(end, f);
       }
@@ -212,8 +221,8 @@ export async function runDrill(stack: string, raw: Readonly<Record<string, unkno
   for (const cred of config.credentials) {
     const plan = planCredential(config, cred, mode);
     const regeneration = regenerationMs.get(keyOwner(cred.source, cred.name)) ?? 0;
-    boundMs += scheduleBound(plan, world, regeneration, options.waves ?? defaultWaves);
-    physicalBoundMs += scheduleBound(plan, world, regeneration, ['100%']);
+    boundMs += scheduleBound(plan, world, regeneration, options.waves ?? defaultWaves, world.clock.nowMs());
+    physicalBoundMs += scheduleBound(plan, world, regeneration, ['100%'], world.clock.nowMs());
     // Rollout faults land on workloads this rotation restarts, where they can matter.
     const restartedWorkloads = plan.steps.flatMap((s) =>
       s.kind === 'restart'

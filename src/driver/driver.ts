@@ -9,7 +9,7 @@
  */
 import pLimit from 'p-limit';
 import { parseStackConfig, type Credential, type StackConfig } from '../config/parse.ts';
-import type { RotationRecord } from '../config/schema.ts';
+import type { Delivery, RotationRecord } from '../config/schema.ts';
 import {
   ConfigError,
   ConsumerNotReadyError,
@@ -26,6 +26,7 @@ import {
   WorkloadNotFoundError,
 } from '../errors.ts';
 import {
+  selectClusters,
   defaultWaves,
   driftOf,
   isStage,
@@ -685,6 +686,8 @@ export class Driver {
         return step.url;
       case 'wait-reconciled':
         return `${step.namespace}/${step.secretBinding}`;
+      case 'wait-secret-sync':
+        return `${step.namespace}/${step.secretProviderClass}`;
       case 'annotate':
         return `${step.namespace}/${step.shoots?.join(',') ?? step.secretBinding}`;
       case 'exec':
@@ -766,6 +769,8 @@ export class Driver {
           await this.ports.clock.sleep(2000);
         }
       }
+      case 'wait-secret-sync':
+        return this.waitSecretSync(run, step, need(cluster));
       case 'wait-reconciled':
         await this.ports.clusters.waitShootsReconciled(need(cluster), {
           namespace: step.namespace,
@@ -798,6 +803,46 @@ export class Driver {
         await (cluster ? this.ports.clusters.withKubeconfig(cluster, (path) => exec({ KUBECONFIG: path })) : exec({}));
         return `${step.command[0]} exited 0`;
       }
+    }
+  }
+
+  // ---- Key Vault through the Secrets Store CSI driver --------------------------------------------
+
+  /**
+   * Waits until every pod of the SecretProviderClass on the cluster mounts the version of the
+   * secret that the vault serving this cluster holds now, as the CSI driver's
+   * SecretProviderClassPodStatus objects record it. Versions are ids, never values.
+   */
+  private async waitSecretSync(run: Run, step: Extract<StageStep, { kind: 'wait-secret-sync' }>, cluster: string): Promise<string> {
+    const vault = run.before.deliver.find(
+      (d): d is Extract<Delivery, { type: 'azure-keyvault-secret' }> =>
+        d.type === 'azure-keyvault-secret' && d.clusters !== undefined && selectClusters(run.config.clusters, d.clusters).includes(cluster),
+    );
+    if (!vault)
+      throw new ConsumerNotReadyError(
+        `no azure-keyvault-secret delivery of ${run.plan.name} declares cluster ${cluster} in its clusters, so there is no vault version to wait for; fix: add the cluster to the delivery of the vault its pods read`,
+      );
+    const object = `secret/${vault.secretName}`;
+    const deadline = this.ports.clock.now().getTime() + step.timeoutSeconds * 1000;
+    let behind: string[] = [];
+    for (;;) {
+      const expected = await this.ports.cloud.vaultSecretVersion({
+        ...(vault.subscriptionId ? { subscriptionId: vault.subscriptionId } : {}),
+        resourceGroupName: vault.resourceGroupName,
+        vaultName: vault.vaultName,
+        secretName: vault.secretName,
+      });
+      const pods = await this.ports.clusters.secretSyncStatus(cluster, step.namespace, step.secretProviderClass);
+      behind = pods.filter((p) => p.objects.find((o) => o.id === object)?.version !== expected).map((p) => p.pod);
+      if (pods.length > 0 && behind.length === 0)
+        return `${pods.length} pod(s) mount ${vault.vaultName}/${vault.secretName} version …${(expected ?? '').slice(-6)}`;
+      if (this.ports.clock.now().getTime() >= deadline)
+        throw new ConsumerNotReadyError(
+          pods.length === 0
+            ? `no pod of SecretProviderClass ${step.namespace}/${step.secretProviderClass} on ${cluster} reports a mount (no SecretProviderClassPodStatus) within ${step.timeoutSeconds}s`
+            : `the CSI driver had not synced ${vault.vaultName}/${vault.secretName} into ${behind.length} pod(s) on ${cluster} within ${step.timeoutSeconds}s (${behind.slice(0, 3).join(', ')}); check its rotation poll interval`,
+        );
+      await this.ports.clock.sleep(10_000);
     }
   }
 

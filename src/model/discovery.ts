@@ -79,22 +79,35 @@ export function uncoveredConsumers(
 }
 
 /**
- * Stages that act on a cluster the credential delivers nothing to, when every delivery is a
- * Kubernetes Secret: the consumer there never gets the new value (and a pod that mounts a Secret
- * that is not there does not start). One finding per stage and cluster, in stage order.
+ * Stages that act on a cluster the credential delivers nothing to: the consumer there never gets
+ * the new value (a pod that mounts a Secret that is not there does not start; a stamp whose vault
+ * got no delivery keeps reading the old key). Judged when every delivery says where it lands: a
+ * Kubernetes Secret always does (its clusters and namespace), a Key Vault secret when it declares
+ * the `clusters` it serves. One finding per stage and cluster, in stage order.
  */
 export function undeliveredStages(
   config: StackConfig,
   credential: Credential,
 ): { readonly stage: number; readonly cluster: string; readonly workload: string }[] {
-  if (credential.deliver.length === 0 || credential.deliver.some((d) => d.type !== 'kubernetes-secret')) return [];
-  const reached = deliveredSecrets(config, credential);
+  const placed = (d: Credential['deliver'][number]) =>
+    d.type === 'kubernetes-secret' || (d.type === 'azure-keyvault-secret' && d.clusters !== undefined);
+  if (credential.deliver.length === 0 || !credential.deliver.every(placed)) return [];
+  const secrets = deliveredSecrets(config, credential);
+  const vaults = new Set(
+    credential.deliver.flatMap((d) =>
+      d.type === 'azure-keyvault-secret' && d.clusters ? selectClusters(config.clusters, d.clusters) : [],
+    ),
+  );
   const found: { stage: number; cluster: string; workload: string }[] = [];
   for (const [i, s] of credential.stages.entries()) {
-    if (s.kind !== 'restart' && s.kind !== 'verify-logs') continue;
+    if (s.kind !== 'restart' && s.kind !== 'verify-logs' && s.kind !== 'wait-secret-sync') continue;
+    const what =
+      s.kind === 'wait-secret-sync'
+        ? `${s.namespace}/${s.secretProviderClass}`
+        : `${s.namespace}/${s.workload ?? s.firstExisting?.join('|')}`;
     for (const cluster of selectClusters(config.clusters, s.clusters)) {
-      if (!(reached.get(cluster) ?? []).some((d) => d.namespace === s.namespace))
-        found.push({ stage: i, cluster, workload: `${s.namespace}/${s.workload ?? s.firstExisting?.join('|')}` });
+      const bySecret = s.kind !== 'wait-secret-sync' && (secrets.get(cluster) ?? []).some((d) => d.namespace === s.namespace);
+      if (!bySecret && !vaults.has(cluster)) found.push({ stage: i, cluster, workload: what });
     }
   }
   return found;

@@ -126,6 +126,8 @@ function describeStage(s: StageStep): string {
       return `${s.url} answered ${s.expectStatus}${where}`;
     case 'wait-reconciled':
       return `shoots of ${s.namespace}/${s.secretBinding} reconciled${where}`;
+    case 'wait-secret-sync':
+      return `${s.namespace}/${s.secretProviderClass} synced from the vault${where}`;
     case 'annotate':
       return `${s.operation} finished for ${s.shoots?.join(', ') ?? `shoots of ${s.secretBinding}`}${where}`;
     case 'exec':

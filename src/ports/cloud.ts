@@ -26,4 +26,16 @@ export interface CloudKeys {
    * state (Azure account keys).
    */
   setActive(key: KeyRef, slot: string, active: boolean): Promise<boolean>;
+  /**
+   * The current version id of a Key Vault secret (Azure Resource Manager's
+   * `Microsoft.KeyVault/vaults/secrets/read`, which returns no value), or undefined if it does not exist.
+   */
+  vaultSecretVersion(secret: VaultSecretRef): Promise<string | undefined>;
+}
+
+export interface VaultSecretRef {
+  readonly subscriptionId?: string;
+  readonly resourceGroupName: string;
+  readonly vaultName: string;
+  readonly secretName: string;
 }

@@ -88,6 +88,16 @@ export interface ClusterFleet {
    * for `kube-system/default`, read for its header and dropped.
    */
   signingKeyId(cluster: string): Promise<string | undefined>;
+  /**
+   * What the Secrets Store CSI driver records per pod of a SecretProviderClass in the namespace
+   * (`SecretProviderClassPodStatus`, mounted ones only, of pods that still run): each object's id
+   * and the version mounted.
+   */
+  secretSyncStatus(
+    cluster: string,
+    namespace: string,
+    secretProviderClass: string,
+  ): Promise<{ pod: string; objects: { id: string; version: string }[] }[]>;
   /** Deployments, StatefulSets and DaemonSets in the namespace whose pods read any of these Secrets. */
   listConsumers(cluster: string, namespace: string, secrets: readonly string[]): Promise<DiscoveredConsumer[]>;
   /**

@@ -6,6 +6,7 @@
  * deleted or regenerated key stops working at once. Values are opaque tokens naming the key
  * (`sim:<owner>/<slot>...`), never real secrets.
  */
+import { createHash } from 'node:crypto';
 import type { Clock } from '../ports/clock.ts';
 
 export type KeyStatus = 'Active' | 'Inactive';
@@ -54,6 +55,15 @@ export class SimCloud {
   regenerationMs: (owner: string) => number = () => 0;
 
   constructor(private readonly clock: Clock) {}
+
+  /**
+   * The version id of a store's current value (Key Vault: a 32-hex version per write), derived
+   * from the value so that every copy of the world agrees; undefined if the store has no such entry.
+   */
+  storeVersion(id: string): string | undefined {
+    const value = this.stores.get(id);
+    return value === undefined ? undefined : createHash('sha256').update(`${id}\0${value}`).digest('hex').slice(0, 32);
+  }
 
   private add(owner: string, slot: string, token: string, readyAt = this.clock.now().getTime()): SimKey {
     if (owner.startsWith('iam:') && this.keysOf(owner).length >= iamKeysPerUser) {

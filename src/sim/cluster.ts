@@ -52,9 +52,11 @@ export interface SimWorkload {
   readonly replicas: number;
   readonly containers: readonly string[];
   /** What the pods read when they start: Secret names (same namespace), or `store:<id>` for an external store (Key Vault, Secrets Manager). */
-  readonly secrets: readonly string[];
+  secrets: readonly string[];
   /** `token`: the pods authenticate with projected service-account tokens that the cluster's API servers sign and verify. */
   readonly reads: 'secrets' | 'token';
+  /** Set when its `store:` entries are mounted by the Secrets Store CSI driver through this SecretProviderClass. */
+  readonly secretProviderClass?: string;
   /**
    * Set when the pods watch a mounted Secret file and reload it: they pick up a change this long
    * after it (the kubelet's sync delay). Unset: they read it once, at start (env vars, subPath).
@@ -198,6 +200,8 @@ export interface WorkloadSpec {
   /** @default secrets */
   readonly reads?: 'secrets' | 'token';
   readonly reloadAfterMs?: number;
+  /** Mount its `store:` entries through the cluster's Secrets Store CSI driver, with this SecretProviderClass. */
+  readonly secretProviderClass?: string;
   /** How long a pod takes to become ready. @default 5000 */
   readonly podStartMs?: number;
   /** How long a deleted pod takes to exit after SIGTERM. @default 2000 */
@@ -269,6 +273,18 @@ export class SimCluster {
   /** The line a pod logs when what it loaded is refused, as the client library behind it would word it. */
   rejectionLine: (loaded: string) => string = () => 'ERROR 401 Unauthorized: the backend rejected the credential';
   controlPlane?: SimControlPlane;
+  /**
+   * The Secrets Store CSI driver: every `pollMs` (its `--rotation-poll-interval`) it reads the
+   * external store for each mounted object and updates the mounts and their
+   * SecretProviderClassPodStatus. A pod reads its mount when it starts, so one started before a
+   * poll that saw a new vault version starts with the old value.
+   */
+  csi?: {
+    readonly pollMs: number;
+    readonly versionOf: (id: string) => string | undefined;
+    lastPollAt: number;
+    readonly synced: Map<string, { value: string; version?: string }>;
+  };
   /** Bumped whenever a pod starts, goes or gets a new token, or an API server restarts: what traffic caches its view on. */
   version = 0;
   /** Workloads with a rollout under way: the only ones `sync` has to move. */
@@ -310,6 +326,11 @@ export class SimCluster {
     return parts.join('/');
   }
 
+  /** More of what a workload's pods mount (a second credential's Secret or vault), from their next start. */
+  addMounts(w: SimWorkload, secrets: readonly string[]): void {
+    w.secrets = [...new Set([...w.secrets, ...secrets])];
+  }
+
   addWorkload(spec: WorkloadSpec): SimWorkload {
     const w: SimWorkload = {
       kind: spec.kind,
@@ -320,6 +341,7 @@ export class SimCluster {
       secrets: spec.secrets ?? [],
       reads: spec.reads ?? 'secrets',
       ...(spec.reloadAfterMs !== undefined ? { reloadAfterMs: spec.reloadAfterMs } : {}),
+      ...(spec.secretProviderClass !== undefined ? { secretProviderClass: spec.secretProviderClass } : {}),
       templateAnnotations: {},
       generation: 1,
       observedGeneration: 1,
@@ -399,6 +421,9 @@ export class SimCluster {
   nextEventAfter(t: number): number | undefined {
     let next = Number.POSITIVE_INFINITY;
     for (const w of this.rolling) next = Math.min(next, nextReadyAfter(w, t));
+    // A pod that starts after a CSI poll mounts what it synced: the poll is an event of its own.
+    const poll = this.nextCsiPollAfter(t);
+    if (poll !== undefined && next !== Number.POSITIVE_INFINITY) next = Math.min(next, poll);
     return next === Number.POSITIVE_INFINITY ? undefined : next;
   }
 
@@ -494,6 +519,55 @@ export class SimCluster {
     return 'accepted';
   }
 
+  /** Installs the Secrets Store CSI driver, polling every `pollMs`; the mounts start synced with the stores as they are now. */
+  enableCsi(pollMs: number, versionOf: (id: string) => string | undefined): void {
+    this.csi = { pollMs, versionOf, lastPollAt: Math.floor(this.now() / pollMs) * pollMs, synced: new Map() };
+    this.pollCsi();
+  }
+
+  /** The CSI driver's rotation poll: each mounted store object is read afresh. */
+  private pollCsi(): void {
+    const csi = this.csi!;
+    for (const w of this.workloads.values())
+      if (w.secretProviderClass)
+        for (const s of w.secrets)
+          if (s.startsWith('store:')) {
+            const id = s.slice('store:'.length);
+            const version = csi.versionOf(id);
+            csi.synced.set(id, { value: this.readStore?.(id) ?? '', ...(version ? { version } : {}) });
+          }
+  }
+
+  /** The next CSI poll after `t`, when a driver is installed. */
+  nextCsiPollAfter(t: number): number | undefined {
+    if (!this.csi) return undefined;
+    return (Math.floor(t / this.csi.pollMs) + 1) * this.csi.pollMs;
+  }
+
+  /**
+   * SecretProviderClassPodStatus as the CSI driver keeps it: one per running pod of a workload
+   * mounting the class, with each object's id (`secret/<name>`) and the version its mount holds.
+   */
+  secretProviderClassPodStatuses(
+    namespace?: string,
+  ): { namespace: string; pod: string; secretProviderClass: string; objects: { id: string; version: string }[] }[] {
+    this.sync();
+    const csi = this.csi;
+    if (!csi) return [];
+    return [...this.workloads.values()]
+      .filter((w) => w.secretProviderClass && (namespace === undefined || w.namespace === namespace))
+      .flatMap((w) =>
+        w.pods.map((pod) => ({
+          namespace: w.namespace,
+          pod: pod.name,
+          secretProviderClass: w.secretProviderClass!,
+          objects: w.secrets
+            .filter((s) => s.startsWith('store:'))
+            .map((s) => ({ id: `secret/${s.split('/').at(-1)}`, version: csi.synced.get(s.slice('store:'.length))?.version ?? '' })),
+        })),
+      );
+  }
+
   /** Brings rollouts, Gardener operations and pod logs up to the clock. */
   sync(at?: number): void {
     // `at` lets traffic play an interval the clock jumped over event by event; never backwards.
@@ -502,6 +576,10 @@ export class SimCluster {
     if (now === this.syncedAt && !this.dirty) return;
     this.syncedAt = now;
     this.dirty = false;
+    if (this.csi && now >= this.csi.lastPollAt + this.csi.pollMs) {
+      this.csi.lastPollAt = Math.floor(now / this.csi.pollMs) * this.csi.pollMs;
+      this.pollCsi();
+    }
     for (const w of this.rolling) {
       this.progress(w, now);
       const settled = w.observedGeneration === w.generation && w.terminating.length === 0 && w.pods.length === w.replicas;
@@ -668,7 +746,9 @@ export class SimCluster {
     return w.secrets
       .map((s) =>
         s.startsWith('store:')
-          ? (this.readStore?.(s.slice('store:'.length)) ?? '')
+          ? w.secretProviderClass && this.csi
+            ? (this.csi.synced.get(s.slice('store:'.length))?.value ?? this.readStore?.(s.slice('store:'.length)) ?? '')
+            : (this.readStore?.(s.slice('store:'.length)) ?? '')
           : JSON.stringify(this.secrets.get(SimCluster.key(w.namespace, s))?.data ?? {}),
       )
       .join('\n');
@@ -780,6 +860,8 @@ export class SimCluster {
 
   /** Starts every workload's pods afresh, reading what is deployed now: the fleet as it runs before a rotation. */
   bootPods(): void {
+    // What is deployed now is what the pods run with, mounts included.
+    if (this.csi) this.pollCsi();
     this.rolling.clear();
     this.dirty = true;
     for (const w of this.workloads.values()) {

@@ -37,6 +37,9 @@ export interface World {
   ports(checkout: Readonly<Record<string, unknown>>): DriverPorts & { engine: SimulatedStackEngine };
 }
 
+/** The Secrets Store CSI driver's default `--rotation-poll-interval`. */
+export const csiPollMs = 120_000;
+
 /** How long one API server takes to come back in a control-plane rolling update. */
 export const apiServerRestartMs = 90_000;
 
@@ -65,14 +68,24 @@ export function buildWorld(config: StackConfig, start?: Date, tune: (spec: Workl
     const secretsByNs = new Map<string, string[]>();
     for (const d of cred.deliver)
       if (d.type === 'kubernetes-secret') secretsByNs.set(d.namespace, [...(secretsByNs.get(d.namespace) ?? []), d.name]);
-    // Consumers of a vault or Secrets Manager delivery read it at start (AlwaysOn: Key Vault via CSI).
-    const stores = cred.deliver.flatMap((d) =>
-      d.type === 'azure-keyvault-secret'
-        ? [`store:${d.vaultName}/${d.secretName}`]
-        : d.type === 'aws-secretsmanager-secret'
-          ? [`store:${d.secretId}`]
-          : [],
-    );
+    // Consumers of a vault or Secrets Manager delivery read it at start (AlwaysOn: Key Vault via
+    // CSI); a vault that declares its clusters (a stamp's vault) serves only those.
+    const storesFor = (cluster: string) =>
+      cred.deliver.flatMap((d) =>
+        d.type === 'azure-keyvault-secret'
+          ? d.clusters === undefined || selectClusters(config.clusters, d.clusters).includes(cluster)
+            ? [`store:${d.vaultName}/${d.secretName}`]
+            : []
+          : d.type === 'aws-secretsmanager-secret'
+            ? [`store:${d.secretId}`]
+            : [],
+      );
+    // Pods mount the vault through the Secrets Store CSI driver where a stage waits for its sync.
+    const csiClass = (namespace: string, cluster: string) =>
+      cred.stages.find(
+        (s): s is Extract<typeof s, { kind: 'wait-secret-sync' }> =>
+          s.kind === 'wait-secret-sync' && s.namespace === namespace && selectClusters(config.clusters, s.clusters).includes(cluster),
+      )?.secretProviderClass;
     const containersOf = new Map<string, Set<string>>();
     for (const s of cred.stages) {
       if (s.kind !== 'restart' && s.kind !== 'verify-logs') continue;
@@ -95,7 +108,13 @@ export function buildWorld(config: StackConfig, start?: Date, tune: (spec: Workl
         const home = config.clusters.find((c) => c.primary)?.name ?? selected[0];
         for (const cluster of s.optional ? selected.filter((c) => c === home) : selected) {
           const c = fleet.cluster(cluster);
-          if (c.workload(s.namespace, kind, name)) continue;
+          const existing = c.workload(s.namespace, kind, name);
+          // A consumer of several credentials mounts what each of them delivers.
+          if (existing) {
+            c.addMounts(existing, [...(secretsByNs.get(s.namespace) ?? []), ...storesFor(cluster)]);
+            continue;
+          }
+          const spc = csiClass(s.namespace, cluster);
           c.addWorkload(
             tune({
               kind,
@@ -103,9 +122,11 @@ export function buildWorld(config: StackConfig, start?: Date, tune: (spec: Workl
               name,
               replicas: 2,
               containers: [...(containersOf.get(`${s.namespace}/${w}`) ?? [name])],
-              secrets: [...(secretsByNs.get(s.namespace) ?? []), ...stores],
+              secrets: [...(secretsByNs.get(s.namespace) ?? []), ...storesFor(cluster)],
+              ...(spc ? { secretProviderClass: spc } : {}),
             }),
           );
+          if (spc && !c.csi) c.enableCsi(csiPollMs, (id) => cloud.storeVersion(id));
         }
       }
       if (s.kind === 'annotate' && s.shoots) {

@@ -33,6 +33,22 @@ describe('adapter: Azure (arm-cosmosdb, arm-storage) against an ARM emulator ove
   });
   afterEach(() => emulator.stop());
 
+  it("reads a Key Vault secret's current version through ARM (arm-keyvault), never its value", async () => {
+    cloud.stores.set('kv-eastus2/CosmosDb-PrimaryKey', 'a-value-that-must-not-travel');
+    const ref = { subscriptionId, resourceGroupName: 'rg', vaultName: 'kv-eastus2', secretName: 'CosmosDb-PrimaryKey' };
+    const first = await azure.vaultSecretVersion(ref);
+    assert.equal(first, cloud.storeVersion('kv-eastus2/CosmosDb-PrimaryKey'));
+    assert.match(first ?? '', /^[0-9a-f]{32}$/);
+    cloud.stores.set('kv-eastus2/CosmosDb-PrimaryKey', 'the next value');
+    assert.notEqual(await azure.vaultSecretVersion(ref), first, 'a new write is a new version');
+    assert.equal(await azure.vaultSecretVersion({ ...ref, secretName: 'Missing' }), undefined);
+    assert.ok(
+      emulator.requests.includes(
+        'GET /subscriptions/00000000-0000-4000-8000-000000000000/resourceGroups/rg/providers/Microsoft.KeyVault/vaults/kv-eastus2/secrets/CosmosDb-PrimaryKey',
+      ),
+    );
+  });
+
   it('regenerates a Cosmos DB key as a long-running operation and reports the new generation time', async () => {
     const before = cloud.key('cosmos:orders', 'secondary').token;
     const createdAt = await azure.regenerate(cosmos, 'secondary');

@@ -77,6 +77,29 @@ describe('the Kubernetes API emulator, judged by a real kubectl', () => {
       );
     });
 
+    it("lists the CSI driver's SecretProviderClassPodStatus objects, one per mounting pod", async () => {
+      cluster.readStore = () => 'value';
+      cluster.addWorkload({
+        kind: 'deployment',
+        namespace: 'workload',
+        name: 'catalog',
+        replicas: 2,
+        podStartMs: 1000,
+        secrets: ['store:kv/Cosmos'],
+        secretProviderClass: 'azure-kv',
+      });
+      cluster.enableCsi(120_000, () => '0123456789abcdef0123456789abcdef');
+      cluster.bootPods();
+      const got = await kubectl.run('get', 'secretproviderclasspodstatuses', '-n', 'workload', '-o', 'json');
+      assert.equal(got.code, 0, got.stderr);
+      const items = (
+        JSON.parse(got.stdout) as { items: { kind: string; status: { secretProviderClassName: string; objects: { version: string }[] } }[] }
+      ).items;
+      assert.equal(items.length, 2);
+      assert.ok(items.every((i) => i.kind === 'SecretProviderClassPodStatus' && i.status.secretProviderClassName === 'azure-kv'));
+      assert.equal(items[0]!.status.objects[0]!.version, '0123456789abcdef0123456789abcdef');
+    });
+
     it('discovers the API and gets every kind keyslot touches, the lock Lease with its MicroTime', async () => {
       await fleet.acquireLease('eu', {
         name: 'keyslot-rotation-x',

@@ -144,6 +144,36 @@ describe('adapter: Kubernetes (client-node) against the API emulator on 127.0.0.
     assert.ok(!JSON.stringify(legacy).includes('eyJ'), 'no token in what the adapter returns');
   });
 
+  it("reads the CSI driver's SecretProviderClassPodStatus of running pods: the version each mounts, before and after its poll", async () => {
+    const stores = new Map([['kv-eu/Cosmos', 'v1-value']]);
+    cluster.readStore = (id) => stores.get(id);
+    cluster.addWorkload({
+      kind: 'deployment',
+      namespace: 'workload',
+      name: 'catalog',
+      replicas: 2,
+      podStartMs: 1000,
+      secrets: ['store:kv-eu/Cosmos'],
+      secretProviderClass: 'azure-kv',
+    });
+    cluster.enableCsi(120_000, (id) => (stores.has(id) ? `ver-${stores.get(id)}` : undefined));
+    cluster.bootPods();
+    const statuses = await fleet.secretSyncStatus('eu', 'workload', 'azure-kv');
+    assert.equal(statuses.length, 2);
+    assert.deepEqual(statuses[0]!.objects, [{ id: 'secret/Cosmos', version: 'ver-v1-value' }]);
+    assert.deepEqual(await fleet.secretSyncStatus('eu', 'workload', 'other-class'), []);
+    stores.set('kv-eu/Cosmos', 'v2-value');
+    assert.deepEqual(
+      (await fleet.secretSyncStatus('eu', 'workload', 'azure-kv'))[0]!.objects[0]!.version,
+      'ver-v1-value',
+      'not before the poll',
+    );
+    clock.advance(120_000);
+    const after = await fleet.secretSyncStatus('eu', 'workload', 'azure-kv');
+    assert.ok(after.every((s) => s.objects[0]!.version === 'ver-v2-value'));
+    assert.ok(emulator.requests.includes('GET /apis/secrets-store.csi.x-k8s.io/v1/namespaces/workload/secretproviderclasspodstatuses'));
+  });
+
   it('answers ping, finds workloads, and says absent for a missing one', async () => {
     await fleet.ping('eu');
     assert.equal(await fleet.exists('eu', prom), true);

@@ -32,6 +32,7 @@ describe('cli: keyslot plan', () => {
       'verify-logs',
       'verify-http',
       'wait-reconciled',
+      'wait-secret-sync',
       'annotate',
       'exec',
       'gate',
@@ -96,6 +97,31 @@ describe('cli: keyslot plan', () => {
         strict.err,
         /^keyslot: stacks\/Pulumi\.partial\.yaml: keyslot:credentials\[0\]\.stages\[0\]: found kubecost\/deployment\/kubecost-prometheus-server on cluster secondary-us, where no delivery of thanos-store reaches; fix: add the cluster to a delivery/,
       );
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it("warns when a stamp's vault got no delivery (each Key Vault delivery declares the stamps it serves)", async () => {
+    const doc = parse(readFileSync(join(__dirname, '..', '..', 'stacks', 'Pulumi.alwayson-cosmos.yaml'), 'utf8')) as {
+      config: Record<string, any>;
+    };
+    // Both deliveries go to the eastus2 vault: the westeurope stamp's vault keeps the old key.
+    doc.config['keyslot:credentials'][0].deliver[1].clusters = ['stamp-eastus2'];
+    const dir = mkdtempSync(join(tmpdir(), 'keyslot-plan-'));
+    try {
+      writeFileSync(join(dir, 'Pulumi.stamps.yaml'), stringify(doc));
+      const { code, err } = await cli('plan', '--stack', 'stamps', '--stacks-dir', dir);
+      assert.equal(code, ExitCode.ok);
+      assert.match(
+        err,
+        /keyslot:credentials\[0\]\.stages\[0\]: workload\/workload-keyvault on cluster stamp-westeurope, where no delivery of cosmos reaches/,
+      );
+      assert.match(err, /stages\[1\]: workload\/deployment\/catalogservice-deploy on cluster stamp-westeurope/);
+      assert.doesNotMatch(err, /stamp-eastus2/);
+      assert.equal((await cli('plan', '--stack', 'stamps', '--stacks-dir', dir, '--strict')).code, ExitCode.badInput);
+      // The shipped stack declares a vault per stamp: nothing to warn about.
+      assert.equal((await cli('plan', '--stack', 'alwayson-cosmos', '--strict')).code, ExitCode.ok);
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }

@@ -188,6 +188,22 @@ describe('drill: catches real mistakes', () => {
     assert.match(violated(r).join('\n'), /no failed request: .*kops ci\/deployer/);
   });
 
+  it('AlwaysOn: consumers restarted before the CSI driver synced the vault start with the old key, and fail once it is regenerated', async () => {
+    const { raw } = readStackFile('alwayson-cosmos');
+    const healthy = await runDrill('alwayson-cosmos', raw, { seed: 1 });
+    assert.deepEqual(violated(healthy), []);
+    const waited = healthy.events.find((e) => e.type === 'cluster-finished' && e.kind === 'wait-secret-sync') as {
+      durationMs: number;
+      detail: string;
+    };
+    assert.ok(waited.durationMs > 0 && waited.durationMs <= 120_000, 'the wait lasts until the next poll');
+    assert.match(waited.detail, /pod\(s\) mount kv-example-eastus2\/CosmosDb-PrimaryKey version …[0-9a-f]{6}$/);
+    // The mutation: the plan without the wait (the old `exec sleep` set to nothing).
+    const noWait = (plan: CredentialPlan): CredentialPlan => ({ ...plan, steps: plan.steps.filter((s) => s.kind !== 'wait-secret-sync') });
+    const r = await runDrill('alwayson-cosmos', raw, { seed: 1, planHook: noWait });
+    assert.match(violated(r).join('\n'), /no failed request: .*workload\/catalogservice-deploy/);
+  });
+
   it('an emergency rotation past a stuck consumer counts the failures it caused instead of refusing', async () => {
     const { raw } = readStackFile('kubecost-thanos');
     const r = await runDrill('kubecost-thanos', raw, {

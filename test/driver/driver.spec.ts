@@ -56,10 +56,9 @@ describe('driver: dual rotation', () => {
         .flatMap((c) => ['backgroundprocessor', 'catalogservice', 'healthservice'].map((d) => `${c} workload/deployment/${d}-deploy`))
         .sort(),
     );
-    assert.deepEqual(
-      s.world.commands.runs.map((r) => r.command.join(' ')),
-      ['sleep 150'],
-    );
+    // No command stands in for the CSI driver's sync: the wait read it on each stamp.
+    assert.deepEqual(s.world.commands.runs, []);
+    assert.equal(s.events.filter((e) => e.type === 'cluster-finished' && e.kind === 'wait-secret-sync' && e.outcome === 'done').length, 2);
     const deployed = await engine.deployed();
     assert.equal(deployed.cosmos!.activeSlot, 'secondary');
     assert.equal(deployed.cosmos!.rotation, undefined);
@@ -501,6 +500,26 @@ describe('driver: failures before the gate roll back', () => {
     );
   });
 
+  it('a stamp whose CSI driver never syncs the vault: the wait times out naming it, and the rotation rolls back before any restart there', async () => {
+    const s = await scenario('alwayson-cosmos');
+    const west = s.world.fleet.cluster('stamp-westeurope');
+    // A driver whose rotation poll is off (hours apart): the mounts keep the old version.
+    west.enableCsi(24 * 3600_000, (id) => s.world.cloud.storeVersion(id));
+    west.csi!.lastPollAt = s.world.clock.nowMs();
+    const { driver, engine } = s.driver();
+    await assert.rejects(driver.rotate('cosmos'), (e: unknown) => {
+      assert.ok(e instanceof RolledBackError, String(e));
+      assert.match(
+        (e as Error).message,
+        /the CSI driver had not synced kv-example-westeurope\/CosmosDb-PrimaryKey into \d+ pod\(s\) on stamp-westeurope within 600s/,
+      );
+      return true;
+    });
+    assert.equal((engine.checkout() as any).slots?.cosmos ?? 'primary', 'primary');
+    assert.ok(!s.world.clusters.restarts.some((r) => r.startsWith('stamp-westeurope')), s.world.clusters.restarts.join('\n'));
+    assert.equal(s.world.cloud.regenerations.length, 0);
+  });
+
   it('a standby key the cloud rejects stops the rotation in preflight with nothing changed', async () => {
     const s = await scenario('alwayson-cosmos');
     s.world.cloudKeys.rejected.add('cosmos:cosmos-example-global/secondary');
@@ -521,6 +540,7 @@ describe('driver: failures after the gate halt without rolling back', () => {
       keyCreatedAt: ports.cloud.keyCreatedAt.bind(ports.cloud),
       keyLastUsedAt: ports.cloud.keyLastUsedAt.bind(ports.cloud),
       setActive: ports.cloud.setActive.bind(ports.cloud),
+      vaultSecretVersion: ports.cloud.vaultSecretVersion.bind(ports.cloud),
       regenerate: async () => {
         throw new RollbackImpossibleError('ARM said 500');
       },

@@ -128,6 +128,11 @@ export class AwsIamKeys implements CloudKeys {
   }
 
   /** UpdateAccessKey: AWS's "deactivate, watch, then delete" (and its undo). Idempotent. */
+  /** Key Vault secrets are Azure's; the router never sends one here. */
+  async vaultSecretVersion(): Promise<string | undefined> {
+    throw new KeyslotError('a Key Vault secret was routed to the AWS adapter; this is a routing bug');
+  }
+
   async setActive(key: KeyRef, slot: string, active: boolean): Promise<boolean> {
     const source = this.source(key);
     const id = await this.options.keyId(key.credential, slot);

@@ -8,9 +8,10 @@ import type { Agent } from 'node:https';
 import type { TokenCredential } from '@azure/identity';
 import { CosmosDBManagementClient } from '@azure/arm-cosmosdb';
 import { StorageManagementClient } from '@azure/arm-storage';
+import { KeyVaultManagementClient } from '@azure/arm-keyvault';
 import { ApiUnavailableError, ConfigError, ForbiddenError, KeyRejectedError, KeyslotError, ResourceNotFoundError } from '../../errors.ts';
 import { cosmosKeyKind, storageKeyNames } from '../../model/slots.ts';
-import type { CloudKeys, KeyRef } from '../../ports/cloud.ts';
+import type { CloudKeys, KeyRef, VaultSecretRef } from '../../ports/cloud.ts';
 
 export interface AzureKeysOptions {
   readonly credential: TokenCredential;
@@ -29,6 +30,7 @@ type AzureSource = Extract<KeyRef['source'], { type: 'azure-cosmosdb-keys' | 'az
 export class AzureAccountKeys implements CloudKeys {
   private readonly cosmos = new Map<string, CosmosDBManagementClient>();
   private readonly storage = new Map<string, StorageManagementClient>();
+  private readonly vaults = new Map<string, KeyVaultManagementClient>();
 
   constructor(private readonly options: AzureKeysOptions) {}
 
@@ -75,6 +77,44 @@ export class AzureAccountKeys implements CloudKeys {
       this.storage.set(sub, c);
     }
     return c;
+  }
+
+  /**
+   * A Key Vault secret's current version through Azure Resource Manager (`Secrets - Get`), which
+   * answers with the secret's URIs and attributes, never its value.
+   */
+  async vaultSecretVersion(secret: VaultSecretRef): Promise<string | undefined> {
+    const sub = secret.subscriptionId ?? this.options.subscriptionId ?? process.env.AZURE_SUBSCRIPTION_ID;
+    if (!sub)
+      throw new ConfigError(
+        `vault ${secret.vaultName}`,
+        'deliver[].subscriptionId',
+        'no subscription and AZURE_SUBSCRIPTION_ID unset',
+        'set the delivery subscriptionId, or export AZURE_SUBSCRIPTION_ID',
+      );
+    let client = this.vaults.get(sub);
+    if (!client) {
+      client = new KeyVaultManagementClient(this.options.credential, sub, this.clientOptions());
+      this.vaults.set(sub, client);
+    }
+    const where = `${secret.resourceGroupName}/${secret.vaultName}/${secret.secretName}`;
+    try {
+      const found = await client.secrets.get(secret.resourceGroupName, secret.vaultName, secret.secretName);
+      return found.properties?.secretUriWithVersion?.split('/').at(-1);
+    } catch (error) {
+      const status = (error as { statusCode?: number }).statusCode;
+      if (status === 404) return undefined;
+      if (status === 401 || status === 403)
+        throw new ForbiddenError(
+          `Azure: reading Key Vault secret ${where} was denied; grant Microsoft.KeyVault/vaults/secrets/read to keyslot's identity`,
+          {
+            cause: error,
+          },
+        );
+      throw new ApiUnavailableError(`Azure: reading Key Vault secret ${where} failed (${status ?? (error as Error).message})`, {
+        cause: error,
+      });
+    }
   }
 
   /** One place where an SDK failure becomes a typed error. ARM messages name actions, not keys. */

@@ -4,12 +4,21 @@
  * TLS) or their owner rotates (Gardener) have no cloud-side operations.
  */
 import { KeyslotError } from '../../errors.ts';
-import type { CloudKeys, KeyRef } from '../../ports/cloud.ts';
+import type { CloudKeys, KeyRef, VaultSecretRef } from '../../ports/cloud.ts';
 
 export class CloudRouter implements CloudKeys {
-  private readonly made = new Map<string, CloudKeys>();
+  private readonly adapters = new Map<string, CloudKeys>();
 
   constructor(private readonly factories: { readonly azure: () => CloudKeys; readonly aws: () => CloudKeys }) {}
+
+  private made(cloud: 'azure' | 'aws'): CloudKeys {
+    let adapter = this.adapters.get(cloud);
+    if (!adapter) {
+      adapter = this.factories[cloud]();
+      this.adapters.set(cloud, adapter);
+    }
+    return adapter;
+  }
 
   private adapter(key: KeyRef): CloudKeys {
     const cloud =
@@ -20,12 +29,12 @@ export class CloudRouter implements CloudKeys {
           : undefined;
     if (!cloud)
       throw new KeyslotError(`credential ${key.credential}: a ${key.source.type} key has no cloud-side operations; this is a planner bug`);
-    let adapter = this.made.get(cloud);
-    if (!adapter) {
-      adapter = this.factories[cloud]();
-      this.made.set(cloud, adapter);
-    }
-    return adapter;
+    return this.made(cloud);
+  }
+
+  /** Key Vault is Azure's. */
+  vaultSecretVersion(secret: VaultSecretRef) {
+    return this.made('azure').vaultSecretVersion(secret);
   }
 
   testKey(key: KeyRef, slot: string) {

@@ -1,7 +1,7 @@
 /** CloudKeys over the simulated cloud (the drill and the driver's tests). */
 import { KeyRejectedError } from '../../errors.ts';
 import type { Clock } from '../../ports/clock.ts';
-import type { CloudKeys, KeyRef } from '../../ports/cloud.ts';
+import type { CloudKeys, KeyRef, VaultSecretRef } from '../../ports/cloud.ts';
 import { keyOwner, type SimCloud } from '../../sim/cloud.ts';
 
 export class SimulatedCloudKeys implements CloudKeys {
@@ -23,6 +23,10 @@ export class SimulatedCloudKeys implements CloudKeys {
    */
   private keyOf(key: KeyRef, slot: string): string {
     return key.source.type === 'azure-cosmosdb-keys' && (key.source as { readOnly?: boolean }).readOnly ? `${slot}-ro` : slot;
+  }
+
+  async vaultSecretVersion(secret: VaultSecretRef): Promise<string | undefined> {
+    return this.cloud.storeVersion(`${secret.vaultName}/${secret.secretName}`);
   }
 
   async testKey(key: KeyRef, slot: string): Promise<void> {

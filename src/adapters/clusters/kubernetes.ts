@@ -529,6 +529,39 @@ export class KubernetesClusterFleet implements ClusterFleet {
     }
   }
 
+  // ---- the Secrets Store CSI driver ------------------------------------------------------------------
+
+  async secretSyncStatus(cluster: string, namespace: string, secretProviderClass: string) {
+    const list = (await this.call(
+      cluster,
+      `listing SecretProviderClassPodStatuses in ${namespace}`,
+      { needs: `list secretproviderclasspodstatuses.secrets-store.csi.x-k8s.io in namespace ${namespace}` },
+      ({ custom }) =>
+        custom.listNamespacedCustomObject({
+          group: 'secrets-store.csi.x-k8s.io',
+          version: 'v1',
+          plural: 'secretproviderclasspodstatuses',
+          namespace,
+        }),
+    )) as {
+      items?: {
+        status?: { podName?: string; secretProviderClassName?: string; mounted?: boolean; objects?: { id?: string; version?: string }[] };
+      }[];
+    };
+    // A status outlives its pod until the driver's garbage collection: only pods that run count.
+    const pods = await this.call(cluster, `listing pods in ${namespace}`, { needs: `list pods in namespace ${namespace}` }, ({ core }) =>
+      core.listNamespacedPod({ namespace, fieldSelector: 'status.phase=Running' }),
+    );
+    const running = new Set(pods.items.map((p) => p.metadata?.name));
+    return (list.items ?? [])
+      .map((i) => i.status ?? {})
+      .filter((s) => s.secretProviderClassName === secretProviderClass && s.mounted === true && running.has(s.podName))
+      .map((s) => ({
+        pod: s.podName ?? '',
+        objects: (s.objects ?? []).map((o) => ({ id: o.id ?? '', version: o.version ?? '' })),
+      }));
+  }
+
   // ---- service-account tokens (kOps keysets) -------------------------------------------------------
 
   async serviceAccountTokenSecrets(cluster: string): Promise<{ namespace: string; name: string; keyId?: string }[]> {

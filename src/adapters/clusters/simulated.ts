@@ -48,6 +48,13 @@ export class SimulatedClusterFleet implements ClusterFleet {
     return this.cluster(cluster).serviceAccountTokenSecrets();
   }
 
+  async secretSyncStatus(cluster: string, namespace: string, secretProviderClass: string) {
+    return this.cluster(cluster)
+      .secretProviderClassPodStatuses(namespace)
+      .filter((s) => s.secretProviderClass === secretProviderClass)
+      .map(({ pod, objects }) => ({ pod, objects }));
+  }
+
   async signingKeyId(cluster: string): Promise<string | undefined> {
     return this.cluster(cluster).signingKeyId();
   }
