@@ -8,7 +8,15 @@ function describe(step: Step): string {
   switch (step.kind) {
     case 'preflight':
       return `${step.checks.join('; ')}${step.clusters.length ? ` [${step.clusters.join(', ')}]` : ''}`;
+    case 'reissue':
+      return `every legacy service-account token Secret reissued (data.token removed; the token controller signs anew), then every Deployment, StatefulSet and DaemonSet restarted${on(step.clusters)}`;
     case 'flip':
+      if (step.kops && step.replaceAll)
+        return `kOps keyset ${step.kops.keyset} of ${step.kops.clusterName} replaced at once (DISRUPTIVE: tokens signed by the old keys fail until their pods restart); once the up below has deployed the rotation: kops create keypair (×3), kops promote keypair (the middle one), kops distrust keypair (every old one), kops update cluster --yes; ${Object.entries(
+          step.set,
+        )
+          .map(([k, v]) => `${k}=${v}`)
+          .join(', ')}`;
       if (step.kops)
         return `kOps keyset ${step.kops.keyset} of ${step.kops.clusterName} advances ${step.from} → ${step.to}; once the up below has deployed the rotation: kops distrust keypair (the previous), kops promote keypair (the next), kops create keypair (a new next), kops update cluster --yes; keypair ids recorded with ${Object.entries(
           step.set,

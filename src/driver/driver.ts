@@ -38,6 +38,8 @@ import {
   kopsAfter,
   kopsCommands,
   kopsSlots,
+  kopsHome,
+  kopsReplaceAll,
   parseKeypairs,
   tokenReissueCheck,
   type KopsKeypair,
@@ -337,9 +339,14 @@ export class Driver {
         // from here on leaves a record a fresh checkout resumes, and the kops steps skip what is done.
         const kops = run.plan.steps.find((s) => s.kind === 'flip' && s.kops);
         if (kops?.kind === 'flip' && kops.kops)
-          return { outcome: 'done' as const, detail: `${result.detail ?? ''}; ${await this.kopsFlip(run, kops.kops)}` };
+          return {
+            outcome: 'done' as const,
+            detail: `${result.detail ?? ''}; ${await this.kopsFlip(run, kops.kops, kops.replaceAll === true)}`,
+          };
         return result;
       }
+      case 'reissue':
+        return this.reissueEverything(run, index, step.clusters);
       case 'gate':
         return this.gate(run, step.mode);
       case 'regenerate':
@@ -852,8 +859,12 @@ export class Driver {
   private kopsTarget(config: StackConfig, cred: Credential): KopsTarget & { cluster: string } {
     const source = cred.source;
     if (source.type !== 'kops-keyset') throw new TypeError(`credential ${cred.name} is not a kOps keyset`);
-    const cluster = source.cluster ?? config.clusters.find((c) => c.primary)?.name ?? config.clusters[0]?.name ?? '';
-    return { clusterName: source.clusterName, stateStore: source.stateStore, keyset: source.keyset, cluster };
+    return {
+      clusterName: source.clusterName,
+      stateStore: source.stateStore,
+      keyset: source.keyset,
+      cluster: kopsHome(config.clusters, source.cluster),
+    };
   }
 
   private async kopsRun(argv: readonly string[]): Promise<string> {
@@ -882,7 +893,8 @@ export class Driver {
     let slots: KopsSlots;
     try {
       slots = kopsSlots(keypairs, target);
-      kopsAdvance(slots, keypairs, target); // refuses a keyset with no staged next, naming how to stage one
+      // Refuses a keyset with no staged next, naming how to stage one; a disruptive run replaces everything.
+      if (mode !== 'disruptive') kopsAdvance(slots, keypairs, target);
     } catch (error) {
       throw new PreflightRefusedError(`credential ${cred.name}: ${(error as Error).message}`);
     }
@@ -923,15 +935,27 @@ export class Driver {
    * The flip of a kOps keyset: distrust previous, promote next, create a new next (each only if
    * the state store does not show it done), `kops update cluster --yes`, then record the keypair ids.
    */
-  private async kopsFlip(run: Run, target: KopsTarget): Promise<string> {
+  private async kopsFlip(run: Run, target: KopsTarget, replaceAll: boolean): Promise<string> {
     const before = run.record.keyIds as KopsSlots | undefined;
     if (!before?.primary) throw new EngineError(`rotation ${run.record.id}: the record has no kOps keypair ids to move from`);
-    const commands = kopsAdvance(before, await this.kopsKeypairs(target), target);
-    for (const argv of commands) await this.kopsRun(argv);
-    const now = await this.kopsKeypairs(target);
+    let commands: string[][] = [];
+    let now = await this.kopsKeypairs(target);
+    if (replaceAll) {
+      // New ids exist only once kops made them: a batch at a time, each decided on the state store.
+      for (let batch = kopsReplaceAll(before, now, target); batch.length; batch = kopsReplaceAll(before, now, target)) {
+        if (commands.length > 16) throw new EngineError(`kOps keyset ${target.keyset}: the replacement does not converge`);
+        for (const argv of batch) await this.kopsRun(argv);
+        commands.push(...batch);
+        now = await this.kopsKeypairs(target);
+      }
+    } else {
+      commands = kopsAdvance(before, now, target);
+      for (const argv of commands) await this.kopsRun(argv);
+      now = await this.kopsKeypairs(target);
+    }
     let after: Required<KopsSlots>;
     try {
-      after = kopsAfter(before, now, target);
+      after = kopsAfter(before, now, target, replaceAll);
     } catch (error) {
       throw new EngineError((error as Error).message);
     }
@@ -944,6 +968,42 @@ export class Driver {
       if (issued) await this.ports.engine.setConfig(`${gens}.${slot}.createdAt`, issued);
     }
     return `kops: previous ${after.previous}, primary ${after.primary}, next ${after.next} (${commands.length} change(s), then update cluster)`;
+  }
+
+  /**
+   * After a disruptive replacement: every legacy token Secret reissued (the token controller signs
+   * anew), then every workload restarted and rolled out, so no pod keeps a token of a distrusted
+   * key. A workload that does not roll out is reported as unconfirmed, as a disruptive run reports
+   * every consumer it went past, and the run goes on.
+   */
+  private async reissueEverything(run: Run, index: number, clusters: readonly string[]): Promise<{ outcome: StepOutcome; detail: string }> {
+    const limit = pLimit(Math.min(this.concurrency, 16));
+    let tokens = 0;
+    let restarted = 0;
+    const stuck: Unconfirmed[] = [];
+    for (const cluster of clusters) {
+      tokens += await this.ports.clusters.reissueServiceAccountTokens(cluster);
+      const workloads = await this.ports.clusters.listWorkloads(cluster);
+      await Promise.all(
+        workloads.map((id) =>
+          limit(async () => {
+            try {
+              await this.ports.clusters.restart(cluster, id, run.record.id);
+              await this.ports.clusters.waitRollout(cluster, id, 600);
+              restarted += 1;
+            } catch (error) {
+              if (!(error instanceof KeyslotError)) throw error;
+              stuck.push({ step: index, label: `restart ${id.namespace}/${id.workload} on ${cluster}`, error });
+            }
+          }),
+        ),
+      );
+    }
+    run.unconfirmed.push(...stuck);
+    const detail = `${tokens} legacy token Secret(s) reissued, ${restarted} workload(s) restarted`;
+    return stuck.length
+      ? { outcome: 'failed', detail: `${detail}; not rolled out: ${stuck.map((s) => s.label.slice('restart '.length)).join(', ')}` }
+      : { outcome: 'done', detail };
   }
 
   /** Rolling back a kOps flip: the old primary signs again, the key made by the flip is distrusted (it never signed). */

@@ -28,12 +28,18 @@ export interface KopsTarget {
 /** The keypair id in each slot; `next` and `previous` may be missing from a keyset keyslot has not rotated yet. */
 export type KopsSlots = { readonly primary: string; readonly next?: string; readonly previous?: string };
 
+/** The keyslot cluster whose API servers use a kOps keyset: the source's `cluster`, else the primary, else the first. */
+export function kopsHome(clusters: readonly { readonly name: string; readonly primary: boolean }[], named?: string): string {
+  return named ?? clusters.find((c) => c.primary)?.name ?? clusters[0]?.name ?? '';
+}
+
 /** The global flags every kops command of a target takes. */
 function scope(target: KopsTarget): string[] {
   return ['--name', target.clusterName, '--state', target.stateStore];
 }
 
 export const kopsCommands = {
+  validate: (t: KopsTarget) => ['kops', 'validate', 'cluster', ...scope(t), '--wait', '10m'],
   getKeypairs: (t: KopsTarget) => ['kops', 'get', 'keypairs', t.keyset, '-o', 'json', ...scope(t)],
   promote: (t: KopsTarget, id: string) => ['kops', 'promote', 'keypair', t.keyset, id, ...scope(t)],
   distrust: (t: KopsTarget, id: string) => ['kops', 'distrust', 'keypair', t.keyset, id, ...scope(t)],
@@ -114,10 +120,32 @@ export function kopsAdvance(before: KopsSlots, now: readonly KopsKeypair[], targ
   return out;
 }
 
+/**
+ * The next commands of a disruptive replacement (a signing key exposed): three new keypairs (a
+ * previous that never signs, the primary, a next), the middle one promoted, every keypair there
+ * was before distrusted. Called again after each batch until it returns nothing: new ids are only
+ * known once kops made them, and a resumed run picks up where the state store stands.
+ */
+export function kopsReplaceAll(before: KopsSlots, now: readonly KopsKeypair[], target: KopsTarget): string[][] {
+  const old = new Set([before.previous, before.primary, before.next].filter((id): id is string => id !== undefined));
+  const fresh = now
+    .filter((k) => !k.distrusted && !old.has(k.id))
+    .map((k) => k.id)
+    .sort(compareIds);
+  if (fresh.length < 3) return [kopsCommands.create(target)];
+  const primary = fresh[fresh.length - 2]!;
+  if (!now.some((k) => k.id === primary && k.primary)) return [kopsCommands.promote(target, primary)];
+  return now.filter((k) => !k.distrusted && old.has(k.id)).map((k) => kopsCommands.distrust(target, k.id));
+}
+
 /** The slots after a rotation from `before`, read off the keyset once the flip's commands ran. */
-export function kopsAfter(before: KopsSlots, now: readonly KopsKeypair[], target: KopsTarget): Required<KopsSlots> {
+export function kopsAfter(before: KopsSlots, now: readonly KopsKeypair[], target: KopsTarget, replaced = false): Required<KopsSlots> {
   const slots = kopsSlots(now, target);
-  if (slots.primary !== before.next || slots.previous !== before.primary || !slots.next)
+  const old = [before.previous, before.primary, before.next];
+  const moved = replaced
+    ? !old.includes(slots.primary) && slots.previous !== undefined && !old.includes(slots.previous) && !!slots.next
+    : slots.primary === before.next && slots.previous === before.primary && !!slots.next;
+  if (!moved)
     throw new Error(
       `kOps keyset ${target.keyset} of ${target.clusterName} is not where the rotation left it (primary ${slots.primary}, previous ${slots.previous ?? 'none'}, next ${slots.next ?? 'none'}); it changed outside keyslot`,
     );

@@ -8,10 +8,10 @@
  */
 import type { Credential, StackConfig } from '../config/parse.ts';
 import type { Delivery, SourceType, Stage } from '../config/schema.ts';
-import { ConfigError, UnknownCredentialError } from '../errors.ts';
+import { UnknownCredentialError } from '../errors.ts';
 import { selectClusters } from './clusters.ts';
 import { defaultLogPatterns } from './logPatterns.ts';
-import type { KopsTarget } from './kops.ts';
+import { kopsCommands, kopsHome, type KopsTarget } from './kops.ts';
 import { advance, nextGeneration, standbySlot, type SlotGeneration } from './slots.ts';
 
 type Resolved<T> = T extends { kind: 'verify-logs' } ? Omit<T, 'patterns'> & { readonly patterns: readonly string[] } : T;
@@ -37,6 +37,16 @@ export type Step =
        * `kops update cluster --yes`; the keypair ids are recorded with the generations.
        */
       readonly kops?: KopsTarget;
+      /** kOps, disruptive: every keypair replaced at once (three new ones; all the old distrusted). */
+      readonly replaceAll?: boolean;
+    }
+  | {
+      /**
+       * After a disruptive kOps replacement: every legacy service-account token Secret reissued and
+       * every workload restarted, so that nothing holds a token of a distrusted key.
+       */
+      readonly kind: 'reissue';
+      readonly clusters: readonly string[];
     }
   | { readonly kind: 'up'; readonly clusters: readonly string[]; readonly targets: readonly string[] }
   | StageStep
@@ -186,16 +196,32 @@ export function planCredential(config: StackConfig, cred: Credential, mode: Rota
   let to: string = cred.active;
   let generations: Record<string, SlotGeneration> = { ...cred.generations };
 
-  if (mode === 'disruptive' && kops)
-    // kOps' "rotate all secrets" (runbooks/003) deletes every secret and keypair, removes the etcd
-    // certificates on each control-plane node over SSH and rolls the cluster with --cloudonly: not
-    // something keyslot runs for one keyset. Said before anything is planned.
-    throw new ConfigError(
-      `stack ${config.stack}`,
-      '--disruptive',
-      `credential ${cred.name}, a kOps keyset`,
-      "run kOps' rotate-all-secrets procedure by hand (it needs SSH to every control-plane node), or rotate with --emergency to promote the staged key now",
+  if (mode === 'disruptive' && kops && cred.source.type === 'kops-keyset') {
+    // The keyset part of kOps' "rotate all secrets" (runbooks/003), for an exposed signing key:
+    // every keypair replaced at once, the cluster updated and rolled, every token reissued and every
+    // pod restarted, then `kops validate cluster`. Tokens fail until their pods restart: that is
+    // what --disruptive says. (kOps 1.22+ no longer deletes keypairs; it distrusts them.)
+    const g = nextGeneration(generations);
+    generations = { previous: { generation: g }, primary: { generation: g + 1 }, next: { generation: g + 2 } };
+    steps.push(
+      {
+        kind: 'flip',
+        mode: 'advance',
+        from: `primary@g${cred.generations.primary!.generation}`,
+        to: `primary@g${g + 1}`,
+        set: Object.fromEntries(Object.entries(generations).map(([slot, s]) => [`${gens}.${slot}.generation`, s.generation])),
+        kops,
+        replaceAll: true,
+      },
+      up,
+      ...stages,
+      { kind: 'reissue', clusters: [kopsHome(config.clusters, cred.source.cluster)] },
+      { kind: 'exec', clusters: [], command: kopsCommands.validate(kops), timeoutSeconds: 900, stage: stages.length } as StageStep,
+      { ...gate, requires: [...gate.requires, 'every token reissued and every workload restarted', 'kops validate cluster passed'] },
+      { kind: 'record', set: record },
     );
+    return { name: cred.name, mode, scheme: cred.scheme, from: cred.active, to, generations, steps };
+  }
   if (mode === 'disruptive' && (via || cred.scheme === 'triple')) {
     // Every slot replaced before any consumer restarts: the downtime is the point of this path.
     for (const slot of Object.keys(cred.generations)) {

@@ -84,6 +84,13 @@ export interface ClusterFleet {
    */
   serviceAccountTokenSecrets(cluster: string): Promise<{ namespace: string; name: string; keyId?: string }[]>;
   /**
+   * Has the token controller reissue every legacy service-account token Secret (its `data.token`
+   * removed, so it signs a new one with the primary key); resolves to how many there were.
+   */
+  reissueServiceAccountTokens(cluster: string): Promise<number>;
+  /** Every Deployment, StatefulSet and DaemonSet on the cluster, in every namespace. */
+  listWorkloads(cluster: string): Promise<WorkloadId[]>;
+  /**
    * The `kid` the API servers sign new service-account tokens with now: a short-lived TokenRequest
    * for `kube-system/default`, read for its header and dropped.
    */

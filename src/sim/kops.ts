@@ -19,6 +19,8 @@ export class SimKops {
   /** Per keyset, what the last `update cluster --yes` applied: the primary and the trusted ids. */
   readonly applied = new Map<string, { primary: string; trusted: string[] }>();
   private serial: bigint;
+  /** What `kops validate cluster` finds wrong with the cluster, if anything (set by the world). */
+  validate?: () => string | undefined;
 
   constructor(
     readonly clusterName: string,
@@ -124,6 +126,11 @@ export class SimKops {
       if (!argv.includes('--yes')) return 'Must specify --yes to apply changes\n';
       this.apply();
       return `Cluster changes have been applied to the cloud.\n`;
+    }
+    if (verb === 'validate' && noun === 'cluster') {
+      const problem = this.validate?.();
+      if (problem) throw new CommandFailedError(`kops: validation failed: ${problem}`);
+      return `Your cluster ${this.clusterName} is ready\n`;
     }
     throw new CommandFailedError(`kops (simulated): ${argv.slice(1, 3).join(' ')} is not a command keyslot runs`);
   }

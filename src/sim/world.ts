@@ -173,6 +173,16 @@ export function buildWorld(config: StackConfig, start?: Date, tune: (spec: Workl
     if (!home) continue;
     const c = fleet.cluster(home);
     c.addControlPlaneReading(() => store.keys(source.keyset));
+    // As kops validates: every API server runs what was applied, and every workload is ready.
+    store.validate = () => {
+      const applied = store.keys(source.keyset);
+      if (c.controlPlane?.servers.some((s) => s.signer !== applied.signer || s.trusted !== applied.trusted))
+        return 'a control-plane node does not run the applied configuration (a rolling update is needed)';
+      const notReady = [...c.workloads.values()].filter((w) => w.pods.filter((p) => p.readyAt <= clock.nowMs()).length < w.replicas);
+      return notReady.length
+        ? `${notReady.length} workload(s) not ready (${notReady.map((w) => `${w.namespace}/${w.name}`).join(', ')})`
+        : undefined;
+    };
     c.addWorkload(tune({ kind: 'deployment', namespace: 'default', name: 'sa-token-client', reads: 'token', replicas: 2 }));
     c.addLegacyToken('monitoring', 'legacy-exporter-token');
     // client-go re-reads a mounted token file every minute, so a reissued token reaches the pods.

@@ -60,6 +60,20 @@ describe('the Kubernetes API emulator, judged by a real kubectl', () => {
       assert.match(tooShort.stderr, /may not specify a duration less than 10 minutes/);
       const missing = await kubectl.run('create', 'token', 'nobody', '-n', 'kube-system');
       assert.match(missing.stderr, /serviceaccounts "nobody" not found/);
+      // A merge patch that removes the token has the token controller sign a new one, as on a real cluster.
+      const patched = await kubectl.run(
+        'patch',
+        'secret',
+        'exporter-token',
+        '-n',
+        'monitoring',
+        '--type=merge',
+        '-p',
+        '{"data":{"token":null}}',
+      );
+      assert.equal(patched.code, 0, patched.stderr);
+      const after = await kubectl.run('get', 'secret', 'exporter-token', '-n', 'monitoring', '-o', 'jsonpath={.data.token}');
+      assert.ok(after.stdout.length > 20, 'a new token is there');
       const listed = await kubectl.run(
         'get',
         'secrets',

@@ -144,6 +144,21 @@ describe('adapter: Kubernetes (client-node) against the API emulator on 127.0.0.
     assert.ok(!JSON.stringify(legacy).includes('eyJ'), 'no token in what the adapter returns');
   });
 
+  it('reissues every legacy token Secret by removing its token (the token controller signs anew) and lists every workload', async () => {
+    let keys = { signer: 'sim:kops:eu/private@1', trusted: 'sim:kops:eu/public@1' };
+    cluster.addControlPlaneReading(() => keys);
+    cluster.addLegacyToken('monitoring', 'exporter-token');
+    keys = { signer: 'sim:kops:eu/private@2', trusted: 'sim:kops:eu/public@2' };
+    for (const i of cluster.controlPlane!.servers.keys()) cluster.restartApiServer(i);
+    assert.equal(await fleet.reissueServiceAccountTokens('eu'), 1);
+    assert.deepEqual(
+      (await fleet.serviceAccountTokenSecrets('eu')).map((s) => s.keyId),
+      [simKeyId('sim:kops:eu/public@2')],
+    );
+    assert.ok(emulator.requests.includes('PATCH /api/v1/namespaces/monitoring/secrets/exporter-token'));
+    assert.deepEqual(await fleet.listWorkloads('eu'), [{ namespace: 'kubecost', workload: 'deployment/prometheus' }]);
+  });
+
   it("reads the CSI driver's SecretProviderClassPodStatus of running pods: the version each mounts, before and after its poll", async () => {
     const stores = new Map([['kv-eu/Cosmos', 'v1-value']]);
     cluster.readStore = (id) => stores.get(id);

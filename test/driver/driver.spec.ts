@@ -240,7 +240,7 @@ describe('driver: a kOps keyset (kops-service-account), through kops', () => {
     everyPodAccepted(s);
   });
 
-  it('refuses a keyset with no staged next, and --disruptive, naming what a human does', async () => {
+  it('refuses a keyset with no staged next, naming how a human stages one', async () => {
     const s = await scenario('kops-service-account');
     const keyset = s.world.kops.get('kops-example.k8s.local')!.keysets.get('service-account')!;
     keyset.items.pop();
@@ -248,10 +248,35 @@ describe('driver: a kOps keyset (kops-service-account), through kops', () => {
       s.driver().driver.rotate('service-account'),
       /no staged next keypair to promote; stage one first \(kops create keypair service-account/,
     );
-    await assert.rejects(
-      s.driver().driver.rotate('service-account', 'disruptive'),
-      /--disruptive: found credential service-account, a kOps keyset; fix: run kOps' rotate-all-secrets procedure by hand/,
+  });
+
+  it('--disruptive (an exposed signing key): every keypair replaced, tokens reissued, every workload restarted, kops validate', async () => {
+    const s = await scenario('kops-service-account');
+    const store = s.world.kops.get('kops-example.k8s.local')!;
+    const old = store.keysets.get('service-account')!.items.map((i) => i.id);
+    const c = s.world.fleet.cluster('kops');
+    const result = await s.driver().driver.rotate('service-account', 'disruptive');
+    assert.equal(result.outcome, 'rotated');
+    assert.deepEqual(result.unconfirmed, []);
+    const keyset = store.keysets.get('service-account')!;
+    const trusted = keyset.items.filter((i) => i.distrustedAt === undefined).map((i) => i.id);
+    assert.equal(trusted.length, 3);
+    assert.ok(
+      trusted.every((id) => !old.includes(id)),
+      'no old keypair is trusted',
     );
+    assert.equal(keyset.primary, trusted[1]);
+    // The legacy token is signed by the new primary, and every workload restarted onto it.
+    assert.deepEqual(
+      c.serviceAccountTokenSecrets().map((t) => t.keyId),
+      [c.signingKeyId()],
+    );
+    assert.deepEqual(restartsOf(s, result.rotationId).sort(), [
+      'kops default/deployment/sa-token-client',
+      'kops monitoring/deployment/legacy-exporter',
+    ]);
+    assert.ok(s.world.commands.runs.some((r) => r.command.slice(1, 3).join(' ') === 'validate cluster'));
+    everyPodAccepted(s);
   });
 });
 

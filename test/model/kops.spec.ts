@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { compareIds, jwtKeyId, kopsAdvance, kopsAfter, kopsSlots, parseKeypairs } from '../../src/model/kops.ts';
+import { compareIds, jwtKeyId, kopsAdvance, kopsAfter, kopsReplaceAll, kopsSlots, parseKeypairs } from '../../src/model/kops.ts';
 
 const target = { clusterName: 'k.example.com', stateStore: 's3://state', keyset: 'service-account' };
 
@@ -93,6 +93,29 @@ describe('model: kOps keysets as previous/primary/next', () => {
     // Every command carries the cluster and its state store.
     for (const c of kopsAdvance(before, keypairs, target))
       assert.deepEqual(c.slice(-4), ['--name', 'k.example.com', '--state', 's3://state']);
+  });
+
+  it('a disruptive replacement: three new keypairs, the middle promoted, every old one distrusted, a batch at a time', () => {
+    const before = { previous: '1', primary: '2', next: '3' };
+    const k = (id: string, primary = false, distrusted = false) => ({ id, primary, distrusted });
+    const verb = (cmds: string[][]) => cmds.map((c) => `${c[1]}${c[1] === 'create' ? '' : ` ${c[4]}`}`);
+    let now = [k('1'), k('2', true), k('3')];
+    assert.deepEqual(verb(kopsReplaceAll(before, now, target)), ['create']);
+    now = [...now, k('4'), k('5'), k('6')];
+    assert.deepEqual(verb(kopsReplaceAll(before, now, target)), ['promote 5']);
+    now = now.map((x) => ({ ...x, primary: x.id === '5' }));
+    assert.deepEqual(verb(kopsReplaceAll(before, now, target)), ['distrust 1', 'distrust 2', 'distrust 3']);
+    now = now.map((x) => ({ ...x, distrusted: ['1', '2', '3'].includes(x.id) }));
+    assert.deepEqual(kopsReplaceAll(before, now, target), []);
+    assert.deepEqual(
+      kopsAfter(
+        before,
+        now.filter((x) => !x.distrusted),
+        target,
+        true,
+      ),
+      { primary: '5', previous: '4', next: '6' },
+    );
   });
 
   it("reads a JWT's key id from its header only", () => {

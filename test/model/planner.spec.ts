@@ -97,10 +97,16 @@ describe('model: planner', () => {
     });
     const preflight = plan!.steps[0]!;
     assert.ok(preflight.kind === 'preflight' && preflight.checks.some((c) => c.startsWith(tokenReissueCheck)));
-    assert.throws(
-      () => planRotation(loadStack('kops-service-account'), undefined, 'disruptive'),
-      /--disruptive: found credential service-account, a kOps keyset/,
+    // Disruptive: every keypair replaced, then every token reissued and every workload restarted, then kops validate.
+    const [disruptive] = planRotation(loadStack('kops-service-account'), undefined, 'disruptive').credentials;
+    assert.deepEqual(
+      disruptive!.steps.map((s) => s.kind),
+      ['preflight', 'flip', 'up', 'exec', 'verify-http', 'reissue', 'exec', 'gate', 'record'],
     );
+    const replace = disruptive!.steps[1]!;
+    assert.ok(replace.kind === 'flip' && replace.replaceAll === true);
+    const validate = disruptive!.steps[6]!;
+    assert.ok(validate.kind === 'exec' && validate.command.slice(0, 3).join(' ') === 'kops validate cluster');
   });
 
   it('gardener-kubeconfig: no flip and no up, the annotation is the rotation', () => {

@@ -90,7 +90,7 @@ type Kind = 'deployment' | 'statefulset' | 'daemonset';
 const plurals: Record<Kind, string> = { deployment: 'deployments', statefulset: 'statefulsets', daemonset: 'daemonsets' };
 
 interface WorkloadObject {
-  metadata?: { name?: string; generation?: number; annotations?: Record<string, string> };
+  metadata?: { name?: string; namespace?: string; generation?: number; annotations?: Record<string, string> };
   spec?: {
     replicas?: number;
     selector?: { matchLabels?: Record<string, string> };
@@ -576,6 +576,45 @@ export class KubernetesClusterFleet implements ClusterFleet {
       const keyId = jwtKeyId(token);
       return { namespace: s.metadata?.namespace ?? '', name: s.metadata?.name ?? '', ...(keyId ? { keyId } : {}) };
     });
+  }
+
+  async reissueServiceAccountTokens(cluster: string): Promise<number> {
+    const list = await this.call(
+      cluster,
+      'listing service-account token Secrets',
+      { needs: 'list secrets in all namespaces' },
+      ({ core }) => core.listSecretForAllNamespaces({ fieldSelector: 'type=kubernetes.io/service-account-token' }),
+    );
+    const options = setHeaderOptions('Content-Type', PatchStrategy.MergePatch);
+    for (const s of list.items) {
+      const namespace = s.metadata?.namespace ?? '';
+      const name = s.metadata?.name ?? '';
+      // A JSON merge patch that removes the token: the token controller signs a new one.
+      await this.call(cluster, `reissuing ${namespace}/${name}`, { needs: `patch secrets in namespace ${namespace}` }, ({ core }) =>
+        core.patchNamespacedSecret({ name, namespace, body: { data: { token: null } } }, options),
+      );
+    }
+    return list.items.length;
+  }
+
+  async listWorkloads(cluster: string): Promise<WorkloadId[]> {
+    const found: WorkloadId[] = [];
+    for (const kind of ['deployment', 'statefulset', 'daemonset'] as const) {
+      const list = await this.call(
+        cluster,
+        `listing ${plurals[kind]}`,
+        { needs: `list ${plurals[kind]}.apps in all namespaces` },
+        ({ apps }) =>
+          kind === 'deployment'
+            ? apps.listDeploymentForAllNamespaces()
+            : kind === 'statefulset'
+              ? apps.listStatefulSetForAllNamespaces()
+              : apps.listDaemonSetForAllNamespaces(),
+      );
+      for (const w of list.items as WorkloadObject[])
+        found.push({ namespace: w.metadata?.namespace ?? '', workload: `${kind}/${w.metadata?.name ?? ''}` });
+    }
+    return found;
   }
 
   async signingKeyId(cluster: string): Promise<string | undefined> {

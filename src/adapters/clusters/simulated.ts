@@ -55,6 +55,17 @@ export class SimulatedClusterFleet implements ClusterFleet {
       .map(({ pod, objects }) => ({ pod, objects }));
   }
 
+  async reissueServiceAccountTokens(cluster: string): Promise<number> {
+    const c = this.cluster(cluster);
+    const tokens = c.serviceAccountTokenSecrets();
+    for (const t of tokens) c.reissueLegacyToken(t.namespace, t.name);
+    return tokens.length;
+  }
+
+  async listWorkloads(cluster: string): Promise<WorkloadId[]> {
+    return [...this.cluster(cluster).workloads.values()].map((w) => ({ namespace: w.namespace, workload: `${w.kind}/${w.name}` }));
+  }
+
   async signingKeyId(cluster: string): Promise<string | undefined> {
     return this.cluster(cluster).signingKeyId();
   }
