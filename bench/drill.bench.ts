@@ -13,8 +13,11 @@ import { runDrill, type DrillMeter } from '../src/drill/drill.ts';
 
 const consumers = 10;
 
-/** A fleet of `clusters` clusters with 10 consumers each, reading `credentials` credentials (each its own Secret). */
-function fleetStack(clusters: number, credentials: number): Record<string, unknown> {
+/**
+ * A fleet of `clusters` clusters with 10 consumers each, reading `credentials` credentials (each
+ * its own Secret); `independent`: the consumers' restarts do not wait for each other (`after: []`).
+ */
+function fleetStack(clusters: number, credentials: number, independent: boolean): Record<string, unknown> {
   return {
     clusters: Array.from({ length: clusters }, (_, i) => ({ name: `c${i}`, ...(i === 0 ? { primary: true } : {}) })),
     credentials: Array.from({ length: credentials }, (_, k) => ({
@@ -23,21 +26,28 @@ function fleetStack(clusters: number, credentials: number): Record<string, unkno
       deliver: [
         { type: 'kubernetes-secret', namespace: 'apps', name: credentials === 1 ? 'shared' : `shared-${k}`, data: { key: '${value}' } },
       ],
-      stages: Array.from({ length: consumers }, (_, i) => ({ kind: 'restart', namespace: 'apps', workload: `deployment/consumer-${i}` })),
+      stages: Array.from({ length: consumers }, (_, i) => ({
+        kind: 'restart',
+        namespace: 'apps',
+        workload: `deployment/consumer-${i}`,
+        ...(independent ? { after: [] } : {}),
+      })),
       minIntervalHours: 0,
     })),
   };
 }
 
-/** A bench case: `<clusters>` or `<clusters>x<credentials>`. */
-function parseCase(text: string): { clusters: number; credentials: number } {
-  const [clusters, credentials = '1'] = text.split('x');
-  return { clusters: Number(clusters), credentials: Number(credentials) };
+/** A bench case: `<clusters>`, `<clusters>x<credentials>`, and an `i` suffix for independent consumers. */
+function parseCase(text: string): { clusters: number; credentials: number; independent: boolean } {
+  const independent = text.endsWith('i');
+  const [clusters, credentials = '1'] = text.replace(/i$/, '').split('x');
+  return { clusters: Number(clusters), credentials: Number(credentials), independent };
 }
 
 interface Row {
   readonly clusters: number;
   readonly credentials: number;
+  readonly independent: boolean;
   readonly physicalBoundS: number;
   readonly restartsPerConsumer: number;
   readonly makespanS: number;
@@ -60,8 +70,8 @@ interface Row {
 
 /** One fleet size, in this (fresh) process. */
 async function measure(text: string): Promise<Row> {
-  const { clusters, credentials } = parseCase(text);
-  const stack = fleetStack(clusters, credentials);
+  const { clusters, credentials, independent } = parseCase(text);
+  const stack = fleetStack(clusters, credentials, independent);
   global.gc?.();
   const heapBefore = process.memoryUsage().heapUsed;
   const rssBefore = process.memoryUsage().rss;
@@ -82,6 +92,7 @@ async function measure(text: string): Promise<Row> {
   return {
     clusters,
     credentials,
+    independent,
     makespanS: result.makespanMs / 1000,
     boundS: result.boundMs / 1000,
     physicalBoundS: result.physicalBoundMs / 1000,
@@ -110,7 +121,7 @@ function runChild(clusters: string): Promise<Row> {
 
 function render(r: Row): string {
   const driver = Math.max(0, r.cpuS - r.trafficS);
-  const fleet = `${r.clusters} × ${consumers}${r.credentials > 1 ? `, ${r.credentials} credentials` : ''}`;
+  const fleet = `${r.clusters} × ${consumers}${r.credentials > 1 ? `, ${r.credentials} credentials` : ''}${r.independent ? ', independent consumers' : ''}`;
   return `| ${fleet} | ${r.makespanS.toFixed(0)} s | ${r.physicalBoundS.toFixed(0)} s | ${(r.physicalBoundS ? r.makespanS / r.physicalBoundS : 1).toFixed(2)} | ${r.boundS.toFixed(0)} s | ${(r.boundS ? r.makespanS / r.boundS : 1).toFixed(3)} | ${r.restartsPerConsumer.toFixed(1)} | ${driver.toFixed(2)} s | ${r.engineS.toFixed(2)} s | ${r.trafficS.toFixed(2)} s | ${r.wallS.toFixed(2)} s | ${r.peakRssMB.toFixed(0)} MB (${r.rssBeforeMB.toFixed(0)} MB before) | ${r.retainedMB.toFixed(0)} MB | ${r.engineHostPeakRssMB.toFixed(0)} MB | ${r.ups} | ${Math.round(r.failed)} | ${r.held ? 'yes' : 'NO'} |`;
 }
 
@@ -143,7 +154,7 @@ function coldStart(args: readonly string[], runs = 5): { wallS: number; rssMB?: 
 }
 
 async function main() {
-  const cases = (process.env.KEYSLOT_BENCH_SIZES ?? '1,10,100,500,2000,100x3').split(',');
+  const cases = (process.env.KEYSLOT_BENCH_SIZES ?? '1,10,100,500,2000,500i,100x3').split(',');
   const rows: string[] = [];
   for (const c of cases) {
     rows.push(render(await runChild(c)));
@@ -158,7 +169,7 @@ async function main() {
     `Measured ${new Date().toISOString()} on Node ${process.version}, ${process.platform}/${process.arch}, by \`npm run bench\`.`,
     'One dual rotation of a random-source credential delivered to every cluster, with 10 consumers per cluster (1–4 replicas,',
     '2–20 s pod start, seed 1), default settings (waves 1, 10 %, 100 %; no cap on clusters at once); each case in a fresh',
-    'process. The last case has three',
+    'process. `independent consumers`: the ten restarts declare `after: []`, so they roll together. The last case has three',
     'credentials whose consumers are the same 10 workloads (`rotate --all`). Makespan and bounds are simulated time.',
     '',
     "The *physical bound* is the plan with unlimited parallelism across clusters: each stage costs its slowest cluster's",

@@ -1,4 +1,4 @@
-import type { CredentialPlan, Plan, Step } from '../model/planner.ts';
+import { isStage, type CredentialPlan, type Plan, type Step } from '../model/planner.ts';
 
 function on(clusters: readonly string[]): string {
   return clusters.length ? ` on ${clusters.join(', ')}` : ' (once)';
@@ -65,7 +65,17 @@ export function renderCredentialPlan(plan: CredentialPlan): string {
       ? `credential ${plan.name} (${plan.scheme}${plan.mode === 'rotate' ? '' : `, ${plan.mode}`})`
       : `credential ${plan.name} (${plan.scheme}${plan.mode === 'rotate' ? '' : `, ${plan.mode}`}): ${move}`;
   const width = String(plan.steps.length).length;
-  const lines = plan.steps.map((s, i) => `  ${String(i + 1).padStart(width)}. ${s.kind.padEnd(15)} ${describe(s)}`);
+  // The schedule's graph: what a stage waits for, when it is not simply the stage before it.
+  const numberOf = (id: string) => plan.steps.findIndex((t) => isStage(t) && t.id === id) + 1;
+  const order = (s: Step) =>
+    !isStage(s) || s.after === undefined
+      ? ''
+      : s.after.length === 0
+        ? ' [starts with the first stage]'
+        : ` [after ${s.after.map((id) => `${numberOf(id)} (${id})`).join(', ')}]`;
+  const lines = plan.steps.map(
+    (s, i) => `  ${String(i + 1).padStart(width)}. ${s.kind.padEnd(15)} ${isStage(s) && s.id ? `${s.id}: ` : ''}${describe(s)}${order(s)}`,
+  );
   return [head, ...lines].join('\n');
 }
 

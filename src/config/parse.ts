@@ -261,6 +261,19 @@ function* crossCheck(config: StackConfigParsed, keys: ReadonlySet<string>): Gene
           fix: 'set exactly one of them',
         };
       }
+      if (s.id !== undefined && cred.stages.slice(0, j).some((t) => t.id === s.id))
+        yield { path: at('stages', j, 'id'), found: `"${s.id}" a second time`, fix: 'give every stage of the credential a unique id' };
+      for (const [k, dep] of (s.after ?? []).entries()) {
+        if (cred.stages.slice(0, j).some((t) => t.id === dep)) continue;
+        const later = cred.stages.slice(j).some((t) => t.id === dep);
+        yield {
+          path: at('stages', j, 'after', k),
+          found: later ? `"${dep}", a stage at or after this one` : `"${dep}", which no stage of ${cred.name} has as its id`,
+          fix: later
+            ? 'a stage waits only for stages before it: move it, or drop the dependency'
+            : 'name a stage before this one by its id',
+        };
+      }
       if (s.kind === 'verify-logs') {
         for (const [k, p] of (s.patterns ?? []).entries()) {
           try {

@@ -200,9 +200,20 @@ const workload = z
   );
 export type WorkloadRef = `${'deployment' | 'statefulset' | 'daemonset'}/${string}`;
 
+/**
+ * What every stage may say about its place in the schedule: an `id` other stages name, and the
+ * stages it waits for. Without `after` a stage waits for the one before it (the runbook's order);
+ * `after: []` starts it with the first stage; `after: [ids]` waits for those (earlier) stages only.
+ */
+const ordering = {
+  id: name.optional(),
+  after: z.array(name).optional(),
+};
+
 const stageBase = {
   /** @default all */
   clusters: clusterSelector.default('all'),
+  ...ordering,
 };
 
 export const stage = z.discriminatedUnion('kind', [
@@ -236,6 +247,7 @@ export const stage = z.discriminatedUnion('kind', [
   }),
   z.strictObject({
     kind: z.literal('verify-http'),
+    ...ordering,
     /** No default: without `clusters` the probe runs once. `${cluster}` in the URL is substituted. */
     clusters: clusterSelector.optional(),
     url: z.url({ protocol: /^https?$/ }).or(z.string().regex(/^https?:\/\/\S*\$\{cluster\}\S*$/, 'an http(s) URL')),
@@ -293,6 +305,7 @@ export const stage = z.discriminatedUnion('kind', [
   }),
   z.strictObject({
     kind: z.literal('exec'),
+    ...ordering,
     /** No default: without `clusters` the command runs once. */
     clusters: clusterSelector.optional(),
     /** argv; no shell. `${cluster}` is substituted. */

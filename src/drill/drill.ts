@@ -8,7 +8,15 @@ import { xoroshiro128plus } from 'pure-rand/generator/xoroshiro128plus';
 import { parseStackConfig, type StackConfig } from '../config/parse.ts';
 import { Driver, type RotationEvent } from '../driver/index.ts';
 import { ClusterUnreachableError, KeyslotError, RolledBackError } from '../errors.ts';
-import { isStage, planCredential, type CredentialPlan, type RotationMode, type StageStep } from '../model/planner.ts';
+import {
+  isStage,
+  planCredential,
+  sameClusters,
+  stageDependencies,
+  type CredentialPlan,
+  type RotationMode,
+  type StageStep,
+} from '../model/planner.ts';
 import { defaultWaves, splitWaves, type WaveSpec } from '../model/waves.ts';
 import type { DriverPorts } from '../driver/driver.ts';
 import type { ClusterFleet } from '../ports/clusters.ts';
@@ -121,50 +129,58 @@ function stageWorkload(
 function scheduleBound(plan: CredentialPlan, world: World, regenerationMs: number, waves: WaveSpec, startMs: number): number {
   let total = 0;
   let upAt = 0;
-  let prev: { step: StageStep; finish: Map<string | undefined, number>; done: number } | undefined;
-  for (const step of plan.steps) {
-    if (!isStage(step)) {
-      if (step.kind === 'regenerate' && step.via !== 'pulumi-up') total += regenerationMs;
-      if (step.kind === 'up') upAt = total;
-      prev = undefined;
+  const steps = plan.steps;
+  for (let i = 0; i < steps.length; i++) {
+    const first = steps[i]!;
+    if (!isStage(first)) {
+      if (first.kind === 'regenerate' && first.via !== 'pulumi-up') total += regenerationMs;
+      if (first.kind === 'up') upAt = total;
       continue;
     }
-    const duration = (cluster: string | undefined): number => {
-      if (step.kind === 'restart' || step.kind === 'verify-logs') {
-        const w = cluster === undefined ? undefined : stageWorkload(world, cluster, step);
-        if (!w) return 0;
-        return step.kind === 'restart' ? rolloutDurationMs(w) : step.windowSeconds * 1000;
+    // A run of consecutive stages, scheduled by the dependencies the driver follows.
+    let end = i;
+    while (end < steps.length && isStage(steps[end]!)) end++;
+    const group = steps.slice(i, end) as StageStep[];
+    const dependencies = stageDependencies(group);
+    const groupStart = total;
+    const finishes: Map<string | undefined, number>[] = [];
+    const dones: number[] = [];
+    for (const [k, step] of group.entries()) {
+      const duration = (cluster: string | undefined): number => {
+        if (step.kind === 'restart' || step.kind === 'verify-logs') {
+          const w = cluster === undefined ? undefined : stageWorkload(world, cluster, step);
+          if (!w) return 0;
+          return step.kind === 'restart' ? rolloutDurationMs(w) : step.windowSeconds * 1000;
+        }
+        if (step.kind === 'annotate') return gardenerDelayMs.rotation;
+        if (step.kind === 'wait-reconciled') return gardenerDelayMs.reconcile;
+        if (step.kind === 'exec') return world.commandMs(step.command);
+        return 0;
+      };
+      const ready = (cluster: string | undefined) =>
+        Math.max(groupStart, ...dependencies[k]!.map((d) => (sameClusters(group[d]!, step) ? finishes[d]!.get(cluster)! : dones[d]!)));
+      const synced = (cluster: string | undefined) => {
+        const poll = cluster === undefined ? undefined : world.fleet.cluster(cluster).nextCsiPollAfter(startMs + upAt);
+        return poll === undefined ? 0 : poll - startMs;
+      };
+      const targets: (string | undefined)[] = step.clusters.length ? [...step.clusters] : [undefined];
+      const finish = new Map<string | undefined, number>();
+      let before = Number.NEGATIVE_INFINITY;
+      for (const wave of splitWaves(targets, plan.mode === 'rotate' ? waves : ['100%'])) {
+        let last = before;
+        for (const cluster of wave) {
+          const begin = Math.max(before, ready(cluster));
+          const f = step.kind === 'wait-secret-sync' ? Math.max(begin, synced(cluster)) : begin + duration(cluster);
+          finish.set(cluster, f);
+          last = Math.max(last, f);
+        }
+        before = last;
       }
-      if (step.kind === 'annotate') return gardenerDelayMs.rotation;
-      if (step.kind === 'wait-reconciled') return gardenerDelayMs.reconcile;
-      if (step.kind === 'exec') return world.commandMs(step.command);
-      return 0;
-    };
-    const targets: (string | undefined)[] = step.clusters.length ? [...step.clusters] : [undefined];
-    const same =
-      prev !== undefined &&
-      step.clusters.length > 0 &&
-      prev.step.clusters.length === step.clusters.length &&
-      prev.step.clusters.every((c, i) => step.clusters[i] === c);
-    const ready = (cluster: string | undefined) => (prev === undefined ? total : same ? prev.finish.get(cluster)! : prev.done);
-    const finish = new Map<string | undefined, number>();
-    let before = Number.NEGATIVE_INFINITY;
-    const synced = (cluster: string | undefined) => {
-      const poll = cluster === undefined ? undefined : world.fleet.cluster(cluster).nextCsiPollAfter(startMs + upAt);
-      return poll === undefined ? 0 : poll - startMs;
-    };
-    for (const wave of splitWaves(targets, plan.mode === 'rotate' ? waves : ['100%'])) {
-      let end = before;
-      for (const cluster of wave) {
-        const begin = Math.max(before, ready(cluster));
-        const f = step.kind === 'wait-secret-sync' ? Math.max(begin, synced(cluster)) : begin + duration(cluster);
-        finish.set(cluster, f);
-        end = Math.max(end, f);
-      }
-      before = end;
+      finishes.push(finish);
+      dones.push(before);
     }
-    prev = { step, finish, done: before };
-    total = Math.max(total, before);
+    total = Math.max(total, ...dones);
+    i = end - 1;
   }
   return total;
 }

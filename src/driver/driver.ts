@@ -38,6 +38,8 @@ import {
   kopsAfter,
   kopsCommands,
   kopsSlots,
+  sameClusters,
+  stageDependencies,
   kopsHome,
   kopsReplaceAll,
   parseKeypairs,
@@ -563,8 +565,7 @@ export class Driver {
     let stopped = false;
     const clusterDone: Map<string | undefined, Promise<void>>[] = [];
     const stageDone: Promise<void>[] = [];
-    const sameClusters = (a: StageStep, b: StageStep) =>
-      a.clusters.length > 0 && a.clusters.length === b.clusters.length && a.clusters.every((c, i) => b.clusters[i] === c);
+    const dependencies = stageDependencies(steps);
 
     steps.forEach((step, k) => {
       const index = from + k;
@@ -586,9 +587,8 @@ export class Driver {
           clusters: step.clusters,
         });
       };
-      const previous = k > 0 ? steps[k - 1]! : undefined;
-      const waitFor = (cluster: string | undefined): Promise<void> | undefined =>
-        previous === undefined ? undefined : sameClusters(previous, step) ? clusterDone[k - 1]!.get(cluster) : stageDone[k - 1];
+      const waitFor = (cluster: string | undefined): Promise<unknown> =>
+        Promise.all(dependencies[k]!.map((d) => (sameClusters(steps[d]!, step) ? clusterDone[d]!.get(cluster) : stageDone[d])));
       let waveBefore: Promise<void> = Promise.resolve();
       for (const wave of waves) {
         const after = waveBefore;

@@ -68,6 +68,27 @@ export type Step =
 
 export type StepKind = Step['kind'];
 
+/**
+ * What each stage of a run of consecutive stage steps waits for, as positions in that run: the
+ * stage before it by default, the stages its `after` names, nothing for `after: []`. A stage that
+ * acts on the same clusters as one it waits for waits there cluster by cluster; otherwise for all
+ * of it (`sameClusters`). The driver schedules by this, and the drill's bounds are computed from it.
+ */
+export function stageDependencies(stages: readonly StageStep[]): number[][] {
+  return stages.map((s, k) =>
+    s.after === undefined
+      ? k > 0
+        ? [k - 1]
+        : []
+      : s.after.map((id) => stages.findIndex((t) => t.id === id)).filter((i) => i >= 0 && i < k),
+  );
+}
+
+/** Whether two stages act on the same clusters (then one waits for the other per cluster). */
+export function sameClusters(a: StageStep, b: StageStep): boolean {
+  return a.clusters.length > 0 && a.clusters.length === b.clusters.length && a.clusters.every((c, i) => b.clusters[i] === c);
+}
+
 /** Whether a step is one of the credential's stages (restarts, checks, waits, commands) rather than the rotation's own steps. */
 export function isStage(step: Step): step is StageStep {
   return 'stage' in step;

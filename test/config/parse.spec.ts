@@ -33,6 +33,33 @@ const cases: { name: string; change: (c: Record<string, any>) => void; path: str
     fix: /use one of random, aws-iam-access-key/,
   },
   {
+    name: 'a stage waiting for a stage no stage has as its id',
+    change: (c) => (c.credentials[0].stages[1].after = ['api']),
+    path: 'keyslot:credentials[0].stages[1].after[0]',
+    found: /"api", which no stage of store has as its id/,
+    fix: /name a stage before this one by its id/,
+  },
+  {
+    name: 'a stage waiting for a later stage',
+    change: (c) => {
+      c.credentials[0].stages[1].id = 'store';
+      c.credentials[0].stages[0].after = ['store'];
+    },
+    path: 'keyslot:credentials[0].stages[0].after[0]',
+    found: /"store", a stage at or after this one/,
+    fix: /waits only for stages before it/,
+  },
+  {
+    name: 'two stages with one id',
+    change: (c) => {
+      c.credentials[0].stages[0].id = 'roll';
+      c.credentials[0].stages[1].id = 'roll';
+    },
+    path: 'keyslot:credentials[0].stages[1].id',
+    found: /"roll" a second time/,
+    fix: /unique id/,
+  },
+  {
     name: 'duplicate credential names',
     change: (c) => c.credentials.push(structuredClone(c.credentials[0])),
     path: 'keyslot:credentials[1].name',

@@ -854,8 +854,21 @@ describe('driver: waves and the pipelined schedule', () => {
     );
   });
 
-  it('a stage on the same clusters starts on a cluster as soon as the stage before it is done there, not everywhere', async () => {
+  it('independent stages (after: the sync) start together on each stamp, and only once the CSI driver synced it', async () => {
     const s = await scenario('alwayson-cosmos');
+    assert.equal((await s.driver().driver.rotate('cosmos')).outcome, 'rotated');
+    const starts = s.events.filter((e) => e.type === 'step-started' && e.kind === 'restart').map((e) => e.at);
+    assert.equal(starts.length, 3);
+    assert.equal(new Set(starts).size, 1, `the three deployments start together: ${starts.join(', ')}`);
+    const synced = s.events.find((e) => e.type === 'cluster-finished' && e.kind === 'wait-secret-sync' && e.cluster === 'stamp-eastus2')!;
+    assert.ok(Date.parse(starts[0]!) >= Date.parse(synced.at));
+  });
+
+  it('a stage on the same clusters starts on a cluster as soon as the stage before it is done there, not everywhere', async () => {
+    // The AlwaysOn deployments in the runbook's order, one after another (no after:).
+    const s = await scenario('alwayson-cosmos', (raw) => {
+      for (const stage of (raw.credentials as { stages: Record<string, unknown>[] }[])[0]!.stages) delete stage.after;
+    });
     assert.equal((await s.driver().driver.rotate('cosmos')).outcome, 'rotated');
     const at = (type: string, step: number, cluster?: string) =>
       Date.parse(
