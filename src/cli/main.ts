@@ -71,6 +71,7 @@ interface RunOptions {
   json?: boolean;
   report?: string;
   concurrency?: number;
+  maxRestartingPods?: number;
   waves: WaveSpec;
   force?: boolean;
   emergency?: boolean;
@@ -102,6 +103,9 @@ function rotationOptions(cmd: Command, extra: 'rotate' | 'resume'): Command {
     .option('--json', 'print JSON-lines events instead of text')
     .option('--report <file>', 'write a Markdown summary (e.g. $GITHUB_STEP_SUMMARY)')
     .addOption(new Option('--concurrency <n>', 'a cap on clusters worked on at once (default: no cap)').argParser(positiveInt))
+    .addOption(
+      new Option('--max-restarting-pods <n>', 'a cap on pods restarting at once across the fleet (default: no cap)').argParser(positiveInt),
+    )
     .addOption(
       new Option('--waves <list>', 'how each stage widens over its clusters, each wave after the one before is confirmed')
         .argParser(waveList)
@@ -311,6 +315,7 @@ export function buildCli(io: Io): Command {
       onInterrupt,
       policyPacks: opts.policy ? ['policy'] : [],
       ...(opts.concurrency ? { concurrency: opts.concurrency } : {}),
+      ...(opts.maxRestartingPods ? { maxRestartingPods: opts.maxRestartingPods } : {}),
       waves: opts.waves,
       force: Boolean(opts.force),
       discovery: opts.strict ? 'strict' : 'warn',

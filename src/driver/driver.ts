@@ -81,6 +81,11 @@ export interface DriverOptions {
   readonly concurrency?: number;
   /** How each stage widens over its clusters (rotate mode). @default 1, 10%, 100% */
   readonly waves?: WaveSpec;
+  /**
+   * A cap on pods restarting at once across the fleet: a restart takes as many as the workload
+   * has replicas (as preflight discovery counted them; 1 when unknown) until it rolled out. @default no cap
+   */
+  readonly maxRestartingPods?: number;
   /** Rotate even if `minIntervalHours` has not passed. @default false */
   readonly force?: boolean;
   /** Who holds the lock, e.g. `ci@runner-7:4121`. */
@@ -146,6 +151,34 @@ function absentOptional(
 
 function stripPrefix(path: string): string {
   return path.replace(/^keyslot:/, '');
+}
+
+/**
+ * A fleet-wide budget of pods restarting at once: `take(n)` waits until n fit (a workload larger
+ * than the whole budget waits until nothing else restarts), first come, first served.
+ */
+class PodBudget {
+  private used = 0;
+  private readonly queue: { n: number; go: () => void }[] = [];
+
+  constructor(private readonly cap: number) {}
+
+  async take(wanted: number): Promise<() => void> {
+    const n = Math.min(wanted, this.cap);
+    if (this.queue.length > 0 || this.used + n > this.cap) await new Promise<void>((go) => this.queue.push({ n, go }));
+    else this.used += n;
+    let released = false;
+    return () => {
+      if (released) return;
+      released = true;
+      this.used -= n;
+      while (this.queue.length && this.used + this.queue[0]!.n <= this.cap) {
+        const next = this.queue.shift()!;
+        this.used += next.n;
+        next.go();
+      }
+    };
+  }
 }
 
 function substitute(text: string, cluster: string | undefined): string {
@@ -566,6 +599,7 @@ export class Driver {
     const clusterDone: Map<string | undefined, Promise<void>>[] = [];
     const stageDone: Promise<void>[] = [];
     const dependencies = stageDependencies(steps);
+    const pods = new PodBudget(this.options.maxRestartingPods ?? Number.POSITIVE_INFINITY);
 
     steps.forEach((step, k) => {
       const index = from + k;
@@ -601,8 +635,10 @@ export class Driver {
             await limit(async () => {
               if (stopped) return;
               await lock.acquire();
+              const release = step.kind === 'restart' ? await pods.take(this.replicasOf(run, step, cluster)) : () => {};
+              if (stopped) return release();
               begin();
-              const problem = await this.stageCluster(run, index, step, cluster);
+              const problem = await this.stageCluster(run, index, step, cluster).finally(release);
               if (!problem) return;
               failures++;
               failed.push(problem);
@@ -643,6 +679,13 @@ export class Driver {
         `${step.kind} ${this.stageLabel(step)} failed on ${failed.map((f) => f.label.split(' on ').pop()).join(', ')}: ${first.error.message}`,
       );
     }
+  }
+
+  /** Pods a restart of the stage's workload on the cluster takes down and brings up, as preflight discovery counted them. */
+  private replicasOf(run: Run, step: StageStep, cluster: string | undefined): number {
+    if (step.kind !== 'restart') return 0;
+    const workload = step.workload ?? step.firstExisting?.[0];
+    return run.replicas?.get(`${cluster} ${step.namespace}/${workload}`) ?? 1;
   }
 
   /** Longest first within a wave: it ends when its slowest cluster does, so start the biggest rollouts before small ones fill the workers. */

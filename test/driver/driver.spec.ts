@@ -892,6 +892,20 @@ describe('driver: waves and the pipelined schedule', () => {
     );
   });
 
+  it('--max-restarting-pods caps the pods restarting at once across the fleet', async () => {
+    const overlap = async (maxRestartingPods?: number) => {
+      const s = await scenario('kubecost-thanos');
+      await s.driver(s.checkout, maxRestartingPods ? { maxRestartingPods } : {}).driver.rotate('thanos-store');
+      // Pods restarting at each moment: every restart holds its workload's replicas (2 here) for its duration.
+      const spans = s.events
+        .filter((e) => e.type === 'cluster-finished' && e.kind === 'restart')
+        .map((e) => ({ end: Date.parse(e.at), start: Date.parse(e.at) - (e as { durationMs: number }).durationMs, pods: 2 }));
+      return Math.max(...spans.map((a) => spans.filter((b) => b.start < a.end && a.start < b.end).reduce((n, b) => n + b.pods, 0)));
+    };
+    assert.ok((await overlap()) > 2, 'without a cap, restarts on different clusters overlap');
+    assert.equal(await overlap(2), 2, 'with a cap of 2, one workload of 2 replicas at a time');
+  });
+
   it('emergencies go everywhere at once: waves are for the zero-downtime path', async () => {
     const s = await scenario('kubecost-thanos');
     s.world.fleet.cluster('primary').workload('kubecost', 'deployment', 'kubecost-prometheus-server')!.failRollout = true;
