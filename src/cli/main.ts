@@ -72,6 +72,7 @@ interface RunOptions {
   report?: string;
   concurrency?: number;
   maxRestartingPods?: number;
+  kubeQps?: number;
   waves: WaveSpec;
   force?: boolean;
   emergency?: boolean;
@@ -105,6 +106,11 @@ function rotationOptions(cmd: Command, extra: 'rotate' | 'resume'): Command {
     .addOption(new Option('--concurrency <n>', 'a cap on clusters worked on at once (default: no cap)').argParser(positiveInt))
     .addOption(
       new Option('--max-restarting-pods <n>', 'a cap on pods restarting at once across the fleet (default: no cap)').argParser(positiveInt),
+    )
+    .addOption(
+      new Option('--kube-qps <n>', "requests a second to each cluster's API server, bursts of twice that (default: 20)").argParser(
+        positiveInt,
+      ),
     )
     .addOption(
       new Option('--waves <list>', 'how each stage widens over its clusters, each wave after the one before is confirmed')
@@ -276,6 +282,7 @@ export function buildCli(io: Io): Command {
       simulate: Boolean(opts.simulate),
       config,
       raw,
+      ...(opts.kubeQps ? { kubeQps: opts.kubeQps } : {}),
     });
     let names = opts.credential;
     if (action === 'rotate' && names.length === 0) {

@@ -17,7 +17,7 @@ import { DefaultAzureCredential } from '@azure/identity';
 import { AwsIamKeys } from '../adapters/cloud/aws.ts';
 import { AzureAccountKeys } from '../adapters/cloud/azure.ts';
 import { CloudRouter } from '../adapters/cloud/router.ts';
-import { KubernetesClusterFleet, kubeConfigsFor } from '../adapters/clusters/kubernetes.ts';
+import { defaultApiBudget, defaultRetryPolicy, KubernetesClusterFleet, kubeConfigsFor } from '../adapters/clusters/kubernetes.ts';
 import { buildWorld } from '../sim/world.ts';
 
 export interface PortsRequest {
@@ -26,6 +26,8 @@ export interface PortsRequest {
   /** The stack file, read and parsed once by the command. */
   readonly config: StackConfig;
   readonly raw: Readonly<Record<string, unknown>>;
+  /** Requests a second to each cluster's API server (`--kube-qps`), bursts of twice that. @default 20 */
+  readonly kubeQps?: number;
 }
 
 export type PortsFactory = (request: PortsRequest) => Promise<DriverPorts>;
@@ -48,7 +50,7 @@ function rememberAll(value: unknown): void {
   else if (value && typeof value === 'object') for (const v of Object.values(value)) rememberAll(v);
 }
 
-export const defaultPortsFactory: PortsFactory = async ({ stack, simulate, config, raw }) => {
+export const defaultPortsFactory: PortsFactory = async ({ stack, simulate, config, raw, kubeQps }) => {
   if (simulate) {
     const world = buildWorld(config);
     const ports = world.ports(structuredClone(raw) as Record<string, unknown>);
@@ -64,7 +66,7 @@ export const defaultPortsFactory: PortsFactory = async ({ stack, simulate, confi
   });
   return {
     engine,
-    clusters: await realClusterFleet(stack, config, engine),
+    clusters: await realClusterFleet(stack, config, engine, kubeQps),
     cloud: new CloudRouter({
       azure: () => new AzureAccountKeys({ credential: new DefaultAzureCredential() }),
       aws: () =>
@@ -88,7 +90,12 @@ export const defaultPortsFactory: PortsFactory = async ({ stack, simulate, confi
  * The real clusters of a stack. The Pulumi engine is opened only when a cluster's kubeconfig is a
  * stack secret, so `plan --discover` and `discover` need no Pulumi CLI otherwise.
  */
-export async function realClusterFleet(stack: string, config: StackConfig, engine?: LocalWorkspaceEngine): Promise<KubernetesClusterFleet> {
+export async function realClusterFleet(
+  stack: string,
+  config: StackConfig,
+  engine?: LocalWorkspaceEngine,
+  kubeQps?: number,
+): Promise<KubernetesClusterFleet> {
   const needsEngine = config.clusters.some((c) => c.kubeconfigSecret);
   const secrets = needsEngine
     ? await secretKubeconfigs(
@@ -100,7 +107,8 @@ export async function realClusterFleet(stack: string, config: StackConfig, engin
         config,
       )
     : new Map<string, string>();
-  return new KubernetesClusterFleet(kubeConfigsFor(config.clusters, secrets), systemClock);
+  const budget = kubeQps ? { qps: kubeQps, burst: 2 * kubeQps } : defaultApiBudget;
+  return new KubernetesClusterFleet(kubeConfigsFor(config.clusters, secrets), systemClock, 2000, defaultRetryPolicy, budget);
 }
 
 /** The kubeconfigs held as stack secrets, decrypted by the engine into memory only. */

@@ -105,6 +105,7 @@ describe('adapter: Kubernetes (client-node) against the API emulator on 127.0.0.
   let cluster: SimCluster;
   let emulator: KubeApiEmulator;
   let fleet: KubernetesClusterFleet;
+  let server: string;
   const prom = { namespace: 'kubecost', workload: 'deployment/prometheus' };
 
   beforeEach(async () => {
@@ -123,7 +124,8 @@ describe('adapter: Kubernetes (client-node) against the API emulator on 127.0.0.
     // Controllers take a moment to observe a change, as on a real cluster.
     cluster.controllerLagMs = 500;
     emulator = new KubeApiEmulator(cluster, clock);
-    fleet = new KubernetesClusterFleet(new Map([['eu', plainKubeConfig(await emulator.start())]]), clock, 1000, fastRetry);
+    server = await emulator.start();
+    fleet = new KubernetesClusterFleet(new Map([['eu', plainKubeConfig(server)]]), clock, 1000, fastRetry);
   });
   afterEach(() => emulator.stop());
 
@@ -187,6 +189,17 @@ describe('adapter: Kubernetes (client-node) against the API emulator on 127.0.0.
     const after = await fleet.secretSyncStatus('eu', 'workload', 'azure-kv');
     assert.ok(after.every((s) => s.objects[0]!.version === 'ver-v2-value'));
     assert.ok(emulator.requests.includes('GET /apis/secrets-store.csi.x-k8s.io/v1/namespaces/workload/secretproviderclasspodstatuses'));
+  });
+
+  it("spends one token of the cluster's bucket per request: past the burst, requests go out at the budget's rate", async () => {
+    const slow = new KubernetesClusterFleet(new Map([['eu', plainKubeConfig(server)]]), clock, 1000, fastRetry, { qps: 2, burst: 3 });
+    const started = clock.now().getTime();
+    for (let i = 0; i < 7; i++) await slow.ping('eu');
+    // Three from the burst at once, then four at 2 a second: 2 s of the clock, which the requests waited out.
+    assert.equal(clock.now().getTime() - started, 2000);
+    const budgeted = await Promise.all(Array.from({ length: 4 }, () => slow.exists('eu', prom)));
+    assert.deepEqual(budgeted, [true, true, true, true]);
+    assert.ok(clock.now().getTime() - started >= 4000, 'four more at 2 a second');
   });
 
   it('answers ping, finds workloads, and says absent for a missing one', async () => {

@@ -139,14 +139,25 @@ interface CallOptions {
   readonly retryConflict?: boolean;
 }
 
+/** Client-side rate limit per cluster, as client-go's token bucket: `qps` requests a second, bursts of `burst`. */
+export interface ApiBudget {
+  readonly qps: number;
+  readonly burst: number;
+}
+
+/** Generous for one driver, gentle on an API server shared with controllers (kubectl allows 50/300). */
+export const defaultApiBudget: ApiBudget = { qps: 20, burst: 40 };
+
 export class KubernetesClusterFleet implements ClusterFleet {
   private readonly clients = new Map<string, Clients>();
+  private readonly buckets = new Map<string, { tokens: number; at: number }>();
 
   constructor(
     kubeconfigs: ReadonlyMap<string, KubeConfig>,
     private readonly clock: Clock,
     private readonly pollMs = 2000,
     private readonly retry: RetryPolicy = defaultRetryPolicy,
+    private readonly budget: ApiBudget = defaultApiBudget,
   ) {
     for (const [name, config] of kubeconfigs) {
       this.clients.set(name, {
@@ -169,20 +180,38 @@ export class KubernetesClusterFleet implements ClusterFleet {
     return c;
   }
 
+  /** Waits for a token of the cluster's bucket: every request, retries included, spends one. */
+  private async throttle(cluster: string): Promise<void> {
+    const now = this.clock.now().getTime();
+    const bucket = this.buckets.get(cluster) ?? { tokens: this.budget.burst, at: now };
+    bucket.tokens = Math.min(this.budget.burst, bucket.tokens + ((now - bucket.at) / 1000) * this.budget.qps);
+    bucket.at = now;
+    bucket.tokens -= 1;
+    this.buckets.set(cluster, bucket);
+    // In debt: this request goes out when the bucket has refilled to zero.
+    if (bucket.tokens < 0) await this.clock.sleep((-bucket.tokens / this.budget.qps) * 1000);
+  }
+
   /** The one place a call is retried and its failure classified. */
   private async call<T>(cluster: string, what: string, options: CallOptions, body: (c: Clients) => Promise<T>): Promise<T> {
     const clients = this.on(cluster);
     const retriable = (code: number | undefined) =>
       code === undefined || code === 429 || code >= 500 || (code === 409 && options.retryConflict === true);
     try {
-      return await pRetry(() => body(clients), {
-        retries: this.retry.retries,
-        factor: 2,
-        minTimeout: this.retry.minTimeoutMs,
-        maxTimeout: this.retry.maxTimeoutMs,
-        randomize: true,
-        shouldRetry: ({ error }) => !(error instanceof KeyslotError) && retriable(statusOf(error)),
-      });
+      return await pRetry(
+        async () => {
+          await this.throttle(cluster);
+          return body(clients);
+        },
+        {
+          retries: this.retry.retries,
+          factor: 2,
+          minTimeout: this.retry.minTimeoutMs,
+          maxTimeout: this.retry.maxTimeoutMs,
+          randomize: true,
+          shouldRetry: ({ error }) => !(error instanceof KeyslotError) && retriable(statusOf(error)),
+        },
+      );
     } catch (error) {
       if (error instanceof KeyslotError) throw error;
       const code = statusOf(error);
