@@ -363,6 +363,9 @@ export function buildCli(io: Io): Command {
           io.taskRenderer ?? 'default',
         );
         results.push(...done);
+      } else if (action === 'rotate' && mode === 'rotate' && names.length > 1) {
+        // Several credentials: one up for their flips, one restart per shared consumer, one up for their records.
+        for (const r of await driver.rotateTogether(names)) results.push(await committed(r));
       } else {
         for (const name of names) results.push(await act(name));
       }

@@ -55,6 +55,11 @@ export interface DrillOptions {
   readonly concurrency?: number;
   /** As `--waves`. @default 1, 10%, 100% */
   readonly waves?: WaveSpec;
+  /**
+   * Rotate every credential in one rotation, as `rotate --all` does (one up for the flips, shared
+   * consumers once); false: one after another, as `rotate --credential` one at a time. @default true
+   */
+  readonly together?: boolean;
   /** Changes the world before the run (a consumer no stage restarts, say). */
   readonly editWorld?: (world: World, config: StackConfig) => void;
   /** Rewrites each plan (mutation tests of the drill itself). */
@@ -234,20 +239,35 @@ export async function runDrill(stack: string, raw: Readonly<Record<string, unkno
   const injected: string[] = fault === 'slow-rollout' ? ['pods take 30–120 s to start'] : [];
   let boundMs = 0;
   let physicalBoundMs = 0;
-  for (const cred of config.credentials) {
-    const plan = planCredential(config, cred, mode);
-    const regeneration = regenerationMs.get(keyOwner(cred.source, cred.name)) ?? 0;
-    boundMs += scheduleBound(plan, world, regeneration, options.waves ?? defaultWaves, world.clock.nowMs());
-    physicalBoundMs += scheduleBound(plan, world, regeneration, ['100%'], world.clock.nowMs());
-    // Rollout faults land on workloads this rotation restarts, where they can matter.
-    const restartedWorkloads = plan.steps.flatMap((s) =>
-      s.kind === 'restart'
-        ? s.clusters.flatMap((name) => {
-            const w = stageWorkload(world, name, s);
-            return w ? [{ c: world.fleet.cluster(name), w }] : [];
-          })
-        : [],
-    );
+  // `together`: the credentials in one rotation (one up for the flips, shared consumers restarted
+  // once); otherwise one after another.
+  const batches =
+    (options.together ?? true) && mode === 'rotate' && config.credentials.length > 1
+      ? [config.credentials]
+      : config.credentials.map((c) => [c]);
+  for (const batch of batches) {
+    const plans = batch.map((cred) => planCredential(config, cred, mode));
+    // Together, the slowest credential's own schedule is a lower bound; one after another, their sum.
+    const bounds = batch.map((cred, i) => {
+      const regeneration = regenerationMs.get(keyOwner(cred.source, cred.name)) ?? 0;
+      return [
+        scheduleBound(plans[i]!, world, regeneration, options.waves ?? defaultWaves, world.clock.nowMs()),
+        scheduleBound(plans[i]!, world, regeneration, ['100%'], world.clock.nowMs()),
+      ] as const;
+    });
+    boundMs += Math.max(...bounds.map((b) => b[0]));
+    physicalBoundMs += Math.max(...bounds.map((b) => b[1]));
+    // Rollout faults land on workloads these rotations restart, where they can matter.
+    const restartedWorkloads = plans
+      .flatMap((plan) => plan.steps)
+      .flatMap((s) =>
+        s.kind === 'restart'
+          ? s.clusters.flatMap((name) => {
+              const w = stageWorkload(world, name, s);
+              return w ? [{ c: world.fleet.cluster(name), w }] : [];
+            })
+          : [],
+      );
     const ports = world.ports(engine.checkout());
     let clusters: ClusterFleet = ports.clusters;
     if (fault === 'stuck-rollout' && restartedWorkloads.length) {
@@ -313,37 +333,48 @@ export async function runDrill(stack: string, raw: Readonly<Record<string, unkno
         },
       });
     }
+    const names = batch.map((c) => c.name);
+    const rotateAll = (driver: Driver) =>
+      names.length > 1 ? driver.rotateTogether(names).then(() => undefined) : driver.rotate(names[0]!, mode).then(() => undefined);
+    const outcome = (text: string) => {
+      for (const name of names) outcomes[name] = text;
+    };
     try {
       if (fault === 'crash-resume') {
         const state = { calls: 0, at: pick(1, 40), dead: false };
         try {
-          await driverFor(
-            { ...ports, engine: crashing(ports.engine, state), clusters: crashing(clusters, state), cloud: crashing(ports.cloud, state) },
-            'drill@agent-1',
-          ).rotate(cred.name, mode);
-          outcomes[cred.name] = 'rotated';
+          await rotateAll(
+            driverFor(
+              { ...ports, engine: crashing(ports.engine, state), clusters: crashing(clusters, state), cloud: crashing(ports.cloud, state) },
+              'drill@agent-1',
+            ),
+          );
+          outcome('rotated');
         } catch (error) {
-          if (!(error instanceof AgentCrash)) throw error;
+          if (!(error instanceof AgentCrash) && !((error as { cause?: unknown }).cause instanceof AgentCrash)) throw error;
           injected.push(`the agent died at port call ${state.at}; a new one took over`);
-          // A new agent on a fresh checkout, once the dead one's lock expired.
+          // A new agent on a fresh checkout, once the dead one's lock expired: it finishes each credential.
           world.clock.advance(2 * 3600_000);
           engine = world.ports(structuredClone(raw) as Record<string, unknown>).engine;
           const fresh = { ...world.ports(engine.checkout()), engine };
-          const deployed = (await engine.deployed())[cred.name];
           const again = driverFor(fresh, 'drill@agent-2');
-          if (deployed?.rotation) await again.resume(cred.name);
-          else if (!deployed?.lastRotatedAt) await again.rotate(cred.name, mode);
-          outcomes[cred.name] = 'rotated after a crash and resume';
+          for (const name of names) {
+            const deployed = (await engine.deployed())[name];
+            if (deployed?.rotation) await again.resume(name);
+            else if (!deployed?.lastRotatedAt) await again.rotate(name, mode);
+          }
+          outcome('rotated after a crash and resume');
         }
       } else {
-        await driverFor({ ...ports, engine, clusters }, 'drill@agent').rotate(cred.name, mode);
-        outcomes[cred.name] = 'rotated';
+        await rotateAll(driverFor({ ...ports, engine, clusters }, 'drill@agent'));
+        outcome('rotated');
       }
     } catch (error) {
-      outcomes[cred.name] =
+      outcome(
         error instanceof RolledBackError
           ? 'rolled back'
-          : `failed: ${error instanceof KeyslotError || error instanceof Error ? error.message : String(error)}`;
+          : `failed: ${error instanceof KeyslotError || error instanceof Error ? error.message : String(error)}`,
+      );
     }
   }
   // Keep the traffic flowing a while: a consumer left on a dead key shows up here.

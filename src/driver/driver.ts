@@ -140,6 +140,12 @@ interface Run {
 /** Thrown inside a run when the gate stays closed; turned into a rollback. */
 class GateClosed extends KeyslotError {}
 
+/** A stage step as the scheduler runs it: once, for every rotation that has it (`owners`). */
+interface StageNode {
+  readonly step: StageStep;
+  readonly owners: readonly { readonly run: Run; readonly index: number }[];
+}
+
 /** What an optional stage says on a cluster where its workload does not exist: never silence. */
 function absentOptional(
   step: { namespace: string; workload?: string; firstExisting?: readonly string[] },
@@ -181,6 +187,56 @@ class PodBudget {
   }
 }
 
+interface MergedStages {
+  readonly nodes: StageNode[];
+  readonly dependencies: number[][];
+}
+
+/**
+ * The stages of several rotations as one schedule: a stage that two of them share (everything but
+ * its position and its id) is one node with both as owners, waiting for what either waits for.
+ * Undefined when a rotation is not a plain dual one (preflight, flip, up, stages, gate,
+ * regenerate, record) or when their orders cross (the merged graph has a cycle).
+ */
+function mergeStages(runs: readonly Run[]): MergedStages | undefined {
+  const shape = /^preflight,flip,up,(stage,)*gate,(regenerate,)?record$/;
+  const nodes: { step: StageStep; owners: { run: Run; index: number }[] }[] = [];
+  const dependencies: Set<number>[] = [];
+  const byKey = new Map<string, number>();
+  for (const run of runs) {
+    if (run.plan.scheme !== 'dual' || run.plan.mode !== 'rotate') return undefined;
+    if (!shape.test(run.plan.steps.map((s) => (isStage(s) ? 'stage' : s.kind)).join(','))) return undefined;
+    const first = run.plan.steps.findIndex(isStage);
+    const stages = run.plan.steps.filter(isStage);
+    const own = stageDependencies(stages);
+    const ids = stages.map((step, k) => {
+      const { stage: _position, id: _id, after: _after, ...what } = step;
+      const key = JSON.stringify(what);
+      let n = byKey.get(key);
+      if (n === undefined) {
+        n = nodes.push({ step, owners: [] }) - 1;
+        dependencies.push(new Set());
+        byKey.set(key, n);
+      }
+      nodes[n]!.owners.push({ run, index: first + k });
+      return n;
+    });
+    for (const [k, deps] of own.entries()) for (const d of deps) if (ids[d] !== ids[k]) dependencies[ids[k]!]!.add(ids[d]!);
+  }
+  // A cycle would wait forever: those rotations go one after another.
+  const state = new Map<number, 'open' | 'done'>();
+  const acyclic = (n: number): boolean => {
+    if (state.get(n) === 'done') return true;
+    if (state.get(n) === 'open') return false;
+    state.set(n, 'open');
+    for (const d of dependencies[n]!) if (!acyclic(d)) return false;
+    state.set(n, 'done');
+    return true;
+  };
+  if (!nodes.every((_, n) => acyclic(n))) return undefined;
+  return { nodes, dependencies: dependencies.map((d) => [...d]) };
+}
+
 function substitute(text: string, cluster: string | undefined): string {
   return cluster === undefined ? text : text.replaceAll('${cluster}', cluster);
 }
@@ -205,6 +261,164 @@ export class Driver {
 
   /** Starts and finishes a rotation. @throws RotationInFlightError, TooSoonError, LockedError, RolledBackError, ... */
   async rotate(credentialName: string, mode: RotationMode = 'rotate'): Promise<RotationResult> {
+    const run = await this.prepare(credentialName, mode);
+    const lock = stackLock(run.config, this.ports, this.options.holder, this.options.lockTtlSeconds ?? 3600);
+    return this.locked(lock, () => this.execute(run, lock));
+  }
+
+  /**
+   * Rotates several dual credentials as one: each is prepared and preflighted as if alone, then
+   * every flip, one `up`, the union of their stages — a stage two of them share (same kind,
+   * namespace, workload, clusters…) runs once, for both — each gate and regeneration, and one
+   * record `up`: 2 ups and one restart per consumer, however many credentials. Every credential
+   * keeps its own record, so `resume` finishes any of them alone after a crash (a shared consumer
+   * is then restarted again for it, never skipped). Rotates one after another instead when a
+   * credential is not a plain dual rotation or their stage orders cross.
+   */
+  async rotateTogether(names: readonly string[]): Promise<RotationResult[]> {
+    const runs: Run[] = [];
+    for (const name of names) runs.push(await this.prepare(name, 'rotate'));
+    const merged = names.length > 1 ? mergeStages(runs) : undefined;
+    if (!merged) {
+      const results: RotationResult[] = [];
+      for (const name of names) results.push(await this.rotate(name));
+      return results;
+    }
+    const lock = stackLock(runs.at(-1)!.config, this.ports, this.options.holder, this.options.lockTtlSeconds ?? 3600);
+    return this.locked(lock, () => this.executeTogether(runs, merged, lock));
+  }
+
+  private async executeTogether(runs: readonly Run[], merged: MergedStages, lock: StackLock): Promise<RotationResult[]> {
+    for (const { plan, record, resumed, config } of runs)
+      this.emit({
+        type: 'rotation-started',
+        at: this.now(),
+        stack: config.stack,
+        credential: plan.name,
+        rotationId: record.id,
+        mode: plan.mode,
+        from: plan.from,
+        to: plan.to,
+        resumed,
+      });
+    const at = (run: Run, kind: Step['kind']) => run.plan.steps.findIndex((s) => s.kind === kind);
+    const each = async (kind: Step['kind']) => {
+      for (const run of runs) {
+        const i = at(run, kind);
+        if (i < 0) continue;
+        await lock.acquire();
+        await this.runStep(run, i, run.plan.steps[i]!);
+      }
+    };
+    const prepared: Run[] = [];
+    let phase: 'preflight' | 'changed' | 'gated' = 'preflight';
+    try {
+      for (const run of runs) {
+        await lock.acquire();
+        await this.runStep(run, 0, run.plan.steps[0]!);
+        prepared.push(run);
+      }
+      phase = 'changed';
+      await each('flip');
+      await this.together(runs, 'up', () => this.up(runs[0]!));
+      await this.schedule(merged.nodes, merged.dependencies, lock, true);
+      await each('gate');
+      phase = 'gated';
+      await each('regenerate');
+      await this.together(runs, 'record', async () => {
+        for (const run of runs) await this.recordConfig(run);
+        const result = await this.up(runs[0]!);
+        for (const run of runs) await this.checkReplaced(run);
+        return result;
+      });
+    } catch (error) {
+      const detail = error instanceof Error ? error.message : String(error);
+      if (phase === 'preflight') {
+        // Nothing changed but the records of those already preflighted: they go, as one refusal leaves no trace.
+        for (const run of prepared) await this.ports.engine.removeConfig(`rotations.${run.plan.name}`);
+      } else if (phase === 'changed' && error instanceof KeyslotError && !(error instanceof ConfigError)) {
+        let first: RolledBackError | undefined;
+        for (const run of runs) {
+          const reason = await this.rollBack(run, detail);
+          first ??= new RolledBackError(`rotation ${run.record.id} of ${run.plan.name} rolled back: ${reason}`, { cause: error });
+        }
+        throw first;
+      }
+      for (const run of runs)
+        this.emit({
+          type: 'rotation-finished',
+          at: this.now(),
+          credential: run.plan.name,
+          rotationId: run.record.id,
+          outcome: 'halted',
+          unconfirmed: run.unconfirmed.map((u) => u.label),
+          detail,
+        });
+      throw error;
+    }
+    return runs.map((run) => {
+      const unconfirmed = run.unconfirmed.map((u) => u.label);
+      this.emit({
+        type: 'rotation-finished',
+        at: this.now(),
+        credential: run.plan.name,
+        rotationId: run.record.id,
+        outcome: 'rotated',
+        unconfirmed,
+      });
+      return { credential: run.plan.name, rotationId: run.record.id, outcome: 'rotated' as const, unconfirmed };
+    });
+  }
+
+  /** One step that several rotations share (the `up`): done once, reported by each. */
+  private async together(runs: readonly Run[], kind: 'up' | 'record', body: () => Promise<{ outcome: StepOutcome; detail?: string }>) {
+    const started = this.ports.clock.now().getTime();
+    const owners = runs.map((run) => ({ run, index: run.plan.steps.findIndex((s) => s.kind === kind) }));
+    for (const { run, index } of owners)
+      this.emit({
+        type: 'step-started',
+        at: this.now(),
+        credential: run.plan.name,
+        rotationId: run.record.id,
+        step: index,
+        kind,
+        clusters: [],
+      });
+    let result: { outcome: StepOutcome; detail?: string };
+    try {
+      result = await body();
+    } catch (error) {
+      for (const { run, index } of owners)
+        this.emit({
+          type: 'step-finished',
+          at: this.now(),
+          credential: run.plan.name,
+          rotationId: run.record.id,
+          step: index,
+          kind,
+          outcome: 'failed',
+          durationMs: this.ports.clock.now().getTime() - started,
+          detail: error instanceof Error ? error.message : String(error),
+        });
+      throw error;
+    }
+    const shared = runs.length > 1 ? ` (one ${kind === 'record' ? 'up' : kind} for ${runs.map((r) => r.plan.name).join(', ')})` : '';
+    for (const { run, index } of owners)
+      this.emit({
+        type: 'step-finished',
+        at: this.now(),
+        credential: run.plan.name,
+        rotationId: run.record.id,
+        step: index,
+        kind,
+        outcome: result.outcome,
+        durationMs: this.ports.clock.now().getTime() - started,
+        detail: `${result.detail ?? ''}${shared}`,
+      });
+  }
+
+  /** Everything a new rotation checks and decides before it takes the lock: nothing is changed but adopted state. */
+  private async prepare(credentialName: string, mode: RotationMode): Promise<Run> {
     let config = await this.loadConfig();
     this.credential(config, credentialName);
     const deployedAll = await this.ports.engine.deployed();
@@ -235,10 +449,7 @@ export class Driver {
       generations: Object.fromEntries(Object.entries(cred.generations).map(([slot, g]) => [slot, g.generation])),
       ...(keyIds ? { keyIds } : {}),
     };
-    const lock = stackLock(config, this.ports, this.options.holder, this.options.lockTtlSeconds ?? 3600);
-    return this.locked(lock, () =>
-      this.execute({ config, before: cred, plan, record, resumed: false, unconfirmed: [], regenerated: new Map() }, lock),
-    );
+    return { config, before: cred, plan, record, resumed: false, unconfirmed: [], regenerated: new Map() };
   }
 
   /** Finishes the rotation in flight, from whatever the stack and the fleet show as done. */
@@ -551,6 +762,14 @@ export class Driver {
   }
 
   private async recordFinish(run: Run) {
+    const now = await this.recordConfig(run);
+    await this.up(run);
+    await this.checkReplaced(run);
+    return { outcome: 'done' as const, detail: `lastRotatedAt ${now}` };
+  }
+
+  /** The record step's config: creation times of regenerated keys, the rotation times, the in-flight record removed. */
+  private async recordConfig(run: Run): Promise<string> {
     const gens = `generations.${run.plan.name}`;
     const now = this.now();
     for (const [slot, createdAt] of run.regenerated)
@@ -558,9 +777,7 @@ export class Driver {
     if (run.before.lastRotatedAt) await this.ports.engine.setConfig(`${gens}.previousRotatedAt`, run.before.lastRotatedAt);
     await this.ports.engine.setConfig(`${gens}.lastRotatedAt`, now);
     await this.ports.engine.removeConfig(`rotations.${run.plan.name}`);
-    await this.up(run);
-    await this.checkReplaced(run);
-    return { outcome: 'done' as const, detail: `lastRotatedAt ${now}` };
+    return now;
   }
 
   /**
@@ -581,28 +798,41 @@ export class Driver {
   // ---- stages: waves over the fleet, pipelined along each cluster's chain -------------------------
 
   /**
-   * Runs the consecutive stage steps `from`..`to - 1` as one schedule. Each stage widens over its
-   * clusters in waves (rotate mode; emergencies and disruptive runs go everywhere at once), a wave
-   * starting only when the one before it is done on all its clusters. A stage starts on a cluster as
-   * soon as the stage before it is done there, when both act on the same clusters; otherwise (the
-   * Thanos store on the primary after prometheus everywhere, a once-only command) it waits for the
-   * whole of the stage before it. So independent clusters never wait for each other's rollouts,
-   * while the runbook's order holds on each cluster. In rotate mode the first failure stops new
-   * work: nothing more starts, what is under way finishes, and the gate closes.
+   * Runs the consecutive stage steps `from`..`to - 1` of one rotation as one schedule. Each stage
+   * widens over its clusters in waves (rotate mode; emergencies and disruptive runs go everywhere at
+   * once), a wave starting only when the one before it is done on all its clusters. A stage starts
+   * on a cluster as soon as what it waits for (`stageDependencies`) is done there, when both act on
+   * the same clusters; otherwise (the Thanos store on the primary after prometheus everywhere, a
+   * once-only command) when it is done everywhere. In rotate mode the first failure stops new work:
+   * nothing more starts, what is under way finishes, and the gate closes.
    */
   private async stages(run: Run, from: number, to: number, lock: StackLock) {
-    const rotate = run.plan.mode === 'rotate';
-    const limit = pLimit(this.concurrency);
     const steps = run.plan.steps.slice(from, to) as StageStep[];
-    const failed: Unconfirmed[] = [];
+    await this.schedule(
+      steps.map((step, k) => ({ step, owners: [{ run, index: from + k }] })),
+      stageDependencies(steps),
+      lock,
+      run.plan.mode === 'rotate',
+    );
+  }
+
+  /**
+   * The schedule itself, over stage nodes that one or several rotations share (a restart of a
+   * consumer of two credentials rotated together runs once, for both): each node runs on each of
+   * its clusters once, with the first owner's rotation id, and every owner gets its events and its
+   * failures.
+   */
+  private async schedule(nodes: readonly StageNode[], dependencies: readonly number[][], lock: StackLock, rotate: boolean) {
+    const limit = pLimit(this.concurrency);
+    /** What went wrong, with the rotation it belongs to: a shared stage fails for each owner. */
+    const failed: { run: Run; unconfirmed: Unconfirmed }[] = [];
     let stopped = false;
     const clusterDone: Map<string | undefined, Promise<void>>[] = [];
     const stageDone: Promise<void>[] = [];
-    const dependencies = stageDependencies(steps);
     const pods = new PodBudget(this.options.maxRestartingPods ?? Number.POSITIVE_INFINITY);
 
-    steps.forEach((step, k) => {
-      const index = from + k;
+    nodes.forEach(({ step, owners }, k) => {
+      const lead = owners[0]!.run;
       const targets: (string | undefined)[] = step.clusters.length ? [...step.clusters] : [undefined];
       const waves = rotate ? splitWaves(targets, this.waves) : [targets];
       const byCluster = new Map<string | undefined, Promise<void>>();
@@ -611,22 +841,23 @@ export class Driver {
       const begin = () => {
         if (started !== undefined) return;
         started = this.ports.clock.now().getTime();
-        this.emit({
-          type: 'step-started',
-          at: this.now(),
-          credential: run.plan.name,
-          rotationId: run.record.id,
-          step: index,
-          kind: step.kind,
-          clusters: step.clusters,
-        });
+        for (const { run, index } of owners)
+          this.emit({
+            type: 'step-started',
+            at: this.now(),
+            credential: run.plan.name,
+            rotationId: run.record.id,
+            step: index,
+            kind: step.kind,
+            clusters: step.clusters,
+          });
       };
       const waitFor = (cluster: string | undefined): Promise<unknown> =>
-        Promise.all(dependencies[k]!.map((d) => (sameClusters(steps[d]!, step) ? clusterDone[d]!.get(cluster) : stageDone[d])));
+        Promise.all(dependencies[k]!.map((d) => (sameClusters(nodes[d]!.step, step) ? clusterDone[d]!.get(cluster) : stageDone[d])));
       let waveBefore: Promise<void> = Promise.resolve();
       for (const wave of waves) {
         const after = waveBefore;
-        const sized = this.longestFirst(run, step, wave);
+        const sized = this.longestFirst(lead, step, wave);
         const runs = sized.map((cluster) => {
           const done = (async () => {
             await after;
@@ -635,13 +866,13 @@ export class Driver {
             await limit(async () => {
               if (stopped) return;
               await lock.acquire();
-              const release = step.kind === 'restart' ? await pods.take(this.replicasOf(run, step, cluster)) : () => {};
+              const release = step.kind === 'restart' ? await pods.take(this.replicasOf(lead, step, cluster)) : () => {};
               if (stopped) return release();
               begin();
-              const problem = await this.stageCluster(run, index, step, cluster).finally(release);
-              if (!problem) return;
+              const problems = await this.stageCluster(owners, step, cluster).finally(release);
+              if (problems.length === 0) return;
               failures++;
-              failed.push(problem);
+              failed.push(...problems);
               if (rotate) stopped = true;
             });
           })();
@@ -653,39 +884,33 @@ export class Driver {
       clusterDone[k] = byCluster;
       stageDone[k] = waveBefore.then(() => {
         if (started === undefined) return;
-        this.emit({
-          type: 'step-finished',
-          at: this.now(),
-          credential: run.plan.name,
-          rotationId: run.record.id,
-          step: index,
-          kind: step.kind,
-          outcome: failures ? 'failed' : 'done',
-          durationMs: this.ports.clock.now().getTime() - started,
-          ...(failures ? { detail: `${failures} cluster(s) unconfirmed` } : {}),
-        });
+        for (const { run, index } of owners)
+          this.emit({
+            type: 'step-finished',
+            at: this.now(),
+            credential: run.plan.name,
+            rotationId: run.record.id,
+            step: index,
+            kind: step.kind,
+            outcome: failures ? 'failed' : 'done',
+            durationMs: this.ports.clock.now().getTime() - started,
+            ...(failures ? { detail: `${failures} cluster(s) unconfirmed` } : {}),
+          });
       });
     });
     // Every unit settles before anything is decided; a bug (not a KeyslotError) still propagates.
     const settled = await Promise.allSettled(stageDone);
     const bug = settled.find((r): r is PromiseRejectedResult => r.status === 'rejected');
     if (bug) throw bug.reason;
-    run.unconfirmed.push(...failed);
+    for (const f of failed) f.run.unconfirmed.push(f.unconfirmed);
     if (failed.length && rotate) {
       const first = failed[0]!;
-      const step = run.plan.steps[first.step] as StageStep;
+      const step = first.run.plan.steps[first.unconfirmed.step] as StageStep;
       // Nothing after the failed wave started; the gate closes now.
       throw new GateClosed(
-        `${step.kind} ${this.stageLabel(step)} failed on ${failed.map((f) => f.label.split(' on ').pop()).join(', ')}: ${first.error.message}`,
+        `${step.kind} ${this.stageLabel(step)} failed on ${[...new Set(failed.map((f) => f.unconfirmed.label.split(' on ').pop()))].join(', ')}: ${first.unconfirmed.error.message}`,
       );
     }
-  }
-
-  /** Pods a restart of the stage's workload on the cluster takes down and brings up, as preflight discovery counted them. */
-  private replicasOf(run: Run, step: StageStep, cluster: string | undefined): number {
-    if (step.kind !== 'restart') return 0;
-    const workload = step.workload ?? step.firstExisting?.[0];
-    return run.replicas?.get(`${cluster} ${step.namespace}/${workload}`) ?? 1;
   }
 
   /** Longest first within a wave: it ends when its slowest cluster does, so start the biggest rollouts before small ones fill the workers. */
@@ -695,35 +920,52 @@ export class Driver {
     return [...wave].sort((a, b) => size(b) - size(a));
   }
 
-  /** One stage on one cluster (or once): emits its outcome; returns what went wrong, if anything did. */
-  private async stageCluster(run: Run, index: number, step: StageStep, cluster: string | undefined): Promise<Unconfirmed | undefined> {
+  /** Pods a restart of the stage's workload on the cluster takes down and brings up, as preflight discovery counted them. */
+  private replicasOf(run: Run, step: StageStep, cluster: string | undefined): number {
+    if (step.kind !== 'restart') return 0;
+    const workload = step.workload ?? step.firstExisting?.[0];
+    return run.replicas?.get(`${cluster} ${step.namespace}/${workload}`) ?? 1;
+  }
+
+  /**
+   * One stage on one cluster (or once), run with the first owner's rotation: each owner gets the
+   * outcome as its event; returns what went wrong for each, if anything did.
+   */
+  private async stageCluster(
+    owners: StageNode['owners'],
+    step: StageStep,
+    cluster: string | undefined,
+  ): Promise<{ run: Run; unconfirmed: Unconfirmed }[]> {
     const started = this.ports.clock.now().getTime();
     const where = cluster ?? 'once';
-    const base = { credential: run.plan.name, rotationId: run.record.id, step: index, kind: step.kind, cluster: where };
+    const tell = (outcome: StepOutcome, detail: string) => {
+      for (const { run, index } of owners)
+        this.emit({
+          type: 'cluster-finished',
+          at: this.now(),
+          credential: run.plan.name,
+          rotationId: run.record.id,
+          step: index,
+          kind: step.kind,
+          cluster: where,
+          outcome,
+          durationMs: this.ports.clock.now().getTime() - started,
+          detail,
+        });
+    };
     try {
-      const result = await this.stageOn(run, step, cluster);
+      const result = await this.stageOn(owners[0]!.run, step, cluster);
       const { outcome, detail }: { outcome: StepOutcome; detail: string } =
         typeof result === 'string' ? { outcome: 'done', detail: result } : result;
-      this.emit({
-        type: 'cluster-finished',
-        at: this.now(),
-        ...base,
-        outcome,
-        durationMs: this.ports.clock.now().getTime() - started,
-        detail,
-      });
-      return undefined;
+      tell(outcome, detail);
+      return [];
     } catch (error) {
       if (!(error instanceof KeyslotError)) throw error;
-      this.emit({
-        type: 'cluster-finished',
-        at: this.now(),
-        ...base,
-        outcome: 'failed',
-        durationMs: this.ports.clock.now().getTime() - started,
-        detail: error.message,
-      });
-      return { step: index, label: `${step.kind} ${this.stageLabel(step)} on ${where}`, error };
+      tell('failed', error.message);
+      return owners.map(({ run, index }) => ({
+        run,
+        unconfirmed: { step: index, label: `${step.kind} ${this.stageLabel(step)} on ${where}`, error },
+      }));
     }
   }
 

@@ -274,17 +274,22 @@ describe('drill: several credentials in one stack', () => {
     second.source.userName = 'kubecost-thanos-b';
     second.deliver[0].name = 'kubecost-thanos-b';
     raw.credentials.push(second);
-    const r = await runDrill('kubecost-thanos', raw, {
-      seed: 3,
-      editWorld: (world) => {
-        // The consumers read both Secrets.
-        for (const c of world.fleet.clusters.values())
-          for (const w of c.workloads.values())
-            if (w.secrets.includes('kubecost-thanos')) (w.secrets as string[]).push('kubecost-thanos-b');
-      },
-    });
+    // One after another (rotate --credential, one at a time): each rotation restarts the consumers once.
+    const r = await runDrill('kubecost-thanos', raw, { seed: 3, together: false });
     assert.deepEqual(violated(r), []);
     assert.deepEqual(Object.values(r.outcomes), ['rotated', 'rotated']);
     assert.match(r.invariants.find((i) => i.name.startsWith('each consumer'))!.detail, /^\d+ consumer\(s\)$/);
+    assert.equal(r.restartsPerConsumer, 2);
+    assert.equal(r.ups, 4);
+    // Together (rotate --all): one up for both flips, one for both records, each consumer restarted once.
+    const together = await runDrill('kubecost-thanos', raw, { seed: 3 });
+    assert.deepEqual(violated(together), []);
+    assert.equal(together.restartsPerConsumer, 1);
+    assert.equal(together.ups, 2);
+    // And under every fault, the two keep every invariant.
+    for (let seed = 1; seed <= 40; seed++) {
+      const f = await runDrill('kubecost-thanos', raw, { seed, faults: true });
+      assert.deepEqual(violated(f), [], `seed ${seed} (${f.fault})`);
+    }
   });
 });

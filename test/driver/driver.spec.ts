@@ -15,7 +15,7 @@ import {
   UncoveredConsumersError,
 } from '../../src/errors.ts';
 import { Crash, crashing, type CrashCounter } from './crash.ts';
-import { scenario, selfManagedKeyset, type Scenario } from './world.ts';
+import { scenario, selfManagedKeyset, twoCredentials, type Scenario } from './world.ts';
 
 /** Every pod in the fleet presents a key its backend accepts (the cloud, or the cluster's API servers for tokens): no consumer is left on a dead key. */
 function everyPodAccepted(s: Scenario) {
@@ -744,14 +744,6 @@ describe('driver: optional stages', () => {
 });
 
 describe('driver: a two-credential run killed at any step, finished from a fresh checkout', () => {
-  const twoCredentials = (raw: Record<string, unknown>) => {
-    const creds = raw.credentials as any[];
-    const second = structuredClone(creds[0]);
-    second.name = 'thanos-store-b';
-    second.source.userName = 'kubecost-thanos-b';
-    second.deliver[0].name = 'kubecost-thanos-b';
-    creds.push(second);
-  };
   const names = ['thanos-store', 'thanos-store-b'];
 
   it('adopts what is deployed for every credential (no commit ever landed), then resumes or starts what is left', async () => {
@@ -912,5 +904,97 @@ describe('driver: waves and the pipelined schedule', () => {
     const result = await s.driver().driver.rotate('thanos-store', 'emergency');
     assert.equal(result.outcome, 'rotated');
     assert.deepEqual(prometheus(s).sort(), ['primary', 'secondary-eu', 'secondary-us']);
+  });
+});
+
+describe('driver: several credentials rotated together', () => {
+  const names = ['thanos-store', 'thanos-store-b'];
+  const consumers = (s: Scenario) => s.world.clusters.restarts.map((r) => r.split(' ').slice(0, 2).join(' '));
+
+  it('two credentials sharing every consumer: two ups, each consumer restarted once, both freed keys replaced', async () => {
+    const s = await scenario('kubecost-thanos', twoCredentials);
+    const ups = s.world.backend.ups.length;
+    const { driver, engine } = s.driver();
+    const results = await driver.rotateTogether(names);
+    assert.deepEqual(
+      results.map((r) => r.outcome),
+      ['rotated', 'rotated'],
+    );
+    assert.equal(s.world.backend.ups.length - ups, 2, 'one up for both flips, one for both records');
+    const restarted = consumers(s);
+    assert.ok(restarted.length > 0);
+    assert.equal(new Set(restarted).size, restarted.length, `each consumer restarted once: ${restarted.join(', ')}`);
+    const deployed = await engine.deployed();
+    for (const name of names) {
+      assert.equal(deployed[name]!.activeSlot, 'secondary');
+      assert.equal(deployed[name]!.rotation, undefined);
+      assert.equal(deployed[name]!.slots.primary!.generation, 3, `${name}: the freed key was replaced`);
+    }
+    // Each credential has its own events and report, the shared steps included.
+    for (const name of names)
+      assert.ok(s.events.some((e) => e.type === 'cluster-finished' && e.credential === name && e.kind === 'restart'));
+    everyPodAccepted(s);
+  });
+
+  it('a shared stage that fails rolls both credentials back', async () => {
+    const s = await scenario('kubecost-thanos', twoCredentials);
+    s.world.fleet.cluster('primary').workload('kubecost', 'statefulset', 'kubecost-thanos-store')!.failRollout = true;
+    const { driver, engine } = s.driver();
+    await assert.rejects(driver.rotateTogether(names), RolledBackError);
+    const deployed = await engine.deployed();
+    for (const name of names) {
+      assert.equal(deployed[name]!.activeSlot, 'primary', `${name}: flipped back`);
+      assert.equal(deployed[name]!.rotation, undefined);
+    }
+  });
+
+  it('rotations whose stage orders cross go one after another', async () => {
+    const s = await scenario('kubecost-thanos', (raw) => {
+      twoCredentials(raw);
+      const second = (raw.credentials as { stages: unknown[] }[])[1]!;
+      second.stages = [...second.stages].reverse();
+    });
+    const ups = s.world.backend.ups.length;
+    const results = await s.driver().driver.rotateTogether(names);
+    assert.deepEqual(
+      results.map((r) => r.outcome),
+      ['rotated', 'rotated'],
+    );
+    assert.equal(s.world.backend.ups.length - ups, 4, 'two ups each');
+  });
+
+  it('killed at any call, each credential is finished from a fresh checkout by resume (or a new rotation)', async () => {
+    const clean = await scenario('kubecost-thanos', twoCredentials);
+    const counter: CrashCounter = { calls: 0, at: Number.POSITIVE_INFINITY, dead: false };
+    const ports = clean.world.ports(clean.checkout);
+    const dying = (p: typeof ports, c: CrashCounter) => ({
+      ...p,
+      engine: crashing(p.engine, c),
+      clusters: crashing(p.clusters, c),
+      cloud: crashing(p.cloud, c),
+    });
+    await new Driver(dying(ports, counter), { policyPacks: ['policy'], holder: 'a' }).rotateTogether(names);
+    const total = counter.calls;
+    for (let at = 1; at <= total; at += 2) {
+      const s = await scenario('kubecost-thanos', twoCredentials);
+      const c: CrashCounter = { calls: 0, at, dead: false };
+      await new Driver(dying(s.world.ports(s.checkout), c), { policyPacks: ['policy'], holder: 'ci@agent-1' }).rotateTogether(names).then(
+        () => assert.fail(`no crash at call ${at}`),
+        (e: unknown) => assert.ok(e instanceof Crash || (e as { cause?: unknown }).cause instanceof Crash, `call ${at}: ${String(e)}`),
+      );
+      s.world.clock.advance(2 * 3600_000);
+      const { driver, engine } = s.driver(structuredClone(s.checkout), { holder: 'ci@agent-2' });
+      for (const name of names) {
+        const deployed = (await engine.deployed())[name]!;
+        if (deployed.rotation) await driver.resume(name);
+        else if (!deployed.lastRotatedAt) await driver.rotate(name);
+      }
+      const after = await engine.deployed();
+      for (const name of names) {
+        assert.equal(after[name]!.rotation, undefined, `call ${at}: ${name} finished`);
+        assert.equal(after[name]!.activeSlot, 'secondary', `call ${at}: ${name} flipped`);
+      }
+      everyPodAccepted(s);
+    }
   });
 });

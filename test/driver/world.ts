@@ -59,3 +59,13 @@ export function selfManagedKeyset(raw: Record<string, unknown>): void {
   ];
   delete (raw.generations as Record<string, unknown> | undefined)?.['service-account'];
 }
+
+/** kubecost-thanos with a second IAM credential (its own user and Secret) that every consumer also reads. */
+export function twoCredentials(raw: Record<string, unknown>): void {
+  const creds = raw.credentials as Record<string, any>[];
+  const second = structuredClone(creds[0]!);
+  second.name = 'thanos-store-b';
+  second.source.userName = 'kubecost-thanos-b';
+  second.deliver[0].name = 'kubecost-thanos-b';
+  creds.push(second);
+}
