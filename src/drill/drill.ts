@@ -17,7 +17,8 @@ import {
   type RotationMode,
   type StageStep,
 } from '../model/planner.ts';
-import { defaultWaves, splitWaves, type WaveSpec } from '../model/waves.ts';
+import { defaultWaves, orderForWaves, splitWaves, type WaveSpec } from '../model/waves.ts';
+import { discoverConsumers } from '../driver/discover.ts';
 import type { DriverPorts } from '../driver/driver.ts';
 import type { ClusterFleet } from '../ports/clusters.ts';
 import { gardenerDelayMs, rolloutDurationMs, SimCluster, type SimWorkload, type WorkloadSpec } from '../sim/cluster.ts';
@@ -131,7 +132,14 @@ function stageWorkload(
  * the CSI driver's first poll after the up wrote the vault: `startMs` places the schedule on the
  * clock the polls keep.
  */
-function scheduleBound(plan: CredentialPlan, world: World, regenerationMs: number, waves: WaveSpec, startMs: number): number {
+function scheduleBound(
+  plan: CredentialPlan,
+  world: World,
+  regenerationMs: number,
+  waves: WaveSpec,
+  startMs: number,
+  replicas: ReadonlyMap<string, number>,
+): number {
   let total = 0;
   let upAt = 0;
   const steps = plan.steps;
@@ -171,7 +179,7 @@ function scheduleBound(plan: CredentialPlan, world: World, regenerationMs: numbe
       const targets: (string | undefined)[] = step.clusters.length ? [...step.clusters] : [undefined];
       const finish = new Map<string | undefined, number>();
       let before = Number.NEGATIVE_INFINITY;
-      for (const wave of splitWaves(targets, plan.mode === 'rotate' ? waves : ['100%'])) {
+      for (const wave of splitWaves(orderForWaves(targets, replicas), plan.mode === 'rotate' ? waves : ['100%'])) {
         let last = before;
         for (const cluster of wave) {
           const begin = Math.max(before, ready(cluster));
@@ -248,11 +256,15 @@ export async function runDrill(stack: string, raw: Readonly<Record<string, unkno
   for (const batch of batches) {
     const plans = batch.map((cred) => planCredential(config, cred, mode));
     // Together, the slowest credential's own schedule is a lower bound; one after another, their sum.
+    // The waves fill in the order the driver gives them, from what its preflight discovery sees.
+    const seen = new Map<string, number>();
+    for (const d of await discoverConsumers(config, batch[0]!, world.clusters))
+      seen.set(`${d.cluster} ${d.namespace}/${d.workload}`, d.replicas);
     const bounds = batch.map((cred, i) => {
       const regeneration = regenerationMs.get(keyOwner(cred.source, cred.name)) ?? 0;
       return [
-        scheduleBound(plans[i]!, world, regeneration, options.waves ?? defaultWaves, world.clock.nowMs()),
-        scheduleBound(plans[i]!, world, regeneration, ['100%'], world.clock.nowMs()),
+        scheduleBound(plans[i]!, world, regeneration, options.waves ?? defaultWaves, world.clock.nowMs(), seen),
+        scheduleBound(plans[i]!, world, regeneration, ['100%'], world.clock.nowMs(), seen),
       ] as const;
     });
     boundMs += Math.max(...bounds.map((b) => b[0]));

@@ -38,6 +38,7 @@ import {
   kopsAfter,
   kopsCommands,
   kopsSlots,
+  orderForWaves,
   sameClusters,
   stageDependencies,
   kopsHome,
@@ -834,7 +835,7 @@ export class Driver {
     nodes.forEach(({ step, owners }, k) => {
       const lead = owners[0]!.run;
       const targets: (string | undefined)[] = step.clusters.length ? [...step.clusters] : [undefined];
-      const waves = rotate ? splitWaves(targets, this.waves) : [targets];
+      const waves = rotate ? splitWaves(orderForWaves(targets, lead.replicas), this.waves) : [targets];
       const byCluster = new Map<string | undefined, Promise<void>>();
       let started: number | undefined;
       let failures = 0;

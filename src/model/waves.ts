@@ -47,3 +47,22 @@ export function parseWaves(text: string): WaveSpec | { readonly error: string } 
   }
   return spec;
 }
+
+/**
+ * The order clusters fill waves in: the lightest first — fewest pods of the consumers discovery
+ * counted there (`replicas`, keyed `cluster namespace/kind/name`), declared order among equals —
+ * the same order for every stage, so that a cluster keeps its wave through the whole rotation and
+ * the canary is a quick rollout that proves the new key.
+ */
+export function orderForWaves<T extends string | undefined>(targets: readonly T[], replicas: ReadonlyMap<string, number> | undefined): T[] {
+  if (!replicas || replicas.size === 0) return [...targets];
+  const weight = new Map<string, number>();
+  for (const [key, n] of replicas) {
+    const cluster = key.slice(0, key.indexOf(' '));
+    weight.set(cluster, (weight.get(cluster) ?? 0) + n);
+  }
+  return targets
+    .map((cluster, i) => ({ cluster, i, w: cluster === undefined ? 0 : (weight.get(cluster) ?? 0) }))
+    .sort((a, b) => a.w - b.w || a.i - b.i)
+    .map((x) => x.cluster);
+}

@@ -98,7 +98,7 @@ describe('driver: dual rotation', () => {
     everyPodAccepted(s);
   });
 
-  it('within a wave, the clusters with the most replicas (from preflight discovery) start first; the canary is the first declared', async () => {
+  it('the canary is the lightest cluster (fewest pods of the consumers discovery saw); within a wave the biggest rollouts start first', async () => {
     const restartOrder = async (discovery: 'warn' | 'off') => {
       const s = await scenario('kubecost-thanos');
       for (const [cluster, replicas] of [
@@ -120,8 +120,9 @@ describe('driver: dual rotation', () => {
       assert.equal((await s.driver(s.checkout, { concurrency: 1, discovery }).driver.rotate('thanos-store')).outcome, 'rotated');
       return s.world.clusters.restarts.filter((r) => r.includes('kubecost-prometheus-server')).map((r) => r.split(' ')[0]);
     };
-    // Waves 1, 10%, 100% of three clusters: the canary (primary), then the other two, biggest first.
-    assert.deepEqual(await restartOrder('warn'), ['primary', 'secondary-us', 'secondary-eu']);
+    // Pods per cluster: primary 1 + 2 (the store), secondary-eu 2, secondary-us 4. Waves 1, 10%, 100%
+    // of three clusters: the canary (secondary-eu), then the other two, the biggest rollout first.
+    assert.deepEqual(await restartOrder('warn'), ['secondary-eu', 'secondary-us', 'primary']);
     assert.deepEqual(await restartOrder('off'), ['primary', 'secondary-eu', 'secondary-us'], 'without discovery: declared order');
   });
 
@@ -826,12 +827,13 @@ describe('driver: waves and the pipelined schedule', () => {
 
   it('a failure in the canary stops the rotation before any other cluster is touched, and rolls it back', async () => {
     const s = await scenario('kubecost-thanos');
-    s.world.fleet.cluster('primary').workload('kubecost', 'deployment', 'kubecost-prometheus-server')!.failRollout = true;
+    // The canary is the lightest cluster: secondary-eu (2 pods; the primary also runs the store).
+    s.world.fleet.cluster('secondary-eu').workload('kubecost', 'deployment', 'kubecost-prometheus-server')!.failRollout = true;
     await assert.rejects(s.driver().driver.rotate('thanos-store'), RolledBackError);
-    // The canary is the first declared cluster; the rest of the fleet never started the stage (the
-    // rollback restarts the canary once more, back onto the old key).
-    assert.deepEqual([...new Set(prometheus(s))], ['primary']);
-    assert.ok(!s.events.some((e) => e.type === 'cluster-finished' && e.cluster !== 'primary' && e.kind === 'restart'));
+    // The rest of the fleet never started the stage (the rollback restarts the canary once more,
+    // back onto the old key).
+    assert.deepEqual([...new Set(prometheus(s))], ['secondary-eu']);
+    assert.ok(!s.events.some((e) => e.type === 'cluster-finished' && e.cluster !== 'secondary-eu' && e.kind === 'restart'));
   });
 
   it('a failure in a later wave: the canary was done, nothing after that wave starts (the store on the primary never restarts)', async () => {

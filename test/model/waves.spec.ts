@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { defaultWaves, parseWaves, splitWaves } from '../../src/model/waves.ts';
+import { defaultWaves, orderForWaves, parseWaves, splitWaves } from '../../src/model/waves.ts';
 
 describe('model: waves', () => {
   const fleet = (n: number) => Array.from({ length: n }, (_, i) => `c${i}`);
@@ -21,6 +21,19 @@ describe('model: waves', () => {
       [2, 8, 10, 17],
     );
     assert.deepEqual(waves.flat(), fleet(37));
+  });
+
+  it('orders clusters lightest first, by the pods of the consumers discovery counted, the same for every stage', () => {
+    const replicas = new Map([
+      ['eu kubecost/deployment/prometheus', 4],
+      ['eu kubecost/statefulset/store', 2],
+      ['us kubecost/deployment/prometheus', 1],
+      ['asia kubecost/deployment/prometheus', 4],
+    ]);
+    assert.deepEqual(orderForWaves(['eu', 'us', 'asia', 'au'], replicas), ['au', 'us', 'asia', 'eu']);
+    // Without discovery (a resumed run, or discovery off): declared order.
+    assert.deepEqual(orderForWaves(['eu', 'us'], undefined), ['eu', 'us']);
+    assert.deepEqual(orderForWaves([undefined], replicas), [undefined]);
   });
 
   it('parses --waves, and says what is wrong with a bad list', () => {
