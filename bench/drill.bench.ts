@@ -9,6 +9,7 @@
 import { fork, spawnSync } from 'node:child_process';
 import { existsSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { listStacks, readStackFile } from '../src/config/load.ts';
 import { runDrill, type DrillMeter } from '../src/drill/drill.ts';
 
 const consumers = 10;
@@ -80,7 +81,7 @@ async function measure(text: string): Promise<Row> {
   const meter: DrillMeter = { engineMicros: 0, trafficMicros: 0 };
   const cpuBefore = process.cpuUsage();
   const wallBefore = performance.now();
-  const result = await runDrill(`bench-${clusters}`, stack, { seed: 1, meter });
+  const result = await runDrill(`bench-${clusters}`, stack, { seed: 1, meter, replay: false });
   const cpu = process.cpuUsage(cpuBefore);
   const wall = (performance.now() - wallBefore) / 1000;
   clearInterval(sampler);
@@ -109,6 +110,21 @@ async function measure(text: string): Promise<Row> {
     failed: result.failed,
     held: result.invariants.every((i) => i.held),
   };
+}
+
+/** Seeds a second over every shipped stack with faults: replaying program runs, and executing every one. */
+async function sweepThroughput(): Promise<{ replayed: number; executed: number; seeds: number; executedSeeds: number }> {
+  const seeds = 200;
+  const executedSeeds = 25;
+  const rate = async (n: number, replay: boolean) => {
+    const started = performance.now();
+    for (const stack of listStacks()) {
+      const { raw } = readStackFile(stack);
+      for (let seed = 1; seed <= n; seed++) await runDrill(stack, raw, { seed, faults: true, replay });
+    }
+    return (n * listStacks().length) / ((performance.now() - started) / 1000);
+  };
+  return { replayed: await rate(seeds, true), executed: await rate(executedSeeds, false), seeds, executedSeeds };
 }
 
 function runChild(clusters: string): Promise<Row> {
@@ -160,6 +176,10 @@ async function main() {
     rows.push(render(await runChild(c)));
     process.stdout.write(`${rows.at(-1)}\n`);
   }
+  const sweep = await sweepThroughput();
+  process.stdout.write(
+    `drill sweep: ${sweep.replayed.toFixed(0)} seeds/s (program runs replayed), ${sweep.executed.toFixed(0)} seeds/s (every run executed)\n`,
+  );
   const commands: string[][] = [['plan', '--stack', 'kubecost-thanos'], ['--help'], ['status', '--stack', 'local', '--simulate']];
   const starts = commands.map((args) => ({ args, ...coldStart(args) }));
   for (const c of starts) process.stdout.write(`keyslot ${c.args.join(' ')}: ${c.wallS.toFixed(2)} s, ${c.rssMB?.toFixed(0) ?? '?'} MB\n`);
@@ -186,6 +206,12 @@ async function main() {
     '| fleet | makespan | physical bound | ratio (goal ≤ 1.25) | wave bound | ratio | restarts per consumer | driver CPU (goal < 2 s at 500) | program CPU | traffic CPU | wall | driver peak RSS (goal < 300 MB at 500) | retained heap | program host peak RSS | ups (goal 2 per credential) | failed requests | invariants held |',
     '| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |',
     ...rows,
+    '',
+    '## Drill throughput',
+    '',
+    `Every shipped stack, seeds with faults, in this process: **${sweep.replayed.toFixed(0)} seeds/s** as \`keyslot drill\` and the tests run it`,
+    `(${sweep.seeds} seeds a stack; a program run whose every answer matches a recorded one is replayed, see`,
+    `\`src/adapters/engine/transcripts.ts\`), **${sweep.executed.toFixed(0)} seeds/s** executing every run (${sweep.executedSeeds} seeds a stack). Goal ≥ 100.`,
     '',
     '## CLI cold start',
     '',

@@ -3,6 +3,7 @@
  * with simulated traffic, under one seed. Says whether any request would have failed, and checks
  * the invariants a zero-downtime rotation must keep. Same seed, same run, to the event.
  */
+import { ProgramTranscripts } from '../adapters/engine/transcripts.ts';
 import { uniformInt } from 'pure-rand/distribution/uniformInt';
 import { xoroshiro128plus } from 'pure-rand/generator/xoroshiro128plus';
 import { parseStackConfig, type StackConfig } from '../config/parse.ts';
@@ -65,6 +66,11 @@ export interface DrillOptions {
   readonly editWorld?: (world: World, config: StackConfig) => void;
   /** Rewrites each plan (mutation tests of the drill itself). */
   readonly planHook?: (plan: CredentialPlan) => CredentialPlan;
+  /**
+   * Replay a program run from a recorded transcript when every answer matches (the program is a
+   * function of its config and answers; see `transcripts.ts`); false executes every run. @default true
+   */
+  readonly replay?: boolean;
   /** Filled with the CPU time of the program's runs and of the simulated traffic (for `npm run bench`). */
   readonly meter?: DrillMeter;
 }
@@ -198,6 +204,14 @@ function scheduleBound(
   return total;
 }
 
+/** The program runs the drills of this process recorded (`ProgramTranscripts`). */
+const transcripts = new ProgramTranscripts();
+
+/** How many program runs the drills of this process replayed, and how many executed the program. */
+export function programRuns(): Readonly<{ replayed: number; executed: number }> {
+  return { ...transcripts.counts };
+}
+
 export async function runDrill(stack: string, raw: Readonly<Record<string, unknown>>, options: DrillOptions): Promise<DrillResult> {
   const rng = xoroshiro128plus(options.seed);
   const pick = (from: number, to: number) => uniformInt(rng, from, to);
@@ -222,6 +236,8 @@ export async function runDrill(stack: string, raw: Readonly<Record<string, unkno
   options.editWorld?.(world, config);
   const checkout = structuredClone(raw) as Record<string, unknown>;
   if (options.meter) world.backend.meter = options.meter;
+  // Seeds of one process share their program runs' transcripts: a run whose answers all match is replayed.
+  if (options.replay ?? true) world.backend.transcripts = transcripts;
   await world.ports(checkout).engine.up({ policyPacks: [] });
   world.boot();
   world.clock.advance(3600_000);

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { listStacks, readStackFile } from '../../src/config/load.ts';
-import { runDrill, type DrillResult } from '../../src/drill/drill.ts';
+import { programRuns, runDrill, type DrillResult } from '../../src/drill/drill.ts';
 import { tokenReissueCheck, type CredentialPlan, type Step } from '../../src/model/planner.ts';
 
 /** Seeds per stack with faults; CI runs the full 200, a quick local run can set fewer. */
@@ -28,6 +28,26 @@ describe('drill: every stack, many seeds, with faults', function () {
 });
 
 describe('drill: deterministic', () => {
+  it('a replayed program run is the run the program would make: every stack, with faults, gives the same drill either way', async () => {
+    const before = programRuns();
+    for (const stack of listStacks()) {
+      const { raw } = readStackFile(stack);
+      for (let seed = 1; seed <= 4; seed++) {
+        const executed = await runDrill(stack, raw, { seed, faults: true, replay: false });
+        // Twice with replay: the first may record, the second replays what it can.
+        await runDrill(stack, raw, { seed, faults: true });
+        const replayed = await runDrill(stack, raw, { seed, faults: true });
+        assert.deepEqual(
+          { events: replayed.events, outcomes: replayed.outcomes, requests: replayed.requests, failed: replayed.failed },
+          { events: executed.events, outcomes: executed.outcomes, requests: executed.requests, failed: executed.failed },
+          `${stack} seed ${seed}`,
+        );
+      }
+    }
+    const after = programRuns();
+    assert.ok(after.replayed - before.replayed > 40, `runs were replayed (${after.replayed - before.replayed})`);
+  });
+
   it('the same seed gives the same run, to the event', async () => {
     const { raw } = readStackFile('kubecost-thanos');
     const a = await runDrill('kubecost-thanos', raw, { seed: 7, faults: true });

@@ -16,6 +16,7 @@ import { SimLimitExceededError, SimProviderError, type SimCloud } from '../../si
 import { StepPlanner, type Made, type Planned, type SimResourceState } from './stepPlanner.ts';
 import type { SimFleet } from '../../sim/cluster.ts';
 import { defaultProgramHost, namespacedConfig, type ProgramResult } from './programHost.ts';
+import type { ProgramTranscripts } from './transcripts.ts';
 
 export type { SimResourceState } from './stepPlanner.ts';
 
@@ -30,6 +31,11 @@ export class SimBackend {
   meter?: { engineMicros: number; engineHostPeakRssBytes?: number };
   /** Models a Pulumi CLI older than 3.226, whose engine ignores `replacementTrigger`. */
   ignoresReplacementTrigger = false;
+  /**
+   * When set (the drill), program runs are replayed from recorded transcripts whenever every answer
+   * matches (`transcripts.ts`); unset (the driver's tests, `--simulate`), every run executes the program.
+   */
+  transcripts?: ProgramTranscripts;
   /** Every up: the policy packs it was given and what changed. */
   readonly ups: { policyPacks: readonly string[]; changes: Record<string, number>; operations: readonly string[] }[] = [];
 }
@@ -134,13 +140,30 @@ export class SimulatedStackEngine implements StackEngine {
   private async deploy(options: UpOptions, apply: boolean): Promise<UpResult> {
     const config = parseStackConfig(this.stack, this.file, `stack ${this.stack}`);
     const prior = this.backend.state;
-    const planner = new StepPlanner(config, this.world, prior, this.backend.outputs, this.backend.ignoresReplacementTrigger);
-    const { planned, newResource, call } = planner;
-
+    const makePlanner = () => new StepPlanner(config, this.world, prior, this.backend.outputs, this.backend.ignoresReplacementTrigger);
+    const namespaced = namespacedConfig(this.file);
+    let planner: StepPlanner;
     let run: ProgramResult;
     try {
-      // In a child process, as `pulumi up` runs a program in its own language host.
-      run = await defaultProgramHost().run(this.stack, namespacedConfig(this.file), { newResource, call });
+      if (this.backend.transcripts) {
+        // The drill's seeds: a run whose every answer matches a recorded one is replayed (see transcripts.ts).
+        const planners = new Map<object, StepPlanner>();
+        const providers = () => {
+          const p = makePlanner();
+          const callbacks = { newResource: p.newResource, call: p.call };
+          planners.set(callbacks, p);
+          return callbacks;
+        };
+        const done = await this.backend.transcripts.run(this.stack, namespaced, providers, (recording) =>
+          defaultProgramHost().run(this.stack, namespaced, recording),
+        );
+        run = done.result;
+        planner = planners.get(done.providers)!;
+      } else {
+        planner = makePlanner();
+        // In a child process, as `pulumi up` runs a program in its own language host.
+        run = await defaultProgramHost().run(this.stack, namespaced, { newResource: planner.newResource, call: planner.call });
+      }
     } catch (error) {
       const message = (error instanceof Error ? error.message.split('\n')[0]! : String(error)).replace(
         /^(error serializing property "[^"]*": )+/,
@@ -153,6 +176,7 @@ export class SimulatedStackEngine implements StackEngine {
       this.backend.meter.engineMicros += run.cpuMicros;
       this.backend.meter.engineHostPeakRssBytes = Math.max(this.backend.meter.engineHostPeakRssBytes ?? 0, run.hostPeakRssBytes);
     }
+    const { planned } = planner;
     // As the CLI runs a pack: resource policies before each step (a mandatory violation stops the
     // update before it changes anything), stack policies once the steps ran.
     const policies = this.packs(options.policyPacks);
