@@ -546,6 +546,20 @@ describe('driver: failures before the gate roll back', () => {
     assert.equal(s.world.cloud.regenerations.length, 0);
   });
 
+  it('auth errors in logs are reported as the real adapter words them: the pod and container, never the line', async () => {
+    const s = await scenario('kubecost-thanos');
+    // The backend on secondary-eu still only knows the old key.
+    s.world.fleet.cluster('secondary-eu').accepts = (loaded) => !/secondary/.test(loaded);
+    await assert.rejects(s.driver().driver.rotate('thanos-store'), (e: unknown) => {
+      assert.match(
+        (e as Error).message,
+        /auth error line\(s\) in kubecost\/deployment\/kubecost-prometheus-server logs on secondary-eu \(kubecost-prometheus-server-\d+-\d+ \[thanos-sidecar\]: auth error/,
+      );
+      assert.doesNotMatch((e as Error).message, /sim:|Unauthorized|InvalidAccessKeyId/);
+      return true;
+    });
+  });
+
   it('a standby key the cloud rejects stops the rotation in preflight with nothing changed', async () => {
     const s = await scenario('alwayson-cosmos');
     s.world.cloudKeys.rejected.add('cosmos:cosmos-example-global/secondary');

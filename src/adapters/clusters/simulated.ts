@@ -120,11 +120,15 @@ export class SimulatedClusterFleet implements ClusterFleet {
     }
     const patterns = check.patterns.map((p) => new RegExp(p, 'i'));
     const containers = check.container ? [check.container] : w.containers;
-    const matches = containers.flatMap((c) =>
-      this.cluster(cluster)
-        .logs(w, check.since.getTime(), c)
-        .filter((line) => patterns.some((p) => p.test(line)))
-        .map(() => `${w.name} [${c}]: auth error`),
+    // As the real adapter words it: the pod and container whose log matched, never the line.
+    const since = check.since.getTime();
+    this.cluster(cluster).sync();
+    const matches = w.pods.flatMap((pod) =>
+      containers.flatMap((c) =>
+        pod.logs
+          .filter((l) => l.at >= since && l.container === c && patterns.some((p) => p.test(l.line)))
+          .map(() => `${pod.name} [${c}]: auth error`),
+      ),
     );
     return { matches, read: w.pods.flatMap((p) => containers.map((c) => `${p.name}/${c}`)) };
   }
