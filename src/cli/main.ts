@@ -291,6 +291,22 @@ export function buildCli(io: Io): Command {
         : load.driver().dueCredentials(load.driver().credentialStatuses(config, await ports.engine.deployed(), ports.clock.now()));
       if (names.length === 0) {
         io.out(`stack ${opts.stack}: no credential is due for rotation (use --credential or --all)\n`);
+        // A run that died after its last up but before its commit left this checkout behind: catch it up.
+        const adopted = await new (load.driver().Driver)(ports, { policyPacks: [], holder: load.ports().lockHolder() }).adopt();
+        if (adopted.length) {
+          io.out(`stack ${opts.stack}: the checkout was behind the deployed stack for ${adopted.join(', ')}; adopted it\n`);
+          if (opts.commit && !opts.simulate) {
+            const file = await load
+              .commit()
+              .commitStackFile(
+                projectRoot,
+                opts.stack,
+                `keyslot: adopt the deployed state of ${adopted.join(', ')}`,
+                new (load.process().ProcessCommands)(),
+              );
+            io.out(`committed ${file}\n`);
+          }
+        }
         return;
       }
     }

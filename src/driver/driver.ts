@@ -1443,7 +1443,20 @@ export class Driver {
    * finish a multi-credential run without the program refusing the file as stale.
    */
   private async adoptDeployed(config: StackConfig, deployedAll: Record<string, CredentialState>): Promise<boolean> {
-    let changed = false;
+    return (await this.adoptBehind(config, deployedAll)).length > 0;
+  }
+
+  /**
+   * Brings this checkout up to the deployed stack for every credential it is behind on (a rotation
+   * whose commit never landed), without rotating anything; the credentials it changed. What
+   * `rotate` does first, and all it does when nothing is due.
+   */
+  async adopt(): Promise<string[]> {
+    return this.adoptBehind(await this.loadConfig(), await this.ports.engine.deployed());
+  }
+
+  private async adoptBehind(config: StackConfig, deployedAll: Record<string, CredentialState>): Promise<string[]> {
+    const changed: string[] = [];
     for (const cred of config.credentials) {
       const deployed = deployedAll[cred.name];
       if (!deployed || cred.rotation) continue;
@@ -1451,7 +1464,7 @@ export class Driver {
       const deployedNewest = Math.max(0, ...Object.values(deployed.slots).map((s) => s.generation));
       const behind = deployedNewest > fileNewest || (deployed.lastRotatedAt ?? '') > (cred.lastRotatedAt ?? '');
       if (!behind) continue;
-      changed = true;
+      changed.push(cred.name);
       const gens = `generations.${cred.name}`;
       if (deployed.scheme === 'dual') await this.ports.engine.setConfig(`slots.${cred.name}`, deployed.activeSlot);
       for (const [slot, s] of Object.entries(deployed.slots)) {

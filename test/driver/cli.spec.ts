@@ -165,6 +165,21 @@ describe('cli: rotate, resume, rollback, status', () => {
     assert.match(out, /primary +generation 1 +71 days old, fresh, limit 2027-03-14/);
   });
 
+  it('rotate with nothing due still catches a checkout up to the deployed stack (a run whose commit never landed)', async () => {
+    const s = await scenario('local');
+    // Rotated from another checkout (another agent), whose commit never reached this one.
+    await s.driver(structuredClone(s.checkout)).driver.rotate('demo');
+    const ports = s.world.ports(s.checkout);
+    const same = { ports: async () => ports };
+    const { code, out } = await cli(undefined, ['rotate', '--stack', 'local', '--yes'], same);
+    assert.equal(code, ExitCode.ok);
+    assert.match(out, /no credential is due/);
+    assert.match(out, /the checkout was behind the deployed stack for demo; adopted it/);
+    assert.equal((ports.engine.checkout() as any).slots.demo, 'secondary');
+    const again = await cli(undefined, ['rotate', '--stack', 'local', '--yes'], same);
+    assert.doesNotMatch(again.out, /adopted/);
+  });
+
   it('says in one line that the Pulumi CLI is missing (exit 6)', async () => {
     const { code, err } = await cli(undefined, ['status', '--stack', 'local'], { ports: undefined });
     assert.equal(code, ExitCode.pulumiMissing, err);
