@@ -52,6 +52,7 @@ import {
   type RotationMode,
   type StageStep,
   type Step,
+  type StepKind,
   type WaveSpec,
 } from '../model/index.ts';
 import type { CredentialState } from '../model/state.ts';
@@ -141,10 +142,16 @@ interface Run {
 /** Thrown inside a run when the gate stays closed; turned into a rollback. */
 class GateClosed extends KeyslotError {}
 
+/** A rotation that has a step, and where in its plan. */
+interface StepOwner {
+  readonly run: Run;
+  readonly index: number;
+}
+
 /** A stage step as the scheduler runs it: once, for every rotation that has it (`owners`). */
 interface StageNode {
   readonly step: StageStep;
-  readonly owners: readonly { readonly run: Run; readonly index: number }[];
+  readonly owners: readonly StepOwner[];
 }
 
 /** What an optional stage says on a cluster where its workload does not exist: never silence. */
@@ -201,7 +208,7 @@ interface MergedStages {
  */
 function mergeStages(runs: readonly Run[]): MergedStages | undefined {
   const shape = /^preflight,flip,up,(stage,)*gate,(regenerate,)?record$/;
-  const nodes: { step: StageStep; owners: { run: Run; index: number }[] }[] = [];
+  const nodes: { step: StageStep; owners: StepOwner[] }[] = [];
   const dependencies: Set<number>[] = [];
   const byKey = new Map<string, number>();
   for (const run of runs) {
@@ -290,18 +297,7 @@ export class Driver {
   }
 
   private async executeTogether(runs: readonly Run[], merged: MergedStages, lock: StackLock): Promise<RotationResult[]> {
-    for (const { plan, record, resumed, config } of runs)
-      this.emit({
-        type: 'rotation-started',
-        at: this.now(),
-        stack: config.stack,
-        credential: plan.name,
-        rotationId: record.id,
-        mode: plan.mode,
-        from: plan.from,
-        to: plan.to,
-        resumed,
-      });
+    for (const run of runs) this.rotationStarted(run);
     const at = (run: Run, kind: Step['kind']) => run.plan.steps.findIndex((s) => s.kind === kind);
     const each = async (kind: Step['kind']) => {
       for (const run of runs) {
@@ -345,77 +341,20 @@ export class Driver {
         }
         throw first;
       }
-      for (const run of runs)
-        this.emit({
-          type: 'rotation-finished',
-          at: this.now(),
-          credential: run.plan.name,
-          rotationId: run.record.id,
-          outcome: 'halted',
-          unconfirmed: run.unconfirmed.map((u) => u.label),
-          detail,
-        });
+      for (const run of runs) this.rotationHalted(run, error);
       throw error;
     }
-    return runs.map((run) => {
-      const unconfirmed = run.unconfirmed.map((u) => u.label);
-      this.emit({
-        type: 'rotation-finished',
-        at: this.now(),
-        credential: run.plan.name,
-        rotationId: run.record.id,
-        outcome: 'rotated',
-        unconfirmed,
-      });
-      return { credential: run.plan.name, rotationId: run.record.id, outcome: 'rotated' as const, unconfirmed };
-    });
+    return runs.map((run) => this.rotated(run));
   }
 
   /** One step that several rotations share (the `up`): done once, reported by each. */
   private async together(runs: readonly Run[], kind: 'up' | 'record', body: () => Promise<{ outcome: StepOutcome; detail?: string }>) {
-    const started = this.ports.clock.now().getTime();
     const owners = runs.map((run) => ({ run, index: run.plan.steps.findIndex((s) => s.kind === kind) }));
-    for (const { run, index } of owners)
-      this.emit({
-        type: 'step-started',
-        at: this.now(),
-        credential: run.plan.name,
-        rotationId: run.record.id,
-        step: index,
-        kind,
-        clusters: [],
-      });
-    let result: { outcome: StepOutcome; detail?: string };
-    try {
-      result = await body();
-    } catch (error) {
-      for (const { run, index } of owners)
-        this.emit({
-          type: 'step-finished',
-          at: this.now(),
-          credential: run.plan.name,
-          rotationId: run.record.id,
-          step: index,
-          kind,
-          outcome: 'failed',
-          durationMs: this.ports.clock.now().getTime() - started,
-          detail: error instanceof Error ? error.message : String(error),
-        });
-      throw error;
-    }
     const shared = runs.length > 1 ? ` (one ${kind === 'record' ? 'up' : kind} for ${runs.map((r) => r.plan.name).join(', ')})` : '';
-    for (const { run, index } of owners)
-      this.emit({
-        type: 'step-finished',
-        at: this.now(),
-        credential: run.plan.name,
-        rotationId: run.record.id,
-        step: index,
-        kind,
-        outcome: result.outcome,
-        durationMs: this.ports.clock.now().getTime() - started,
-        detail: `${result.detail ?? ''}${shared}`,
-      });
+    await this.stepFor(owners, kind, [], async () => {
+      const result = await body();
+      return { ...result, detail: `${result.detail ?? ''}${shared}` };
+    });
   }
 
   /** Everything a new rotation checks and decides before it takes the lock: nothing is changed but adopted state. */
@@ -481,17 +420,7 @@ export class Driver {
 
   private async execute(run: Run, lock: StackLock): Promise<RotationResult> {
     const { plan, record } = run;
-    this.emit({
-      type: 'rotation-started',
-      at: this.now(),
-      stack: run.config.stack,
-      credential: plan.name,
-      rotationId: record.id,
-      mode: plan.mode,
-      from: plan.from,
-      to: plan.to,
-      resumed: run.resumed,
-    });
+    this.rotationStarted(run);
     const gateAt = plan.steps.findIndex((s) => s.kind === 'gate');
     let step = 0;
     try {
@@ -509,15 +438,7 @@ export class Driver {
     } catch (error) {
       if (step === 0) {
         // Preflight changes nothing but the in-flight record, which goes last; a refusal leaves no trace.
-        this.emit({
-          type: 'rotation-finished',
-          at: this.now(),
-          credential: plan.name,
-          rotationId: record.id,
-          outcome: 'halted',
-          unconfirmed: [],
-          detail: error instanceof Error ? error.message : String(error),
-        });
+        this.rotationHalted(run, error);
         throw error;
       }
       const beforeGate = step <= gateAt && plan.mode === 'rotate';
@@ -525,51 +446,102 @@ export class Driver {
         const reason = await this.rollBack(run, error.message);
         throw new RolledBackError(`rotation ${record.id} of ${plan.name} rolled back: ${reason}`, { cause: error });
       }
-      const detail = error instanceof Error ? error.message : String(error);
-      this.emit({
-        type: 'rotation-finished',
-        at: this.now(),
-        credential: plan.name,
-        rotationId: record.id,
-        outcome: 'halted',
-        unconfirmed: run.unconfirmed.map((u) => u.label),
-        detail,
-      });
+      this.rotationHalted(run, error);
       throw error;
     }
-    const unconfirmed = run.unconfirmed.map((u) => u.label);
-    this.emit({ type: 'rotation-finished', at: this.now(), credential: plan.name, rotationId: record.id, outcome: 'rotated', unconfirmed });
-    return { credential: plan.name, rotationId: record.id, outcome: 'rotated', unconfirmed };
+    return this.rotated(run);
   }
 
-  private async runStep(run: Run, index: number, step: Step): Promise<void> {
-    const started = this.ports.clock.now().getTime();
-    const base = { credential: run.plan.name, rotationId: run.record.id, step: index, kind: step.kind };
-    this.emit({ type: 'step-started', at: this.now(), ...base, clusters: 'clusters' in step ? step.clusters : [] });
-    let outcome: StepOutcome = 'done';
-    let detail: string | undefined;
+  private rotationStarted({ config, plan, record, resumed }: Run): void {
+    this.emit({
+      type: 'rotation-started',
+      at: this.now(),
+      stack: config.stack,
+      credential: plan.name,
+      rotationId: record.id,
+      mode: plan.mode,
+      from: plan.from,
+      to: plan.to,
+      resumed,
+    });
+  }
+
+  /** A rotation stopped by `error`: what it went past so far, and why. */
+  private rotationHalted(run: Run, error: unknown): void {
+    this.emit({
+      type: 'rotation-finished',
+      at: this.now(),
+      credential: run.plan.name,
+      rotationId: run.record.id,
+      outcome: 'halted',
+      unconfirmed: run.unconfirmed.map((u) => u.label),
+      detail: error instanceof Error ? error.message : String(error),
+    });
+  }
+
+  private rotated(run: Run): RotationResult {
+    const unconfirmed = run.unconfirmed.map((u) => u.label);
+    this.emit({
+      type: 'rotation-finished',
+      at: this.now(),
+      credential: run.plan.name,
+      rotationId: run.record.id,
+      outcome: 'rotated',
+      unconfirmed,
+    });
+    return { credential: run.plan.name, rotationId: run.record.id, outcome: 'rotated', unconfirmed };
+  }
+
+  private runStep(run: Run, index: number, step: Step): Promise<void> {
+    return this.stepFor([{ run, index }], step.kind, 'clusters' in step ? step.clusters : [], () => this.stepHandler(run, index, step));
+  }
+
+  /** A step of one rotation, or one that several share: the work once, `step-started` and `step-finished` for each owner. */
+  private async stepFor(
+    owners: readonly StepOwner[],
+    kind: StepKind,
+    clusters: readonly string[],
+    body: () => Promise<{ outcome: StepOutcome; detail?: string } | undefined>,
+  ): Promise<void> {
+    const started = this.stepStarted(owners, kind, clusters);
+    let result: { outcome: StepOutcome; detail?: string } | undefined;
     try {
-      const result = await this.stepHandler(run, index, step);
-      if (result) ({ outcome, detail } = result);
+      result = await body();
     } catch (error) {
+      this.stepFinished(owners, kind, started, 'failed', error instanceof Error ? error.message : String(error));
+      throw error;
+    }
+    this.stepFinished(owners, kind, started, result?.outcome ?? 'done', result?.detail);
+  }
+
+  /** `step-started` for each owner of a step; when it started. */
+  private stepStarted(owners: readonly StepOwner[], kind: StepKind, clusters: readonly string[]): number {
+    for (const { run, index } of owners)
+      this.emit({
+        type: 'step-started',
+        at: this.now(),
+        credential: run.plan.name,
+        rotationId: run.record.id,
+        step: index,
+        kind,
+        clusters,
+      });
+    return this.ports.clock.now().getTime();
+  }
+
+  private stepFinished(owners: readonly StepOwner[], kind: StepKind, started: number, outcome: StepOutcome, detail?: string): void {
+    for (const { run, index } of owners)
       this.emit({
         type: 'step-finished',
         at: this.now(),
-        ...base,
-        outcome: 'failed',
+        credential: run.plan.name,
+        rotationId: run.record.id,
+        step: index,
+        kind,
+        outcome,
         durationMs: this.ports.clock.now().getTime() - started,
-        detail: error instanceof Error ? error.message : String(error),
+        ...(detail ? { detail } : {}),
       });
-      throw error;
-    }
-    this.emit({
-      type: 'step-finished',
-      at: this.now(),
-      ...base,
-      outcome,
-      durationMs: this.ports.clock.now().getTime() - started,
-      ...(detail ? { detail } : {}),
-    });
   }
 
   private async stepHandler(run: Run, index: number, step: Step): Promise<{ outcome: StepOutcome; detail?: string } | undefined> {
@@ -840,18 +812,7 @@ export class Driver {
       let started: number | undefined;
       let failures = 0;
       const begin = () => {
-        if (started !== undefined) return;
-        started = this.ports.clock.now().getTime();
-        for (const { run, index } of owners)
-          this.emit({
-            type: 'step-started',
-            at: this.now(),
-            credential: run.plan.name,
-            rotationId: run.record.id,
-            step: index,
-            kind: step.kind,
-            clusters: step.clusters,
-          });
+        started ??= this.stepStarted(owners, step.kind, step.clusters);
       };
       const waitFor = (cluster: string | undefined): Promise<unknown> =>
         Promise.all(dependencies[k]!.map((d) => (sameClusters(nodes[d]!.step, step) ? clusterDone[d]!.get(cluster) : stageDone[d])));
@@ -885,18 +846,13 @@ export class Driver {
       clusterDone[k] = byCluster;
       stageDone[k] = waveBefore.then(() => {
         if (started === undefined) return;
-        for (const { run, index } of owners)
-          this.emit({
-            type: 'step-finished',
-            at: this.now(),
-            credential: run.plan.name,
-            rotationId: run.record.id,
-            step: index,
-            kind: step.kind,
-            outcome: failures ? 'failed' : 'done',
-            durationMs: this.ports.clock.now().getTime() - started,
-            ...(failures ? { detail: `${failures} cluster(s) unconfirmed` } : {}),
-          });
+        this.stepFinished(
+          owners,
+          step.kind,
+          started,
+          failures ? 'failed' : 'done',
+          failures ? `${failures} cluster(s) unconfirmed` : undefined,
+        );
       });
     });
     // Every unit settles before anything is decided; a bug (not a KeyslotError) still propagates.
@@ -1328,8 +1284,9 @@ export class Driver {
   private async rollBack(run: Run, reason: string): Promise<string> {
     const { plan, record } = run;
     const cred = plan.name;
-    const started = this.ports.clock.now().getTime();
-    this.emit({ type: 'step-started', at: this.now(), credential: cred, rotationId: record.id, step: -1, kind: 'flip', clusters: [] });
+    // The rollback's own step, numbered -1 (the report words it as the rollback's).
+    const self = [{ run, index: -1 }];
+    const started = this.stepStarted(self, 'flip', []);
     if (run.before.scheme === 'dual') {
       // A soak may have switched the old key off; it takes traffic again from here.
       await this.ports.cloud.setActive(keyRef(run), plan.from, true);
@@ -1375,17 +1332,7 @@ export class Driver {
     if (stuck.length) reason = `${reason}; after the flip back, not rolled out: ${stuck.join('; ')}`;
     await this.ports.engine.removeConfig(`rotations.${cred}`);
     await this.up(run);
-    this.emit({
-      type: 'step-finished',
-      at: this.now(),
-      credential: cred,
-      rotationId: record.id,
-      step: -1,
-      kind: 'flip',
-      outcome: 'done',
-      durationMs: this.ports.clock.now().getTime() - started,
-      detail: `rolled back to ${plan.from}`,
-    });
+    this.stepFinished(self, 'flip', started, 'done', `rolled back to ${plan.from}`);
     this.emit({
       type: 'rotation-finished',
       at: this.now(),
