@@ -23,7 +23,7 @@ import { discoverConsumers } from '../driver/discover.ts';
 import type { DriverPorts } from '../driver/driver.ts';
 import type { ClusterFleet } from '../ports/clusters.ts';
 import { gardenerDelayMs, rolloutDurationMs, SimCluster, type SimWorkload, type WorkloadSpec } from '../sim/cluster.ts';
-import { AgentCrash, crashing } from '../sim/crash.ts';
+import { dyingPorts, isAgentCrash, takeOver } from '../sim/crash.ts';
 import { Traffic } from '../sim/traffic.ts';
 import { keyOwner } from '../sim/cloud.ts';
 import { buildWorld, type World } from '../sim/world.ts';
@@ -371,26 +371,16 @@ export async function runDrill(stack: string, raw: Readonly<Record<string, unkno
       if (fault === 'crash-resume') {
         const state = { calls: 0, at: pick(1, 40), dead: false };
         try {
-          await rotateAll(
-            driverFor(
-              { ...ports, engine: crashing(ports.engine, state), clusters: crashing(clusters, state), cloud: crashing(ports.cloud, state) },
-              'drill@agent-1',
-            ),
-          );
+          await rotateAll(driverFor(dyingPorts({ ...ports, clusters }, state, ['engine', 'clusters', 'cloud']), 'drill@agent-1'));
           outcome('rotated');
         } catch (error) {
-          if (!(error instanceof AgentCrash) && !((error as { cause?: unknown }).cause instanceof AgentCrash)) throw error;
+          if (!isAgentCrash(error)) throw error;
           injected.push(`the agent died at port call ${state.at}; a new one took over`);
           // A new agent on a fresh checkout, once the dead one's lock expired: it finishes each credential.
           world.clock.advance(2 * 3600_000);
           engine = world.ports(structuredClone(raw) as Record<string, unknown>).engine;
           const fresh = { ...world.ports(engine.checkout()), engine };
-          const again = driverFor(fresh, 'drill@agent-2');
-          for (const name of names) {
-            const deployed = (await engine.deployed())[name];
-            if (deployed?.rotation) await again.resume(name);
-            else if (!deployed?.lastRotatedAt) await again.rotate(name, mode);
-          }
+          await takeOver(driverFor(fresh, 'drill@agent-2'), () => engine.deployed(), names, mode);
           outcome('rotated after a crash and resume');
         }
       } else {

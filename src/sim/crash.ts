@@ -2,6 +2,10 @@
  * Ports that die at their Nth call and stay dead: a pipeline agent killed mid-rotation. Used by
  * the drill's crash fault and by the driver's crash tests.
  */
+import type { RotationResult } from '../driver/driver.ts';
+import type { CredentialState } from '../model/state.ts';
+import type { RotationMode } from '../model/planner.ts';
+
 export class AgentCrash extends Error {}
 
 export interface CrashCounter {
@@ -25,4 +29,41 @@ export function crashing<T extends object>(target: T, counter: CrashCounter): T 
       };
     },
   });
+}
+
+/** The ports named in `members` die together at the counter's call; the others keep working. */
+export function dyingPorts<P extends object>(ports: P, counter: CrashCounter, members: readonly (keyof P)[]): P {
+  const dying = { ...ports };
+  for (const m of members) dying[m] = crashing(ports[m] as object, counter) as P[keyof P];
+  return dying;
+}
+
+/** Whether a rotation failed because its agent died (a dead port's error, or one the driver wrapped). */
+export function isAgentCrash(error: unknown): boolean {
+  return error instanceof AgentCrash || (error as { cause?: unknown } | undefined)?.cause instanceof AgentCrash;
+}
+
+/** What a new agent does for the credentials a dead one was rotating. */
+export interface TakeOverDriver {
+  resume(name: string): Promise<RotationResult>;
+  rotate(name: string, mode?: RotationMode): Promise<RotationResult>;
+}
+
+/**
+ * What a new agent does once a dead one's lock expired: resumes each credential the deployed stack
+ * shows in flight, starts each that never began, leaves those that finished. Each result, by name.
+ */
+export async function takeOver(
+  driver: TakeOverDriver,
+  deployed: () => Promise<Readonly<Record<string, CredentialState>>>,
+  names: readonly string[],
+  mode: RotationMode = 'rotate',
+): Promise<Map<string, RotationResult>> {
+  const done = new Map<string, RotationResult>();
+  for (const name of names) {
+    const state = (await deployed())[name];
+    if (state?.rotation) done.set(name, await driver.resume(name));
+    else if (!state?.lastRotatedAt) done.set(name, await driver.rotate(name, mode));
+  }
+  return done;
 }

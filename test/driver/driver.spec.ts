@@ -14,8 +14,16 @@ import {
   TooSoonError,
   UncoveredConsumersError,
 } from '../../src/errors.ts';
-import { Crash, crashing, type CrashCounter } from './crash.ts';
+import { Crash, crashing, dyingPorts, isAgentCrash, takeOver, type CrashCounter } from './crash.ts';
 import { scenario, selfManagedKeyset, twoCredentials, type Scenario } from './world.ts';
+
+/** The run must die of the agent's crash at call `at`, and of nothing else. */
+async function dies(run: Promise<unknown>, at: number): Promise<void> {
+  await run.then(
+    () => assert.fail(`no crash at call ${at}`),
+    (e: unknown) => assert.ok(isAgentCrash(e), `call ${at}: ${String(e)}`),
+  );
+}
 
 /** Every pod in the fleet presents a key its backend accepts (the cloud, or the cluster's API servers for tokens): no consumer is left on a dead key. */
 function everyPodAccepted(s: Scenario) {
@@ -651,42 +659,24 @@ describe('driver: a crash at any step, resumed from a fresh checkout', () => {
       const credential = Object.keys(await clean.world.ports(clean.checkout).engine.deployed())[0]!;
       const counter: CrashCounter = { calls: 0, at: Number.POSITIVE_INFINITY, dead: false };
       const ports = clean.world.ports(clean.checkout);
-      await new Driver(
-        {
-          ...ports,
-          engine: crashing(ports.engine, counter),
-          clusters: crashing(ports.clusters, counter),
-          cloud: crashing(ports.cloud, counter),
-        },
-        { policyPacks: [], holder: 'a' },
-      ).rotate(credential);
+      const dying = ['engine', 'clusters', 'cloud'] as const;
+      await new Driver(dyingPorts(ports, counter, dying), { policyPacks: [], holder: 'a' }).rotate(credential);
       const total = counter.calls;
       const consumers = clean.world.clusters.restarts.length;
 
       for (let at = 1; at <= total; at++) {
         const s = await scenario(stack);
-        const first = s.world.ports(s.checkout);
         const c: CrashCounter = { calls: 0, at, dead: false };
-        const agent1 = new Driver(
-          { ...first, engine: crashing(first.engine, c), clusters: crashing(first.clusters, c), cloud: crashing(first.cloud, c) },
-          { policyPacks: [], holder: 'ci@agent-1' },
-        );
-        await agent1.rotate(credential).then(
-          () => assert.fail(`no crash at call ${at}`),
-          (e: unknown) =>
-            assert.ok(
-              e instanceof Crash || (e as Error).name === 'Crash' || (e as { cause?: unknown }).cause instanceof Crash,
-              `call ${at}: ${String(e)}`,
-            ),
+        await dies(
+          new Driver(dyingPorts(s.world.ports(s.checkout), c, dying), { policyPacks: [], holder: 'ci@agent-1' }).rotate(credential),
+          at,
         );
         // A new agent, a fresh checkout, after the dead agent's lock expired.
         s.world.clock.advance(2 * 3600_000);
         const { driver, engine } = s.driver(structuredClone(s.checkout), { holder: 'ci@agent-2' });
-        const deployed = (await engine.deployed())[credential]!;
-        let rotationId: string;
-        if (deployed.rotation) rotationId = (await driver.resume(credential)).rotationId;
-        else if (deployed.lastRotatedAt) rotationId = s.world.clusters.restarts[0]!.split(' ').at(-1)!;
-        else rotationId = (await driver.rotate(credential)).rotationId;
+        const finished = await takeOver(driver, () => engine.deployed(), [credential]);
+        // Died after the last up: nothing was left, and the restarts carry the dead agent's rotation id.
+        const rotationId = finished.get(credential)?.rotationId ?? s.world.clusters.restarts[0]!.split(' ').at(-1)!;
         const after = (await engine.deployed())[credential]!;
         assert.equal(after.rotation, undefined, `call ${at}: finished`);
         assert.equal(after.activeSlot, 'secondary', `call ${at}: flipped`);
@@ -705,32 +695,21 @@ describe('driver: a kOps rotation killed at any call, kops commands included, fi
     const clean = await scenario('kops-service-account');
     const counter: CrashCounter = { calls: 0, at: Number.POSITIVE_INFINITY, dead: false };
     const ports = clean.world.ports(clean.checkout);
-    const dying = (p: typeof ports, c: CrashCounter) => ({
-      ...p,
-      engine: crashing(p.engine, c),
-      clusters: crashing(p.clusters, c),
-      commands: crashing(p.commands, c),
-    });
-    await new Driver(dying(ports, counter), { policyPacks: [], holder: 'a' }).rotate('service-account');
+    const dying = ['engine', 'clusters', 'commands'] as const;
+    await new Driver(dyingPorts(ports, counter, dying), { policyPacks: [], holder: 'a' }).rotate('service-account');
     const total = counter.calls;
     for (let at = 1; at <= total; at++) {
       const s = await scenario('kops-service-account');
       const keyset = s.world.kops.get('kops-example.k8s.local')!.keysets.get('service-account')!;
       const [, primary, next] = keyset.items.map((i) => i.id);
       const c: CrashCounter = { calls: 0, at, dead: false };
-      await new Driver(dying(s.world.ports(s.checkout), c), { policyPacks: [], holder: 'ci@agent-1' }).rotate('service-account').then(
-        () => assert.fail(`no crash at call ${at}`),
-        (e: unknown) =>
-          assert.ok(
-            e instanceof Crash || (e as Error).name === 'Crash' || (e as { cause?: unknown }).cause instanceof Crash,
-            `call ${at}: ${String(e)}`,
-          ),
+      await dies(
+        new Driver(dyingPorts(s.world.ports(s.checkout), c, dying), { policyPacks: [], holder: 'ci@agent-1' }).rotate('service-account'),
+        at,
       );
       s.world.clock.advance(2 * 3600_000);
       const { driver, engine } = s.driver(structuredClone(s.checkout), { holder: 'ci@agent-2' });
-      const deployed = (await engine.deployed())['service-account']!;
-      if (deployed.rotation) await driver.resume('service-account');
-      else if (!deployed.lastRotatedAt) await driver.rotate('service-account');
+      await takeOver(driver, () => engine.deployed(), ['service-account']);
       assert.equal(keyset.items.length, 4, `call ${at}: one keypair made (${keyset.items.map((i) => i.id).join(', ')})`);
       assert.equal(keyset.primary, next, `call ${at}: the old next signs`);
       const trusted = keyset.items.filter((i) => i.distrustedAt === undefined).map((i) => i.id);
@@ -765,48 +744,26 @@ describe('driver: a two-credential run killed at any step, finished from a fresh
     const clean = await scenario('kubecost-thanos', twoCredentials);
     const counter: CrashCounter = { calls: 0, at: Number.POSITIVE_INFINITY, dead: false };
     const ports = clean.world.ports(clean.checkout);
-    const whole = new Driver(
-      {
-        ...ports,
-        engine: crashing(ports.engine, counter),
-        clusters: crashing(ports.clusters, counter),
-        cloud: crashing(ports.cloud, counter),
-      },
-      { policyPacks: ['policy'], holder: 'a' },
-    );
+    const dying = ['engine', 'clusters', 'cloud'] as const;
+    const whole = new Driver(dyingPorts(ports, counter, dying), { policyPacks: ['policy'], holder: 'a' });
     for (const name of names) await whole.rotate(name);
     const total = counter.calls;
 
     for (let at = 1; at <= total; at += 3) {
-      // GIVEN an agent running `rotate --all` that dies at call `at`
+      // GIVEN an agent rotating both, one after the other, that dies at call `at`
       const s = await scenario('kubecost-thanos', twoCredentials);
-      const first = s.world.ports(s.checkout);
       const c: CrashCounter = { calls: 0, at, dead: false };
-      const agent1 = new Driver(
-        { ...first, engine: crashing(first.engine, c), clusters: crashing(first.clusters, c), cloud: crashing(first.cloud, c) },
-        { policyPacks: ['policy'], holder: 'ci@agent-1' },
-      );
-      await (async () => {
-        for (const name of names) await agent1.rotate(name);
-      })().then(
-        () => assert.fail(`no crash at call ${at}`),
-        (e: unknown) =>
-          assert.ok(
-            e instanceof Crash || (e as Error).name === 'Crash' || (e as { cause?: unknown }).cause instanceof Crash,
-            `call ${at}: ${String(e)}`,
-          ),
+      const agent1 = new Driver(dyingPorts(s.world.ports(s.checkout), c, dying), { policyPacks: ['policy'], holder: 'ci@agent-1' });
+      await dies(
+        (async () => {
+          for (const name of names) await agent1.rotate(name);
+        })(),
+        at,
       );
       // WHEN a new agent with a fresh checkout of the repository (nothing was committed) finishes the run
       s.world.clock.advance(2 * 3600_000);
       const { driver, engine } = s.driver(structuredClone(s.checkout), { holder: 'ci@agent-2' });
-      let finishing = false;
-      for (const name of names) {
-        const deployed = (await engine.deployed())[name]!;
-        if (deployed.rotation) await driver.resume(name);
-        else if (!deployed.lastRotatedAt) await driver.rotate(name);
-        else continue;
-        finishing = true;
-      }
+      const finishing = (await takeOver(driver, () => engine.deployed(), names)).size > 0;
       // THEN both credentials finished, each freed key regenerated once, and the checkout matches the stack
       const after = await engine.deployed();
       for (const name of names) {
@@ -984,28 +941,21 @@ describe('driver: several credentials rotated together', () => {
     const clean = await scenario('kubecost-thanos', twoCredentials);
     const counter: CrashCounter = { calls: 0, at: Number.POSITIVE_INFINITY, dead: false };
     const ports = clean.world.ports(clean.checkout);
-    const dying = (p: typeof ports, c: CrashCounter) => ({
-      ...p,
-      engine: crashing(p.engine, c),
-      clusters: crashing(p.clusters, c),
-      cloud: crashing(p.cloud, c),
-    });
-    await new Driver(dying(ports, counter), { policyPacks: ['policy'], holder: 'a' }).rotateTogether(names);
+    const dying = ['engine', 'clusters', 'cloud'] as const;
+    await new Driver(dyingPorts(ports, counter, dying), { policyPacks: ['policy'], holder: 'a' }).rotateTogether(names);
     const total = counter.calls;
     for (let at = 1; at <= total; at += 2) {
       const s = await scenario('kubecost-thanos', twoCredentials);
       const c: CrashCounter = { calls: 0, at, dead: false };
-      await new Driver(dying(s.world.ports(s.checkout), c), { policyPacks: ['policy'], holder: 'ci@agent-1' }).rotateTogether(names).then(
-        () => assert.fail(`no crash at call ${at}`),
-        (e: unknown) => assert.ok(e instanceof Crash || (e as { cause?: unknown }).cause instanceof Crash, `call ${at}: ${String(e)}`),
+      await dies(
+        new Driver(dyingPorts(s.world.ports(s.checkout), c, dying), { policyPacks: ['policy'], holder: 'ci@agent-1' }).rotateTogether(
+          names,
+        ),
+        at,
       );
       s.world.clock.advance(2 * 3600_000);
       const { driver, engine } = s.driver(structuredClone(s.checkout), { holder: 'ci@agent-2' });
-      for (const name of names) {
-        const deployed = (await engine.deployed())[name]!;
-        if (deployed.rotation) await driver.resume(name);
-        else if (!deployed.lastRotatedAt) await driver.rotate(name);
-      }
+      await takeOver(driver, () => engine.deployed(), names);
       const after = await engine.deployed();
       for (const name of names) {
         assert.equal(after[name]!.rotation, undefined, `call ${at}: ${name} finished`);
