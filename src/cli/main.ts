@@ -284,6 +284,11 @@ export function buildCli(io: Io): Command {
       raw,
       ...(opts.kubeQps ? { kubeQps: opts.kubeQps } : {}),
     });
+    /** With --commit (and a real stack), commits the stack file; the file committed. */
+    const commitStack = async (message: string): Promise<string | undefined> =>
+      opts.commit && !opts.simulate
+        ? load.commit().commitStackFile(projectRoot, opts.stack, message, new (load.process().ProcessCommands)())
+        : undefined;
     let names = opts.credential;
     if (action === 'rotate' && names.length === 0) {
       names = opts.all
@@ -295,17 +300,8 @@ export function buildCli(io: Io): Command {
         const adopted = await new (load.driver().Driver)(ports, { policyPacks: [], holder: load.ports().lockHolder() }).adopt();
         if (adopted.length) {
           io.out(`stack ${opts.stack}: the checkout was behind the deployed stack for ${adopted.join(', ')}; adopted it\n`);
-          if (opts.commit && !opts.simulate) {
-            const file = await load
-              .commit()
-              .commitStackFile(
-                projectRoot,
-                opts.stack,
-                `keyslot: adopt the deployed state of ${adopted.join(', ')}`,
-                new (load.process().ProcessCommands)(),
-              );
-            io.out(`committed ${file}\n`);
-          }
+          const file = await commitStack(`keyslot: adopt the deployed state of ${adopted.join(', ')}`);
+          if (file) io.out(`committed ${file}\n`);
         }
         return;
       }
@@ -351,17 +347,8 @@ export function buildCli(io: Io): Command {
     // Committed after each credential: a run that dies on the second one leaves the first one's
     // changes in the repository, and resume adopts the rest from the deployed stack.
     const committed = async (r: RotationResult): Promise<RotationResult> => {
-      if (opts.commit && !opts.simulate) {
-        const file = await load
-          .commit()
-          .commitStackFile(
-            projectRoot,
-            opts.stack,
-            `keyslot: ${action} ${r.credential} (${r.rotationId})`,
-            new (load.process().ProcessCommands)(),
-          );
-        io.out(`committed ${file} (${r.credential})\n`);
-      }
+      const file = await commitStack(`keyslot: ${action} ${r.credential} (${r.rotationId})`);
+      if (file) io.out(`committed ${file} (${r.credential})\n`);
       return r;
     };
     const act = (name: string) =>

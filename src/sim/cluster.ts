@@ -768,8 +768,13 @@ export class SimCluster {
   /** Adds API servers that read their signing key and trusted keys from `read` at every restart (kOps: the applied state store). */
   addControlPlaneReading(read: SimControlPlane['read'], servers = 3): SimControlPlane {
     this.controlPlane = { read, servers: Array.from({ length: servers }, () => ({ signer: '', trusted: '', restartedAt: this.now() })) };
-    for (let i = 0; i < servers; i++) this.restartApiServer(i);
+    this.restartApiServers();
     return this.controlPlane;
+  }
+
+  /** Every API server restarts now and reads its keys again (a cluster booting; a rolling update without its pace). */
+  restartApiServers(): void {
+    for (const i of this.controlPlane?.servers.keys() ?? []) this.restartApiServer(i);
   }
 
   /** One API server restarts (a control-plane rolling update) and reads its key and trust bundle again. */

@@ -258,7 +258,7 @@ export function buildWorld(config: StackConfig, start?: Date, tune: (spec: Workl
     commandMs: (command) => (rolledBy(command) ?? []).reduce((ms, c) => ms + (c.controlPlane?.servers.length ?? 0) * apiServerRestartMs, 0),
     boot: () => {
       for (const c of fleet.clusters.values()) {
-        for (const i of c.controlPlane?.servers.keys() ?? []) c.restartApiServer(i);
+        c.restartApiServers();
         c.bootPods();
       }
     },

@@ -4,6 +4,7 @@ import { RolloutFailedError } from '../../src/errors.ts';
 import { SimClock } from '../../src/sim/clock.ts';
 import { SimFleet, type SimCluster, type WorkloadSpec } from '../../src/sim/cluster.ts';
 import { eventually, FastClock, Kubectl, kubectlVersion } from '../fixtures/kubectl.ts';
+import { addCsiConsumer } from '../fixtures/csi.ts';
 import { KubeApiEmulator } from '../fixtures/kubeApiEmulator.ts';
 
 const fastRetry = { retries: 2, minTimeoutMs: 1, maxTimeoutMs: 5 };
@@ -93,17 +94,7 @@ describe('the Kubernetes API emulator, judged by a real kubectl', () => {
 
     it("lists the CSI driver's SecretProviderClassPodStatus objects, one per mounting pod", async () => {
       cluster.readStore = () => 'value';
-      cluster.addWorkload({
-        kind: 'deployment',
-        namespace: 'workload',
-        name: 'catalog',
-        replicas: 2,
-        podStartMs: 1000,
-        secrets: ['store:kv/Cosmos'],
-        secretProviderClass: 'azure-kv',
-      });
-      cluster.enableCsi(120_000, () => '0123456789abcdef0123456789abcdef');
-      cluster.bootPods();
+      addCsiConsumer(cluster, 'kv/Cosmos', () => '0123456789abcdef0123456789abcdef');
       const got = await kubectl.run('get', 'secretproviderclasspodstatuses', '-n', 'workload', '-o', 'json');
       assert.equal(got.code, 0, got.stderr);
       const items = (

@@ -16,6 +16,7 @@ import {
 } from '../../src/errors.ts';
 import { SimClock } from '../../src/sim/clock.ts';
 import { SimFleet, simKeyId, type SimCluster } from '../../src/sim/cluster.ts';
+import { addCsiConsumer } from '../fixtures/csi.ts';
 import { KubeApiEmulator } from '../fixtures/kubeApiEmulator.ts';
 
 const fastRetry = { retries: 2, minTimeoutMs: 1, maxTimeoutMs: 5 };
@@ -129,13 +130,18 @@ describe('adapter: Kubernetes (client-node) against the API emulator on 127.0.0.
   });
   afterEach(() => emulator.stop());
 
-  it('reads which key signs service-account tokens (a TokenRequest) and which signed each legacy token Secret, never the token', async () => {
-    // API servers that sign with key 2 and trust 1 and 2; a legacy token made while key 1 signed.
+  /** API servers that signed with key 1 when the legacy token `monitoring/exporter-token` was made, then restart signing with key 2. */
+  const legacyTokenThenKey2 = (trusted: string) => {
     let keys = { signer: 'sim:kops:eu/private@1', trusted: 'sim:kops:eu/public@1' };
     cluster.addControlPlaneReading(() => keys);
     cluster.addLegacyToken('monitoring', 'exporter-token');
-    keys = { signer: 'sim:kops:eu/private@2', trusted: 'sim:kops:eu/public@1\nsim:kops:eu/public@2' };
-    for (const i of cluster.controlPlane!.servers.keys()) cluster.restartApiServer(i);
+    keys = { signer: 'sim:kops:eu/private@2', trusted };
+    cluster.restartApiServers();
+  };
+
+  it('reads which key signs service-account tokens (a TokenRequest) and which signed each legacy token Secret, never the token', async () => {
+    // API servers that sign with key 2 and trust 1 and 2; a legacy token made while key 1 signed.
+    legacyTokenThenKey2('sim:kops:eu/public@1\nsim:kops:eu/public@2');
     const signing = await fleet.signingKeyId('eu');
     assert.equal(signing, simKeyId('sim:kops:eu/public@2'));
     const legacy = await fleet.serviceAccountTokenSecrets('eu');
@@ -147,11 +153,7 @@ describe('adapter: Kubernetes (client-node) against the API emulator on 127.0.0.
   });
 
   it('reissues every legacy token Secret by removing its token (the token controller signs anew) and lists every workload', async () => {
-    let keys = { signer: 'sim:kops:eu/private@1', trusted: 'sim:kops:eu/public@1' };
-    cluster.addControlPlaneReading(() => keys);
-    cluster.addLegacyToken('monitoring', 'exporter-token');
-    keys = { signer: 'sim:kops:eu/private@2', trusted: 'sim:kops:eu/public@2' };
-    for (const i of cluster.controlPlane!.servers.keys()) cluster.restartApiServer(i);
+    legacyTokenThenKey2('sim:kops:eu/public@2');
     assert.equal(await fleet.reissueServiceAccountTokens('eu'), 1);
     assert.deepEqual(
       (await fleet.serviceAccountTokenSecrets('eu')).map((s) => s.keyId),
@@ -164,17 +166,7 @@ describe('adapter: Kubernetes (client-node) against the API emulator on 127.0.0.
   it("reads the CSI driver's SecretProviderClassPodStatus of running pods: the version each mounts, before and after its poll", async () => {
     const stores = new Map([['kv-eu/Cosmos', 'v1-value']]);
     cluster.readStore = (id) => stores.get(id);
-    cluster.addWorkload({
-      kind: 'deployment',
-      namespace: 'workload',
-      name: 'catalog',
-      replicas: 2,
-      podStartMs: 1000,
-      secrets: ['store:kv-eu/Cosmos'],
-      secretProviderClass: 'azure-kv',
-    });
-    cluster.enableCsi(120_000, (id) => (stores.has(id) ? `ver-${stores.get(id)}` : undefined));
-    cluster.bootPods();
+    addCsiConsumer(cluster, 'kv-eu/Cosmos', (id) => (stores.has(id) ? `ver-${stores.get(id)}` : undefined));
     const statuses = await fleet.secretSyncStatus('eu', 'workload', 'azure-kv');
     assert.equal(statuses.length, 2);
     assert.deepEqual(statuses[0]!.objects, [{ id: 'secret/Cosmos', version: 'ver-v1-value' }]);

@@ -66,15 +66,7 @@ function one(violations: { message: string }[]): string {
 }
 
 describe('policy pack', () => {
-  const all = [
-    maxKeyAge(clock),
-    keyRotationDue(clock),
-    slotsDistinct,
-    trustBundleComplete,
-    secretsStaySecret,
-    iamTwoKeyLimit,
-    minRotationInterval,
-  ];
+  const all = keyslotPolicies(clock);
 
   it('passes the happy path on every policy', async () => {
     for (const policy of all) assert.deepEqual(await runPolicy(policy, happy().resources), [], policy.name);
