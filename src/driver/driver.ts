@@ -33,7 +33,9 @@ import {
   planCredential,
   splitWaves,
   tooSoon,
+  hoursBetween,
   compareIds,
+  assertStagedNext,
   kopsAdvance,
   kopsAfter,
   kopsCommands,
@@ -1135,8 +1137,8 @@ export class Driver {
     let slots: KopsSlots;
     try {
       slots = kopsSlots(keypairs, target);
-      // Refuses a keyset with no staged next, naming how to stage one; a disruptive run replaces everything.
-      if (mode !== 'disruptive') kopsAdvance(slots, keypairs, target);
+      // A disruptive run replaces everything; any other needs a staged next.
+      if (mode !== 'disruptive') assertStagedNext(slots, target);
     } catch (error) {
       throw new PreflightRefusedError(`credential ${cred.name}: ${(error as Error).message}`);
     }
@@ -1148,13 +1150,10 @@ export class Driver {
         credential: cred.name,
         message: `kOps keyset ${target.keyset}: the primary is keypair ${slots.primary}, the stack recorded ${recorded}; it was changed outside keyslot, and kOps is taken as the truth`,
       });
-    if (mode === 'rotate' && cred.lastRotatedAt) {
-      const since = (this.ports.clock.now().getTime() - Date.parse(cred.lastRotatedAt)) / 3_600_000;
-      if (since < source.tokenRefreshHours)
-        throw new TooSoonError(
-          `credential ${cred.name}: the last rotation finished at ${cred.lastRotatedAt}, ${since.toFixed(1)}h ago; projected service-account tokens are reissued with the new primary within tokenRefreshHours (${source.tokenRefreshHours}h), and this rotation distrusts the key that signed the older ones; wait (--force does not skip this; for an exposed key: --emergency)`,
-        );
-    }
+    if (mode === 'rotate' && tooSoon(cred.lastRotatedAt, source.tokenRefreshHours, this.ports.clock.now()))
+      throw new TooSoonError(
+        `credential ${cred.name}: the last rotation finished at ${cred.lastRotatedAt}, ${hoursBetween(cred.lastRotatedAt, this.ports.clock.now())!.toFixed(1)}h ago; projected service-account tokens are reissued with the new primary within tokenRefreshHours (${source.tokenRefreshHours}h), and this rotation distrusts the key that signed the older ones; wait (--force does not skip this; for an exposed key: --emergency)`,
+      );
     return { primary: slots.primary, ...(slots.next ? { next: slots.next } : {}), ...(slots.previous ? { previous: slots.previous } : {}) };
   }
 

@@ -105,10 +105,7 @@ export function kopsSlots(keypairs: readonly KopsKeypair[], target: KopsTarget):
  * done already, so a resumed flip repeats nothing. `update cluster --yes` is the caller's last step.
  */
 export function kopsAdvance(before: KopsSlots, now: readonly KopsKeypair[], target: KopsTarget): string[][] {
-  if (!before.next)
-    throw new Error(
-      `kOps keyset ${target.keyset} of ${target.clusterName} has no staged next keypair to promote; stage one first (kops create keypair ${target.keyset}, kops update cluster --yes, then a rolling update of the control plane) so every API server trusts it before it signs`,
-    );
+  assertStagedNext(before, target);
   const trusted = new Set(now.filter((k) => !k.distrusted).map((k) => k.id));
   if (!trusted.has(before.next) && !now.some((k) => k.id === before.next && k.primary))
     throw new Error(`kOps keyset ${target.keyset}: keypair ${before.next}, the next key this rotation promotes, is gone or distrusted`);
@@ -136,6 +133,14 @@ export function kopsReplaceAll(before: KopsSlots, now: readonly KopsKeypair[], t
   const primary = fresh[fresh.length - 2]!;
   if (!now.some((k) => k.id === primary && k.primary)) return [kopsCommands.promote(target, primary)];
   return now.filter((k) => !k.distrusted && old.has(k.id)).map((k) => kopsCommands.distrust(target, k.id));
+}
+
+/** A keyset can advance only with a staged next keypair, which every API server already trusts; throws naming how to stage one. */
+export function assertStagedNext(slots: KopsSlots, target: KopsTarget): asserts slots is KopsSlots & { readonly next: string } {
+  if (!slots.next)
+    throw new Error(
+      `kOps keyset ${target.keyset} of ${target.clusterName} has no staged next keypair to promote; stage one first (kops create keypair ${target.keyset}, kops update cluster --yes, then a rolling update of the control plane) so every API server trusts it before it signs`,
+    );
 }
 
 /** The slots after a rotation from `before`, read off the keyset once the flip's commands ran. */
