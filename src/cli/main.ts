@@ -407,7 +407,7 @@ export function buildCli(io: Io): Command {
     .addOption(required('-s, --stack <name>', 'stack name'))
     .addOption(new Option('--seed <n>', 'seed of the run').argParser(positiveInt).default(1))
     .addOption(new Option('--seeds <n>', 'run seeds 1..n').argParser(positiveInt))
-    .option('--world <file>', 'the fleet as it really is: extra consumers, replicas, start-up times (YAML)')
+    .option('--world <file>', "the deployment to drill against (YAML; default: the stack's reference world in worlds/, if shipped)")
     .option('--faults', 'inject one fault per seed: stuck or slow rollouts, API errors, failed log checks, a driver crash and resume')
     .option('--emergency', 'drill an emergency rotation (failures are counted, not refused)')
     .option('--disruptive', 'drill a disruptive rotation')
@@ -426,24 +426,31 @@ export function buildCli(io: Io): Command {
         stacksDir?: string;
       }) => {
         const { config, raw } = openStack(opts.stack, opts.stacksDir);
-        const world = opts.world ? load.worldFile().loadWorldFile(opts.world, config) : undefined;
+        const world = opts.world
+          ? { description: load.worldFile().loadWorldFile(opts.world, config), source: `world file ${opts.world}` }
+          : undefined;
         const mode: RotationMode = opts.disruptive ? 'disruptive' : opts.emergency ? 'emergency' : 'rotate';
         const seeds = opts.seeds ? Array.from({ length: opts.seeds }, (_, i) => i + 1) : [opts.seed];
         let held = true;
+        let world0: string | undefined;
         for (const seed of seeds) {
           const result = await load.drill().runDrill(opts.stack, raw, {
             seed,
             faults: Boolean(opts.faults),
             mode,
-            ...(world ? { editWorld: (w) => load.worldFile().applyWorldFile(w, world) } : {}),
+            ...(world ? { world } : {}),
           });
           held &&= load.renderDrill().drillHeld(result);
+          world0 ??= result.world;
           if (io.interactive && seeds.length > 1 && !opts.json)
             io.err(`\rseed ${seed}/${seeds.length}${seed === seeds.length ? '\n' : ''}`);
           if (opts.json) io.out(`${JSON.stringify({ ...result, events: seeds.length > 1 ? undefined : result.events })}\n`);
           else io.out(seeds.length > 1 ? load.renderDrill().drillLine(result) : load.renderDrill().renderDrill(result));
         }
-        if (seeds.length > 1 && !opts.json) io.out(`${seeds.length} seeds: ${held ? 'every invariant held' : 'invariants VIOLATED'}\n`);
+        if (seeds.length > 1 && !opts.json) {
+          const world = world0 ?? 'the world assumed from the stack';
+          io.out(`${seeds.length} seeds against ${world}: ${held ? 'every invariant held' : 'invariants VIOLATED'}\n`);
+        }
         if (!held) throw new DrillFailedError(`drill of ${opts.stack} found a rotation that would fail requests or break an invariant`);
       },
     );

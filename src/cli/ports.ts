@@ -19,6 +19,7 @@ import { AzureAccountKeys } from '../adapters/cloud/azure.ts';
 import { CloudRouter } from '../adapters/cloud/router.ts';
 import { defaultApiBudget, defaultRetryPolicy, KubernetesClusterFleet, kubeConfigsFor } from '../adapters/clusters/kubernetes.ts';
 import { buildWorld } from '../sim/world.ts';
+import { loadReferenceWorld } from '../drill/worldFile.ts';
 
 export interface PortsRequest {
   readonly stack: string;
@@ -52,7 +53,8 @@ function rememberAll(value: unknown): void {
 
 export const defaultPortsFactory: PortsFactory = async ({ stack, simulate, config, raw, kubeQps }) => {
   if (simulate) {
-    const world = buildWorld(config);
+    // The deployment a shipped stack rotates, when one is described (worlds/); else the stack's own.
+    const world = buildWorld(config, undefined, undefined, loadReferenceWorld(stack, config)?.description);
     const ports = world.ports(structuredClone(raw) as Record<string, unknown>);
     // The simulated stack starts deployed, as a real one would be before its first rotation.
     await ports.engine.up({ policyPacks: [] });

@@ -14,6 +14,7 @@ export function drillHeld(result: DrillResult): boolean {
 export function renderDrill(result: DrillResult): string {
   const lines = [
     `drill ${result.stack}, seed ${result.seed}, fault: ${result.fault}${result.faultDetail ? ` (${result.faultDetail})` : ''}`,
+    `world: ${result.world}`,
     '',
     ...result.events.filter((e) => e.type !== 'engine').map(eventLine),
     '',

@@ -26,7 +26,26 @@ import { gardenerDelayMs, rolloutDurationMs, SimCluster, type SimWorkload, type 
 import { dyingPorts, isAgentCrash, takeOver } from '../sim/crash.ts';
 import { Traffic } from '../sim/traffic.ts';
 import { keyOwner } from '../sim/cloud.ts';
-import { buildWorld, type World } from '../sim/world.ts';
+import type { WorldDescription } from '../sim/description.ts';
+import { assumedWorld, buildWorld, type World } from '../sim/world.ts';
+import { loadReferenceWorld } from './worldFile.ts';
+
+/**
+ * The drill's clock starts here, or later: an hour after the newest time the stack records, and
+ * no sooner than each credential's minimum interval after its last rotation (the policy pack would
+ * refuse earlier), so a stack rotated yesterday drills today as it would rotate.
+ */
+const drillEpochMs = Date.parse('2026-11-24T00:00:00Z');
+
+function drillStart(config: StackConfig): Date {
+  let start = drillEpochMs;
+  for (const c of config.credentials) {
+    for (const t of [c.lastRotatedAt, ...Object.values(c.generations ?? {}).map((g) => (g as { createdAt?: string }).createdAt)])
+      if (t) start = Math.max(start, Date.parse(t) + 3600_000);
+    if (c.lastRotatedAt) start = Math.max(start, Date.parse(c.lastRotatedAt) + c.minIntervalHours * 3600_000);
+  }
+  return new Date(Math.ceil(start / 3600_000) * 3600_000);
+}
 
 export type Fault =
   | 'none'
@@ -62,6 +81,12 @@ export interface DrillOptions {
    * consumers once); false: one after another, as `rotate --credential` one at a time. @default true
    */
   readonly together?: boolean;
+  /**
+   * The deployment to drill against: a world file (`--world`), taken as written. @default the
+   * stack's reference world (`worlds/<stack>.yaml`) when one is shipped, else the world its own
+   * stages assume, which cannot show a forgotten consumer (the result says which)
+   */
+  readonly world?: { readonly description: WorldDescription; readonly source: string };
   /** Changes the world before the run (a consumer no stage restarts, say). */
   readonly editWorld?: (world: World, config: StackConfig) => void;
   /** Rewrites each plan (mutation tests of the drill itself). */
@@ -91,6 +116,8 @@ export interface Invariant {
 
 export interface DrillResult {
   readonly stack: string;
+  /** Where the simulated deployment came from: a reference world, a world file, or the stack's own stages. */
+  readonly world: string;
   readonly seed: number;
   readonly fault: Fault;
   /** Where the fault landed, or that the world had nothing to inject it into. */
@@ -216,16 +243,26 @@ export async function runDrill(stack: string, raw: Readonly<Record<string, unkno
   const rng = xoroshiro128plus(options.seed);
   const pick = (from: number, to: number) => uniformInt(rng, from, to);
   const fault: Fault = options.faults ? faultKinds[pick(0, faultKinds.length - 1)]! : 'none';
-  const config = parseStackConfig(stack, raw, `stack ${stack}`);
-  // The derived world runs its consumers highly available: a Deployment surges, so one replica
-  // keeps serving while it restarts; a StatefulSet or DaemonSet replaces pods in place, so it gets
-  // at least two. A world file with a single-replica StatefulSet shows the gap that leaves.
+  // Recorded times are judged against the real clock: the drill's own clock starts after them.
+  const config = parseStackConfig(stack, raw, `stack ${stack}`, new Date());
+  const reference = options.world ? undefined : loadReferenceWorld(stack, config);
+  const chosen = options.world ?? reference;
+  // Reference and assumed worlds run their consumers highly available, in seeded variations: a
+  // Deployment surges, so one replica keeps serving while it restarts; a StatefulSet or DaemonSet
+  // replaces pods in place, so it gets at least two. A world file is taken as written: a
+  // single-replica StatefulSet there shows the gap that leaves.
   const tune = (spec: WorkloadSpec): WorkloadSpec => ({
     ...spec,
     replicas: pick(spec.kind === 'deployment' ? 1 : 2, 4),
     podStartMs: (fault === 'slow-rollout' ? pick(30, 120) : pick(2, 20)) * 1000,
   });
-  const world = buildWorld(config, new Date('2026-11-24T00:00:00Z'), tune);
+  const world = buildWorld(
+    config,
+    drillStart(config),
+    options.world ? (spec) => (fault === 'slow-rollout' ? { ...spec, podStartMs: pick(30, 120) * 1000 } : spec) : tune,
+    chosen?.description ?? assumedWorld(config),
+  );
+  const worldSource = chosen?.source ?? "assumed from the stack's own stages (cannot show a forgotten consumer; pass --world)";
   // A Cosmos DB key regeneration takes minutes; the slot has no working key meanwhile.
   const regenerationMs = new Map(
     config.credentials
@@ -241,6 +278,7 @@ export async function runDrill(stack: string, raw: Readonly<Record<string, unkno
   await world.ports(checkout).engine.up({ policyPacks: [] });
   world.boot();
   world.clock.advance(3600_000);
+  const before = await world.ports(checkout).engine.deployed();
   const traffic = new Traffic(world.fleet, world.cloud, world.clock, 1, options.meter);
   const upsBefore = world.backend.ups.length;
 
@@ -369,7 +407,8 @@ export async function runDrill(stack: string, raw: Readonly<Record<string, unkno
     };
     try {
       if (fault === 'crash-resume') {
-        const state = { calls: 0, at: pick(1, 40), dead: false };
+        // The agent dies at a port call after the rotation's first up began, never in preflight alone.
+        const state = { calls: 0, at: pick(1, 12), dead: false, armOn: 'up' };
         try {
           await rotateAll(driverFor(dyingPorts({ ...ports, clusters }, state, ['engine', 'clusters', 'cloud']), 'drill@agent-1'));
           outcome('rotated');
@@ -380,7 +419,7 @@ export async function runDrill(stack: string, raw: Readonly<Record<string, unkno
           world.clock.advance(2 * 3600_000);
           engine = world.ports(structuredClone(raw) as Record<string, unknown>).engine;
           const fresh = { ...world.ports(engine.checkout()), engine };
-          await takeOver(driverFor(fresh, 'drill@agent-2'), () => engine.deployed(), names, mode);
+          await takeOver(driverFor(fresh, 'drill@agent-2'), () => engine.deployed(), names, mode, before);
           outcome('rotated after a crash and resume');
         }
       } else {
@@ -397,6 +436,20 @@ export async function runDrill(stack: string, raw: Readonly<Record<string, unkno
   }
   // Keep the traffic flowing a while: a consumer left on a dead key shows up here.
   world.clock.advance(600_000);
+  // A credential reported rotated must have changed slot and generation in what is deployed.
+  const after = await engine.deployed();
+  for (const [name, outcome] of Object.entries(outcomes)) {
+    if (!outcome.startsWith('rotated')) continue;
+    const was = before[name];
+    const now = after[name];
+    if (!was || !now || was.scheme === 'managed') continue;
+    const generations = (s: typeof was) => JSON.stringify(Object.values(s.slots).map((x) => x.generation));
+    // A dual credential flips its active slot; a keyset keeps `primary` and advances its generations.
+    const flipped = was.scheme !== 'dual' || mode === 'disruptive' || now.activeSlot !== was.activeSlot;
+    if (now.rotation || !flipped || generations(now) === generations(was))
+      outcomes[name] =
+        `failed: reported ${outcome}, but the deployed stack shows ${now.rotation ? 'a rotation still in flight' : `slot ${now.activeSlot} and generations ${generations(now)} (were ${was.activeSlot}, ${generations(was)})`}`;
+  }
 
   const started = events.filter((e) => e.type === 'rotation-started').map((e) => Date.parse(e.at));
   const finished = events.filter((e) => e.type === 'rotation-finished').map((e) => Date.parse(e.at));
@@ -416,12 +469,17 @@ export async function runDrill(stack: string, raw: Readonly<Record<string, unkno
   const twice = [...restartCounts].filter(([, n]) => n > 1).map(([w]) => w.replace(/ (\S+)$/, ' in rotation $1'));
   const consumers = new Set([...restartCounts.keys()].map((k) => k.replace(/ \S+$/, ''))).size;
   const restartsPerConsumer = consumers ? [...restartCounts.values()].reduce((a, b) => a + b, 0) / consumers : 0;
-  const onDeadKeys = [...world.fleet.clusters.values()].flatMap((c) =>
-    c
+  // A pod is live only if every credential it holds is; a Shoot's controllers hold the provider
+  // credential of their last reconcile.
+  const onDeadKeys = [...world.fleet.clusters.values()].flatMap((c) => [
+    ...c
       .presentedKeys()
       .filter(({ pod }) => !(c.accepts?.(pod.loaded) ?? true))
-      .map(({ workload, pod }) => `${c.name} ${workload.namespace}/${workload.name} ${pod.name}`),
-  );
+      .map(({ workload, pod }) => `${c.name} ${workload.namespace}/${workload.kind}/${workload.name} ${pod.name}`),
+    ...[...c.shoots.values()]
+      .filter((shoot) => shoot.credentials !== undefined && !(c.accepts?.(shoot.credentials) ?? true))
+      .map((shoot) => `${c.name} shoot ${shoot.namespace}/${shoot.name} still uses the old key`),
+  ]);
   const downtimeMs = [...t.downtimeBy.values()].reduce((a, b) => a + b, 0);
   const failures = [...t.failures].map(([w, at]) => `${w} from ${new Date(at).toISOString()}`);
   const invariants: Invariant[] = [
@@ -459,14 +517,16 @@ export async function runDrill(stack: string, raw: Readonly<Record<string, unkno
       held: twice.length === 0,
       detail: twice.length ? `restarted more than once: ${twice.join(', ')}` : `${consumers} consumer(s)`,
     },
+    // In every mode: an emergency may fail requests on the way, never leave the fleet on dead keys.
     {
       name: 'the fleet ends on live keys',
-      held: tolerant || onDeadKeys.length === 0,
+      held: onDeadKeys.length === 0,
       detail: onDeadKeys.length ? onDeadKeys.join('; ') : 'every pod holds an accepted key',
     },
   ];
   return {
     stack,
+    world: worldSource,
     seed: options.seed,
     fault,
     faultDetail: fault === 'none' ? '' : injected.length ? injected.join('; ') : 'drawn, but nothing in this world to inject it into',

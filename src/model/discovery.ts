@@ -41,6 +41,8 @@ export interface DiscoveredConsumer {
   readonly secrets: readonly string[];
   readonly replicas: number;
   readonly containers: readonly string[];
+  /** Set when it reads Key Vault secrets (`store:` entries) through this SecretProviderClass. */
+  readonly secretProviderClass?: string;
 }
 
 /** The Secrets a credential delivers on each cluster, as `namespace/name`. */

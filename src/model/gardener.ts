@@ -10,6 +10,15 @@ export interface ShootView {
   /** Set when `metadata.deletionTimestamp` is set or the deletion is confirmed by annotation. */
   readonly beingDeleted: boolean;
   readonly lastOperation?: { readonly type: string; readonly state: string; readonly lastUpdateTime?: string };
+  /** `metadata.generation` and `status.observedGeneration`. */
+  readonly generation?: number;
+  readonly observedGeneration?: number;
+  /** `spec.hibernation.enabled`. */
+  readonly hibernated?: boolean;
+  /** `status.gardener.version`: the Gardener that last acted on it, which is the landscape's. */
+  readonly gardenerVersion?: string;
+  /** The `gardener.cloud/operation` annotation, when one is pending. */
+  readonly pendingOperation?: string;
   /** `.status.credentials.rotation`, by kind (`kubeconfig`, `sshKeypair`, ...). */
   readonly rotation: Readonly<Record<string, RotationStatus>>;
 }
@@ -94,6 +103,10 @@ export function operationCompleted(shoot: ShootView, operation: string, since: D
  * `-start` phase finished (phase Prepared).
  */
 export function refusedOperation(shoot: ShootView, operation: string): string | undefined {
+  // Removed with static token kubeconfigs in v1.114: the API server answers 422 Unsupported value
+  // (gardener/gardener v1.114.0, pkg/apis/core/validation/shoot.go availableShootOperations).
+  if (operation === 'rotate-kubeconfig-credentials' && shoot.gardenerVersion && gardenerAtLeast(shoot.gardenerVersion, 1, 114))
+    return `Gardener v${shoot.gardenerVersion} has no ${operation} (removed in v1.114 with static token kubeconfigs); rotate with rotate-credentials-start then rotate-credentials-complete, and hand out short-lived kubeconfigs (shoots/adminkubeconfig)`;
   const kind = rotationKindOf(operation);
   if (!kind || rotationPhaseOf(operation) !== 'complete') return undefined;
   const phase = shoot.rotation[kind]?.phase;
@@ -101,11 +114,42 @@ export function refusedOperation(shoot: ShootView, operation: string): string | 
   return `${operation} needs .status.credentials.rotation.${kind}.phase Prepared, found ${phase ?? 'none'}; run the matching -start operation first`;
 }
 
-/** Whether the Shoot reconciled successfully after its credential changed at `since`. */
-export function reconciledSince(shoot: ShootView, since: Date): boolean {
-  return shoot.lastOperation?.state === 'Succeeded' && after(shoot.lastOperation.lastUpdateTime, since);
+/** Whether the landscape's Gardener is at least `major.minor`; an unknown version is taken as current. */
+export function gardenerAtLeast(version: string | undefined, major: number, minor: number): boolean {
+  if (!version) return true;
+  const [a, b] = version.replace(/^v/, '').split('.').map(Number) as [number, number];
+  return a > major || (a === major && b >= minor);
 }
 
-export function reconcileFailed(shoot: ShootView, since: Date): boolean {
-  return shoot.lastOperation?.state === 'Failed' && after(shoot.lastOperation.lastUpdateTime, since);
+/**
+ * The `gardener.cloud/operation` value that asks for a reconcile now without dropping an operation
+ * already pending: several operations share the annotation separated by ";" from Gardener v1.133
+ * (gardener/gardener v1.149.3, pkg/apis/core/v1beta1/constants/types_constants.go
+ * GardenerOperationsSeparator); an older Gardener takes one, so keyslot waits for the other instead.
+ */
+export function reconcileAnnotation(shoot: ShootView): { value: string } | { busy: string } {
+  const pending = shoot.pendingOperation;
+  if (!pending) return { value: 'reconcile' };
+  if (pending.split(';').includes('reconcile')) return { value: pending };
+  if (gardenerAtLeast(shoot.gardenerVersion, 1, 133)) return { value: `${pending};reconcile` };
+  return { busy: `operation ${pending} is pending and Gardener v${shoot.gardenerVersion} takes one at a time (several from v1.133)` };
+}
+
+/**
+ * Whether the Shoot finished a reconcile that started at or after `generation` (the one the
+ * `reconcile` annotation produced): gardenlet sets observedGeneration when it starts an operation
+ * and lastOperation Succeeded when it ends (pkg/gardenlet/controller/shoot/shoot/reconciler.go), so
+ * this reconcile read the Secret as it is since `since`.
+ */
+export function reconciledAfter(shoot: ShootView, generation: number, since: Date): boolean {
+  return (
+    (shoot.observedGeneration ?? 0) >= generation &&
+    shoot.lastOperation?.state === 'Succeeded' &&
+    after(shoot.lastOperation.lastUpdateTime, since)
+  );
+}
+
+/** A Shoot gardenlet will not reconcile until someone annotates it `retry` (IsShootFailedAndUpToDate). */
+export function reconcileFailed(shoot: ShootView): boolean {
+  return shoot.lastOperation?.state === 'Failed';
 }

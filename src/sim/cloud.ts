@@ -162,10 +162,12 @@ export class SimCloud {
     if (this.acceptsCache.version !== this.version) this.acceptsCache = { version: this.version, answers: new Map() };
     let answer = this.acceptsCache.answers.get(text);
     if (answer === undefined) {
-      answer = false;
-      for (const token of tokensIn(text)) {
+      // Live only if every key it holds is: a consumer of two credentials fails on either one.
+      const tokens = tokensIn(text);
+      answer = tokens.length > 0;
+      for (const token of tokens) {
         const key = this.live.get(token);
-        if (key && key.status === 'Active' && key.readyAt <= this.clock.now().getTime()) answer = true;
+        if (key?.status !== 'Active' || key.readyAt > this.clock.now().getTime()) answer = false;
       }
       this.acceptsCache.answers.set(text, answer);
     }
@@ -187,7 +189,8 @@ export class SimCloud {
 
 /** Every simulated key token in a text (a pod's loaded Secret, a template's output). */
 export function tokensIn(text: string): string[] {
-  return text.match(/sim:[^\s"'\\,}]+/g) ?? [];
+  // A key inside a connection string ends at its ";" (`AccountKey=…;EndpointSuffix=…`).
+  return text.match(/sim:[^\s"'\\,;}]+/g) ?? [];
 }
 
 /** Who owns a source's keys in the simulated cloud. */

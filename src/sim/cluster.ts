@@ -30,6 +30,8 @@ export interface SimPod {
    * reissued every `tokenRefreshMs`.
    */
   loaded: string;
+  /** Its Secrets Store CSI mount: each store object's value and version (pods of a SecretProviderClass only). */
+  mounts?: Record<string, { value: string; version: string }>;
   /** When its token was last issued (token readers only). */
   tokenIssuedAt?: number;
   readonly logs: { at: number; container: string; line: string }[];
@@ -163,12 +165,31 @@ export interface RolloutStatus {
 export interface SimShoot {
   readonly namespace: string;
   readonly name: string;
-  readonly secretBinding: string;
+  /** `spec.secretBindingName`: the binding whose Secret the Shoot's infrastructure uses. */
+  readonly secretBinding?: string;
   readonly annotations: Record<string, string>;
   deletionTimestamp?: string;
-  lastOperation?: { type: string; state: 'Processing' | 'Succeeded' | 'Failed'; lastUpdateTime: string; doneAt: number };
+  /** `metadata.generation`: bumped by a spec change and by the `reconcile`, `retry` and rotate-* operations. */
+  generation: number;
+  /** `status.observedGeneration`: set to the generation when gardenlet starts an operation. */
+  observedGeneration: number;
+  /** `spec.hibernation.enabled`: still reconciled (the reconcile flow is what hibernates it). */
+  hibernated: boolean;
+  lastOperation?: { type: string; state: 'Processing' | 'Succeeded' | 'Error' | 'Failed'; lastUpdateTime: string; doneAt: number };
   rotation: Record<string, RotationStatus & { doneAt?: number }>;
+  /**
+   * What the Shoot's controllers (infrastructure, machines, cloud-controller-manager in its control
+   * plane) authenticate with: the bound Secret's data as of the last successful reconcile.
+   */
+  credentials?: string;
+  /** The bound Secret's data as the reconcile in progress read it. */
+  reconciling?: string;
+  /** When the last reconcile finished: the next periodic one is a sync period later. */
+  lastReconcileAt: number;
 }
+
+/** A Key Vault secret value placed by hand before keyslot: a delivery overwrites it. */
+export const placedByHand = 'placed-by-hand';
 
 export interface SimSecret {
   /** @default Opaque */
@@ -255,7 +276,15 @@ export class SimCluster {
   readonly secrets = new Map<string, SimSecret>();
   readonly workloads = new Map<string, SimWorkload>();
   readonly shoots = new Map<string, SimShoot>();
+  /** SecretBindings (and CredentialsBindings) by `namespace/name`: the Secret each refers to. */
   readonly secretBindings = new Map<string, string>();
+  /**
+   * Gardener, when this is a garden cluster: its version (which operations its API server takes) and
+   * the gardenlet's sync period (a Shoot reconciles that long after its last reconcile).
+   */
+  gardener?: { readonly version: readonly [number, number]; readonly syncPeriodMs: number };
+  /** Whether the API servers answer anonymous requests (kOps: `--anonymous-auth=false`). */
+  anonymousAuth = true;
   readonly leases = new Map<string, SimLease>();
   /** Namespaces created explicitly (those holding objects exist implicitly). */
   readonly namespaces = new Set<string>();
@@ -281,9 +310,15 @@ export class SimCluster {
    */
   csi?: {
     readonly pollMs: number;
+    /**
+     * `--enable-secret-rotation`: false upstream by default (kubernetes-sigs/secrets-store-csi-driver
+     * v1.5.6, cmd/secrets-store-csi-driver/main.go; the chart's enableSecretRotation and the AKS
+     * add-on alike). Off, a mount keeps what it got when the pod started; on, every mount is
+     * refreshed every `pollMs` (pkg/rotation/reconciler.go).
+     */
+    readonly rotation: boolean;
     readonly versionOf: (id: string) => string | undefined;
     lastPollAt: number;
-    readonly synced: Map<string, { value: string; version?: string }>;
   };
   /** Bumped whenever a pod starts, goes or gets a new token, or an API server restarts: what traffic caches its view on. */
   version = 0;
@@ -384,17 +419,10 @@ export class SimCluster {
       updatedAt: changed ? this.now() : (current?.updatedAt ?? this.now()),
       resourceVersion: (current?.resourceVersion ?? 0) + 1,
     });
-    if (!changed) return;
-    for (const shoot of this.shoots.values()) {
-      if (shoot.namespace === namespace && this.secretBindings.get(SimCluster.key(namespace, shoot.secretBinding)) === name) {
-        shoot.lastOperation = {
-          type: 'Reconcile',
-          state: 'Processing',
-          lastUpdateTime: new Date(this.now()).toISOString(),
-          doneAt: this.now() + gardenerDelayMs.reconcile,
-        };
-      }
-    }
+    // No Shoot reconciles because its provider Secret changed: gardenlet's shoot controller watches
+    // Shoots only, through a GenerationChangedPredicate (gardener/gardener v1.149.3,
+    // pkg/gardenlet/controller/shoot/shoot/add.go); docs/usage/shoot-operations/shoot_credentials_rotation.md
+    // says to annotate gardener.cloud/operation=reconcile after updating the Secret.
   }
 
   deleteSecret(namespace: string, name: string): void {
@@ -483,11 +511,60 @@ export class SimCluster {
     return undefined;
   }
 
-  addShoot(namespace: string, name: string, secretBinding: string, secretName: string): SimShoot {
-    this.secretBindings.set(SimCluster.key(namespace, secretBinding), secretName);
-    const shoot: SimShoot = { namespace, name, secretBinding, annotations: {}, rotation: {} };
+  /** A SecretBinding `name` that refers to the Secret `secret` of its namespace. */
+  addBinding(namespace: string, name: string, secret: string): void {
+    this.secretBindings.set(SimCluster.key(namespace, name), secret);
+  }
+
+  /** Runs Gardener here: `version` as `major.minor[.patch]`. */
+  runGardener(version: string, syncPeriodMs: number): void {
+    const [major, minor] = version.replace(/^v/, '').split('.').map(Number) as [number, number];
+    this.gardener = { version: [major, minor], syncPeriodMs };
+  }
+
+  /** A Shoot; `secret` (older callers) also adds its binding. */
+  addShoot(namespace: string, name: string, secretBinding?: string, secret?: string | { hibernated?: boolean }): SimShoot {
+    if (secretBinding && typeof secret === 'string') this.addBinding(namespace, secretBinding, secret);
+    const shoot: SimShoot = {
+      namespace,
+      name,
+      ...(secretBinding ? { secretBinding } : {}),
+      annotations: {},
+      rotation: {},
+      generation: 1,
+      observedGeneration: 1,
+      hibernated: typeof secret === 'object' ? Boolean(secret.hibernated) : false,
+      lastReconcileAt: this.now(),
+    };
     this.shoots.set(SimCluster.key(namespace, name), shoot);
     return shoot;
+  }
+
+  /** The data of the Secret the Shoot's binding refers to, as its controllers would read it. */
+  private boundCredentials(shoot: SimShoot): string | undefined {
+    if (!shoot.secretBinding) return undefined;
+    const secret = this.secretBindings.get(SimCluster.key(shoot.namespace, shoot.secretBinding));
+    const data = secret === undefined ? undefined : this.secrets.get(SimCluster.key(shoot.namespace, secret))?.data;
+    return data ? JSON.stringify(data) : undefined;
+  }
+
+  /** gardenlet starts a reconcile: observedGeneration catches up, lastOperation Processing (reconciler.go). */
+  private startReconcile(shoot: SimShoot, at: number): void {
+    shoot.observedGeneration = shoot.generation;
+    // The flow reads the provider Secret as it is when it starts.
+    shoot.reconciling = this.boundCredentials(shoot);
+    shoot.lastOperation = {
+      type: 'Reconcile',
+      state: 'Processing',
+      lastUpdateTime: new Date(at).toISOString(),
+      doneAt: at + gardenerDelayMs.reconcile,
+    };
+  }
+
+  /** The Gardener version here is at least `major.minor`; true when no version is modelled. */
+  gardenerAtLeast(major: number, minor: number): boolean {
+    const v = this.gardener?.version;
+    return !v || v[0] > major || (v[0] === major && v[1] >= minor);
   }
 
   /**
@@ -495,52 +572,89 @@ export class SimCluster {
    * the wire) for a Shoot being deleted. A rotation operation reports progress in
    * `.status.credentials.rotation.<kind>`; any other runs as a reconcile.
    */
-  annotateShoot(shoot: SimShoot, operation: string): 'accepted' | 'being-deleted' | { refused: string } {
+  annotateShoot(shoot: SimShoot, value: string): 'accepted' | 'being-deleted' | { refused: string } {
     this.sync();
     if (shoot.deletionTimestamp || shoot.annotations[deletionConfirmationAnnotation] === 'true') return 'being-deleted';
-    const refused = refusedOperation({ name: shoot.name, beingDeleted: false, rotation: shoot.rotation }, operation);
-    if (refused) return { refused };
-    shoot.annotations[operationAnnotation] = operation;
-    const kind = rotationKindOf(operation);
-    const now = new Date(this.now()).toISOString();
-    const doneAt = this.now() + gardenerDelayMs.rotation;
-    const phase = rotationPhaseOf(operation);
-    if (kind && phase === 'start') shoot.rotation[kind] = { ...shoot.rotation[kind], phase: 'Preparing', lastInitiationTime: now, doneAt };
-    else if (kind && phase === 'complete')
-      shoot.rotation[kind] = { ...shoot.rotation[kind], phase: 'Completing', lastCompletionTriggeredTime: now, doneAt };
-    else if (kind) shoot.rotation[kind] = { ...shoot.rotation[kind], lastInitiationTime: now, doneAt };
-    else
-      shoot.lastOperation = {
-        type: 'Reconcile',
-        state: 'Processing',
-        lastUpdateTime: new Date(this.now()).toISOString(),
-        doneAt: this.now() + gardenerDelayMs.reconcile,
-      };
+    // Several operations separated by ";" from v1.133 (GardenerOperationsSeparator); one before.
+    const operations = value.split(';').filter(Boolean);
+    if (operations.length > 1 && !this.gardenerAtLeast(1, 133))
+      return { refused: `Unsupported value: "${value}": this Gardener takes one operation at a time (several from v1.133)` };
+    for (const operation of operations) {
+      const refused = refusedOperation(
+        { name: shoot.name, beingDeleted: false, rotation: shoot.rotation, ...this.gardenerVersionOf() },
+        operation,
+      );
+      if (refused) return { refused };
+    }
+    for (const operation of operations) this.applyOperation(shoot, operation);
     return 'accepted';
   }
 
-  /** Installs the Secrets Store CSI driver, polling every `pollMs`; the mounts start synced with the stores as they are now. */
-  enableCsi(pollMs: number, versionOf: (id: string) => string | undefined): void {
-    this.csi = { pollMs, versionOf, lastPollAt: Math.floor(this.now() / pollMs) * pollMs, synced: new Map() };
-    this.pollCsi();
+  private gardenerVersionOf(): { gardenerVersion?: string } {
+    const v = this.gardener?.version;
+    return v ? { gardenerVersion: `${v[0]}.${v[1]}.0` } : {};
   }
 
-  /** The CSI driver's rotation poll: each mounted store object is read afresh. */
+  /**
+   * One operation as Gardener's API server strategy and gardenlet take it (gardener/gardener v1.149.3,
+   * pkg/apiserver/registry/core/shoot/strategy.go): `reconcile` bumps the generation and is removed at
+   * once, but not on a Shoot whose last operation Failed — only `retry` bumps that one
+   * (pkg/utils/gardener/shoot.go IsShootFailedAndUpToDate; gardenlet skips it until then).
+   */
+  private applyOperation(shoot: SimShoot, operation: string): void {
+    const now = this.now();
+    const failed = shoot.lastOperation?.state === 'Failed';
+    if (operation === 'reconcile' || operation === 'retry') {
+      if (failed !== (operation === 'retry')) return;
+      shoot.generation += 1;
+      this.startReconcile(shoot, now);
+      return;
+    }
+    shoot.generation += 1;
+    shoot.annotations[operationAnnotation] = operation;
+    const kind = rotationKindOf(operation);
+    const iso = new Date(now).toISOString();
+    const doneAt = now + gardenerDelayMs.rotation;
+    const phase = rotationPhaseOf(operation);
+    if (kind && phase === 'start') shoot.rotation[kind] = { ...shoot.rotation[kind], phase: 'Preparing', lastInitiationTime: iso, doneAt };
+    else if (kind && phase === 'complete')
+      shoot.rotation[kind] = { ...shoot.rotation[kind], phase: 'Completing', lastCompletionTriggeredTime: iso, doneAt };
+    else if (kind) shoot.rotation[kind] = { ...shoot.rotation[kind], lastInitiationTime: iso, doneAt };
+    else {
+      delete shoot.annotations[operationAnnotation];
+      this.startReconcile(shoot, now);
+    }
+  }
+
+  /** Installs the Secrets Store CSI driver; with `rotation`, it refreshes every mount every `pollMs`. */
+  enableCsi(pollMs: number, versionOf: (id: string) => string | undefined, rotation = true): void {
+    this.csi = { pollMs, rotation, versionOf, lastPollAt: Math.floor(this.now() / pollMs) * pollMs };
+  }
+
+  /**
+   * What a CSI mount of the workload's store objects holds when made now: the provider fetches each
+   * object's current value and version at NodePublishVolume, so a pod started after the vault changed
+   * mounts the new version whether or not rotation is on.
+   */
+  private mountNow(w: SimWorkload): Record<string, { value: string; version: string }> {
+    const mounts: Record<string, { value: string; version: string }> = {};
+    for (const s of w.secrets)
+      if (s.startsWith('store:')) {
+        const id = s.slice('store:'.length);
+        mounts[id] = { value: this.readStore?.(id) ?? '', version: this.csi?.versionOf(id) ?? '' };
+      }
+    return mounts;
+  }
+
+  /** The CSI driver's rotation poll: every running pod's mount is fetched afresh (rotation on only). */
   private pollCsi(): void {
-    const csi = this.csi!;
     for (const w of this.workloads.values())
-      if (w.secretProviderClass)
-        for (const s of w.secrets)
-          if (s.startsWith('store:')) {
-            const id = s.slice('store:'.length);
-            const version = csi.versionOf(id);
-            csi.synced.set(id, { value: this.readStore?.(id) ?? '', ...(version ? { version } : {}) });
-          }
+      if (w.secretProviderClass) for (const pod of w.pods) if (pod.mounts) pod.mounts = this.mountNow(w);
   }
 
-  /** The next CSI poll after `t`, when a driver is installed. */
+  /** The next CSI rotation poll after `t`, when a driver with rotation on is installed. */
   nextCsiPollAfter(t: number): number | undefined {
-    if (!this.csi) return undefined;
+    if (!this.csi?.rotation) return undefined;
     return (Math.floor(t / this.csi.pollMs) + 1) * this.csi.pollMs;
   }
 
@@ -552,8 +666,7 @@ export class SimCluster {
     namespace?: string,
   ): { namespace: string; pod: string; secretProviderClass: string; objects: { id: string; version: string }[] }[] {
     this.sync();
-    const csi = this.csi;
-    if (!csi) return [];
+    if (!this.csi) return [];
     return [...this.workloads.values()]
       .filter((w) => w.secretProviderClass && (namespace === undefined || w.namespace === namespace))
       .flatMap((w) =>
@@ -563,7 +676,7 @@ export class SimCluster {
           secretProviderClass: w.secretProviderClass!,
           objects: w.secrets
             .filter((s) => s.startsWith('store:'))
-            .map((s) => ({ id: `secret/${s.split('/').at(-1)}`, version: csi.synced.get(s.slice('store:'.length))?.version ?? '' })),
+            .map((s) => ({ id: `secret/${s.split('/').at(-1)}`, version: pod.mounts?.[s.slice('store:'.length)]?.version ?? '' })),
         })),
       );
   }
@@ -576,7 +689,7 @@ export class SimCluster {
     if (now === this.syncedAt && !this.dirty) return;
     this.syncedAt = now;
     this.dirty = false;
-    if (this.csi && now >= this.csi.lastPollAt + this.csi.pollMs) {
+    if (this.csi?.rotation && now >= this.csi.lastPollAt + this.csi.pollMs) {
       this.csi.lastPollAt = Math.floor(now / this.csi.pollMs) * this.csi.pollMs;
       this.pollCsi();
     }
@@ -588,12 +701,24 @@ export class SimCluster {
     if (this.controlPlane) for (const w of this.workloads.values()) if (w.reads === 'token') this.refreshTokens(w, now);
     for (const w of this.reloaders) this.reload(w, now);
     for (const shoot of this.shoots.values()) {
+      // The periodic reconcile, a sync period after the last (gardenlet's shoot/helper/infos.go);
+      // never for a Shoot whose last operation Failed.
+      const period = this.gardener?.syncPeriodMs;
+      const state = shoot.lastOperation?.state;
+      if (period !== undefined && state !== 'Processing' && state !== 'Failed' && now >= shoot.lastReconcileAt + period)
+        this.startReconcile(shoot, shoot.lastReconcileAt + period);
       if (shoot.lastOperation?.state === 'Processing' && shoot.lastOperation.doneAt <= now) {
         shoot.lastOperation = {
           ...shoot.lastOperation,
           state: 'Succeeded',
           lastUpdateTime: new Date(shoot.lastOperation.doneAt).toISOString(),
         };
+        if (shoot.lastOperation.type === 'Reconcile') {
+          if (shoot.reconciling !== undefined) shoot.credentials = shoot.reconciling;
+          delete shoot.reconciling;
+          shoot.lastReconcileAt = shoot.lastOperation.doneAt;
+          this.version += 1;
+        }
       }
       for (const [kind, r] of Object.entries(shoot.rotation)) {
         if (r.doneAt !== undefined && r.doneAt <= now) {
@@ -738,6 +863,7 @@ export class SimCluster {
       loaded,
       logs,
       ...(w.reads === 'token' ? { tokenIssuedAt: at } : {}),
+      ...(w.secretProviderClass && this.csi ? { mounts: this.mountNow(w) } : {}),
     };
   }
 
@@ -746,9 +872,7 @@ export class SimCluster {
     return w.secrets
       .map((s) =>
         s.startsWith('store:')
-          ? w.secretProviderClass && this.csi
-            ? (this.csi.synced.get(s.slice('store:'.length))?.value ?? this.readStore?.(s.slice('store:'.length)) ?? '')
-            : (this.readStore?.(s.slice('store:'.length)) ?? '')
+          ? (this.readStore?.(s.slice('store:'.length)) ?? '')
           : JSON.stringify(this.secrets.get(SimCluster.key(w.namespace, s))?.data ?? {}),
       )
       .join('\n');
@@ -865,9 +989,19 @@ export class SimCluster {
 
   /** Starts every workload's pods afresh, reading what is deployed now: the fleet as it runs before a rotation. */
   bootPods(): void {
-    // What is deployed now is what the pods run with, mounts included.
-    if (this.csi) this.pollCsi();
     this.rolling.clear();
+    // Every Shoot reconciled with what is deployed now.
+    for (const shoot of this.shoots.values()) {
+      const credentials = this.boundCredentials(shoot);
+      if (credentials !== undefined) shoot.credentials = credentials;
+      shoot.lastReconcileAt = this.now();
+      shoot.lastOperation = {
+        type: 'Reconcile',
+        state: 'Succeeded',
+        lastUpdateTime: new Date(this.now()).toISOString(),
+        doneAt: this.now(),
+      };
+    }
     this.dirty = true;
     for (const w of this.workloads.values()) {
       w.pods = [];

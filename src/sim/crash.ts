@@ -13,6 +13,9 @@ export interface CrashCounter {
   /** The call that kills the agent (1-based); Infinity never does. */
   at: number;
   dead: boolean;
+  /** A method name: calls before the first call of it are not counted (a crash after the rotation started). */
+  armOn?: string;
+  armed?: boolean;
 }
 
 export function crashing<T extends object>(target: T, counter: CrashCounter): T {
@@ -21,6 +24,10 @@ export function crashing<T extends object>(target: T, counter: CrashCounter): T 
       const value = Reflect.get(t, p, r);
       if (typeof value !== 'function') return value;
       return (...args: unknown[]) => {
+        if (counter.armOn && !counter.armed) {
+          if (p !== counter.armOn) return value.apply(t, args);
+          counter.armed = true;
+        }
         if (counter.dead || ++counter.calls === counter.at) {
           counter.dead = true;
           throw new AgentCrash(`the agent died at call ${counter.at}`);
@@ -51,19 +58,22 @@ export interface TakeOverDriver {
 
 /**
  * What a new agent does once a dead one's lock expired: resumes each credential the deployed stack
- * shows in flight, starts each that never began, leaves those that finished. Each result, by name.
+ * shows in flight, starts each that never began, leaves those that finished. "Never began" is judged
+ * against what was deployed before the dead agent started (`before`): a credential rotated long ago
+ * has a `lastRotatedAt`, and the dead agent may have died before touching it. Each result, by name.
  */
 export async function takeOver(
   driver: TakeOverDriver,
   deployed: () => Promise<Readonly<Record<string, CredentialState>>>,
   names: readonly string[],
   mode: RotationMode = 'rotate',
+  before: Readonly<Record<string, CredentialState>> = {},
 ): Promise<Map<string, RotationResult>> {
   const done = new Map<string, RotationResult>();
   for (const name of names) {
     const state = (await deployed())[name];
     if (state?.rotation) done.set(name, await driver.resume(name));
-    else if (!state?.lastRotatedAt) done.set(name, await driver.rotate(name, mode));
+    else if (!state?.lastRotatedAt || state.lastRotatedAt === before[name]?.lastRotatedAt) done.set(name, await driver.rotate(name, mode));
   }
   return done;
 }

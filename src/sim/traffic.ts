@@ -128,6 +128,10 @@ export class Traffic {
         if (tokensIn(pod.loaded).includes(token))
           this.totals.invalidatedWhileHeld.push(`${cluster.name} ${workload.namespace}/${workload.name} ${pod.name}`);
       }
+      // A Shoot's controllers use the provider credential of its last reconcile.
+      for (const shoot of cluster.shoots.values())
+        if (shoot.credentials !== undefined && tokensIn(shoot.credentials).includes(token))
+          this.totals.invalidatedWhileHeld.push(`${cluster.name} shoot ${shoot.namespace}/${shoot.name}`);
     }
   }
 }

@@ -1,6 +1,6 @@
 /**
- * A simulated world for one stack: clusters with the workloads its stages name, Shoots for its
- * Gardener stages, a cloud, one clock; plus the ports over them. Used by the drill and by the
+ * A simulated world for one stack: the clusters of a world description (workloads, Shoots, CSI
+ * drivers, API servers), a cloud, one clock; plus the ports over them. Used by the drill and by the
  * driver's tests, so both exercise the same model.
  */
 import type { StackConfig } from '../config/parse.ts';
@@ -10,11 +10,12 @@ import { SimBackend, SimulatedStackEngine } from '../adapters/engine/simulated.t
 import { MemoryJournal } from '../adapters/journal/memory.ts';
 import { SimulatedCommands, SimulatedHttp } from '../adapters/probes/simulated.ts';
 import type { DriverPorts } from '../driver/driver.ts';
-import { CommandFailedError } from '../errors.ts';
+import { CommandFailedError, ConfigError } from '../errors.ts';
 import { selectClusters } from '../model/clusters.ts';
 import { SimClock } from './clock.ts';
 import { rejectionLine, SimCloud, tokensIn } from './cloud.ts';
-import { type SimCluster, SimFleet, type WorkloadKind, type WorkloadSpec } from './cluster.ts';
+import { defaultStrategy, placedByHand, type SimCluster, SimFleet, type WorkloadKind, type WorkloadSpec } from './cluster.ts';
+import type { WorldDescription, WorldWorkload } from './description.ts';
 import { SimKops } from './kops.ts';
 
 export interface World {
@@ -37,39 +38,37 @@ export interface World {
   ports(checkout: Readonly<Record<string, unknown>>): DriverPorts & { engine: SimulatedStackEngine };
 }
 
-/** The Secrets Store CSI driver's default `--rotation-poll-interval`. */
-export const csiPollMs = 120_000;
-
 /** How long one API server takes to come back in a control-plane rolling update. */
 export const apiServerRestartMs = 90_000;
 
-/** Builds the fleet a stack's stages expect: every named workload, mounting the stack's Secrets. */
-export function buildWorld(config: StackConfig, start?: Date, tune: (spec: WorkloadSpec) => WorkloadSpec = (spec) => spec): World {
-  const clock = new SimClock(start);
-  const fleet = new SimFleet(clock);
-  const cloud = new SimCloud(clock);
-  for (const c of config.clusters) {
-    const cluster = fleet.cluster(c.name);
-    cluster.accepts = (loaded) => {
-      if (loaded.startsWith('token:')) return cluster.verifiesToken(loaded);
-      // A legacy service-account token Secret mounted as a file: its JWT names the key that signed it.
-      const jwt = /"token":"([A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]*)"/.exec(loaded)?.[1];
-      if (jwt) return cluster.verifiesToken(`token:${jwt}`);
-      return !/sim:/.test(loaded) || cloud.accepts(loaded);
-    };
-    cluster.rejectionLine = rejectionLine;
-    cluster.readStore = (id) => cloud.stores.get(id);
-  }
+/**
+ * The world a stack's own stages assume: every workload a stage names, mounting the stack's Secrets;
+ * Shoots for its Gardener stages; a CSI driver with rotation on where a stage waits for it. Made of
+ * the stack it would judge, so it cannot show a consumer the stack forgot: the drill uses it only
+ * for a stack that has neither a reference world nor a world file, and says so; the driver's tests
+ * use it to exercise the driver on the stack's own terms.
+ */
+export function assumedWorld(config: StackConfig): WorldDescription {
+  const out: WorldDescription = {
+    description: `assumed from the stages of stack ${config.stack}`,
+    workloads: [],
+    csiDrivers: [],
+    vaultSecrets: [],
+    otherSecrets: [],
+    gardener: [],
+    bindings: [],
+    shoots: [],
+    legacyTokens: [],
+    apiServers: [],
+  };
+  const byKey = new Map<string, WorldWorkload>();
   for (const cred of config.credentials) {
-    // As in the AlwaysOn reference architecture, each stamp's vault already holds the secret the
-    // stamp reads (placed there before keyslot): the first up must adopt it, not create it.
     for (const d of cred.deliver)
-      if (d.type === 'azure-keyvault-secret') cloud.stores.set(`${d.vaultName}/${d.secretName}`, 'placed-by-hand');
+      if (d.type === 'azure-keyvault-secret' && !out.vaultSecrets.some((v) => v.vault === d.vaultName && v.secret === d.secretName))
+        out.vaultSecrets.push({ vault: d.vaultName, secret: d.secretName });
     const secretsByNs = new Map<string, string[]>();
     for (const d of cred.deliver)
       if (d.type === 'kubernetes-secret') secretsByNs.set(d.namespace, [...(secretsByNs.get(d.namespace) ?? []), d.name]);
-    // Consumers of a vault or Secrets Manager delivery read it at start (AlwaysOn: Key Vault via
-    // CSI); a vault that declares its clusters (a stamp's vault) serves only those.
     const storesFor = (cluster: string) =>
       cred.deliver.flatMap((d) =>
         d.type === 'azure-keyvault-secret'
@@ -80,7 +79,6 @@ export function buildWorld(config: StackConfig, start?: Date, tune: (spec: Workl
             ? [`store:${d.secretId}`]
             : [],
       );
-    // Pods mount the vault through the Secrets Store CSI driver where a stage waits for its sync.
     const csiClass = (namespace: string, cluster: string) =>
       cred.stages.find(
         (s): s is Extract<typeof s, { kind: 'wait-secret-sync' }> =>
@@ -98,54 +96,182 @@ export function buildWorld(config: StackConfig, start?: Date, tune: (spec: Workl
     }
     for (const s of cred.stages) {
       if (s.kind === 'restart') {
-        // firstExisting: the fleet has the fallback (the last), as a cluster without the first would.
-        // An optional consumer exists on the primary cluster only, in its first-listed (current)
-        // form — as Kubecost 2.x runs one aggregator, a StatefulSet — so a drill covers both its
-        // restart and its absence elsewhere.
         const w = s.optional ? (s.workload ?? s.firstExisting![0]!) : (s.workload ?? s.firstExisting!.at(-1)!);
         const [kind, name] = w.split('/') as [WorkloadKind, string];
         const selected = selectClusters(config.clusters, s.clusters);
         const home = config.clusters.find((c) => c.primary)?.name ?? selected[0];
         for (const cluster of s.optional ? selected.filter((c) => c === home) : selected) {
-          const c = fleet.cluster(cluster);
-          const existing = c.workload(s.namespace, kind, name);
-          // A consumer of several credentials mounts what each of them delivers.
+          const reads = [...(secretsByNs.get(s.namespace) ?? []), ...storesFor(cluster)];
+          const key = `${cluster}/${s.namespace}/${kind}/${name}`;
+          const existing = byKey.get(key);
           if (existing) {
-            c.addMounts(existing, [...(secretsByNs.get(s.namespace) ?? []), ...storesFor(cluster)]);
+            (existing as { reads: string[] }).reads = [...new Set([...existing.reads, ...reads])];
             continue;
           }
           const spc = csiClass(s.namespace, cluster);
-          c.addWorkload(
-            tune({
-              kind,
-              namespace: s.namespace,
-              name,
-              replicas: 2,
-              containers: [...(containersOf.get(`${s.namespace}/${w}`) ?? [name])],
-              secrets: [...(secretsByNs.get(s.namespace) ?? []), ...storesFor(cluster)],
-              ...(spc ? { secretProviderClass: spc } : {}),
-            }),
-          );
-          if (spc && !c.csi) c.enableCsi(csiPollMs, (id) => cloud.storeVersion(id));
+          const entry: WorldWorkload = {
+            cluster,
+            namespace: s.namespace,
+            kind,
+            name,
+            replicas: 2,
+            podStartSeconds: 5,
+            containers: [...(containersOf.get(`${s.namespace}/${w}`) ?? [name])],
+            reads,
+            takesNewValueBy: 'restart',
+            reloadSeconds: 90,
+            ...(spc ? { secretProviderClass: spc } : {}),
+          };
+          byKey.set(key, entry);
+          out.workloads.push(entry);
+          if (spc && !out.csiDrivers.some((d) => d.cluster === cluster)) out.csiDrivers.push({ cluster, rotation: true, pollSeconds: 120 });
         }
       }
-      if (s.kind === 'annotate' && s.shoots) {
-        for (const cluster of selectClusters(config.clusters, s.clusters))
-          for (const shoot of s.shoots) fleet.cluster(cluster).addShoot(s.namespace, shoot, `${shoot}-binding`, `${shoot}-secret`);
+      if (s.kind === 'annotate') {
+        for (const cluster of selectClusters(config.clusters, s.clusters)) {
+          if (!out.gardener.some((g) => g.cluster === cluster)) out.gardener.push({ cluster, version: '1.100', syncPeriodMinutes: 60 });
+          // Named Shoots, or two Shoots on the binding the stage selects by.
+          const names = s.shoots ?? ['shoot-a', 'shoot-b'];
+          for (const shoot of names)
+            out.shoots.push({
+              cluster,
+              namespace: s.namespace,
+              name: shoot,
+              ...(s.shoots ? {} : { binding: s.secretBinding }),
+              hibernated: false,
+            });
+          if (!s.shoots && s.secretBinding)
+            out.bindings.push({ cluster, namespace: s.namespace, kind: 'SecretBinding', name: s.secretBinding, secret: s.secretBinding });
+        }
       }
       if (s.kind === 'wait-reconciled') {
         const secret = cred.deliver.find((d) => d.type === 'kubernetes-secret' && d.namespace === s.namespace);
         for (const cluster of selectClusters(config.clusters, s.clusters)) {
+          if (!out.gardener.some((g) => g.cluster === cluster)) out.gardener.push({ cluster, version: '1.100', syncPeriodMinutes: 60 });
+          out.bindings.push({
+            cluster,
+            namespace: s.namespace,
+            kind: 'SecretBinding',
+            name: s.secretBinding,
+            secret: secret && secret.type === 'kubernetes-secret' ? secret.name : s.secretBinding,
+          });
           for (const shoot of ['shoot-a', 'shoot-b'])
-            fleet
-              .cluster(cluster)
-              .addShoot(s.namespace, shoot, s.secretBinding, secret && secret.type === 'kubernetes-secret' ? secret.name : s.secretBinding);
+            out.shoots.push({ cluster, namespace: s.namespace, name: shoot, binding: s.secretBinding, hibernated: false });
         }
       }
     }
   }
-  // kOps: the API servers sign and verify service-account tokens with the delivered keyset, and
-  // every cluster runs pods that authenticate with those tokens.
+  // A kOps cluster (or a keyset keyslot generates): pods that authenticate with projected tokens,
+  // and one that reads a legacy token Secret through a mounted file it re-reads every minute.
+  for (const cred of config.credentials) {
+    const home =
+      cred.source.type === 'kops-keyset'
+        ? (cred.source.cluster ?? config.clusters.find((c) => c.primary)?.name ?? config.clusters[0]?.name)
+        : cred.source.type === 'tls-signing-key'
+          ? undefined
+          : undefined;
+    const homes =
+      cred.source.type === 'tls-signing-key'
+        ? selectClusters(
+            config.clusters,
+            cred.deliver.find(
+              (d): d is Extract<typeof d, { type: 'kubernetes-secret' }> =>
+                d.type === 'kubernetes-secret' && Object.values(d.data).some((t) => t.includes('${privateKeyPem}')),
+            )?.clusters,
+          )
+        : home
+          ? [home]
+          : [];
+    for (const cluster of homes) {
+      out.workloads.push(tokenClient(cluster));
+      if (cred.source.type !== 'kops-keyset') continue;
+      out.legacyTokens.push({ cluster, namespace: 'monitoring', name: 'legacy-exporter-token', serviceAccount: 'default' });
+      out.workloads.push({
+        cluster,
+        namespace: 'monitoring',
+        kind: 'deployment',
+        name: 'legacy-exporter',
+        replicas: 2,
+        podStartSeconds: 5,
+        reads: ['legacy-exporter-token'],
+        takesNewValueBy: 'reload',
+        reloadSeconds: 60,
+      });
+    }
+  }
+  return out;
+}
+
+function tokenClient(cluster: string): WorldWorkload {
+  return {
+    cluster,
+    namespace: 'default',
+    kind: 'deployment',
+    name: 'sa-token-client',
+    replicas: 2,
+    podStartSeconds: 5,
+    reads: ['token'],
+    takesNewValueBy: 'restart',
+    reloadSeconds: 90,
+  };
+}
+
+/** What a store read yields when nothing was ever written there: nothing a backend accepts. */
+export const unsetValue = 'unset:';
+
+/**
+ * Builds the simulated world of a stack from a description of its deployment (by default the one
+ * its stages assume; see `assumedWorld`). The stack supplies only what it owns: its clusters, the
+ * keys of its sources and, for kOps, the keyset in the state store the API servers read.
+ */
+export function buildWorld(
+  config: StackConfig,
+  start?: Date,
+  tune: (spec: WorkloadSpec) => WorkloadSpec = (spec) => spec,
+  description: WorldDescription = assumedWorld(config),
+): World {
+  const clock = new SimClock(start);
+  const fleet = new SimFleet(clock);
+  const cloud = new SimCloud(clock);
+  for (const c of config.clusters) {
+    const cluster = fleet.cluster(c.name);
+    cluster.accepts = (loaded) => {
+      // A read of a store nothing wrote, or of a vault secret only placed by hand, is nothing usable.
+      if (loaded.includes(unsetValue) || loaded.includes(placedByHand)) return false;
+      if (loaded.startsWith('token:')) return cluster.verifiesToken(loaded);
+      // A legacy service-account token Secret mounted as a file: its JWT names the key that signed it.
+      const jwt = /"token":"([A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]*)"/.exec(loaded)?.[1];
+      if (jwt) return cluster.verifiesToken(`token:${jwt}`);
+      return !/sim:/.test(loaded) || cloud.accepts(loaded);
+    };
+    cluster.rejectionLine = rejectionLine;
+    cluster.readStore = (id) => cloud.stores.get(id) ?? unsetValue;
+  }
+  const inStack = (cluster: string, where: string) => {
+    if (!config.clusters.some((c) => c.name === cluster))
+      throw new ConfigError(
+        `world of ${config.stack}`,
+        where,
+        `cluster "${cluster}", which the stack does not declare`,
+        `use one of ${config.clusters.map((c) => c.name).join(', ')}, or pass a world file of this deployment (--world)`,
+      );
+    return fleet.cluster(cluster);
+  };
+  // As in the AlwaysOn reference architecture, each stamp's vault already holds the secret the
+  // stamp reads (placed there before keyslot): the first up must adopt it, not create it.
+  for (const v of description.vaultSecrets) cloud.stores.set(`${v.vault}/${v.secret}`, placedByHand);
+  for (const [i, s] of description.otherSecrets.entries())
+    inStack(s.cluster, `otherSecrets[${i}].cluster`).applySecret(s.namespace, s.name, { note: 'not managed by this stack' });
+  for (const [i, d] of description.csiDrivers.entries())
+    inStack(d.cluster, `csiDrivers[${i}].cluster`).enableCsi(d.pollSeconds * 1000, (id) => cloud.storeVersion(id), d.rotation);
+  for (const [i, g] of description.gardener.entries())
+    inStack(g.cluster, `gardener[${i}].cluster`).runGardener(g.version, g.syncPeriodMinutes * 60_000);
+  for (const [i, b] of description.bindings.entries())
+    inStack(b.cluster, `bindings[${i}].cluster`).addBinding(b.namespace, b.name, b.secret);
+  for (const [i, s] of description.shoots.entries())
+    inStack(s.cluster, `shoots[${i}].cluster`).addShoot(s.namespace, s.name, s.binding, { hibernated: s.hibernated });
+  for (const [i, a] of description.apiServers.entries()) inStack(a.cluster, `apiServers[${i}].cluster`).anonymousAuth = a.anonymousAuth;
+  // kOps: the API servers sign and verify service-account tokens with the delivered keyset.
   for (const cred of config.credentials) {
     if (cred.source.type !== 'tls-signing-key') continue;
     const secrets = cred.deliver.filter((d) => d.type === 'kubernetes-secret');
@@ -153,15 +279,11 @@ export function buildWorld(config: StackConfig, start?: Date, tune: (spec: Workl
     const signer = uses('privateKeyPem');
     const bundle = uses('trustBundle') ?? uses('publicKeyPem');
     if (!signer || !bundle) continue;
-    for (const cluster of selectClusters(config.clusters, signer.clusters)) {
-      const c = fleet.cluster(cluster);
-      c.addControlPlane(signer.namespace, signer.name, bundle.name);
-      c.addWorkload(tune({ kind: 'deployment', namespace: 'default', name: 'sa-token-client', reads: 'token', replicas: 2 }));
-    }
+    for (const cluster of selectClusters(config.clusters, signer.clusters))
+      fleet.cluster(cluster).addControlPlane(signer.namespace, signer.name, bundle.name);
   }
-  // kOps-managed keysets: the state store and the cluster's API servers that read what
-  // `kops update cluster` applied; pods authenticate with projected tokens, and one reads a legacy
-  // token Secret (made by the token controller before, signed by the primary at boot).
+  // kOps-managed keysets: the state store, and the cluster's API servers that read what
+  // `kops update cluster` applied.
   const kops = new Map<string, SimKops>();
   for (const cred of config.credentials) {
     const source = cred.source;
@@ -172,7 +294,8 @@ export function buildWorld(config: StackConfig, start?: Date, tune: (spec: Workl
     const home = source.cluster ?? config.clusters.find((c) => c.primary)?.name ?? config.clusters[0]?.name;
     if (!home) continue;
     const c = fleet.cluster(home);
-    c.addControlPlaneReading(() => store.keys(source.keyset));
+    const servers = description.apiServers.find((a) => a.cluster === home)?.count ?? 3;
+    c.addControlPlaneReading(() => store.keys(source.keyset), servers);
     // As kops validates: every API server runs what was applied, and every workload is ready.
     store.validate = () => {
       const applied = store.keys(source.keyset);
@@ -183,17 +306,30 @@ export function buildWorld(config: StackConfig, start?: Date, tune: (spec: Workl
         ? `${notReady.length} workload(s) not ready (${notReady.map((w) => `${w.namespace}/${w.name}`).join(', ')})`
         : undefined;
     };
-    c.addWorkload(tune({ kind: 'deployment', namespace: 'default', name: 'sa-token-client', reads: 'token', replicas: 2 }));
-    c.addLegacyToken('monitoring', 'legacy-exporter-token');
-    // client-go re-reads a mounted token file every minute, so a reissued token reaches the pods.
+  }
+  for (const [i, t] of description.legacyTokens.entries())
+    inStack(t.cluster, `legacyTokens[${i}].cluster`).addLegacyToken(t.namespace, t.name, t.serviceAccount);
+  for (const [i, w] of description.workloads.entries()) {
+    const c = inStack(w.cluster, `workloads[${i}].cluster`);
     c.addWorkload(
       tune({
-        kind: 'deployment',
-        namespace: 'monitoring',
-        name: 'legacy-exporter',
-        secrets: ['legacy-exporter-token'],
-        replicas: 2,
-        reloadAfterMs: 60_000,
+        kind: w.kind,
+        namespace: w.namespace,
+        name: w.name,
+        replicas: w.replicas,
+        podStartMs: w.podStartSeconds * 1000,
+        containers: w.containers ?? [w.name],
+        ...(w.reads[0] === 'token' ? { reads: 'token' as const } : { secrets: w.reads }),
+        ...(w.takesNewValueBy === 'reload' ? { reloadAfterMs: w.reloadSeconds * 1000 } : {}),
+        ...(w.secretProviderClass ? { secretProviderClass: w.secretProviderClass } : {}),
+        ...(w.maxSurge !== undefined || w.maxUnavailable !== undefined
+          ? {
+              strategy: {
+                maxSurge: w.maxSurge ?? defaultStrategy(w.kind, w.replicas).maxSurge,
+                maxUnavailable: w.maxUnavailable ?? defaultStrategy(w.kind, w.replicas).maxUnavailable,
+              },
+            }
+          : {}),
       }),
     );
   }
@@ -243,6 +379,31 @@ export function buildWorld(config: StackConfig, start?: Date, tune: (spec: Workl
     })();
   });
   const http = new SimulatedHttp();
+  // An API server with anonymous auth off answers an unauthenticated probe 401: kOps sets
+  // --anonymous-auth=false (kubernetes/kops v1.36.2, pkg/model/components/apiserver.go) and serves
+  // a certificate of its own kubernetes-ca (nodeup/pkg/model/kube_apiserver.go).
+  const refusing = new Set<string>();
+  for (const cred of config.credentials) {
+    if (cred.source.type !== 'kops-keyset') continue;
+    const home = cred.source.cluster ?? config.clusters.find((c) => c.primary)?.name ?? config.clusters[0]?.name;
+    if (home && !fleet.cluster(home).anonymousAuth) refusing.add(`api.${cred.source.clusterName}`);
+  }
+  for (const c of config.clusters) if (c.context && !fleet.cluster(c.name).anonymousAuth) refusing.add(`api.${c.context}`);
+  http.handlers.push((url) =>
+    refusing.has(new URL(url).hostname)
+      ? {
+          status: 401,
+          body: JSON.stringify({
+            kind: 'Status',
+            apiVersion: 'v1',
+            status: 'Failure',
+            message: 'Unauthorized',
+            reason: 'Unauthorized',
+            code: 401,
+          }),
+        }
+      : undefined,
+  );
   const journal = new MemoryJournal();
   return {
     clock,

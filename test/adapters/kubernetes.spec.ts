@@ -380,20 +380,52 @@ describe('adapter: Kubernetes (client-node) against the API emulator on 127.0.0.
       );
     });
 
-    it('waits until every shoot of the binding reconciled after the secret changed', async () => {
+    it('asks every shoot of the binding for a reconcile (Gardener does not reconcile on a Secret change) and waits for it', async () => {
+      cluster.runGardener('1.149.3', 3600_000);
       const start = clock.now();
       cluster.applySecret('garden-dev', 'aws-secret', { accessKeyID: 'new' });
+      // Upstream: no controller reconciles a Shoot because its provider Secret changed.
+      await clock.sleep(600_000);
+      const alpha = cluster.shoots.get('garden-dev/alpha')!;
+      const other = cluster.shoots.get('garden-dev/other')!;
+      assert.equal(alpha.lastOperation, undefined, 'nothing reconciled by itself');
+      const before = { alpha: alpha.generation, other: other.generation };
+      const asked = clock.now();
       await fleet.waitShootsReconciled('eu', { namespace: 'garden-dev', secretBinding: 'aws-creds', since: start, timeoutSeconds: 600 });
-      assert.ok(clock.now().getTime() - start.getTime() >= 60_000, 'Gardener takes a minute in the model');
+      assert.ok(clock.now().getTime() - asked.getTime() >= 60_000, 'Gardener takes a minute in the model');
+      // The reconcile annotation bumped the generation; gardenlet observed it and succeeded.
+      assert.equal(alpha.generation, before.alpha + 1);
+      assert.equal(alpha.observedGeneration, alpha.generation);
+      assert.equal((alpha as { lastOperation?: { state: string } }).lastOperation?.state, 'Succeeded');
+      assert.equal(alpha.annotations['gardener.cloud/operation'], undefined, 'the API server removes reconcile at once');
+      assert.equal(other.generation, before.other, 'a Shoot of another binding is left alone');
+    });
+
+    it('names a Shoot whose last operation Failed with the fix (retry), before annotating any', async () => {
+      const beta = cluster.shoots.get('garden-dev/beta')!;
+      beta.lastOperation = { type: 'Reconcile', state: 'Failed', lastUpdateTime: clock.now().toISOString(), doneAt: clock.nowMs() };
+      const alpha = cluster.shoots.get('garden-dev/alpha')!;
+      const generation = alpha.generation;
       await assert.rejects(
-        fleet.waitShootsReconciled('eu', {
-          namespace: 'garden-dev',
-          secretBinding: 'aws-creds',
-          since: new Date(clock.now().getTime() + 1),
-          timeoutSeconds: 30,
-        }),
-        /not completed after 30s/,
+        fleet.waitShootsReconciled('eu', { namespace: 'garden-dev', secretBinding: 'aws-creds', since: since(), timeoutSeconds: 60 }),
+        /shoot garden-dev\/beta: last operation Failed.*kubectl annotate shoot beta -n garden-dev gardener\.cloud\/operation=retry, then keyslot resume/,
       );
+      assert.equal(alpha.generation, generation, 'no Shoot was annotated');
+    });
+
+    it('keeps a pending operation: shares the annotation on Gardener >= 1.133, waits for it on an older one', async () => {
+      const alpha = cluster.shoots.get('garden-dev/alpha')!;
+      alpha.annotations['gardener.cloud/operation'] = 'rotate-ssh-keypair';
+      cluster.runGardener('1.120.0', 3600_000);
+      await assert.rejects(
+        fleet.waitShootsReconciled('eu', { namespace: 'garden-dev', secretBinding: 'aws-creds', since: since(), timeoutSeconds: 60 }),
+        /shoot garden-dev\/alpha: operation rotate-ssh-keypair is pending and Gardener v1\.120\.0 takes one at a time/,
+      );
+      cluster.runGardener('1.149.3', 3600_000);
+      const generation = alpha.generation;
+      await fleet.waitShootsReconciled('eu', { namespace: 'garden-dev', secretBinding: 'aws-creds', since: since(), timeoutSeconds: 600 });
+      assert.ok(alpha.generation >= generation + 2, 'both operations bumped the generation');
+      assert.ok(alpha.rotation.sshKeypair?.lastInitiationTime, 'the pending rotation ran too');
     });
   });
 

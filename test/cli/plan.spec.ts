@@ -12,7 +12,7 @@ describe('cli: keyslot plan', () => {
     const { code, out } = await cli('plan', '--stack', 'kubecost-thanos');
     assert.equal(code, ExitCode.ok);
     const prom = out.indexOf('restart kubecost/deployment/kubecost-prometheus-server on primary, secondary-eu, secondary-us');
-    const store = out.indexOf('restart kubecost/statefulset/kubecost-thanos-store on primary\n');
+    const store = out.indexOf('restart kubecost/deployment/kubecost-thanos-store on primary\n');
     assert.ok(prom > 0 && store > prom, out);
     assert.match(out, /flip +consumers move primary → secondary/);
   });
@@ -115,7 +115,7 @@ describe('cli: keyslot plan', () => {
       assert.equal(code, ExitCode.ok);
       assert.match(
         err,
-        /keyslot:credentials\[0\]\.stages\[0\]: workload\/workload-keyvault on cluster stamp-westeurope, where no delivery of cosmos reaches/,
+        /keyslot:credentials\[0\]\.stages\[0\]: workload\/azure-kv on cluster stamp-westeurope, where no delivery of cosmos reaches/,
       );
       assert.match(err, /stages\[1\]: workload\/deployment\/catalogservice-deploy on cluster stamp-westeurope/);
       assert.doesNotMatch(err, /stamp-eastus2/);

@@ -66,8 +66,10 @@ describe('cli: keyslot drill', () => {
 
   it('--world: the same forgotten consumer is safe if it reloads the mounted file before the old key goes, and not if the sync is slower than the rotation', async () => {
     const dir = temp.make('keyslot-world-');
+    // The reference world, plus the exporter: a world file describes the whole deployment.
+    const reference = readFileSync(join(__dirname, '..', '..', 'worlds', 'kubecost-thanos.yaml'), 'utf8');
     const world = (seconds: number) =>
-      `workloads:\n  - {cluster: secondary-eu, namespace: kubecost, kind: deployment, name: thanos-bucket-exporter, replicas: 1, reads: [kubecost-thanos], takesNewValueBy: reload, reloadSeconds: ${seconds}}\n`;
+      `${reference}  - {cluster: secondary-eu, namespace: kubecost, kind: deployment, name: thanos-bucket-exporter, replicas: 1, reads: [kubecost-thanos], takesNewValueBy: reload, reloadSeconds: ${seconds}}\n`;
     writeFileSync(join(dir, 'quick.yaml'), world(60));
     const quick = await cli('drill', '-s', 'kubecost-thanos', '--world', join(dir, 'quick.yaml'));
     assert.equal(quick.code, ExitCode.ok, quick.out);
@@ -97,7 +99,7 @@ describe('cli: keyslot drill', () => {
     assert.equal(code, ExitCode.badInput);
     assert.match(
       err,
-      /world:workloads\[0\]\.cluster: found "mars", which the stack does not declare; fix: use one of primary, secondary-eu, secondary-us/,
+      /world:workloads\[0\]\.cluster: found "mars", which stack kubecost-thanos does not declare; fix: use one of primary, secondary-eu, secondary-us/,
     );
   });
 
@@ -122,7 +124,7 @@ describe('cli: keyslot drill', () => {
     assert.equal(out, '');
     assert.match(
       err,
-      /^keyslot: pulumi up failed: create azure-native:keyvault:Secret::cosmos-d0: Key Vault secret kv-example-eastus2\/CosmosDb-PrimaryKey already exists; adopt it: set adopt: true/,
+      /^keyslot: pulumi up failed: create azure-native:keyvault:Secret::cosmos-d0: Key Vault secret kv-example-eastus2\/CosmosDb-ApiKey already exists; adopt it: set adopt: true/,
     );
     assert.equal(err.trim().split('\n').length, 1, err);
     assert.doesNotMatch(err, /\n\s+at |EPIPE|promises were still active/);

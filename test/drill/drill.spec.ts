@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { listStacks, readStackFile } from '../../src/config/load.ts';
 import { programRuns, runDrill, type DrillResult } from '../../src/drill/drill.ts';
 import { tokenReissueCheck, type CredentialPlan, type Step } from '../../src/model/planner.ts';
+import { loadReferenceWorld } from '../../src/drill/worldFile.ts';
 
 /** Seeds per stack with faults; CI runs the full 200, a quick local run can set fewer. */
 const seeds = Number(process.env.KEYSLOT_DRILL_SEEDS ?? 200);
@@ -92,7 +93,7 @@ describe('drill: catches real mistakes', () => {
     const r = await runDrill('kubecost-thanos', readStackFile('kubecost-thanos').raw, {
       seed: 1,
       editWorld: (world) => {
-        world.fleet.cluster('primary').workloads.get('kubecost/statefulset/kubecost-thanos-store')!.failRollout = true;
+        world.fleet.cluster('primary').workloads.get('kubecost/deployment/kubecost-thanos-store')!.failRollout = true;
       },
     });
     assert.equal(r.fault, 'none');
@@ -101,24 +102,26 @@ describe('drill: catches real mistakes', () => {
   });
 
   it('a single-replica StatefulSet has a gap while it restarts, and the drill names it', async () => {
-    const r = await runDrill('kubecost-thanos', readStackFile('kubecost-thanos').raw, {
+    // The chart's default: one aggregator replica (kubecostAggregator.replicas: 1).
+    const r = await runDrill('kubecost-federated-etl', readStackFile('kubecost-federated-etl').raw, {
       seed: 1,
       editWorld: (world) => {
         const primary = world.fleet.cluster('primary');
-        primary.workloads.delete('kubecost/statefulset/kubecost-thanos-store');
+        primary.workloads.delete('kubecost/statefulset/kubecost-aggregator');
         primary.addWorkload({
           kind: 'statefulset',
           namespace: 'kubecost',
-          name: 'kubecost-thanos-store',
+          name: 'kubecost-aggregator',
           replicas: 1,
           podStartMs: 12_000,
           podStopMs: 3000,
-          secrets: ['kubecost-thanos'],
+          containers: ['aggregator'],
+          secrets: ['federated-store'],
         });
       },
     });
     // The old pod shuts down (3 s) before its replacement may start (12 s): a StatefulSet replaces in place.
-    assert.deepEqual(violated(r), ['no downtime: without a ready pod: primary kubecost/statefulset/kubecost-thanos-store for 15s']);
+    assert.deepEqual(violated(r), ['no downtime: without a ready pod: primary kubecost/statefulset/kubecost-aggregator for 15s']);
   });
 
   it('a plan that regenerates before the restarts invalidates keys that pods hold', async () => {
@@ -142,7 +145,7 @@ describe('drill: catches real mistakes', () => {
   it('a plan that regenerates before thanos-store on the primary restarted: the store is cut off until it restarts', async () => {
     const gateBeforeStore = (plan: CredentialPlan): CredentialPlan => {
       const steps: Step[] = plan.steps.filter((s) => s.kind !== 'gate' && s.kind !== 'regenerate');
-      const store = steps.findIndex((s) => s.kind === 'restart' && s.workload === 'statefulset/kubecost-thanos-store');
+      const store = steps.findIndex((s) => s.kind === 'restart' && s.workload === 'deployment/kubecost-thanos-store');
       // An IAM key is replaced by an up: the mutated plan runs one right after the regeneration.
       const pick = (kind: string) => plan.steps.find((s) => s.kind === kind)!;
       steps.splice(store, 0, pick('gate'), pick('regenerate'), pick('up'));
@@ -160,7 +163,7 @@ describe('drill: catches real mistakes', () => {
     // A drill that failed this plan would be inventing a failure; the timeline shows the order.
     const storeFirst = (plan: CredentialPlan): CredentialPlan => {
       const steps = [...plan.steps];
-      const store = steps.findIndex((s) => s.kind === 'restart' && s.workload === 'statefulset/kubecost-thanos-store');
+      const store = steps.findIndex((s) => s.kind === 'restart' && s.workload === 'deployment/kubecost-thanos-store');
       const [step] = steps.splice(store, 1);
       steps.splice(
         steps.findIndex((s) => s.kind === 'restart'),
@@ -174,7 +177,8 @@ describe('drill: catches real mistakes', () => {
     const restarts = r.events
       .filter((e) => e.type === 'cluster-finished' && e.kind === 'restart')
       .map((e) => `${(e as { cluster: string; detail?: string }).cluster} ${(e as { detail?: string }).detail}`);
-    assert.match(restarts[0]!, /^primary statefulset\/kubecost-thanos-store/);
+    const first = (what: RegExp) => restarts.findIndex((r) => what.test(r));
+    assert.ok(first(/deployment\/kubecost-thanos-store/) < first(/deployment\/kubecost-prometheus-server/), restarts.join('\n'));
   });
 
   it('a kOps keyset advanced while a legacy token signed by the key it drops is in use: refused; without the check, caught', async () => {
@@ -208,7 +212,7 @@ describe('drill: catches real mistakes', () => {
     assert.match(violated(r).join('\n'), /no failed request: .*kops ci\/deployer/);
   });
 
-  it('AlwaysOn: consumers restarted before the CSI driver synced the vault start with the old key, and fail once it is regenerated', async () => {
+  it("AlwaysOn: the wait lasts until the CSI driver's next poll, and a restart alone mounts the new version (upstream)", async () => {
     const { raw } = readStackFile('alwayson-cosmos');
     const healthy = await runDrill('alwayson-cosmos', raw, { seed: 1 });
     assert.deepEqual(violated(healthy), []);
@@ -216,15 +220,25 @@ describe('drill: catches real mistakes', () => {
       durationMs: number;
       detail: string;
     };
-    assert.ok(waited.durationMs > 0 && waited.durationMs <= 120_000, 'the wait lasts until the next poll');
-    assert.match(waited.detail, /pod\(s\) mount kv-example-eastus2\/CosmosDb-PrimaryKey version …[0-9a-f]{6}$/);
-    // The mutation: the plan without the wait (the old `exec sleep` set to nothing).
+    // The reference world's AKS add-on polls every 5 minutes (AlwaysOn's kubernetes.tf).
+    assert.ok(waited.durationMs > 0 && waited.durationMs <= 300_000, 'the wait lasts until the next poll');
+    assert.match(waited.detail, /pod\(s\) mount kv-example-eastus2\/CosmosDb-ApiKey version …[0-9a-f]{6}$/);
+    // Without the wait: NodePublishVolume fetches each object's current version when a pod starts
+    // (kubernetes-sigs/secrets-store-csi-driver v1.5.6, pkg/secrets-store/nodeserver.go), so the
+    // restarted pods already hold the new key; the wait is a check, not what moves them.
     const noWait = (plan: CredentialPlan): CredentialPlan => ({ ...plan, steps: plan.steps.filter((s) => s.kind !== 'wait-secret-sync') });
     const r = await runDrill('alwayson-cosmos', raw, { seed: 1, planHook: noWait });
-    assert.match(violated(r).join('\n'), /no failed request: .*workload\/catalogservice-deploy/);
+    assert.deepEqual(violated(r), []);
+    // Without the restarts, the pinned CosmosClient keeps the old key, whatever the mount holds.
+    const noRestart = (plan: CredentialPlan): CredentialPlan => ({
+      ...plan,
+      steps: plan.steps.filter((s) => !(s.kind === 'restart' && s.workload === 'deployment/catalogservice-deploy')),
+    });
+    const forgot = await runDrill('alwayson-cosmos', raw, { seed: 1, planHook: noRestart });
+    assert.match(violated(forgot).join('\n'), /the fleet ends on live keys: stamp-eastus2 workload\/deployment\/catalogservice-deploy/);
   });
 
-  it('an emergency rotation past a stuck consumer counts the failures it caused instead of refusing', async () => {
+  it('an emergency rotation past a stuck consumer counts the failures it caused, and still fails a fleet left on the dead key', async () => {
     const { raw } = readStackFile('kubecost-thanos');
     const r = await runDrill('kubecost-thanos', raw, {
       seed: 2,
@@ -233,8 +247,13 @@ describe('drill: catches real mistakes', () => {
         world.fleet.cluster('secondary-us').workload('kubecost', 'deployment', 'kubecost-prometheus-server')!.failRollout = true;
       },
     });
-    assert.deepEqual(violated(r), []);
     assert.ok(r.failed > 0, 'the pods stuck on the exposed key fail once it is regenerated');
+    // Failures are counted, not refused, in an emergency; a fleet left on a dead key never passes.
+    assert.equal(violated(r).length, 1, violated(r).join('\n'));
+    assert.match(
+      violated(r)[0]!,
+      /^the fleet ends on live keys: (secondary-us kubecost\/deployment\/kubecost-prometheus-server \S+(; )?)+$/,
+    );
   });
 });
 
@@ -311,5 +330,192 @@ describe('drill: several credentials in one stack', () => {
       const f = await runDrill('kubecost-thanos', raw, { seed, faults: true });
       assert.deepEqual(violated(f), [], `seed ${seed} (${f.fault})`);
     }
+  });
+});
+
+/** The stack with one stage taken out, as a user who forgot it would have written it. */
+function withoutStage(raw: Record<string, unknown>, credential: number, stage: number): Record<string, unknown> {
+  const copy = structuredClone(raw) as { credentials: { stages: { id?: string; after?: string[] }[] }[] };
+  const stages = copy.credentials[credential]!.stages;
+  const [gone] = stages.splice(stage, 1);
+  if (gone?.id) for (const s of stages) if (s.after) s.after = s.after.filter((id) => id !== gone.id);
+  return copy as unknown as Record<string, unknown>;
+}
+
+describe('drill: the world is the deployment, not the stack (reference worlds)', function () {
+  this.timeout(10 * 60_000);
+
+  it('every shipped stack has a reference world, and the drill uses it by default', async () => {
+    for (const stack of listStacks()) {
+      const r = await runDrill(stack, readStackFile(stack).raw, { seed: 1 });
+      assert.match(r.world, new RegExp(`^reference world .*worlds/${stack}\\.yaml$`), stack);
+      assert.deepEqual(violated(r), [], stack);
+    }
+  });
+
+  // Every restart and wait-reconciled stage of every shipped stack is load-bearing against the
+  // deployment its runbook rotates: without it, a workload ends on a dead key or a Shoot still uses
+  // the old one, and the drill names it. A new stack gets this for free.
+  const guarded = (stack: string) =>
+    (readStackFile(stack).raw.credentials as { stages?: { kind: string }[] }[]).some((c) =>
+      (c.stages ?? []).some((s) => s.kind === 'restart' || s.kind === 'wait-reconciled'),
+    );
+  for (const stack of listStacks().filter(guarded)) {
+    it(`${stack}: each restart and wait-reconciled stage, taken out, fails the drill naming what it left behind`, async () => {
+      const { raw } = readStackFile(stack);
+      const credentials = raw.credentials as { stages?: Record<string, any>[] }[];
+      let checked = 0;
+      for (const [c, cred] of credentials.entries()) {
+        for (const [i, stage] of (cred.stages ?? []).entries()) {
+          if (stage.kind !== 'restart' && stage.kind !== 'wait-reconciled') continue;
+          checked += 1;
+          const r = await runDrill(stack, withoutStage(raw, c, i), { seed: 1 });
+          const broken = violated(r).join('\n');
+          const names: string[] =
+            stage.kind === 'restart'
+              ? (stage.workload ? [stage.workload] : stage.firstExisting).map((w: string) => `${stage.namespace}/${w}`)
+              : ['shoot '];
+          assert.match(broken, /^the fleet ends on live keys: /m, `${stack} without stage ${i}: ${broken || 'green'}`);
+          assert.ok(
+            names.some((n) =>
+              broken
+                .split('\n')
+                .find((l) => l.startsWith('the fleet ends'))!
+                .includes(n),
+            ),
+            `${stack} without stage ${i} names one of ${names.join(', ')}: ${broken}`,
+          );
+        }
+      }
+      assert.ok(checked > 0, stack);
+    });
+  }
+
+  it('wait-secret-sync is not what moves AlwaysOn pods: a restarted pod mounts the current version (upstream CSI)', async () => {
+    // Documented deviation: the driver's NodePublishVolume asks the provider for each object's
+    // current version when a pod starts (kubernetes-sigs/secrets-store-csi-driver v1.5.6,
+    // pkg/secrets-store/nodeserver.go), so the restarts alone carry the new key.
+    const { raw } = readStackFile('alwayson-cosmos');
+    const r = await runDrill('alwayson-cosmos', withoutStage(raw, 0, 0), { seed: 1 });
+    assert.deepEqual(violated(r), []);
+  });
+
+  it('a copy of a shipped stack (--stacks-dir) is judged against the same reference world', async () => {
+    const { raw } = readStackFile('kubecost-thanos');
+    const r = await runDrill('kubecost-thanos', withoutStage(raw, 0, 4), { seed: 1 });
+    assert.match(r.world, /^reference world /);
+    assert.match(violated(r).join('\n'), /kubecost\/deployment\/kubecost-diagnostics/);
+  });
+
+  it("a stack without a reference world or world file drills against its stages' own world, and says so", async () => {
+    const { raw } = readStackFile('kubecost-thanos');
+    const r = await runDrill('my-thanos', withoutStage(raw, 0, 4), { seed: 1 });
+    assert.match(r.world, /^assumed from the stack's own stages \(cannot show a forgotten consumer/);
+    assert.deepEqual(violated(r), [], 'the blind spot the reference worlds close');
+  });
+});
+
+describe('drill: blind spots and false alarms', () => {
+  const reference = (stack: string) => loadReferenceWorld(stack)!;
+
+  it('a consumer that reads a vault secret no delivery writes holds nothing usable and fails', async () => {
+    const world = structuredClone(reference('alwayson-cosmos'));
+    // The westeurope stamp's pods read a secret the stack never writes (a renamed vault secret).
+    const west = world.description.workloads.filter((w) => w.cluster === 'stamp-westeurope');
+    for (const w of west) (w as { reads: string[] }).reads = ['store:kv-example-westeurope/CosmosDb-Key'];
+    const r = await runDrill('alwayson-cosmos', readStackFile('alwayson-cosmos').raw, { seed: 1, world });
+    assert.match(violated(r).join('\n'), /no failed request: .*stamp-westeurope workload\/catalogservice-deploy/);
+  });
+
+  it('a workload that also reads a Secret the stack does not manage starts normally', async () => {
+    const world = structuredClone(reference('kubecost-thanos'));
+    world.description.otherSecrets.push({ cluster: 'primary', namespace: 'kubecost', name: 'kubecost-license' });
+    for (const w of world.description.workloads)
+      if (w.cluster === 'primary' && w.name === 'kubecost-cost-analyzer')
+        (w as { reads: string[] }).reads = [...w.reads, 'kubecost-license'];
+    const r = await runDrill('kubecost-thanos', readStackFile('kubecost-thanos').raw, { seed: 1, world });
+    assert.deepEqual(violated(r), []);
+  });
+
+  it('a pod is live only if every credential it holds is: a consumer of two keys fails when one dies', async () => {
+    const world = structuredClone(reference('kubecost-thanos'));
+    // The team's exporter reads the Thanos key and the federated key of another stack (never rotated here,
+    // but dead: a key no cloud holds).
+    world.description.otherSecrets.push({ cluster: 'primary', namespace: 'kubecost', name: 'stale' });
+    world.description.workloads.push({
+      ...world.description.workloads[0]!,
+      name: 'two-key-exporter',
+      containers: ['exporter'],
+      reads: ['kubecost-thanos', 'stale'],
+    });
+    const r = await runDrill('kubecost-thanos', readStackFile('kubecost-thanos').raw, {
+      seed: 1,
+      world,
+      editWorld: (w) => w.fleet.cluster('primary').applySecret('kubecost', 'stale', { key: 'sim:iam:someone-else/primary#999' }),
+    });
+    assert.match(violated(r).join('\n'), /the fleet ends on live keys: .*primary kubecost\/deployment\/two-key-exporter/);
+  });
+
+  it('a key inside a connection string is recognised: ${connectionString}-style values drill as cleanly as ${key}', async () => {
+    const { raw } = readStackFile('kubecost-federated-etl');
+    const copy = structuredClone(raw) as { credentials: { deliver: { data: Record<string, string> }[] }[] };
+    copy.credentials[0]!.deliver[0]!.data = {
+      'federated-store.yaml':
+        'connection: "DefaultEndpointsProtocol=https;AccountName=${accountName};AccountKey=${key};EndpointSuffix=core.windows.net"',
+    };
+    const r = await runDrill('kubecost-federated-etl', copy as unknown as Record<string, unknown>, { seed: 1 });
+    assert.deepEqual(violated(r), []);
+  });
+
+  it("the drill's clock starts after the newest time the stack records; a time in the real future is bad input, said plainly", async () => {
+    const { raw } = readStackFile('kubecost-thanos');
+    const yesterday = new Date(Date.now() - 24 * 3600_000).toISOString();
+    const rotated = structuredClone(raw) as Record<string, any>;
+    rotated.generations = { 'thanos-store': { lastRotatedAt: yesterday, primary: { generation: 1, createdAt: yesterday } } };
+    const r = await runDrill('kubecost-thanos', rotated, { seed: 1 });
+    assert.deepEqual(violated(r), []);
+    assert.ok(Date.parse(r.events[0]!.at) > Date.parse(yesterday));
+    const future = structuredClone(rotated);
+    future.generations['thanos-store'].lastRotatedAt = '2099-01-01T00:00:00Z';
+    await assert.rejects(runDrill('kubecost-thanos', future, { seed: 1 }), (e: Error) => {
+      assert.match(e.message, /keyslot:generations\.thanos-store\.lastRotatedAt: found 2099-01-01T00:00:00Z, after now/);
+      return true;
+    });
+  });
+
+  it('a credential reported rotated must have changed slot and generation: a plan that only records is caught', async () => {
+    const recordOnly = (plan: CredentialPlan): CredentialPlan => ({
+      ...plan,
+      steps: plan.steps.filter((s) => s.kind === 'preflight' || s.kind === 'record'),
+    });
+    const r = await runDrill('kubecost-cloud-billing', readStackFile('kubecost-cloud-billing').raw, { seed: 1, planHook: recordOnly });
+    assert.match(violated(r).join('\n'), /every rotation finished.*failed: reported rotated, but the deployed stack shows slot primary/);
+  });
+
+  it('a crash-resume lands after the rotation started, and a stack rotated before still rotates (not "rotated" with no up)', async () => {
+    const { raw } = readStackFile('kubecost-cloud-billing');
+    const rotated = structuredClone(raw) as Record<string, any>;
+    rotated.generations = { 'cloud-billing': { lastRotatedAt: '2026-11-01T00:00:00Z' } };
+    let crashes = 0;
+    for (let seed = 1; seed <= 60; seed++) {
+      const r = await runDrill('kubecost-cloud-billing', rotated, { seed, faults: true });
+      if (r.fault !== 'crash-resume') continue;
+      crashes += 1;
+      assert.deepEqual(violated(r), [], `seed ${seed}`);
+      assert.ok(r.ups >= 2, `seed ${seed}: the flip and the regeneration were deployed (${r.ups} ups)`);
+      assert.match(r.faultDetail, /the agent died at port call \d+/);
+    }
+    assert.ok(crashes > 0, 'the seeds drew a crash');
+  });
+
+  it('Shoots selected by a binding exist for an annotate stage', async () => {
+    const { raw } = readStackFile('gardener-kubeconfig');
+    const copy = structuredClone(raw) as Record<string, any>;
+    const stage = copy.credentials[0].stages[0];
+    delete stage.shoots;
+    stage.secretBinding = 'provider-aws';
+    const r = await runDrill('my-kubeconfigs', copy, { seed: 1 });
+    assert.deepEqual(violated(r), []);
+    assert.ok(r.events.some((e) => e.type === 'cluster-finished' && e.kind === 'annotate' && e.outcome === 'done'));
   });
 });

@@ -103,7 +103,7 @@ describe('cli: rotate, resume, rollback, status', () => {
 
   it('exits 3 after a rollback, and writes the Markdown report with the reason', async () => {
     const s = await scenario('kubecost-thanos');
-    s.world.fleet.cluster('primary').workload('kubecost', 'statefulset', 'kubecost-thanos-store')!.failRollout = true;
+    s.world.fleet.cluster('primary').workload('kubecost', 'deployment', 'kubecost-thanos-store')!.failRollout = true;
     const report = join(temp.make('keyslot-report-'), 'summary.md');
     const { code, err } = await cli(s, ['rotate', '-s', 'kubecost-thanos', '-c', 'thanos-store', '--yes', '--report', report]);
     assert.equal(code, ExitCode.rolledBack);

@@ -198,28 +198,28 @@ describe('simulated engine: Key Vault secrets that already exist', () => {
     const world = buildWorld(parseStackConfig('alwayson-cosmos', raw, 'alwayson-cosmos'));
     await assert.rejects(
       world.ports(raw).engine.up({ policyPacks: [] }),
-      /Key Vault secret kv-example-eastus2\/CosmosDb-PrimaryKey already exists; adopt it: set adopt: true/,
+      /Key Vault secret kv-example-eastus2\/CosmosDb-ApiKey already exists; adopt it: set adopt: true/,
     );
   });
 
   it('adopts it with the import option on the first up (then writes the active key), and treats it as its own afterwards', async () => {
     const raw = cosmos();
     const world = buildWorld(parseStackConfig('alwayson-cosmos', raw, 'alwayson-cosmos'));
-    assert.equal(world.cloud.stores.get('kv-example-eastus2/CosmosDb-PrimaryKey'), 'placed-by-hand');
+    assert.equal(world.cloud.stores.get('kv-example-eastus2/CosmosDb-ApiKey'), 'placed-by-hand');
     const engine = world.ports(raw).engine;
     await engine.up({ policyPacks: ['policy'] });
     const active = world.cloud.key('cosmos:cosmos-example-global', 'primary').token;
-    assert.equal(world.cloud.stores.get('kv-example-eastus2/CosmosDb-PrimaryKey'), active);
+    assert.equal(world.cloud.stores.get('kv-example-eastus2/CosmosDb-ApiKey'), active);
     assert.deepEqual((await engine.up({ policyPacks: ['policy'] })).changes.create, 0, 'nothing is imported or created twice');
   });
 
   it('fails the preview of an adoption whose secret does not exist, naming its ARM id', async () => {
     const raw = cosmos();
     const world = buildWorld(parseStackConfig('alwayson-cosmos', raw, 'alwayson-cosmos'));
-    world.cloud.stores.delete('kv-example-westeurope/CosmosDb-PrimaryKey');
+    world.cloud.stores.delete('kv-example-westeurope/CosmosDb-ApiKey');
     await assert.rejects(
       world.ports(raw).engine.preview({ policyPacks: [] }),
-      /importing .*\/subscriptions\/0{8}-0{4}-0{4}-0{4}-0{12}\/resourceGroups\/rg-example-westeurope\/providers\/Microsoft\.KeyVault\/vaults\/kv-example-westeurope\/secrets\/CosmosDb-PrimaryKey\) failed: the secret does not exist/,
+      /importing .*\/subscriptions\/0{8}-0{4}-0{4}-0{4}-0{12}\/resourceGroups\/rg-example-westeurope\/providers\/Microsoft\.KeyVault\/vaults\/kv-example-westeurope\/secrets\/CosmosDb-ApiKey\) failed: the secret does not exist/,
     );
   });
 });

@@ -58,6 +58,10 @@ export function selfManagedKeyset(raw: Record<string, unknown>): void {
     },
   ];
   delete (raw.generations as Record<string, unknown> | undefined)?.['service-account'];
+  // No kOps behind it to validate: readiness is probed on the API server (anonymous auth on here).
+  cred.stages = (cred.stages as { command?: string[] }[]).map((s) =>
+    s.command?.[1] === 'validate' ? { kind: 'verify-http', url: 'https://api.kops-example.k8s.local/readyz' } : s,
+  );
 }
 
 /** kubecost-thanos with a second IAM credential (its own user and Secret) that every consumer also reads. */

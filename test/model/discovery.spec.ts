@@ -2,9 +2,12 @@ import assert from 'node:assert/strict';
 import { loadStack } from '../../src/config/load.ts';
 import { deliveredSecrets, secretsReadBy, uncoveredConsumers, type DiscoveredConsumer } from '../../src/model/discovery.ts';
 import {
+  gardenerAtLeast,
   needsAnnotation,
   operationCompleted,
-  reconciledSince,
+  reconcileAnnotation,
+  reconciledAfter,
+  refusedOperation,
   rotationKindOf,
   selectShoots,
   type ShootView,
@@ -37,14 +40,20 @@ describe('model: consumer discovery', () => {
     });
     const consumers = [
       found('primary', 'deployment/kubecost-prometheus-server'),
-      found('primary', 'statefulset/kubecost-thanos-store'),
-      found('secondary-eu', 'statefulset/kubecost-thanos-store'),
+      found('primary', 'deployment/kubecost-thanos-store'),
+      found('primary', 'deployment/kubecost-thanos-compact'),
+      found('secondary-eu', 'deployment/kubecost-thanos-store'),
       found('secondary-eu', 'deployment/kubecost-thanos-compact'),
+      found('secondary-eu', 'statefulset/kubecost-prometheus-server'),
     ];
     assert.deepEqual(
       uncoveredConsumers(config, cred, consumers).map((c) => `${c.cluster} ${c.workload}`),
-      ['secondary-eu statefulset/kubecost-thanos-store', 'secondary-eu deployment/kubecost-thanos-compact'],
-      'thanos-store is restarted on the primary only; the compactor by no stage',
+      [
+        'secondary-eu deployment/kubecost-thanos-store',
+        'secondary-eu deployment/kubecost-thanos-compact',
+        'secondary-eu statefulset/kubecost-prometheus-server',
+      ],
+      'thanos-store and the compactor are restarted on the primary only; a StatefulSet prometheus by no stage',
     );
   });
 });
@@ -68,23 +77,35 @@ describe('model: Gardener decisions', () => {
     assert.equal(operationCompleted(shoot({ rotation: { kubeconfig: { lastCompletionTime: '2026-11-24T00:05:00Z' } } }), op, since), true);
   });
 
-  it('counts a reconcile only when it succeeded after the secret changed', () => {
+  it('counts a reconcile only when it started at the annotated generation and succeeded after the secret changed', () => {
+    const ok = { type: 'Reconcile', state: 'Succeeded', lastUpdateTime: '2026-11-24T01:00:00Z' };
+    // An older reconcile (observedGeneration below what the annotation produced) read the old Secret.
+    assert.equal(reconciledAfter(shoot({ observedGeneration: 4, lastOperation: ok }), 5, since), false);
+    assert.equal(reconciledAfter(shoot({ observedGeneration: 5, lastOperation: { ...ok, state: 'Processing' } }), 5, since), false);
     assert.equal(
-      reconciledSince(shoot({ lastOperation: { type: 'Reconcile', state: 'Succeeded', lastUpdateTime: '2026-11-23T00:00:00Z' } }), since),
+      reconciledAfter(shoot({ observedGeneration: 5, lastOperation: { ...ok, lastUpdateTime: '2026-11-23T00:00:00Z' } }), 5, since),
       false,
     );
-    assert.equal(
-      reconciledSince(shoot({ lastOperation: { type: 'Reconcile', state: 'Processing', lastUpdateTime: '2026-11-24T01:00:00Z' } }), since),
-      false,
-    );
-    assert.equal(
-      reconciledSince(shoot({ lastOperation: { type: 'Reconcile', state: 'Succeeded', lastUpdateTime: '2026-11-24T01:00:00Z' } }), since),
-      true,
-    );
+    assert.equal(reconciledAfter(shoot({ observedGeneration: 5, lastOperation: ok }), 5, since), true);
     assert.deepEqual(
       selectShoots([shoot({ name: 'a' }), shoot({ name: 'c', binding: 'other' })], { secretBinding: 'b' }).map((s) => s.name),
       ['a'],
     );
+  });
+
+  it('asks for a reconcile without dropping a pending operation, as far as the Gardener version allows', () => {
+    assert.deepEqual(reconcileAnnotation(shoot()), { value: 'reconcile' });
+    const pending = { pendingOperation: 'rotate-ssh-keypair' };
+    assert.deepEqual(reconcileAnnotation(shoot({ ...pending, gardenerVersion: '1.133.0' })), { value: 'rotate-ssh-keypair;reconcile' });
+    assert.ok('busy' in reconcileAnnotation(shoot({ ...pending, gardenerVersion: '1.132.4' })));
+    assert.deepEqual(reconcileAnnotation(shoot({ pendingOperation: 'reconcile', gardenerVersion: '1.100.0' })), { value: 'reconcile' });
+  });
+
+  it('refuses the kubeconfig rotation on a Gardener that removed it (v1.114)', () => {
+    const op = 'rotate-kubeconfig-credentials';
+    assert.equal(refusedOperation(shoot({ gardenerVersion: '1.113.2' }), op), undefined);
+    assert.match(refusedOperation(shoot({ gardenerVersion: '1.114.0' }), op) ?? '', /removed in v1\.114.*rotate-credentials-start/);
+    assert.equal(gardenerAtLeast(undefined, 1, 114), true);
   });
 });
 

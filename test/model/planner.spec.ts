@@ -21,14 +21,18 @@ describe('model: planner', () => {
       { kind: 'flip' },
       { kind: 'up' },
       { kind: 'restart', workload: 'deployment/kubecost-prometheus-server', clusters: all },
-      { kind: 'restart', workload: 'statefulset/kubecost-thanos-store', clusters: ['primary'] },
+      { kind: 'restart', workload: 'deployment/kubecost-thanos-store', clusters: ['primary'] },
+      // The consumers the chart adds to the runbook's (worlds/kubecost-thanos.yaml).
+      { kind: 'restart', workload: 'deployment/kubecost-thanos-compact', clusters: ['primary'] },
+      { kind: 'restart', workload: 'deployment/kubecost-cost-analyzer', clusters: all },
+      { kind: 'restart', workload: 'deployment/kubecost-diagnostics', clusters: all },
       { kind: 'verify-logs', workload: 'deployment/kubecost-prometheus-server', clusters: all },
-      { kind: 'verify-logs', workload: 'statefulset/kubecost-thanos-store', clusters: ['primary'] },
+      { kind: 'verify-logs', workload: 'deployment/kubecost-thanos-store', clusters: ['primary'] },
       { kind: 'gate' },
       { kind: 'regenerate' },
       { kind: 'record' },
     ]);
-    const sidecar = plan!.steps[5]!;
+    const sidecar = plan!.steps[8]!;
     assert.equal(sidecar.kind === 'verify-logs' && sidecar.container, 'thanos-sidecar');
   });
 
@@ -101,7 +105,7 @@ describe('model: planner', () => {
     const [disruptive] = planRotation(loadStack('kops-service-account'), undefined, 'disruptive').credentials;
     assert.deepEqual(
       disruptive!.steps.map((s) => s.kind),
-      ['preflight', 'flip', 'up', 'exec', 'verify-http', 'reissue', 'exec', 'gate', 'record'],
+      ['preflight', 'flip', 'up', 'exec', 'exec', 'reissue', 'exec', 'gate', 'record'],
     );
     const replace = disruptive!.steps[1]!;
     assert.ok(replace.kind === 'flip' && replace.replaceAll === true);

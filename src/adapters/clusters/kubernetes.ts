@@ -48,7 +48,7 @@ import { oldPodsLeft, rolloutBlocker, rolloutVerdict, type RolloutPod } from '..
 import type { Clock } from '../../ports/clock.ts';
 import type { ClusterFleet, Lease, LogCheck, LogCheckResult, RestartResult, WorkloadId } from '../../ports/clusters.ts';
 import { restartedAtAnnotation, rotationAnnotation } from './simulated.ts';
-import { reconcilePending, shootsToAnnotate, waitForShoots } from './waitForShoots.ts';
+import { reconcilePending, shootsToAnnotate, shootsToReconcile, waitForShoots } from './waitForShoots.ts';
 
 interface Clients {
   readonly config: KubeConfig;
@@ -100,9 +100,11 @@ interface WorkloadObject {
 }
 
 interface ShootObject {
-  metadata?: { name?: string; deletionTimestamp?: string; annotations?: Record<string, string> };
-  spec?: { secretBindingName?: string; credentialsBindingName?: string };
+  metadata?: { name?: string; generation?: number; deletionTimestamp?: string; annotations?: Record<string, string> };
+  spec?: { secretBindingName?: string; credentialsBindingName?: string; hibernation?: { enabled?: boolean } };
   status?: {
+    observedGeneration?: number;
+    gardener?: { version?: string };
     lastOperation?: { type: string; state: string; lastUpdateTime?: string };
     credentials?: { rotation?: Record<string, { lastInitiationTime?: string; lastCompletionTime?: string }> };
   };
@@ -113,12 +115,18 @@ const leaseNamespace = 'kube-system';
 
 function shootView(o: ShootObject): ShootView {
   const binding = o.spec?.secretBindingName ?? o.spec?.credentialsBindingName;
+  const pending = o.metadata?.annotations?.[operationAnnotation];
   return {
     name: o.metadata?.name ?? '',
     ...(binding ? { binding } : {}),
     beingDeleted: Boolean(o.metadata?.deletionTimestamp) || o.metadata?.annotations?.[deletionConfirmationAnnotation] === 'true',
     ...(o.status?.lastOperation ? { lastOperation: o.status.lastOperation } : {}),
     rotation: o.status?.credentials?.rotation ?? {},
+    ...(o.metadata?.generation !== undefined ? { generation: o.metadata.generation } : {}),
+    ...(o.status?.observedGeneration !== undefined ? { observedGeneration: o.status.observedGeneration } : {}),
+    hibernated: Boolean(o.spec?.hibernation?.enabled),
+    ...(o.status?.gardener?.version ? { gardenerVersion: o.status.gardener.version.replace(/^v/, '') } : {}),
+    ...(pending ? { pendingOperation: pending } : {}),
   };
 }
 
@@ -445,12 +453,33 @@ export class KubernetesClusterFleet implements ClusterFleet {
     cluster: string,
     args: { namespace: string; secretBinding: string; since: Date; timeoutSeconds: number },
   ): Promise<void> {
+    const options = setHeaderOptions('Content-Type', PatchStrategy.MergePatch);
+    const generations = new Map<string, number>();
+    for (const { shoot, value } of shootsToReconcile(cluster, (await this.shoots(cluster, args.namespace)).map(shootView), args)) {
+      // The patch answers the Shoot as stored: the generation the reconcile annotation produced.
+      const patched = (await this.call(
+        cluster,
+        `annotating shoot ${args.namespace}/${shoot.name} for a reconcile`,
+        { needs: `patch shoots.core.gardener.cloud in namespace ${args.namespace}`, retryConflict: true },
+        ({ custom }) =>
+          custom.patchNamespacedCustomObject(
+            {
+              ...gardener,
+              namespace: args.namespace,
+              name: shoot.name,
+              body: { metadata: { annotations: { [operationAnnotation]: value } } },
+            },
+            options,
+          ),
+      )) as ShootObject;
+      generations.set(shoot.name, patched.metadata?.generation ?? (shoot.generation ?? 0) + 1);
+    }
     await this.pollShoots(
       cluster,
       args.namespace,
       args.timeoutSeconds,
       `reconcile after the ${args.secretBinding} secret changed`,
-      reconcilePending(cluster, args),
+      reconcilePending(cluster, { ...args, generations }),
     );
   }
 

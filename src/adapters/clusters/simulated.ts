@@ -5,10 +5,16 @@
 import { ClusterUnreachableError, ConsumerNotReadyError, LogsUnreadableError, RolloutFailedError } from '../../errors.ts';
 import { rolloutBlocker } from '../../model/rollout.ts';
 import type { DiscoveredConsumer } from '../../model/discovery.ts';
-import { deletionConfirmationAnnotation, operationCompleted, selectShoots, type ShootView } from '../../model/gardener.ts';
+import {
+  deletionConfirmationAnnotation,
+  operationAnnotation,
+  operationCompleted,
+  selectShoots,
+  type ShootView,
+} from '../../model/gardener.ts';
 import type { ClusterFleet, LogCheck, LogCheckResult, RestartResult, WorkloadId } from '../../ports/clusters.ts';
 import type { Clock } from '../../ports/clock.ts';
-import { reconcilePending, shootsToAnnotate, waitForShoots } from './waitForShoots.ts';
+import { reconcilePending, shootsToAnnotate, shootsToReconcile, waitForShoots } from './waitForShoots.ts';
 import { SimCluster, type SimFleet, type SimShoot, type SimWorkload } from '../../sim/cluster.ts';
 
 export const restartedAtAnnotation = 'kubectl.kubernetes.io/restartedAt';
@@ -135,7 +141,8 @@ export class SimulatedClusterFleet implements ClusterFleet {
 
   private shootViews(c: SimCluster, namespace: string): ShootView[] {
     c.sync();
-    return [...c.shoots.values()].filter((s) => s.namespace === namespace).map(simShootView);
+    const version = c.gardener ? `${c.gardener.version[0]}.${c.gardener.version[1]}.0` : undefined;
+    return [...c.shoots.values()].filter((s) => s.namespace === namespace).map((s) => simShootView(s, version));
   }
 
   async annotateShoots(
@@ -155,12 +162,22 @@ export class SimulatedClusterFleet implements ClusterFleet {
     args: { namespace: string; secretBinding: string; since: Date; timeoutSeconds: number },
   ): Promise<void> {
     const c = this.cluster(cluster);
+    const generations = new Map<string, number>();
+    for (const { shoot, value } of shootsToReconcile(cluster, this.shootViews(c, args.namespace), args)) {
+      const s = c.shoots.get(SimCluster.key(args.namespace, shoot.name))!;
+      const outcome = c.annotateShoot(s, value);
+      if (outcome !== 'accepted')
+        throw new ConsumerNotReadyError(
+          `cluster ${cluster}: shoot ${args.namespace}/${shoot.name}: Gardener refused ${value}: ${outcome === 'being-deleted' ? 'being deleted' : outcome.refused}`,
+        );
+      generations.set(shoot.name, s.generation);
+    }
     await this.pollShoots(
       c,
       args.namespace,
       args.timeoutSeconds,
       `reconcile after the ${args.secretBinding} secret changed`,
-      reconcilePending(cluster, args),
+      reconcilePending(cluster, { ...args, generations }),
     );
   }
 
@@ -221,12 +238,18 @@ export class SimulatedClusterFleet implements ClusterFleet {
 }
 
 /** The Gardener view of a simulated Shoot (the same view the real adapter builds from the API). */
-export function simShootView(s: SimShoot): ShootView {
+export function simShootView(s: SimShoot, gardenerVersion?: string): ShootView {
+  const pending = s.annotations[operationAnnotation];
   return {
     name: s.name,
-    binding: s.secretBinding,
+    ...(s.secretBinding ? { binding: s.secretBinding } : {}),
     beingDeleted: Boolean(s.deletionTimestamp) || s.annotations[deletionConfirmationAnnotation] === 'true',
     ...(s.lastOperation ? { lastOperation: s.lastOperation } : {}),
     rotation: s.rotation,
+    generation: s.generation,
+    observedGeneration: s.observedGeneration,
+    hibernated: s.hibernated,
+    ...(gardenerVersion ? { gardenerVersion } : {}),
+    ...(pending ? { pendingOperation: pending } : {}),
   };
 }

@@ -4,7 +4,15 @@
  * sleeps on the port's clock until none is left or the deadline passed.
  */
 import { ConsumerNotReadyError, ResourceNotFoundError, ShootBeingDeletedError } from '../../errors.ts';
-import { needsAnnotation, reconcileFailed, reconciledSince, refusedOperation, selectShoots, type ShootView } from '../../model/gardener.ts';
+import {
+  needsAnnotation,
+  reconcileAnnotation,
+  reconciledAfter,
+  reconcileFailed,
+  refusedOperation,
+  selectShoots,
+  type ShootView,
+} from '../../model/gardener.ts';
 import type { Clock } from '../../ports/clock.ts';
 
 export async function waitForShoots(args: {
@@ -66,22 +74,65 @@ export function shootsToAnnotate(
   return selected.filter((s) => needsAnnotation(s, args.operation, args.since));
 }
 
-/** What `wait-reconciled` waits for: every Shoot of the binding reconciled since the change; a failed one fails the wait. */
+/**
+ * The Shoots a `wait-reconciled` stage must have reconciled, decided before any is annotated: every
+ * Shoot of the binding, each with the annotation value that asks for a reconcile now. Gardener does
+ * not reconcile a Shoot because its provider Secret changed, so keyslot asks (as the runbook says).
+ * Refused, naming the fix: a Shoot whose last operation Failed (gardenlet leaves it alone until
+ * `retry`), one being deleted (its deletion still uses the credential), one whose pending operation
+ * an older Gardener cannot share the annotation with. A hibernated Shoot is reconciled like any other
+ * (gardenlet reconciles hibernated Shoots; the flow is what keeps them hibernated).
+ */
+export function shootsToReconcile(
+  cluster: string,
+  all: readonly ShootView[],
+  args: { namespace: string; secretBinding: string },
+): { shoot: ShootView; value: string }[] {
+  const shoots = selectShoots(all, { secretBinding: args.secretBinding });
+  if (shoots.length === 0)
+    throw new ResourceNotFoundError(
+      `cluster ${cluster}: no Shoot matches the stage's selector (${selector(args)}); fix the stage's secretBinding`,
+    );
+  const out: { shoot: ShootView; value: string }[] = [];
+  for (const s of shoots) {
+    const name = `${args.namespace}/${s.name}`;
+    if (s.beingDeleted)
+      throw new ShootBeingDeletedError(
+        `cluster ${cluster}: shoot ${name} is being deleted and its deletion still uses the ${args.secretBinding} credential; wait until it is gone, then run keyslot resume`,
+      );
+    if (reconcileFailed(s))
+      throw new ConsumerNotReadyError(
+        `cluster ${cluster}: shoot ${name}: last operation Failed, and Gardener does not reconcile it again until told to retry; run kubectl annotate shoot ${s.name} -n ${args.namespace} gardener.cloud/operation=retry, then keyslot resume`,
+      );
+    const annotation = reconcileAnnotation(s);
+    if ('busy' in annotation)
+      throw new ConsumerNotReadyError(
+        `cluster ${cluster}: shoot ${name}: ${annotation.busy}; wait until it started, then run keyslot resume`,
+      );
+    out.push({ shoot: s, value: annotation.value });
+  }
+  return out;
+}
+
+/**
+ * What `wait-reconciled` waits for once it annotated: every Shoot finished a reconcile that started
+ * at the generation its annotation produced, after the Secret changed at `since`. One that fails
+ * meanwhile fails the wait.
+ */
 export function reconcilePending(
   cluster: string,
-  args: { namespace: string; secretBinding: string; since: Date },
+  args: { namespace: string; secretBinding: string; since: Date; generations: ReadonlyMap<string, number> },
 ): (all: ShootView[]) => ShootView[] {
   return (all) => {
     const shoots = selectShoots(all, { secretBinding: args.secretBinding });
-    if (shoots.length === 0)
-      throw new ResourceNotFoundError(
-        `cluster ${cluster}: no Shoot matches the stage's selector (${selector(args)}); fix the stage's secretBinding`,
-      );
-    const failed = shoots.find((s) => reconcileFailed(s, args.since));
+    const failed = shoots.find((s) => args.generations.has(s.name) && reconcileFailed(s));
     if (failed)
       throw new ConsumerNotReadyError(
-        `cluster ${cluster}: shoot ${args.namespace}/${failed.name} failed to reconcile after ${args.secretBinding} changed`,
+        `cluster ${cluster}: shoot ${args.namespace}/${failed.name} failed to reconcile after ${args.secretBinding} changed; fix the cause, run kubectl annotate shoot ${failed.name} -n ${args.namespace} gardener.cloud/operation=retry, then keyslot resume`,
       );
-    return shoots.filter((s) => !reconciledSince(s, args.since));
+    return shoots.filter((s) => {
+      const generation = args.generations.get(s.name);
+      return generation !== undefined && !reconciledAfter(s, generation, args.since);
+    });
   };
 }

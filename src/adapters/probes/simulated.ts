@@ -25,8 +25,15 @@ export class SimulatedHttp implements HttpProbe {
   readonly bodies = new Map<string, string>();
   readonly gets: string[] = [];
 
+  /** Simulated servers: the first handler that recognises the URL answers (the world's API servers). */
+  readonly handlers: ((url: string) => { status: number; body: string } | undefined)[] = [];
+
   async get(url: string): Promise<{ status: number; body: string }> {
     this.gets.push(url);
+    for (const handler of this.handlers) {
+      const answer = handler(url);
+      if (answer) return answer;
+    }
     return { status: this.statuses.get(url) ?? 200, body: this.bodies.get(url) ?? '{}' };
   }
 }
