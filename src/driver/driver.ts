@@ -57,6 +57,7 @@ import {
   type StepKind,
   type WaveSpec,
 } from '../model/index.ts';
+import { mountedVersion } from '../model/csi.ts';
 import type { CredentialState } from '../model/state.ts';
 import { describeUncovered, discoverConsumers, uncoveredConsumers, uncoveredError } from './discover.ts';
 import type { Clock, CloudKeys, ClusterFleet, CommandRunner, HttpProbe, Journal, KeyRef, StackEngine, WorkloadId } from '../ports/index.ts';
@@ -1073,7 +1074,13 @@ export class Driver {
       throw new ConsumerNotReadyError(
         `no azure-keyvault-secret delivery of ${run.plan.name} declares cluster ${cluster} in its clusters, so there is no vault version to wait for; fix: add the cluster to the delivery of the vault its pods read`,
       );
-    const object = `secret/${vault.secretName}`;
+    // With rotation off (the driver's and the AKS add-on's default), a running pod's mount never
+    // changes: waiting would time out. A pod that starts mounts the vault's current version
+    // (NodePublishVolume, pkg/secrets-store/nodeserver.go v1.5.6), so the restarts after this stage
+    // carry the new value by themselves.
+    const rotation = await this.ports.clusters.csiRotation(cluster);
+    if (rotation && !rotation.enabled)
+      return `CSI secret rotation is off on ${cluster}: running pods keep their mount until they restart, and a restarted pod mounts ${vault.vaultName}/${vault.secretName} as it is now; nothing to wait for`;
     const deadline = this.ports.clock.now().getTime() + step.timeoutSeconds * 1000;
     let behind: string[] = [];
     for (;;) {
@@ -1084,14 +1091,14 @@ export class Driver {
         secretName: vault.secretName,
       });
       const pods = await this.ports.clusters.secretSyncStatus(cluster, step.namespace, step.secretProviderClass);
-      behind = pods.filter((p) => p.objects.find((o) => o.id === object)?.version !== expected).map((p) => p.pod);
+      behind = pods.filter((p) => mountedVersion(p.objects, vault.secretName) !== expected).map((p) => p.pod);
       if (pods.length > 0 && behind.length === 0)
         return `${pods.length} pod(s) mount ${vault.vaultName}/${vault.secretName} version …${(expected ?? '').slice(-6)}`;
       if (this.ports.clock.now().getTime() >= deadline)
         throw new ConsumerNotReadyError(
           pods.length === 0
             ? `no pod of SecretProviderClass ${step.namespace}/${step.secretProviderClass} on ${cluster} reports a mount (no SecretProviderClassPodStatus) within ${step.timeoutSeconds}s`
-            : `the CSI driver had not synced ${vault.vaultName}/${vault.secretName} into ${behind.length} pod(s) on ${cluster} within ${step.timeoutSeconds}s (${behind.slice(0, 3).join(', ')}); check its rotation poll interval`,
+            : `the CSI driver had not synced ${vault.vaultName}/${vault.secretName} into ${behind.length} pod(s) on ${cluster} within ${step.timeoutSeconds}s (${behind.slice(0, 3).join(', ')}); check its rotation poll interval${rotation ? ` (${rotation.pollSeconds}s)` : ''}`,
         );
       await this.ports.clock.sleep(10_000);
     }

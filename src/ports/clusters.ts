@@ -4,6 +4,7 @@
  * simulated: the shared cluster model.
  */
 import type { WorkloadRef } from '../config/schema.ts';
+import type { CsiRotation } from '../model/csi.ts';
 import type { DiscoveredConsumer } from '../model/discovery.ts';
 
 export interface WorkloadId {
@@ -105,6 +106,11 @@ export interface ClusterFleet {
     namespace: string,
     secretProviderClass: string,
   ): Promise<{ pod: string; objects: { id: string; version: string }[] }[]>;
+  /**
+   * The Secrets Store CSI driver's rotation settings, from the flags of its DaemonSet in kube-system
+   * (the one with a `secrets-store` container); undefined when there is none to read.
+   */
+  csiRotation(cluster: string): Promise<CsiRotation | undefined>;
   /** Deployments, StatefulSets and DaemonSets in the namespace whose pods read any of these Secrets. */
   listConsumers(cluster: string, namespace: string, secrets: readonly string[]): Promise<DiscoveredConsumer[]>;
   /**

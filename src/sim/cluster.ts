@@ -53,6 +53,8 @@ export interface SimWorkload {
   readonly name: string;
   readonly replicas: number;
   readonly containers: readonly string[];
+  /** Command-line args per container, where the model needs them (the CSI driver's flags). */
+  readonly containerArgs?: Readonly<Record<string, readonly string[]>>;
   /** What the pods read when they start: Secret names (same namespace), or `store:<id>` for an external store (Key Vault, Secrets Manager). */
   secrets: readonly string[];
   /** `token`: the pods authenticate with projected service-account tokens that the cluster's API servers sign and verify. */
@@ -217,6 +219,7 @@ export interface WorkloadSpec {
   readonly name: string;
   readonly replicas?: number;
   readonly containers?: readonly string[];
+  readonly containerArgs?: Readonly<Record<string, readonly string[]>>;
   readonly secrets?: readonly string[];
   /** @default secrets */
   readonly reads?: 'secrets' | 'token';
@@ -373,6 +376,7 @@ export class SimCluster {
       name: spec.name,
       replicas: spec.replicas ?? 2,
       containers: spec.containers ?? [spec.name],
+      ...(spec.containerArgs ? { containerArgs: spec.containerArgs } : {}),
       secrets: spec.secrets ?? [],
       reads: spec.reads ?? 'secrets',
       ...(spec.reloadAfterMs !== undefined ? { reloadAfterMs: spec.reloadAfterMs } : {}),
@@ -629,6 +633,22 @@ export class SimCluster {
   /** Installs the Secrets Store CSI driver; with `rotation`, it refreshes every mount every `pollMs`. */
   enableCsi(pollMs: number, versionOf: (id: string) => string | undefined, rotation = true): void {
     this.csi = { pollMs, rotation, versionOf, lastPollAt: Math.floor(this.now() / pollMs) * pollMs };
+    // The driver's DaemonSet, as the chart renders its flags: what a reader of the cluster sees of it.
+    this.workloads.delete(SimCluster.key('kube-system', 'daemonset', 'secrets-store-csi-driver'));
+    this.addWorkload({
+      kind: 'daemonset',
+      namespace: 'kube-system',
+      name: 'secrets-store-csi-driver',
+      replicas: 2,
+      containers: ['node-driver-registrar', 'secrets-store'],
+      containerArgs: {
+        'secrets-store': [
+          '--endpoint=$(CSI_ENDPOINT)',
+          `--enable-secret-rotation=${rotation}`,
+          ...(rotation ? [`--rotation-poll-interval=${pollMs / 1000}s`] : []),
+        ],
+      },
+    });
   }
 
   /**

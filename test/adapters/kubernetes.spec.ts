@@ -183,6 +183,15 @@ describe('adapter: Kubernetes (client-node) against the API emulator on 127.0.0.
     assert.ok(emulator.requests.includes('GET /apis/secrets-store.csi.x-k8s.io/v1/namespaces/workload/secretproviderclasspodstatuses'));
   });
 
+  it("reads the CSI driver's rotation flags from its DaemonSet in kube-system, off unless enabled", async () => {
+    assert.equal(await fleet.csiRotation('eu'), undefined, 'no driver installed: nothing to read');
+    cluster.enableCsi(120_000, () => undefined, false);
+    assert.deepEqual(await fleet.csiRotation('eu'), { enabled: false, pollSeconds: 120 });
+    cluster.enableCsi(300_000, () => undefined, true);
+    assert.deepEqual(await fleet.csiRotation('eu'), { enabled: true, pollSeconds: 300 });
+    assert.ok(emulator.requests.includes('GET /apis/apps/v1/namespaces/kube-system/daemonsets'));
+  });
+
   it("spends one token of the cluster's bucket per request: past the burst, requests go out at the budget's rate", async () => {
     const slow = new KubernetesClusterFleet(new Map([['eu', plainKubeConfig(server)]]), clock, 1000, fastRetry, { qps: 2, burst: 3 });
     const started = clock.now().getTime();

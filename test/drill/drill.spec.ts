@@ -400,6 +400,22 @@ describe('drill: the world is the deployment, not the stack (reference worlds)',
     assert.deepEqual(violated(r), []);
   });
 
+  it('AlwaysOn on an AKS add-on with rotation off (its default): the wait does not stall, the restarts carry the key', async () => {
+    const world = structuredClone(loadReferenceWorld('alwayson-cosmos')!);
+    for (const d of world.description.csiDrivers) (d as { rotation: boolean }).rotation = false;
+    const r = await runDrill('alwayson-cosmos', readStackFile('alwayson-cosmos').raw, { seed: 1, world });
+    assert.deepEqual(violated(r), []);
+    const waits = r.events.filter((e) => e.type === 'cluster-finished' && e.kind === 'wait-secret-sync') as {
+      detail: string;
+      durationMs: number;
+    }[];
+    assert.equal(waits.length, 2);
+    for (const w of waits) {
+      assert.match(w.detail, /^CSI secret rotation is off on stamp-\S+: running pods keep their mount until they restart/);
+      assert.equal(w.durationMs, 0);
+    }
+  });
+
   it('a copy of a shipped stack (--stacks-dir) is judged against the same reference world', async () => {
     const { raw } = readStackFile('kubecost-thanos');
     const r = await runDrill('kubecost-thanos', withoutStage(raw, 0, 4), { seed: 1 });

@@ -49,6 +49,7 @@ import type { Clock } from '../../ports/clock.ts';
 import type { ClusterFleet, Lease, LogCheck, LogCheckResult, RestartResult, WorkloadId } from '../../ports/clusters.ts';
 import { restartedAtAnnotation, rotationAnnotation } from './simulated.ts';
 import { reconcilePending, shootsToAnnotate, shootsToReconcile, waitForShoots } from './waitForShoots.ts';
+import { csiDriverContainer, csiRotationOf, type CsiRotation } from '../../model/csi.ts';
 
 interface Clients {
   readonly config: KubeConfig;
@@ -589,6 +590,20 @@ export class KubernetesClusterFleet implements ClusterFleet {
 
   // ---- the Secrets Store CSI driver ------------------------------------------------------------------
 
+  async csiRotation(cluster: string): Promise<CsiRotation | undefined> {
+    const list = await this.call(
+      cluster,
+      'listing DaemonSets in kube-system',
+      { needs: 'list daemonsets.apps in namespace kube-system' },
+      ({ apps }) => apps.listNamespacedDaemonSet({ namespace: 'kube-system' }),
+    );
+    for (const ds of list.items ?? []) {
+      const container = ds.spec?.template.spec?.containers.find((c) => c.name === csiDriverContainer);
+      if (container) return csiRotationOf([...(container.command ?? []), ...(container.args ?? [])]);
+    }
+    return undefined;
+  }
+
   async secretSyncStatus(cluster: string, namespace: string, secretProviderClass: string) {
     const list = (await this.call(
       cluster,
@@ -658,7 +673,7 @@ export class KubernetesClusterFleet implements ClusterFleet {
   async listWorkloads(cluster: string): Promise<WorkloadId[]> {
     const found: WorkloadId[] = [];
     for (const kind of ['deployment', 'statefulset', 'daemonset'] as const) {
-      const list = await this.call(
+      const list = await this.call<{ items: unknown[] }>(
         cluster,
         `listing ${plurals[kind]}`,
         { needs: `list ${plurals[kind]}.apps in all namespaces` },
@@ -696,7 +711,7 @@ export class KubernetesClusterFleet implements ClusterFleet {
     const wanted = new Set(secrets);
     const found: DiscoveredConsumer[] = [];
     for (const kind of ['deployment', 'statefulset', 'daemonset'] as const) {
-      const list = await this.call(
+      const list = await this.call<{ items: unknown[] }>(
         cluster,
         `listing ${plurals[kind]} in ${namespace}`,
         { needs: `list ${plurals[kind]}.apps in namespace ${namespace}` },

@@ -3,6 +3,7 @@
  * the shared simulated clock instead of sleeping.
  */
 import { ClusterUnreachableError, ConsumerNotReadyError, LogsUnreadableError, RolloutFailedError } from '../../errors.ts';
+import { csiDriverContainer, csiRotationOf, type CsiRotation } from '../../model/csi.ts';
 import { rolloutBlocker } from '../../model/rollout.ts';
 import type { DiscoveredConsumer } from '../../model/discovery.ts';
 import {
@@ -215,6 +216,15 @@ export class SimulatedClusterFleet implements ClusterFleet {
     const c = this.cluster(cluster);
     const key = `kube-system/${args.name}`;
     if (c.leases.get(key)?.holder === args.holder) c.leases.delete(key);
+  }
+
+  async csiRotation(cluster: string): Promise<CsiRotation | undefined> {
+    const c = this.cluster(cluster);
+    c.sync();
+    const driver = [...c.workloads.values()].find(
+      (w) => w.namespace === 'kube-system' && w.kind === 'daemonset' && w.containers.includes(csiDriverContainer),
+    );
+    return driver ? csiRotationOf(driver.containerArgs?.[csiDriverContainer] ?? []) : undefined;
   }
 
   async listConsumers(cluster: string, namespace: string, secrets: readonly string[]): Promise<DiscoveredConsumer[]> {

@@ -1,0 +1,30 @@
+import assert from 'node:assert/strict';
+import { csiRotationOf, goDurationSeconds, mountedVersion } from '../../src/model/csi.ts';
+
+describe('model: the Secrets Store CSI driver', () => {
+  it('reads rotation off unless --enable-secret-rotation says true, and the 2m poll unless set', () => {
+    assert.deepEqual(csiRotationOf(['--endpoint=$(CSI_ENDPOINT)', '--nodeid=$(KUBE_NODE_NAME)']), { enabled: false, pollSeconds: 120 });
+    assert.deepEqual(csiRotationOf(['--enable-secret-rotation=false']), { enabled: false, pollSeconds: 120 });
+    assert.deepEqual(csiRotationOf(['--enable-secret-rotation=true', '--rotation-poll-interval=5m']), { enabled: true, pollSeconds: 300 });
+    assert.deepEqual(csiRotationOf(['-enable-secret-rotation', '--rotation-poll-interval=1h30m']), { enabled: true, pollSeconds: 5400 });
+  });
+
+  it('parses Go durations and refuses what is not one', () => {
+    assert.equal(goDurationSeconds('90s'), 90);
+    assert.equal(goDurationSeconds('1.5m'), 90);
+    assert.equal(goDurationSeconds('2m30s'), 150);
+    assert.equal(goDurationSeconds('5 minutes'), undefined);
+    assert.equal(goDurationSeconds('5'), undefined);
+  });
+
+  it("matches an object by the Azure provider's id, with or without a version-history suffix", () => {
+    assert.equal(mountedVersion([{ id: 'secret/CosmosDb-ApiKey', version: 'v2' }], 'CosmosDb-ApiKey'), 'v2');
+    // objectVersionHistory > 1: one object per version, /0 the newest.
+    const history = [
+      { id: 'secret/CosmosDb-ApiKey/1', version: 'v1' },
+      { id: 'secret/CosmosDb-ApiKey/0', version: 'v2' },
+    ];
+    assert.equal(mountedVersion(history, 'CosmosDb-ApiKey'), 'v2');
+    assert.equal(mountedVersion([{ id: 'secret/CosmosDb-ApiKey-Old', version: 'v9' }], 'CosmosDb-ApiKey'), undefined);
+  });
+});
