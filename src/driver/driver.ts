@@ -58,6 +58,7 @@ import {
   type WaveSpec,
 } from '../model/index.ts';
 import { mountedVersion } from '../model/csi.ts';
+import { helmRelease } from '../model/helm.ts';
 import type { CredentialState } from '../model/state.ts';
 import { describeUncovered, discoverConsumers, uncoveredConsumers, uncoveredError } from './discover.ts';
 import type { Clock, CloudKeys, ClusterFleet, CommandRunner, HttpProbe, Journal, KeyRef, StackEngine, WorkloadId } from '../ports/index.ts';
@@ -586,6 +587,7 @@ export class Driver {
     await this.checkRollouts(run);
     if (!run.resumed) {
       if (checks.some((c) => c.startsWith(tokenReissueCheck))) await this.kopsTokensReissued(run);
+      await this.checkHelmOwned(run);
       await this.checkConsumers(run);
       if (checks.includes('standby key accepted by the cloud')) await this.ports.cloud.testKey(keyRef(run), run.plan.to);
       // The record goes into the stack before anything changes, so any later crash is resumable.
@@ -614,6 +616,31 @@ export class Driver {
         { cause: error },
       );
     }
+  }
+
+  /**
+   * Refuses, before anything changes, to deliver into a Secret a Helm release owns: the release's
+   * next `helm upgrade` writes its values back over the new key (src/model/helm.ts).
+   */
+  private async checkHelmOwned(run: Run) {
+    const limit = pLimit(this.concurrency);
+    const targets = run.before.deliver.flatMap((d) =>
+      d.type === 'kubernetes-secret' ? selectClusters(run.config.clusters, d.clusters).map((cluster) => ({ d, cluster })) : [],
+    );
+    const owned = await Promise.all(
+      targets.map(({ d, cluster }) =>
+        limit(async () => {
+          const meta = await this.ports.clusters.secretMetadata(cluster, d.namespace, d.name);
+          const release = meta ? helmRelease(meta) : undefined;
+          return release ? `Secret ${d.namespace}/${d.name} on ${cluster} belongs to Helm release ${release}` : undefined;
+        }),
+      ),
+    );
+    const found = owned.filter((o): o is string => o !== undefined);
+    if (found.length)
+      throw new PreflightRefusedError(
+        `refused before any change: ${found.join('; ')}, so the next helm upgrade would write the chart's value back over the new key; fix: have the chart read a Secret it does not create (Kubecost: kubecostModel.federatedStorageConfigSecret, kubecostProductConfigs.cloudIntegrationSecret) and let keyslot deliver that one`,
+      );
   }
 
   /** Refuses, before anything changes, a rotation whose restarts could never roll out. */

@@ -5,6 +5,7 @@
  */
 import type { WorkloadRef } from '../config/schema.ts';
 import type { CsiRotation } from '../model/csi.ts';
+import type { ObjectMeta } from '../model/helm.ts';
 import type { DiscoveredConsumer } from '../model/discovery.ts';
 
 export interface WorkloadId {
@@ -111,6 +112,8 @@ export interface ClusterFleet {
    * (the one with a `secrets-store` container); undefined when there is none to read.
    */
   csiRotation(cluster: string): Promise<CsiRotation | undefined>;
+  /** A Secret's labels and annotations (never its data); undefined when it does not exist. */
+  secretMetadata(cluster: string, namespace: string, name: string): Promise<ObjectMeta | undefined>;
   /** Deployments, StatefulSets and DaemonSets in the namespace whose pods read any of these Secrets. */
   listConsumers(cluster: string, namespace: string, secrets: readonly string[]): Promise<DiscoveredConsumer[]>;
   /**

@@ -198,6 +198,8 @@ export interface SimSecret {
   type?: string;
   data: Record<string, string>;
   annotations: Record<string, string>;
+  /** Kept across updates (a Helm release's labels, say). */
+  labels?: Record<string, string>;
   updatedAt: number;
   resourceVersion: number;
 }
@@ -418,6 +420,7 @@ export class SimCluster {
     const changed = JSON.stringify(current?.data) !== JSON.stringify(data);
     this.secrets.set(key, {
       ...(current?.type ? { type: current.type } : {}),
+      ...(current?.labels ? { labels: current.labels } : {}),
       data: { ...data },
       annotations: { ...annotations },
       updatedAt: changed ? this.now() : (current?.updatedAt ?? this.now()),

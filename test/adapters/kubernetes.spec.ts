@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict';
+import { helmRelease } from '../../src/model/helm.ts';
 import { kubeConfigsFor, KubernetesClusterFleet, plainKubeConfig } from '../../src/adapters/clusters/kubernetes.ts';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -181,6 +182,24 @@ describe('adapter: Kubernetes (client-node) against the API emulator on 127.0.0.
     const after = await fleet.secretSyncStatus('eu', 'workload', 'azure-kv');
     assert.ok(after.every((s) => s.objects[0]!.version === 'ver-v2-value'));
     assert.ok(emulator.requests.includes('GET /apis/secrets-store.csi.x-k8s.io/v1/namespaces/workload/secretproviderclasspodstatuses'));
+  });
+
+  it("reads a Secret's labels and annotations for the Helm check, and says absent for a missing one", async () => {
+    cluster.applySecret(
+      'kubecost',
+      'federated-store',
+      { 'federated-store.yaml': 'placeholder' },
+      { 'meta.helm.sh/release-name': 'kubecost' },
+    );
+    cluster.secrets.get('kubecost/federated-store')!.labels = { 'app.kubernetes.io/managed-by': 'Helm' };
+    const meta = await fleet.secretMetadata('eu', 'kubecost', 'federated-store');
+    assert.deepEqual(meta, {
+      labels: { 'app.kubernetes.io/managed-by': 'Helm' },
+      annotations: { 'meta.helm.sh/release-name': 'kubecost' },
+    });
+    assert.equal(helmRelease(meta!), 'kubecost');
+    assert.equal(JSON.stringify(meta).includes('placeholder'), false, 'the data never leaves the adapter');
+    assert.equal(await fleet.secretMetadata('eu', 'kubecost', 'no-such-secret'), undefined);
   });
 
   it("reads the CSI driver's rotation flags from its DaemonSet in kube-system, off unless enabled", async () => {

@@ -433,6 +433,30 @@ describe('driver: the lock', () => {
   });
 });
 
+describe('driver: refusals before any change', () => {
+  it('refuses to deliver into a Secret a Helm release owns, naming it and the chart setting that fixes it', async () => {
+    const s = await scenario('kubecost-federated-etl');
+    // The chart made federated-store from inline values (kubecostModel.federatedStorageConfig).
+    s.world.fleet.cluster('agent-eu').secrets.get('kubecost/federated-store')!.labels = { 'app.kubernetes.io/managed-by': 'Helm' };
+    s.world.fleet.cluster('agent-eu').secrets.get('kubecost/federated-store')!.annotations['meta.helm.sh/release-name'] = 'kubecost';
+    s.world.fleet.cluster('agent-eu').secrets.get('kubecost/federated-store')!.annotations['meta.helm.sh/release-namespace'] = 'kubecost';
+    const ups = s.world.backend.ups.length;
+    await assert.rejects(s.driver().driver.rotate('federated-store'), (e: unknown) => {
+      assert.ok(e instanceof PreflightRefusedError, String(e));
+      assert.match(
+        (e as Error).message,
+        /Secret kubecost\/federated-store on agent-eu belongs to Helm release kubecost\/kubecost, so the next helm upgrade would write .*fix: .*kubecostModel\.federatedStorageConfigSecret/,
+      );
+      return true;
+    });
+    assert.equal(s.world.backend.ups.length, ups, 'nothing deployed');
+    // Pulumi's own label is not Helm's: a Secret keyslot created is its own.
+    s.world.fleet.cluster('agent-eu').secrets.get('kubecost/federated-store')!.labels = { 'app.kubernetes.io/managed-by': 'pulumi' };
+    s.world.fleet.cluster('agent-eu').secrets.get('kubecost/federated-store')!.annotations = {};
+    assert.equal((await s.driver().driver.rotate('federated-store')).outcome, 'rotated');
+  });
+});
+
 describe('driver: failures before the gate roll back', () => {
   const failures: [string, (s: Scenario) => void][] = [
     [

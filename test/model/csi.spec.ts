@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
 import { csiRotationOf, goDurationSeconds, mountedVersion } from '../../src/model/csi.ts';
+import { helmRelease } from '../../src/model/helm.ts';
 
 describe('model: the Secrets Store CSI driver', () => {
   it('reads rotation off unless --enable-secret-rotation says true, and the 2m poll unless set', () => {
@@ -26,5 +27,17 @@ describe('model: the Secrets Store CSI driver', () => {
     ];
     assert.equal(mountedVersion(history, 'CosmosDb-ApiKey'), 'v2');
     assert.equal(mountedVersion([{ id: 'secret/CosmosDb-ApiKey-Old', version: 'v9' }], 'CosmosDb-ApiKey'), undefined);
+  });
+});
+
+describe('model: objects Helm owns', () => {
+  it('knows a Helm release by its annotations or its managed-by label, and nothing else', () => {
+    assert.equal(
+      helmRelease({ annotations: { 'meta.helm.sh/release-name': 'kubecost', 'meta.helm.sh/release-namespace': 'cost' } }),
+      'cost/kubecost',
+    );
+    assert.equal(helmRelease({ labels: { 'app.kubernetes.io/managed-by': 'Helm' } }), '(unnamed release)');
+    assert.equal(helmRelease({ labels: { 'app.kubernetes.io/managed-by': 'pulumi' } }), undefined);
+    assert.equal(helmRelease({}), undefined);
   });
 });

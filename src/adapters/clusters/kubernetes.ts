@@ -50,6 +50,7 @@ import type { ClusterFleet, Lease, LogCheck, LogCheckResult, RestartResult, Work
 import { restartedAtAnnotation, rotationAnnotation } from './simulated.ts';
 import { reconcilePending, shootsToAnnotate, shootsToReconcile, waitForShoots } from './waitForShoots.ts';
 import { csiDriverContainer, csiRotationOf, type CsiRotation } from '../../model/csi.ts';
+import type { ObjectMeta } from '../../model/helm.ts';
 
 interface Clients {
   readonly config: KubeConfig;
@@ -589,6 +590,25 @@ export class KubernetesClusterFleet implements ClusterFleet {
   }
 
   // ---- the Secrets Store CSI driver ------------------------------------------------------------------
+
+  async secretMetadata(cluster: string, namespace: string, name: string): Promise<ObjectMeta | undefined> {
+    try {
+      const secret = await this.call(
+        cluster,
+        `reading Secret ${namespace}/${name}`,
+        { needs: `get secrets in namespace ${namespace}` },
+        ({ core }) => core.readNamespacedSecret({ name, namespace }),
+      );
+      // Only the metadata leaves this method; the data is dropped here.
+      return {
+        ...(secret.metadata?.labels ? { labels: { ...secret.metadata.labels } } : {}),
+        ...(secret.metadata?.annotations ? { annotations: { ...secret.metadata.annotations } } : {}),
+      };
+    } catch (error) {
+      if (error instanceof ResourceNotFoundError) return undefined;
+      throw error;
+    }
+  }
 
   async csiRotation(cluster: string): Promise<CsiRotation | undefined> {
     const list = await this.call(

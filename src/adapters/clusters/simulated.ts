@@ -4,6 +4,7 @@
  */
 import { ClusterUnreachableError, ConsumerNotReadyError, LogsUnreadableError, RolloutFailedError } from '../../errors.ts';
 import { csiDriverContainer, csiRotationOf, type CsiRotation } from '../../model/csi.ts';
+import type { ObjectMeta } from '../../model/helm.ts';
 import { rolloutBlocker } from '../../model/rollout.ts';
 import type { DiscoveredConsumer } from '../../model/discovery.ts';
 import {
@@ -216,6 +217,11 @@ export class SimulatedClusterFleet implements ClusterFleet {
     const c = this.cluster(cluster);
     const key = `kube-system/${args.name}`;
     if (c.leases.get(key)?.holder === args.holder) c.leases.delete(key);
+  }
+
+  async secretMetadata(cluster: string, namespace: string, name: string): Promise<ObjectMeta | undefined> {
+    const s = this.cluster(cluster).secrets.get(SimCluster.key(namespace, name));
+    return s ? { annotations: { ...s.annotations }, ...(s.labels ? { labels: { ...s.labels } } : {}) } : undefined;
   }
 
   async csiRotation(cluster: string): Promise<CsiRotation | undefined> {
