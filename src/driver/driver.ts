@@ -59,6 +59,7 @@ import {
 } from '../model/index.ts';
 import { mountedVersion } from '../model/csi.ts';
 import { helmRelease } from '../model/helm.ts';
+import { refusedOperation, rotationKindOf, rotationPhaseOf, selectShoots } from '../model/gardener.ts';
 import type { CredentialState } from '../model/state.ts';
 import { describeUncovered, discoverConsumers, uncoveredConsumers, uncoveredError } from './discover.ts';
 import type { Clock, CloudKeys, ClusterFleet, CommandRunner, HttpProbe, Journal, KeyRef, StackEngine, WorkloadId } from '../ports/index.ts';
@@ -588,6 +589,7 @@ export class Driver {
     if (!run.resumed) {
       if (checks.some((c) => c.startsWith(tokenReissueCheck))) await this.kopsTokensReissued(run);
       await this.checkHelmOwned(run);
+      await this.checkShootOperations(run);
       await this.checkConsumers(run);
       if (checks.includes('standby key accepted by the cloud')) await this.ports.cloud.testKey(keyRef(run), run.plan.to);
       // The record goes into the stack before anything changes, so any later crash is resumable.
@@ -641,6 +643,32 @@ export class Driver {
       throw new PreflightRefusedError(
         `refused before any change: ${found.join('; ')}, so the next helm upgrade would write the chart's value back over the new key; fix: have the chart read a Secret it does not create (Kubecost: kubecostModel.federatedStorageConfigSecret, kubecostProductConfigs.cloudIntegrationSecret) and let keyslot deliver that one`,
       );
+  }
+
+  /**
+   * Refuses, before anything changes, an annotate stage the landscape's Gardener would refuse on a
+   * Shoot it selects: an operation this version no longer has (rotate-kubeconfig-credentials from
+   * v1.114), a -complete before its phase is Prepared, a rotation on a hibernated Shoot.
+   */
+  private async checkShootOperations(run: Run) {
+    const problems: string[] = [];
+    // A -complete after this plan's own -start is judged when it runs, once the start is Prepared.
+    const started = new Set<string>();
+    for (const step of run.plan.steps) {
+      if (step.kind !== 'annotate') continue;
+      const kind = rotationKindOf(step.operation);
+      const phase = rotationPhaseOf(step.operation);
+      if (!(phase === 'complete' && kind && started.has(kind)))
+        for (const cluster of step.clusters) {
+          const shoots = selectShoots(await this.ports.clusters.listShoots(cluster, step.namespace), step);
+          for (const shoot of shoots) {
+            const why = refusedOperation(shoot, step.operation);
+            if (why) problems.push(`shoot ${step.namespace}/${shoot.name} on ${cluster}: ${why}`);
+          }
+        }
+      if (kind && phase === 'start') started.add(kind);
+    }
+    if (problems.length) throw new PreflightRefusedError(`refused before any change: ${problems.join('; ')}`);
   }
 
   /** Refuses, before anything changes, a rotation whose restarts could never roll out. */

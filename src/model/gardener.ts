@@ -55,15 +55,25 @@ const rotationKinds: Readonly<Record<string, string>> = {
   'rotate-serviceaccount-key-complete': 'serviceAccountKey',
   'rotate-etcd-encryption-key-start': 'etcdEncryptionKey',
   'rotate-etcd-encryption-key-complete': 'etcdEncryptionKey',
+  // Single-phase from Kubernetes 1.34 (gardener/gardener v1.149.3, pkg/api/core/validation/shoot.go).
+  'rotate-etcd-encryption-key': 'etcdEncryptionKey',
+  // All credentials at once: the CA, service-account key and etcd key rotations move through their
+  // phases together; keyslot follows the CA's, the one the others wait for.
+  'rotate-credentials-start': 'certificateAuthorities',
+  'rotate-credentials-complete': 'certificateAuthorities',
 };
 
+/** `-without-workers-rollout` variants report in the same field as the operation they vary. */
+const withoutRollout = '-without-workers-rollout';
+
 export function rotationKindOf(operation: string): string | undefined {
-  return rotationKinds[operation];
+  return rotationKinds[operation.replace(withoutRollout, '')];
 }
 
 /** `start`/`complete` for the two phases of a two-phase rotation; `single` otherwise. */
 export function rotationPhaseOf(operation: string): 'start' | 'complete' | 'single' {
-  return operation.endsWith('-start') ? 'start' : operation.endsWith('-complete') ? 'complete' : 'single';
+  const base = operation.replace(withoutRollout, '');
+  return base.endsWith('-start') ? 'start' : base.endsWith('-complete') ? 'complete' : 'single';
 }
 
 /** The status field that says an operation was triggered, and the one that says it finished. */
@@ -108,6 +118,10 @@ export function refusedOperation(shoot: ShootView, operation: string): string | 
   if (operation === 'rotate-kubeconfig-credentials' && shoot.gardenerVersion && gardenerAtLeast(shoot.gardenerVersion, 1, 114))
     return `Gardener v${shoot.gardenerVersion} has no ${operation} (removed in v1.114 with static token kubeconfigs); rotate with rotate-credentials-start then rotate-credentials-complete, and hand out short-lived kubeconfigs (shoots/adminkubeconfig)`;
   const kind = rotationKindOf(operation);
+  // Two-phase rotations and worker rollouts are not permitted while a Shoot is hibernated or waking
+  // up (pkg/api/core/validation/shoot.go, IsShootInHibernation).
+  if (shoot.hibernated && kind && kind !== 'kubeconfig' && kind !== 'sshKeypair' && kind !== 'observability')
+    return `${operation} is not permitted while the shoot is hibernated; wake it (spec.hibernation.enabled: false) or take it out of the stage`;
   if (!kind || rotationPhaseOf(operation) !== 'complete') return undefined;
   const phase = shoot.rotation[kind]?.phase;
   if (phase === 'Prepared' || phase === 'Completing') return undefined;

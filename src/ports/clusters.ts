@@ -5,6 +5,7 @@
  */
 import type { WorkloadRef } from '../config/schema.ts';
 import type { CsiRotation } from '../model/csi.ts';
+import type { ShootView } from '../model/gardener.ts';
 import type { ObjectMeta } from '../model/helm.ts';
 import type { DiscoveredConsumer } from '../model/discovery.ts';
 
@@ -63,6 +64,8 @@ export interface ClusterFleet {
    * container of each pod. Throws LogsUnreadableError if logs cannot be read.
    */
   checkLogs(cluster: string, check: LogCheck): Promise<LogCheckResult>;
+  /** The Shoots of a namespace of a garden cluster, as keyslot decides on them. */
+  listShoots(cluster: string, namespace: string): Promise<ShootView[]>;
   /** Annotates Shoots and waits until Gardener reports the operation completed after `since`. */
   annotateShoots(
     cluster: string,

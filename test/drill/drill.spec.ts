@@ -535,3 +535,38 @@ describe('drill: blind spots and false alarms', () => {
     assert.ok(r.events.some((e) => e.type === 'cluster-finished' && e.kind === 'annotate' && e.outcome === 'done'));
   });
 });
+
+describe("drill: Gardener credentials as the landscape's version takes them", () => {
+  it('refuses the kubeconfig rotation in preflight on Gardener >= 1.114, naming the version and what replaced it', async () => {
+    const world = structuredClone(loadReferenceWorld('gardener-kubeconfig')!);
+    (world.description.gardener[0] as { version: string }).version = '1.120.0';
+    const r = await runDrill('gardener-kubeconfig', readStackFile('gardener-kubeconfig').raw, { seed: 1, world });
+    assert.match(
+      r.outcomes['shoot-kubeconfigs']!,
+      /^failed: refused before any change: shoot garden-example\/web on garden: Gardener v1\.120\.0 has no rotate-kubeconfig-credentials \(removed in v1\.114.*rotate-credentials-start then rotate-credentials-complete/,
+    );
+    assert.equal(r.events.filter((e) => e.type === 'cluster-finished').length, 0, 'no Shoot was annotated');
+  });
+
+  it('rotates every credential in two phases on a current Gardener: -start, then -complete once Prepared', async () => {
+    const world = structuredClone(loadReferenceWorld('gardener-kubeconfig')!);
+    (world.description.gardener[0] as { version: string }).version = '1.149.3';
+    const raw = structuredClone(readStackFile('gardener-kubeconfig').raw) as Record<string, any>;
+    const stage = raw.credentials[0].stages[0];
+    raw.credentials[0].stages = [
+      { ...stage, operation: 'rotate-credentials-start-without-workers-rollout' },
+      { ...stage, operation: 'rotate-credentials-complete' },
+    ];
+    const r = await runDrill('gardener-kubeconfig', raw, { seed: 1, world });
+    assert.deepEqual(violated(r), []);
+    const done = r.events.filter((e) => e.type === 'cluster-finished' && e.kind === 'annotate' && e.outcome === 'done');
+    assert.equal(done.length, 2);
+    // A hibernated Shoot refuses two-phase rotations: refused before anything is annotated.
+    (world.description.shoots[1] as { hibernated: boolean }).hibernated = true;
+    const hibernated = await runDrill('gardener-kubeconfig', raw, { seed: 1, world });
+    assert.match(
+      hibernated.outcomes['shoot-kubeconfigs']!,
+      /shoot garden-example\/batch on garden: rotate-credentials-start-without-workers-rollout is not permitted while the shoot is hibernated/,
+    );
+  });
+});

@@ -423,6 +423,10 @@ export class KubernetesClusterFleet implements ClusterFleet {
     return (list as { items?: ShootObject[] }).items ?? [];
   }
 
+  async listShoots(cluster: string, namespace: string): Promise<ShootView[]> {
+    return (await this.shoots(cluster, namespace)).map(shootView);
+  }
+
   async annotateShoots(
     cluster: string,
     args: { namespace: string; shoots?: readonly string[]; secretBinding?: string; operation: string; since: Date; timeoutSeconds: number },

@@ -147,6 +147,10 @@ export class SimulatedClusterFleet implements ClusterFleet {
     return [...c.shoots.values()].filter((s) => s.namespace === namespace).map((s) => simShootView(s, version));
   }
 
+  async listShoots(cluster: string, namespace: string): Promise<ShootView[]> {
+    return this.shootViews(this.cluster(cluster), namespace);
+  }
+
   async annotateShoots(
     cluster: string,
     args: { namespace: string; shoots?: readonly string[]; secretBinding?: string; operation: string; since: Date; timeoutSeconds: number },
