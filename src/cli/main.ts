@@ -236,7 +236,7 @@ export function buildCli(io: Io): Command {
 
   program
     .command('discover')
-    .description('write a world file of every workload that reads a delivered Secret, for keyslot drill --world')
+    .description('write a world file of the deployment the stack rotates (consumers, Shoots, CSI drivers), for keyslot drill --world')
     .addOption(required('-s, --stack <name>', 'stack name'))
     .addOption(required('-o, --out <file>', 'where to write the world file (YAML)'))
     .option('--simulate', 'look at the simulated fleet instead of the real clusters')
@@ -245,11 +245,12 @@ export function buildCli(io: Io): Command {
       const { config, raw } = openStack(opts.stack, opts.stacksDir);
       writableOrRefuse('--out', opts.out);
       const clusters = await clustersFor(opts.stack, opts.simulate, config, raw);
-      const found = [];
-      for (const credential of config.credentials) found.push(...(await load.driver().discoverConsumers(config, credential, clusters)));
-      const unique = [...new Map(found.map((c) => [`${c.cluster}/${c.namespace}/${c.workload}`, c])).values()];
-      writeFileSync(opts.out, load.worldFile().worldFileOf(unique));
-      io.out(`wrote ${opts.out}: ${unique.length} workload(s) on ${new Set(unique.map((c) => c.cluster)).size} cluster(s)\n`);
+      const world = await load.driver().discoverWorld(config, clusters);
+      writeFileSync(opts.out, load.worldFile().worldFileText(world));
+      const shoots = world.shoots.length ? `, ${world.shoots.length} Shoot(s)` : '';
+      io.out(
+        `wrote ${opts.out}: ${world.workloads.length} workload(s) on ${new Set(world.workloads.map((w) => w.cluster)).size} cluster(s)${shoots}\n`,
+      );
     });
 
   /** Discovery needs only the clusters: the real ones (no Pulumi CLI unless a kubeconfig is a stack secret) or the simulated fleet. */

@@ -10,7 +10,6 @@ import { parse as parseYaml, stringify as stringifyYaml } from 'yaml';
 import { projectRoot } from '../config/projectRoot.ts';
 import { renderFound, valueAt, type StackConfig } from '../config/parse.ts';
 import { ConfigError } from '../errors.ts';
-import type { DiscoveredConsumer } from '../model/discovery.ts';
 import { defaultStrategy } from '../sim/cluster.ts';
 import { worldDescription, type WorldDescription } from '../sim/description.ts';
 
@@ -101,26 +100,21 @@ export function loadReferenceWorld(stack: string, config?: StackConfig): { descr
   return { description: loadWorldFile(path, config), source: `reference world ${shown.startsWith('..') ? path : shown}` };
 }
 
-/** The world file of discovered consumers: the fleet as it runs, for `drill --world`. */
-export function worldFileOf(consumers: readonly DiscoveredConsumer[], extra: Partial<WorldDescription> = {}): string {
-  const workloads = consumers.map((c) => {
-    const [kind, name] = c.workload.split('/') as [WorldDescription['workloads'][number]['kind'], string];
-    return {
-      cluster: c.cluster,
-      namespace: c.namespace,
-      kind,
-      name,
-      replicas: Math.max(1, Math.min(100, c.replicas)),
-      containers: [...c.containers],
-      reads: [...c.secrets],
-      ...(c.secretProviderClass ? { secretProviderClass: c.secretProviderClass } : {}),
-    };
-  });
+/** A world description as a world file, with a header saying where it came from and what to check. */
+export function worldFileText(world: WorldDescription): string {
+  // Defaults and empty lists add nothing to read.
+  const compact = Object.fromEntries(
+    Object.entries(world).filter(([, v]) => v !== undefined && !(Array.isArray(v) && v.length === 0)),
+  ) as Partial<WorldDescription>;
+  const workloads = (world.workloads ?? []).map(({ podStartSeconds, takesNewValueBy, reloadSeconds, ...w }) => ({
+    ...w,
+    ...(podStartSeconds !== 5 ? { podStartSeconds } : {}),
+    ...(takesNewValueBy !== 'restart' ? { takesNewValueBy, reloadSeconds } : {}),
+  }));
   return [
-    '# Written by keyslot discover: every workload that reads a delivered Secret or mounts a delivered',
-    '# Key Vault secret, with the Shoots and CSI drivers around them.',
+    '# Written by keyslot discover: the deployment as its clusters show it, for keyslot drill --world.',
     '# Not discoverable, so set them per workload: podStartSeconds for slow starters, and',
-    '# takesNewValueBy: reload (with reloadSeconds) for a consumer that watches its mounted file.',
-    stringifyYaml({ workloads, ...extra }),
+    '# takesNewValueBy: reload (with reloadSeconds) for a consumer that re-reads its mounted file.',
+    stringifyYaml({ ...compact, ...(workloads.length ? { workloads } : {}) }),
   ].join('\n');
 }

@@ -9,7 +9,11 @@ import { selectClusters } from './clusters.ts';
 
 /** The parts of a pod spec that can name a Secret. */
 export interface PodSpecRefs {
-  readonly volumes?: readonly { secret?: { secretName?: string }; projected?: { sources?: readonly { secret?: { name?: string } }[] } }[];
+  readonly volumes?: readonly {
+    secret?: { secretName?: string };
+    projected?: { sources?: readonly { secret?: { name?: string } }[] };
+    csi?: { driver?: string; volumeAttributes?: Readonly<Record<string, string>> };
+  }[];
   readonly containers?: readonly ContainerRefs[];
   readonly initContainers?: readonly ContainerRefs[];
 }
@@ -31,6 +35,17 @@ export function secretsReadBy(spec: PodSpecRefs | undefined): Set<string> {
     for (const e of c.envFrom ?? []) add(e.secretRef?.name);
   }
   return names;
+}
+
+/** The Secrets Store CSI driver's name in a pod's `csi` volume (secrets-store.csi.k8s.io). */
+export const secretsStoreDriver = 'secrets-store.csi.k8s.io';
+
+/** The SecretProviderClass a pod spec mounts through the Secrets Store CSI driver, if any. */
+export function providerClassMountedBy(spec: PodSpecRefs | undefined): string | undefined {
+  for (const v of spec?.volumes ?? [])
+    if (v.csi?.driver === secretsStoreDriver && v.csi.volumeAttributes?.secretProviderClass)
+      return v.csi.volumeAttributes.secretProviderClass;
+  return undefined;
 }
 
 /** A workload found on a cluster that reads at least one of the delivered Secrets. */

@@ -119,6 +119,10 @@ export interface ClusterFleet {
   secretMetadata(cluster: string, namespace: string, name: string): Promise<ObjectMeta | undefined>;
   /** Deployments, StatefulSets and DaemonSets in the namespace whose pods read any of these Secrets. */
   listConsumers(cluster: string, namespace: string, secrets: readonly string[]): Promise<DiscoveredConsumer[]>;
+  /** Deployments, StatefulSets and DaemonSets in the namespace whose pods mount a SecretProviderClass (`secretProviderClass` set, no `secrets`). */
+  listCsiConsumers(cluster: string, namespace: string): Promise<DiscoveredConsumer[]>;
+  /** SecretBindings of a garden namespace: each binding's name and the Secret it refers to. */
+  listSecretBindings(cluster: string, namespace: string): Promise<{ name: string; secret: string }[]>;
   /**
    * Runs `fn` with the path of a kubeconfig for this cluster alone (for `exec` stages' `KUBECONFIG`).
    * The file exists only while `fn` runs, readable by this user only.

@@ -2,7 +2,9 @@ import assert from 'node:assert/strict';
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { parse as parseYaml, stringify as stringifyYaml } from 'yaml';
 import { runCli } from '../../src/cli/main.ts';
+import { listStacks } from '../../src/config/load.ts';
 import { ExitCode } from '../../src/errors.ts';
 import { tempDirs } from '../fixtures/tempDirs.ts';
 
@@ -145,5 +147,48 @@ describe('cli: keyslot drill', () => {
     const { code, err } = await cli('drill', '--stack', 'nope');
     assert.equal(code, ExitCode.badInput);
     assert.match(err, /Pulumi\.nope\.yaml: stack: found no such file/);
+  });
+});
+
+describe('cli: discover then drill, on every shipped stack', () => {
+  it('keyslot discover --simulate --out F, then keyslot drill --world F: the discovered world drills clean', async function () {
+    this.timeout(5 * 60_000);
+    const dir = temp.make('keyslot-discovered-');
+    for (const stack of listStacks()) {
+      const file = join(dir, `${stack}.yaml`);
+      const found = await cli('discover', '--stack', stack, '--simulate', '--out', file);
+      assert.equal(found.code, ExitCode.ok, `${stack}: ${found.err}`);
+      const drilled = await cli('drill', '--stack', stack, '--world', file);
+      assert.equal(drilled.code, ExitCode.ok, `${stack}:\n${drilled.out}${drilled.err}`);
+      assert.match(drilled.out, new RegExp(`^world: world file ${file.replace(/[.*+?^${}()|[\]\\/]/g, '\\$&')}$`, 'm'));
+    }
+  });
+
+  it('plan --strict --discover against a reference world names every consumer of a delivered Secret that no stage restarts', async () => {
+    const dir = temp.make('keyslot-forgot-');
+    mkdirSync(join(dir, 'stacks'));
+    // kubecost-thanos as the runbook has it: prometheus and thanos-store only.
+    const text = readFileSync(join(__dirname, '..', '..', 'stacks', 'Pulumi.kubecost-thanos.yaml'), 'utf8');
+    const doc = parseYaml(text) as { config: Record<string, { stages: { workload?: string }[] }[]> };
+    const cred = doc.config['keyslot:credentials']![0]!;
+    cred.stages = cred.stages.filter((s) => !/compact|cost-analyzer|diagnostics/.test(s.workload ?? ''));
+    writeFileSync(join(dir, 'stacks', 'Pulumi.kubecost-thanos.yaml'), stringifyYaml(doc));
+    const { code, out, err } = await cli(
+      'plan',
+      '-s',
+      'kubecost-thanos',
+      '--stacks-dir',
+      join(dir, 'stacks'),
+      '--simulate',
+      '--discover',
+      '--strict',
+    );
+    assert.equal(code, ExitCode.badInput, out);
+    for (const missed of [
+      'primary kubecost/deployment/kubecost-thanos-compact',
+      'primary kubecost/deployment/kubecost-cost-analyzer',
+      'secondary-eu kubecost/deployment/kubecost-diagnostics',
+    ])
+      assert.ok(err.includes(missed), `${missed} in ${err}`);
   });
 });

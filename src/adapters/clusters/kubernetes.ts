@@ -35,7 +35,7 @@ import {
   RolloutFailedError,
   ConsumerNotReadyError,
 } from '../../errors.ts';
-import { secretsReadBy, type DiscoveredConsumer } from '../../model/discovery.ts';
+import { secretsReadBy, providerClassMountedBy, type DiscoveredConsumer } from '../../model/discovery.ts';
 import { jwtKeyId } from '../../model/kops.ts';
 import {
   deletionConfirmationAnnotation,
@@ -129,6 +129,23 @@ function shootView(o: ShootObject): ShootView {
     hibernated: Boolean(o.spec?.hibernation?.enabled),
     ...(o.status?.gardener?.version ? { gardenerVersion: o.status.gardener.version.replace(/^v/, '') } : {}),
     ...(pending ? { pendingOperation: pending } : {}),
+  };
+}
+
+function consumerOf(
+  cluster: string,
+  namespace: string,
+  kind: 'deployment' | 'statefulset' | 'daemonset',
+  w: WorkloadObject,
+  secrets: string[],
+): DiscoveredConsumer {
+  return {
+    cluster,
+    namespace,
+    workload: `${kind}/${w.metadata?.name ?? ''}`,
+    secrets,
+    replicas: kind === 'daemonset' ? ((w.status?.desiredNumberScheduled as number | undefined) ?? 1) : (w.spec?.replicas ?? 1),
+    containers: (w.spec?.template?.spec?.containers ?? []).map((c) => c.name),
   };
 }
 
@@ -733,7 +750,36 @@ export class KubernetesClusterFleet implements ClusterFleet {
 
   async listConsumers(cluster: string, namespace: string, secrets: readonly string[]): Promise<DiscoveredConsumer[]> {
     const wanted = new Set(secrets);
-    const found: DiscoveredConsumer[] = [];
+    return (await this.workloadsIn(cluster, namespace)).flatMap(({ kind, w }) => {
+      const reads = [...secretsReadBy(w.spec?.template?.spec)].filter((n) => wanted.has(n));
+      return reads.length ? [consumerOf(cluster, namespace, kind, w, reads)] : [];
+    });
+  }
+
+  async listCsiConsumers(cluster: string, namespace: string): Promise<DiscoveredConsumer[]> {
+    return (await this.workloadsIn(cluster, namespace)).flatMap(({ kind, w }) => {
+      const spc = providerClassMountedBy(w.spec?.template?.spec);
+      return spc ? [{ ...consumerOf(cluster, namespace, kind, w, []), secretProviderClass: spc }] : [];
+    });
+  }
+
+  async listSecretBindings(cluster: string, namespace: string): Promise<{ name: string; secret: string }[]> {
+    const list = (await this.call(
+      cluster,
+      `listing secretbindings in ${namespace}`,
+      { needs: `list secretbindings.core.gardener.cloud in namespace ${namespace}` },
+      ({ custom }) =>
+        custom.listNamespacedCustomObject({ group: 'core.gardener.cloud', version: 'v1beta1', namespace, plural: 'secretbindings' }),
+    )) as { items?: { metadata?: { name?: string }; secretRef?: { name?: string } }[] };
+    return (list.items ?? []).map((b) => ({ name: b.metadata?.name ?? '', secret: b.secretRef?.name ?? '' }));
+  }
+
+  /** Every Deployment, StatefulSet and DaemonSet of a namespace. */
+  private async workloadsIn(
+    cluster: string,
+    namespace: string,
+  ): Promise<{ kind: 'deployment' | 'statefulset' | 'daemonset'; w: WorkloadObject }[]> {
+    const found: { kind: 'deployment' | 'statefulset' | 'daemonset'; w: WorkloadObject }[] = [];
     for (const kind of ['deployment', 'statefulset', 'daemonset'] as const) {
       const list = await this.call<{ items: unknown[] }>(
         cluster,
@@ -746,19 +792,7 @@ export class KubernetesClusterFleet implements ClusterFleet {
               ? apps.listNamespacedStatefulSet({ namespace })
               : apps.listNamespacedDaemonSet({ namespace }),
       );
-      for (const w of list.items as WorkloadObject[]) {
-        const podSpec = w.spec?.template?.spec;
-        const reads = [...secretsReadBy(podSpec)].filter((n) => wanted.has(n));
-        if (reads.length === 0) continue;
-        found.push({
-          cluster,
-          namespace,
-          workload: `${kind}/${w.metadata?.name ?? ''}`,
-          secrets: reads,
-          replicas: kind === 'daemonset' ? ((w.status?.desiredNumberScheduled as number | undefined) ?? 1) : (w.spec?.replicas ?? 1),
-          containers: (podSpec?.containers ?? []).map((c) => c.name),
-        });
-      }
+      for (const w of list.items as WorkloadObject[]) found.push({ kind, w });
     }
     return found;
   }

@@ -251,6 +251,27 @@ export class SimulatedClusterFleet implements ClusterFleet {
       }));
   }
 
+  async listCsiConsumers(cluster: string, namespace: string): Promise<DiscoveredConsumer[]> {
+    const c = this.cluster(cluster);
+    return [...c.workloads.values()]
+      .filter((w) => w.namespace === namespace && w.secretProviderClass)
+      .map((w) => ({
+        cluster,
+        namespace,
+        workload: `${w.kind}/${w.name}`,
+        secrets: [],
+        replicas: w.replicas,
+        containers: w.containers,
+        secretProviderClass: w.secretProviderClass!,
+      }));
+  }
+
+  async listSecretBindings(cluster: string, namespace: string): Promise<{ name: string; secret: string }[]> {
+    return [...this.cluster(cluster).secretBindings.entries()]
+      .filter(([key]) => key.startsWith(`${namespace}/`))
+      .map(([key, secret]) => ({ name: key.slice(namespace.length + 1), secret }));
+  }
+
   async withKubeconfig<T>(cluster: string, fn: (path: string) => Promise<T>): Promise<T> {
     this.cluster(cluster);
     return fn(`sim://${cluster}`);
