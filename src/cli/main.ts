@@ -74,6 +74,7 @@ interface RunOptions {
   maxRestartingPods?: number;
   kubeQps?: number;
   waves: WaveSpec;
+  canary: 'whole-rotation' | 'per-stage';
   force?: boolean;
   emergency?: boolean;
   disruptive?: boolean;
@@ -116,6 +117,14 @@ function rotationOptions(cmd: Command, extra: 'rotate' | 'resume'): Command {
       new Option('--waves <list>', 'how each stage widens over its clusters, each wave after the one before is confirmed')
         .argParser(waveList)
         .default(defaultWaves, '1,10%,100%: a canary, a tenth of the fleet, the rest'),
+    )
+    .addOption(
+      new Option(
+        '--canary <mode>',
+        'whole-rotation: the canary runs every stage and is confirmed before any other cluster is touched; per-stage: faster, each stage pipelines its canary into later waves, so the fleet may restart onto a key the canary has not yet proven',
+      )
+        .choices(['whole-rotation', 'per-stage'])
+        .default('whole-rotation'),
     )
     .option('--no-policy', 'do not pass policy/ to pulumi up')
     .option('--simulate', 'run against the simulated fleet and cloud instead of the real ones (no cloud needed)')
@@ -337,6 +346,7 @@ export function buildCli(io: Io): Command {
       ...(opts.concurrency ? { concurrency: opts.concurrency } : {}),
       ...(opts.maxRestartingPods ? { maxRestartingPods: opts.maxRestartingPods } : {}),
       waves: opts.waves,
+      canary: opts.canary,
       force: Boolean(opts.force),
       discovery: opts.strict ? 'strict' : 'warn',
       holder: load.ports().lockHolder(),

@@ -19,6 +19,7 @@ import {
   type StageStep,
 } from '../model/planner.ts';
 import { defaultWaves, orderForWaves, splitWaves, type WaveSpec } from '../model/waves.ts';
+import { canaryClusters, phaseOf, wavesAfterCanary } from '../model/canary.ts';
 import { discoverConsumers } from '../driver/discover.ts';
 import type { DriverPorts } from '../driver/driver.ts';
 import type { ClusterFleet } from '../ports/clusters.ts';
@@ -76,6 +77,8 @@ export interface DrillOptions {
   readonly concurrency?: number;
   /** As `--waves`. @default 1, 10%, 100% */
   readonly waves?: WaveSpec;
+  /** As `--canary`. @default whole-rotation */
+  readonly canary?: 'whole-rotation' | 'per-stage';
   /**
    * Rotate every credential in one rotation, as `rotate --all` does (one up for the flips, shared
    * consumers once); false: one after another, as `rotate --credential` one at a time. @default true
@@ -183,52 +186,100 @@ function scheduleBound(
       if (first.kind === 'up') upAt = total;
       continue;
     }
-    // A run of consecutive stages, scheduled by the dependencies the driver follows.
+    // A run of consecutive stages, scheduled by the dependencies the driver follows: with waves,
+    // the canary runs every stage first, then the rest of the fleet does (src/model/canary.ts).
     let end = i;
     while (end < steps.length && isStage(steps[end]!)) end++;
-    const group = steps.slice(i, end) as StageStep[];
-    const dependencies = stageDependencies(group);
-    const groupStart = total;
-    const finishes: Map<string | undefined, number>[] = [];
+    const whole = steps.slice(i, end) as StageStep[];
+    const wholeDeps = stageDependencies(whole);
+    const rotate = plan.mode === 'rotate';
+    const fleet = [...new Set(whole.flatMap((s) => s.clusters))];
+    const canary = rotate ? canaryClusters(whole, orderForWaves(fleet, replicas), waves) : new Set<string>();
+    const phases =
+      canary.size > 0
+        ? [
+            { ...phaseOf(whole, wholeDeps, (c) => canary.has(c)), spec: ['100%'] as WaveSpec },
+            { ...phaseOf(whole, wholeDeps, (c) => !canary.has(c)), spec: wavesAfterCanary(waves) },
+          ]
+        : [{ stages: whole, dependencies: wholeDeps, spec: rotate ? waves : (['100%'] as WaveSpec) }];
     const dones: number[] = [];
-    for (const [k, step] of group.entries()) {
-      const duration = (cluster: string | undefined): number => {
-        if (step.kind === 'restart' || step.kind === 'verify-logs') {
-          const w = cluster === undefined ? undefined : stageWorkload(world, cluster, step);
-          if (!w) return 0;
-          return step.kind === 'restart' ? rolloutDurationMs(w) : step.windowSeconds * 1000;
+    for (const { stages: group, dependencies, spec } of phases) {
+      const groupStart = Math.max(total, ...dones);
+      const finishes: Map<string | undefined, number>[] = [];
+      const phaseDones: number[] = [];
+      for (const [k, step] of group.entries()) {
+        const duration = (cluster: string | undefined): number => {
+          if (step.kind === 'restart' || step.kind === 'verify-logs') {
+            const w = cluster === undefined ? undefined : stageWorkload(world, cluster, step);
+            if (!w) return 0;
+            return step.kind === 'restart' ? rolloutDurationMs(w) : step.windowSeconds * 1000;
+          }
+          if (step.kind === 'annotate') return gardenerDelayMs.rotation;
+          if (step.kind === 'wait-reconciled') return gardenerDelayMs.reconcile;
+          if (step.kind === 'exec') return world.commandMs(step.command);
+          return 0;
+        };
+        const ready = (cluster: string | undefined) =>
+          Math.max(
+            groupStart,
+            ...dependencies[k]!.map((d) => (sameClusters(group[d]!, step) ? finishes[d]!.get(cluster)! : phaseDones[d]!)),
+          );
+        const synced = (cluster: string | undefined) => {
+          const poll = cluster === undefined ? undefined : world.fleet.cluster(cluster).nextCsiPollAfter(startMs + upAt);
+          return poll === undefined ? 0 : poll - startMs;
+        };
+        const targets: (string | undefined)[] = step.clusters.length ? [...step.clusters] : [undefined];
+        const finish = new Map<string | undefined, number>();
+        let before = Number.NEGATIVE_INFINITY;
+        for (const wave of splitWaves(orderForWaves(targets, replicas), spec)) {
+          let last = before;
+          for (const cluster of wave) {
+            const begin = Math.max(before, ready(cluster));
+            const f = step.kind === 'wait-secret-sync' ? Math.max(begin, synced(cluster)) : begin + duration(cluster);
+            finish.set(cluster, f);
+            last = Math.max(last, f);
+          }
+          before = last;
         }
-        if (step.kind === 'annotate') return gardenerDelayMs.rotation;
-        if (step.kind === 'wait-reconciled') return gardenerDelayMs.reconcile;
-        if (step.kind === 'exec') return world.commandMs(step.command);
-        return 0;
-      };
-      const ready = (cluster: string | undefined) =>
-        Math.max(groupStart, ...dependencies[k]!.map((d) => (sameClusters(group[d]!, step) ? finishes[d]!.get(cluster)! : dones[d]!)));
-      const synced = (cluster: string | undefined) => {
-        const poll = cluster === undefined ? undefined : world.fleet.cluster(cluster).nextCsiPollAfter(startMs + upAt);
-        return poll === undefined ? 0 : poll - startMs;
-      };
-      const targets: (string | undefined)[] = step.clusters.length ? [...step.clusters] : [undefined];
-      const finish = new Map<string | undefined, number>();
-      let before = Number.NEGATIVE_INFINITY;
-      for (const wave of splitWaves(orderForWaves(targets, replicas), plan.mode === 'rotate' ? waves : ['100%'])) {
-        let last = before;
-        for (const cluster of wave) {
-          const begin = Math.max(before, ready(cluster));
-          const f = step.kind === 'wait-secret-sync' ? Math.max(begin, synced(cluster)) : begin + duration(cluster);
-          finish.set(cluster, f);
-          last = Math.max(last, f);
-        }
-        before = last;
+        finishes.push(finish);
+        phaseDones.push(before);
       }
-      finishes.push(finish);
-      dones.push(before);
+      dones.push(...phaseDones);
     }
     total = Math.max(total, ...dones);
     i = end - 1;
   }
   return total;
+}
+
+/**
+ * The canary rule, judged from the events alone (no scheduler code): per rotation, the canary is
+ * confirmed at the first moment some cluster has finished every stage step it has; before then, no
+ * more clusters than the first wave holds may have started a stage. What breaks it, one line per
+ * rotation.
+ */
+function canaryHeld(events: readonly RotationEvent[], waves: WaveSpec): string[] {
+  if (waves.length < 2) return [];
+  const broken: string[] = [];
+  const byRotation = new Map<string, Extract<RotationEvent, { type: 'cluster-finished' }>[]>();
+  for (const e of events) if (e.type === 'cluster-finished') byRotation.set(e.rotationId, [...(byRotation.get(e.rotationId) ?? []), e]);
+  for (const [id, finished] of byRotation) {
+    const steps = new Map<string, Map<number, number>>();
+    const firstStart = new Map<string, number>();
+    for (const e of finished) {
+      const end = Date.parse(e.at);
+      const byStep = steps.get(e.cluster) ?? new Map<number, number>();
+      byStep.set(e.step, Math.min(byStep.get(e.step) ?? end, end));
+      steps.set(e.cluster, byStep);
+      firstStart.set(e.cluster, Math.min(firstStart.get(e.cluster) ?? end, end - e.durationMs));
+    }
+    const confirmed = Math.min(...[...steps.values()].map((byStep) => Math.max(...byStep.values())));
+    const first = waves[0]!;
+    const size = typeof first === 'number' ? first : Math.ceil((Number.parseFloat(first) / 100) * steps.size);
+    const early = [...firstStart].filter(([, t]) => t < confirmed).map(([c]) => c);
+    if (early.length > size) broken.push(`${id}: ${early.join(', ')} started stages before any cluster had finished its own`);
+  }
+  return broken;
 }
 
 /** The program runs the drills of this process recorded (`ProgramTranscripts`). */
@@ -293,6 +344,7 @@ export async function runDrill(stack: string, raw: Readonly<Record<string, unkno
       holder,
       concurrency,
       ...(options.waves ? { waves: options.waves } : {}),
+      ...(options.canary ? { canary: options.canary } : {}),
       force: true,
       onEvent: (e) => events.push(e),
       ...(options.planHook ? { planHook: options.planHook } : {}),
@@ -482,6 +534,7 @@ export async function runDrill(stack: string, raw: Readonly<Record<string, unkno
   ]);
   const downtimeMs = [...t.downtimeBy.values()].reduce((a, b) => a + b, 0);
   const failures = [...t.failures].map(([w, at]) => `${w} from ${new Date(at).toISOString()}`);
+  const canary = canaryHeld(events, mode === 'rotate' ? (options.waves ?? defaultWaves) : ['100%']);
   const invariants: Invariant[] = [
     {
       name: 'no failed request',
@@ -511,6 +564,11 @@ export async function runDrill(stack: string, raw: Readonly<Record<string, unkno
       detail: Object.entries(outcomes)
         .map(([c, o]) => `${c}: ${o}`)
         .join('; '),
+    },
+    {
+      name: 'no cluster outside the canary was touched before the canary confirmed',
+      held: canary.length === 0,
+      detail: canary.length ? canary.join('; ') : 'the canary ran every stage before the rest of the fleet',
     },
     {
       name: 'each consumer restarted at most once per rotation',

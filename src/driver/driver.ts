@@ -58,6 +58,7 @@ import {
   type WaveSpec,
 } from '../model/index.ts';
 import { mountedVersion } from '../model/csi.ts';
+import { canaryClusters, phaseOf, wavesAfterCanary } from '../model/canary.ts';
 import { helmRelease } from '../model/helm.ts';
 import { refusedOperation, rotationKindOf, rotationPhaseOf, selectShoots } from '../model/gardener.ts';
 import type { CredentialState } from '../model/state.ts';
@@ -88,6 +89,14 @@ export interface DriverOptions {
   readonly concurrency?: number;
   /** How each stage widens over its clusters (rotate mode). @default 1, 10%, 100% */
   readonly waves?: WaveSpec;
+  /**
+   * `whole-rotation`: the canary wave runs every stage (restarts, log checks, waits) and is
+   * confirmed before any other cluster is touched. `per-stage`: each stage's canary is its own, and
+   * later waves of a stage start once its canary is done, while the canary's later stages may still
+   * be running — faster, at the risk of restarting the fleet onto a key the canary has not yet
+   * proven. @default whole-rotation
+   */
+  readonly canary?: 'whole-rotation' | 'per-stage';
   /**
    * A cap on pods restarting at once across the fleet: a restart takes as many as the workload
    * has replicas (as preflight discovery counted them; 1 when unknown) until it rolled out. @default no cap
@@ -595,6 +604,10 @@ export class Driver {
       // The record goes into the stack before anything changes, so any later crash is resumable.
       await this.setRecord(run.plan.name, run.record);
       await this.policyGate(run);
+    } else if ((this.options.discovery ?? 'warn') !== 'off') {
+      // A resumed run fills its waves in the order the first run did (the canary stays the canary).
+      const discovered = await discoverConsumers(run.config, run.before, this.ports.clusters);
+      run.replicas = new Map(discovered.map((d) => [`${d.cluster} ${d.namespace}/${d.workload}`, d.replicas]));
     }
   }
 
@@ -854,6 +867,45 @@ export class Driver {
    * failures.
    */
   private async schedule(nodes: readonly StageNode[], dependencies: readonly number[][], lock: StackLock, rotate: boolean) {
+    // The canary first: it runs every stage and is confirmed before any other cluster is touched, so
+    // a canary failure rolls back the canary alone (src/model/canary.ts). `canary: 'per-stage'`
+    // pipelines each stage's canary into its later waves instead: faster, but the rest of the fleet
+    // may restart onto the new key while the canary's later stages (a consumer that crashes on it,
+    // a log check) have not yet passed.
+    if (rotate && (this.options.canary ?? 'whole-rotation') === 'whole-rotation') {
+      const lead = nodes[0]?.owners[0]?.run;
+      const fleet = [...new Set(nodes.flatMap((n) => n.step.clusters))];
+      const canary = canaryClusters(
+        nodes.map((n) => n.step),
+        orderForWaves(fleet, lead?.replicas),
+        this.waves,
+      );
+      if (canary.size > 0) {
+        const phase = (keep: (cluster: string) => boolean) => {
+          const p = phaseOf(
+            nodes.map((n) => n.step),
+            dependencies,
+            keep,
+          );
+          return { nodes: p.indices.map((k, i) => ({ step: p.stages[i]!, owners: nodes[k]!.owners })), dependencies: p.dependencies };
+        };
+        const first = phase((c) => canary.has(c));
+        await this.runSchedule(first.nodes, first.dependencies, lock, rotate, ['100%']);
+        const rest = phase((c) => !canary.has(c));
+        await this.runSchedule(rest.nodes, rest.dependencies, lock, rotate, wavesAfterCanary(this.waves));
+        return;
+      }
+    }
+    await this.runSchedule(nodes, dependencies, lock, rotate, this.waves);
+  }
+
+  private async runSchedule(
+    nodes: readonly StageNode[],
+    dependencies: readonly number[][],
+    lock: StackLock,
+    rotate: boolean,
+    spec: WaveSpec,
+  ) {
     const limit = pLimit(this.concurrency);
     /** What went wrong, with the rotation it belongs to: a shared stage fails for each owner. */
     const failed: { run: Run; unconfirmed: Unconfirmed }[] = [];
@@ -865,7 +917,7 @@ export class Driver {
     nodes.forEach(({ step, owners }, k) => {
       const lead = owners[0]!.run;
       const targets: (string | undefined)[] = step.clusters.length ? [...step.clusters] : [undefined];
-      const waves = rotate ? splitWaves(orderForWaves(targets, lead.replicas), this.waves) : [targets];
+      const waves = rotate ? splitWaves(orderForWaves(targets, lead.replicas), spec) : [targets];
       const byCluster = new Map<string | undefined, Promise<void>>();
       let started: number | undefined;
       let failures = 0;

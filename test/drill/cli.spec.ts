@@ -26,7 +26,7 @@ describe('cli: keyslot drill', () => {
     assert.match(out, /step 9 regenerate done .*primary regenerated \(azure-cosmosdb\)/);
     assert.match(out, /requests \d+, failed 0, downtime 0s/);
     assert.match(out, /makespan \S+, critical-path bound \S+ \(×1\.0\d\), 2 up\(s\)/);
-    assert.equal(out.match(/^held {4}/gm)?.length, 6);
+    assert.equal(out.match(/^held {4}/gm)?.length, 7);
   });
 
   it('says where a drawn fault landed, or that the world had nothing to inject it into', async () => {

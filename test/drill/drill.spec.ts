@@ -177,8 +177,12 @@ describe('drill: catches real mistakes', () => {
     const restarts = r.events
       .filter((e) => e.type === 'cluster-finished' && e.kind === 'restart')
       .map((e) => `${(e as { cluster: string; detail?: string }).cluster} ${(e as { detail?: string }).detail}`);
+    // The canary (secondary-eu, no store) runs first; on the rest of the fleet the store goes first.
     const first = (what: RegExp) => restarts.findIndex((r) => what.test(r));
-    assert.ok(first(/deployment\/kubecost-thanos-store/) < first(/deployment\/kubecost-prometheus-server/), restarts.join('\n'));
+    assert.ok(
+      first(/deployment\/kubecost-thanos-store/) < first(/^(primary|secondary-us) deployment\/kubecost-prometheus-server/),
+      restarts.join('\n'),
+    );
   });
 
   it('a kOps keyset advanced while a legacy token signed by the key it drops is in use: refused; without the check, caught', async () => {
@@ -568,5 +572,49 @@ describe("drill: Gardener credentials as the landscape's version takes them", ()
       hibernated.outcomes['shoot-kubeconfigs']!,
       /shoot garden-example\/batch on garden: rotate-credentials-start-without-workers-rollout is not permitted while the shoot is hibernated/,
     );
+  });
+});
+
+describe('drill: a canary that protects the fleet', () => {
+  // Five clusters, an api then a worker reading one Secret; every worker crashes on the new key.
+  const fiveClusters = (): Record<string, unknown> => ({
+    clusters: ['c1', 'c2', 'c3', 'c4', 'c5'].map((name, i) => ({ name, context: `ctx-${name}`, primary: i === 0 })),
+    credentials: [
+      {
+        name: 'app',
+        source: { type: 'random', length: 24 },
+        deliver: [{ type: 'kubernetes-secret', namespace: 'app', name: 'app-key', data: { password: '${value}' } }],
+        stages: [
+          { kind: 'restart', namespace: 'app', workload: 'deployment/api' },
+          { kind: 'restart', namespace: 'app', workload: 'deployment/worker' },
+        ],
+        maxAgeDays: 30,
+        minIntervalHours: 0,
+      },
+    ],
+  });
+  const workersCrash = (world: Parameters<NonNullable<Parameters<typeof runDrill>[2]['editWorld']>>[0]) => {
+    for (const c of world.fleet.clusters.values()) {
+      const worker = c.workloads.get('app/deployment/worker');
+      if (!worker) continue;
+      const known = new Set(c.presentedKeys().map((p) => p.pod.loaded));
+      worker.crashesOn = (loaded) => !known.has(loaded);
+    }
+  };
+
+  it('a worker that crashes on the new key in the canary: nothing outside the canary restarts, and the canary alone rolls back', async () => {
+    const r = await runDrill('five', fiveClusters(), { seed: 1, editWorld: workersCrash });
+    assert.deepEqual(r.outcomes, { app: 'rolled back' });
+    const touched = new Set(r.events.flatMap((e) => (e.type === 'cluster-finished' ? [e.cluster] : [])));
+    assert.deepEqual([...touched], ['c1'], 'only the canary cluster ran a stage');
+    const canaryRule = r.invariants.find((i) => i.name.startsWith('no cluster outside the canary'))!;
+    assert.equal(canaryRule.held, true, canaryRule.detail);
+  });
+
+  it('the per-stage canary (an explicit option) lets the api roll over the fleet while the canary worker fails, and the drill says so', async () => {
+    const r = await runDrill('five', fiveClusters(), { seed: 1, editWorld: workersCrash, canary: 'per-stage' });
+    const canaryRule = r.invariants.find((i) => i.name.startsWith('no cluster outside the canary'))!;
+    assert.equal(canaryRule.held, false);
+    assert.match(canaryRule.detail, /c2.*started stages before any cluster had finished its own/);
   });
 });

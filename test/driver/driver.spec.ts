@@ -99,7 +99,11 @@ describe('driver: dual rotation', () => {
     const kinds = s.events.filter((e) => e.type === 'step-finished').map((e) => (e as { kind: string }).kind);
     assert.deepEqual(kinds.slice(0, 3), ['preflight', 'flip', 'up']);
     assert.deepEqual(kinds.slice(-3), ['gate', 'regenerate', 'record']);
-    assert.equal(kinds.filter((k) => k === 'restart').length, 5);
+    // Each restart stage ran in the canary phase (where it has the canary cluster) and then on the rest.
+    const restartSteps = s.events
+      .filter((e) => e.type === 'step-finished' && e.kind === 'restart')
+      .map((e) => (e as { step: number }).step);
+    assert.equal(new Set(restartSteps).size, 5);
     assert.deepEqual(s.world.cloud.regenerations, ['iam:kubecost-thanos-example/primary'], 'the freed key is replaced once, by pulumi up');
     // prometheus x3, store, compact, cost-analyzer x3, diagnostics where the assumed world has it (primary).
     assert.equal(restartsOf(s, result.rotationId).length, 9);
@@ -844,27 +848,31 @@ describe('driver: waves and the pipelined schedule', () => {
     const s = await scenario('kubecost-thanos');
     s.world.fleet.cluster('secondary-us').workload('kubecost', 'deployment', 'kubecost-prometheus-server')!.failRollout = true;
     await assert.rejects(s.driver().driver.rotate('thanos-store'), RolledBackError);
-    // (the rollback restarts what the rotation restarted, so each appears twice)
-    assert.deepEqual([...new Set(prometheus(s))].sort(), ['primary', 'secondary-eu', 'secondary-us']);
-    assert.ok(!s.world.clusters.restarts.some((r) => r.includes('deployment/kubecost-thanos-store')), s.world.clusters.restarts.join('\n'));
+    // The canary (secondary-eu) ran every stage; the next wave (secondary-us) failed, so the primary,
+    // in the wave after it, was never touched. (The rollback restarts what the rotation restarted.)
+    assert.deepEqual([...new Set(prometheus(s))].sort(), ['secondary-eu', 'secondary-us']);
+    assert.ok(!s.world.clusters.restarts.some((r) => r.startsWith('primary ')), s.world.clusters.restarts.join('\n'));
   });
 
   it('independent stages (after: the sync) start together on each stamp, and only once the CSI driver synced it', async () => {
     const s = await scenario('alwayson-cosmos');
     assert.equal((await s.driver().driver.rotate('cosmos')).outcome, 'rotated');
     const starts = s.events.filter((e) => e.type === 'step-started' && e.kind === 'restart').map((e) => e.at);
-    assert.equal(starts.length, 3);
-    assert.equal(new Set(starts).size, 1, `the three deployments start together: ${starts.join(', ')}`);
+    // Once on the canary stamp, then once on the other: each time the three start together.
+    assert.equal(starts.length, 6);
+    assert.equal(new Set(starts.slice(0, 3)).size, 1, `the three deployments start together: ${starts.join(', ')}`);
+    assert.equal(new Set(starts.slice(3)).size, 1, `the three deployments start together: ${starts.join(', ')}`);
     const synced = s.events.find((e) => e.type === 'cluster-finished' && e.kind === 'wait-secret-sync' && e.cluster === 'stamp-eastus2')!;
     assert.ok(Date.parse(starts[0]!) >= Date.parse(synced.at));
   });
 
   it('a stage on the same clusters starts on a cluster as soon as the stage before it is done there, not everywhere', async () => {
     // The AlwaysOn deployments in the runbook's order, one after another (no after:).
+    // With the per-stage canary (the explicit, faster option): each stage's later waves pipeline.
     const s = await scenario('alwayson-cosmos', (raw) => {
       for (const stage of (raw.credentials as { stages: Record<string, unknown>[] }[])[0]!.stages) delete stage.after;
     });
-    assert.equal((await s.driver().driver.rotate('cosmos')).outcome, 'rotated');
+    assert.equal((await s.driver(s.checkout, { canary: 'per-stage' }).driver.rotate('cosmos')).outcome, 'rotated');
     const at = (type: string, step: number, cluster?: string) =>
       Date.parse(
         s.events.find(
@@ -887,10 +895,20 @@ describe('driver: waves and the pipelined schedule', () => {
     );
   });
 
+  it('the whole-rotation canary (the default): the canary stamp finishes every stage before the other stamp starts one', async () => {
+    const s = await scenario('alwayson-cosmos');
+    assert.equal((await s.driver().driver.rotate('cosmos')).outcome, 'rotated');
+    const finished = s.events.filter((e) => e.type === 'cluster-finished') as { cluster: string; at: string; durationMs: number }[];
+    const canaryDone = Math.max(...finished.filter((e) => e.cluster === 'stamp-eastus2').map((e) => Date.parse(e.at)));
+    const othersStart = Math.min(...finished.filter((e) => e.cluster !== 'stamp-eastus2').map((e) => Date.parse(e.at) - e.durationMs));
+    assert.ok(othersStart >= canaryDone, `${new Date(othersStart).toISOString()} vs ${new Date(canaryDone).toISOString()}`);
+  });
+
   it('--max-restarting-pods caps the pods restarting at once across the fleet', async () => {
     const overlap = async (maxRestartingPods?: number) => {
       const s = await scenario('kubecost-thanos');
-      await s.driver(s.checkout, maxRestartingPods ? { maxRestartingPods } : {}).driver.rotate('thanos-store');
+      // One wave: the canary phase would serialise the clusters, and this is about the cap.
+      await s.driver(s.checkout, { waves: ['100%'], ...(maxRestartingPods ? { maxRestartingPods } : {}) }).driver.rotate('thanos-store');
       // Pods restarting at each moment: every restart holds its workload's replicas (2 here) for its duration.
       const spans = s.events
         .filter((e) => e.type === 'cluster-finished' && e.kind === 'restart')

@@ -1,0 +1,60 @@
+/**
+ * The canary phase: with waves, the canary clusters run every stage of the rotation — restarts, log
+ * checks, waits — and are confirmed before any other cluster is touched; the rest of the fleet then
+ * runs the same stages, in the remaining waves. Pure: which clusters are the canary, and each
+ * phase's share of the stage graph.
+ */
+import { splitWaves, type WaveSpec } from './waves.ts';
+
+/**
+ * The canary: the first wave of the whole fleet the stages touch, in wave order. Empty when there
+ * is no phase to split off — a single wave, a fleet the first wave already covers, or a stage that
+ * runs once for the fleet (no clusters), which cannot be tried on a canary.
+ */
+export function canaryClusters(
+  stages: readonly { readonly clusters: readonly string[] }[],
+  ordered: readonly string[],
+  waves: WaveSpec,
+): Set<string> {
+  if (stages.some((s) => s.clusters.length === 0)) return new Set();
+  const touched = new Set(stages.flatMap((s) => s.clusters));
+  const fleet = ordered.filter((c) => touched.has(c));
+  const [first, ...rest] = splitWaves(fleet, waves);
+  return first && rest.length ? new Set(first) : new Set();
+}
+
+/** The waves of the rest of the fleet, once the canary (the spec's first wave) is done. */
+export function wavesAfterCanary(waves: WaveSpec): WaveSpec {
+  return waves.length > 1 ? waves.slice(1) : ['100%'];
+}
+
+/**
+ * One phase of a stage graph: each stage on the clusters `keep` admits, stages left with none
+ * dropped, and what a dropped stage waited for passed on to the stages that waited for it (so the
+ * order among the stages kept is the whole graph's). `dependencies[k]` lists the earlier stages
+ * stage k waits for. Returns the kept stages' indices and their dependencies, renumbered.
+ */
+export function phaseOf<S extends { readonly clusters: readonly string[] }>(
+  stages: readonly S[],
+  dependencies: readonly (readonly number[])[],
+  keep: (cluster: string) => boolean,
+): { readonly indices: number[]; readonly stages: S[]; readonly dependencies: number[][] } {
+  const clusters = stages.map((s) => s.clusters.filter(keep));
+  // What each stage waits for among the kept ones, through any dropped stages between.
+  const keptDeps: Set<number>[] = [];
+  for (let k = 0; k < stages.length; k++) {
+    const deps = new Set<number>();
+    for (const d of dependencies[k]!) {
+      if (clusters[d]!.length > 0) deps.add(d);
+      else for (const inherited of keptDeps[d]!) deps.add(inherited);
+    }
+    keptDeps.push(deps);
+  }
+  const indices = stages.map((_, k) => k).filter((k) => clusters[k]!.length > 0);
+  const renumber = new Map(indices.map((k, i) => [k, i]));
+  return {
+    indices,
+    stages: indices.map((k) => ({ ...stages[k]!, clusters: clusters[k]! })),
+    dependencies: indices.map((k) => [...keptDeps[k]!].map((d) => renumber.get(d)!).sort((a, b) => a - b)),
+  };
+}
