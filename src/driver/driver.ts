@@ -1520,6 +1520,14 @@ export class Driver {
     for (const cred of config.credentials) {
       const deployed = deployedAll[cred.name];
       if (!deployed || cred.rotation) continue;
+      // A rotation in flight that this checkout does not know (flipped and recorded by an agent whose
+      // commit never landed): adopt its record, slot and generations. Deploying this checkout as it
+      // is would flip the credential back and erase its record while its pods run on the new slot.
+      if (deployed.rotation) {
+        changed.push(cred.name);
+        await this.adoptInFlight(cred, deployed);
+        continue;
+      }
       const fileNewest = Math.max(0, ...Object.values(cred.generations).map((g) => g.generation));
       const deployedNewest = Math.max(0, ...Object.values(deployed.slots).map((s) => s.generation));
       const behind = deployedNewest > fileNewest || (deployed.lastRotatedAt ?? '') > (cred.lastRotatedAt ?? '');
@@ -1539,6 +1547,20 @@ export class Driver {
     return changed;
   }
 
+  /** Brings this checkout to a deployed rotation in flight: its record, active slot and newer generations. */
+  private async adoptInFlight(cred: Credential, deployed: CredentialState) {
+    if (!deployed.rotation) return;
+    await this.setRecord(cred.name, deployed.rotation);
+    if (deployed.scheme === 'dual') await this.ports.engine.setConfig(`slots.${cred.name}`, deployed.activeSlot);
+    for (const [slot, s] of Object.entries(deployed.slots)) {
+      if ((cred.generations[slot]?.generation ?? 0) < s.generation)
+        await this.ports.engine.setConfig(`generations.${cred.name}.${slot}.generation`, String(s.generation));
+      // A keyset's ids are config: the flip moved them.
+      if (s.keyId && cred.source.type === 'kops-keyset')
+        await this.ports.engine.setConfig(`generations.${cred.name}.${slot}.keyId`, s.keyId);
+    }
+  }
+
   /**
    * The rotation in flight, with the stack file brought up to what is deployed: a fresh checkout
    * may predate the flip, and the deployed record is the truth.
@@ -1553,12 +1575,7 @@ export class Driver {
     }
     const deployed = deployedAll[cred.name];
     if (!cred.rotation && deployed?.rotation) {
-      await this.setRecord(cred.name, deployed.rotation);
-      if (deployed.scheme === 'dual') await this.ports.engine.setConfig(`slots.${cred.name}`, deployed.activeSlot);
-      for (const [slot, s] of Object.entries(deployed.slots)) {
-        if ((cred.generations[slot]?.generation ?? 0) < s.generation)
-          await this.ports.engine.setConfig(`generations.${cred.name}.${slot}.generation`, String(s.generation));
-      }
+      await this.adoptInFlight(cred, deployed);
       config = await this.loadConfig();
       cred = this.credential(config, name);
     }

@@ -984,6 +984,74 @@ describe('driver: several credentials rotated together', () => {
     assert.equal(s.world.backend.ups.length - ups, 4, 'two ups each');
   });
 
+  it('a batch never strands a credential: killed anywhere, then each resumed or rolled back alone, in either order, from a fresh checkout', async () => {
+    // Property over kill points x which credential goes first x resume or rollback, seeded.
+    const clean = await scenario('kubecost-thanos', twoCredentials);
+    const counter: CrashCounter = { calls: 0, at: Number.POSITIVE_INFINITY, dead: false };
+    const dying = ['engine', 'clusters', 'cloud'] as const;
+    await new Driver(dyingPorts(clean.world.ports(clean.checkout), counter, dying), {
+      policyPacks: ['policy'],
+      holder: 'a',
+    }).rotateTogether(names);
+    const total = counter.calls;
+    let seed = 7;
+    const next = (n: number) => {
+      seed = (seed * 1103515245 + 12345) % 2 ** 31;
+      return seed % n;
+    };
+    for (let round = 0; round < 14; round++) {
+      const at = 1 + next(total);
+      const order = next(2) === 0 ? names : [...names].reverse();
+      const actions = order.map(() => (next(2) === 0 ? 'resume' : 'rollback'));
+      const label = `kill at ${at}, ${order.map((n, i) => `${actions[i]} ${n}`).join(' then ')}`;
+      const s = await scenario('kubecost-thanos', twoCredentials);
+      const c: CrashCounter = { calls: 0, at, dead: false };
+      await dies(
+        new Driver(dyingPorts(s.world.ports(s.checkout), c, dying), { policyPacks: ['policy'], holder: 'ci@agent-1' }).rotateTogether(
+          names,
+        ),
+        at,
+      );
+      s.world.clock.advance(2 * 3600_000);
+      // Each credential from its own fresh checkout, as separate pipeline re-runs would.
+      for (const [i, name] of order.entries()) {
+        const { driver, engine } = s.driver(structuredClone(s.checkout), { holder: `ci@rerun-${i}` });
+        const before = await engine.deployed();
+        const other = names.find((n) => n !== name)!;
+        if (before[name]?.rotation) {
+          if (actions[i] === 'rollback') {
+            await driver.rollback(name).catch(async (e: unknown) => {
+              // Past the regeneration, a rollback is impossible: finish it instead.
+              if (!(e instanceof RollbackImpossibleError)) throw e;
+              await s.driver(structuredClone(s.checkout), { holder: `ci@rerun-${i}b` }).driver.resume(name);
+            });
+          } else await driver.resume(name);
+        }
+        const after = await engine.deployed();
+        // Acting on one credential never moves the other.
+        assert.deepEqual(
+          [after[other]?.rotation?.id, after[other]?.activeSlot],
+          [before[other]?.rotation?.id, before[other]?.activeSlot],
+          `${label}: ${other} untouched by ${actions[i]} ${name}`,
+        );
+      }
+      const final = await s.driver(structuredClone(s.checkout)).engine.deployed();
+      for (const name of names) {
+        const d = final[name]!;
+        assert.equal(d.rotation, undefined, `${label}: ${name} ended rotated or rolled back`);
+        // The fleet agrees with the record: each delivered Secret carries the deployed active slot.
+        const secret = name === 'thanos-store' ? 'kubecost-thanos' : 'kubecost-thanos-b';
+        for (const cluster of ['primary', 'secondary-eu', 'secondary-us'])
+          assert.equal(
+            s.world.fleet.cluster(cluster).secrets.get(`kubecost/${secret}`)?.annotations['keyslot.dev/slot'],
+            d.activeSlot,
+            `${label}: ${cluster} ${secret}`,
+          );
+      }
+      everyPodAccepted(s);
+    }
+  });
+
   it('killed at any call, each credential is finished from a fresh checkout by resume (or a new rotation)', async () => {
     const clean = await scenario('kubecost-thanos', twoCredentials);
     const counter: CrashCounter = { calls: 0, at: Number.POSITIVE_INFINITY, dead: false };
