@@ -160,6 +160,8 @@ class GateClosed extends KeyslotError {}
 interface StepOwner {
   readonly run: Run;
   readonly index: number;
+  /** The clusters this rotation's own stage names, when the shared node covers more (a merged restart). */
+  readonly clusters?: ReadonlySet<string>;
 }
 
 /** A stage step as the scheduler runs it: once, for every rotation that has it (`owners`). */
@@ -233,14 +235,28 @@ function mergeStages(runs: readonly Run[]): MergedStages | undefined {
     const own = stageDependencies(stages);
     const ids = stages.map((step, k) => {
       const { stage: _position, id: _id, after: _after, ...what } = step;
-      const key = JSON.stringify(what);
+      // A restart is one per workload and cluster for the whole batch: restarts of the same workload
+      // share a node whatever their clusters or timeouts (the node covers the union, with the
+      // strictest timeout); other stages share one only when they are the same.
+      const key =
+        step.kind === 'restart'
+          ? JSON.stringify([step.kind, step.namespace, step.workload, step.firstExisting, step.optional])
+          : JSON.stringify(what);
       let n = byKey.get(key);
       if (n === undefined) {
         n = nodes.push({ step, owners: [] }) - 1;
         dependencies.push(new Set());
         byKey.set(key, n);
+      } else if (step.kind === 'restart') {
+        const shared = nodes[n]!.step as Extract<StageStep, { kind: 'restart' }>;
+        const union = new Set([...shared.clusters, ...step.clusters]);
+        nodes[n]!.step = {
+          ...shared,
+          clusters: run.config.clusters.map((c) => c.name).filter((c) => union.has(c)),
+          timeoutSeconds: Math.min(shared.timeoutSeconds, step.timeoutSeconds),
+        };
       }
-      nodes[n]!.owners.push({ run, index: first + k });
+      nodes[n]!.owners.push({ run, index: first + k, clusters: new Set(step.clusters) });
       return n;
     });
     for (const [k, deps] of own.entries()) for (const d of deps) if (ids[d] !== ids[k]) dependencies[ids[k]!]!.add(ids[d]!);
@@ -1005,8 +1021,10 @@ export class Driver {
   ): Promise<{ run: Run; unconfirmed: Unconfirmed }[]> {
     const started = this.ports.clock.now().getTime();
     const where = cluster ?? 'once';
+    // A merged restart reports to, and fails for, the rotations whose own stage names this cluster.
+    const mine = owners.filter((o) => cluster === undefined || !o.clusters || o.clusters.has(cluster));
     const tell = (outcome: StepOutcome, detail: string) => {
-      for (const { run, index } of owners)
+      for (const { run, index } of mine)
         this.emit({
           type: 'cluster-finished',
           at: this.now(),
@@ -1021,7 +1039,7 @@ export class Driver {
         });
     };
     try {
-      const result = await this.stageOn(owners[0]!.run, step, cluster);
+      const result = await this.stageOn((mine[0] ?? owners[0]!).run, step, cluster);
       const { outcome, detail }: { outcome: StepOutcome; detail: string } =
         typeof result === 'string' ? { outcome: 'done', detail: result } : result;
       tell(outcome, detail);
@@ -1029,7 +1047,7 @@ export class Driver {
     } catch (error) {
       if (!(error instanceof KeyslotError)) throw error;
       tell('failed', error.message);
-      return owners.map(({ run, index }) => ({
+      return mine.map(({ run, index }) => ({
         run,
         unconfirmed: { step: index, label: `${step.kind} ${this.stageLabel(step)} on ${where}`, error },
       }));

@@ -317,25 +317,49 @@ describe('drill: several credentials in one stack', () => {
     second.source.userName = 'kubecost-thanos-b';
     second.deliver[0].name = 'kubecost-thanos-b';
     raw.credentials.push(second);
+    const world = bothSecretsRead();
     // One after another (rotate --credential, one at a time): each rotation restarts the consumers once.
-    const r = await runDrill('kubecost-thanos', raw, { seed: 3, together: false });
+    const r = await runDrill('kubecost-thanos', raw, { seed: 3, together: false, world });
     assert.deepEqual(violated(r), []);
     assert.deepEqual(Object.values(r.outcomes), ['rotated', 'rotated']);
     assert.match(r.invariants.find((i) => i.name.startsWith('each consumer'))!.detail, /^\d+ consumer\(s\)$/);
     assert.equal(r.restartsPerConsumer, 2);
     assert.equal(r.ups, 4);
     // Together (rotate --all): one up for both flips, one for both records, each consumer restarted once.
-    const together = await runDrill('kubecost-thanos', raw, { seed: 3 });
+    const together = await runDrill('kubecost-thanos', raw, { seed: 3, world });
     assert.deepEqual(violated(together), []);
     assert.equal(together.restartsPerConsumer, 1);
     assert.equal(together.ups, 2);
     // And under every fault, the two keep every invariant.
     for (let seed = 1; seed <= 40; seed++) {
-      const f = await runDrill('kubecost-thanos', raw, { seed, faults: true });
+      const f = await runDrill('kubecost-thanos', raw, { seed, faults: true, world });
       assert.deepEqual(violated(f), [], `seed ${seed} (${f.fault})`);
     }
   });
+
+  it('one restart per consumer per batch, even when two credentials name it with other timeouts or fewer clusters', async () => {
+    const raw = structuredClone(readStackFile('kubecost-thanos').raw) as Record<string, any>;
+    const second = structuredClone(raw.credentials[0]);
+    second.name = 'thanos-store-b';
+    second.source.userName = 'kubecost-thanos-b';
+    second.deliver[0].name = 'kubecost-thanos-b';
+    // The same consumers, said differently: a longer timeout, and prometheus on two clusters only.
+    for (const stage of second.stages) if (stage.kind === 'restart') stage.timeoutSeconds = 900;
+    second.stages[0].clusters = ['primary', 'secondary-eu'];
+    raw.credentials.push(second);
+    const r = await runDrill('kubecost-thanos', raw, { seed: 3, world: bothSecretsRead() });
+    assert.deepEqual(violated(r), []);
+    assert.deepEqual(Object.values(r.outcomes), ['rotated', 'rotated']);
+    assert.equal(r.restartsPerConsumer, 1, 'each consumer restarted once for the batch');
+  });
 });
+
+/** The Thanos reference world with every consumer also reading a second credential's Secret. */
+function bothSecretsRead() {
+  const world = structuredClone(loadReferenceWorld('kubecost-thanos')!);
+  for (const w of world.description.workloads) (w as { reads: string[] }).reads = [...w.reads, 'kubecost-thanos-b'];
+  return { ...world, source: `${world.source}, every consumer also reading kubecost-thanos-b` };
+}
 
 /** The stack with one stage taken out, as a user who forgot it would have written it. */
 function withoutStage(raw: Record<string, unknown>, credential: number, stage: number): Record<string, unknown> {
