@@ -23,7 +23,7 @@ export function renderDrill(result: DrillResult): string {
   const ratio = result.boundMs > 0 ? ` (×${(result.makespanMs / result.boundMs).toFixed(2)})` : '';
   lines.push(
     `requests ${Math.round(result.requests)}, failed ${Math.round(result.failed)}, downtime ${duration(result.downtimeMs)}`,
-    `makespan ${duration(result.makespanMs)}, critical-path bound ${duration(result.boundMs)}${ratio}, ${result.ups} up(s)`,
+    `makespan ${duration(result.makespanMs)}, critical-path bound ${duration(result.boundMs)}${ratio}, ${result.ups} up(s); physical bound ${duration(result.physicalBoundMs)}${result.physicalBoundMs > 0 ? ` (×${(result.makespanMs / result.physicalBoundMs).toFixed(2)}: the price of waves and the canary)` : ''}`,
     ...result.invariants.map((i) => `${i.held ? 'held    ' : 'VIOLATED'} ${i.name}: ${i.detail}`),
   );
   return `${lines.join('\n')}\n`;

@@ -29,6 +29,7 @@ import { Traffic } from '../sim/traffic.ts';
 import { keyOwner } from '../sim/cloud.ts';
 import type { WorldDescription } from '../sim/description.ts';
 import { assumedWorld, buildWorld, type World } from '../sim/world.ts';
+import { physicalBound } from './physicalBound.ts';
 import { loadReferenceWorld } from './worldFile.ts';
 
 /**
@@ -133,8 +134,10 @@ export interface DrillResult {
   /** Lower bound of the makespan from the plan and the simulated durations, for the waves the driver follows. */
   readonly boundMs: number;
   /**
-   * The physical bound: the same plan with unlimited parallelism across clusters, so each stage of
-   * a chain costs its slowest cluster's rollout. What a fleet could do at best, whatever the limit.
+   * The physical bound: the stack's stages with unlimited parallelism across clusters, so each stage
+   * of a chain costs its slowest cluster's rollout. What a fleet could do at best, whatever the
+   * limit; computed from the stack as written by an implementation that shares no code with the
+   * planner or the scheduler (`physicalBound.ts`), so a scheduling regression cannot move it.
    */
   readonly physicalBoundMs: number;
   /** Restarts per consumer (cluster and workload) over the whole run, all credentials together. */
@@ -378,7 +381,8 @@ export async function runDrill(stack: string, raw: Readonly<Record<string, unkno
       const regeneration = regenerationMs.get(keyOwner(cred.source, cred.name)) ?? 0;
       return [
         scheduleBound(plans[i]!, world, regeneration, options.waves ?? defaultWaves, world.clock.nowMs(), seen),
-        scheduleBound(plans[i]!, world, regeneration, ['100%'], world.clock.nowMs(), seen),
+        // The oracle: from the stack as written, with none of the planner's or scheduler's code.
+        physicalBound(config, cred, world, regeneration, world.clock.nowMs()),
       ] as const;
     });
     boundMs += Math.max(...bounds.map((b) => b[0]));

@@ -642,3 +642,28 @@ describe('drill: a canary that protects the fleet', () => {
     assert.match(canaryRule.detail, /c2.*started stages before any cluster had finished its own/);
   });
 });
+
+describe('drill: the physical bound is an oracle of its own', () => {
+  it('is a lower bound of every shipped stack, and a broken pipelining moves the makespan but not the bound', async () => {
+    for (const stack of listStacks()) {
+      const r = await runDrill(stack, readStackFile(stack).raw, { seed: 2 });
+      assert.ok(r.physicalBoundMs <= r.makespanMs, `${stack}: ${r.physicalBoundMs} <= ${r.makespanMs}`);
+    }
+    // Federated ETL: every stage on the same clusters, so a stage starts on a cluster as soon as the
+    // one before is done there.
+    const { raw } = readStackFile('kubecost-federated-etl');
+    const healthy = await runDrill('kubecost-federated-etl', raw, { seed: 3, waves: ['100%'] });
+    assert.ok(healthy.makespanMs / healthy.physicalBoundMs <= 1.02, `${healthy.makespanMs} vs ${healthy.physicalBoundMs}`);
+    // A regression: stages no longer seen as acting on the same clusters, so each waits for the
+    // whole of the one before instead of pipelining per cluster. The oracle, read from the stack as
+    // written, does not move with it.
+    const broken = (plan: CredentialPlan): CredentialPlan => ({
+      ...plan,
+      steps: plan.steps.map((s, i) => ('stage' in s && i % 2 === 0 ? { ...s, clusters: [...s.clusters].reverse() } : s)),
+    });
+    const r = await runDrill('kubecost-federated-etl', raw, { seed: 3, waves: ['100%'], planHook: broken });
+    assert.ok(r.makespanMs > healthy.makespanMs, 'the regression is slower');
+    assert.equal(r.physicalBoundMs, healthy.physicalBoundMs);
+    assert.ok(r.makespanMs / r.physicalBoundMs > 1.05, `the oracle shows it: ${(r.makespanMs / r.physicalBoundMs).toFixed(2)}`);
+  });
+});
