@@ -9,7 +9,7 @@ import { deliveredSecrets, uncoveredConsumers, type DiscoveredConsumer } from '.
 import type { ClusterFleet } from '../ports/clusters.ts';
 import { selectClusters } from '../model/clusters.ts';
 import { kopsHome } from '../model/kops.ts';
-import type { WorldDescription } from '../sim/description.ts';
+import { emptyWorld, type WorldDescription } from '../sim/description.ts';
 
 export async function discoverConsumers(
   config: StackConfig,
@@ -66,18 +66,7 @@ export { uncoveredConsumers };
  * for a consumer that re-reads its mounted file.
  */
 export async function discoverWorld(config: StackConfig, clusters: ClusterFleet): Promise<WorldDescription> {
-  const world: WorldDescription = {
-    description: `discovered for stack ${config.stack}`,
-    workloads: [],
-    csiDrivers: [],
-    vaultSecrets: [],
-    otherSecrets: [],
-    gardener: [],
-    bindings: [],
-    shoots: [],
-    legacyTokens: [],
-    apiServers: [],
-  };
+  const world = emptyWorld(`discovered for stack ${config.stack}`);
   const byKey = new Map<string, WorldDescription['workloads'][number]>();
   const add = (c: DiscoveredConsumer, reads: readonly string[], extra: Partial<WorldDescription['workloads'][number]> = {}) => {
     const key = `${c.cluster}/${c.namespace}/${c.workload}`;

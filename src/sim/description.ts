@@ -125,3 +125,19 @@ export const worldDescription = z.strictObject({
 
 export type WorldDescription = z.infer<typeof worldDescription>;
 export type WorldWorkload = WorldDescription['workloads'][number];
+
+/** A world with nothing in it yet, described as `description`. */
+export function emptyWorld(description: string): WorldDescription {
+  return {
+    description,
+    workloads: [],
+    csiDrivers: [],
+    vaultSecrets: [],
+    otherSecrets: [],
+    gardener: [],
+    bindings: [],
+    shoots: [],
+    legacyTokens: [],
+    apiServers: [],
+  };
+}

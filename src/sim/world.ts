@@ -15,7 +15,7 @@ import { selectClusters } from '../model/clusters.ts';
 import { SimClock } from './clock.ts';
 import { rejectionLine, SimCloud, tokensIn } from './cloud.ts';
 import { defaultStrategy, placedByHand, type SimCluster, SimFleet, type WorkloadKind, type WorkloadSpec } from './cluster.ts';
-import type { WorldDescription, WorldWorkload } from './description.ts';
+import { emptyWorld, type WorldDescription, type WorldWorkload } from './description.ts';
 import { SimKops } from './kops.ts';
 
 export interface World {
@@ -49,18 +49,7 @@ export const apiServerRestartMs = 90_000;
  * use it to exercise the driver on the stack's own terms.
  */
 export function assumedWorld(config: StackConfig): WorldDescription {
-  const out: WorldDescription = {
-    description: `assumed from the stages of stack ${config.stack}`,
-    workloads: [],
-    csiDrivers: [],
-    vaultSecrets: [],
-    otherSecrets: [],
-    gardener: [],
-    bindings: [],
-    shoots: [],
-    legacyTokens: [],
-    apiServers: [],
-  };
+  const out = emptyWorld(`assumed from the stages of stack ${config.stack}`);
   const byKey = new Map<string, WorldWorkload>();
   for (const cred of config.credentials) {
     for (const d of cred.deliver)
