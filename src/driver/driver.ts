@@ -1274,6 +1274,19 @@ export class Driver {
     } catch (error) {
       throw new PreflightRefusedError(`credential ${cred.name}: ${(error as Error).message}`);
     }
+    // Promoting next is safe only if every API server already trusts it: kOps writes every
+    // keypair not distrusted to service-account.pub (kubernetes/kops v1.36.2, nodeup
+    // pkg/nodemodel/nodeupconfigbuilder.go, upup/pkg/fi/ca.go ToPublicKeys), which a server reads
+    // at its start and lists in the issuer's JWKS. Fewer keys there than trusted keypairs: the
+    // staged next came after the last rolling update, and tokens it signs would be refused.
+    if (mode !== 'disruptive') {
+      const trusted = keypairs.filter((k) => !k.distrusted).length;
+      const served = (await this.ports.clusters.verificationKeyIds(target.cluster)).length;
+      if (served < trusted)
+        throw new PreflightRefusedError(
+          `credential ${cred.name}: the API servers of cluster ${target.cluster} verify tokens with ${served} key(s) but the ${target.keyset} keyset has ${trusted} trusted keypairs, so the staged next (${slots.next ?? 'none'}) came after their last rolling update and promoting it would sign tokens they refuse; fix: kops update cluster --yes and kops rolling-update cluster --instance-group-roles=control-plane,apiserver --yes, then rotate again`,
+        );
+    }
     const recorded = cred.generations.primary?.keyId;
     if (recorded && recorded !== slots.primary)
       this.emit({

@@ -115,6 +115,8 @@ export interface ClusterFleet {
    * (the one with a `secrets-store` container); undefined when there is none to read.
    */
   csiRotation(cluster: string): Promise<CsiRotation | undefined>;
+  /** The key ids the cluster's API servers verify service-account tokens with (the issuer's `/openid/v1/jwks`). */
+  verificationKeyIds(cluster: string): Promise<string[]>;
   /** A Secret's labels and annotations (never its data); undefined when it does not exist. */
   secretMetadata(cluster: string, namespace: string, name: string): Promise<ObjectMeta | undefined>;
   /** Deployments, StatefulSets and DaemonSets in the namespace whose pods read any of these Secrets. */

@@ -1004,6 +1004,20 @@ export class SimCluster {
       });
   }
 
+  /**
+   * The key ids the API servers verify tokens with, as the service account issuer's JWKS
+   * (`/openid/v1/jwks`) lists them: every key of `--service-account-key-file`. A request lands on
+   * one server: this is the one that restarted first (the stalest view a reader may get).
+   */
+  verificationKeyIds(): string[] {
+    const servers = this.controlPlane?.servers ?? [];
+    const oldest = servers.reduce<(typeof servers)[number] | undefined>((a, s) => (!a || s.restartedAt < a.restartedAt ? s : a), undefined);
+    return (oldest?.trusted ?? '')
+      .split('\n')
+      .filter(Boolean)
+      .map((p) => simKeyId(p));
+  }
+
   /** The kid of the key new tokens are signed with. */
   signingKeyId(): string | undefined {
     const signer = this.newestSigner();

@@ -151,6 +151,9 @@ describe('adapter: Kubernetes (client-node) against the API emulator on 127.0.0.
     assert.ok(emulator.requests.some((r) => r === 'GET /api/v1/secrets'));
     assert.ok(!legacy.some((s) => s.name === 'thanos'));
     assert.ok(!JSON.stringify(legacy).includes('eyJ'), 'no token in what the adapter returns');
+    // The keys the servers verify with, from the issuer's JWKS.
+    assert.deepEqual(await fleet.verificationKeyIds('eu'), [simKeyId('sim:kops:eu/public@1'), simKeyId('sim:kops:eu/public@2')]);
+    assert.ok(emulator.requests.includes('GET /openid/v1/jwks'));
   });
 
   it('reissues every legacy token Secret by removing its token (the token controller signs anew) and lists every workload', async () => {

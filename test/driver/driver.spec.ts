@@ -257,6 +257,20 @@ describe('driver: a kOps keyset (kops-service-account), through kops', () => {
     everyPodAccepted(s);
   });
 
+  it('refuses to promote a next the running API servers do not trust yet, naming the rolling update', async () => {
+    const s = await scenario('kops-service-account');
+    // The next keypair was staged after the last rolling update: the servers verify with two keys.
+    for (const server of s.world.fleet.cluster('kops').controlPlane!.servers)
+      server.trusted = server.trusted.split('\n').slice(0, 2).join('\n');
+    const store = s.world.kops.get('kops-example.k8s.local')!;
+    const primary = store.keysets.get('service-account')!.primary;
+    await assert.rejects(
+      s.driver().driver.rotate('service-account'),
+      /API servers of cluster kops verify tokens with 2 key\(s\) but the service-account keyset has 3 trusted keypairs.*kops rolling-update cluster --instance-group-roles=control-plane,apiserver --yes/,
+    );
+    assert.equal(store.keysets.get('service-account')!.primary, primary, 'nothing promoted');
+  });
+
   it('refuses a keyset with no staged next, naming how a human stages one', async () => {
     const s = await scenario('kops-service-account');
     const keyset = s.world.kops.get('kops-example.k8s.local')!.keysets.get('service-account')!;

@@ -12,6 +12,7 @@ import {
   AppsV1Api,
   CoordinationV1Api,
   CoreV1Api,
+  OpenidApi,
   CustomObjectsApi,
   KubeConfig,
   PatchStrategy,
@@ -56,6 +57,7 @@ interface Clients {
   readonly config: KubeConfig;
   readonly apps: AppsV1Api;
   readonly core: CoreV1Api;
+  readonly openid: OpenidApi;
   readonly coordination: CoordinationV1Api;
   readonly custom: CustomObjectsApi;
   readonly version: VersionApi;
@@ -191,6 +193,7 @@ export class KubernetesClusterFleet implements ClusterFleet {
         config,
         apps: config.makeApiClient(AppsV1Api),
         core: config.makeApiClient(CoreV1Api),
+        openid: config.makeApiClient(OpenidApi),
         coordination: config.makeApiClient(CoordinationV1Api),
         custom: config.makeApiClient(CustomObjectsApi),
         version: config.makeApiClient(VersionApi),
@@ -611,6 +614,17 @@ export class KubernetesClusterFleet implements ClusterFleet {
   }
 
   // ---- the Secrets Store CSI driver ------------------------------------------------------------------
+
+  async verificationKeyIds(cluster: string): Promise<string[]> {
+    const text = await this.call(
+      cluster,
+      "reading the service account issuer's keys",
+      { needs: 'get on the /openid/v1/jwks non-resource URL (system:service-account-issuer-discovery)' },
+      ({ openid }) => openid.getServiceAccountIssuerOpenIDKeyset(),
+    );
+    const jwks = (typeof text === 'string' ? JSON.parse(text) : text) as { keys?: { kid?: string }[] };
+    return (jwks.keys ?? []).flatMap((k) => (k.kid ? [k.kid] : []));
+  }
 
   async secretMetadata(cluster: string, namespace: string, name: string): Promise<ObjectMeta | undefined> {
     try {

@@ -223,6 +223,12 @@ export class SimulatedClusterFleet implements ClusterFleet {
     if (c.leases.get(key)?.holder === args.holder) c.leases.delete(key);
   }
 
+  async verificationKeyIds(cluster: string): Promise<string[]> {
+    const c = this.cluster(cluster);
+    c.sync();
+    return c.verificationKeyIds();
+  }
+
   async secretMetadata(cluster: string, namespace: string, name: string): Promise<ObjectMeta | undefined> {
     const s = this.cluster(cluster).secrets.get(SimCluster.key(namespace, name));
     return s ? { annotations: { ...s.annotations }, ...(s.labels ? { labels: { ...s.labels } } : {}) } : undefined;
