@@ -178,6 +178,7 @@ function scheduleBound(
   waves: WaveSpec,
   startMs: number,
   replicas: ReadonlyMap<string, number>,
+  perStage = false,
 ): number {
   let total = 0;
   let upAt = 0;
@@ -197,12 +198,12 @@ function scheduleBound(
     const wholeDeps = stageDependencies(whole);
     const rotate = plan.mode === 'rotate';
     const fleet = [...new Set(whole.flatMap((s) => s.clusters))];
-    const canary = rotate ? canaryClusters(whole, orderForWaves(fleet, replicas), waves) : new Set<string>();
+    const canary = rotate && !perStage ? canaryClusters(whole, orderForWaves(fleet, replicas), waves) : new Set<string>();
     const phases =
-      canary.size > 0
+      canary.size > 0 && canary.size < fleet.length
         ? [
             { ...phaseOf(whole, wholeDeps, (c) => canary.has(c)), spec: ['100%'] as WaveSpec },
-            { ...phaseOf(whole, wholeDeps, (c) => !canary.has(c)), spec: wavesAfterCanary(waves) },
+            { ...phaseOf(whole, wholeDeps, (c) => !canary.has(c)), spec: wavesAfterCanary(waves, fleet.length, canary.size) },
           ]
         : [{ stages: whole, dependencies: wholeDeps, spec: rotate ? waves : (['100%'] as WaveSpec) }];
     const dones: number[] = [];
@@ -262,7 +263,8 @@ function scheduleBound(
  * rotation.
  */
 function canaryHeld(events: readonly RotationEvent[], waves: WaveSpec): string[] {
-  if (waves.length < 2) return [];
+  // A first wave of the whole fleet has no canary to protect it.
+  if (waves[0] === '100%') return [];
   const broken: string[] = [];
   const byRotation = new Map<string, Extract<RotationEvent, { type: 'cluster-finished' }>[]>();
   for (const e of events) if (e.type === 'cluster-finished') byRotation.set(e.rotationId, [...(byRotation.get(e.rotationId) ?? []), e]);
@@ -380,7 +382,15 @@ export async function runDrill(stack: string, raw: Readonly<Record<string, unkno
     const bounds = batch.map((cred, i) => {
       const regeneration = regenerationMs.get(keyOwner(cred.source, cred.name)) ?? 0;
       return [
-        scheduleBound(plans[i]!, world, regeneration, options.waves ?? defaultWaves, world.clock.nowMs(), seen),
+        scheduleBound(
+          plans[i]!,
+          world,
+          regeneration,
+          options.waves ?? defaultWaves,
+          world.clock.nowMs(),
+          seen,
+          options.canary === 'per-stage',
+        ),
         // The oracle: from the stack as written, with none of the planner's or scheduler's code.
         physicalBound(config, cred, world, regeneration, world.clock.nowMs()),
       ] as const;
@@ -472,7 +482,7 @@ export async function runDrill(stack: string, raw: Readonly<Record<string, unkno
     try {
       if (fault === 'crash-resume') {
         // The agent dies at a port call after the rotation's first up began, never in preflight alone.
-        const state = { calls: 0, at: pick(1, 12), dead: false, armOn: 'up' };
+        const state = { calls: 0, at: pick(1, 30), dead: false, armOn: 'up' };
         try {
           await rotateAll(driverFor(dyingPorts({ ...ports, clusters }, state, ['engine', 'clusters', 'cloud']), 'drill@agent-1'));
           outcome('rotated');

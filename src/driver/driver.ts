@@ -60,7 +60,7 @@ import {
 import { mountedVersion } from '../model/csi.ts';
 import { canaryClusters, phaseOf, wavesAfterCanary } from '../model/canary.ts';
 import { helmRelease } from '../model/helm.ts';
-import { refusedOperation, rotationKindOf, rotationPhaseOf, selectShoots } from '../model/gardener.ts';
+import { refusedOperation, rotationKindOf, rotationPhaseOf, selectShoots, shootsToReconcile } from '../model/gardener.ts';
 import type { CredentialState } from '../model/state.ts';
 import { describeUncovered, discoverConsumers, uncoveredConsumers, uncoveredError } from './discover.ts';
 import type { Clock, CloudKeys, ClusterFleet, CommandRunner, HttpProbe, Journal, KeyRef, StackEngine, WorkloadId } from '../ports/index.ts';
@@ -149,6 +149,8 @@ interface Run {
   keyIdsBefore?: Map<string, string>;
   /** When the gate opened in this run: every declared consumer holds the new key from then on. */
   gateAt?: Date;
+  /** `wait-secret-sync` stages passed with CSI rotation off: their mounts are checked at the gate. */
+  mountsAtGate?: { step: Extract<StageStep, { kind: 'wait-secret-sync' }>; cluster: string }[];
   /** Replicas of each consumer preflight discovery saw, as `cluster namespace/kind/name`: the longest rollouts go first. */
   replicas?: ReadonlyMap<string, number>;
 }
@@ -237,7 +239,7 @@ function mergeStages(runs: readonly Run[]): MergedStages | undefined {
       const { stage: _position, id: _id, after: _after, ...what } = step;
       // A restart is one per workload and cluster for the whole batch: restarts of the same workload
       // share a node whatever their clusters or timeouts (the node covers the union, with the
-      // strictest timeout); other stages share one only when they are the same.
+      // longest timeout); other stages share one only when they are the same.
       const key =
         step.kind === 'restart'
           ? JSON.stringify([step.kind, step.namespace, step.workload, step.firstExisting, step.optional])
@@ -253,7 +255,8 @@ function mergeStages(runs: readonly Run[]): MergedStages | undefined {
         nodes[n]!.step = {
           ...shared,
           clusters: run.config.clusters.map((c) => c.name).filter((c) => union.has(c)),
-          timeoutSeconds: Math.min(shared.timeoutSeconds, step.timeoutSeconds),
+          // The longest: a rollout one credential allows time for is not failed for all by another's shorter wait.
+          timeoutSeconds: Math.max(shared.timeoutSeconds, step.timeoutSeconds),
         };
       }
       nodes[n]!.owners.push({ run, index: first + k, clusters: new Set(step.clusters) });
@@ -597,6 +600,7 @@ export class Driver {
       case 'reissue':
         return this.reissueEverything(run, index, step.clusters);
       case 'gate':
+        await this.checkMountsAtGate(run);
         return this.gate(run, step.mode);
       case 'regenerate':
         return this.regenerate(run, step);
@@ -684,6 +688,19 @@ export class Driver {
     // A -complete after this plan's own -start is judged when it runs, once the start is Prepared.
     const started = new Set<string>();
     for (const step of run.plan.steps) {
+      // wait-reconciled: a Shoot gardenlet will not reconcile (Failed, being deleted, an operation
+      // an older Gardener cannot share the annotation with) is found before the flip, not after it.
+      if (step.kind === 'wait-reconciled') {
+        for (const cluster of step.clusters) {
+          try {
+            shootsToReconcile(cluster, await this.ports.clusters.listShoots(cluster, step.namespace), step);
+          } catch (error) {
+            if (!(error instanceof KeyslotError)) throw error;
+            problems.push(error.message);
+          }
+        }
+        continue;
+      }
       if (step.kind !== 'annotate') continue;
       const kind = rotationKindOf(step.operation);
       const phase = rotationPhaseOf(step.operation);
@@ -762,6 +779,26 @@ export class Driver {
       .filter(([op]) => op !== 'same')
       .map(([op, n]) => `${n} ${op}`);
     return { outcome: 'done' as const, detail: changed.length ? changed.join(', ') : 'no changes' };
+  }
+
+  /** The mounts of classes whose CSI driver does not rotate: after the restarts, every pod must hold the new version. */
+  private async checkMountsAtGate(run: Run) {
+    for (const { step, cluster } of run.mountsAtGate ?? []) {
+      const vault = run.before.deliver.find(
+        (d): d is Extract<Delivery, { type: 'azure-keyvault-secret' }> =>
+          d.type === 'azure-keyvault-secret' &&
+          d.clusters !== undefined &&
+          selectClusters(run.config.clusters, d.clusters).includes(cluster),
+      )!;
+      try {
+        // The restarts are done: a pod behind now stays behind, so a short wait for the status to settle.
+        await this.awaitMounts(step, cluster, vault, 60);
+      } catch (error) {
+        if (!(error instanceof KeyslotError)) throw error;
+        const index = run.plan.steps.findIndex((s) => s.kind === 'wait-secret-sync' && 'stage' in s && s.stage === step.stage);
+        run.unconfirmed.push({ step: index, label: `wait-secret-sync ${this.stageLabel(step)} on ${cluster}`, error });
+      }
+    }
   }
 
   private gate(run: Run, mode: 'strict' | 'emergency') {
@@ -891,12 +928,25 @@ export class Driver {
     if (rotate && (this.options.canary ?? 'whole-rotation') === 'whole-rotation') {
       const lead = nodes[0]?.owners[0]?.run;
       const fleet = [...new Set(nodes.flatMap((n) => n.step.clusters))];
+      const ordered = orderForWaves(fleet, lead?.replicas);
       const canary = canaryClusters(
         nodes.map((n) => n.step),
-        orderForWaves(fleet, lead?.replicas),
+        ordered,
         this.waves,
       );
-      if (canary.size > 0) {
+      // Rotated together, every credential gets a canary of its own: a credential with no stage on
+      // the batch's canary adds its own first cluster to it.
+      if (canary.size > 0)
+        for (const run of new Set(nodes.flatMap((n) => n.owners.map((o) => o.run)))) {
+          const mine = new Set(
+            nodes.flatMap((n) => n.owners.filter((o) => o.run === run).flatMap((o) => [...(o.clusters ?? n.step.clusters)])),
+          );
+          if (![...mine].some((c) => canary.has(c))) {
+            const first = ordered.find((c) => mine.has(c));
+            if (first) canary.add(first);
+          }
+        }
+      if (canary.size > 0 && canary.size < fleet.length) {
         const phase = (keep: (cluster: string) => boolean) => {
           const p = phaseOf(
             nodes.map((n) => n.step),
@@ -908,7 +958,7 @@ export class Driver {
         const first = phase((c) => canary.has(c));
         await this.runSchedule(first.nodes, first.dependencies, lock, rotate, ['100%']);
         const rest = phase((c) => !canary.has(c));
-        await this.runSchedule(rest.nodes, rest.dependencies, lock, rotate, wavesAfterCanary(this.waves));
+        await this.runSchedule(rest.nodes, rest.dependencies, lock, rotate, wavesAfterCanary(this.waves, fleet.length, canary.size));
         return;
       }
     }
@@ -1204,9 +1254,24 @@ export class Driver {
     // (NodePublishVolume, pkg/secrets-store/nodeserver.go v1.5.6), so the restarts after this stage
     // carry the new value by themselves.
     const rotation = await this.ports.clusters.csiRotation(cluster);
-    if (rotation && !rotation.enabled)
-      return `CSI secret rotation is off on ${cluster}: running pods keep their mount until they restart, and a restarted pod mounts ${vault.vaultName}/${vault.secretName} as it is now; nothing to wait for`;
-    const deadline = this.ports.clock.now().getTime() + step.timeoutSeconds * 1000;
+    if (rotation && !rotation.enabled) {
+      // The same check runs at the gate, after the restarts: a pod of the class that no stage
+      // restarted would still mount the old version there, and close the gate.
+      run.mountsAtGate = [...(run.mountsAtGate ?? []), { step, cluster }];
+      return `CSI secret rotation is off on ${cluster}: running pods keep their mount until they restart, and a restarted pod mounts ${vault.vaultName}/${vault.secretName} as it is now; every pod's mount is checked at the gate`;
+    }
+    return this.awaitMounts(step, cluster, vault, step.timeoutSeconds, rotation);
+  }
+
+  /** Waits until every pod of the class mounts the version the vault holds now; the detail, or a ConsumerNotReadyError. */
+  private async awaitMounts(
+    step: Extract<StageStep, { kind: 'wait-secret-sync' }>,
+    cluster: string,
+    vault: Extract<Delivery, { type: 'azure-keyvault-secret' }>,
+    timeoutSeconds: number,
+    rotation?: { pollSeconds: number },
+  ): Promise<string> {
+    const deadline = this.ports.clock.now().getTime() + timeoutSeconds * 1000;
     let behind: string[] = [];
     for (;;) {
       const expected = await this.ports.cloud.vaultSecretVersion({
@@ -1222,8 +1287,8 @@ export class Driver {
       if (this.ports.clock.now().getTime() >= deadline)
         throw new ConsumerNotReadyError(
           pods.length === 0
-            ? `no pod of SecretProviderClass ${step.namespace}/${step.secretProviderClass} on ${cluster} reports a mount (no SecretProviderClassPodStatus) within ${step.timeoutSeconds}s`
-            : `the CSI driver had not synced ${vault.vaultName}/${vault.secretName} into ${behind.length} pod(s) on ${cluster} within ${step.timeoutSeconds}s (${behind.slice(0, 3).join(', ')}); check its rotation poll interval${rotation ? ` (${rotation.pollSeconds}s)` : ''}`,
+            ? `no pod of SecretProviderClass ${step.namespace}/${step.secretProviderClass} on ${cluster} reports a mount (no SecretProviderClassPodStatus) within ${timeoutSeconds}s`
+            : `the CSI driver had not synced ${vault.vaultName}/${vault.secretName} into ${behind.length} pod(s) on ${cluster} within ${timeoutSeconds}s (${behind.slice(0, 3).join(', ')}); ${rotation ? `check its rotation poll interval (${rotation.pollSeconds}s)` : 'with rotation off, only a restart remounts: restart their workloads in a stage'}`,
         );
       await this.ports.clock.sleep(10_000);
     }
@@ -1496,6 +1561,10 @@ export class Driver {
     // Interrupted, the process releases the lock too: the rotation stays resumable by anyone.
     const forget = this.options.onInterrupt?.(() => lock.release()) ?? (() => {});
     try {
+      // Holding the lock, no other agent is mid-rotation: what is deployed is settled, and every
+      // credential this checkout is behind on — in flight or finished — is brought up to it
+      // before anything here deploys.
+      await this.adoptBehind(await this.loadConfig(), await this.ports.engine.deployed(), true);
       return await body();
     } finally {
       forget();
@@ -1546,15 +1615,23 @@ export class Driver {
     return this.adoptBehind(await this.loadConfig(), await this.ports.engine.deployed());
   }
 
-  private async adoptBehind(config: StackConfig, deployedAll: Record<string, CredentialState>): Promise<string[]> {
+  private async adoptBehind(config: StackConfig, deployedAll: Record<string, CredentialState>, underLock = false): Promise<string[]> {
     const changed: string[] = [];
     for (const cred of config.credentials) {
       const deployed = deployedAll[cred.name];
-      if (!deployed || cred.rotation) continue;
+      if (!deployed) continue;
+      // Only while holding the lock may another credential's rotation be taken for settled: before
+      // it, an agent may still be running it.
+      if (underLock && cred.rotation && !deployed.rotation && (deployed.lastRotatedAt ?? '') > (cred.lastRotatedAt ?? '')) {
+        // This checkout records a rotation the deployed stack shows finished: drop the record and
+        // take the finished state below.
+        await this.ports.engine.removeConfig(`rotations.${cred.name}`);
+      } else if (cred.rotation) continue;
       // A rotation in flight that this checkout does not know (flipped and recorded by an agent whose
       // commit never landed): adopt its record, slot and generations. Deploying this checkout as it
       // is would flip the credential back and erase its record while its pods run on the new slot.
       if (deployed.rotation) {
+        if (!underLock) continue;
         changed.push(cred.name);
         await this.adoptInFlight(cred, deployed);
         continue;

@@ -23,9 +23,17 @@ export function canaryClusters(
   return first && rest.length ? new Set(first) : new Set();
 }
 
-/** The waves of the rest of the fleet, once the canary (the spec's first wave) is done. */
-export function wavesAfterCanary(waves: WaveSpec): WaveSpec {
-  return waves.length > 1 ? waves.slice(1) : ['100%'];
+/**
+ * The waves of the rest of the fleet, once the canary (the spec's first wave, `canarySize`
+ * clusters of a `fleetSize` fleet) is done: each later entry still says how much of the whole fleet
+ * is done once its wave is, so it is restated as a count of the rest.
+ */
+export function wavesAfterCanary(waves: WaveSpec, fleetSize: number, canarySize: number): WaveSpec {
+  const rest = waves.slice(1).map((entry) => {
+    const upTo = typeof entry === 'number' ? entry : Math.ceil((Number.parseFloat(entry) / 100) * fleetSize);
+    return Math.max(1, upTo - canarySize);
+  });
+  return rest.length ? rest : ['100%'];
 }
 
 /**
@@ -40,21 +48,26 @@ export function phaseOf<S extends { readonly clusters: readonly string[] }>(
   keep: (cluster: string) => boolean,
 ): { readonly indices: number[]; readonly stages: S[]; readonly dependencies: number[][] } {
   const clusters = stages.map((s) => s.clusters.filter(keep));
-  // What each stage waits for among the kept ones, through any dropped stages between.
-  const keptDeps: Set<number>[] = [];
-  for (let k = 0; k < stages.length; k++) {
-    const deps = new Set<number>();
+  // What each stage waits for among the kept ones, through any dropped stages between. Worked out
+  // by following the dependencies, not the list order: a batch's merged graph may have a stage
+  // wait for one listed after it (src/driver/driver.ts mergeStages; it is acyclic).
+  const keptDeps = new Map<number, Set<number>>();
+  const keptOf = (k: number): Set<number> => {
+    let deps = keptDeps.get(k);
+    if (deps) return deps;
+    deps = new Set<number>();
+    keptDeps.set(k, deps);
     for (const d of dependencies[k]!) {
       if (clusters[d]!.length > 0) deps.add(d);
-      else for (const inherited of keptDeps[d]!) deps.add(inherited);
+      else for (const inherited of keptOf(d)) deps.add(inherited);
     }
-    keptDeps.push(deps);
-  }
+    return deps;
+  };
   const indices = stages.map((_, k) => k).filter((k) => clusters[k]!.length > 0);
   const renumber = new Map(indices.map((k, i) => [k, i]));
   return {
     indices,
     stages: indices.map((k) => ({ ...stages[k]!, clusters: clusters[k]! })),
-    dependencies: indices.map((k) => [...keptDeps[k]!].map((d) => renumber.get(d)!).sort((a, b) => a - b)),
+    dependencies: indices.map((k) => [...keptOf(k)].map((d) => renumber.get(d)!).sort((a, b) => a - b)),
   };
 }

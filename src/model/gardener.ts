@@ -3,6 +3,8 @@
  * Kubernetes adapter (from `core.gardener.cloud/v1beta1` objects) and the simulated cluster build.
  */
 
+import { ConsumerNotReadyError, ResourceNotFoundError, ShootBeingDeletedError } from '../errors.ts';
+
 export interface ShootView {
   readonly name: string;
   /** `spec.secretBindingName` (or `spec.credentialsBindingName`). */
@@ -166,4 +168,44 @@ export function reconciledAfter(shoot: ShootView, generation: number, since: Dat
 /** A Shoot gardenlet will not reconcile until someone annotates it `retry` (IsShootFailedAndUpToDate). */
 export function reconcileFailed(shoot: ShootView): boolean {
   return shoot.lastOperation?.state === 'Failed';
+}
+
+/**
+ * The Shoots a `wait-reconciled` stage must have reconciled, decided before any is annotated: every
+ * Shoot of the binding, each with the annotation value that asks for a reconcile now. Gardener does
+ * not reconcile a Shoot because its provider Secret changed, so keyslot asks (as the runbook says).
+ * Refused, naming the fix: a Shoot whose last operation Failed (gardenlet leaves it alone until
+ * `retry`), one being deleted (its deletion still uses the credential), one whose pending operation
+ * an older Gardener cannot share the annotation with. A hibernated Shoot is reconciled like any other
+ * (gardenlet reconciles hibernated Shoots; the flow is what keeps them hibernated).
+ */
+export function shootsToReconcile(
+  cluster: string,
+  all: readonly ShootView[],
+  args: { namespace: string; secretBinding: string },
+): { shoot: ShootView; value: string }[] {
+  const shoots = selectShoots(all, { secretBinding: args.secretBinding });
+  if (shoots.length === 0)
+    throw new ResourceNotFoundError(
+      `cluster ${cluster}: no Shoot matches the stage's selector (${`shoots of secretBinding ${args.secretBinding} in ${args.namespace}`}); fix the stage's secretBinding`,
+    );
+  const out: { shoot: ShootView; value: string }[] = [];
+  for (const s of shoots) {
+    const name = `${args.namespace}/${s.name}`;
+    if (s.beingDeleted)
+      throw new ShootBeingDeletedError(
+        `cluster ${cluster}: shoot ${name} is being deleted and its deletion still uses the ${args.secretBinding} credential; wait until it is gone, then run keyslot resume`,
+      );
+    if (reconcileFailed(s))
+      throw new ConsumerNotReadyError(
+        `cluster ${cluster}: shoot ${name}: last operation Failed, and Gardener does not reconcile it again until told to retry; run kubectl annotate shoot ${s.name} -n ${args.namespace} gardener.cloud/operation=retry, then keyslot resume`,
+      );
+    const annotation = reconcileAnnotation(s);
+    if ('busy' in annotation)
+      throw new ConsumerNotReadyError(
+        `cluster ${cluster}: shoot ${name}: ${annotation.busy}; wait until it started, then run keyslot resume`,
+      );
+    out.push({ shoot: s, value: annotation.value });
+  }
+  return out;
 }

@@ -1027,8 +1027,9 @@ export class SimCluster {
   /** Starts every workload's pods afresh, reading what is deployed now: the fleet as it runs before a rotation. */
   bootPods(): void {
     this.rolling.clear();
-    // Every Shoot reconciled with what is deployed now.
+    // Every Shoot reconciled with what is deployed now, but one whose last operation Failed.
     for (const shoot of this.shoots.values()) {
+      if (shoot.lastOperation?.state === 'Failed') continue;
       const credentials = this.boundCredentials(shoot);
       if (credentials !== undefined) shoot.credentials = credentials;
       shoot.lastReconcileAt = this.now();

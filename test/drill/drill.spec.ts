@@ -271,7 +271,7 @@ describe('drill: a delivery missing for one cluster', () => {
 });
 
 describe('drill: a Gardener stage whose selector matches nothing', () => {
-  it('is not a success: wait-reconciled on a binding no Shoot uses fails the rotation before the gate', async () => {
+  it('is not a success: wait-reconciled on a binding no Shoot uses is refused in preflight, before the flip', async () => {
     const { raw } = readStackFile('gardener-provider-secret');
     // The fleet as it really is: no Shoot uses the binding the stage names (a typo, a retired binding).
     const r = await runDrill('gardener-provider-secret', raw, {
@@ -280,14 +280,14 @@ describe('drill: a Gardener stage whose selector matches nothing', () => {
         for (const c of world.fleet.clusters.values()) c.shoots.clear();
       },
     });
-    assert.equal(Object.values(r.outcomes)[0], 'rolled back');
-    assert.ok(
-      r.events.some(
-        (e) =>
-          e.type === 'cluster-finished' &&
-          e.outcome === 'failed' &&
-          /no Shoot matches the stage's selector \(shoots of secretBinding provider-aws in /.test(e.detail ?? ''),
-      ),
+    assert.match(
+      Object.values(r.outcomes)[0]!,
+      /^failed: refused before any change: cluster garden: no Shoot matches the stage's selector \(shoots of secretBinding provider-aws in /,
+    );
+    assert.equal(r.ups, 0, 'nothing deployed');
+    assert.deepEqual(
+      violated(r).map((v) => v.split(':')[0]),
+      ['every rotation finished, or rolled back from an injected fault'],
     );
   });
 });
@@ -544,10 +544,11 @@ describe('drill: blind spots and false alarms', () => {
     for (let seed = 1; seed <= 60; seed++) {
       const r = await runDrill('kubecost-cloud-billing', rotated, { seed, faults: true });
       if (r.fault !== 'crash-resume') continue;
-      crashes += 1;
       assert.deepEqual(violated(r), [], `seed ${seed}`);
       assert.ok(r.ups >= 2, `seed ${seed}: the flip and the regeneration were deployed (${r.ups} ups)`);
-      assert.match(r.faultDetail, /the agent died at port call \d+/);
+      // The crash is drawn from the calls after the first up began; a short rotation may end first.
+      if (/the agent died at port call \d+/.test(r.faultDetail)) crashes += 1;
+      else assert.equal(r.faultDetail, 'drawn, but nothing in this world to inject it into');
     }
     assert.ok(crashes > 0, 'the seeds drew a crash');
   });
@@ -665,5 +666,39 @@ describe('drill: the physical bound is an oracle of its own', () => {
     assert.ok(r.makespanMs > healthy.makespanMs, 'the regression is slower');
     assert.equal(r.physicalBoundMs, healthy.physicalBoundMs);
     assert.ok(r.makespanMs / r.physicalBoundMs > 1.05, `the oracle shows it: ${(r.makespanMs / r.physicalBoundMs).toFixed(2)}`);
+  });
+});
+
+describe('drill: what the review of this round found', () => {
+  it('CSI rotation off: a pod of the class that no stage restarts is caught at the gate, and the rotation rolls back', async () => {
+    const world = structuredClone(loadReferenceWorld('alwayson-cosmos')!);
+    for (const d of world.description.csiDrivers) (d as { rotation: boolean }).rotation = false;
+    // A fourth service mounting azure-kv on the westeurope stamp that the stack does not restart.
+    world.description.workloads.push({
+      ...world.description.workloads.find((w) => w.cluster === 'stamp-westeurope')!,
+      name: 'reportingservice-deploy',
+    });
+    const r = await runDrill('alwayson-cosmos', readStackFile('alwayson-cosmos').raw, { seed: 1, world });
+    assert.deepEqual(r.outcomes, { cosmos: 'rolled back' });
+    const gate = r.events.find((e) => e.type === 'step-finished' && e.kind === 'gate') as { detail?: string } | undefined;
+    assert.match(JSON.stringify(r.events), /reportingservice-deploy/);
+    assert.ok(gate === undefined || gate.detail !== 'every consumer confirmed');
+    assert.equal(r.invariants.find((i) => i.name === 'the fleet ends on live keys')!.held, true, 'rolled back before the old key went');
+  });
+
+  it('wait-reconciled: a Shoot whose last operation Failed is refused in preflight, before the flip', async () => {
+    const { raw } = readStackFile('gardener-provider-secret');
+    const r = await runDrill('gardener-provider-secret', raw, {
+      seed: 1,
+      editWorld: (world) => {
+        const shoot = world.fleet.cluster('garden').shoots.get('garden-example/prod-us')!;
+        shoot.lastOperation = { type: 'Reconcile', state: 'Failed', lastUpdateTime: '2026-11-24T00:00:00.000Z', doneAt: 0 };
+      },
+    });
+    assert.match(
+      r.outcomes['provider-aws']!,
+      /^failed: refused before any change: cluster garden: shoot garden-example\/prod-us: last operation Failed.*operation=retry/,
+    );
+    assert.equal(r.ups, 0, 'nothing deployed');
   });
 });

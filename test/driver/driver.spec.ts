@@ -1066,6 +1066,34 @@ describe('driver: several credentials rotated together', () => {
     }
   });
 
+  it("a checkout waiting for the lock does not take another agent's live rotation for settled", async () => {
+    const dying = ['engine', 'clusters', 'cloud'] as const;
+    for (let at = 5; at <= 60; at += 5) {
+      const s = await scenario('kubecost-thanos', twoCredentials);
+      const c: CrashCounter = { calls: 0, at, dead: false };
+      await new Driver(dyingPorts(s.world.ports(s.checkout), c, dying), { policyPacks: ['policy'], holder: 'ci@agent-1' })
+        .rotate('thanos-store')
+        .catch(() => undefined);
+      const { driver, engine } = s.driver(structuredClone(s.checkout), { holder: 'ci@agent-2' });
+      if (!(await engine.deployed())['thanos-store']?.rotation) continue;
+      // Agent 1's lock is still held: agent 2 is refused, and its checkout keeps no record of agent 1's rotation.
+      await assert.rejects(driver.rotate('thanos-store-b'), LockedError);
+      assert.equal((engine.checkout() as { rotations?: Record<string, unknown> }).rotations?.['thanos-store'], undefined, `kill at ${at}`);
+      // Once the lock expired, the rotation it adopts under the lock is finished by resume.
+      s.world.clock.advance(2 * 3600_000);
+      const later = s.driver(structuredClone(s.checkout), { holder: 'ci@agent-3' });
+      assert.equal((await later.driver.rotate('thanos-store-b')).outcome, 'rotated');
+      assert.ok((await later.engine.deployed())['thanos-store']!.rotation, 'the other rotation is still in flight, not erased');
+      assert.equal(
+        (await s.driver(structuredClone(s.checkout), { holder: 'ci@agent-4' }).driver.resume('thanos-store')).outcome,
+        'rotated',
+      );
+      everyPodAccepted(s);
+      return;
+    }
+    assert.fail('no kill point left a rotation in flight');
+  });
+
   it('killed at any call, each credential is finished from a fresh checkout by resume (or a new rotation)', async () => {
     const clean = await scenario('kubecost-thanos', twoCredentials);
     const counter: CrashCounter = { calls: 0, at: Number.POSITIVE_INFINITY, dead: false };

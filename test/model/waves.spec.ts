@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
 import { defaultWaves, orderForWaves, parseWaves, splitWaves } from '../../src/model/waves.ts';
+import { phaseOf, wavesAfterCanary } from '../../src/model/canary.ts';
 
 describe('model: waves', () => {
   const fleet = (n: number) => Array.from({ length: n }, (_, i) => `c${i}`);
@@ -50,5 +51,27 @@ describe('model: waves', () => {
       assert.ok('error' in parsed, text);
       assert.match((parsed as { error: string }).error, error);
     }
+  });
+});
+
+describe('model: the canary phase', () => {
+  it('keeps the graph order through dropped stages, also when a merged graph has a stage wait for a later one', () => {
+    // X (all) waits for Y (primary only), listed after it, as two credentials' merged stages may be.
+    const stages = [{ clusters: ['c1', 'c2', 'primary'] }, { clusters: ['primary'] }, { clusters: ['c1', 'c2', 'primary'] }];
+    const canary = phaseOf(stages, [[1], [], [0]], (c) => c === 'c1');
+    assert.deepEqual(canary.indices, [0, 2]);
+    assert.deepEqual(canary.dependencies, [[], [0]]);
+    const rest = phaseOf(stages, [[1], [], [0]], (c) => c !== 'c1');
+    assert.deepEqual(rest.dependencies, [[1], [], [0]]);
+  });
+
+  it('restates the later waves as counts of the rest of the fleet', () => {
+    assert.deepEqual(wavesAfterCanary([1, 3, '100%'], 10, 1), [2, 9]);
+    assert.deepEqual(wavesAfterCanary([1, '10%', '100%'], 500, 1), [49, 499]);
+    assert.deepEqual(wavesAfterCanary([1], 10, 1), ['100%']);
+    assert.deepEqual(
+      splitWaves(['a', 'b', 'c', 'd', 'e', 'f', 'g', 'h', 'i'], wavesAfterCanary([1, 3, '100%'], 10, 1)).map((w) => w.length),
+      [2, 7],
+    );
   });
 });
