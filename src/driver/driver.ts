@@ -698,6 +698,26 @@ export class Driver {
             if (!(error instanceof KeyslotError)) throw error;
             problems.push(error.message);
           }
+          // The binding is read, not assumed to share the Secret's name: its secretRef must be a
+          // Secret this credential delivers there, or the Shoots reconcile onto the old key.
+          const delivered = run.before.deliver.flatMap((d) =>
+            d.type === 'kubernetes-secret' &&
+            d.namespace === step.namespace &&
+            selectClusters(run.config.clusters, d.clusters).includes(cluster)
+              ? [d.name]
+              : [],
+          );
+          const binding = (await this.ports.clusters.listSecretBindings(cluster, step.namespace)).find(
+            (b) => b.name === step.secretBinding,
+          );
+          if (!binding)
+            problems.push(
+              `cluster ${cluster}: no SecretBinding ${step.namespace}/${step.secretBinding}; fix the stage's secretBinding (kubectl get secretbindings -n ${step.namespace})`,
+            );
+          else if (!delivered.includes(binding.secret))
+            problems.push(
+              `cluster ${cluster}: SecretBinding ${step.namespace}/${step.secretBinding} refers to Secret ${binding.secret}, which ${run.plan.name} does not deliver (it delivers ${delivered.join(', ') || 'none there'}); fix the delivery's name, or the stage's secretBinding`,
+            );
         }
         continue;
       }

@@ -430,6 +430,14 @@ describe('adapter: Kubernetes (client-node) against the API emulator on 127.0.0.
       assert.equal((alpha as { lastOperation?: { state: string } }).lastOperation?.state, 'Succeeded');
       assert.equal(alpha.annotations['gardener.cloud/operation'], undefined, 'the API server removes reconcile at once');
       assert.equal(other.generation, before.other, 'a Shoot of another binding is left alone');
+      // The bindings as the API serves them: each one's secretRef, whatever its own name.
+      assert.deepEqual(
+        (await fleet.listSecretBindings('eu', 'garden-dev')).sort((a, b) => a.name.localeCompare(b.name)),
+        [
+          { name: 'aws-creds', secret: 'aws-secret' },
+          { name: 'azure-creds', secret: 'azure-secret' },
+        ],
+      );
     });
 
     it('names a Shoot whose last operation Failed with the fix (retry), before annotating any', async () => {

@@ -702,3 +702,18 @@ describe('drill: what the review of this round found', () => {
     assert.equal(r.ups, 0, 'nothing deployed');
   });
 });
+
+describe('drill: the SecretBinding is read, not assumed', () => {
+  it('a binding whose secretRef is not the delivered Secret is refused in preflight, naming both', async () => {
+    const world = structuredClone(loadReferenceWorld('gardener-provider-secret')!);
+    // The landscape's binding provider-aws points at another Secret than the one the stack writes.
+    (world.description.bindings[0] as { secret: string }).secret = 'aws-credentials';
+    world.description.otherSecrets.push({ cluster: 'garden', namespace: 'garden-example', name: 'aws-credentials' });
+    const r = await runDrill('gardener-provider-secret', readStackFile('gardener-provider-secret').raw, { seed: 1, world });
+    assert.match(
+      r.outcomes['provider-aws']!,
+      /refused before any change: .*SecretBinding garden-example\/provider-aws refers to Secret aws-credentials, which provider-aws does not deliver \(it delivers provider-aws\)/,
+    );
+    assert.equal(r.ups, 0);
+  });
+});
