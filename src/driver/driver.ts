@@ -1274,6 +1274,15 @@ export class Driver {
     // (NodePublishVolume, pkg/secrets-store/nodeserver.go v1.5.6), so the restarts after this stage
     // carry the new value by themselves.
     const rotation = await this.ports.clusters.csiRotation(cluster);
+    // A Secret synced through secretObjects changes only on a rotation pass: with rotation off the
+    // driver creates it once and never updates it (secrets-store-csi-driver v1.5.6,
+    // controllers/secretproviderclasspodstatus_controller.go; pkg/rotation/reconciler.go), so its
+    // readers would keep the old key through any restart. Refused before any restart.
+    const synced = await this.ports.clusters.providerClassSyncedSecrets(cluster, step.namespace, step.secretProviderClass);
+    if (rotation && !rotation.enabled && synced.length)
+      throw new ConsumerNotReadyError(
+        `SecretProviderClass ${step.namespace}/${step.secretProviderClass} on ${cluster} syncs Secret(s) ${synced.join(', ')} through secretObjects, and the CSI driver's rotation is off there: the driver never updates a synced Secret then, so its readers would keep the old key even after a restart; fix: enable rotation (--enable-secret-rotation), or stop syncing and mount the vault directly`,
+      );
     if (rotation && !rotation.enabled) {
       // The same check runs at the gate, after the restarts: a pod of the class that no stage
       // restarted would still mount the old version there, and close the gate.
@@ -1302,6 +1311,7 @@ export class Driver {
       });
       const pods = await this.ports.clusters.secretSyncStatus(cluster, step.namespace, step.secretProviderClass);
       behind = pods.filter((p) => mountedVersion(p.objects, vault.secretName) !== expected).map((p) => p.pod);
+      // The rotation pass that refreshed the mounts wrote the synced Secrets in the same pass.
       if (pods.length > 0 && behind.length === 0)
         return `${pods.length} pod(s) mount ${vault.vaultName}/${vault.secretName} version …${(expected ?? '').slice(-6)}`;
       if (this.ports.clock.now().getTime() >= deadline)

@@ -117,6 +117,8 @@ export interface ClusterFleet {
   csiRotation(cluster: string): Promise<CsiRotation | undefined>;
   /** The key ids the cluster's API servers verify service-account tokens with (the issuer's `/openid/v1/jwks`). */
   verificationKeyIds(cluster: string): Promise<string[]>;
+  /** The Kubernetes Secrets a SecretProviderClass syncs (`spec.secretObjects[].secretName`); empty when none or no such class. */
+  providerClassSyncedSecrets(cluster: string, namespace: string, secretProviderClass: string): Promise<string[]>;
   /** A Secret's labels and annotations (never its data); undefined when it does not exist. */
   secretMetadata(cluster: string, namespace: string, name: string): Promise<ObjectMeta | undefined>;
   /** Deployments, StatefulSets and DaemonSets in the namespace whose pods read any of these Secrets. */

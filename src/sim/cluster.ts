@@ -325,6 +325,8 @@ export class SimCluster {
     readonly versionOf: (id: string) => string | undefined;
     lastPollAt: number;
   };
+  /** SecretProviderClasses with `secretObjects`, by `namespace/name`: the Secrets each syncs, from which store object. */
+  readonly providerClassSyncs = new Map<string, readonly { secret: string; from: string }[]>();
   /** Bumped whenever a pod starts, goes or gets a new token, or an API server restarts: what traffic caches its view on. */
   version = 0;
   /** Workloads with a rollout under way: the only ones `sync` has to move. */
@@ -669,10 +671,36 @@ export class SimCluster {
     return mounts;
   }
 
-  /** The CSI driver's rotation poll: every running pod's mount is fetched afresh (rotation on only). */
+  /** The CSI driver's rotation poll: every running pod's mount is fetched afresh, and the synced Secrets with it (rotation on only). */
   private pollCsi(): void {
+    const mounted = new Set<string>();
     for (const w of this.workloads.values())
-      if (w.secretProviderClass) for (const pod of w.pods) if (pod.mounts) pod.mounts = this.mountNow(w);
+      if (w.secretProviderClass) {
+        for (const pod of w.pods) if (pod.mounts) pod.mounts = this.mountNow(w);
+        if (w.pods.length) mounted.add(SimCluster.key(w.namespace, w.secretProviderClass));
+      }
+    for (const key of mounted) this.syncSecrets(key, true);
+  }
+
+  /**
+   * The synced Secrets of a class (`namespace/name`): created when missing; with `update`, rewritten
+   * from the store as a rotation pass does (the controller alone never updates one).
+   */
+  private syncSecrets(classKey: string, update: boolean): void {
+    const namespace = classKey.split('/')[0]!;
+    for (const { secret, from } of this.providerClassSyncs.get(classKey) ?? []) {
+      const current = this.secrets.get(SimCluster.key(namespace, secret));
+      if (current && !update) continue;
+      const value = this.readStore?.(from.slice('store:'.length)) ?? '';
+      if (current?.data.value === value) continue;
+      // Written directly: this runs inside a pod's start and a poll, where the model is mid-sync.
+      this.secrets.set(SimCluster.key(namespace, secret), {
+        data: { value },
+        annotations: { 'secrets-store.csi.k8s.io/managed': 'true' },
+        updatedAt: this.now(),
+        resourceVersion: (current?.resourceVersion ?? 0) + 1,
+      });
+    }
   }
 
   /** The next CSI rotation poll after `t`, when a driver with rotation on is installed. */
@@ -853,6 +881,8 @@ export class SimCluster {
 
   private startPod(w: SimWorkload, at: number): SimPod {
     this.version += 1;
+    // Mounting the class creates its synced Secrets if they are missing (never updates them).
+    if (w.secretProviderClass && this.csi) this.syncSecrets(SimCluster.key(w.namespace, w.secretProviderClass), false);
     // A pod that mounts a Secret that is not there does not start; it holds nothing.
     const missing =
       w.reads === 'secrets'
@@ -1027,6 +1057,8 @@ export class SimCluster {
   /** Starts every workload's pods afresh, reading what is deployed now: the fleet as it runs before a rotation. */
   bootPods(): void {
     this.rolling.clear();
+    // Secrets synced by the CSI driver hold what the store holds now, as made at the first mount.
+    if (this.csi) for (const key of this.providerClassSyncs.keys()) this.syncSecrets(key, true);
     // Every Shoot reconciled with what is deployed now, but one whose last operation Failed.
     for (const shoot of this.shoots.values()) {
       if (shoot.lastOperation?.state === 'Failed') continue;

@@ -56,6 +56,19 @@ const csiDriver = z.strictObject({
   pollSeconds: z.number().int().positive().default(120),
 });
 
+/**
+ * A SecretProviderClass whose `secretObjects` sync mounted objects into Kubernetes Secrets: the CSI
+ * driver creates each synced Secret at a pod's first mount if it is missing and updates it only on a
+ * rotation pass (secrets-store-csi-driver v1.5.6, controllers/secretproviderclasspodstatus_controller.go,
+ * pkg/rotation/reconciler.go). `syncs` maps each synced Secret to the store object it holds.
+ */
+const providerClass = z.strictObject({
+  cluster: z.string().min(1),
+  namespace: k8sNamespace,
+  name: k8sName,
+  syncs: z.array(z.strictObject({ secret: k8sName, from: z.string().regex(/^store:.+\/.+$/, 'store:<vault>/<secret>') })).min(1),
+});
+
 /** A Key Vault secret that exists before keyslot (created with the stamp): a delivery adopts it. */
 const vaultSecret = z.strictObject({ vault: z.string().min(1), secret: z.string().min(1) });
 
@@ -114,6 +127,7 @@ export const worldDescription = z.strictObject({
   description: z.string().optional(),
   workloads: z.array(workload).default([]),
   csiDrivers: z.array(csiDriver).default([]),
+  secretProviderClasses: z.array(providerClass).default([]),
   vaultSecrets: z.array(vaultSecret).default([]),
   otherSecrets: z.array(otherSecret).default([]),
   gardener: z.array(gardener).default([]),
@@ -132,6 +146,7 @@ export function emptyWorld(description: string): WorldDescription {
     description,
     workloads: [],
     csiDrivers: [],
+    secretProviderClasses: [],
     vaultSecrets: [],
     otherSecrets: [],
     gardener: [],

@@ -253,6 +253,8 @@ export function buildWorld(
     inStack(s.cluster, `otherSecrets[${i}].cluster`).applySecret(s.namespace, s.name, { note: 'not managed by this stack' });
   for (const [i, d] of description.csiDrivers.entries())
     inStack(d.cluster, `csiDrivers[${i}].cluster`).enableCsi(d.pollSeconds * 1000, (id) => cloud.storeVersion(id), d.rotation);
+  for (const [i, p] of (description.secretProviderClasses ?? []).entries())
+    inStack(p.cluster, `secretProviderClasses[${i}].cluster`).providerClassSyncs.set(`${p.namespace}/${p.name}`, p.syncs);
   for (const [i, g] of description.gardener.entries())
     inStack(g.cluster, `gardener[${i}].cluster`).runGardener(g.version, g.syncPeriodMinutes * 60_000);
   for (const [i, b] of description.bindings.entries())

@@ -205,6 +205,12 @@ describe('adapter: Kubernetes (client-node) against the API emulator on 127.0.0.
     assert.equal(await fleet.secretMetadata('eu', 'kubecost', 'no-such-secret'), undefined);
   });
 
+  it('reads the Secrets a SecretProviderClass syncs through secretObjects, and none for a class without', async () => {
+    cluster.providerClassSyncs.set('workload/azure-kv', [{ secret: 'cosmos-key', from: 'store:kv-eu/CosmosDb-ApiKey' }]);
+    assert.deepEqual(await fleet.providerClassSyncedSecrets('eu', 'workload', 'azure-kv'), ['cosmos-key']);
+    assert.deepEqual(await fleet.providerClassSyncedSecrets('eu', 'workload', 'no-such-class'), []);
+  });
+
   it("reads the CSI driver's rotation flags from its DaemonSet in kube-system, off unless enabled", async () => {
     assert.equal(await fleet.csiRotation('eu'), undefined, 'no driver installed: nothing to read');
     cluster.enableCsi(120_000, () => undefined, false);

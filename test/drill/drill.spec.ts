@@ -717,3 +717,40 @@ describe('drill: the SecretBinding is read, not assumed', () => {
     assert.equal(r.ups, 0);
   });
 });
+
+describe('drill: Secrets synced by the CSI driver (secretObjects)', () => {
+  /** AlwaysOn with each stamp's class also syncing the key into a Secret the services read as env. */
+  const syncedWorld = (rotation: boolean) => {
+    const world = structuredClone(loadReferenceWorld('alwayson-cosmos')!);
+    for (const d of world.description.csiDrivers) (d as { rotation: boolean }).rotation = rotation;
+    for (const stamp of ['eastus2', 'westeurope'])
+      world.description.secretProviderClasses.push({
+        cluster: `stamp-${stamp}`,
+        namespace: 'workload',
+        name: 'azure-kv',
+        syncs: [{ secret: 'cosmos-key', from: `store:kv-example-${stamp}/CosmosDb-ApiKey` }],
+      });
+    for (const w of world.description.workloads) (w as { reads: string[] }).reads = [...w.reads, 'cosmos-key'];
+    return world;
+  };
+
+  it('with rotation on, the wait covers the synced Secret too: the restarts read its new value', async () => {
+    const r = await runDrill('alwayson-cosmos', readStackFile('alwayson-cosmos').raw, { seed: 1, world: syncedWorld(true) });
+    assert.deepEqual(violated(r), []);
+    // Here the wait is load-bearing: restarted before the rotation pass, the services read the
+    // synced Secret's old value, and fail once the freed key is regenerated.
+    const forgot = await runDrill('alwayson-cosmos', withoutStage(readStackFile('alwayson-cosmos').raw, 0, 0), {
+      seed: 1,
+      world: syncedWorld(true),
+    });
+    assert.match(violated(forgot).join('\n'), /the fleet ends on live keys: stamp-\S+ workload\/deployment\/catalogservice-deploy/);
+  });
+
+  it('with rotation off, the synced Secret would never change: refused before any restart, and rolled back', async () => {
+    const r = await runDrill('alwayson-cosmos', readStackFile('alwayson-cosmos').raw, { seed: 1, world: syncedWorld(false) });
+    assert.deepEqual(r.outcomes, { cosmos: 'rolled back' });
+    assert.match(JSON.stringify(r.events), /syncs Secret\(s\) cosmos-key through secretObjects, and the CSI driver's rotation is off/);
+    assert.equal(r.events.filter((e) => e.type === 'cluster-finished' && e.kind === 'restart' && e.outcome === 'done').length, 0);
+    assert.equal(r.invariants.find((i) => i.name === 'the fleet ends on live keys')!.held, true);
+  });
+});

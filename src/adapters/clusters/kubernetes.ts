@@ -615,6 +615,28 @@ export class KubernetesClusterFleet implements ClusterFleet {
 
   // ---- the Secrets Store CSI driver ------------------------------------------------------------------
 
+  async providerClassSyncedSecrets(cluster: string, namespace: string, secretProviderClass: string): Promise<string[]> {
+    try {
+      const spc = (await this.call(
+        cluster,
+        `reading SecretProviderClass ${namespace}/${secretProviderClass}`,
+        { needs: `get secretproviderclasses.secrets-store.csi.x-k8s.io in namespace ${namespace}` },
+        ({ custom }) =>
+          custom.getNamespacedCustomObject({
+            group: 'secrets-store.csi.x-k8s.io',
+            version: 'v1',
+            namespace,
+            plural: 'secretproviderclasses',
+            name: secretProviderClass,
+          }),
+      )) as { spec?: { secretObjects?: { secretName?: string }[] } };
+      return (spc.spec?.secretObjects ?? []).flatMap((o) => (o.secretName ? [o.secretName] : []));
+    } catch (error) {
+      if (error instanceof ResourceNotFoundError) return [];
+      throw error;
+    }
+  }
+
   async verificationKeyIds(cluster: string): Promise<string[]> {
     const text = await this.call(
       cluster,

@@ -223,6 +223,10 @@ export class SimulatedClusterFleet implements ClusterFleet {
     if (c.leases.get(key)?.holder === args.holder) c.leases.delete(key);
   }
 
+  async providerClassSyncedSecrets(cluster: string, namespace: string, secretProviderClass: string): Promise<string[]> {
+    return (this.cluster(cluster).providerClassSyncs.get(`${namespace}/${secretProviderClass}`) ?? []).map((s) => s.secret);
+  }
+
   async verificationKeyIds(cluster: string): Promise<string[]> {
     const c = this.cluster(cluster);
     c.sync();
