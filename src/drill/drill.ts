@@ -19,7 +19,7 @@ import {
   type StageStep,
 } from '../model/planner.ts';
 import { defaultWaves, orderForWaves, splitWaves, type WaveSpec } from '../model/waves.ts';
-import { canaryClusters, phaseOf, wavesAfterCanary } from '../model/canary.ts';
+import { canaryClusters, canaryPhases } from '../model/canary.ts';
 import { discoverConsumers } from '../driver/discover.ts';
 import type { DriverPorts } from '../driver/driver.ts';
 import type { ClusterFleet } from '../ports/clusters.ts';
@@ -199,15 +199,8 @@ function scheduleBound(
     const rotate = plan.mode === 'rotate';
     const fleet = [...new Set(whole.flatMap((s) => s.clusters))];
     const canary = rotate && !perStage ? canaryClusters(whole, orderForWaves(fleet, replicas), waves) : new Set<string>();
-    const phases =
-      canary.size > 0 && canary.size < fleet.length
-        ? [
-            { ...phaseOf(whole, wholeDeps, (c) => canary.has(c)), spec: ['100%'] as WaveSpec },
-            { ...phaseOf(whole, wholeDeps, (c) => !canary.has(c)), spec: wavesAfterCanary(waves, fleet.length, canary.size) },
-          ]
-        : [{ stages: whole, dependencies: wholeDeps, spec: rotate ? waves : (['100%'] as WaveSpec) }];
     const dones: number[] = [];
-    for (const { stages: group, dependencies, spec } of phases) {
+    for (const { stages: group, dependencies, waves: spec } of canaryPhases(whole, wholeDeps, canary, rotate ? waves : ['100%'])) {
       const groupStart = Math.max(total, ...dones);
       const finishes: Map<string | undefined, number>[] = [];
       const phaseDones: number[] = [];

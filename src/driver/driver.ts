@@ -58,8 +58,9 @@ import {
   type WaveSpec,
 } from '../model/index.ts';
 import { mountedVersion } from '../model/csi.ts';
-import { canaryClusters, phaseOf, wavesAfterCanary } from '../model/canary.ts';
+import { canaryClusters, canaryPhases } from '../model/canary.ts';
 import { helmRelease } from '../model/helm.ts';
+import { deliveredSecrets, type DiscoveredConsumer } from '../model/discovery.ts';
 import { refusedOperation, rotationKindOf, rotationPhaseOf, selectShoots, shootsToReconcile } from '../model/gardener.ts';
 import type { CredentialState } from '../model/state.ts';
 import { describeUncovered, discoverConsumers, uncoveredConsumers, uncoveredError } from './discover.ts';
@@ -276,6 +277,19 @@ function mergeStages(runs: readonly Run[]): MergedStages | undefined {
   };
   if (!nodes.every((_, n) => acyclic(n))) return undefined;
   return { nodes, dependencies: dependencies.map((d) => [...d]) };
+}
+
+/** The replicas of each discovered consumer, keyed as `Run.replicas` is. */
+function replicasBy(discovered: readonly DiscoveredConsumer[]): Map<string, number> {
+  return new Map(discovered.map((d) => [`${d.cluster} ${d.namespace}/${d.workload}`, d.replicas]));
+}
+
+/** The Key Vault delivery that serves a cluster: the one whose `clusters` include it. */
+function vaultServing(run: Run, cluster: string): Extract<Delivery, { type: 'azure-keyvault-secret' }> | undefined {
+  return run.before.deliver.find(
+    (d): d is Extract<Delivery, { type: 'azure-keyvault-secret' }> =>
+      d.type === 'azure-keyvault-secret' && d.clusters !== undefined && selectClusters(run.config.clusters, d.clusters).includes(cluster),
+  );
 }
 
 function substitute(text: string, cluster: string | undefined): string {
@@ -626,8 +640,7 @@ export class Driver {
       await this.policyGate(run);
     } else if ((this.options.discovery ?? 'warn') !== 'off') {
       // A resumed run fills its waves in the order the first run did (the canary stays the canary).
-      const discovered = await discoverConsumers(run.config, run.before, this.ports.clusters);
-      run.replicas = new Map(discovered.map((d) => [`${d.cluster} ${d.namespace}/${d.workload}`, d.replicas]));
+      run.replicas = replicasBy(await discoverConsumers(run.config, run.before, this.ports.clusters));
     }
   }
 
@@ -659,9 +672,7 @@ export class Driver {
    */
   private async checkHelmOwned(run: Run) {
     const limit = pLimit(this.concurrency);
-    const targets = run.before.deliver.flatMap((d) =>
-      d.type === 'kubernetes-secret' ? selectClusters(run.config.clusters, d.clusters).map((cluster) => ({ d, cluster })) : [],
-    );
+    const targets = [...deliveredSecrets(run.config, run.before)].flatMap(([cluster, secrets]) => secrets.map((d) => ({ d, cluster })));
     const owned = await Promise.all(
       targets.map(({ d, cluster }) =>
         limit(async () => {
@@ -700,13 +711,9 @@ export class Driver {
           }
           // The binding is read, not assumed to share the Secret's name: its secretRef must be a
           // Secret this credential delivers there, or the Shoots reconcile onto the old key.
-          const delivered = run.before.deliver.flatMap((d) =>
-            d.type === 'kubernetes-secret' &&
-            d.namespace === step.namespace &&
-            selectClusters(run.config.clusters, d.clusters).includes(cluster)
-              ? [d.name]
-              : [],
-          );
+          const delivered = (deliveredSecrets(run.config, run.before).get(cluster) ?? [])
+            .filter((d) => d.namespace === step.namespace)
+            .map((d) => d.name);
           const binding = (await this.ports.clusters.listSecretBindings(cluster, step.namespace)).find(
             (b) => b.name === step.secretBinding,
           );
@@ -762,7 +769,7 @@ export class Driver {
     const mode = this.options.discovery ?? 'warn';
     if (mode === 'off') return;
     const discovered = await discoverConsumers(run.config, run.before, this.ports.clusters);
-    run.replicas = new Map(discovered.map((d) => [`${d.cluster} ${d.namespace}/${d.workload}`, d.replicas]));
+    run.replicas = replicasBy(discovered);
     const uncovered = uncoveredConsumers(run.config, run.before, discovered);
     if (uncovered.length === 0) return;
     if (mode === 'strict') throw uncoveredError(run.config, run.before, uncovered);
@@ -804,12 +811,7 @@ export class Driver {
   /** The mounts of classes whose CSI driver does not rotate: after the restarts, every pod must hold the new version. */
   private async checkMountsAtGate(run: Run) {
     for (const { step, cluster } of run.mountsAtGate ?? []) {
-      const vault = run.before.deliver.find(
-        (d): d is Extract<Delivery, { type: 'azure-keyvault-secret' }> =>
-          d.type === 'azure-keyvault-secret' &&
-          d.clusters !== undefined &&
-          selectClusters(run.config.clusters, d.clusters).includes(cluster),
-      )!;
+      const vault = vaultServing(run, cluster)!;
       try {
         // The restarts are done: a pod behind now stays behind, so a short wait for the status to settle.
         await this.awaitMounts(step, cluster, vault, 60);
@@ -966,21 +968,16 @@ export class Driver {
             if (first) canary.add(first);
           }
         }
-      if (canary.size > 0 && canary.size < fleet.length) {
-        const phase = (keep: (cluster: string) => boolean) => {
-          const p = phaseOf(
-            nodes.map((n) => n.step),
-            dependencies,
-            keep,
-          );
-          return { nodes: p.indices.map((k, i) => ({ step: p.stages[i]!, owners: nodes[k]!.owners })), dependencies: p.dependencies };
-        };
-        const first = phase((c) => canary.has(c));
-        await this.runSchedule(first.nodes, first.dependencies, lock, rotate, ['100%']);
-        const rest = phase((c) => !canary.has(c));
-        await this.runSchedule(rest.nodes, rest.dependencies, lock, rotate, wavesAfterCanary(this.waves, fleet.length, canary.size));
-        return;
+      for (const phase of canaryPhases(
+        nodes.map((n) => n.step),
+        dependencies,
+        canary,
+        this.waves,
+      )) {
+        const phaseNodes = phase.indices.map((k, i) => ({ step: phase.stages[i]!, owners: nodes[k]!.owners }));
+        await this.runSchedule(phaseNodes, phase.dependencies, lock, rotate, phase.waves);
       }
+      return;
     }
     await this.runSchedule(nodes, dependencies, lock, rotate, this.waves);
   }
@@ -1261,10 +1258,7 @@ export class Driver {
    * SecretProviderClassPodStatus objects record it. Versions are ids, never values.
    */
   private async waitSecretSync(run: Run, step: Extract<StageStep, { kind: 'wait-secret-sync' }>, cluster: string): Promise<string> {
-    const vault = run.before.deliver.find(
-      (d): d is Extract<Delivery, { type: 'azure-keyvault-secret' }> =>
-        d.type === 'azure-keyvault-secret' && d.clusters !== undefined && selectClusters(run.config.clusters, d.clusters).includes(cluster),
-    );
+    const vault = vaultServing(run, cluster);
     if (!vault)
       throw new ConsumerNotReadyError(
         `no azure-keyvault-secret delivery of ${run.plan.name} declares cluster ${cluster} in its clusters, so there is no vault version to wait for; fix: add the cluster to the delivery of the vault its pods read`,

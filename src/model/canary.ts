@@ -71,3 +71,23 @@ export function phaseOf<S extends { readonly clusters: readonly string[] }>(
     dependencies: indices.map((k) => [...keptOf(k)].map((d) => renumber.get(d)!).sort((a, b) => a - b)),
   };
 }
+
+/**
+ * The phases a stage graph runs in: the canary clusters' share with one unlimited wave, then the
+ * rest's in the remaining waves; or the whole graph in `waves` when there is no canary to split off
+ * (none, or it is the whole fleet).
+ */
+export function canaryPhases<S extends { readonly clusters: readonly string[] }>(
+  stages: readonly S[],
+  dependencies: readonly (readonly number[])[],
+  canary: ReadonlySet<string>,
+  waves: WaveSpec,
+): { readonly indices: number[]; readonly stages: S[]; readonly dependencies: number[][]; readonly waves: WaveSpec }[] {
+  const fleetSize = new Set(stages.flatMap((s) => s.clusters)).size;
+  if (canary.size === 0 || canary.size >= fleetSize)
+    return [{ indices: stages.map((_, k) => k), stages: [...stages], dependencies: dependencies.map((d) => [...d]), waves }];
+  return [
+    { ...phaseOf(stages, dependencies, (c) => canary.has(c)), waves: ['100%'] },
+    { ...phaseOf(stages, dependencies, (c) => !canary.has(c)), waves: wavesAfterCanary(waves, fleetSize, canary.size) },
+  ];
+}

@@ -7,6 +7,7 @@
  */
 import {
   deletionConfirmationAnnotation,
+  gardenerAtLeast,
   operationAnnotation,
   refusedOperation,
   rotationKindOf,
@@ -287,7 +288,7 @@ export class SimCluster {
    * Gardener, when this is a garden cluster: its version (which operations its API server takes) and
    * the gardenlet's sync period (a Shoot reconciles that long after its last reconcile).
    */
-  gardener?: { readonly version: readonly [number, number]; readonly syncPeriodMs: number };
+  gardener?: { readonly version: string; readonly syncPeriodMs: number };
   /** Whether the API servers answer anonymous requests (kOps: `--anonymous-auth=false`). */
   anonymousAuth = true;
   readonly leases = new Map<string, SimLease>();
@@ -366,11 +367,6 @@ export class SimCluster {
 
   static key(...parts: string[]): string {
     return parts.join('/');
-  }
-
-  /** More of what a workload's pods mount (a second credential's Secret or vault), from their next start. */
-  addMounts(w: SimWorkload, secrets: readonly string[]): void {
-    w.secrets = [...new Set([...w.secrets, ...secrets])];
   }
 
   addWorkload(spec: WorkloadSpec): SimWorkload {
@@ -527,8 +523,7 @@ export class SimCluster {
 
   /** Runs Gardener here: `version` as `major.minor[.patch]`. */
   runGardener(version: string, syncPeriodMs: number): void {
-    const [major, minor] = version.replace(/^v/, '').split('.').map(Number) as [number, number];
-    this.gardener = { version: [major, minor], syncPeriodMs };
+    this.gardener = { version: version.replace(/^v/, ''), syncPeriodMs };
   }
 
   /** A Shoot; `secret` (older callers) also adds its binding. */
@@ -570,12 +565,6 @@ export class SimCluster {
     };
   }
 
-  /** The Gardener version here is at least `major.minor`; true when no version is modelled. */
-  gardenerAtLeast(major: number, minor: number): boolean {
-    const v = this.gardener?.version;
-    return !v || v[0] > major || (v[0] === major && v[1] >= minor);
-  }
-
   /**
    * Annotates a Shoot with a Gardener operation, as Gardener's admission does: refused (HTTP 403 on
    * the wire) for a Shoot being deleted. A rotation operation reports progress in
@@ -586,22 +575,22 @@ export class SimCluster {
     if (shoot.deletionTimestamp || shoot.annotations[deletionConfirmationAnnotation] === 'true') return 'being-deleted';
     // Several operations separated by ";" from v1.133 (GardenerOperationsSeparator); one before.
     const operations = value.split(';').filter(Boolean);
-    if (operations.length > 1 && !this.gardenerAtLeast(1, 133))
+    if (operations.length > 1 && !gardenerAtLeast(this.gardener?.version, 1, 133))
       return { refused: `Unsupported value: "${value}": this Gardener takes one operation at a time (several from v1.133)` };
     for (const operation of operations) {
       const refused = refusedOperation(
-        { name: shoot.name, beingDeleted: false, rotation: shoot.rotation, ...this.gardenerVersionOf() },
+        {
+          name: shoot.name,
+          beingDeleted: false,
+          rotation: shoot.rotation,
+          ...(this.gardener ? { gardenerVersion: this.gardener.version } : {}),
+        },
         operation,
       );
       if (refused) return { refused };
     }
     for (const operation of operations) this.applyOperation(shoot, operation);
     return 'accepted';
-  }
-
-  private gardenerVersionOf(): { gardenerVersion?: string } {
-    const v = this.gardener?.version;
-    return v ? { gardenerVersion: `${v[0]}.${v[1]}.0` } : {};
   }
 
   /**

@@ -17,6 +17,7 @@ import { rejectionLine, SimCloud, tokensIn } from './cloud.ts';
 import { defaultStrategy, placedByHand, type SimCluster, SimFleet, type WorkloadKind, type WorkloadSpec } from './cluster.ts';
 import { emptyWorld, type WorldDescription, type WorldWorkload } from './description.ts';
 import { SimKops } from './kops.ts';
+import { kopsHome } from '../model/kops.ts';
 
 export interface World {
   readonly clock: SimClock;
@@ -153,23 +154,17 @@ export function assumedWorld(config: StackConfig): WorldDescription {
   // A kOps cluster (or a keyset keyslot generates): pods that authenticate with projected tokens,
   // and one that reads a legacy token Secret through a mounted file it re-reads every minute.
   for (const cred of config.credentials) {
-    const home =
-      cred.source.type === 'kops-keyset'
-        ? (cred.source.cluster ?? config.clusters.find((c) => c.primary)?.name ?? config.clusters[0]?.name)
-        : cred.source.type === 'tls-signing-key'
-          ? undefined
-          : undefined;
     const homes =
-      cred.source.type === 'tls-signing-key'
-        ? selectClusters(
-            config.clusters,
-            cred.deliver.find(
-              (d): d is Extract<typeof d, { type: 'kubernetes-secret' }> =>
-                d.type === 'kubernetes-secret' && Object.values(d.data).some((t) => t.includes('${privateKeyPem}')),
-            )?.clusters,
-          )
-        : home
-          ? [home]
+      cred.source.type === 'kops-keyset'
+        ? [kopsHome(config.clusters, cred.source.cluster)].filter(Boolean)
+        : cred.source.type === 'tls-signing-key'
+          ? selectClusters(
+              config.clusters,
+              cred.deliver.find(
+                (d): d is Extract<typeof d, { type: 'kubernetes-secret' }> =>
+                  d.type === 'kubernetes-secret' && Object.values(d.data).some((t) => t.includes('${privateKeyPem}')),
+              )?.clusters,
+            )
           : [];
     for (const cluster of homes) {
       out.workloads.push(tokenClient(cluster));
@@ -276,15 +271,18 @@ export function buildWorld(
   // kOps-managed keysets: the state store, and the cluster's API servers that read what
   // `kops update cluster` applied.
   const kops = new Map<string, SimKops>();
+  /** Hosts of API servers with anonymous auth off: an unauthenticated probe gets 401 (below). */
+  const refusing = new Set<string>();
   for (const cred of config.credentials) {
     const source = cred.source;
     if (source.type !== 'kops-keyset') continue;
     const store = kops.get(source.clusterName) ?? new SimKops(source.clusterName, source.stateStore, clock);
     kops.set(source.clusterName, store);
     if (!store.keysets.has(source.keyset)) store.seed(source.keyset);
-    const home = source.cluster ?? config.clusters.find((c) => c.primary)?.name ?? config.clusters[0]?.name;
+    const home = kopsHome(config.clusters, source.cluster);
     if (!home) continue;
     const c = fleet.cluster(home);
+    if (!c.anonymousAuth) refusing.add(`api.${source.clusterName}`);
     const servers = description.apiServers.find((a) => a.cluster === home)?.count ?? 3;
     c.addControlPlaneReading(() => store.keys(source.keyset), servers);
     // As kops validates: every API server runs what was applied, and every workload is ready.
@@ -373,12 +371,6 @@ export function buildWorld(
   // An API server with anonymous auth off answers an unauthenticated probe 401: kOps sets
   // --anonymous-auth=false (kubernetes/kops v1.36.2, pkg/model/components/apiserver.go) and serves
   // a certificate of its own kubernetes-ca (nodeup/pkg/model/kube_apiserver.go).
-  const refusing = new Set<string>();
-  for (const cred of config.credentials) {
-    if (cred.source.type !== 'kops-keyset') continue;
-    const home = cred.source.cluster ?? config.clusters.find((c) => c.primary)?.name ?? config.clusters[0]?.name;
-    if (home && !fleet.cluster(home).anonymousAuth) refusing.add(`api.${cred.source.clusterName}`);
-  }
   for (const c of config.clusters) if (c.context && !fleet.cluster(c.name).anonymousAuth) refusing.add(`api.${c.context}`);
   http.handlers.push((url) =>
     refusing.has(new URL(url).hostname)

@@ -3,6 +3,7 @@ import { listStacks, readStackFile } from '../../src/config/load.ts';
 import { programRuns, runDrill, type DrillResult } from '../../src/drill/drill.ts';
 import { tokenReissueCheck, type CredentialPlan, type Step } from '../../src/model/planner.ts';
 import { loadReferenceWorld } from '../../src/drill/worldFile.ts';
+import { twoCredentials } from '../driver/world.ts';
 
 /** Seeds per stack with faults; CI runs the full 200, a quick local run can set fewer. */
 const seeds = Number(process.env.KEYSLOT_DRILL_SEEDS ?? 200);
@@ -339,14 +340,11 @@ describe('drill: several credentials in one stack', () => {
 
   it('one restart per consumer per batch, even when two credentials name it with other timeouts or fewer clusters', async () => {
     const raw = structuredClone(readStackFile('kubecost-thanos').raw) as Record<string, any>;
-    const second = structuredClone(raw.credentials[0]);
-    second.name = 'thanos-store-b';
-    second.source.userName = 'kubecost-thanos-b';
-    second.deliver[0].name = 'kubecost-thanos-b';
+    twoCredentials(raw);
     // The same consumers, said differently: a longer timeout, and prometheus on two clusters only.
+    const second = raw.credentials[1];
     for (const stage of second.stages) if (stage.kind === 'restart') stage.timeoutSeconds = 900;
     second.stages[0].clusters = ['primary', 'secondary-eu'];
-    raw.credentials.push(second);
     const r = await runDrill('kubecost-thanos', raw, { seed: 3, world: bothSecretsRead() });
     assert.deepEqual(violated(r), []);
     assert.deepEqual(Object.values(r.outcomes), ['rotated', 'rotated']);

@@ -945,6 +945,28 @@ describe('driver: waves and the pipelined schedule', () => {
 describe('driver: several credentials rotated together', () => {
   const names = ['thanos-store', 'thanos-store-b'];
   const consumers = (s: Scenario) => s.world.clusters.restarts.map((r) => r.split(' ').slice(0, 2).join(' '));
+  const dying = ['engine', 'clusters', 'cloud'] as const;
+  /** The port calls an uninterrupted rotation of both together makes. */
+  const batchCalls = async () => {
+    const clean = await scenario('kubecost-thanos', twoCredentials);
+    const counter: CrashCounter = { calls: 0, at: Number.POSITIVE_INFINITY, dead: false };
+    await new Driver(dyingPorts(clean.world.ports(clean.checkout), counter, dying), {
+      policyPacks: ['policy'],
+      holder: 'a',
+    }).rotateTogether(names);
+    return counter.calls;
+  };
+  /** Both rotated together by an agent that dies at port call `at`; then its lock expires. */
+  const killedBatch = async (at: number) => {
+    const s = await scenario('kubecost-thanos', twoCredentials);
+    const c: CrashCounter = { calls: 0, at, dead: false };
+    await dies(
+      new Driver(dyingPorts(s.world.ports(s.checkout), c, dying), { policyPacks: ['policy'], holder: 'ci@agent-1' }).rotateTogether(names),
+      at,
+    );
+    s.world.clock.advance(2 * 3600_000);
+    return s;
+  };
 
   it('two credentials sharing every consumer: two ups, each consumer restarted once, both freed keys replaced', async () => {
     const s = await scenario('kubecost-thanos', twoCredentials);
@@ -1000,14 +1022,7 @@ describe('driver: several credentials rotated together', () => {
 
   it('a batch never strands a credential: killed anywhere, then each resumed or rolled back alone, in either order, from a fresh checkout', async () => {
     // Property over kill points x which credential goes first x resume or rollback, seeded.
-    const clean = await scenario('kubecost-thanos', twoCredentials);
-    const counter: CrashCounter = { calls: 0, at: Number.POSITIVE_INFINITY, dead: false };
-    const dying = ['engine', 'clusters', 'cloud'] as const;
-    await new Driver(dyingPorts(clean.world.ports(clean.checkout), counter, dying), {
-      policyPacks: ['policy'],
-      holder: 'a',
-    }).rotateTogether(names);
-    const total = counter.calls;
+    const total = await batchCalls();
     let seed = 7;
     const next = (n: number) => {
       seed = (seed * 1103515245 + 12345) % 2 ** 31;
@@ -1018,15 +1033,7 @@ describe('driver: several credentials rotated together', () => {
       const order = next(2) === 0 ? names : [...names].reverse();
       const actions = order.map(() => (next(2) === 0 ? 'resume' : 'rollback'));
       const label = `kill at ${at}, ${order.map((n, i) => `${actions[i]} ${n}`).join(' then ')}`;
-      const s = await scenario('kubecost-thanos', twoCredentials);
-      const c: CrashCounter = { calls: 0, at, dead: false };
-      await dies(
-        new Driver(dyingPorts(s.world.ports(s.checkout), c, dying), { policyPacks: ['policy'], holder: 'ci@agent-1' }).rotateTogether(
-          names,
-        ),
-        at,
-      );
-      s.world.clock.advance(2 * 3600_000);
+      const s = await killedBatch(at);
       // Each credential from its own fresh checkout, as separate pipeline re-runs would.
       for (const [i, name] of order.entries()) {
         const { driver, engine } = s.driver(structuredClone(s.checkout), { holder: `ci@rerun-${i}` });
@@ -1067,7 +1074,6 @@ describe('driver: several credentials rotated together', () => {
   });
 
   it("a checkout waiting for the lock does not take another agent's live rotation for settled", async () => {
-    const dying = ['engine', 'clusters', 'cloud'] as const;
     for (let at = 5; at <= 60; at += 5) {
       const s = await scenario('kubecost-thanos', twoCredentials);
       const c: CrashCounter = { calls: 0, at, dead: false };
@@ -1095,22 +1101,9 @@ describe('driver: several credentials rotated together', () => {
   });
 
   it('killed at any call, each credential is finished from a fresh checkout by resume (or a new rotation)', async () => {
-    const clean = await scenario('kubecost-thanos', twoCredentials);
-    const counter: CrashCounter = { calls: 0, at: Number.POSITIVE_INFINITY, dead: false };
-    const ports = clean.world.ports(clean.checkout);
-    const dying = ['engine', 'clusters', 'cloud'] as const;
-    await new Driver(dyingPorts(ports, counter, dying), { policyPacks: ['policy'], holder: 'a' }).rotateTogether(names);
-    const total = counter.calls;
+    const total = await batchCalls();
     for (let at = 1; at <= total; at += 2) {
-      const s = await scenario('kubecost-thanos', twoCredentials);
-      const c: CrashCounter = { calls: 0, at, dead: false };
-      await dies(
-        new Driver(dyingPorts(s.world.ports(s.checkout), c, dying), { policyPacks: ['policy'], holder: 'ci@agent-1' }).rotateTogether(
-          names,
-        ),
-        at,
-      );
-      s.world.clock.advance(2 * 3600_000);
+      const s = await killedBatch(at);
       const { driver, engine } = s.driver(structuredClone(s.checkout), { holder: 'ci@agent-2' });
       await takeOver(driver, () => engine.deployed(), names);
       const after = await engine.deployed();

@@ -748,23 +748,10 @@ export class KubernetesClusterFleet implements ClusterFleet {
   }
 
   async listWorkloads(cluster: string): Promise<WorkloadId[]> {
-    const found: WorkloadId[] = [];
-    for (const kind of ['deployment', 'statefulset', 'daemonset'] as const) {
-      const list = await this.call<{ items: unknown[] }>(
-        cluster,
-        `listing ${plurals[kind]}`,
-        { needs: `list ${plurals[kind]}.apps in all namespaces` },
-        ({ apps }) =>
-          kind === 'deployment'
-            ? apps.listDeploymentForAllNamespaces()
-            : kind === 'statefulset'
-              ? apps.listStatefulSetForAllNamespaces()
-              : apps.listDaemonSetForAllNamespaces(),
-      );
-      for (const w of list.items as WorkloadObject[])
-        found.push({ namespace: w.metadata?.namespace ?? '', workload: `${kind}/${w.metadata?.name ?? ''}` });
-    }
-    return found;
+    return (await this.workloadsIn(cluster)).map(({ kind, w }) => ({
+      namespace: w.metadata?.namespace ?? '',
+      workload: `${kind}/${w.metadata?.name ?? ''}`,
+    }));
   }
 
   async signingKeyId(cluster: string): Promise<string | undefined> {
@@ -810,23 +797,29 @@ export class KubernetesClusterFleet implements ClusterFleet {
     return (list.items ?? []).map((b) => ({ name: b.metadata?.name ?? '', secret: b.secretRef?.name ?? '' }));
   }
 
-  /** Every Deployment, StatefulSet and DaemonSet of a namespace. */
+  /** Every Deployment, StatefulSet and DaemonSet of a namespace, or of the cluster when none is named. */
   private async workloadsIn(
     cluster: string,
-    namespace: string,
+    namespace?: string,
   ): Promise<{ kind: 'deployment' | 'statefulset' | 'daemonset'; w: WorkloadObject }[]> {
     const found: { kind: 'deployment' | 'statefulset' | 'daemonset'; w: WorkloadObject }[] = [];
     for (const kind of ['deployment', 'statefulset', 'daemonset'] as const) {
       const list = await this.call<{ items: unknown[] }>(
         cluster,
-        `listing ${plurals[kind]} in ${namespace}`,
-        { needs: `list ${plurals[kind]}.apps in namespace ${namespace}` },
+        namespace === undefined ? `listing ${plurals[kind]}` : `listing ${plurals[kind]} in ${namespace}`,
+        { needs: `list ${plurals[kind]}.apps in ${namespace === undefined ? 'all namespaces' : `namespace ${namespace}`}` },
         ({ apps }) =>
-          kind === 'deployment'
-            ? apps.listNamespacedDeployment({ namespace })
-            : kind === 'statefulset'
-              ? apps.listNamespacedStatefulSet({ namespace })
-              : apps.listNamespacedDaemonSet({ namespace }),
+          namespace === undefined
+            ? kind === 'deployment'
+              ? apps.listDeploymentForAllNamespaces()
+              : kind === 'statefulset'
+                ? apps.listStatefulSetForAllNamespaces()
+                : apps.listDaemonSetForAllNamespaces()
+            : kind === 'deployment'
+              ? apps.listNamespacedDeployment({ namespace })
+              : kind === 'statefulset'
+                ? apps.listNamespacedStatefulSet({ namespace })
+                : apps.listNamespacedDaemonSet({ namespace }),
       );
       for (const w of list.items as WorkloadObject[]) found.push({ kind, w });
     }

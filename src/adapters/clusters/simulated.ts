@@ -143,8 +143,7 @@ export class SimulatedClusterFleet implements ClusterFleet {
 
   private shootViews(c: SimCluster, namespace: string): ShootView[] {
     c.sync();
-    const version = c.gardener ? `${c.gardener.version[0]}.${c.gardener.version[1]}.0` : undefined;
-    return [...c.shoots.values()].filter((s) => s.namespace === namespace).map((s) => simShootView(s, version));
+    return [...c.shoots.values()].filter((s) => s.namespace === namespace).map((s) => simShootView(s, c.gardener?.version));
   }
 
   async listShoots(cluster: string, namespace: string): Promise<ShootView[]> {
