@@ -1,10 +1,11 @@
 /**
- * `npm run bench`: the drill on synthetic fleets of 1, 10, 100, 500 and 2,000 clusters with 10
- * consumers each, and a fleet of 100 clusters whose consumers read three credentials, each case in
- * a fresh process. Writes bench/RESULTS.md: makespan against the physical bound (unlimited
- * parallelism across clusters; goal ≤ 1.25) and against the bound at the run's concurrency, the
- * driver's CPU time and peak memory (goal: under 2 s and 300 MB for 500 × 10), `up`s and restarts
- * per consumer. Measured here, never asserted in tests.
+ * `npm run bench`: the drill on synthetic fleets of 1 to 10,000 clusters with 10 consumers each, a
+ * fleet whose consumers restart independently, and one whose consumers read three credentials, each
+ * case in a fresh process. Writes bench/RESULTS.md: makespan against the physical bound (an
+ * independent oracle, `src/drill/physicalBound.ts`), the canary's share of it, driver CPU and how it
+ * grows with the fleet, peak memory, `up`s and restarts per consumer; then the drill's throughput
+ * over the shipped stacks (cold and warm transcript cache) and the CLI's cold start. Measured here,
+ * never asserted in tests.
  */
 import { fork, spawnSync } from 'node:child_process';
 import { existsSync, writeFileSync } from 'node:fs';
@@ -52,6 +53,8 @@ interface Row {
   readonly physicalBoundS: number;
   readonly restartsPerConsumer: number;
   readonly makespanS: number;
+  /** From the rotation's start until its canary had finished every stage. */
+  readonly canaryS: number;
   readonly boundS: number;
   /** This process: the driver, the simulated world and its traffic. */
   readonly cpuS: number;
@@ -95,6 +98,7 @@ async function measure(text: string): Promise<Row> {
     credentials,
     independent,
     makespanS: result.makespanMs / 1000,
+    canaryS: result.canaryMs / 1000,
     boundS: result.boundMs / 1000,
     physicalBoundS: result.physicalBoundMs / 1000,
     restartsPerConsumer: result.restartsPerConsumer,
@@ -112,8 +116,19 @@ async function measure(text: string): Promise<Row> {
   };
 }
 
-/** Seeds a second over every shipped stack with faults: replaying program runs, and executing every one. */
-async function sweepThroughput(): Promise<{ replayed: number; executed: number; seeds: number; executedSeeds: number }> {
+interface Sweep {
+  /** A fresh process, its transcript cache empty: what one `keyslot drill` run sees. */
+  readonly cold: number;
+  /** The same seeds again in that process, every program run already recorded. */
+  readonly warm: number;
+  /** Every program run executed, none replayed. */
+  readonly executed: number;
+  readonly seeds: number;
+  readonly executedSeeds: number;
+}
+
+/** Seeds a second over every shipped stack with faults, in this (fresh) process: cold, warm, and executing every run. */
+async function sweepThroughput(): Promise<Sweep> {
   const seeds = 200;
   const executedSeeds = 25;
   const rate = async (n: number, replay: boolean) => {
@@ -124,13 +139,16 @@ async function sweepThroughput(): Promise<{ replayed: number; executed: number; 
     }
     return (n * listStacks().length) / ((performance.now() - started) / 1000);
   };
-  return { replayed: await rate(seeds, true), executed: await rate(executedSeeds, false), seeds, executedSeeds };
+  const executed = await rate(executedSeeds, false);
+  const cold = await rate(seeds, true);
+  const warm = await rate(seeds, true);
+  return { cold, warm, executed, seeds, executedSeeds };
 }
 
-function runChild(clusters: string): Promise<Row> {
+function runChild<T = Row>(clusters: string): Promise<T> {
   return new Promise((resolve, reject) => {
     const child = fork(__filename, [clusters], { execArgv: process.execArgv, stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
-    child.once('message', (row) => resolve(row as Row));
+    child.once('message', (row) => resolve(row as T));
     child.once('exit', (code) => (code === 0 ? undefined : reject(new Error(`the ${clusters}-cluster run exited ${code}`))));
   });
 }
@@ -138,7 +156,8 @@ function runChild(clusters: string): Promise<Row> {
 function render(r: Row): string {
   const driver = Math.max(0, r.cpuS - r.trafficS);
   const fleet = `${r.clusters} × ${consumers}${r.credentials > 1 ? `, ${r.credentials} credentials` : ''}${r.independent ? ', independent consumers' : ''}`;
-  return `| ${fleet} | ${r.makespanS.toFixed(0)} s | ${r.physicalBoundS.toFixed(0)} s | ${(r.physicalBoundS ? r.makespanS / r.physicalBoundS : 1).toFixed(2)} | ${r.boundS.toFixed(0)} s | ${(r.boundS ? r.makespanS / r.boundS : 1).toFixed(3)} | ${r.restartsPerConsumer.toFixed(1)} | ${driver.toFixed(2)} s | ${r.engineS.toFixed(2)} s | ${r.trafficS.toFixed(2)} s | ${r.wallS.toFixed(2)} s | ${r.peakRssMB.toFixed(0)} MB (${r.rssBeforeMB.toFixed(0)} MB before) | ${r.retainedMB.toFixed(0)} MB | ${r.engineHostPeakRssMB.toFixed(0)} MB | ${r.ups} | ${Math.round(r.failed)} | ${r.held ? 'yes' : 'NO'} |`;
+  const afterCanary = r.makespanS - r.canaryS;
+  return `| ${fleet} | ${r.makespanS.toFixed(0)} s | ${r.physicalBoundS.toFixed(0)} s | ${(r.physicalBoundS ? r.makespanS / r.physicalBoundS : 1).toFixed(2)} | ${r.canaryS.toFixed(0)} s | ${(r.physicalBoundS ? afterCanary / r.physicalBoundS : 1).toFixed(2)} | ${r.boundS.toFixed(0)} s | ${(r.boundS ? r.makespanS / r.boundS : 1).toFixed(3)} | ${r.restartsPerConsumer.toFixed(1)} | ${driver.toFixed(2)} s | ${r.engineS.toFixed(2)} s | ${r.trafficS.toFixed(2)} s | ${r.wallS.toFixed(2)} s | ${r.peakRssMB.toFixed(0)} MB (${r.rssBeforeMB.toFixed(0)} MB before) | ${r.retainedMB.toFixed(0)} MB | ${r.engineHostPeakRssMB.toFixed(0)} MB | ${r.ups} | ${Math.round(r.failed)} | ${r.held ? 'yes' : 'NO'} |`;
 }
 
 /**
@@ -170,15 +189,29 @@ function coldStart(args: readonly string[], runs = 5): { wallS: number; rssMB?: 
 }
 
 async function main() {
-  const cases = (process.env.KEYSLOT_BENCH_SIZES ?? '1,10,100,500,2000,500i,100x3').split(',');
-  const rows: string[] = [];
+  const cases = (process.env.KEYSLOT_BENCH_SIZES ?? '1,10,100,500,2000,4000,10000,500i,100x3').split(',');
+  const measured: Row[] = [];
   for (const c of cases) {
-    rows.push(render(await runChild(c)));
-    process.stdout.write(`${rows.at(-1)}\n`);
+    measured.push(await runChild(c));
+    process.stdout.write(`${render(measured.at(-1)!)}\n`);
   }
-  const sweep = await sweepThroughput();
+  // How driver CPU grows with the fleet: the exponent of a power law through the smallest and the
+  // largest single-credential case of at least 500 clusters (1.0 is linear).
+  const plain = measured.filter((r) => r.credentials === 1 && !r.independent && r.clusters >= 500);
+  const driverCpu = (r: Row) => Math.max(0, r.cpuS - r.trafficS);
+  const [low, high] = [plain[0], plain.at(-1)];
+  const exponent =
+    low && high && high.clusters > low.clusters
+      ? Math.log(driverCpu(high) / driverCpu(low)) / Math.log(high.clusters / low.clusters)
+      : undefined;
+  const scaling =
+    exponent === undefined
+      ? 'not measured (needs two fleet sizes of at least 500)'
+      : `**${exponent.toFixed(2)}** from ${low!.clusters} to ${high!.clusters} clusters`;
+  process.stdout.write(`driver CPU exponent: ${scaling}\n`);
+  const sweep = await runChild<Sweep>('sweep');
   process.stdout.write(
-    `drill sweep: ${sweep.replayed.toFixed(0)} seeds/s (program runs replayed), ${sweep.executed.toFixed(0)} seeds/s (every run executed)\n`,
+    `drill sweep: ${sweep.cold.toFixed(0)} seeds/s cold, ${sweep.warm.toFixed(0)} warm, ${sweep.executed.toFixed(0)} executing every run\n`,
   );
   const commands: string[][] = [['plan', '--stack', 'kubecost-thanos'], ['--help'], ['status', '--stack', 'local', '--simulate']];
   const starts = commands.map((args) => ({ args, ...coldStart(args) }));
@@ -188,32 +221,40 @@ async function main() {
     '',
     `Measured ${new Date().toISOString()} on Node ${process.version}, ${process.platform}/${process.arch}, by \`npm run bench\`.`,
     'One dual rotation of a random-source credential delivered to every cluster, with 10 consumers per cluster (1–4 replicas,',
-    '2–20 s pod start, seed 1), default settings (waves 1, 10 %, 100 %; no cap on clusters at once); each case in a fresh',
-    'process. `independent consumers`: the ten restarts declare `after: []`, so they roll together. The last case has three',
-    'credentials whose consumers are the same 10 workloads (`rotate --all`). Makespan and bounds are simulated time.',
+    '2–20 s pod start, seed 1), default settings (waves 1, 10 %, 100 %, the canary running the whole rotation first; no cap on',
+    'clusters at once); each case in a fresh process. `independent consumers`: the ten restarts declare `after: []`, so they',
+    'roll together. The last case has three credentials whose consumers are the same 10 workloads (`rotate --all`). Makespan',
+    'and bounds are simulated time.',
     '',
     "The *physical bound* is the stack's stages with unlimited parallelism across clusters (one unlimited wave): the longest",
     'path through them with the simulated durations, computed from the stack as written by `src/drill/physicalBound.ts`,',
-    'which shares no code with the planner or the scheduler, so a scheduling regression cannot move it. The *wave bound* is',
-    "the driver's chosen safety policy (the canary runs every stage first, then 10 %, then the rest) on the same durations;",
-    'makespan over the physical bound is the price of that policy, the canary included.',
+    'which shares no code with the planner or the scheduler, so a scheduling regression cannot move it. *Canary* is the',
+    "price of the safety policy's first step, judged from the events: from the rotation's start until the canary cluster had",
+    'finished every stage (no other cluster is touched meanwhile); *after the canary* is the rest of the makespan over the',
+    "physical bound. The *wave bound* is the driver's chosen policy (canary, then 10 %, then the rest) on the same durations,",
+    "computed with the model's wave and canary rules, so it shows how much the scheduler loses against its own policy.",
     '',
     'The Pulumi program runs under the mock runtime in a child process, as `pulumi up` runs a program in a language host of its',
     'own; the drill process holds the driver, the planner and the simulated world. *Driver CPU* is that process minus the',
-    'simulated traffic (so it includes the simulated cluster API the driver calls); *program CPU* is the child, every `up` and',
-    'preview including the initial deployment. *Driver peak RSS* is the drill process (in brackets: once loaded, before the run);',
-    "*retained* is the heap it still holds after a full GC; *program host* is the child's peak RSS, which holds the provider",
-    'SDKs and the short-lived allocations of each `up` (a Kubernetes provider costs about 340 KB under the mock runtime).',
+    "simulated traffic (so it includes the simulated cluster API the driver calls and the drill's own judging); *program CPU*",
+    'is the child, every `up` and preview including the initial deployment. *Driver peak RSS* is the drill process (in',
+    'brackets: once loaded, before the run); *retained* is the heap it still holds after a full GC; *program host* is the',
+    "child's peak RSS, which holds the provider SDKs and the short-lived allocations of each `up` (a Kubernetes provider costs",
+    'about 340 KB under the mock runtime).',
     '',
-    '| fleet | makespan | physical bound | ratio (goal ≤ 1.25) | wave bound | ratio | restarts per consumer | driver CPU (goal < 2 s at 500) | program CPU | traffic CPU | wall | driver peak RSS (goal < 300 MB at 500) | retained heap | program host peak RSS | ups (goal 2 per credential) | failed requests | invariants held |',
-    '| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |',
-    ...rows,
+    `Driver CPU grows with the fleet with an exponent of ${scaling} (goal ≤ 1.05).`,
+    '',
+    '| fleet | makespan | physical bound | ratio | canary | after the canary / physical | wave bound | ratio | restarts per consumer | driver CPU (goal < 2 s at 500) | program CPU | traffic CPU | wall | driver peak RSS (goal < 800 MB at 4,000) | retained heap | program host peak RSS | ups (goal 2 per credential) | failed requests | invariants held |',
+    '| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |',
+    ...measured.map(render),
     '',
     '## Drill throughput',
     '',
-    `Every shipped stack, seeds with faults, in this process: **${sweep.replayed.toFixed(0)} seeds/s** as \`keyslot drill\` and the tests run it`,
-    `(${sweep.seeds} seeds a stack; a program run whose every answer matches a recorded one is replayed, see`,
-    `\`src/adapters/engine/transcripts.ts\`), **${sweep.executed.toFixed(0)} seeds/s** executing every run (${sweep.executedSeeds} seeds a stack). Goal ≥ 100.`,
+    `Every shipped stack, seeds with faults, in a fresh process: **${sweep.cold.toFixed(0)} seeds/s cold** — the transcript cache`,
+    `empty at the start, as one \`keyslot drill\` run or one test file finds it (${sweep.seeds} seeds a stack; a program run whose`,
+    'every answer matches a recorded one is replayed, see `src/adapters/engine/transcripts.ts`) —, ',
+    `**${sweep.warm.toFixed(0)} seeds/s warm** (the same seeds again, every run already recorded), and`,
+    `**${sweep.executed.toFixed(0)} seeds/s** executing every run (${sweep.executedSeeds} seeds a stack). Goal ≥ 100.`,
     '',
     '## CLI cold start',
     '',
@@ -234,7 +275,7 @@ async function main() {
 
 const size = process.argv[2];
 if (size && process.send) {
-  void measure(size).then((row) => {
+  void (size === 'sweep' ? sweepThroughput() : measure(size)).then((row) => {
     process.send!(row);
     process.disconnect();
   });

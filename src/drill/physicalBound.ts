@@ -73,16 +73,16 @@ export function physicalBound(config: StackConfig, credential: Credential, world
           : []
         : stage.after.map((id) => stages.findIndex((s) => s.id === id)).filter((d) => d >= 0 && d < k);
     const mine = new Map<string | undefined, number>();
+    const same = waitsFor.map((d) => targets[d]!.length === targets[k]!.length && targets[d]!.every((c, i) => c === targets[k]![i]));
+    const whole = waitsFor.map((d) => [...finish[d]!.values()].reduce((a, b) => Math.max(a, b), 0));
     for (const cluster of targets[k]!) {
       let ready = 0;
-      for (const d of waitsFor) {
-        const same = targets[d]!.length === targets[k]!.length && targets[d]!.every((c, i) => c === targets[k]![i]);
-        ready = Math.max(ready, same ? finish[d]!.get(cluster)! : Math.max(...finish[d]!.values()));
-      }
+      for (const [j, d] of waitsFor.entries()) ready = Math.max(ready, same[j] ? finish[d]!.get(cluster)! : whole[j]!);
       mine.set(cluster, ready + durationOf(world, stage, cluster, startMs + ready, startMs));
     }
     finish.push(mine);
   }
-  const stagesEnd = Math.max(0, ...finish.flatMap((m) => [...m.values()]));
+  let stagesEnd = 0;
+  for (const m of finish) for (const f of m.values()) stagesEnd = Math.max(stagesEnd, f);
   return stagesEnd + regenerationMs;
 }

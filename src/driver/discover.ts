@@ -7,7 +7,7 @@ import type { Credential, StackConfig } from '../config/parse.ts';
 import { UncoveredConsumersError } from '../errors.ts';
 import { deliveredSecrets, uncoveredConsumers, type DiscoveredConsumer } from '../model/discovery.ts';
 import type { ClusterFleet } from '../ports/clusters.ts';
-import { selectClusters } from '../model/clusters.ts';
+import { selectClusters, selects } from '../model/clusters.ts';
 import { kopsHome } from '../model/kops.ts';
 import { emptyWorld, type WorldDescription } from '../sim/description.ts';
 
@@ -101,7 +101,7 @@ export async function discoverWorld(config: StackConfig, clusters: ClusterFleet)
       for (const cluster of selectClusters(config.clusters, d.clusters)) {
         const namespaces = new Set(
           credential.stages.flatMap((s) =>
-            'namespace' in s && s.namespace && selectClusters(config.clusters, s.clusters).includes(cluster) ? [s.namespace] : [],
+            'namespace' in s && s.namespace && selects(config.clusters, s.clusters, cluster) ? [s.namespace] : [],
           ),
         );
         let found = false;

@@ -26,7 +26,7 @@ import {
   WorkloadNotFoundError,
 } from '../errors.ts';
 import {
-  selectClusters,
+  selects,
   defaultWaves,
   driftOf,
   isStage,
@@ -288,7 +288,7 @@ function replicasBy(discovered: readonly DiscoveredConsumer[]): Map<string, numb
 function vaultServing(run: Run, cluster: string): Extract<Delivery, { type: 'azure-keyvault-secret' }> | undefined {
   return run.before.deliver.find(
     (d): d is Extract<Delivery, { type: 'azure-keyvault-secret' }> =>
-      d.type === 'azure-keyvault-secret' && d.clusters !== undefined && selectClusters(run.config.clusters, d.clusters).includes(cluster),
+      d.type === 'azure-keyvault-secret' && d.clusters !== undefined && selects(run.config.clusters, d.clusters, cluster),
   );
 }
 
@@ -1007,8 +1007,10 @@ export class Driver {
       const begin = () => {
         started ??= this.stepStarted(owners, step.kind, step.clusters);
       };
+      // Decided once per dependency, not per cluster: comparing cluster lists costs the fleet's size.
+      const perCluster = dependencies[k]!.map((d) => sameClusters(nodes[d]!.step, step));
       const waitFor = (cluster: string | undefined): Promise<unknown> =>
-        Promise.all(dependencies[k]!.map((d) => (sameClusters(nodes[d]!.step, step) ? clusterDone[d]!.get(cluster) : stageDone[d])));
+        Promise.all(dependencies[k]!.map((d, j) => (perCluster[j] ? clusterDone[d]!.get(cluster) : stageDone[d])));
       let waveBefore: Promise<void> = Promise.resolve();
       for (const wave of waves) {
         const after = waveBefore;
@@ -1280,7 +1282,8 @@ export class Driver {
     if (rotation && !rotation.enabled) {
       // The same check runs at the gate, after the restarts: a pod of the class that no stage
       // restarted would still mount the old version there, and close the gate.
-      run.mountsAtGate = [...(run.mountsAtGate ?? []), { step, cluster }];
+      run.mountsAtGate ??= [];
+      run.mountsAtGate.push({ step, cluster });
       return `CSI secret rotation is off on ${cluster}: running pods keep their mount until they restart, and a restarted pod mounts ${vault.vaultName}/${vault.secretName} as it is now; every pod's mount is checked at the gate`;
     }
     return this.awaitMounts(step, cluster, vault, step.timeoutSeconds, rotation);

@@ -10,3 +10,24 @@ export function selectClusters(clusters: readonly Cluster[], selector: ClusterSe
   if (selector === 'primary') return clusters.filter((c) => c.primary).map((c) => c.name);
   return clusters.filter((c) => selector.includes(c.name)).map((c) => c.name);
 }
+
+/** Each declared cluster list's clusters by name, built once per list (a stack's config is immutable). */
+const indexes = new WeakMap<readonly Cluster[], ReadonlyMap<string, Cluster>>();
+
+/**
+ * Whether a selector picks `cluster`: `selectClusters(...).includes(cluster)` in constant time for
+ * `all` and `primary`, so a check per cluster of a fleet stays linear in the fleet.
+ */
+export function selects(clusters: readonly Cluster[], selector: ClusterSelector | undefined, cluster: string): boolean {
+  if (selector === undefined) return false;
+  let index = indexes.get(clusters);
+  if (!index) {
+    index = new Map(clusters.map((c) => [c.name, c]));
+    indexes.set(clusters, index);
+  }
+  const declared = index.get(cluster);
+  if (!declared) return false;
+  if (selector === 'all') return true;
+  if (selector === 'primary') return declared.primary === true;
+  return selector.includes(cluster);
+}

@@ -5,7 +5,7 @@
  */
 import type { StackConfig } from '../config/parse.ts';
 import type { Credential } from '../config/parse.ts';
-import { selectClusters } from './clusters.ts';
+import { selectClusters, selects } from './clusters.ts';
 
 /** The parts of a pod spec that can name a Secret. */
 export interface PodSpecRefs {
@@ -65,8 +65,11 @@ export function deliveredSecrets(config: StackConfig, credential: Credential): M
   const out = new Map<string, { namespace: string; name: string }[]>();
   for (const d of credential.deliver) {
     if (d.type !== 'kubernetes-secret') continue;
-    for (const c of selectClusters(config.clusters, d.clusters))
-      out.set(c, [...(out.get(c) ?? []), { namespace: d.namespace, name: d.name }]);
+    for (const c of selectClusters(config.clusters, d.clusters)) {
+      const list = out.get(c);
+      if (list) list.push({ namespace: d.namespace, name: d.name });
+      else out.set(c, [{ namespace: d.namespace, name: d.name }]);
+    }
   }
   return out;
 }
@@ -81,7 +84,7 @@ export function restartedByStages(
     (s) =>
       s.kind === 'restart' &&
       s.namespace === consumer.namespace &&
-      selectClusters(config.clusters, s.clusters).includes(consumer.cluster) &&
+      selects(config.clusters, s.clusters, consumer.cluster) &&
       (s.workload === consumer.workload || (s.firstExisting ?? []).includes(consumer.workload as never)),
   );
 }

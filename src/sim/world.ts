@@ -11,7 +11,7 @@ import { MemoryJournal } from '../adapters/journal/memory.ts';
 import { SimulatedCommands, SimulatedHttp } from '../adapters/probes/simulated.ts';
 import type { DriverPorts } from '../driver/driver.ts';
 import { CommandFailedError, ConfigError } from '../errors.ts';
-import { selectClusters } from '../model/clusters.ts';
+import { selectClusters, selects } from '../model/clusters.ts';
 import { SimClock } from './clock.ts';
 import { rejectionLine, SimCloud, tokensIn } from './cloud.ts';
 import { defaultStrategy, placedByHand, type SimCluster, SimFleet, type WorkloadKind, type WorkloadSpec } from './cluster.ts';
@@ -62,7 +62,7 @@ export function assumedWorld(config: StackConfig): WorldDescription {
     const storesFor = (cluster: string) =>
       cred.deliver.flatMap((d) =>
         d.type === 'azure-keyvault-secret'
-          ? d.clusters === undefined || selectClusters(config.clusters, d.clusters).includes(cluster)
+          ? d.clusters === undefined || selects(config.clusters, d.clusters, cluster)
             ? [`store:${d.vaultName}/${d.secretName}`]
             : []
           : d.type === 'aws-secretsmanager-secret'
@@ -72,7 +72,7 @@ export function assumedWorld(config: StackConfig): WorldDescription {
     const csiClass = (namespace: string, cluster: string) =>
       cred.stages.find(
         (s): s is Extract<typeof s, { kind: 'wait-secret-sync' }> =>
-          s.kind === 'wait-secret-sync' && s.namespace === namespace && selectClusters(config.clusters, s.clusters).includes(cluster),
+          s.kind === 'wait-secret-sync' && s.namespace === namespace && selects(config.clusters, s.clusters, cluster),
       )?.secretProviderClass;
     const containersOf = new Map<string, Set<string>>();
     for (const s of cred.stages) {
@@ -231,8 +231,9 @@ export function buildWorld(
     cluster.rejectionLine = rejectionLine;
     cluster.readStore = (id) => cloud.stores.get(id) ?? unsetValue;
   }
+  const declared = new Set(config.clusters.map((c) => c.name));
   const inStack = (cluster: string, where: string) => {
-    if (!config.clusters.some((c) => c.name === cluster))
+    if (!declared.has(cluster))
       throw new ConfigError(
         `world of ${config.stack}`,
         where,
