@@ -281,9 +281,10 @@ function canaryHeld(events: readonly RotationEvent[], waves: WaveSpec): { broken
       firstStart.set(e.cluster, Math.min(firstStart.get(e.cluster) ?? end, end - e.durationMs));
     }
     const confirmed = Math.min(...[...steps.values()].map((byStep) => Math.max(...byStep.values())));
-    confirmedAt.push(confirmed);
     const first = waves[0]!;
     const size = typeof first === 'number' ? first : Math.ceil((Number.parseFloat(first) / 100) * steps.size);
+    // A first wave that holds the whole fleet is no canary: nothing waited for it.
+    if (steps.size > size) confirmedAt.push(confirmed);
     const early = [...firstStart].filter(([, t]) => t < confirmed).map(([c]) => c);
     if (early.length > size) broken.push(`${id}: ${early.join(', ')} started stages before any cluster had finished its own`);
   }
