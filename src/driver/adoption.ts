@@ -7,7 +7,7 @@ import type { RotationRecord } from '../config/schema.ts';
 import { ConfigError, NothingInFlightError, StaleStackError } from '../errors.ts';
 import { driftOf } from '../model/index.ts';
 import type { CredentialState } from '../model/state.ts';
-import { type DriverContext } from './context.ts';
+import type { DriverContext } from './context.ts';
 import { setRecord } from './record.ts';
 
 /** The stack config as the program will read it, through the one parser. */
@@ -16,7 +16,7 @@ export async function loadConfig(ctx: DriverContext): Promise<StackConfig> {
   return parseStackConfig(stack, await ctx.ports.engine.readConfig(), `stack ${stack}`, ctx.ports.clock.now());
 }
 
-export function credential(ctx: DriverContext, config: StackConfig, name: string): Credential {
+export function credential(config: StackConfig, name: string): Credential {
   const cred = config.credentials.find((c) => c.name === name);
   if (!cred)
     throw new ConfigError(
@@ -28,7 +28,7 @@ export function credential(ctx: DriverContext, config: StackConfig, name: string
   return cred;
 }
 
-export function refuseStale(ctx: DriverContext, config: StackConfig, cred: Credential, deployed: CredentialState | undefined) {
+export function refuseStale(config: StackConfig, cred: Credential, deployed: CredentialState | undefined) {
   const stale = driftOf(cred, deployed).find((d) => d.stale);
   if (stale) {
     throw new StaleStackError(
@@ -121,17 +121,17 @@ export async function inFlight(
   name: string,
 ): Promise<{ config: StackConfig; cred: Credential; record: RotationRecord }> {
   let config = await loadConfig(ctx);
-  let cred = credential(ctx, config, name);
+  let cred = credential(config, name);
   const deployedAll = await ctx.ports.engine.deployed();
   if (await adoptDeployed(ctx, config, deployedAll)) {
     config = await loadConfig(ctx);
-    cred = credential(ctx, config, name);
+    cred = credential(config, name);
   }
   const deployed = deployedAll[cred.name];
   if (!cred.rotation && deployed?.rotation) {
     await adoptInFlight(ctx, cred, deployed);
     config = await loadConfig(ctx);
-    cred = credential(ctx, config, name);
+    cred = credential(config, name);
   }
   if (!cred.rotation)
     throw new NothingInFlightError(
@@ -141,7 +141,7 @@ export async function inFlight(
 }
 
 /** The credential as it was when the recorded rotation started. */
-export function beforeRotation(ctx: DriverContext, cred: Credential, record: RotationRecord): Credential {
+export function beforeRotation(cred: Credential, record: RotationRecord): Credential {
   const generations = Object.fromEntries(
     Object.entries(record.generations).map(([slot, g]) => [
       slot,

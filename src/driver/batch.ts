@@ -3,12 +3,13 @@
  * share runs once, for both), one up for the flips and one for the records, each gate and regeneration
  * its own.
  */
-import { ConfigError, KeyslotError, RolledBackError } from '../errors.ts';
+import { RolledBackError } from '../errors.ts';
+import { batchOnFailure, type Phase } from '../model/lifecycle.ts';
 import { isStage, stageDependencies, type StageStep, type Step } from '../model/index.ts';
 import type { StepOutcome } from './events.ts';
-import { type StackLock } from './lock.ts';
-import { type DriverContext, type Run, type StepOwner, type StageNode, type RotationResult } from './context.ts';
-import { runStep } from './execute.ts';
+import type { StackLock } from './lock.ts';
+import type { DriverContext, Run, StepOwner, StageNode, RotationResult } from './context.ts';
+import { outcomeOf, runStep } from './execute.ts';
 import { checkReplaced, recordConfig, up } from './record.ts';
 import { rollBack } from './rollback.ts';
 import { schedule } from './schedule.ts';
@@ -96,7 +97,7 @@ export async function executeTogether(
     }
   };
   const prepared: Run[] = [];
-  let phase: 'preflight' | 'changed' | 'gated' = 'preflight';
+  let phase: Phase = 'preflight';
   try {
     for (const run of runs) {
       await lock.acquire();
@@ -118,10 +119,11 @@ export async function executeTogether(
     });
   } catch (error) {
     const detail = error instanceof Error ? error.message : String(error);
-    if (phase === 'preflight') {
+    const next = batchOnFailure(phase, 'rotate', outcomeOf(error));
+    if (next === 'refused') {
       // Nothing changed but the records of those already preflighted: they go, as one refusal leaves no trace.
       for (const run of prepared) await ctx.ports.engine.removeConfig(`rotations.${run.plan.name}`);
-    } else if (phase === 'changed' && error instanceof KeyslotError && !(error instanceof ConfigError)) {
+    } else if (next === 'roll-back') {
       let first: RolledBackError | undefined;
       for (const run of runs) {
         const reason = await rollBack(ctx, run, detail);

@@ -2,7 +2,7 @@
  * What every part of the driver shares: its ports and options, a rotation run's state, and the events
  * it emits (each also written to the journal).
  */
-import { type Credential, type StackConfig } from '../config/parse.ts';
+import type { Credential, StackConfig } from '../config/parse.ts';
 import type { RotationRecord } from '../config/schema.ts';
 import { KeyslotError } from '../errors.ts';
 import { defaultWaves, type CredentialPlan, type StageStep, type WaveSpec } from '../model/index.ts';

@@ -71,17 +71,17 @@ export class Driver {
   /** Everything a new rotation checks and decides before it takes the lock: nothing is changed but adopted state. */
   private async prepare(credentialName: string, mode: RotationMode): Promise<Run> {
     let config = await this.loadConfig();
-    credential(this.ctx, config, credentialName);
+    credential(config, credentialName);
     const deployedAll = await this.ctx.ports.engine.deployed();
     // The other credentials are brought up to what is deployed (an earlier run's commit may not have
     // landed); the one being rotated must not be behind: that is refused below, naming the fix.
     const others = { ...config, credentials: config.credentials.filter((c) => c.name !== credentialName) };
     if (await adoptDeployed(this.ctx, others, deployedAll)) config = await this.loadConfig();
-    const cred = credential(this.ctx, config, credentialName);
+    const cred = credential(config, credentialName);
     const deployed = deployedAll[cred.name];
     const inFlight = cred.rotation ?? deployed?.rotation;
     if (inFlight) throw new RotationInFlightError(cred.name, inFlight.id, config.stack);
-    refuseStale(this.ctx, config, cred, deployed);
+    refuseStale(config, cred, deployed);
     if (mode === 'rotate' && !this.ctx.options.force && tooSoon(cred.lastRotatedAt, cred.minIntervalHours, this.ctx.ports.clock.now())) {
       throw new TooSoonError(
         `credential ${cred.name} was rotated at ${cred.lastRotatedAt}, less than minIntervalHours (${cred.minIntervalHours}h) ago; wait, or pass --force (for an exposed key: --emergency)`,
@@ -106,7 +106,7 @@ export class Driver {
   /** Finishes the rotation in flight, from whatever the stack and the fleet show as done. */
   async resume(credentialName: string): Promise<RotationResult> {
     const { config, cred, record } = await inFlight(this.ctx, credentialName);
-    const before = beforeRotation(this.ctx, cred, record);
+    const before = beforeRotation(cred, record);
     const plan = planCredential(config, before, record.mode);
     const lock = stackLock(config, this.ctx.ports, this.ctx.options.holder, this.ctx.options.lockTtlSeconds ?? 3600);
     return this.locked(lock, () =>
@@ -117,7 +117,7 @@ export class Driver {
   /** Flips back the rotation in flight. Impossible once the freed key was regenerated. */
   async rollback(credentialName: string): Promise<RotationResult> {
     const { config, cred, record } = await inFlight(this.ctx, credentialName);
-    const before = beforeRotation(this.ctx, cred, record);
+    const before = beforeRotation(cred, record);
     const plan = planCredential(config, before, record.mode);
     const lock = stackLock(config, this.ctx.ports, this.ctx.options.holder, this.ctx.options.lockTtlSeconds ?? 3600);
     return this.locked(lock, async () => {

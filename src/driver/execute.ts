@@ -4,10 +4,11 @@
  * a refusal, a rollback or a halt.
  */
 import { ConfigError, KeyslotError, RolledBackError } from '../errors.ts';
-import { isStage, stageDependencies, type StageStep, type Step } from '../model/index.ts';
+import { nextMove, type UnitOutcome } from '../model/lifecycle.ts';
+import { stageDependencies, type StageStep, type Step } from '../model/index.ts';
 import type { StepOutcome } from './events.ts';
-import { type StackLock } from './lock.ts';
-import { type DriverContext, type Run, type RotationResult } from './context.ts';
+import type { StackLock } from './lock.ts';
+import type { DriverContext, Run, RotationResult } from './context.ts';
 import { kopsFlip, reissueEverything } from './kops.ts';
 import { preflight } from './preflight.ts';
 import { gate, recordFinish, regenerate, setAll, up } from './record.ts';
@@ -16,36 +17,33 @@ import { schedule } from './schedule.ts';
 import { checkMountsAtGate } from './stages/csi.ts';
 import { rotated, rotationHalted, rotationStarted, stepFor } from './steps.ts';
 
+/** How a unit ended, as the lifecycle tells failures apart. */
+export function outcomeOf(error: unknown): Exclude<UnitOutcome, 'ok'> {
+  if (error instanceof ConfigError) return 'config-error';
+  return error instanceof KeyslotError ? 'failed' : 'bug';
+}
+
 export async function execute(ctx: DriverContext, run: Run, lock: StackLock): Promise<RotationResult> {
   const { plan, record } = run;
   rotationStarted(ctx, run);
-  const gateAt = plan.steps.findIndex((s) => s.kind === 'gate');
-  let step = 0;
-  try {
-    for (; step < plan.steps.length; step++) {
+  let move = nextMove(plan, undefined);
+  while (move.move === 'run') {
+    const unit = move;
+    try {
       await lock.acquire();
-      if (isStage(plan.steps[step]!)) {
-        let end = step;
-        while (end < plan.steps.length && isStage(plan.steps[end]!)) end++;
-        await stages(ctx, run, step, end, lock);
-        step = end - 1;
-        continue;
+      if (unit.stages) await stages(ctx, run, unit.from, unit.to, lock);
+      else await runStep(ctx, run, unit.from, plan.steps[unit.from]!);
+    } catch (error) {
+      // Refused in preflight, nothing changed but the in-flight record, which goes last: no trace.
+      // Halted: resumable from the record. Rolled back: the flip undone.
+      if (nextMove(plan, unit, outcomeOf(error)).move === 'roll-back') {
+        const reason = await rollBack(ctx, run, (error as Error).message);
+        throw new RolledBackError(`rotation ${record.id} of ${plan.name} rolled back: ${reason}`, { cause: error });
       }
-      await runStep(ctx, run, step, plan.steps[step]!);
-    }
-  } catch (error) {
-    if (step === 0) {
-      // Preflight changes nothing but the in-flight record, which goes last; a refusal leaves no trace.
       rotationHalted(ctx, run, error);
       throw error;
     }
-    const beforeGate = step <= gateAt && plan.mode === 'rotate';
-    if (beforeGate && error instanceof KeyslotError && !(error instanceof ConfigError)) {
-      const reason = await rollBack(ctx, run, error.message);
-      throw new RolledBackError(`rotation ${record.id} of ${plan.name} rolled back: ${reason}`, { cause: error });
-    }
-    rotationHalted(ctx, run, error);
-    throw error;
+    move = nextMove(plan, unit, 'ok');
   }
   return rotated(ctx, run);
 }

@@ -2,7 +2,7 @@
  * kOps keysets: the keypairs in the state store, the flip that promotes next, token reissue and rolling updates, the rollback.
  */
 import pLimit from 'p-limit';
-import { type Credential, type StackConfig } from '../config/parse.ts';
+import type { Credential, StackConfig } from '../config/parse.ts';
 import { EngineError, KeyslotError, PreflightRefusedError, TooSoonError } from '../errors.ts';
 import {
   tooSoon,
@@ -22,10 +22,10 @@ import {
   type RotationMode,
 } from '../model/index.ts';
 import type { StepOutcome } from './events.ts';
-import { type DriverContext, type Run, type Unconfirmed } from './context.ts';
+import type { DriverContext, Run, Unconfirmed } from './context.ts';
 
 /** The keyset's kops flags, and the keyslot cluster whose API servers use it (the source's `cluster`, else the primary). */
-export function kopsTarget(ctx: DriverContext, config: StackConfig, cred: Credential): KopsTarget & { cluster: string } {
+export function kopsTarget(config: StackConfig, cred: Credential): KopsTarget & { cluster: string } {
   const source = cred.source;
   if (source.type !== 'kops-keyset') throw new TypeError(`credential ${cred.name} is not a kOps keyset`);
   return {
@@ -62,7 +62,7 @@ export async function kopsBefore(
 ): Promise<Record<string, string>> {
   const source = cred.source;
   if (source.type !== 'kops-keyset') throw new TypeError(`credential ${cred.name} is not a kOps keyset`);
-  const target = kopsTarget(ctx, config, cred);
+  const target = kopsTarget(config, cred);
   const keypairs = await kopsKeypairs(ctx, target);
   let slots: KopsSlots;
   try {
@@ -105,7 +105,7 @@ export async function kopsBefore(
  * distrusts the previous key, and the token controller never reissues a token it already made.
  */
 export async function kopsTokensReissued(ctx: DriverContext, run: Run) {
-  const target = kopsTarget(ctx, run.config, run.before);
+  const target = kopsTarget(run.config, run.before);
   const signing = await ctx.ports.clusters.signingKeyId(target.cluster);
   const stale = (await ctx.ports.clusters.serviceAccountTokenSecrets(target.cluster)).filter((s) => s.keyId !== signing);
   if (stale.length === 0) return;

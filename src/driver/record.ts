@@ -4,7 +4,7 @@
  */
 import type { RotationRecord } from '../config/schema.ts';
 import { EngineError } from '../errors.ts';
-import { type Step } from '../model/index.ts';
+import type { Step } from '../model/index.ts';
 import { type DriverContext, type Run, GateClosed, keyRef } from './context.ts';
 
 function stripPrefix(path: string): string {

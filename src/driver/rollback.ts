@@ -10,7 +10,7 @@ import { up } from './record.ts';
 import { stepFinished, stepStarted } from './steps.ts';
 
 export async function assertRollbackPossible(ctx: DriverContext, run: Run) {
-  const current = credential(ctx, await loadConfig(ctx), run.plan.name);
+  const current = credential(await loadConfig(ctx), run.plan.name);
   for (const step of run.plan.steps) {
     if (step.kind !== 'regenerate') continue;
     const now = current.generations[step.slot]?.generation;

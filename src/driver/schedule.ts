@@ -4,7 +4,7 @@
 import pLimit from 'p-limit';
 import { splitWaves, orderForWaves, sameClusters, type StageStep, type WaveSpec } from '../model/index.ts';
 import { canaryClusters, canaryPhases } from '../model/canary.ts';
-import { type StackLock } from './lock.ts';
+import type { StackLock } from './lock.ts';
 import { type DriverContext, type Run, type StageNode, type Unconfirmed, GateClosed } from './context.ts';
 import { stageLabel } from './stages/common.ts';
 import { stageCluster } from './stages/index.ts';
@@ -124,7 +124,7 @@ export async function runSchedule(
     let waveBefore: Promise<void> = Promise.resolve();
     for (const wave of waves) {
       const after = waveBefore;
-      const sized = longestFirst(ctx, lead, step, wave);
+      const sized = longestFirst(lead, step, wave);
       const runs = sized.map((cluster) => {
         const done = (async () => {
           await after;
@@ -133,7 +133,7 @@ export async function runSchedule(
           await limit(async () => {
             if (stopped) return;
             await lock.acquire();
-            const release = step.kind === 'restart' ? await pods.take(replicasOf(ctx, lead, step, cluster)) : () => {};
+            const release = step.kind === 'restart' ? await pods.take(replicasOf(lead, step, cluster)) : () => {};
             if (stopped) return release();
             begin();
             const problems = await stageCluster(ctx, owners, step, cluster).finally(release);
@@ -177,14 +177,14 @@ export async function runSchedule(
 }
 
 /** Longest first within a wave: it ends when its slowest cluster does, so start the biggest rollouts before small ones fill the workers. */
-export function longestFirst(ctx: DriverContext, run: Run, step: StageStep, wave: readonly (string | undefined)[]): (string | undefined)[] {
+export function longestFirst(run: Run, step: StageStep, wave: readonly (string | undefined)[]): (string | undefined)[] {
   if (step.kind !== 'restart' || !step.workload || !run.replicas) return [...wave];
   const size = (c: string | undefined) => run.replicas?.get(`${c} ${step.namespace}/${step.workload}`) ?? 0;
   return [...wave].sort((a, b) => size(b) - size(a));
 }
 
 /** Pods a restart of the stage's workload on the cluster takes down and brings up, as preflight discovery counted them. */
-export function replicasOf(ctx: DriverContext, run: Run, step: StageStep, cluster: string | undefined): number {
+export function replicasOf(run: Run, step: StageStep, cluster: string | undefined): number {
   if (step.kind !== 'restart') return 0;
   const workload = step.workload ?? step.firstExisting?.[0];
   return run.replicas?.get(`${cluster} ${step.namespace}/${workload}`) ?? 1;

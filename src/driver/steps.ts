@@ -2,9 +2,9 @@
  * The events of a rotation and of its steps: started, finished, halted, rotated — for each rotation
  * that owns a step.
  */
-import { type StepKind } from '../model/index.ts';
+import type { StepKind } from '../model/index.ts';
 import type { StepOutcome } from './events.ts';
-import { type DriverContext, type Run, type StepOwner, type RotationResult } from './context.ts';
+import type { DriverContext, Run, StepOwner, RotationResult } from './context.ts';
 
 export function rotationStarted(ctx: DriverContext, { config, plan, record, resumed }: Run): void {
   ctx.emit({

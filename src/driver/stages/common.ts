@@ -2,10 +2,10 @@
  * What every stage executor shares: a stage's label in events, and the workload a restart or log check
  * acts on.
  */
-import { WorkloadNotFoundError } from '../../errors.ts';
-import { type StageStep } from '../../model/index.ts';
+import { ConsumerNotReadyError, WorkloadNotFoundError } from '../../errors.ts';
+import type { StageStep } from '../../model/index.ts';
 import type { WorkloadId } from '../../ports/index.ts';
-import { type DriverContext } from '../context.ts';
+import type { DriverContext, Run } from '../context.ts';
 
 export function stageLabel(step: StageStep): string {
   switch (step.kind) {
@@ -40,4 +40,35 @@ export async function resolveWorkload(
   throw new WorkloadNotFoundError(
     `${step.namespace}/${candidates.join(' or ')} not found on cluster ${cluster}; fix the stage, or mark it optional: true`,
   );
+}
+
+/** What a stage on a cluster reports: its detail when done, or why it was skipped. */
+export type StageResult = string | { outcome: 'skipped'; detail: string };
+
+/**
+ * The one interface every stage kind is executed behind: the stage of the rotation `run`, on
+ * `cluster` (undefined: a stage that runs once). A failure is a KeyslotError; the scheduler turns
+ * it into the stage's unconfirmed cluster.
+ */
+export type StageExecutor<K extends StageStep['kind']> = (
+  ctx: DriverContext,
+  run: Run,
+  step: Extract<StageStep, { kind: K }>,
+  cluster: string | undefined,
+) => Promise<StageResult>;
+
+/** The cluster a per-cluster stage runs on. */
+export function need(step: StageStep, cluster: string | undefined): string {
+  if (cluster === undefined) throw new ConsumerNotReadyError(`${step.kind} needs a cluster`);
+  return cluster;
+}
+
+/** When the rotation started: log checks and Gardener waits look no further back. */
+export function since(run: Run): Date {
+  return new Date(run.record.startedAt);
+}
+
+/** A stage's text with `${cluster}` filled in. */
+export function substitute(text: string, cluster: string | undefined): string {
+  return cluster === undefined ? text : text.replaceAll('${cluster}', cluster);
 }

@@ -6,7 +6,7 @@ import type { Delivery } from '../../config/schema.ts';
 import { ConsumerNotReadyError, KeyslotError } from '../../errors.ts';
 import { selects, type StageStep } from '../../model/index.ts';
 import { mountedVersion } from '../../model/csi.ts';
-import { type DriverContext, type Run } from '../context.ts';
+import type { DriverContext, Run } from '../context.ts';
 import { stageLabel } from './common.ts';
 
 /** The Key Vault delivery that serves a cluster: the one whose `clusters` include it. */
