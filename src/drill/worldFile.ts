@@ -11,7 +11,7 @@ import { projectRoot } from '../config/projectRoot.ts';
 import { renderFound, valueAt, type StackConfig } from '../config/parse.ts';
 import { ConfigError } from '../errors.ts';
 import { defaultStrategy } from '../sim/cluster.ts';
-import { worldDescription, type WorldDescription } from '../sim/description.ts';
+import { worldDescription, type WorldDescription } from '../model/worldDescription.ts';
 
 /** Where shipped reference worlds live. */
 export const referenceWorldsDir = join(projectRoot, 'worlds');

@@ -6,18 +6,11 @@ import type { Credential, StackConfig } from '../config/parse.ts';
 import type { RotationRecord } from '../config/schema.ts';
 import { KeyslotError } from '../errors.ts';
 import { defaultWaves, type CredentialPlan, type StageStep, type WaveSpec } from '../model/index.ts';
-import type { Clock, CloudKeys, ClusterFleet, CommandRunner, HttpProbe, Journal, KeyRef, StackEngine } from '../ports/index.ts';
+import type { DriverPorts, KeyRef } from '../ports/index.ts';
 import type { EventSink, RotationEvent } from './events.ts';
 
-export interface DriverPorts {
-  readonly engine: StackEngine;
-  readonly clusters: ClusterFleet;
-  readonly cloud: CloudKeys;
-  readonly clock: Clock;
-  readonly commands: CommandRunner;
-  readonly http: HttpProbe;
-  readonly journal: Journal;
-}
+export type { DriverPorts } from '../ports/index.ts';
+
 
 export interface DriverOptions {
   /** Policy pack folders passed to every `up`; empty with `--no-policy`. */

@@ -9,7 +9,7 @@ import { deliveredSecrets, uncoveredConsumers, type DiscoveredConsumer } from '.
 import type { ClusterFleet } from '../ports/clusters.ts';
 import { selectClusters, selects } from '../model/clusters.ts';
 import { kopsHome } from '../model/kops.ts';
-import { emptyWorld, type WorldDescription } from '../sim/description.ts';
+import { emptyWorld, type WorldDescription } from '../model/worldDescription.ts';
 
 export async function discoverConsumers(
   config: StackConfig,

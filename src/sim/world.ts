@@ -9,13 +9,13 @@ import { SimulatedClusterFleet } from '../adapters/clusters/simulated.ts';
 import { SimBackend, SimulatedStackEngine } from '../adapters/engine/simulated.ts';
 import { MemoryJournal } from '../adapters/journal/memory.ts';
 import { SimulatedCommands, SimulatedHttp } from '../adapters/probes/simulated.ts';
-import type { DriverPorts } from '../driver/driver.ts';
+import type { DriverPorts } from '../ports/index.ts';
 import { CommandFailedError, ConfigError } from '../errors.ts';
 import { selectClusters, selects } from '../model/clusters.ts';
 import { SimClock } from './clock.ts';
 import { rejectionLine, SimCloud, tokensIn } from './cloud.ts';
 import { defaultStrategy, placedByHand, type SimCluster, SimFleet, type WorkloadKind, type WorkloadSpec } from './cluster.ts';
-import { emptyWorld, type WorldDescription, type WorldWorkload } from './description.ts';
+import { emptyWorld, type WorldDescription, type WorldWorkload } from '../model/worldDescription.ts';
 import { SimKops } from './kops.ts';
 import { kopsHome } from '../model/kops.ts';
 

@@ -1,1 +1,1 @@
-export { AgentCrash as Crash, crashing, dyingPorts, isAgentCrash, takeOver, type CrashCounter } from '../../src/sim/crash.ts';
+export { AgentCrash as Crash, crashing, dyingPorts, isAgentCrash, takeOver, type CrashCounter } from '../../src/drill/crash.ts';

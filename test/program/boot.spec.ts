@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { namespacedConfig } from '../../src/adapters/engine/programHost.ts';
+import { namespacedConfig } from '../../src/adapters/engine/namespacedConfig.ts';
 import { readStackFile } from '../../src/config/load.ts';
 import { programLocation, repoRoot, runProgram } from '../fixtures/pulumiHosts.ts';
 

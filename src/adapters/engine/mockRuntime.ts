@@ -221,4 +221,4 @@ async function runRegistered(stack: string, config: Record<string, string>, prov
   return { resources, credentials, keyMaterial };
 }
 
-export { namespacedConfig } from './programHost.ts';
+export { namespacedConfig } from './namespacedConfig.ts';

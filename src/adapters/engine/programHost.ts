@@ -21,11 +21,6 @@ export interface ProgramHost {
   run(stack: string, config: Record<string, string>, providers: MockProviders): Promise<ProgramResult>;
 }
 
-/** A stack's `keyslot:` values (un-namespaced) as Pulumi hands them to a program. */
-export function namespacedConfig(raw: Readonly<Record<string, unknown>>): Record<string, string> {
-  return Object.fromEntries(Object.entries(raw).map(([k, v]) => [`keyslot:${k}`, typeof v === 'string' ? v : JSON.stringify(v)]));
-}
-
 /** Messages between this process and the host child (see programHostChild.ts). */
 export type ToHost =
   | { readonly kind: 'run'; readonly id: number; readonly stack: string; readonly config: Record<string, string> }

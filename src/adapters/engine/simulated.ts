@@ -15,7 +15,8 @@ import type { StackEngine, UpOptions, UpResult } from '../../ports/engine.ts';
 import { SimLimitExceededError, SimProviderError, type SimCloud } from '../../sim/cloud.ts';
 import { StepPlanner, type Made, type Planned, type SimResourceState } from './stepPlanner.ts';
 import type { SimFleet } from '../../sim/cluster.ts';
-import { defaultProgramHost, namespacedConfig, type ProgramResult } from './programHost.ts';
+import { namespacedConfig } from './namespacedConfig.ts';
+import { defaultProgramHost, type ProgramResult } from './programHost.ts';
 import type { ProgramTranscripts } from './transcripts.ts';
 
 export type { SimResourceState } from './stepPlanner.ts';

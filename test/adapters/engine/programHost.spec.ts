@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { readStackFile } from '../../../src/config/load.ts';
-import { ChildProcessHost, namespacedConfig } from '../../../src/adapters/engine/programHost.ts';
+import { ChildProcessHost } from '../../../src/adapters/engine/programHost.ts';
+import { namespacedConfig } from '../../../src/adapters/engine/namespacedConfig.ts';
 
 describe('program host: the program in a child process, asking this one for every resource', function () {
   // The child loads tsx, the Pulumi SDK and every provider package once.
