@@ -11,7 +11,6 @@ import type { EventSink, RotationEvent } from './events.ts';
 
 export type { DriverPorts } from '../ports/index.ts';
 
-
 export interface DriverOptions {
   /** Policy pack folders passed to every `up`; empty with `--no-policy`. */
   readonly policyPacks: readonly string[];
