@@ -1,0 +1,138 @@
+/**
+ * Workloads and their rollouts: existence, the restart (a pod-template annotation, as `kubectl rollout
+ * restart`), what would block a rollout, and the wait until it is complete, read as `kubectl rollout
+ * status` reads it.
+ */
+import { PatchStrategy, setHeaderOptions } from '@kubernetes/client-node';
+import { RolloutFailedError } from '../../../errors.ts';
+import { oldPodsLeft, rolloutBlocker as blockerOf, rolloutVerdict, type RolloutPod } from '../../../model/rollout.ts';
+import type { RestartResult, WorkloadId } from '../../../ports/clusters.ts';
+import { restartedAtAnnotation, rotationAnnotation } from '../simulated.ts';
+import { type KubeApi, type WorkloadObject, plurals } from './api.ts';
+
+export async function ping(api: KubeApi, cluster: string): Promise<void> {
+  await api.call(cluster, 'GET /version', { needs: 'get on the /version non-resource URL' }, ({ version }) => version.getCode());
+}
+
+export async function exists(api: KubeApi, cluster: string, id: WorkloadId): Promise<boolean> {
+  return (await api.read(cluster, id)) !== undefined;
+}
+
+export async function restartStamp(api: KubeApi, cluster: string, id: WorkloadId): Promise<string | undefined> {
+  return (await api.read(cluster, id))?.spec?.template?.metadata?.annotations?.[rotationAnnotation];
+}
+
+export async function restart(api: KubeApi, cluster: string, id: WorkloadId, rotationId: string): Promise<RestartResult> {
+  const current = await api.read(cluster, id);
+  if (!current) return { outcome: 'absent' };
+  if (current.spec?.template?.metadata?.annotations?.[rotationAnnotation] === rotationId) return { outcome: 'already' };
+  // What `kubectl rollout restart` does, plus the rotation id so that resume can tell.
+  const body = {
+    spec: {
+      template: {
+        metadata: { annotations: { [restartedAtAnnotation]: api.clock.now().toISOString(), [rotationAnnotation]: rotationId } },
+      },
+    },
+  };
+  const { kind, name } = api.split(id);
+  const options = setHeaderOptions('Content-Type', PatchStrategy.MergePatch);
+  const args = { name, namespace: id.namespace, body };
+  await api.call(
+    cluster,
+    `restarting ${id.namespace}/${id.workload}`,
+    { needs: `patch ${plurals[kind]}.apps in namespace ${id.namespace}`, retryConflict: true },
+    ({ apps }) =>
+      kind === 'deployment'
+        ? apps.patchNamespacedDeployment(args, options)
+        : kind === 'statefulset'
+          ? apps.patchNamespacedStatefulSet(args, options)
+          : apps.patchNamespacedDaemonSet(args, options),
+  );
+  return { outcome: 'restarted' };
+}
+
+export async function rolloutBlocker(api: KubeApi, cluster: string, id: WorkloadId): Promise<string | undefined> {
+  const w = await api.read(cluster, id);
+  return w ? blockerOf(api.split(id).kind, w) : undefined;
+}
+
+/** The workload's pods (its selector), with their revision label and whether they are Terminating. */
+export async function podsOf(api: KubeApi, cluster: string, id: WorkloadId, w: WorkloadObject) {
+  const labels = w.spec?.selector?.matchLabels ?? {};
+  const labelSelector = Object.entries(labels)
+    .map(([k, v]) => `${k}=${v}`)
+    .join(',');
+  const list = await api.call(
+    cluster,
+    `listing pods of ${id.namespace}/${id.workload}`,
+    { needs: `list pods in namespace ${id.namespace}` },
+    ({ core }) => core.listNamespacedPod({ namespace: id.namespace, labelSelector }),
+  );
+  return list.items;
+}
+
+export async function waitRollout(api: KubeApi, cluster: string, id: WorkloadId, timeoutSeconds: number): Promise<void> {
+  const deadline = api.clock.now().getTime() + timeoutSeconds * 1000;
+  const { kind } = api.split(id);
+  for (;;) {
+    const w = await api.read(cluster, id);
+    if (!w) throw new RolloutFailedError(`${id.namespace}/${id.workload} disappeared from cluster ${cluster} during its rollout`);
+    const verdict = rolloutVerdict(kind, w);
+    if (verdict.state === 'failed')
+      throw new RolloutFailedError(`${id.namespace}/${id.workload} on ${cluster}: rollout failed: ${verdict.message}`);
+    let waiting = verdict.message;
+    if (verdict.state === 'done') {
+      // Rolled out is not yet old pods gone: status does not count Terminating pods, which still run with the old key.
+      const pods: RolloutPod[] = (await podsOf(api, cluster, id, w)).map((p) => ({
+        name: p.metadata?.name ?? '',
+        revision: p.metadata?.labels?.['pod-template-hash'] ?? p.metadata?.labels?.['controller-revision-hash'],
+        terminating: Boolean(p.metadata?.deletionTimestamp),
+      }));
+      const left = oldPodsLeft(pods);
+      if (!left) return;
+      waiting = left;
+    }
+    if (api.clock.now().getTime() >= deadline)
+      throw new RolloutFailedError(
+        `${id.namespace}/${id.workload} on ${cluster}: rollout not finished after ${timeoutSeconds}s (${waiting})`,
+      );
+    await api.clock.sleep(api.pollMs);
+  }
+}
+
+export async function listWorkloads(api: KubeApi, cluster: string): Promise<WorkloadId[]> {
+  return (await workloadsIn(api, cluster)).map(({ kind, w }) => ({
+    namespace: w.metadata?.namespace ?? '',
+    workload: `${kind}/${w.metadata?.name ?? ''}`,
+  }));
+}
+
+/** Every Deployment, StatefulSet and DaemonSet of a namespace, or of the cluster when none is named. */
+export async function workloadsIn(
+  api: KubeApi,
+  cluster: string,
+  namespace?: string,
+): Promise<{ kind: 'deployment' | 'statefulset' | 'daemonset'; w: WorkloadObject }[]> {
+  const found: { kind: 'deployment' | 'statefulset' | 'daemonset'; w: WorkloadObject }[] = [];
+  for (const kind of ['deployment', 'statefulset', 'daemonset'] as const) {
+    const list = await api.call<{ items: unknown[] }>(
+      cluster,
+      namespace === undefined ? `listing ${plurals[kind]}` : `listing ${plurals[kind]} in ${namespace}`,
+      { needs: `list ${plurals[kind]}.apps in ${namespace === undefined ? 'all namespaces' : `namespace ${namespace}`}` },
+      ({ apps }) =>
+        namespace === undefined
+          ? kind === 'deployment'
+            ? apps.listDeploymentForAllNamespaces()
+            : kind === 'statefulset'
+              ? apps.listStatefulSetForAllNamespaces()
+              : apps.listDaemonSetForAllNamespaces()
+          : kind === 'deployment'
+            ? apps.listNamespacedDeployment({ namespace })
+            : kind === 'statefulset'
+              ? apps.listNamespacedStatefulSet({ namespace })
+              : apps.listNamespacedDaemonSet({ namespace }),
+    );
+    for (const w of list.items as WorkloadObject[]) found.push({ kind, w });
+  }
+  return found;
+}
