@@ -1,6 +1,6 @@
 /**
  * World files: the deployment a drill runs against, as YAML in the one format of
- * `src/sim/description.ts`. A shipped stack has a reference world in `worlds/<stack>.yaml`, written
+ * `src/model/worldDescription.ts`. A shipped stack has a reference world in `worlds/<stack>.yaml`, written
  * from upstream charts and sources; `drill --world FILE` takes another (one `keyslot discover --out`
  * wrote, or a hand-written one); either replaces the world the stack's own stages would assume.
  */

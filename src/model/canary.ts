@@ -50,7 +50,7 @@ export function phaseOf<S extends { readonly clusters: readonly string[] }>(
   const clusters = stages.map((s) => s.clusters.filter(keep));
   // What each stage waits for among the kept ones, through any dropped stages between. Worked out
   // by following the dependencies, not the list order: a batch's merged graph may have a stage
-  // wait for one listed after it (src/driver/driver.ts mergeStages; it is acyclic).
+  // wait for one listed after it (src/driver/batch.ts mergeStages; it is acyclic).
   const keptDeps = new Map<number, Set<number>>();
   const keptOf = (k: number): Set<number> => {
     let deps = keptDeps.get(k);

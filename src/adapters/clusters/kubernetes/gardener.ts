@@ -21,29 +21,27 @@ export async function listShoots(api: KubeApi, cluster: string, namespace: strin
   return (await shoots(api, cluster, namespace)).map(shootView);
 }
 
+/** Sets gardener.cloud/operation on a Shoot (a merge patch, safe to repeat); the Shoot as stored. */
+function annotate(api: KubeApi, cluster: string, namespace: string, name: string, value: string, why: string): Promise<ShootObject> {
+  return api.call(
+    cluster,
+    `annotating shoot ${namespace}/${name}${why}`,
+    { needs: `patch shoots.core.gardener.cloud in namespace ${namespace}`, retryConflict: true },
+    ({ custom }) =>
+      custom.patchNamespacedCustomObject(
+        { ...gardener, namespace, name, body: { metadata: { annotations: { [operationAnnotation]: value } } } },
+        setHeaderOptions('Content-Type', PatchStrategy.MergePatch),
+      ),
+  ) as Promise<ShootObject>;
+}
+
 export async function annotateShoots(
   api: KubeApi,
   cluster: string,
   args: { namespace: string; shoots?: readonly string[]; secretBinding?: string; operation: string; since: Date; timeoutSeconds: number },
 ): Promise<void> {
-  const options = setHeaderOptions('Content-Type', PatchStrategy.MergePatch);
-  for (const shoot of shootsToAnnotate(cluster, (await shoots(api, cluster, args.namespace)).map(shootView), args)) {
-    await api.call(
-      cluster,
-      `annotating shoot ${args.namespace}/${shoot.name}`,
-      { needs: `patch shoots.core.gardener.cloud in namespace ${args.namespace}`, retryConflict: true },
-      ({ custom }) =>
-        custom.patchNamespacedCustomObject(
-          {
-            ...gardener,
-            namespace: args.namespace,
-            name: shoot.name,
-            body: { metadata: { annotations: { [operationAnnotation]: args.operation } } },
-          },
-          options,
-        ),
-    );
-  }
+  for (const shoot of shootsToAnnotate(cluster, (await shoots(api, cluster, args.namespace)).map(shootView), args))
+    await annotate(api, cluster, args.namespace, shoot.name, args.operation, '');
   await pollShoots(api, cluster, args.namespace, args.timeoutSeconds, `${args.operation}`, (all) => {
     const now = selectShoots(all, args);
     return now.filter((s) => !operationCompleted(s, args.operation, args.since));
@@ -55,25 +53,10 @@ export async function waitShootsReconciled(
   cluster: string,
   args: { namespace: string; secretBinding: string; since: Date; timeoutSeconds: number },
 ): Promise<void> {
-  const options = setHeaderOptions('Content-Type', PatchStrategy.MergePatch);
   const generations = new Map<string, number>();
   for (const { shoot, value } of shootsToReconcile(cluster, (await shoots(api, cluster, args.namespace)).map(shootView), args)) {
     // The patch answers the Shoot as stored: the generation the reconcile annotation produced.
-    const patched = (await api.call(
-      cluster,
-      `annotating shoot ${args.namespace}/${shoot.name} for a reconcile`,
-      { needs: `patch shoots.core.gardener.cloud in namespace ${args.namespace}`, retryConflict: true },
-      ({ custom }) =>
-        custom.patchNamespacedCustomObject(
-          {
-            ...gardener,
-            namespace: args.namespace,
-            name: shoot.name,
-            body: { metadata: { annotations: { [operationAnnotation]: value } } },
-          },
-          options,
-        ),
-    )) as ShootObject;
+    const patched = await annotate(api, cluster, args.namespace, shoot.name, value, ' for a reconcile');
     generations.set(shoot.name, patched.metadata?.generation ?? (shoot.generation ?? 0) + 1);
   }
   await pollShoots(
