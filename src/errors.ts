@@ -49,7 +49,9 @@ export class LockedError extends KeyslotError {
     readonly expiresAt: Date,
     where: string,
   ) {
-    super(`stack is locked by ${holder} until ${expiresAt.toISOString()} (${where}); wait for it, or let the lock expire`);
+    super(
+      `stack is locked by ${holder} (${where}); free at ${expiresAt.toISOString()} if its holder does not renew it, timed from when this driver saw it unchanged (as Kubernetes leader election does, never by the holder's clock); to take over a lock its holder left, pass --lock-wait with at least the lock's duration`,
+    );
   }
 }
 

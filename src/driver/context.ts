@@ -42,6 +42,12 @@ export interface DriverOptions {
   readonly holder: string;
   /** @default 3600 */
   readonly lockTtlSeconds?: number;
+  /**
+   * How long to wait for a lock another driver holds before giving up (exit 4). A lock left by a
+   * killed agent is free only once this driver has seen it unchanged for its duration, so taking
+   * one over needs a wait of at least `lockTtlSeconds`. @default 0
+   */
+  readonly lockWaitSeconds?: number;
   readonly onEvent?: EventSink;
   /**
    * Consumer discovery in preflight: `warn` reports workloads that read a delivered Secret but no

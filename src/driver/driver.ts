@@ -33,6 +33,11 @@ export class Driver {
     this.ctx = driverContext(ports, options);
   }
 
+  private lockOf(config: StackConfig) {
+    const { holder, lockTtlSeconds, lockWaitSeconds } = this.ctx.options;
+    return stackLock(config, this.ctx.ports, holder, lockTtlSeconds ?? 3600, lockWaitSeconds ?? 0);
+  }
+
   /** The stack config as the program will read it, through the one parser. */
   async loadConfig(): Promise<StackConfig> {
     const stack = this.ctx.ports.engine.stack;
@@ -42,7 +47,7 @@ export class Driver {
   /** Starts and finishes a rotation. @throws RotationInFlightError, TooSoonError, LockedError, RolledBackError, ... */
   async rotate(credentialName: string, mode: RotationMode = 'rotate'): Promise<RotationResult> {
     const run = await this.prepare(credentialName, mode);
-    const lock = stackLock(run.config, this.ctx.ports, this.ctx.options.holder, this.ctx.options.lockTtlSeconds ?? 3600);
+    const lock = this.lockOf(run.config);
     return this.locked(lock, () => execute(this.ctx, run, lock));
   }
 
@@ -64,7 +69,7 @@ export class Driver {
       for (const name of names) results.push(await this.rotate(name));
       return results;
     }
-    const lock = stackLock(runs.at(-1)!.config, this.ctx.ports, this.ctx.options.holder, this.ctx.options.lockTtlSeconds ?? 3600);
+    const lock = this.lockOf(runs.at(-1)!.config);
     return this.locked(lock, () => executeTogether(this.ctx, runs, merged, lock));
   }
 
@@ -108,7 +113,7 @@ export class Driver {
     const { config, cred, record } = await inFlight(this.ctx, credentialName);
     const before = beforeRotation(cred, record);
     const plan = planCredential(config, before, record.mode);
-    const lock = stackLock(config, this.ctx.ports, this.ctx.options.holder, this.ctx.options.lockTtlSeconds ?? 3600);
+    const lock = this.lockOf(config);
     return this.locked(lock, () =>
       execute(this.ctx, { config, before, plan, record, resumed: true, unconfirmed: [], regenerated: new Map() }, lock),
     );
@@ -119,7 +124,7 @@ export class Driver {
     const { config, cred, record } = await inFlight(this.ctx, credentialName);
     const before = beforeRotation(cred, record);
     const plan = planCredential(config, before, record.mode);
-    const lock = stackLock(config, this.ctx.ports, this.ctx.options.holder, this.ctx.options.lockTtlSeconds ?? 3600);
+    const lock = this.lockOf(config);
     return this.locked(lock, async () => {
       await assertRollbackPossible(this.ctx, { config, before, plan, record, resumed: true, unconfirmed: [], regenerated: new Map() });
       await rollBack(this.ctx, { config, before, plan, record, resumed: true, unconfirmed: [], regenerated: new Map() }, 'asked for');

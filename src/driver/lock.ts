@@ -23,6 +23,7 @@ export function stackLock(
   ports: { engine: StackEngine; clusters: ClusterFleet; clock: Clock },
   holder: string,
   ttlSeconds: number,
+  waitSeconds = 0,
 ): StackLock {
   const primary = config.clusters.find((c) => c.primary) ?? config.clusters[0];
   if (primary) {
@@ -31,8 +32,16 @@ export function stackLock(
     return {
       where,
       async acquire() {
-        const result = await ports.clusters.acquireLease(primary.name, { name, holder, ttlSeconds, now: ports.clock.now() });
-        if (!result.acquired) throw new LockedError(result.lease.holder, result.lease.expiresAt, where);
+        // Held by another: asked again every 10 s (client-go retries every RetryPeriod) until it is
+        // free as this driver judges it, or the wait is over.
+        const giveUpAt = ports.clock.now().getTime() + waitSeconds * 1000;
+        for (;;) {
+          const result = await ports.clusters.acquireLease(primary.name, { name, holder, ttlSeconds, now: ports.clock.now() });
+          if (result.acquired) return;
+          const left = giveUpAt - ports.clock.now().getTime();
+          if (left <= 0) throw new LockedError(result.lease.holder, result.lease.expiresAt, where);
+          await ports.clock.sleep(Math.min(10_000, left, Math.max(1, result.lease.expiresAt.getTime() - ports.clock.now().getTime())));
+        }
       },
       release: () => ports.clusters.releaseLease(primary.name, { name, holder }),
     };

@@ -499,7 +499,32 @@ describe('adapter: Kubernetes (client-node) against the API emulator on 127.0.0.
     await fleet.releaseLease('eu', { name: 'keyslot-rotation-x', holder: 'a' });
     assert.equal(cluster.leases.get('kube-system/keyslot-rotation-x')?.holder, 'b', 'only the holder releases');
     await fleet.releaseLease('eu', { name: 'keyslot-rotation-x', holder: 'b' });
-    assert.equal(cluster.leases.has('kube-system/keyslot-rotation-x'), false);
+    // Released as client-go releases: the holder emptied (free at once), the Lease kept.
+    assert.equal(cluster.leases.get('kube-system/keyslot-rotation-x')?.holder, '');
+    assert.equal(cluster.leases.get('kube-system/keyslot-rotation-x')?.durationSeconds, 1);
+    assert.deepEqual(await fleet.acquireLease('eu', { name: 'keyslot-rotation-x', holder: 'c', ttlSeconds: 60, now }), { acquired: true });
+  });
+
+  it('two drivers on clocks two hours apart never both hold the lock: expiry runs from what each saw, not from renewTime', async () => {
+    const other = new KubernetesClusterFleet(new Map([['eu', plainKubeConfig(server)]]), clock, 1000, fastRetry);
+    const t = clock.now().getTime();
+    const mine = (ms: number) => new Date(t + ms);
+    const ahead = (ms: number) => new Date(t + 7_200_000 + ms);
+    const lock = (f: KubernetesClusterFleet, holder: string, now: Date) => f.acquireLease('eu', { name: 'x', holder, ttlSeconds: 60, now });
+    assert.deepEqual(await lock(fleet, 'a', mine(0)), { acquired: true });
+    // By b's clock, a's renewTime + 60 s passed two hours ago; b has only just seen the record.
+    const first = await lock(other, 'b', ahead(0));
+    assert.equal(first.acquired, false);
+    assert.equal(!first.acquired && first.lease.expiresAt.toISOString(), ahead(60_000).toISOString());
+    // a renews: b sees the record change and waits its full duration again, by its own clock.
+    assert.deepEqual(await lock(fleet, 'a', mine(30_000)), { acquired: true });
+    assert.equal((await lock(other, 'b', ahead(59_000))).acquired, false);
+    assert.equal((await lock(other, 'b', ahead(118_000))).acquired, false);
+    // a is gone: unchanged for 60 s as b saw it, the lock is b's.
+    assert.deepEqual(await lock(other, 'b', ahead(120_000)), { acquired: true });
+    // And a's release leaves b's lock alone.
+    await fleet.releaseLease('eu', { name: 'x', holder: 'a' });
+    assert.equal(cluster.leases.get('kube-system/x')?.holder, 'b');
   });
 
   describe('rules a real API server enforces', () => {
@@ -516,6 +541,44 @@ describe('adapter: Kubernetes (client-node) against the API emulator on 127.0.0.
       return { status: res.status, body: (await res.json()) as { reason?: string; message?: string } };
     };
     const leases = '/apis/coordination.k8s.io/v1/namespaces/kube-system/leases';
+
+    it('a Lease update needs a resourceVersion (422, with the cause), a PUT to a missing Lease creates it, and a DELETE checks its preconditions (409)', async () => {
+      const spec = { holderIdentity: 'x', leaseDurationSeconds: 5, renewTime: '2026-11-24T00:00:00.000000Z' };
+      const created = await raw('PUT', `${leases}/made-by-put`, {
+        apiVersion: 'coordination.k8s.io/v1',
+        kind: 'Lease',
+        metadata: { name: 'made-by-put' },
+        spec,
+      });
+      assert.equal(created.status, 201);
+      const unconditional = await raw('PUT', `${leases}/made-by-put`, {
+        apiVersion: 'coordination.k8s.io/v1',
+        kind: 'Lease',
+        metadata: { name: 'made-by-put' },
+        spec,
+      });
+      assert.equal(unconditional.status, 422);
+      assert.match(
+        unconditional.body.message!,
+        /leases\.coordination\.k8s\.io "made-by-put" is invalid: metadata\.resourceVersion: Invalid value: 0x0: must be specified for an update/,
+      );
+      const causes = (unconditional.body as { details?: { causes?: { field: string; reason: string }[] } }).details?.causes;
+      assert.deepEqual(
+        causes?.map((c) => [c.field, c.reason]),
+        [['metadata.resourceVersion', 'FieldValueInvalid']],
+      );
+      const wrongUid = await raw('DELETE', `${leases}/made-by-put`, {
+        kind: 'DeleteOptions',
+        apiVersion: 'v1',
+        preconditions: { uid: 'not-this-one' },
+      });
+      assert.equal(wrongUid.status, 409);
+      assert.match(wrongUid.body.message!, /Precondition failed: UID in precondition: not-this-one/);
+      // The body was read: the same connection serves the next request, and the Lease is still there.
+      assert.equal((await raw('GET', `${leases}/made-by-put`, undefined)).status, 200);
+      const uid = ((await raw('GET', `${leases}/made-by-put`, undefined)).body as { metadata: { uid: string } }).metadata.uid;
+      assert.equal((await raw('DELETE', `${leases}/made-by-put`, { preconditions: { uid } })).status, 200);
+    });
 
     it('refuses a Lease whose renewTime is not a MicroTime (what Date#toISOString gives), and the adapter writes six digits', async () => {
       const bad = await raw('POST', leases, {

@@ -16,6 +16,9 @@ import {
 } from '../../src/errors.ts';
 import { Crash, crashing, dyingPorts, isAgentCrash, takeOver, type CrashCounter } from './crash.ts';
 import { scenario, selfManagedKeyset, twoCredentials, type Scenario } from './world.ts';
+import { SimulatedClusterFleet } from '../../src/adapters/clusters/simulated.ts';
+import { parseStackConfig } from '../../src/config/parse.ts';
+import { stackLock } from '../../src/driver/lock.ts';
 
 /** The run must die of the agent's crash at call `at`, and of nothing else. */
 async function dies(run: Promise<unknown>, at: number): Promise<void> {
@@ -437,6 +440,33 @@ describe('driver: the lock', () => {
     await assert.rejects(s.driver().driver.rotate('thanos-store'), (e: unknown) => e instanceof LockedError && e.holder === 'ci@agent-1');
     s.world.clock.advance(601_000);
     assert.equal((await s.driver().driver.rotate('thanos-store')).outcome, 'rotated');
+  });
+
+  it("a lock a killed agent left is free only to a driver that watched it unchanged for its duration (--lock-wait), whatever the dead agent's clock wrote", async () => {
+    const s = await scenario('kubecost-thanos');
+    const name = 'keyslot-rotation-kubecost-thanos';
+    // The dead agent's clock ran two hours behind: by renewTime + duration its lease expired long ago.
+    s.world.fleet.cluster('primary').leases.set(`kube-system/${name}`, {
+      holder: 'ci@killed',
+      renewTime: s.world.clock.now().getTime() - 7_200_000,
+      acquireTime: s.world.clock.now().getTime() - 7_200_000,
+      durationSeconds: 600,
+    });
+    // Each agent is a process of its own: its own adapter, its own observations.
+    const agent = () => ({
+      engine: s.world.ports(s.checkout).engine,
+      clusters: new SimulatedClusterFleet(s.world.fleet, s.world.clock),
+      clock: s.world.clock,
+    });
+    const config = parseStackConfig('kubecost-thanos', s.checkout, 'kubecost-thanos');
+    await assert.rejects(
+      stackLock(config, agent(), 'ci@now', 600).acquire(),
+      (e: unknown) => e instanceof LockedError && e.holder === 'ci@killed',
+    );
+    const started = s.world.clock.now().getTime();
+    await stackLock(config, agent(), 'ci@patient', 600, 700).acquire();
+    assert.ok(s.world.clock.now().getTime() - started >= 600_000, 'it waited the lease duration, by its own clock');
+    assert.equal(s.world.fleet.cluster('primary').leases.get(`kube-system/${name}`)?.holder, 'ci@patient');
   });
 
   it('without clusters the lock is a stack tag', async () => {

@@ -17,7 +17,19 @@ import {
 import type { ClusterFleet, LogCheck, LogCheckResult, RestartResult, WorkloadId } from '../../ports/clusters.ts';
 import type { Clock } from '../../ports/clock.ts';
 import { reconcilePending, shootsToAnnotate, shootsToReconcile, waitForShoots } from './waitForShoots.ts';
-import { SimCluster, type SimFleet, type SimShoot, type SimWorkload } from '../../sim/cluster.ts';
+import { SimCluster, type SimFleet, type SimLease, type SimShoot, type SimWorkload } from '../../sim/cluster.ts';
+import { LeaseObserver, type LeaseRecord } from '../../model/lease.ts';
+
+/** The record client-go would compare, from the model's Lease. */
+function recordOf(l: SimLease): LeaseRecord {
+  return {
+    holder: l.holder ?? '',
+    durationSeconds: l.durationSeconds ?? 0,
+    ...(l.renewTime !== undefined ? { renewTime: l.renewTime } : {}),
+    ...(l.acquireTime !== undefined ? { acquireTime: l.acquireTime } : {}),
+    transitions: l.leaseTransitions ?? 0,
+  };
+}
 
 export const restartedAtAnnotation = 'kubectl.kubernetes.io/restartedAt';
 export const rotationAnnotation = 'keyslot.dev/rotation';
@@ -25,6 +37,8 @@ export const rotationAnnotation = 'keyslot.dev/rotation';
 const pollMs = 1000;
 
 export class SimulatedClusterFleet implements ClusterFleet {
+  /** What this driver saw of each lock Lease, by its own clock. */
+  private readonly leases = new LeaseObserver();
   /** Every restart made, as `cluster namespace/kind/name rotationId`, for tests and the drill report. */
   readonly restarts: string[] = [];
 
@@ -204,22 +218,38 @@ export class SimulatedClusterFleet implements ClusterFleet {
     });
   }
 
+  /** The lock, judged as the Kubernetes adapter judges it (src/model/lease.ts): by this process's observation, not the holder's clock. */
   async acquireLease(cluster: string, args: { name: string; holder: string; ttlSeconds: number; now: Date }) {
     const c = this.cluster(cluster);
     const key = `kube-system/${args.name}`;
     const lease = c.leases.get(key);
     const now = args.now.getTime();
-    const expiresAt = (lease?.renewTime ?? 0) + (lease?.durationSeconds ?? 0) * 1000;
-    if (lease?.holder && lease.holder !== args.holder && expiresAt > now)
-      return { acquired: false as const, lease: { holder: lease.holder, expiresAt: new Date(expiresAt) } };
-    c.leases.set(key, { holder: args.holder, renewTime: now, durationSeconds: args.ttlSeconds });
+    if (lease) {
+      const verdict = this.leases.verdict(`${cluster}/${key}`, recordOf(lease), args.holder, now);
+      if (verdict.held) return { acquired: false as const, lease: { holder: lease.holder ?? 'unknown', expiresAt: verdict.freeAt } };
+    }
+    const taken = lease?.holder !== args.holder;
+    const written = {
+      ...lease,
+      holder: args.holder,
+      renewTime: now,
+      acquireTime: taken || lease?.acquireTime === undefined ? now : lease.acquireTime,
+      durationSeconds: args.ttlSeconds,
+      leaseTransitions: (lease?.leaseTransitions ?? 0) + (lease && taken ? 1 : 0),
+    };
+    c.leases.set(key, written);
+    this.leases.observe(`${cluster}/${key}`, recordOf(written), now);
     return { acquired: true as const };
   }
 
+  /** Gives the lock up as client-go's release does: the holder emptied, never deleted. */
   async releaseLease(cluster: string, args: { name: string; holder: string }): Promise<void> {
     const c = this.cluster(cluster);
     const key = `kube-system/${args.name}`;
-    if (c.leases.get(key)?.holder === args.holder) c.leases.delete(key);
+    const lease = c.leases.get(key);
+    if (lease?.holder !== args.holder) return;
+    const now = this.clock.now().getTime();
+    c.leases.set(key, { ...lease, holder: '', durationSeconds: 1, renewTime: now, acquireTime: now });
   }
 
   async providerClassSyncedSecrets(cluster: string, namespace: string, secretProviderClass: string): Promise<string[]> {

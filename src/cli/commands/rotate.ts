@@ -25,6 +25,7 @@ interface RunOptions {
   concurrency?: number;
   maxRestartingPods?: number;
   kubeQps?: number;
+  lockWait?: number;
   waves: WaveSpec;
   canary: 'whole-rotation' | 'per-stage';
   force?: boolean;
@@ -65,6 +66,12 @@ function rotationOptions(cmd: Command, extra: 'rotate' | 'resume'): Command {
       )
         .choices(['whole-rotation', 'per-stage'])
         .default('whole-rotation'),
+    )
+    .addOption(
+      new Option(
+        '--lock-wait <seconds>',
+        "wait up to this long for a lock another driver holds (to take over one a killed agent left: at least the lock's duration, 3600 s)",
+      ).argParser(positiveInt),
     )
     .option('--no-policy', 'do not pass policy/ to pulumi up')
     .option('--simulate', 'run against the simulated fleet and cloud instead of the real ones (no cloud needed)')
@@ -154,6 +161,7 @@ export function registerRotate(program: Command, io: Io): void {
       policyPacks: opts.policy ? ['policy'] : [],
       ...(opts.concurrency ? { concurrency: opts.concurrency } : {}),
       ...(opts.maxRestartingPods ? { maxRestartingPods: opts.maxRestartingPods } : {}),
+      ...(opts.lockWait ? { lockWaitSeconds: opts.lockWait } : {}),
       waves: opts.waves,
       canary: opts.canary,
       force: Boolean(opts.force),

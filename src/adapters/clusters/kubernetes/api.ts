@@ -15,6 +15,7 @@ import {
   type V1PodSpec,
 } from '@kubernetes/client-node';
 import pRetry from 'p-retry';
+import { LeaseObserver } from '../../../model/lease.ts';
 import {
   ApiUnavailableError,
   ClusterUnreachableError,
@@ -154,6 +155,8 @@ export interface ApiBudget {
 export const defaultApiBudget: ApiBudget = { qps: 20, burst: 40 };
 
 export class KubeApi {
+  /** What this process saw of each lock Lease, and when by its own clock (src/model/lease.ts). */
+  readonly leases = new LeaseObserver();
   readonly clients = new Map<string, Clients>();
   private readonly buckets = new Map<string, { tokens: number; at: number }>();
 
