@@ -3,7 +3,7 @@
  */
 import type { V1Lease } from '@kubernetes/client-node';
 import { ConflictError, ResourceNotFoundError } from '../../../errors.ts';
-import { type LeaseRecord } from '../../../model/lease.ts';
+import type { LeaseRecord } from '../../../model/lease.ts';
 import type { Lease } from '../../../ports/clusters.ts';
 import { type KubeApi, leaseNamespace, microTime } from './api.ts';
 
