@@ -238,6 +238,36 @@ describe('adapter: Kubernetes (client-node) against the API emulator on 127.0.0.
     assert.deepEqual(await fleet.restart('eu', { namespace: 'kubecost', workload: 'deployment/aggregator' }, 'r-1'), { outcome: 'absent' });
   });
 
+  it('reads a workload selected by matchExpressions as the API does: only its own pods, not every pod of the namespace', async () => {
+    // A second workload in the namespace, whose pods carry another revision hash.
+    cluster.addWorkload({
+      kind: 'deployment',
+      namespace: 'kubecost',
+      name: 'cost-analyzer',
+      replicas: 2,
+      podStartMs: 3000,
+      secrets: ['thanos'],
+    });
+    cluster.restart(cluster.workload('kubecost', 'deployment', 'cost-analyzer')!, { note: 'another revision' });
+    clock.advance(20_000);
+    const expressions = new KubeApiEmulator(cluster, clock, { selectors: 'matchExpressions' });
+    const at = await expressions.start();
+    try {
+      const other = new KubernetesClusterFleet(new Map([['eu', plainKubeConfig(at)]]), clock, 1000, fastRetry);
+      await other.restart('eu', prom, 'r-1');
+      // With the selector dropped, the other workload's pods read as "pods of 2 revisions" until the timeout.
+      await other.waitRollout('eu', prom, 60);
+      const listed = expressions.queries.filter((r) => r.startsWith('GET /api/v1/namespaces/kubecost/pods'));
+      assert.ok(listed.length > 0);
+      assert.ok(
+        listed.every((r) => r.includes('labelSelector=app in (prometheus),!retired')),
+        listed.join('; '),
+      );
+    } finally {
+      await expressions.stop();
+    }
+  });
+
   it('restarts like kubectl rollout restart, stamps the rotation id, and waits for the rollout', async () => {
     assert.deepEqual(await fleet.restart('eu', prom, 'r-1'), { outcome: 'restarted' });
     assert.ok(emulator.requests.includes('PATCH /apis/apps/v1/namespaces/kubecost/deployments/prometheus'));

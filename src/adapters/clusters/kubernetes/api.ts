@@ -15,6 +15,7 @@ import {
   type V1PodSpec,
 } from '@kubernetes/client-node';
 import pRetry from 'p-retry';
+import type { LabelSelector } from '../../../model/labelSelector.ts';
 import { LeaseObserver } from '../../../model/lease.ts';
 import {
   ApiUnavailableError,
@@ -74,7 +75,7 @@ export interface WorkloadObject {
   metadata?: { name?: string; namespace?: string; generation?: number; annotations?: Record<string, string> };
   spec?: {
     replicas?: number;
-    selector?: { matchLabels?: Record<string, string> };
+    selector?: LabelSelector;
     template?: { metadata?: { annotations?: Record<string, string> }; spec?: V1PodSpec };
   };
   status?: Record<string, any>;

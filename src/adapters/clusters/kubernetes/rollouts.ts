@@ -3,6 +3,7 @@
  * restart`), what would block a rollout, and the wait until it is complete, read as `kubectl rollout
  * status` reads it.
  */
+import { labelSelectorQuery } from '../../../model/labelSelector.ts';
 import { PatchStrategy, setHeaderOptions } from '@kubernetes/client-node';
 import { RolloutFailedError } from '../../../errors.ts';
 import { oldPodsLeft, rolloutBlocker as blockerOf, rolloutVerdict, type RolloutPod } from '../../../model/rollout.ts';
@@ -58,10 +59,11 @@ export async function rolloutBlocker(api: KubeApi, cluster: string, id: Workload
 
 /** The workload's pods (its selector), with their revision label and whether they are Terminating. */
 export async function podsOf(api: KubeApi, cluster: string, id: WorkloadId, w: WorkloadObject) {
-  const labels = w.spec?.selector?.matchLabels ?? {};
-  const labelSelector = Object.entries(labels)
-    .map(([k, v]) => `${k}=${v}`)
-    .join(',');
+  // Both forms of a LabelSelector, converted as the API converts them (model/labelSelector.ts).
+  const selector = labelSelectorQuery(w.spec?.selector);
+  if ('error' in selector)
+    throw new RolloutFailedError(`${id.namespace}/${id.workload} on ${cluster}: its pods cannot be told apart: ${selector.error}`);
+  const labelSelector = selector.query;
   const list = await api.call(
     cluster,
     `listing pods of ${id.namespace}/${id.workload}`,
