@@ -572,6 +572,14 @@ describe('adapter: Kubernetes (client-node) against the API emulator on 127.0.0.
     };
     const leases = '/apis/coordination.k8s.io/v1/namespaces/kube-system/leases';
 
+    it('takes a TokenRequest in JSON or protobuf, as kubectl 1.32+ sends it; another media type is 415, a body that does not decode 400', async () => {
+      cluster.addControlPlaneReading(() => ({ signer: 'sim:kops:eu/private@1', trusted: 'sim:kops:eu/public@1' }));
+      const token = '/api/v1/namespaces/kube-system/serviceaccounts/default/token';
+      assert.equal((await raw('POST', token, { kind: 'TokenRequest', spec: { expirationSeconds: 600 } })).status, 201);
+      assert.equal((await raw('POST', token, 'expirationSeconds: 600', 'text/plain')).status, 415);
+      assert.equal((await raw('POST', token, 'not protobuf', 'application/vnd.kubernetes.protobuf')).status, 400);
+    });
+
     it('a Lease update needs a resourceVersion (422, with the cause), a PUT to a missing Lease creates it, and a DELETE checks its preconditions (409)', async () => {
       const spec = { holderIdentity: 'x', leaseDurationSeconds: 5, renewTime: '2026-11-24T00:00:00.000000Z' };
       const created = await raw('PUT', `${leases}/made-by-put`, {
