@@ -52,6 +52,31 @@ for (const { binary, minor } of kubectlBinaries())
         await emulator.stop();
       });
 
+      it('stores what kubectl label and annotate change on a Secret, and refuses a change of its type as immutable (422 with the cause)', async () => {
+        const labelled = await kubectl.run('label', 'secret', 'thanos', '-n', 'kubecost', 'team=platform');
+        assert.equal(labelled.code, 0, labelled.stderr);
+        const annotated = await kubectl.run('annotate', 'secret', 'thanos', '-n', 'kubecost', 'keyslot.dev/note=rotated');
+        assert.equal(annotated.code, 0, annotated.stderr);
+        const got = await kubectl.run('get', 'secret', 'thanos', '-n', 'kubecost', '-o', 'json');
+        const meta = (JSON.parse(got.stdout) as { metadata: { labels?: Record<string, string>; annotations?: Record<string, string> } })
+          .metadata;
+        assert.equal(meta.labels?.team, 'platform');
+        assert.equal(meta.annotations?.['keyslot.dev/note'], 'rotated');
+        assert.equal(cluster.secrets.get('kubecost/thanos')?.data.key, 'placeholder', 'the data is untouched');
+        const retyped = await kubectl.run(
+          'patch',
+          'secret',
+          'thanos',
+          '-n',
+          'kubecost',
+          '--type=merge',
+          '-p',
+          '{"type":"kubernetes.io/tls"}',
+        );
+        assert.notEqual(retyped.code, 0);
+        assert.match(retyped.stderr, /Secret "thanos" is invalid: type: Invalid value: "kubernetes\.io\/tls": field is immutable/);
+      });
+
       it('creates a token (TokenRequest) and lists legacy token Secrets by type, as keyslot reads them for a kOps keyset', async () => {
         cluster.addControlPlaneReading(() => ({ signer: 'sim:kops:eu/private@7', trusted: 'sim:kops:eu/public@7' }));
         cluster.addLegacyToken('monitoring', 'exporter-token');
