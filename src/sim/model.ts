@@ -56,6 +56,11 @@ export interface SimWorkload {
    */
   readonly reloadAfterMs?: number;
   readonly templateAnnotations: Record<string, string>;
+  /**
+   * The pod template's annotations of each revision the controller still keeps, as its ReplicaSets
+   * or ControllerRevisions hold them (a Deployment's `revisionHistoryLimit`, 10 by default).
+   */
+  readonly templateHistory: Map<number, Readonly<Record<string, string>>>;
   generation: number;
   observedGeneration: number;
   revision: number;

@@ -188,6 +188,13 @@ for (const { binary, minor } of kubectlBinaries())
           const history = await kubectl.run('rollout', 'history', ref, '-n', 'kubecost');
           assert.equal(history.code, 0, history.stderr);
           assert.match(history.stdout, /^2\s+<none>$/m, `${ref}: ${history.stdout}`);
+          // Each revision keeps its own template: the first has no restartedAt, the second has it.
+          const first = await kubectl.run('rollout', 'history', ref, '-n', 'kubecost', '--revision=1');
+          assert.equal(first.code, 0, first.stderr);
+          assert.doesNotMatch(first.stdout, /restartedAt/, `${ref} revision 1: ${first.stdout}`);
+          const second = await kubectl.run('rollout', 'history', ref, '-n', 'kubecost', '--revision=2');
+          assert.equal(second.code, 0, second.stderr);
+          assert.match(second.stdout, /kubectl\.kubernetes\.io\/restartedAt/, `${ref} revision 2: ${second.stdout}`);
         }
       });
 

@@ -40,6 +40,7 @@ export abstract class WorkloadControllers extends ClusterState {
       ...(spec.reloadAfterMs !== undefined ? { reloadAfterMs: spec.reloadAfterMs } : {}),
       ...(spec.secretProviderClass !== undefined ? { secretProviderClass: spec.secretProviderClass } : {}),
       templateAnnotations: {},
+      templateHistory: new Map([[1, {}]]),
       generation: 1,
       observedGeneration: 1,
       revision: 1,
@@ -103,6 +104,8 @@ export abstract class WorkloadControllers extends ClusterState {
     Object.assign(w.templateAnnotations, annotations);
     w.generation += 1;
     w.revision += 1;
+    w.templateHistory.set(w.revision, { ...w.templateAnnotations });
+    w.templateHistory.delete(w.revision - 10);
     w.rolloutStartedAt = this.now();
     this.rolling.add(w);
     this.dirty = true;
