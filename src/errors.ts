@@ -98,6 +98,9 @@ export class ConflictError extends KeyslotError {}
 /** An API kept answering 429 or 5xx, or did not answer in time, through every retry. */
 export class ApiUnavailableError extends KeyslotError {}
 
+/** 410 Gone: a continue token or a watch's resourceVersion the API server has compacted away; the reader starts over. */
+export class ResourceExpiredError extends KeyslotError {}
+
 /** A consumer did not confirm the new key: rollout failed, logs show auth errors, a probe or wait failed. */
 export class ConsumerNotReadyError extends KeyslotError {}
 

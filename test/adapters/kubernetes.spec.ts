@@ -268,6 +268,34 @@ describe('adapter: Kubernetes (client-node) against the API emulator on 127.0.0.
     }
   });
 
+  it("waits as long as a 429 or 5xx answer's Retry-After asks before it tries again", async () => {
+    const before = clock.now().getTime();
+    emulator.failNext = { count: 1, status: 503, retryAfterSeconds: 7 };
+    await fleet.ping('eu');
+    assert.ok(clock.now().getTime() - before >= 7000, `waited ${clock.now().getTime() - before} ms`);
+  });
+
+  it('reads a large list in pages of 500 (limit/continue), and starts over with one full list when a page has expired (410)', async () => {
+    for (let i = 0; i < 700; i++) cluster.addWorkload({ kind: 'deployment', namespace: `ns-${i % 7}`, name: `w-${i}`, replicas: 1 });
+    const all = await fleet.listWorkloads('eu');
+    assert.equal(all.filter((w) => w.workload.startsWith('deployment/')).length, 701);
+    const pages = emulator.queries.filter((q) => q.startsWith('GET /apis/apps/v1/deployments'));
+    assert.deepEqual(
+      pages.map((q) => (q.includes('continue=') ? 'next' : q.includes('limit=500') ? 'first' : 'whole')),
+      ['first', 'next'],
+    );
+    // etcd compacted between the pages: the token is 410 Expired, and the reader lists everything at once.
+    emulator.queries.length = 0;
+    emulator.compactedRv = Number.MAX_SAFE_INTEGER;
+    assert.equal((await fleet.listWorkloads('eu')).filter((w) => w.workload.startsWith('deployment/')).length, 701);
+    assert.deepEqual(
+      emulator.queries
+        .filter((q) => q.startsWith('GET /apis/apps/v1/deployments'))
+        .map((q) => (q.includes('continue=') ? 'next' : q.includes('limit=500') ? 'first' : 'whole')),
+      ['first', 'next', 'whole'],
+    );
+  });
+
   it('restarts like kubectl rollout restart, stamps the rotation id, and waits for the rollout', async () => {
     assert.deepEqual(await fleet.restart('eu', prom, 'r-1'), { outcome: 'restarted' });
     assert.ok(emulator.requests.includes('PATCH /apis/apps/v1/namespaces/kubecost/deployments/prometheus'));
@@ -571,6 +599,27 @@ describe('adapter: Kubernetes (client-node) against the API emulator on 127.0.0.
       return { status: res.status, body: (await res.json()) as { reason?: string; message?: string } };
     };
     const leases = '/apis/coordination.k8s.io/v1/namespaces/kube-system/leases';
+
+    it('a watch from a compacted resourceVersion gets one ERROR event with a 410 Expired Status; a watch that allows bookmarks gets BOOKMARKs', async () => {
+      const base = (await fleet.withKubeconfig(
+        'eu',
+        async (p) => JSON.parse(readFileSync(p, 'utf8')).clusters[0].cluster.server,
+      )) as string;
+      const deployments = `${base}/apis/apps/v1/namespaces/kubecost/deployments`;
+      emulator.compactedRv = 5;
+      const expired = await (await fetch(`${deployments}?watch=true&resourceVersion=3`)).text();
+      const event = JSON.parse(expired.trim()) as { type: string; object: { code: number; reason: string; message: string } };
+      assert.equal(event.type, 'ERROR');
+      assert.deepEqual([event.object.code, event.object.reason], [410, 'Expired']);
+      assert.match(event.object.message, /^too old resource version: 3 \(6\)$/);
+      emulator.bookmarkEveryMs = 100;
+      const streamed = await (await fetch(`${deployments}?watch=true&allowWatchBookmarks=true&timeoutSeconds=1`)).text();
+      const types = streamed
+        .trim()
+        .split('\n')
+        .map((l) => (JSON.parse(l) as { type: string }).type);
+      assert.ok(types.includes('ADDED') && types.includes('BOOKMARK'), types.join(', '));
+    });
 
     it('takes a TokenRequest in JSON or protobuf, as kubectl 1.32+ sends it; another media type is 415, a body that does not decode 400', async () => {
       cluster.addControlPlaneReading(() => ({ signer: 'sim:kops:eu/private@1', trusted: 'sim:kops:eu/public@1' }));

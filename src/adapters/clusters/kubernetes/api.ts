@@ -21,6 +21,7 @@ import {
   ApiUnavailableError,
   ClusterUnreachableError,
   ConflictError,
+  ResourceExpiredError,
   ForbiddenError,
   KeyslotError,
   ResourceNotFoundError,
@@ -43,6 +44,17 @@ export interface Clients {
 
 export function statusOf(error: unknown): number | undefined {
   return typeof (error as { code?: unknown })?.code === 'number' ? (error as { code: number }).code : undefined;
+}
+
+/**
+ * The seconds an answer's `Retry-After` asks for, as client-go reads it (rest/request.go
+ * retryAfterSeconds: an integer only; a date or nothing is no wait). Capped at two minutes.
+ */
+export function retryAfterSeconds(error: unknown): number | undefined {
+  const headers = (error as { headers?: Record<string, string> })?.headers ?? {};
+  const value = Object.entries(headers).find(([k]) => k.toLowerCase() === 'retry-after')?.[1];
+  if (value === undefined || !/^\d+$/.test(value.trim())) return undefined;
+  return Math.min(120, Number(value.trim()));
 }
 
 /** The API server's own words from a `Status` body (reason and message), for errors it answers with. */
@@ -211,7 +223,16 @@ export class KubeApi {
       return await pRetry(
         async () => {
           await this.throttle(cluster);
-          return body(clients);
+          try {
+            return await body(clients);
+          } catch (error) {
+            // A server that says when to come back is waited for (client-go rest/with_retry.go
+            // checkWait: 429 or any 5xx with an integer Retry-After), on top of the backoff.
+            const code = statusOf(error);
+            const after = retryAfterSeconds(error);
+            if (after !== undefined && code !== undefined && (code === 429 || code >= 500)) await this.clock.sleep(after * 1000);
+            throw error;
+          }
         },
         {
           retries: this.retry.retries,
@@ -239,9 +260,40 @@ export class KubeApi {
         );
       if (code === 404) throw new ResourceNotFoundError(`${where} failed: not found`, { cause: error });
       if (code === 409) throw new ConflictError(`${where} failed: conflicting write (HTTP 409)`, { cause: error });
+      if (code === 410) throw new ResourceExpiredError(`${where} failed: the resourceVersion expired (HTTP 410)`, { cause: error });
       if (code === 429 || code >= 500)
         throw new ApiUnavailableError(`${where} failed with HTTP ${code} after ${this.retry.retries + 1} attempts`, { cause: error });
       throw new ConsumerNotReadyError(`${where} failed with HTTP ${code}${serverSays(error)}`, { cause: error });
+    }
+  }
+
+  /**
+   * Every item of a list, `pageSize` at a time (`limit`/`continue`), as client-go's pager reads
+   * large lists (client-go v0.33.13 tools/pager: 500 a page; a continue token that expired, 410,
+   * falls back to one full list). Each page is a call of its own: retried, throttled, classified.
+   */
+  async listAll<T>(
+    cluster: string,
+    what: string,
+    options: CallOptions,
+    page: (c: Clients, args: { limit?: number; _continue?: string }) => Promise<{ items: T[]; metadata?: { _continue?: string } }>,
+    pageSize = 500,
+  ): Promise<T[]> {
+    const items: T[] = [];
+    let cont: string | undefined;
+    for (let n = 1; ; n++) {
+      let got: { items: T[]; metadata?: { _continue?: string } };
+      try {
+        got = await this.call(cluster, n > 1 ? `${what} (page ${n})` : what, options, (c) =>
+          page(c, { limit: pageSize, ...(cont ? { _continue: cont } : {}) }),
+        );
+      } catch (error) {
+        if (!(error instanceof ResourceExpiredError) || !cont) throw error;
+        return (await this.call(cluster, `${what} (whole, after an expired page)`, options, (c) => page(c, {}))).items;
+      }
+      items.push(...got.items);
+      cont = got.metadata?._continue || undefined;
+      if (!cont) return items;
     }
   }
 

@@ -117,24 +117,24 @@ export async function workloadsIn(
 ): Promise<{ kind: 'deployment' | 'statefulset' | 'daemonset'; w: WorkloadObject }[]> {
   const found: { kind: 'deployment' | 'statefulset' | 'daemonset'; w: WorkloadObject }[] = [];
   for (const kind of ['deployment', 'statefulset', 'daemonset'] as const) {
-    const list = await api.call<{ items: unknown[] }>(
+    const items = await api.listAll<unknown>(
       cluster,
       namespace === undefined ? `listing ${plurals[kind]}` : `listing ${plurals[kind]} in ${namespace}`,
       { needs: `list ${plurals[kind]}.apps in ${namespace === undefined ? 'all namespaces' : `namespace ${namespace}`}` },
-      ({ apps }) =>
+      ({ apps }, page) =>
         namespace === undefined
           ? kind === 'deployment'
-            ? apps.listDeploymentForAllNamespaces()
+            ? apps.listDeploymentForAllNamespaces(page)
             : kind === 'statefulset'
-              ? apps.listStatefulSetForAllNamespaces()
-              : apps.listDaemonSetForAllNamespaces()
+              ? apps.listStatefulSetForAllNamespaces(page)
+              : apps.listDaemonSetForAllNamespaces(page)
           : kind === 'deployment'
-            ? apps.listNamespacedDeployment({ namespace })
+            ? apps.listNamespacedDeployment({ namespace, ...page })
             : kind === 'statefulset'
-              ? apps.listNamespacedStatefulSet({ namespace })
-              : apps.listNamespacedDaemonSet({ namespace }),
+              ? apps.listNamespacedStatefulSet({ namespace, ...page })
+              : apps.listNamespacedDaemonSet({ namespace, ...page }),
     );
-    for (const w of list.items as WorkloadObject[]) found.push({ kind, w });
+    for (const w of items as WorkloadObject[]) found.push({ kind, w });
   }
   return found;
 }

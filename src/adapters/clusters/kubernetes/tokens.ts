@@ -21,9 +21,11 @@ export async function serviceAccountTokenSecrets(
   api: KubeApi,
   cluster: string,
 ): Promise<{ namespace: string; name: string; keyId?: string }[]> {
-  const list = await api.call(cluster, 'listing service-account token Secrets', { needs: 'list secrets in all namespaces' }, ({ core }) =>
-    core.listSecretForAllNamespaces({ fieldSelector: 'type=kubernetes.io/service-account-token' }),
-  );
+  const list = {
+    items: await api.listAll(cluster, 'listing service-account token Secrets', { needs: 'list secrets in all namespaces' }, ({ core }, page) =>
+      core.listSecretForAllNamespaces({ fieldSelector: 'type=kubernetes.io/service-account-token', ...page }),
+    ),
+  };
   return list.items.map((s) => {
     const token = s.data?.token ? Buffer.from(s.data.token, 'base64').toString('utf8') : '';
     const keyId = jwtKeyId(token);
@@ -32,9 +34,11 @@ export async function serviceAccountTokenSecrets(
 }
 
 export async function reissueServiceAccountTokens(api: KubeApi, cluster: string): Promise<number> {
-  const list = await api.call(cluster, 'listing service-account token Secrets', { needs: 'list secrets in all namespaces' }, ({ core }) =>
-    core.listSecretForAllNamespaces({ fieldSelector: 'type=kubernetes.io/service-account-token' }),
-  );
+  const list = {
+    items: await api.listAll(cluster, 'listing service-account token Secrets', { needs: 'list secrets in all namespaces' }, ({ core }, page) =>
+      core.listSecretForAllNamespaces({ fieldSelector: 'type=kubernetes.io/service-account-token', ...page }),
+    ),
+  };
   const options = setHeaderOptions('Content-Type', PatchStrategy.MergePatch);
   for (const s of list.items) {
     const namespace = s.metadata?.namespace ?? '';
