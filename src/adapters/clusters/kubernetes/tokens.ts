@@ -22,8 +22,11 @@ export async function serviceAccountTokenSecrets(
   cluster: string,
 ): Promise<{ namespace: string; name: string; keyId?: string }[]> {
   const list = {
-    items: await api.listAll(cluster, 'listing service-account token Secrets', { needs: 'list secrets in all namespaces' }, ({ core }, page) =>
-      core.listSecretForAllNamespaces({ fieldSelector: 'type=kubernetes.io/service-account-token', ...page }),
+    items: await api.listAll(
+      cluster,
+      'listing service-account token Secrets',
+      { needs: 'list secrets in all namespaces' },
+      ({ core }, page) => core.listSecretForAllNamespaces({ fieldSelector: 'type=kubernetes.io/service-account-token', ...page }),
     ),
   };
   return list.items.map((s) => {
@@ -35,8 +38,11 @@ export async function serviceAccountTokenSecrets(
 
 export async function reissueServiceAccountTokens(api: KubeApi, cluster: string): Promise<number> {
   const list = {
-    items: await api.listAll(cluster, 'listing service-account token Secrets', { needs: 'list secrets in all namespaces' }, ({ core }, page) =>
-      core.listSecretForAllNamespaces({ fieldSelector: 'type=kubernetes.io/service-account-token', ...page }),
+    items: await api.listAll(
+      cluster,
+      'listing service-account token Secrets',
+      { needs: 'list secrets in all namespaces' },
+      ({ core }, page) => core.listSecretForAllNamespaces({ fieldSelector: 'type=kubernetes.io/service-account-token', ...page }),
     ),
   };
   const options = setHeaderOptions('Content-Type', PatchStrategy.MergePatch);
