@@ -29,9 +29,20 @@ export class SimClock implements Clock {
     this.listeners.push(listener);
   }
 
-  sleep(ms: number): Promise<void> {
+  sleep(ms: number, signal?: AbortSignal): Promise<void> {
     return new Promise((resolve) => {
-      this.sleepers.push({ at: this.t + Math.max(0, ms), resolve });
+      if (signal?.aborted) return resolve();
+      const sleeper = { at: this.t + Math.max(0, ms), resolve };
+      this.sleepers.push(sleeper);
+      // Woken early: no longer a sleeper, so it never moves the clock.
+      signal?.addEventListener(
+        'abort',
+        () => {
+          this.sleepers = this.sleepers.filter((s) => s !== sleeper);
+          resolve();
+        },
+        { once: true },
+      );
       this.schedule();
     });
   }

@@ -19,6 +19,7 @@ import { SimClock } from '../../src/sim/clock.ts';
 import { SimFleet, simKeyId, type SimCluster } from '../../src/sim/cluster.ts';
 import { addCsiConsumer } from '../fixtures/csi.ts';
 import { KubeApiEmulator } from '../fixtures/kubeApiEmulator.ts';
+import { FastClock } from '../fixtures/kubectl.ts';
 
 const fastRetry = { retries: 2, minTimeoutMs: 1, maxTimeoutMs: 5 };
 
@@ -265,6 +266,32 @@ describe('adapter: Kubernetes (client-node) against the API emulator on 127.0.0.
       );
     } finally {
       await expressions.stop();
+    }
+  });
+
+  it('waits for a rollout on a watch: one read, one stream, woken by the change — not a read every resync interval', async () => {
+    // Wall-clock time (twenty times faster), so that the emulator's stream and the rollout move together.
+    const fast = new FastClock(Date.parse('2026-11-24T00:00:00Z'), 20);
+    const live = new SimFleet(fast).cluster('eu');
+    live.applySecret('kubecost', 'thanos', { key: 'k1' });
+    live.addWorkload({ kind: 'deployment', namespace: 'kubecost', name: 'prometheus', replicas: 2, podStartMs: 3000, secrets: ['thanos'] });
+    const em = new KubeApiEmulator(live, fast);
+    const at = await em.start();
+    try {
+      // Polls of 4 s, a resync of 60 s: a reader that polled would notice the end seconds late, one that resyncs a minute late.
+      const watching = new KubernetesClusterFleet(new Map([['eu', plainKubeConfig(at)]]), fast, 4000, fastRetry);
+      await watching.restart('eu', prom, 'r-1');
+      em.queries.length = 0;
+      const started = fast.now().getTime();
+      await watching.waitRollout('eu', prom, 600);
+      const took = fast.now().getTime() - started;
+      assert.ok(took < 30_000, `noticed after ${took} ms of the cluster's time`);
+      const of = (p: RegExp) => em.queries.filter((q) => p.test(q)).length;
+      assert.equal(of(/^GET \/apis\/apps\/v1\/namespaces\/kubecost\/deployments\?.*watch=true/), 1, em.queries.join('\n'));
+      assert.equal(of(/^GET \/apis\/apps\/v1\/namespaces\/kubecost\/deployments\/prometheus/), 1, em.queries.join('\n'));
+      assert.ok(of(/^GET \/api\/v1\/namespaces\/kubecost\/pods/) <= 2, em.queries.join('\n'));
+    } finally {
+      await em.stop();
     }
   });
 

@@ -84,7 +84,7 @@ export type Kind = 'deployment' | 'statefulset' | 'daemonset';
 export const plurals: Record<Kind, string> = { deployment: 'deployments', statefulset: 'statefulsets', daemonset: 'daemonsets' };
 
 export interface WorkloadObject {
-  metadata?: { name?: string; namespace?: string; generation?: number; annotations?: Record<string, string> };
+  metadata?: { name?: string; namespace?: string; generation?: number; resourceVersion?: string; annotations?: Record<string, string> };
   spec?: {
     replicas?: number;
     selector?: LabelSelector;
@@ -203,7 +203,7 @@ export class KubeApi {
   }
 
   /** Waits for a token of the cluster's bucket: every request, retries included, spends one. */
-  private async throttle(cluster: string): Promise<void> {
+  async throttle(cluster: string): Promise<void> {
     const now = this.clock.now().getTime();
     const bucket = this.buckets.get(cluster) ?? { tokens: this.budget.burst, at: now };
     bucket.tokens = Math.min(this.budget.burst, bucket.tokens + ((now - bucket.at) / 1000) * this.budget.qps);

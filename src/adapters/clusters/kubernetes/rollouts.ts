@@ -3,6 +3,7 @@
  * restart`), what would block a rollout, and the wait until it is complete, read as `kubectl rollout
  * status` reads it.
  */
+import { ObjectWatch } from './watch.ts';
 import { labelSelectorQuery } from '../../../model/labelSelector.ts';
 import { PatchStrategy, setHeaderOptions } from '@kubernetes/client-node';
 import { RolloutFailedError } from '../../../errors.ts';
@@ -73,32 +74,51 @@ export async function podsOf(api: KubeApi, cluster: string, id: WorkloadId, w: W
   return list.items;
 }
 
+/**
+ * Waits until the workload's rollout is complete and no old pod is left, as `kubectl rollout
+ * status` does: on a watch of the workload (./watch.ts) rather than by polling it — one read, one
+ * stream, and a fresh read only when the stream is quiet for a resync interval (fifteen of the
+ * fleet's poll intervals: 30 s by default), when it ends, or when its resourceVersion expired (410).
+ */
 export async function waitRollout(api: KubeApi, cluster: string, id: WorkloadId, timeoutSeconds: number): Promise<void> {
   const deadline = api.clock.now().getTime() + timeoutSeconds * 1000;
-  const { kind } = api.split(id);
-  for (;;) {
-    const w = await api.read(cluster, id);
-    if (!w) throw new RolloutFailedError(`${id.namespace}/${id.workload} disappeared from cluster ${cluster} during its rollout`);
-    const verdict = rolloutVerdict(kind, w);
-    if (verdict.state === 'failed')
-      throw new RolloutFailedError(`${id.namespace}/${id.workload} on ${cluster}: rollout failed: ${verdict.message}`);
-    let waiting = verdict.message;
-    if (verdict.state === 'done') {
-      // Rolled out is not yet old pods gone: status does not count Terminating pods, which still run with the old key.
-      const pods: RolloutPod[] = (await podsOf(api, cluster, id, w)).map((p) => ({
-        name: p.metadata?.name ?? '',
-        revision: p.metadata?.labels?.['pod-template-hash'] ?? p.metadata?.labels?.['controller-revision-hash'],
-        terminating: Boolean(p.metadata?.deletionTimestamp),
-      }));
-      const left = oldPodsLeft(pods);
-      if (!left) return;
-      waiting = left;
+  const { kind, name } = api.split(id);
+  const watch = new ObjectWatch(api, cluster, `/apis/apps/v1/namespaces/${id.namespace}/${plurals[kind]}`, name);
+  let w = await api.read(cluster, id);
+  try {
+    for (;;) {
+      if (!w) throw new RolloutFailedError(`${id.namespace}/${id.workload} disappeared from cluster ${cluster} during its rollout`);
+      const verdict = rolloutVerdict(kind, w);
+      if (verdict.state === 'failed')
+        throw new RolloutFailedError(`${id.namespace}/${id.workload} on ${cluster}: rollout failed: ${verdict.message}`);
+      let waiting = verdict.message;
+      if (verdict.state === 'done') {
+        // Rolled out is not yet old pods gone: status does not count Terminating pods, which still run with the old key.
+        const pods: RolloutPod[] = (await podsOf(api, cluster, id, w)).map((p) => ({
+          name: p.metadata?.name ?? '',
+          revision: p.metadata?.labels?.['pod-template-hash'] ?? p.metadata?.labels?.['controller-revision-hash'],
+          terminating: Boolean(p.metadata?.deletionTimestamp),
+        }));
+        const left = oldPodsLeft(pods);
+        if (!left) return;
+        waiting = left;
+      }
+      const left = deadline - api.clock.now().getTime();
+      if (left <= 0)
+        throw new RolloutFailedError(
+          `${id.namespace}/${id.workload} on ${cluster}: rollout not finished after ${timeoutSeconds}s (${waiting})`,
+        );
+      if (!watch.streaming) await watch.open(w.metadata?.resourceVersion, left / 1000);
+      const next = await watch.next(Math.min(api.pollMs * 15, left));
+      if (next === 'quiet' || next === 'ended' || next.type === 'ERROR') {
+        // Quiet for a resync interval, closed, or expired: read afresh (and watch again from there).
+        if (next !== 'quiet') watch.close();
+        w = await api.read(cluster, id);
+      } else if (next.type === 'DELETED') w = undefined;
+      else if (next.type !== 'BOOKMARK') w = next.object as WorkloadObject;
     }
-    if (api.clock.now().getTime() >= deadline)
-      throw new RolloutFailedError(
-        `${id.namespace}/${id.workload} on ${cluster}: rollout not finished after ${timeoutSeconds}s (${waiting})`,
-      );
-    await api.clock.sleep(api.pollMs);
+  } finally {
+    watch.close();
   }
 }
 
