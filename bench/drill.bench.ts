@@ -10,8 +10,13 @@
 import { fork, spawnSync } from 'node:child_process';
 import { existsSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { KubernetesClusterFleet, plainKubeConfig } from '../src/adapters/clusters/kubernetes.ts';
 import { listStacks, readStackFile } from '../src/config/load.ts';
+import { parseStackConfig } from '../src/config/parse.ts';
 import { runDrill, type DrillMeter } from '../src/drill/drill.ts';
+import { Driver } from '../src/driver/index.ts';
+import { buildWorld } from '../src/sim/world.ts';
+import { KubeApiEmulator } from '../test/fixtures/kubeApiEmulator.ts';
 
 const consumers = 10;
 
@@ -145,6 +150,61 @@ async function sweepThroughput(): Promise<Sweep> {
   return { cold, warm, executed, seeds, executedSeeds };
 }
 
+interface ApiCount {
+  readonly stages: number;
+  readonly total: number;
+  readonly byKind: Record<string, number>;
+}
+
+/**
+ * API requests one rotation makes to one cluster: the real Kubernetes adapter against the API
+ * emulator (over the same cluster model), for a credential with ten restart stages, at the
+ * production poll interval. Counted by the emulator, by what each request is.
+ */
+async function apiRequests(): Promise<ApiCount> {
+  const stages = 10;
+  const raw = {
+    clusters: [{ name: 'c0', primary: true }],
+    credentials: [
+      {
+        name: 'shared',
+        source: { type: 'random', length: 32 },
+        deliver: [{ type: 'kubernetes-secret', namespace: 'apps', name: 'shared', data: { key: '${value}' } }],
+        stages: Array.from({ length: stages }, (_, i) => ({ kind: 'restart', namespace: 'apps', workload: `deployment/consumer-${i}` })),
+        minIntervalHours: 0,
+      },
+    ],
+  };
+  const config = parseStackConfig('bench-api', raw, 'bench-api');
+  const world = buildWorld(config);
+  await world.ports(raw).engine.up({ policyPacks: [] });
+  world.boot();
+  world.clock.advance(3600_000);
+  const emulator = new KubeApiEmulator(world.fleet.cluster('c0'), world.clock);
+  const server = await emulator.start();
+  try {
+    const clusters = new KubernetesClusterFleet(new Map([['c0', plainKubeConfig(server)]]), world.clock, 2000, undefined, {
+      qps: 1e6,
+      burst: 1e6,
+    });
+    const ports = { ...world.ports(raw), clusters };
+    await new Driver(ports, { policyPacks: [], holder: 'bench@api', force: true, discovery: 'warn' }).rotate('shared');
+  } finally {
+    await emulator.stop();
+  }
+  const byKind: Record<string, number> = {};
+  for (const q of emulator.queries) {
+    const [method, path = ''] = q.split(' ');
+    const kind = `${method} ${path
+      .replace(/\?.*watch=true.*/, ' (watch)')
+      .replace(/\?.*/, '')
+      .replace(/\/namespaces\/[^/]+/, '/namespaces/*')
+      .replace(/\/(deployments|pods|secrets|leases)\/[^/ ]+/, '/$1/*')}`;
+    byKind[kind] = (byKind[kind] ?? 0) + 1;
+  }
+  return { stages, total: emulator.queries.length, byKind };
+}
+
 function runChild<T = Row>(clusters: string): Promise<T> {
   return new Promise((resolve, reject) => {
     const child = fork(__filename, [clusters], { execArgv: process.execArgv, stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
@@ -209,6 +269,8 @@ async function main() {
       ? 'not measured (needs two fleet sizes of at least 500)'
       : `**${exponent.toFixed(2)}** from ${low!.clusters} to ${high!.clusters} clusters`;
   process.stdout.write(`driver CPU exponent: ${scaling}\n`);
+  const api = await runChild<ApiCount>('api');
+  process.stdout.write(`API requests, one rotation of a ${api.stages}-stage credential on one cluster: ${api.total}\n`);
   const sweep = await runChild<Sweep>('sweep');
   process.stdout.write(
     `drill sweep: ${sweep.cold.toFixed(0)} seeds/s cold, ${sweep.warm.toFixed(0)} warm, ${sweep.executed.toFixed(0)} executing every run\n`,
@@ -248,6 +310,18 @@ async function main() {
     '| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |',
     ...measured.map(render),
     '',
+    '## API requests per cluster per rotation',
+    '',
+    `One rotation of a credential with ${api.stages} restart stages on one cluster, through the real Kubernetes adapter against the`,
+    `API emulator (the drill's cluster model behind it), at the production poll interval: **${api.total} requests**, about`,
+    `${(api.total / api.stages).toFixed(1)} per stage (goal: a watch and a handful of reads per stage). By what they are:`,
+    '',
+    '| request | count |',
+    '| --- | --- |',
+    ...Object.entries(api.byKind)
+      .sort(([, a], [, b]) => b - a)
+      .map(([k, n]) => `| \`${k}\` | ${n} |`),
+    '',
     '## Drill throughput',
     '',
     `Every shipped stack, seeds with faults, in a fresh process: **${sweep.cold.toFixed(0)} seeds/s cold** — the transcript cache`,
@@ -275,7 +349,7 @@ async function main() {
 
 const size = process.argv[2];
 if (size && process.send) {
-  void (size === 'sweep' ? sweepThroughput() : measure(size)).then((row) => {
+  void (size === 'sweep' ? sweepThroughput() : size === 'api' ? apiRequests() : measure(size)).then((row) => {
     process.send!(row);
     process.disconnect();
   });
