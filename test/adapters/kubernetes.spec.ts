@@ -714,7 +714,12 @@ describe('adapter: Kubernetes (client-node) against the API emulator on 127.0.0.
       assert.equal((await raw('PUT', `${leases}/lock`, { metadata: { name: 'lock' }, spec: { renewTime: 'yesterday' } })).status, 400);
       assert.equal((await raw('POST', leases, '{"metadata": ')).status, 400);
       assert.equal((await raw('POST', leases, '[1]')).status, 400);
-      assert.equal((await raw('POST', leases, { metadata: { name: 'y' }, spec: { leaseDurationSeconds: 0 } })).status, 422);
+      const invalid = await raw('POST', leases, { metadata: { name: 'y' }, spec: { leaseDurationSeconds: 0 } });
+      assert.equal(invalid.status, 422);
+      // As NewInvalid builds a 422: one cause per field error, with the field and its reason.
+      assert.deepEqual((invalid.body as { details?: { causes?: unknown[] } }).details?.causes, [
+        { reason: 'FieldValueInvalid', message: 'Invalid value: 0: must be greater than 0', field: 'spec.leaseDurationSeconds' },
+      ]);
       const patched = await raw('PATCH', `${leases}/lock`, { spec: { holderIdentity: 'z' } }, 'application/merge-patch+json');
       assert.equal(patched.status, 200, 'a merge patch without renewTime keeps the one stored');
       assert.equal(cluster.leases.get('kube-system/lock')!.holder, 'z');
