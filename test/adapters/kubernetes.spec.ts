@@ -295,6 +295,28 @@ describe('adapter: Kubernetes (client-node) against the API emulator on 127.0.0.
     }
   });
 
+  it('a watch whose resourceVersion expired (410) is opened again from now, not from the same expired version', async () => {
+    const fast = new FastClock(Date.parse('2026-11-24T00:00:00Z'), 20);
+    const live = new SimFleet(fast).cluster('eu');
+    live.applySecret('kubecost', 'thanos', { key: 'k1' });
+    live.addWorkload({ kind: 'deployment', namespace: 'kubecost', name: 'prometheus', replicas: 2, podStartMs: 3000, secrets: ['thanos'] });
+    const em = new KubeApiEmulator(live, fast);
+    const at = await em.start();
+    try {
+      const watching = new KubernetesClusterFleet(new Map([['eu', plainKubeConfig(at)]]), fast, 4000, fastRetry);
+      await watching.restart('eu', prom, 'r-1');
+      // Everything up to now is compacted: a watch from the workload's resourceVersion is 410.
+      em.compactedRv = Number.MAX_SAFE_INTEGER - 1;
+      em.queries.length = 0;
+      await watching.waitRollout('eu', prom, 600);
+      const watches = em.queries.filter((q) => q.includes('watch=true'));
+      assert.equal(watches.length, 2, watches.join('\n'));
+      assert.ok(watches[0]!.includes('resourceVersion=') && !watches[1]!.includes('resourceVersion='), watches.join('\n'));
+    } finally {
+      await em.stop();
+    }
+  });
+
   it("waits as long as a 429 or 5xx answer's Retry-After asks before it tries again", async () => {
     const before = clock.now().getTime();
     emulator.failNext = { count: 1, status: 503, retryAfterSeconds: 7 };

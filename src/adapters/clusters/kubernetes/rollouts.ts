@@ -85,6 +85,8 @@ export async function waitRollout(api: KubeApi, cluster: string, id: WorkloadId,
   const { kind, name } = api.split(id);
   const watch = new ObjectWatch(api, cluster, `/apis/apps/v1/namespaces/${id.namespace}/${plurals[kind]}`, name);
   let w = await api.read(cluster, id);
+  // Where the stream has got to: the last event's or bookmark's resourceVersion, to resume from.
+  let at = w?.metadata?.resourceVersion;
   try {
     for (;;) {
       if (!w) throw new RolloutFailedError(`${id.namespace}/${id.workload} disappeared from cluster ${cluster} during its rollout`);
@@ -108,13 +110,29 @@ export async function waitRollout(api: KubeApi, cluster: string, id: WorkloadId,
         throw new RolloutFailedError(
           `${id.namespace}/${id.workload} on ${cluster}: rollout not finished after ${timeoutSeconds}s (${waiting})`,
         );
-      if (!watch.streaming) await watch.open(w.metadata?.resourceVersion, left / 1000);
+      if (!watch.streaming) await watch.open(at, left / 1000);
       const next = await watch.next(Math.min(api.pollMs * 15, left));
-      if (next === 'quiet' || next === 'ended' || next.type === 'ERROR') {
-        // Quiet for a resync interval, closed, or expired: read afresh (and watch again from there).
-        if (next !== 'quiet') watch.close();
+      // Closed by the server after streaming (its timeout): resume from where it got to. A stream that
+      // never delivered anything (watches refused, say) degrades to a read every poll interval.
+      if (next === 'ended' && watch.delivered > 0) continue;
+      if (next === 'ended') await api.clock.sleep(Math.min(api.pollMs, left));
+      if (next !== 'ended' && next !== 'quiet' && next.type === 'ERROR') {
+        // Expired (410): an unchanged object's own resourceVersion can be older than the server's
+        // watch window, so watch again from now (no resourceVersion: the current object comes
+        // first, as ADDED), never from it again.
+        watch.close();
+        at = undefined;
+        continue;
+      }
+      if (next === 'ended' || next === 'quiet') {
+        // Quiet for a resync interval, or a stream that does not stream: read afresh.
+        if (next === 'ended') watch.close();
         w = await api.read(cluster, id);
-      } else if (next.type === 'DELETED') w = undefined;
+        at = w?.metadata?.resourceVersion;
+        continue;
+      }
+      at = next.object.metadata?.resourceVersion ?? at;
+      if (next.type === 'DELETED') w = undefined;
       else if (next.type !== 'BOOKMARK') w = next.object as WorkloadObject;
     }
   } finally {

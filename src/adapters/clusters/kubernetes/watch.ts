@@ -21,6 +21,8 @@ export class ObjectWatch {
   private stream = 0;
   /** Streams opened so far (each is one request). */
   opened = 0;
+  /** Events the current stream has delivered (0: it may not stream at all, e.g. watches forbidden). */
+  delivered = 0;
 
   constructor(
     private readonly api: KubeApi,
@@ -41,6 +43,7 @@ export class ObjectWatch {
     await this.api.throttle(this.cluster);
     this.ended = false;
     this.opened += 1;
+    this.delivered = 0;
     const stream = ++this.stream;
     try {
       this.controller = await new Watch(clients.config).watch(
@@ -53,6 +56,7 @@ export class ObjectWatch {
         },
         (type, object) => {
           if (stream !== this.stream) return;
+          this.delivered += 1;
           this.events.push({ type, object });
           this.wake?.();
         },
