@@ -142,11 +142,14 @@ export async function checkRollouts(ctx: DriverContext, run: Run) {
   const found = await Promise.all(
     checks.map(({ step, cluster }) =>
       limit(async () => {
-        // A missing workload is the restart stage's to report (or skip, when optional).
-        const id = await resolveWorkload(ctx, cluster, step).catch((error: unknown) => {
-          if (error instanceof WorkloadNotFoundError) return undefined;
-          throw error;
-        });
+        // A missing workload is the restart stage's to report (or skip, when optional). A stage that
+        // names one workload asks for its blocker directly (no blocker for an absent one): one read.
+        const id = step.workload
+          ? { namespace: step.namespace, workload: step.workload }
+          : await resolveWorkload(ctx, cluster, step).catch((error: unknown) => {
+              if (error instanceof WorkloadNotFoundError) return undefined;
+              throw error;
+            });
         const why = id ? await ctx.ports.clusters.rolloutBlocker(cluster, id) : undefined;
         return why ? `${id!.namespace}/${why} (cluster ${cluster})` : undefined;
       }),

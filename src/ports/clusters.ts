@@ -50,7 +50,8 @@ export interface ClusterFleet {
   restartStamp(cluster: string, id: WorkloadId): Promise<string | undefined>;
   /**
    * Why a restart of the workload would never roll out (paused, `OnDelete`, a partition), or
-   * undefined. Asked before anything changes.
+   * undefined (also for a workload that does not exist: the restart stage reports that). Asked before
+   * anything changes.
    */
   rolloutBlocker(cluster: string, id: WorkloadId): Promise<string | undefined>;
   /**

@@ -3,7 +3,7 @@
  * the rotation id, so a resumed run sees it done) and rolled out; its logs read for the auth errors
  * the stage names, since the rotation started.
  */
-import { ConsumerNotReadyError } from '../../errors.ts';
+import { ConsumerNotReadyError, WorkloadNotFoundError } from '../../errors.ts';
 import { need, resolveWorkload, since, type StageExecutor } from './common.ts';
 
 /** What an optional stage says on a cluster where its workload does not exist: never silence. */
@@ -17,9 +17,14 @@ function absentOptional(
 
 export const restart: StageExecutor<'restart'> = async (ctx, run, step, cluster) => {
   const c = need(step, cluster);
-  const id = await resolveWorkload(ctx, c, step);
+  // One workload named: the restart itself says whether it exists (one read, not two).
+  const id = step.workload ? { namespace: step.namespace, workload: step.workload } : await resolveWorkload(ctx, c, step);
   if (!id) return absentOptional(step, c);
   const { outcome } = await ctx.ports.clusters.restart(c, id, run.record.id);
+  if (outcome === 'absent') {
+    if (step.optional) return absentOptional(step, c);
+    throw new WorkloadNotFoundError(`${step.namespace}/${id.workload} not found on cluster ${c}; fix the stage, or mark it optional: true`);
+  }
   await ctx.ports.clusters.waitRollout(c, id, step.timeoutSeconds);
   return outcome === 'already'
     ? `${id.workload} already restarted for ${run.record.id}; rolled out`
