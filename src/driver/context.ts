@@ -123,11 +123,34 @@ export interface DriverContext {
   emit(event: RotationEvent): void;
   /** The clock's now, as an ISO time. */
   now(): string;
+  /**
+   * While a rotation holds the stack's lock: renews it. The driver's clock (`ports.clock`) calls it
+   * between the pieces of any wait longer than a third of the lock's duration (a soak of hours),
+   * so the lock never lapses in the middle of one step.
+   */
+  renewLock?: () => Promise<void>;
 }
 
 export function driverContext(ports: DriverPorts, options: DriverOptions): DriverContext {
+  const base = ports.clock;
+  const chunkMs = ((options.lockTtlSeconds ?? 3600) * 1000) / 3;
+  // A long wait is slept in pieces, the lock renewed between them (see renewLock).
+  const chunked = async (ms: number, signal?: AbortSignal) => {
+    let left = ms;
+    while (left > chunkMs && ctx.renewLock && !signal?.aborted) {
+      await base.sleep(chunkMs, signal);
+      left -= chunkMs;
+      await ctx.renewLock();
+    }
+    await base.sleep(left, signal);
+  };
+  // A short wait is the clock's own sleep, untouched (the same promise: no extra turn of the event loop).
+  const clock = {
+    now: () => base.now(),
+    sleep: (ms: number, signal?: AbortSignal) => (ms > chunkMs && ctx.renewLock ? chunked(ms, signal) : base.sleep(ms, signal)),
+  };
   const ctx: DriverContext = {
-    ports,
+    ports: { ...ports, clock },
     options,
     concurrency: options.concurrency ?? Number.POSITIVE_INFINITY,
     waves: options.waves ?? defaultWaves,

@@ -145,6 +145,7 @@ export class Driver {
     await lock.acquire();
     // Interrupted, the process releases the lock too: the rotation stays resumable by anyone.
     const forget = this.ctx.options.onInterrupt?.(() => lock.release()) ?? (() => {});
+    this.ctx.renewLock = () => lock.acquire();
     try {
       // Holding the lock, no other agent is mid-rotation: what is deployed is settled, and every
       // credential this checkout is behind on — in flight or finished — is brought up to it
@@ -152,6 +153,7 @@ export class Driver {
       await adoptBehind(this.ctx, await this.loadConfig(), await this.ctx.ports.engine.deployed(), true);
       return await body();
     } finally {
+      this.ctx.renewLock = undefined;
       forget();
       await lock.release();
     }

@@ -29,19 +29,28 @@ export function stackLock(
   if (primary) {
     const name = `${lockName}-${config.stack}`.slice(0, 63);
     const where = `Lease kube-system/${name} on cluster ${primary.name}`;
+    const take = async () => {
+      // Held by another: asked again every 10 s (client-go retries every RetryPeriod) until it is
+      // free as this driver judges it, or the wait is over.
+      const giveUpAt = ports.clock.now().getTime() + waitSeconds * 1000;
+      for (;;) {
+        const result = await ports.clusters.acquireLease(primary.name, { name, holder, ttlSeconds, now: ports.clock.now() });
+        if (result.acquired) return;
+        const left = giveUpAt - ports.clock.now().getTime();
+        if (left <= 0) throw new LockedError(result.lease.holder, result.lease.expiresAt, where);
+        await ports.clock.sleep(Math.min(10_000, left, Math.max(1, result.lease.expiresAt.getTime() - ports.clock.now().getTime())));
+      }
+    };
+    // One renewal at a time: the clusters of a wave all renew as they start, and concurrent
+    // compare-and-swaps of one holder would only fight each other. Callers meanwhile share it.
+    let inFlight: Promise<void> | undefined;
     return {
       where,
-      async acquire() {
-        // Held by another: asked again every 10 s (client-go retries every RetryPeriod) until it is
-        // free as this driver judges it, or the wait is over.
-        const giveUpAt = ports.clock.now().getTime() + waitSeconds * 1000;
-        for (;;) {
-          const result = await ports.clusters.acquireLease(primary.name, { name, holder, ttlSeconds, now: ports.clock.now() });
-          if (result.acquired) return;
-          const left = giveUpAt - ports.clock.now().getTime();
-          if (left <= 0) throw new LockedError(result.lease.holder, result.lease.expiresAt, where);
-          await ports.clock.sleep(Math.min(10_000, left, Math.max(1, result.lease.expiresAt.getTime() - ports.clock.now().getTime())));
-        }
+      acquire() {
+        inFlight ??= take().finally(() => {
+          inFlight = undefined;
+        });
+        return inFlight;
       },
       release: () => ports.clusters.releaseLease(primary.name, { name, holder }),
     };

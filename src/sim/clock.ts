@@ -32,17 +32,20 @@ export class SimClock implements Clock {
   sleep(ms: number, signal?: AbortSignal): Promise<void> {
     return new Promise((resolve) => {
       if (signal?.aborted) return resolve();
-      const sleeper = { at: this.t + Math.max(0, ms), resolve };
-      this.sleepers.push(sleeper);
       // Woken early: no longer a sleeper, so it never moves the clock.
-      signal?.addEventListener(
-        'abort',
-        () => {
-          this.sleepers = this.sleepers.filter((s) => s !== sleeper);
+      const stop = () => {
+        this.sleepers = this.sleepers.filter((s) => s !== sleeper);
+        resolve();
+      };
+      const sleeper = {
+        at: this.t + Math.max(0, ms),
+        resolve: () => {
+          signal?.removeEventListener('abort', stop);
           resolve();
         },
-        { once: true },
-      );
+      };
+      this.sleepers.push(sleeper);
+      signal?.addEventListener('abort', stop, { once: true });
       this.schedule();
     });
   }

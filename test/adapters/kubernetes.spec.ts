@@ -612,6 +612,22 @@ describe('adapter: Kubernetes (client-node) against the API emulator on 127.0.0.
     assert.deepEqual(await fleet.acquireLease('eu', { name: 'keyslot-rotation-x', holder: 'c', ttlSeconds: 60, now }), { acquired: true });
   });
 
+  it('renewals of one driver that race each other all succeed: the holder never locks itself out', async () => {
+    const now = clock.now();
+    // No client-side rate limit, so that the renewals really overlap on the server.
+    const eager = new KubernetesClusterFleet(new Map([['eu', plainKubeConfig(server)]]), clock, 1000, fastRetry, { qps: 1e6, burst: 1e6 });
+    assert.deepEqual(await eager.acquireLease('eu', { name: 'busy', holder: 'a', ttlSeconds: 60, now }), { acquired: true });
+    // A wave's clusters renew at once: every compare-and-swap but one loses its round.
+    const renewals = await Promise.all(
+      Array.from({ length: 100 }, () => eager.acquireLease('eu', { name: 'busy', holder: 'a', ttlSeconds: 60, now })),
+    );
+    assert.deepEqual(
+      renewals.filter((r) => !r.acquired),
+      [],
+    );
+    assert.equal(cluster.leases.get('kube-system/busy')?.holder, 'a');
+  });
+
   it('two drivers on clocks two hours apart never both hold the lock: expiry runs from what each saw, not from renewTime', async () => {
     const other = new KubernetesClusterFleet(new Map([['eu', plainKubeConfig(server)]]), clock, 1000, fastRetry);
     const t = clock.now().getTime();

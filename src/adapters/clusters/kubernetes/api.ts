@@ -223,16 +223,7 @@ export class KubeApi {
       return await pRetry(
         async () => {
           await this.throttle(cluster);
-          try {
-            return await body(clients);
-          } catch (error) {
-            // A server that says when to come back is waited for (client-go rest/with_retry.go
-            // checkWait: 429 or any 5xx with an integer Retry-After), on top of the backoff.
-            const code = statusOf(error);
-            const after = retryAfterSeconds(error);
-            if (after !== undefined && code !== undefined && (code === 429 || code >= 500)) await this.clock.sleep(after * 1000);
-            throw error;
-          }
+          return body(clients);
         },
         {
           retries: this.retry.retries,
@@ -241,6 +232,15 @@ export class KubeApi {
           maxTimeout: this.retry.maxTimeoutMs,
           randomize: true,
           shouldRetry: ({ error }) => !(error instanceof KeyslotError) && retriable(statusOf(error)),
+          // A server that says when to come back is waited for before the next attempt, never after
+          // the last (client-go rest/with_retry.go: IsNextRetry, then checkWait on 429 or any 5xx
+          // with an integer Retry-After), on top of the backoff.
+          onFailedAttempt: async ({ error, retriesLeft }) => {
+            const code = statusOf(error);
+            const after = retryAfterSeconds(error);
+            if (retriesLeft > 0 && after !== undefined && code !== undefined && (code === 429 || code >= 500))
+              await this.clock.sleep(after * 1000);
+          },
         },
       );
     } catch (error) {

@@ -94,6 +94,11 @@ export async function acquireLease(
   }
   const now = await readLease(api, cluster, args.name);
   if (!now) return { acquired: false, lease: { holder: 'unknown', expiresAt: args.now } };
+  // Renewals of this driver that raced each other: one of them won, and the lock is ours.
+  if (now.spec?.holderIdentity === args.holder) {
+    api.leases.observe(key, recordOf(now), nowMs);
+    return { acquired: true };
+  }
   const verdict = api.leases.verdict(key, recordOf(now), args.holder, nowMs);
   return refused(now, verdict.held ? verdict.freeAt : args.now);
 }

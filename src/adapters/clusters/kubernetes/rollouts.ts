@@ -111,24 +111,30 @@ export async function waitRollout(api: KubeApi, cluster: string, id: WorkloadId,
           `${id.namespace}/${id.workload} on ${cluster}: rollout not finished after ${timeoutSeconds}s (${waiting})`,
         );
       if (!watch.streaming) await watch.open(at, left / 1000);
-      const next = await watch.next(Math.min(api.pollMs * 15, left));
+      // Old pods going away do not change the workload object (its status does not count Terminating
+      // pods), so no event marks their end: once the status is done, look again every poll interval.
+      const next = await watch.next(Math.min(verdict.state === 'done' ? api.pollMs : api.pollMs * 15, left));
       // Closed by the server after streaming (its timeout): resume from where it got to. A stream that
       // never delivered anything (watches refused, say) degrades to a read every poll interval.
       if (next === 'ended' && watch.delivered > 0) continue;
       if (next === 'ended') await api.clock.sleep(Math.min(api.pollMs, left));
       if (next !== 'ended' && next !== 'quiet' && next.type === 'ERROR') {
-        // Expired (410): an unchanged object's own resourceVersion can be older than the server's
-        // watch window, so watch again from now (no resourceVersion: the current object comes
-        // first, as ADDED), never from it again.
+        // Expired (410) or refused: an unchanged object's own resourceVersion can be older than the
+        // server's watch window, so watch again from now (no resourceVersion: the current object
+        // comes first, as ADDED), never from it again; after a pause, so an error never loops hot.
         watch.close();
         at = undefined;
+        await api.clock.sleep(Math.min(api.pollMs, left));
         continue;
       }
+      // Status done, old pods still going: only the pods are looked at again (the loop lists them).
+      if (next === 'quiet' && verdict.state === 'done') continue;
       if (next === 'ended' || next === 'quiet') {
-        // Quiet for a resync interval, or a stream that does not stream: read afresh.
+        // Quiet for a resync interval, or a stream that does not stream: read afresh. A live
+        // stream keeps its own place; only a closed one starts from what was read.
         if (next === 'ended') watch.close();
         w = await api.read(cluster, id);
-        at = w?.metadata?.resourceVersion;
+        if (!watch.streaming) at = w?.metadata?.resourceVersion;
         continue;
       }
       at = next.object.metadata?.resourceVersion ?? at;
