@@ -115,11 +115,12 @@ describe('simulated providers', () => {
     });
     const ports = s.world.ports(s.checkout);
     const counter: CrashCounter = { calls: 0, at: Number.POSITIVE_INFINITY, dead: false };
-    // The agent dies when it starts the soak's sleep.
+    // The agent dies when it starts the soak's sleep (slept in pieces of a third of the lock's
+    // duration, 20 min by default, the lock renewed between them).
     const clock = {
       now: () => ports.clock.now(),
       sleep: async (ms: number) => {
-        if (ms >= 30 * 60_000) counter.dead = true;
+        if (ms >= 20 * 60_000) counter.dead = true;
         if (counter.dead) throw new Crash('the agent died during the soak');
         return ports.clock.sleep(ms);
       },
