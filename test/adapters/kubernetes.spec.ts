@@ -269,14 +269,18 @@ describe('adapter: Kubernetes (client-node) against the API emulator on 127.0.0.
     }
   });
 
-  it('waits for a rollout on a watch: one read, one stream, woken by the change — not a read every resync interval', async () => {
-    // Wall-clock time (twenty times faster), so that the emulator's stream and the rollout move together.
+  /** A cluster on wall-clock time (twenty times faster), so that the emulator's stream and the rollout move together. */
+  const liveCluster = async () => {
     const fast = new FastClock(Date.parse('2026-11-24T00:00:00Z'), 20);
     const live = new SimFleet(fast).cluster('eu');
     live.applySecret('kubecost', 'thanos', { key: 'k1' });
     live.addWorkload({ kind: 'deployment', namespace: 'kubecost', name: 'prometheus', replicas: 2, podStartMs: 3000, secrets: ['thanos'] });
     const em = new KubeApiEmulator(live, fast);
-    const at = await em.start();
+    return { fast, em, at: await em.start() };
+  };
+
+  it('waits for a rollout on a watch: one read, one stream, woken by the change — not a read every resync interval', async () => {
+    const { fast, em, at } = await liveCluster();
     try {
       // Polls of 4 s, a resync of 60 s: a reader that polled would notice the end seconds late, one that resyncs a minute late.
       const watching = new KubernetesClusterFleet(new Map([['eu', plainKubeConfig(at)]]), fast, 4000, fastRetry);
@@ -296,12 +300,7 @@ describe('adapter: Kubernetes (client-node) against the API emulator on 127.0.0.
   });
 
   it('a watch whose resourceVersion expired (410) is opened again from now, not from the same expired version', async () => {
-    const fast = new FastClock(Date.parse('2026-11-24T00:00:00Z'), 20);
-    const live = new SimFleet(fast).cluster('eu');
-    live.applySecret('kubecost', 'thanos', { key: 'k1' });
-    live.addWorkload({ kind: 'deployment', namespace: 'kubecost', name: 'prometheus', replicas: 2, podStartMs: 3000, secrets: ['thanos'] });
-    const em = new KubeApiEmulator(live, fast);
-    const at = await em.start();
+    const { fast, em, at } = await liveCluster();
     try {
       const watching = new KubernetesClusterFleet(new Map([['eu', plainKubeConfig(at)]]), fast, 4000, fastRetry);
       await watching.restart('eu', prom, 'r-1');

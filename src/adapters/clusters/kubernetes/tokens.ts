@@ -17,18 +17,18 @@ export async function verificationKeyIds(api: KubeApi, cluster: string): Promise
   return (jwks.keys ?? []).flatMap((k) => (k.kid ? [k.kid] : []));
 }
 
+/** Every legacy service-account token Secret of the cluster, in pages. */
+function tokenSecrets(api: KubeApi, cluster: string) {
+  return api.listAll(cluster, 'listing service-account token Secrets', { needs: 'list secrets in all namespaces' }, ({ core }, page) =>
+    core.listSecretForAllNamespaces({ fieldSelector: 'type=kubernetes.io/service-account-token', ...page }),
+  );
+}
+
 export async function serviceAccountTokenSecrets(
   api: KubeApi,
   cluster: string,
 ): Promise<{ namespace: string; name: string; keyId?: string }[]> {
-  const list = {
-    items: await api.listAll(
-      cluster,
-      'listing service-account token Secrets',
-      { needs: 'list secrets in all namespaces' },
-      ({ core }, page) => core.listSecretForAllNamespaces({ fieldSelector: 'type=kubernetes.io/service-account-token', ...page }),
-    ),
-  };
+  const list = { items: await tokenSecrets(api, cluster) };
   return list.items.map((s) => {
     const token = s.data?.token ? Buffer.from(s.data.token, 'base64').toString('utf8') : '';
     const keyId = jwtKeyId(token);
@@ -37,14 +37,7 @@ export async function serviceAccountTokenSecrets(
 }
 
 export async function reissueServiceAccountTokens(api: KubeApi, cluster: string): Promise<number> {
-  const list = {
-    items: await api.listAll(
-      cluster,
-      'listing service-account token Secrets',
-      { needs: 'list secrets in all namespaces' },
-      ({ core }, page) => core.listSecretForAllNamespaces({ fieldSelector: 'type=kubernetes.io/service-account-token', ...page }),
-    ),
-  };
+  const list = { items: await tokenSecrets(api, cluster) };
   const options = setHeaderOptions('Content-Type', PatchStrategy.MergePatch);
   for (const s of list.items) {
     const namespace = s.metadata?.namespace ?? '';
