@@ -10,13 +10,8 @@
 import { fork, spawnSync } from 'node:child_process';
 import { existsSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { KubernetesClusterFleet, plainKubeConfig } from '../src/adapters/clusters/kubernetes.ts';
 import { listStacks, readStackFile } from '../src/config/load.ts';
-import { parseStackConfig } from '../src/config/parse.ts';
 import { runDrill, type DrillMeter } from '../src/drill/drill.ts';
-import { Driver } from '../src/driver/index.ts';
-import { buildWorld } from '../src/sim/world.ts';
-import { KubeApiEmulator } from '../test/fixtures/kubeApiEmulator.ts';
 
 const consumers = 10;
 
@@ -162,6 +157,12 @@ interface ApiCount {
  * production poll interval. Counted by the emulator, by what each request is.
  */
 async function apiRequests(): Promise<ApiCount> {
+  // Loaded here only: the Kubernetes client and the emulator would weigh on every fleet case's memory.
+  const { KubernetesClusterFleet, plainKubeConfig } = await import('../src/adapters/clusters/kubernetes.ts');
+  const { parseStackConfig } = await import('../src/config/parse.ts');
+  const { Driver } = await import('../src/driver/index.ts');
+  const { buildWorld } = await import('../src/sim/world.ts');
+  const { KubeApiEmulator } = await import('../test/fixtures/kubeApiEmulator.ts');
   const stages = 10;
   const raw = {
     clusters: [{ name: 'c0', primary: true }],
