@@ -10,6 +10,14 @@ import { stageLabel } from './stages/common.ts';
 import { stageCluster } from './stages/index.ts';
 import { stepFinished, stepStarted } from './steps.ts';
 
+/** Runs one stage on one cluster (or once) for its owners; what went wrong for each. The stage executors by default (./stages/). */
+export type StageRunner = (
+  ctx: DriverContext,
+  owners: StageNode['owners'],
+  step: StageStep,
+  cluster: string | undefined,
+) => Promise<{ run: Run; unconfirmed: Unconfirmed }[]>;
+
 /**
  * A fleet-wide budget of pods restarting at once: `take(n)` waits until n fit (a workload larger
  * than the whole budget waits until nothing else restarts), first come, first served.
@@ -50,6 +58,7 @@ export async function schedule(
   dependencies: readonly number[][],
   lock: StackLock,
   rotate: boolean,
+  runOne: StageRunner = stageCluster,
 ) {
   // The canary first: it runs every stage and is confirmed before any other cluster is touched, so
   // a canary failure rolls back the canary alone (src/model/canary.ts). `canary: 'per-stage'`
@@ -84,11 +93,11 @@ export async function schedule(
       ctx.waves,
     )) {
       const phaseNodes = phase.indices.map((k, i) => ({ step: phase.stages[i]!, owners: nodes[k]!.owners }));
-      await runSchedule(ctx, phaseNodes, phase.dependencies, lock, rotate, phase.waves);
+      await runSchedule(ctx, phaseNodes, phase.dependencies, lock, rotate, phase.waves, runOne);
     }
     return;
   }
-  await runSchedule(ctx, nodes, dependencies, lock, rotate, ctx.waves);
+  await runSchedule(ctx, nodes, dependencies, lock, rotate, ctx.waves, runOne);
 }
 
 export async function runSchedule(
@@ -98,6 +107,7 @@ export async function runSchedule(
   lock: StackLock,
   rotate: boolean,
   spec: WaveSpec,
+  runOne: StageRunner = stageCluster,
 ) {
   const limit = pLimit(ctx.concurrency);
   /** What went wrong, with the rotation it belongs to: a shared stage fails for each owner. */
@@ -136,7 +146,7 @@ export async function runSchedule(
             const release = step.kind === 'restart' ? await pods.take(replicasOf(lead, step, cluster)) : () => {};
             if (stopped) return release();
             begin();
-            const problems = await stageCluster(ctx, owners, step, cluster).finally(release);
+            const problems = await runOne(ctx, owners, step, cluster).finally(release);
             if (problems.length === 0) return;
             failures++;
             failed.push(...problems);

@@ -58,9 +58,10 @@ export interface SimWorkload {
   readonly templateAnnotations: Record<string, string>;
   /**
    * The pod template's annotations of each revision the controller still keeps, as its ReplicaSets
-   * or ControllerRevisions hold them (a Deployment's `revisionHistoryLimit`, 10 by default).
+   * or ControllerRevisions hold them (a Deployment's `revisionHistoryLimit`, 10 by default); made at
+   * the first restart (a fleet of tens of thousands of workloads mostly never restarts).
    */
-  readonly templateHistory: Map<number, Readonly<Record<string, string>>>;
+  templateHistory?: Map<number, Readonly<Record<string, string>>>;
   generation: number;
   observedGeneration: number;
   revision: number;

@@ -40,7 +40,6 @@ export abstract class WorkloadControllers extends ClusterState {
       ...(spec.reloadAfterMs !== undefined ? { reloadAfterMs: spec.reloadAfterMs } : {}),
       ...(spec.secretProviderClass !== undefined ? { secretProviderClass: spec.secretProviderClass } : {}),
       templateAnnotations: {},
-      templateHistory: new Map([[1, {}]]),
       generation: 1,
       observedGeneration: 1,
       revision: 1,
@@ -101,6 +100,7 @@ export abstract class WorkloadControllers extends ClusterState {
     const failed = this.rolloutStatus(w).failed;
     if (failed) w.reportedFailure = failed;
     else delete w.reportedFailure;
+    w.templateHistory ??= new Map([[w.revision, { ...w.templateAnnotations }]]);
     Object.assign(w.templateAnnotations, annotations);
     w.generation += 1;
     w.revision += 1;
