@@ -630,6 +630,19 @@ describe('driver: failures before the gate roll back', () => {
     assert.equal(s.world.cloud.regenerations.length, 0);
   });
 
+  it('a stamp where no pod reports a mount of the class is not synced: the wait times out naming it, and the rotation rolls back', async () => {
+    const s = await scenario('alwayson-cosmos');
+    // No workload on the west stamp mounts the SecretProviderClass: nothing there reports a version.
+    for (const w of s.world.fleet.cluster('stamp-westeurope').workloads.values())
+      delete (w as { secretProviderClass?: string }).secretProviderClass;
+    await assert.rejects(s.driver().driver.rotate('cosmos'), (e: unknown) => {
+      assert.ok(e instanceof RolledBackError, String(e));
+      assert.match((e as Error).message, /no pod of SecretProviderClass \S+ on stamp-westeurope reports a mount/);
+      return true;
+    });
+    assert.equal(s.world.cloud.regenerations.length, 0);
+  });
+
   it('auth errors in logs are reported as the real adapter words them: the pod and container, never the line', async () => {
     const s = await scenario('kubecost-thanos');
     // The backend on secondary-eu still only knows the old key.

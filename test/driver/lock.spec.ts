@@ -5,6 +5,7 @@ import { stackLock } from '../../src/driver/lock.ts';
 import type { DriverPorts } from '../../src/ports/index.ts';
 import type { ClusterFleet, StackEngine } from '../../src/ports/index.ts';
 import { SimClock } from '../../src/sim/clock.ts';
+import { LockedError } from '../../src/errors.ts';
 
 describe('driver: the stack lock', () => {
   it("renews once for all the clusters of a wave that ask at the same moment, so the holder's own compare-and-swaps never fight", async () => {
@@ -61,5 +62,40 @@ describe('driver: the stack lock', () => {
     assert.equal(renewals, 4, 'renewed every 20 s of a 60 s lock');
     await ctx.ports.clock.sleep(15_000);
     assert.equal(renewals, 4, "a short wait is the clock's own");
+  });
+
+  it('a stack without clusters locks with a stack tag that binds for its duration in seconds, and only its holder removes it', async () => {
+    const config = parseStackConfig(
+      'y',
+      {
+        credentials: [
+          {
+            name: 'c',
+            source: { type: 'random', length: 32 },
+            deliver: [{ type: 'azure-keyvault-secret', resourceGroupName: 'rg', vaultName: 'kv', secretName: 's', value: '${value}' }],
+            stages: [],
+          },
+        ],
+      },
+      'y',
+    );
+    const tags = new Map<string, string>();
+    const engine = {
+      getTag: async (k: string) => tags.get(k),
+      setTag: async (k: string, v: string) => void tags.set(k, v),
+      removeTag: async (k: string) => void tags.delete(k),
+    } as unknown as StackEngine;
+    const clock = new SimClock('2026-11-24T00:00:00Z');
+    const ports = { engine, clusters: {} as ClusterFleet, clock };
+    const a = stackLock(config, ports, 'a', 600);
+    const b = stackLock(config, ports, 'b', 600);
+    await a.acquire();
+    clock.advance(60_000);
+    await assert.rejects(b.acquire(), (e: unknown) => e instanceof LockedError && e.holder === 'a', 'a minute into a 600 s lock');
+    await b.release();
+    assert.match(tags.get('keyslot:lock') ?? '', /^a\|/, 'only the holder removes it');
+    clock.advance(541_000);
+    await b.acquire();
+    assert.match(tags.get('keyslot:lock') ?? '', /^b\|/, 'past its 600 s, the lock is taken over');
   });
 });
