@@ -4,7 +4,7 @@
  * its own.
  */
 import { RolledBackError } from '../errors.ts';
-import { batchOnFailure, type Phase } from '../model/lifecycle.ts';
+import { onFailure, type Phase } from '../model/lifecycle.ts';
 import { isStage, stageDependencies, type StageStep, type Step } from '../model/index.ts';
 import type { StepOutcome } from './events.ts';
 import type { StackLock } from './lock.ts';
@@ -119,7 +119,7 @@ export async function executeTogether(
     });
   } catch (error) {
     const detail = error instanceof Error ? error.message : String(error);
-    const next = batchOnFailure(phase, 'rotate', outcomeOf(error));
+    const next = onFailure(phase, 'rotate', outcomeOf(error));
     if (next === 'refused') {
       // Nothing changed but the records of those already preflighted: they go, as one refusal leaves no trace.
       for (const run of prepared) await ctx.ports.engine.removeConfig(`rotations.${run.plan.name}`);

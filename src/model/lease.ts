@@ -47,3 +47,24 @@ export class LeaseObserver {
     return freeAt > nowMs ? { held: true, freeAt: new Date(freeAt) } : { held: false };
   }
 }
+
+/**
+ * The record a holder writes when it takes or renews the lock, as client-go's tryAcquireOrRenew
+ * does: while it stays the holder, its acquireTime and the transition count are kept; when the
+ * holder changes, acquireTime is now and one transition is counted. `T` is the adapter's time form.
+ */
+export function takenBy<T>(
+  current: { readonly holder?: string; readonly acquireTime?: T; readonly transitions?: number } | undefined,
+  holder: string,
+  durationSeconds: number,
+  now: T,
+): { holder: string; durationSeconds: number; renewTime: T; acquireTime: T; transitions: number } {
+  const taken = current?.holder !== holder;
+  return {
+    holder,
+    durationSeconds,
+    renewTime: now,
+    acquireTime: taken || current?.acquireTime === undefined ? now : current.acquireTime,
+    transitions: (current?.transitions ?? 0) + (current && taken ? 1 : 0),
+  };
+}

@@ -15,9 +15,9 @@
  *
  * Consecutive stages run as one unit (the scheduler runs them with waves and dependencies); every
  * other step runs alone. A batch of credentials rotated together passes through the same phases
- * together (`batchOnFailure`).
+ * together, by the same rule (`onFailure`), in the phase they share.
  */
-import type { RotationMode, Step } from './planner.ts';
+import { isStage, type RotationMode, type Step } from './planner.ts';
 
 /** How the last unit ended: fine, a keyslot error (a consumer not ready, a timeout…), a configuration error, or a bug. */
 export type UnitOutcome = 'ok' | 'failed' | 'config-error' | 'bug';
@@ -30,17 +30,12 @@ export type NextMove =
   | { readonly move: 'roll-back' }
   | { readonly move: 'halt' };
 
-/** Whether a step is one of the credential's stages, run by the scheduler. */
-function stage(step: Step): boolean {
-  return 'stage' in step;
-}
-
 /** The unit that starts at `from`: a run of consecutive stages, or the one step there. */
 function unitAt(steps: readonly Step[], from: number): NextMove {
   if (from >= steps.length) return { move: 'rotated' };
-  if (!stage(steps[from]!)) return { move: 'run', from, to: from + 1, stages: false };
+  if (!isStage(steps[from]!)) return { move: 'run', from, to: from + 1, stages: false };
   let to = from;
-  while (to < steps.length && stage(steps[to]!)) to++;
+  while (to < steps.length && isStage(steps[to]!)) to++;
   return { move: 'run', from, to, stages: true };
 }
 
@@ -78,6 +73,3 @@ export function nextMove(
   if (outcome === 'ok') return unitAt(plan.steps, last.to);
   return { move: onFailure(phaseAt(plan, last.from), plan.mode, outcome) };
 }
-
-/** A batch of credentials rotated together fails as one, by the same rule, in the phase they share. */
-export const batchOnFailure = onFailure;

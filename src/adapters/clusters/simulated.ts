@@ -18,7 +18,7 @@ import type { ClusterFleet, LogCheck, LogCheckResult, RestartResult, WorkloadId 
 import type { Clock } from '../../ports/clock.ts';
 import { reconcilePending, shootsToAnnotate, shootsToReconcile, waitForShoots } from './waitForShoots.ts';
 import { SimCluster, type SimFleet, type SimLease, type SimShoot, type SimWorkload } from '../../sim/cluster.ts';
-import { LeaseObserver, type LeaseRecord } from '../../model/lease.ts';
+import { LeaseObserver, takenBy, type LeaseRecord } from '../../model/lease.ts';
 
 /** The record client-go would compare, from the model's Lease. */
 function recordOf(l: SimLease): LeaseRecord {
@@ -228,14 +228,23 @@ export class SimulatedClusterFleet implements ClusterFleet {
       const verdict = this.leases.verdict(`${cluster}/${key}`, recordOf(lease), args.holder, now);
       if (verdict.held) return { acquired: false as const, lease: { holder: lease.holder ?? 'unknown', expiresAt: verdict.freeAt } };
     }
-    const taken = lease?.holder !== args.holder;
+    const record = takenBy(
+      lease && {
+        ...(lease.holder !== undefined ? { holder: lease.holder } : {}),
+        ...(lease.acquireTime !== undefined ? { acquireTime: lease.acquireTime } : {}),
+        transitions: lease.leaseTransitions ?? 0,
+      },
+      args.holder,
+      args.ttlSeconds,
+      now,
+    );
     const written = {
       ...lease,
-      holder: args.holder,
-      renewTime: now,
-      acquireTime: taken || lease?.acquireTime === undefined ? now : lease.acquireTime,
-      durationSeconds: args.ttlSeconds,
-      leaseTransitions: (lease?.leaseTransitions ?? 0) + (lease && taken ? 1 : 0),
+      holder: record.holder,
+      renewTime: record.renewTime,
+      acquireTime: record.acquireTime,
+      durationSeconds: record.durationSeconds,
+      leaseTransitions: record.transitions,
     };
     c.leases.set(key, written);
     this.leases.observe(`${cluster}/${key}`, recordOf(written), now);

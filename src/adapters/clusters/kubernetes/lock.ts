@@ -3,7 +3,7 @@
  */
 import type { V1Lease } from '@kubernetes/client-node';
 import { ConflictError, ResourceNotFoundError } from '../../../errors.ts';
-import type { LeaseRecord } from '../../../model/lease.ts';
+import { takenBy, type LeaseRecord } from '../../../model/lease.ts';
 import type { Lease } from '../../../ports/clusters.ts';
 import { type KubeApi, leaseNamespace, microTime } from './api.ts';
 
@@ -59,14 +59,22 @@ export async function acquireLease(
       if (verdict.held) return refused(current, verdict.freeAt);
     }
     // As client-go's leader election writes it: MicroTime stamps, and a transition counted when the holder changes.
-    const now = microTime(args.now) as unknown as Date;
-    const taken = current?.spec?.holderIdentity !== args.holder;
+    const record = takenBy(
+      current && {
+        ...(current.spec?.holderIdentity !== undefined ? { holder: current.spec.holderIdentity } : {}),
+        ...(current.spec?.acquireTime ? { acquireTime: current.spec.acquireTime } : {}),
+        transitions: current.spec?.leaseTransitions ?? 0,
+      },
+      args.holder,
+      args.ttlSeconds,
+      microTime(args.now) as unknown as Date,
+    );
     const spec = {
-      holderIdentity: args.holder,
-      leaseDurationSeconds: args.ttlSeconds,
-      renewTime: now,
-      acquireTime: taken || !current?.spec?.acquireTime ? now : (current.spec.acquireTime as unknown as Date),
-      leaseTransitions: (current?.spec?.leaseTransitions ?? 0) + (current && taken ? 1 : 0),
+      holderIdentity: record.holder,
+      leaseDurationSeconds: record.durationSeconds,
+      renewTime: record.renewTime,
+      acquireTime: record.acquireTime,
+      leaseTransitions: record.transitions,
     };
     try {
       const written = current

@@ -101,9 +101,9 @@ export async function waitRollout(api: KubeApi, cluster: string, id: WorkloadId,
           revision: p.metadata?.labels?.['pod-template-hash'] ?? p.metadata?.labels?.['controller-revision-hash'],
           terminating: Boolean(p.metadata?.deletionTimestamp),
         }));
-        const left = oldPodsLeft(pods);
-        if (!left) return;
-        waiting = left;
+        const old = oldPodsLeft(pods);
+        if (!old) return;
+        waiting = old;
       }
       const left = deadline - api.clock.now().getTime();
       if (left <= 0)
@@ -114,27 +114,29 @@ export async function waitRollout(api: KubeApi, cluster: string, id: WorkloadId,
       // Old pods going away do not change the workload object (its status does not count Terminating
       // pods), so no event marks their end: once the status is done, look again every poll interval.
       const next = await watch.next(Math.min(verdict.state === 'done' ? api.pollMs : api.pollMs * 15, left));
-      // Closed by the server after streaming (its timeout): resume from where it got to. A stream that
-      // never delivered anything (watches refused, say) degrades to a read every poll interval.
-      if (next === 'ended' && watch.delivered > 0) continue;
-      if (next === 'ended') await api.clock.sleep(Math.min(api.pollMs, left));
-      if (next !== 'ended' && next !== 'quiet' && next.type === 'ERROR') {
+      if (next === 'quiet') {
+        // Status done, old pods still going: only the pods are looked at again (the loop lists
+        // them). Otherwise quiet for a resync interval: read afresh; the live stream keeps its place.
+        if (verdict.state !== 'done') w = await api.read(cluster, id);
+        continue;
+      }
+      if (next === 'ended') {
+        // Closed by the server after streaming (its timeout): resume from where it got to. A stream
+        // that never delivered anything (watches refused, say) degrades to a read every poll interval.
+        if (watch.delivered > 0) continue;
+        watch.close();
+        await api.clock.sleep(Math.min(api.pollMs, left));
+        w = await api.read(cluster, id);
+        at = w?.metadata?.resourceVersion;
+        continue;
+      }
+      if (next.type === 'ERROR') {
         // Expired (410) or refused: an unchanged object's own resourceVersion can be older than the
         // server's watch window, so watch again from now (no resourceVersion: the current object
         // comes first, as ADDED), never from it again; after a pause, so an error never loops hot.
         watch.close();
         at = undefined;
         await api.clock.sleep(Math.min(api.pollMs, left));
-        continue;
-      }
-      // Status done, old pods still going: only the pods are looked at again (the loop lists them).
-      if (next === 'quiet' && verdict.state === 'done') continue;
-      if (next === 'ended' || next === 'quiet') {
-        // Quiet for a resync interval, or a stream that does not stream: read afresh. A live
-        // stream keeps its own place; only a closed one starts from what was read.
-        if (next === 'ended') watch.close();
-        w = await api.read(cluster, id);
-        if (!watch.streaming) at = w?.metadata?.resourceVersion;
         continue;
       }
       at = next.object.metadata?.resourceVersion ?? at;
