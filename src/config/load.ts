@@ -5,8 +5,9 @@
  */
 import { readFileSync, readdirSync } from 'node:fs';
 import { join, relative } from 'node:path';
-import { parse as parseYaml, YAMLParseError } from 'yaml';
+import { YAMLParseError } from 'yaml';
 import { ConfigError, StackNotFoundError } from '../errors.ts';
+import { parseYamlExact } from './exactNumbers.ts';
 import { parseStackConfig, type StackConfig } from './parse.ts';
 
 import { projectRoot } from './projectRoot.ts';
@@ -54,7 +55,7 @@ export function readStackFile(stack: string, stacksDir = defaultStacksDir): { or
   }
   let doc: unknown;
   try {
-    doc = parseYaml(text);
+    doc = parseYamlExact(text);
   } catch (cause) {
     const where = cause instanceof YAMLParseError && cause.linePos ? `line ${cause.linePos[0].line}` : 'the file';
     throw new ConfigError(origin, 'config', `invalid YAML at ${where}`, 'fix the YAML syntax', { cause });

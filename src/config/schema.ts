@@ -335,11 +335,17 @@ export const credential = z.strictObject({
 });
 export type CredentialInput = z.infer<typeof credential>;
 
+/**
+ * A kOps keypair id (a serial number). `pulumi config set --path` writes one that fits in 64 bits
+ * as a YAML integer; it is read back exactly (config/exactNumbers.ts) and held as its digits.
+ */
+const keypairId = z.union([z.string().regex(/^[0-9]+$/), z.number().int().nonnegative().transform(String)]);
+
 const slotGeneration = z.strictObject({
   generation: generationNumber,
   createdAt: timestamp.optional(),
   /** kOps keysets: the keypair id (a serial number) in this slot, as `kops get keypairs` shows it. */
-  keyId: z.union([z.string().regex(/^[0-9]+$/), z.number().int().nonnegative().transform(String)]).optional(),
+  keyId: keypairId.optional(),
 });
 const credentialGenerations = z
   .object({
@@ -365,7 +371,7 @@ export const rotationRecord = z.strictObject({
   /** Each slot's generation before the rotation, to re-plan exactly what was started. */
   generations: z.record(z.string(), generationNumber),
   /** kOps keysets: each slot's keypair id before the rotation, so a resumed flip knows what it was moving. */
-  keyIds: z.record(z.string(), z.string().regex(/^[0-9]+$/)).optional(),
+  keyIds: z.record(z.string(), keypairId).optional(),
 });
 export type RotationRecord = z.infer<typeof rotationRecord>;
 

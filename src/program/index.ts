@@ -3,6 +3,7 @@
  * It reads config through `pulumi.Config` and the shared parser; it decides nothing on its own.
  */
 import * as pulumi from '@pulumi/pulumi';
+import { parseJsonExact } from '../config/exactNumbers.ts';
 import { configKeys, parseStackConfig, type StackConfig } from '../config/parse.ts';
 import type { Cluster } from '../config/schema.ts';
 import type { CredentialState } from '../model/state.ts';
@@ -28,8 +29,9 @@ export function readConfig(): { config: StackConfig; kubeconfigs: Record<string,
   const cfg = new pulumi.Config('keyslot');
   const raw: Record<string, unknown> = {};
   for (const key of configKeys) {
-    const value = cfg.getObject<unknown>(key);
-    if (value !== undefined) raw[key] = value;
+    // As getObject, but a kOps keypair id past 2^53 keeps its digits (config/exactNumbers.ts).
+    const text = cfg.get(key);
+    if (text !== undefined) raw[key] = parseJsonExact(text) ?? text;
   }
   const kubeconfigs: Record<string, pulumi.Output<string>> = {};
   for (const c of Array.isArray(raw.clusters) ? (raw.clusters as Partial<Cluster>[]) : []) {

@@ -186,6 +186,25 @@ describe('engine adapter: LocalWorkspace against a fake pulumi CLI', () => {
     assert.deepEqual(state.secretOutputs, ['keyMaterial'], 'the program marks the key material secret');
   });
 
+  it('config set --path converts as the CLI does (64-bit integers, true/false), and a long kOps keypair id survives to the program', async () => {
+    const { dir } = workspace();
+    const engine = await LocalWorkspaceEngine.open({ stack: 'kops-service-account', workDir: dir, pulumiRoot: fakeRoot });
+    // Past 2^53 but within int64: the CLI writes it as a YAML integer, which a JavaScript number cannot hold.
+    const id = '7384918236759836491';
+    await engine.setConfig('generations.service-account.next.keyId', id);
+    await engine.setConfig('rotations.probe.flag', 'true');
+    await engine.setConfig('rotations.probe.padded', '0123');
+    const text = readFileSync(join(dir, 'stacks', 'Pulumi.kops-service-account.yaml'), 'utf8');
+    assert.match(text, new RegExp(`keyId: ${id}\\n`), 'an unquoted integer, as the CLI writes it');
+    assert.match(text, /flag: true\n/);
+    assert.match(text, /padded: "0123"\n/, 'a leading zero keeps it a string');
+    await engine.removeConfig('rotations.probe');
+    const raw = (await engine.readConfig()) as { generations: Record<string, Record<string, { keyId?: unknown }>> };
+    assert.equal(raw.generations['service-account']!.next!.keyId, id, 'the stack file reads back digit for digit');
+    await engine.up({ policyPacks: [] });
+    assert.equal((await engine.deployed())['service-account']?.slots.next?.keyId, id, 'the program got the same id');
+  });
+
   it('says in one line what to install when there is no CLI', async () => {
     await assert.rejects(
       LocalWorkspaceEngine.open({ stack: 'local', pulumiRoot: join(tmpdir(), 'no-pulumi-here') }),
