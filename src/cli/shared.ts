@@ -4,7 +4,7 @@
  */
 import { parseWaves, type WaveSpec } from '../model/waves.ts';
 import { InvalidArgumentError, Option } from 'commander';
-import { accessSync, constants, statSync } from 'node:fs';
+import { accessSync, constants, readFileSync, statSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import type { PortsFactory } from './ports.ts';
 import type { StackConfig } from '../config/parse.ts';
@@ -81,6 +81,24 @@ export function writableOrRefuse(flag: string, path: string): void {
       `${flag} ${path}: the folder ${folder} does not exist or is not writable; create it or choose another path`,
     );
   }
+}
+
+/** Refuses, as a usage error naming the flag, an input file that cannot be read or is not a JSON object. */
+export function readableJsonOrRefuse(flag: string, path: string): void {
+  let text: string;
+  try {
+    text = readFileSync(path, 'utf8');
+  } catch {
+    throw new InvalidArgumentError(`${flag} ${path}: no readable file there; give the path of the file`);
+  }
+  let doc: unknown;
+  try {
+    doc = JSON.parse(text);
+  } catch {
+    doc = undefined;
+  }
+  if (!doc || typeof doc !== 'object' || Array.isArray(doc))
+    throw new InvalidArgumentError(`${flag} ${path}: not a JSON object; write it as policy names mapped to a level or settings`);
 }
 
 /** Discovery needs only the clusters: the real ones (no Pulumi CLI unless a kubeconfig is a stack secret) or the simulated fleet. */

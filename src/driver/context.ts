@@ -14,6 +14,8 @@ export type { DriverPorts } from '../ports/index.ts';
 export interface DriverOptions {
   /** Policy pack folders passed to every `up`; empty with `--no-policy`. */
   readonly policyPacks: readonly string[];
+  /** Their config files (`--policy-pack-config`), one per pack, passed to every preview and up. */
+  readonly policyPackConfigs?: readonly string[];
   /**
    * Registers a cleanup to run if the process is interrupted (SIGTERM, SIGINT) while a lock is
    * held; returns its remover. The CLI passes the process's registry.

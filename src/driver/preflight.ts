@@ -10,7 +10,7 @@ import { refusedOperation, rotationKindOf, rotationPhaseOf, selectShoots, shoots
 import { describeUncovered, discoverConsumers, uncoveredConsumers, uncoveredError } from './discover.ts';
 import { type DriverContext, type Run, keyRef } from './context.ts';
 import { kopsTokensReissued } from './kops.ts';
-import { setRecord } from './record.ts';
+import { engineOptions, setRecord } from './record.ts';
 import { resolveWorkload } from './stages/common.ts';
 
 /** The replicas of each discovered consumer, keyed as `Run.replicas` is. */
@@ -45,10 +45,7 @@ export async function preflight(ctx: DriverContext, run: Run, clusters: readonly
 export async function policyGate(ctx: DriverContext, run: Run) {
   if (ctx.options.policyPacks.length === 0) return;
   try {
-    await ctx.ports.engine.preview({
-      policyPacks: ctx.options.policyPacks,
-      onEvent: (e) => ctx.emit({ type: 'engine', at: ctx.now(), credential: run.plan.name, message: e.message }),
-    });
+    await ctx.ports.engine.preview(engineOptions(ctx, run.plan.name));
   } catch (error) {
     if (!(error instanceof PolicyViolationError)) throw error;
     await ctx.ports.engine.removeConfig(`rotations.${run.plan.name}`);

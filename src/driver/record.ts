@@ -3,7 +3,8 @@
  * the freed key and the final record.
  */
 import type { RotationRecord } from '../config/schema.ts';
-import { EngineError } from '../errors.ts';
+import { EngineError, PolicyViolationError } from '../errors.ts';
+import type { UpOptions } from '../ports/engine.ts';
 import type { Step } from '../model/index.ts';
 import { type DriverContext, type Run, GateClosed, keyRef } from './context.ts';
 
@@ -26,11 +27,32 @@ export async function setAll(ctx: DriverContext, values: Readonly<Record<string,
   for (const [path, value] of Object.entries(values)) await ctx.ports.engine.setConfig(stripPrefix(path), String(value));
 }
 
-export async function up(ctx: DriverContext, run: Run) {
-  const result = await ctx.ports.engine.up({
+/** What every preview and up of a run is given: the packs, their config files, and where engine events go. */
+export function engineOptions(ctx: DriverContext, credential: string): UpOptions {
+  return {
     policyPacks: ctx.options.policyPacks,
-    onEvent: (e) => ctx.emit({ type: 'engine', at: ctx.now(), credential: run.plan.name, message: e.message }),
-  });
+    ...(ctx.options.policyPackConfigs?.length ? { policyPackConfigs: ctx.options.policyPackConfigs } : {}),
+    onEvent: (e) => ctx.emit({ type: 'engine', at: ctx.now(), credential, message: e.message }),
+  };
+}
+
+/**
+ * Every up keyslot runs (the flip, a regeneration's, the record's, a resume's, a rollback's) is
+ * previewed with the packs first. The engine judges resource policies one resource at a time as
+ * the up registers them, so a mandatory violation met by the up itself would stop it halfway, the
+ * steps before it applied; the preview judges every resource and the stack with nothing changed.
+ */
+export async function up(ctx: DriverContext, run: Run) {
+  const options = engineOptions(ctx, run.plan.name);
+  if (ctx.options.policyPacks.length) {
+    try {
+      await ctx.ports.engine.preview(options);
+    } catch (error) {
+      if (!(error instanceof PolicyViolationError)) throw error;
+      throw new PolicyViolationError(`${error.message}; the up was not run: nothing changed`, { cause: error });
+    }
+  }
+  const result = await ctx.ports.engine.up(options);
   const changed = Object.entries(result.changes)
     .filter(([op]) => op !== 'same')
     .map(([op, n]) => `${n} ${op}`);

@@ -13,6 +13,8 @@ export interface EngineEvent {
 export interface UpOptions {
   /** Policy pack folders passed as `--policy-pack`. */
   readonly policyPacks: readonly string[];
+  /** Policy pack config files passed as `--policy-pack-config`, one per pack, in the same order. */
+  readonly policyPackConfigs?: readonly string[];
   readonly onEvent?: (event: EngineEvent) => void;
 }
 

@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import * as YAML from 'yaml';
 const { parse } = YAML;
-import { LocalWorkspaceEngine } from '../../src/adapters/engine/localWorkspace.ts';
+import { LocalWorkspaceEngine, stripColorTags } from '../../src/adapters/engine/localWorkspace.ts';
 import { loadStack, projectRoot } from '../../src/config/load.ts';
 import { Driver } from '../../src/driver/index.ts';
 import { buildWorld } from '../../src/sim/world.ts';
@@ -205,6 +205,52 @@ describe('engine adapter: LocalWorkspace against a fake pulumi CLI', () => {
     assert.equal((await engine.deployed())['service-account']?.slots.next?.keyId, id, 'the program got the same id');
   });
 
+  it('judges resource policies per resource as registered, on inputs: a mandatory violation stops an up there with earlier steps applied; --policy-pack-config reaches the pack', async () => {
+    const { dir } = workspace();
+    const engine = await LocalWorkspaceEngine.open({ stack: 'kubecost-thanos', workDir: dir, pulumiRoot: fakeRoot });
+    await engine.up({ policyPacks: [] });
+    const state = () =>
+      JSON.parse(readFileSync(join(dir, 'state.json'), 'utf8')) as { resources: [string, { id: string }][]; outputs: unknown };
+    const primaryKey = (st: ReturnType<typeof state>) =>
+      st.resources.find(([k]) => k.startsWith('aws:iam/accessKey:AccessKey::') && k.includes('primary'))![1].id;
+    const before = state();
+    // A rotation recorded an hour after the last one (min-rotation-interval) and a bump that
+    // replaces the primary key, which registers before the recorded state.
+    const now = Date.now();
+    const at = (h: number) => new Date(now + h * 3600_000).toISOString();
+    await engine.setConfig('generations.thanos-store.lastRotatedAt', at(-1));
+    for (const [k, v] of Object.entries({ id: 'r-probe-thanos-store', startedAt: at(0), from: 'primary', to: 'primary', mode: 'rotate' }))
+      await engine.setConfig(`rotations.thanos-store.${k}`, v);
+    await engine.setConfig('rotations.thanos-store.generations.primary', '1');
+    await engine.setConfig('rotations.thanos-store.generations.secondary', '2');
+    await engine.setConfig('generations.thanos-store.primary.generation', '3');
+    // The preview cannot judge that state: it carries the replacement key's outputs, unknown until
+    // the up (the policy server reports the policy "can't run during preview"). The up meets it.
+    await engine.preview({ policyPacks: ['policy'] });
+    assert.deepEqual(state().resources, before.resources, 'a preview changes nothing');
+    await assert.rejects(
+      engine.up({ policyPacks: ['policy'] }),
+      (e: unknown) => e instanceof PolicyViolationError && /min-rotation-interval \(mandatory\)/.test(e.message) && !/<\{%/.test(e.message),
+    );
+    const after = state();
+    assert.notEqual(primaryKey(after), primaryKey(before), 'the key registered before the violation was replaced');
+    assert.deepEqual(after.outputs, before.outputs, "the outputs are the last finished up's");
+    // The pack's config file reaches the pack: with the policy disabled the same up finishes.
+    const config = join(dir, 'pack-config.json');
+    writeFileSync(config, JSON.stringify({ 'min-rotation-interval': 'disabled' }));
+    await engine.up({ policyPacks: ['policy'], policyPackConfigs: [config] });
+    assert.notDeepEqual(state().outputs, before.outputs);
+  });
+
+  it("never shows the engine's colour tags: a policy message built with them reads as plain text", () => {
+    // pkg/engine/events.go policyViolationEvent: SpecNote + message + Reset; colors.go: `<{%` … `%}>`.
+    assert.equal(
+      stripColorTags('<{%reset%}>credential demo: slot primary is 120 days old<{%reset%}>\n<{%fg 1%}>mandatory: <{%reset%}>'),
+      'credential demo: slot primary is 120 days old\nmandatory: ',
+    );
+    assert.equal(stripColorTags('a <{ b %}> c'), 'a <{ b %}> c', 'only whole tags');
+  });
+
   it('says in one line what to install when there is no CLI', async () => {
     await assert.rejects(
       LocalWorkspaceEngine.open({ stack: 'local', pulumiRoot: join(tmpdir(), 'no-pulumi-here') }),
@@ -214,7 +260,7 @@ describe('engine adapter: LocalWorkspace against a fake pulumi CLI', () => {
 });
 
 describe('a rotation through LocalWorkspace', () => {
-  it('runs the exact CLI sequence: select, record, preview with the pack, flip, up with the pack, outputs, regenerate, record, up', async () => {
+  it('runs the exact CLI sequence: select, record, preview with the pack, flip, preview and up with the pack, outputs, regenerate, record, preview and up', async () => {
     const { dir, invocations } = workspace();
     const engine = await LocalWorkspaceEngine.open({ stack: 'local', workDir: dir, pulumiRoot: fakeRoot });
     const world = buildWorld(loadStack('local'));
@@ -259,6 +305,7 @@ describe('a rotation through LocalWorkspace', () => {
       'config set keyslot:rotations.demo.generations.secondary=2',
       'preview --policy-pack policy',
       'config set keyslot:slots.demo=secondary',
+      'preview --policy-pack policy',
       'up --policy-pack policy',
       'stack output',
     ];
@@ -269,7 +316,13 @@ describe('a rotation through LocalWorkspace', () => {
     assert.equal(regenerated, expected.length, shape.join('\n'));
     assert.deepEqual(
       shape.slice(regenerated + 1).map((s) => s.split('=')[0]),
-      ['config set keyslot:generations.demo.lastRotatedAt', 'config rm keyslot:rotations.demo', 'up --policy-pack policy', 'stack output'],
+      [
+        'config set keyslot:generations.demo.lastRotatedAt',
+        'config rm keyslot:rotations.demo',
+        'preview --policy-pack policy',
+        'up --policy-pack policy',
+        'stack output',
+      ],
     );
   });
 });

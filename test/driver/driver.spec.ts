@@ -360,6 +360,40 @@ describe('driver: refusals', () => {
     assert.equal((await s.driver(undefined, { force: true, policyPacks: [] }).driver.rotate('thanos-store')).outcome, 'rotated');
   });
 
+  it('previews with the pack before every up of a rotation (flip, regeneration, record), so no up meets a mandatory violation halfway', async () => {
+    const s = await scenario('kubecost-thanos');
+    const from = s.world.backend.runs.length;
+    assert.equal((await s.driver().driver.rotate('thanos-store')).outcome, 'rotated');
+    const runs = s.world.backend.runs.slice(from);
+    const ups = runs.flatMap((r, i) => (r.kind === 'up' ? [i] : []));
+    assert.ok(ups.length >= 2, JSON.stringify(runs));
+    for (const i of ups) {
+      assert.equal(runs[i - 1]?.kind, 'preview', `up #${i} follows a preview: ${runs.map((r) => r.kind).join(' ')}`);
+      assert.deepEqual(runs[i - 1]!.policyPacks, ['policy']);
+    }
+  });
+
+  it("a mandatory violation that appears mid-rotation is met by the preview before the record's up: that up never runs", async () => {
+    // GIVEN a one-day limit and a standby key 23 hours old: the flip passes; a two-hour soak before
+    // the freed key's regeneration ages it past the limit before the record's up
+    const s = await scenario('alwayson-cosmos', (raw) => {
+      const creds = raw.credentials as Array<Record<string, unknown>>;
+      Object.assign(creds[0]!, { maxAgeDays: 1, soakMinutes: 120 });
+    });
+    const standby = new Date(s.world.clock.now().getTime() - 23 * 3600_000).toISOString();
+    const { driver, engine } = s.driver();
+    await engine.setConfig('generations.cosmos.secondary.createdAt', standby);
+    await engine.setConfig('generations.cosmos.primary.createdAt', new Date(s.world.clock.now().getTime() - 3600_000).toISOString());
+    const ups = () => s.world.backend.runs.filter((r) => r.kind === 'up').length;
+    let upsAtFailure = -1;
+    await assert.rejects(driver.rotate('cosmos'), (e: unknown) => {
+      upsAtFailure = ups();
+      return /max-key-age \(mandatory\).*slot secondary.*the up was not run: nothing changed/.test(String((e as Error).message));
+    });
+    assert.equal(s.world.backend.runs.at(-1)?.kind, 'preview', 'the last engine run was the refusing preview');
+    assert.equal(ups(), upsAtFailure);
+  });
+
   it('halts after the gate when a generation bump did not replace the IAM key (a CLI that ignores replacementTrigger)', async () => {
     const s = await scenario('kubecost-thanos');
     s.world.backend.ignoresReplacementTrigger = true;
@@ -478,6 +512,35 @@ describe('driver: the lock', () => {
       .ports(s.checkout)
       .engine.setTag('keyslot:lock', `ci@agent-9|${new Date(s.world.clock.now().getTime() + 60_000).toISOString()}`);
     await assert.rejects(s.driver().driver.rotate('cosmos'), (e: unknown) => e instanceof LockedError && /stack tag/.test(e.message));
+  });
+});
+
+describe('the simulated engine judges a pack as the engine does', () => {
+  it('an up meets resource policies one resource at a time, on inputs: a mandatory violation stops it there, the steps before it applied; a preview changes nothing', async () => {
+    const s = await scenario('kubecost-thanos');
+    const { engine } = s.driver();
+    const before = structuredClone(s.world.backend.outputs['thanos-store']!);
+    const stateBefore = new Map(s.world.backend.state);
+    // A rotation recorded an hour after the last one (min-rotation-interval, a resource policy on
+    // the recorded state), and a bump that replaces the primary IAM key, registered before that state.
+    const now = s.world.clock.now().getTime();
+    const at = (h: number) => new Date(now + h * 3600_000).toISOString();
+    await engine.setConfig('generations.thanos-store.lastRotatedAt', at(-1));
+    for (const [k, v] of Object.entries({ id: 'r-probe-thanos-store', startedAt: at(0), from: 'primary', to: 'primary', mode: 'rotate' }))
+      await engine.setConfig(`rotations.thanos-store.${k}`, v);
+    for (const [slot, g] of Object.entries(before.slots))
+      await engine.setConfig(`rotations.thanos-store.generations.${slot}`, String(g.generation));
+    await engine.setConfig(
+      'generations.thanos-store.primary.generation',
+      String(Math.max(...Object.values(before.slots).map((x) => x.generation)) + 1),
+    );
+    await assert.rejects(engine.preview({ policyPacks: ['policy'] }), /min-rotation-interval \(mandatory\)/);
+    assert.deepEqual(new Map(s.world.backend.state), stateBefore, 'a preview changes nothing');
+    await assert.rejects(engine.up({ policyPacks: ['policy'] }), /pulumi up failed: policy min-rotation-interval \(mandatory\)/);
+    const key = [...s.world.backend.state.keys()].find((k) => k.startsWith('aws:iam/accessKey:AccessKey::') && k.includes('primary'))!;
+    assert.ok(key, [...s.world.backend.state.keys()].join('\n'));
+    assert.notEqual(s.world.backend.state.get(key)!.id, stateBefore.get(key)!.id, 'the key registered before the violation was replaced');
+    assert.deepEqual(s.world.backend.outputs['thanos-store'], before, "the stack outputs are the last finished up's");
   });
 });
 

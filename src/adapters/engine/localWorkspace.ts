@@ -9,7 +9,7 @@
  * file's comments and secrets.
  */
 import { CommandError, LocalWorkspace, PulumiCommand, type Stack } from '@pulumi/pulumi/automation';
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
 import { projectRoot, readStackFile } from '../../config/load.ts';
 import { EngineError, PolicyViolationError, PulumiCliMissingError } from '../../errors.ts';
 import { readCredentialState, type CredentialState } from '../../model/state.ts';
@@ -43,9 +43,21 @@ function older(installed: string, minimum: string): boolean {
   return false;
 }
 
+/**
+ * The engine's colour tags (`<{%reset%}>`, `<{%fg 1%}>`: pulumi/pulumi v3.259.0,
+ * sdk/go/common/diag/colors/colors.go, `colorLeft`/`colorRight`). `--color never` removes them
+ * from the event log, but a policy message is built with them (pkg/engine/events.go
+ * policyViolationEvent) and an older CLI, a `raw` colour setting or a message quoted inside an
+ * error keeps them: keyslot never shows one.
+ */
+export function stripColorTags(text: string): string {
+  return text.replace(/<\{%[^%]*%\}>/g, '');
+}
+
 /** One line of what the CLI said, without its progress noise. */
 function firstLine(error: unknown): string {
-  const text = error instanceof CommandError ? error.message : error instanceof Error ? error.message : String(error);
+  const raw = error instanceof CommandError ? error.message : error instanceof Error ? error.message : String(error);
+  const text = stripColorTags(raw);
   const lines = text
     .split('\n')
     .map((l) => l.trim())
@@ -58,7 +70,7 @@ function firstLine(error: unknown): string {
  * on the next line(s); the violation is what names the credential and the fix.
  */
 function violationOf(message: unknown): string {
-  const lines = String(message).trim().split('\n');
+  const lines = stripColorTags(String(message)).trim().split('\n');
   return (lines.length > 1 ? lines.slice(1).join(' ') : lines[0]!).trim();
 }
 
@@ -70,7 +82,7 @@ function describeEvent(event: Record<string, any>): EngineEvent | undefined {
   if (event.diagnosticEvent && ['error', 'warning'].includes(event.diagnosticEvent.severity)) {
     return {
       kind: 'diagnostic',
-      message: `${event.diagnosticEvent.severity}: ${String(event.diagnosticEvent.message).trim().split('\n')[0]}`,
+      message: `${event.diagnosticEvent.severity}: ${stripColorTags(String(event.diagnosticEvent.message)).trim().split('\n')[0]}`,
     };
   }
   if (event.policyEvent) {
@@ -166,6 +178,7 @@ export class LocalWorkspaceEngine implements StackEngine {
     const mandatory: string[] = [];
     const args = {
       policyPacks: options.policyPacks.map((p) => join(this.workDir, p)),
+      ...(options.policyPackConfigs?.length ? { policyPackConfigs: options.policyPackConfigs.map((p) => resolve(p)) } : {}),
       color: 'never' as const,
       onEvent: (e: Record<string, any>) => {
         if (e.policyEvent?.enforcementLevel === 'mandatory')

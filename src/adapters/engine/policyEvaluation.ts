@@ -160,27 +160,49 @@ export interface PackViolation extends Violation {
   readonly level: 'advisory' | 'mandatory' | 'remediate' | 'disabled';
 }
 
-function levelOf(policy: Policy): PackViolation['level'] {
-  return (policy.enforcementLevel ?? 'advisory') as PackViolation['level'];
+/**
+ * A policy pack config file (`--policy-pack-config`), as the policy host reads it: by policy name
+ * (or `all`), either an enforcement level or an object with an optional `enforcementLevel` and the
+ * policy's own properties.
+ */
+export type PackConfig = Readonly<Record<string, unknown>>;
+
+function entryOf(policy: Policy, config: PackConfig): { level?: string; props: Record<string, unknown> } {
+  const entry = config[policy.name];
+  const all = config.all;
+  if (typeof entry === 'string') return { level: entry, props: {} };
+  const { enforcementLevel, ...props } = (entry && typeof entry === 'object' ? entry : {}) as Record<string, unknown>;
+  const level = typeof enforcementLevel === 'string' ? enforcementLevel : typeof all === 'string' ? all : undefined;
+  return { ...(level ? { level } : {}), props };
+}
+
+function levelOf(policy: Policy, config: PackConfig = {}): PackViolation['level'] {
+  return (entryOf(policy, config).level ?? policy.enforcementLevel ?? 'advisory') as PackViolation['level'];
 }
 
 /** The pack's resource or stack policies that are not disabled, run over the stack, each violation with its policy and level. */
-async function analyze(policies: Policies, resources: readonly ResourceInput[], which: 'resource' | 'stack'): Promise<PackViolation[]> {
+async function analyze(
+  policies: Policies,
+  resources: readonly ResourceInput[],
+  which: 'resource' | 'stack',
+  config: PackConfig,
+): Promise<PackViolation[]> {
   const found: PackViolation[] = [];
   for (const policy of policies) {
-    if ('validateStack' in policy !== (which === 'stack') || levelOf(policy) === 'disabled') continue;
-    for (const v of await runPolicy(policy as ResourceValidationPolicy | StackValidationPolicy, resources))
-      found.push({ ...v, policy: policy.name, level: levelOf(policy) });
+    const level = levelOf(policy, config);
+    if ('validateStack' in policy !== (which === 'stack') || level === 'disabled') continue;
+    for (const v of await runPolicy(policy as ResourceValidationPolicy | StackValidationPolicy, resources, entryOf(policy, config).props))
+      found.push({ ...v, policy: policy.name, level });
   }
   return found;
 }
 
-/** Resource policies over each resource, as the engine asks them before each step. */
-export function analyzeResources(policies: Policies, resources: readonly ResourceInput[]): Promise<PackViolation[]> {
-  return analyze(policies, resources, 'resource');
+/** Resource policies over one resource's inputs, as the engine asks them when it registers, before its step. */
+export function analyzeResource(policies: Policies, resource: ResourceInput, config: PackConfig = {}): Promise<PackViolation[]> {
+  return analyze(policies, [resource], 'resource', config);
 }
 
-/** Stack policies over every resource, as the engine asks them once the steps ran. */
-export function analyzeStack(policies: Policies, resources: readonly ResourceInput[]): Promise<PackViolation[]> {
-  return analyze(policies, resources, 'stack');
+/** Stack policies over every resource's outputs, as the engine asks them once the steps ran. */
+export function analyzeStack(policies: Policies, resources: readonly ResourceInput[], config: PackConfig = {}): Promise<PackViolation[]> {
+  return analyze(policies, resources, 'stack', config);
 }

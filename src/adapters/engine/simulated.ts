@@ -8,7 +8,9 @@
 import { parseStackConfig } from '../../config/parse.ts';
 import { keyslotPolicies } from '../../../policy/policies/index.ts';
 import { EngineError, PolicyViolationError } from '../../errors.ts';
-import { analyzeResources, analyzeStack, type PackViolation } from './policyEvaluation.ts';
+import { analyzeResource, analyzeStack, type PackConfig, type PackViolation } from './policyEvaluation.ts';
+import type { Policies } from '@pulumi/policy';
+import { readFileSync } from 'node:fs';
 import type { CredentialState } from '../../model/state.ts';
 import type { Clock } from '../../ports/clock.ts';
 import type { StackEngine, UpOptions, UpResult } from '../../ports/engine.ts';
@@ -37,6 +39,8 @@ export class SimBackend {
    * matches (`transcripts.ts`); unset (the driver's tests, `--simulate`), every run executes the program.
    */
   transcripts?: ProgramTranscripts;
+  /** Every preview and up, in order, with the packs it was given. */
+  readonly runs: { kind: 'preview' | 'up'; policyPacks: readonly string[] }[] = [];
   /** Every up: the policy packs it was given and what changed. */
   readonly ups: { policyPacks: readonly string[]; changes: Record<string, number>; operations: readonly string[] }[] = [];
 }
@@ -178,45 +182,86 @@ export class SimulatedStackEngine implements StackEngine {
       this.backend.meter.engineHostPeakRssBytes = Math.max(this.backend.meter.engineHostPeakRssBytes ?? 0, run.hostPeakRssBytes);
     }
     const { planned } = planner;
-    // As the CLI runs a pack: resource policies before each step (a mandatory violation stops the
-    // update before it changes anything), stack policies once the steps ran.
-    const policies = this.packs(options.policyPacks);
-    const resources = planned.map((p) => p.analyzed());
-    if (policies) this.refuse(apply ? 'up' : 'preview', await analyzeResources(policies, resources), options);
+    const what = apply ? 'up' : 'preview';
+    this.backend.runs.push({ kind: what, policyPacks: [...options.policyPacks] });
+    const packs = this.packs(options);
     const registered = new Set(planned.map((p) => p.key));
     const vanished = [...prior].filter(([key]) => !registered.has(key));
     const changes: Record<string, number> = { same: 0, update: 0, create: 0, replace: 0, delete: vanished.length };
     for (const p of planned) changes[p.op]! += 1;
-    for (const [op, n] of Object.entries(changes))
-      if (n > 0 && op !== 'same') options.onEvent?.({ kind: 'summary', message: `${n} to ${op}` });
+    // As the engine runs a pack: resource policies per resource as it registers, on its inputs,
+    // before its step. In an up, a mandatory violation stops the update there: the steps before it
+    // stay applied, nothing after it runs, stack policies are not asked. A preview judges every
+    // resource and the stack, then fails. (pulumi/pulumi v3.259.0, pkg/resource/deploy/
+    // step_generator.go continueStepsFromImport; analyze_snapshot.go analyzeResource;
+    // deployment_executor.go Execute.)
+    let stoppedAt: number | undefined;
+    const refused: PackViolation[] = [];
+    if (packs) {
+      for (const [i, p] of planned.entries()) {
+        const found = await analyzeResource(packs.policies, p.analyzed('inputs'), packs.config);
+        this.report(found, options);
+        refused.push(...found.filter((v) => v.level === 'mandatory'));
+        if (apply && refused.length) {
+          stoppedAt = i;
+          break;
+        }
+      }
+    }
+    if (stoppedAt === undefined)
+      for (const [op, n] of Object.entries(changes))
+        if (n > 0 && op !== 'same') options.onEvent?.({ kind: 'summary', message: `${n} to ${op}` });
     if (apply) {
-      const operations = this.apply(planned, vanished);
-      this.backend.state = new Map(planned.map((p) => [p.key, p.state]));
-      this.backend.outputs = structuredClone(run.credentials);
-      this.backend.keyMaterial = run.keyMaterial;
+      const done = stoppedAt === undefined ? planned : planned.slice(0, stoppedAt);
+      const operations = this.apply(done, stoppedAt === undefined ? vanished : [], stoppedAt !== undefined);
+      // What ran is in the checkpoint, step by step; the outputs are the program's only when it finished.
+      const state = stoppedAt === undefined ? new Map<string, SimResourceState>() : new Map(prior);
+      for (const p of done) state.set(p.key, p.state);
+      this.backend.state = state;
+      if (stoppedAt === undefined) {
+        this.backend.outputs = structuredClone(run.credentials);
+        this.backend.keyMaterial = run.keyMaterial;
+      }
       this.backend.ups.push({ policyPacks: [...options.policyPacks], changes, operations });
     }
     // Stack policies judge the stack as the update left it: a mandatory violation fails the
     // update although its steps were applied (and a preview before anything was).
-    if (policies) this.refuse(apply ? 'up' : 'preview', await analyzeStack(policies, resources), options);
+    if (packs && stoppedAt === undefined) {
+      const found = await analyzeStack(
+        packs.policies,
+        planned.map((p) => p.analyzed('outputs')),
+        packs.config,
+      );
+      this.report(found, options);
+      refused.push(...found.filter((v) => v.level === 'mandatory'));
+    }
+    if (refused.length)
+      throw new PolicyViolationError(
+        `pulumi ${what} failed: policy ${refused[0]!.policy} (mandatory): ${refused[0]!.message}${refused.length > 1 ? ` (and ${refused.length - 1} more)` : ''}`,
+      );
     return { changes };
   }
 
-  /** keyslot's pack when asked for (`policy`, the repository's folder), as `--policy-pack` loads it. */
-  private packs(paths: readonly string[]) {
+  /** keyslot's pack when asked for (`policy`, the repository's folder), as `--policy-pack` loads it, with its config file. */
+  private packs(options: UpOptions): { policies: Policies; config: PackConfig } | undefined {
+    const paths = options.policyPacks;
     if (paths.length === 0) return undefined;
     const unknown = paths.filter((p) => p.replace(/\/$/, '') !== 'policy');
     if (unknown.length) throw new EngineError(`the simulated engine runs keyslot's own pack (policy) only, not ${unknown.join(', ')}`);
-    return keyslotPolicies({ now: () => this.world.clock.now() });
+    const file = options.policyPackConfigs?.[0];
+    let config: PackConfig = {};
+    if (file) {
+      try {
+        config = JSON.parse(readFileSync(file, 'utf8')) as PackConfig;
+      } catch (cause) {
+        throw new EngineError(`pulumi: cannot read the policy pack config ${file}: ${(cause as Error).message.split('\n')[0]}`, { cause });
+      }
+    }
+    return { policies: keyslotPolicies({ now: () => this.world.clock.now() }), config };
   }
 
-  private refuse(what: 'up' | 'preview', found: readonly PackViolation[], options: UpOptions): void {
+  private report(found: readonly PackViolation[], options: UpOptions): void {
     for (const v of found) options.onEvent?.({ kind: 'diagnostic', message: `policy ${v.policy} (${v.level}): ${v.message}` });
-    const mandatory = found.filter((v) => v.level === 'mandatory');
-    if (mandatory.length)
-      throw new PolicyViolationError(
-        `pulumi ${what} failed: policy ${mandatory[0]!.policy} (mandatory): ${mandatory[0]!.message}${mandatory.length > 1 ? ` (and ${mandatory.length - 1} more)` : ''}`,
-      );
   }
 
   /**
@@ -226,7 +271,7 @@ export class SimulatedStackEngine implements StackEngine {
    * last. Returns the operations as `op type::name`, in order.
    * @throws EngineError when a provider refuses (IAM's two-key limit, say); what ran stays done.
    */
-  private apply(planned: readonly Planned[], vanished: readonly (readonly [string, SimResourceState])[]): string[] {
+  private apply(planned: readonly Planned[], vanished: readonly (readonly [string, SimResourceState])[], stopped = false): string[] {
     const operations: string[] = [];
     const remove = (key: string, state: SimResourceState, keep: readonly Made[] = []) => {
       operations.push(`delete ${key}`);
@@ -245,7 +290,8 @@ export class SimulatedStackEngine implements StackEngine {
         operations.push(`${p.op === 'replace' ? 'create-replacement' : p.op} ${p.key}`);
         p.effect?.();
       }
-      for (const d of deferred) d();
+      // A stopped update starts no more steps: the replaced resources' deletes do not run.
+      if (!stopped) for (const d of deferred) d();
       for (const [key, state] of [...vanished].reverse()) remove(key, state);
     } catch (error) {
       if (!(error instanceof SimLimitExceededError || error instanceof SimProviderError)) throw error;

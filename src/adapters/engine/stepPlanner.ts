@@ -44,8 +44,13 @@ export interface Planned {
   readonly key: string;
   readonly op: Operation;
   readonly made: readonly Made[];
-  /** The resource as a policy pack sees it. */
-  readonly analyzed: () => ResourceInput;
+  /**
+   * The resource as a policy pack sees it: `inputs` for a resource policy (the engine's Analyze,
+   * asked per resource as it registers, before its step), `outputs` for a stack policy
+   * (AnalyzeStack, on the final outputs once every step ran). pulumi/pulumi v3.259.0,
+   * pkg/resource/deploy/step_generator.go continueStepsFromImport and AnalyzeResources.
+   */
+  readonly analyzed: (view?: 'inputs' | 'outputs') => ResourceInput;
   readonly deleteBeforeReplace: boolean;
   readonly before?: SimResourceState;
   readonly state: SimResourceState;
@@ -200,14 +205,15 @@ export class StepPlanner {
     const outputs = keep ? before.outputs : fresh.outputs;
     const made = keep ? before.made : fresh.made;
     const id = keep ? before.id : fresh.id;
-    // What a policy pack is shown: inputs with the provider's outputs, secrets unwrapped, and the options.
-    // (Read once the run is over: the monitor records the URN when it answers the registration.)
-    const analyzed = (): ResourceInput => ({
+    // What a policy pack is shown: the inputs, or the inputs with the provider's outputs; secrets
+    // unwrapped; the options. (Read once the run is over: the monitor records the URN when it
+    // answers the registration.)
+    const analyzed = (shown: 'inputs' | 'outputs' = 'outputs'): ResourceInput => ({
       type,
       name,
       ...(view.urn ? { urn: view.urn } : {}),
       ...(view.parent ? { parent: view.parent } : {}),
-      props: (args.custom ?? true) ? { ...plain, ...(reveal(outputs) as Record<string, unknown>) } : plain,
+      props: shown === 'outputs' && (args.custom ?? true) ? { ...plain, ...(reveal(outputs) as Record<string, unknown>) } : plain,
       opts: { deleteBeforeReplace: view.deleteBeforeReplace, additionalSecretOutputs: [...view.additionalSecretOutputs] },
     });
     this.planned.push({

@@ -12,7 +12,7 @@ import type { RotationEvent, RotationResult } from '../../driver/index.ts';
 import { knownSecrets } from '../secrets.ts';
 import { renderPlan } from '../renderPlan.ts';
 
-import { collect, load, positiveInt, required, waveList, writableOrRefuse, type Io } from '../shared.ts';
+import { collect, load, positiveInt, readableJsonOrRefuse, required, waveList, writableOrRefuse, type Io } from '../shared.ts';
 
 interface RunOptions {
   stack: string;
@@ -32,6 +32,7 @@ interface RunOptions {
   emergency?: boolean;
   disruptive?: boolean;
   policy: boolean;
+  policyPackConfig?: string;
   simulate?: boolean;
   commit?: boolean;
   strict?: boolean;
@@ -74,6 +75,7 @@ function rotationOptions(cmd: Command, extra: 'rotate' | 'resume'): Command {
       ).argParser(positiveInt),
     )
     .option('--no-policy', 'do not pass policy/ to pulumi up')
+    .option('--policy-pack-config <file>', "the pack's config file (levels and settings by policy), passed to every preview and up")
     .option('--simulate', 'run against the simulated fleet and cloud instead of the real ones (no cloud needed)')
     .option('--commit', 'git-commit the updated stacks/Pulumi.<stack>.yaml after each credential, so the pipeline can push it');
   if (extra === 'rotate') {
@@ -103,6 +105,12 @@ export function registerRotate(program: Command, io: Io): void {
         `${action} needs --credential; fix: name the credential in flight (keyslot status --stack ${opts.stack} shows it)`,
       );
     if (opts.report) writableOrRefuse('--report', opts.report);
+    if (opts.policyPackConfig) readableJsonOrRefuse('--policy-pack-config', opts.policyPackConfig);
+    if (opts.policyPackConfig && !opts.policy)
+      throw new InvalidArgumentError('--policy-pack-config configures the pack that --no-policy leaves out; fix: drop one of them');
+    const packs = opts.policy
+      ? { policyPacks: ['policy'], ...(opts.policyPackConfig ? { policyPackConfigs: [opts.policyPackConfig] } : {}) }
+      : { policyPacks: [] };
     const ports = await (io.ports ?? load.ports().defaultPortsFactory)({
       stack: opts.stack,
       simulate: Boolean(opts.simulate),
@@ -133,7 +141,7 @@ export function registerRotate(program: Command, io: Io): void {
       }
     }
     if (opts.dryRun) {
-      const preview = await ports.engine.preview({ policyPacks: opts.policy ? ['policy'] : [] });
+      const preview = await ports.engine.preview(packs);
       io.out(renderPlan(planRotation(config, names, mode)));
       io.out(
         `preview: ${
@@ -158,7 +166,7 @@ export function registerRotate(program: Command, io: Io): void {
       io.out(knownSecrets.redact(opts.json ? `${JSON.stringify(e)}\n` : `${load.renderEvents().eventLine(e)}\n`));
     const driver = new (load.driver().Driver)(ports, {
       onInterrupt,
-      policyPacks: opts.policy ? ['policy'] : [],
+      ...packs,
       ...(opts.concurrency ? { concurrency: opts.concurrency } : {}),
       ...(opts.maxRestartingPods ? { maxRestartingPods: opts.maxRestartingPods } : {}),
       ...(opts.lockWait ? { lockWaitSeconds: opts.lockWait } : {}),
