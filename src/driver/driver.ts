@@ -22,6 +22,7 @@ import { adoptBehind, adoptDeployed, beforeRotation, credential, inFlight, refus
 import { executeTogether, mergeStages } from './batch.ts';
 import { execute } from './execute.ts';
 import { kopsBefore } from './kops.ts';
+import { refuseUnsafeImports } from './preflight.ts';
 import { assertRollbackPossible, rollBack } from './rollback.ts';
 
 export type { DriverOptions, DriverPorts, RotationResult } from './context.ts';
@@ -83,6 +84,7 @@ export class Driver {
     const others = { ...config, credentials: config.credentials.filter((c) => c.name !== credentialName) };
     if (await adoptDeployed(this.ctx, others, deployedAll)) config = await this.loadConfig();
     const cred = credential(config, credentialName);
+    refuseUnsafeImports(this.ctx, config, deployedAll);
     const deployed = deployedAll[cred.name];
     const inFlight = cred.rotation ?? deployed?.rotation;
     if (inFlight) throw new RotationInFlightError(cred.name, inFlight.id, config.stack);
@@ -111,6 +113,7 @@ export class Driver {
   /** Finishes the rotation in flight, from whatever the stack and the fleet show as done. */
   async resume(credentialName: string): Promise<RotationResult> {
     const { config, cred, record } = await inFlight(this.ctx, credentialName);
+    refuseUnsafeImports(this.ctx, config, await this.ctx.ports.engine.deployed());
     const before = beforeRotation(cred, record);
     const plan = planCredential(config, before, record.mode);
     const lock = this.lockOf(config);
@@ -122,6 +125,7 @@ export class Driver {
   /** Flips back the rotation in flight. Impossible once the freed key was regenerated. */
   async rollback(credentialName: string): Promise<RotationResult> {
     const { config, cred, record } = await inFlight(this.ctx, credentialName);
+    refuseUnsafeImports(this.ctx, config, await this.ctx.ports.engine.deployed());
     const before = beforeRotation(cred, record);
     const plan = planCredential(config, before, record.mode);
     const lock = this.lockOf(config);

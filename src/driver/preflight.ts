@@ -2,7 +2,17 @@
  * Preflight: every check that refuses a rotation before anything changes — reachability, rollouts that could not finish, Helm-owned Secrets, Gardener operations, kOps tokens, consumer discovery, the policy pack — and the record written last.
  */
 import pLimit from 'p-limit';
-import { KeyslotError, PolicyViolationError, PreflightRefusedError, WorkloadNotFoundError } from '../errors.ts';
+import {
+  ConfigError,
+  KeyslotError,
+  PolicyViolationError,
+  PreflightRefusedError,
+  PulumiCliMissingError,
+  WorkloadNotFoundError,
+} from '../errors.ts';
+import type { StackConfig } from '../config/parse.ts';
+import { cliTooOldFor, retargetedImports } from '../model/imports.ts';
+import type { CredentialState } from '../model/state.ts';
 import { tokenReissueCheck } from '../model/index.ts';
 import { helmRelease } from '../model/helm.ts';
 import { deliveredSecrets, type DiscoveredConsumer } from '../model/discovery.ts';
@@ -171,4 +181,26 @@ export async function checkConsumers(ctx: DriverContext, run: Run) {
       credential: run.plan.name,
       message: `${describeUncovered(c)}; it keeps the old key until that key is regenerated`,
     });
+}
+
+/**
+ * Refuses, before anything changes, a stack whose adopted deliveries the CLI or the change would
+ * break: a CLI older than 3.252 with any `adopt: true` delivery, or an adopted delivery pointed at
+ * another object than the one deployed (an import replacement: `up` refuses it after earlier steps
+ * ran). Every credential counts: each up deploys the whole stack. (model/imports.ts)
+ */
+export function refuseUnsafeImports(ctx: DriverContext, config: StackConfig, deployedAll: Record<string, CredentialState>): void {
+  const installed = ctx.ports.engine.cliVersion;
+  const tooOld = installed ? cliTooOldFor(config, installed) : undefined;
+  if (tooOld) throw new PulumiCliMissingError(tooOld);
+  for (const cred of config.credentials) {
+    const moved = retargetedImports(config, cred, deployedAll[cred.name])[0];
+    if (moved)
+      throw new ConfigError(
+        `stack ${config.stack}`,
+        moved.path,
+        `an adopted Key Vault secret moved from ${moved.deployed} (deployed) to ${moved.file}`,
+        'Pulumi would import-replace it, deleting the adopted secret; point the delivery back, or add the new secret as a delivery of its own and remove this one in a separate pulumi up',
+      );
+  }
 }

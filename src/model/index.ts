@@ -12,3 +12,4 @@ export * from './redact.ts';
 export * from './rollout.ts';
 export * from './waves.ts';
 export * from './kops.ts';
+export * from './imports.ts';

@@ -40,6 +40,8 @@ export const credentialState = z.object({
     })
     .optional(),
   targets: z.array(z.string()),
+  /** Deliveries adopted with Pulumi's `import`: resource name → the import id deployed. */
+  imports: z.record(z.string(), z.string()).optional(),
 });
 
 export type CredentialState = z.infer<typeof credentialState>;

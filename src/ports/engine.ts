@@ -25,6 +25,8 @@ export interface UpResult {
 
 export interface StackEngine {
   readonly stack: string;
+  /** The Pulumi CLI's version when a CLI runs the stack; undefined for an engine without one (simulated). */
+  readonly cliVersion?: string;
   /** Reads a `keyslot:` config value by path (`slots.cosmos`), undefined when unset. */
   getConfig(path: string): Promise<string | undefined>;
   /** Writes a `keyslot:` config value by path, as `pulumi config set --path` would. */

@@ -1,6 +1,7 @@
 import * as pulumi from '@pulumi/pulumi';
 import type { Provider } from '@pulumi/kubernetes/provider';
 import type { Credential, StackConfig } from '../config/parse.ts';
+import { recordedImports } from '../model/imports.ts';
 import { credentialStateType, type CredentialState } from '../model/state.ts';
 import { deliver } from './deliveries.ts';
 import { sourceComponents } from './sources/index.ts';
@@ -48,6 +49,7 @@ export class CredentialComponent extends pulumi.ComponentResource {
         ]),
       ),
     );
+    const imports = recordedImports(config, credential);
     this.state = slots.apply(
       (s): CredentialState => ({
         stack: config.stack,
@@ -61,6 +63,7 @@ export class CredentialComponent extends pulumi.ComponentResource {
         ...(credential.previousRotatedAt ? { previousRotatedAt: credential.previousRotatedAt } : {}),
         ...(credential.rotation ? { rotation: credential.rotation } : {}),
         targets,
+        ...(imports ? { imports } : {}),
       }),
     );
     new CredentialStateRecord(`${name}-state`, this.state, { parent: this });

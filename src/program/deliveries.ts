@@ -6,7 +6,16 @@ import { Secret as KeyVaultSecret } from '@pulumi/azure-native/keyvault/secret';
 import { SecretVersion } from '@pulumi/aws/secretsmanager/secretVersion';
 import type { Credential, StackConfig } from '../config/parse.ts';
 import type { Delivery } from '../config/schema.ts';
-import { annotations, deliveryTargets, renderTemplate, selectClusters, templateVariables, trustedGenerations } from '../model/index.ts';
+import {
+  annotations,
+  deliveryResourceName,
+  deliveryTargets,
+  keyVaultSecretId,
+  renderTemplate,
+  selectClusters,
+  templateVariables,
+  trustedGenerations,
+} from '../model/index.ts';
 
 /** A template rendered from the source's variables, kept a Pulumi secret. */
 export function render(template: string, vars: Readonly<Record<string, pulumi.Output<string>>>): pulumi.Output<string> {
@@ -21,11 +30,6 @@ export interface DeliveryContext {
   readonly parent: pulumi.Resource;
 }
 
-/** The ARM id of a Key Vault secret: what Pulumi's `import` option adopts. */
-export function keyVaultSecretId(d: Extract<Delivery, { type: 'azure-keyvault-secret' }>): string {
-  return `/subscriptions/${d.subscriptionId}/resourceGroups/${d.resourceGroupName}/providers/Microsoft.KeyVault/vaults/${d.vaultName}/secrets/${d.secretName}`;
-}
-
 /** Declares one delivery (one object per selected cluster or store); returns its targets. */
 export function deliver(d: Delivery, index: number, ctx: DeliveryContext): string[] {
   const { credential, vars, parent } = ctx;
@@ -38,7 +42,7 @@ export function deliver(d: Delivery, index: number, ctx: DeliveryContext): strin
   if (templates.some((t) => templateVariables(t).includes('trustBundle'))) {
     marks[annotations.trusts] = trustedGenerations(credential.generations).join(',');
   }
-  const base = `${credential.name}-d${index}`;
+  const base = deliveryResourceName(credential.name, index);
   switch (d.type) {
     case 'kubernetes-secret': {
       const stringData = Object.fromEntries(Object.entries(d.data).map(([k, t]) => [k, render(t, vars)]));

@@ -2,6 +2,8 @@ import assert from 'node:assert/strict';
 import { Driver } from '../../src/driver/index.ts';
 import {
   ClusterUnreachableError,
+  ConfigError,
+  PulumiCliMissingError,
   EngineError,
   exitCodeFor,
   PreflightRefusedError,
@@ -545,6 +547,41 @@ describe('the simulated engine judges a pack as the engine does', () => {
 });
 
 describe('driver: refusals before any change', () => {
+  it('a stack that adopts an existing secret (import) needs Pulumi CLI 3.252 or newer: one line naming why, exit 6, nothing changed', async () => {
+    const s = await scenario('alwayson-cosmos');
+    s.world.backend.cliVersion = '3.240.0';
+    const runs = s.world.backend.runs.length;
+    await assert.rejects(
+      s.driver().driver.rotate('cosmos'),
+      (e: unknown) =>
+        e instanceof PulumiCliMissingError &&
+        exitCodeFor(e) === 6 &&
+        !e.message.includes('\n') &&
+        /v3\.240\.0; keyslot:credentials\[0\]\.deliver\[0\] adopts .*v3\.252\.0 or newer.*pulumi\/pulumi#23834/.test(e.message),
+    );
+    assert.equal(s.world.backend.runs.length, runs, 'no preview or up ran');
+    assert.equal(await s.driver().engine.getConfig('rotations.cosmos.id'), undefined);
+    s.world.backend.cliVersion = '3.252.0';
+    assert.equal((await s.driver().driver.rotate('cosmos')).outcome, 'rotated');
+  });
+
+  it('refuses to point an adopted delivery at another secret than the deployed one (Pulumi would import-replace it), before anything changes', async () => {
+    const s = await scenario('alwayson-cosmos');
+    const checkout = structuredClone(s.driver().engine.checkout()) as { credentials: Array<{ deliver: Array<Record<string, unknown>> }> };
+    checkout.credentials[0]!.deliver[1]!.secretName = 'CosmosDb-ApiKey-2';
+    const runs = s.world.backend.runs.length;
+    await assert.rejects(
+      s.driver(checkout as Record<string, unknown>).driver.rotate('cosmos'),
+      (e: unknown) =>
+        e instanceof ConfigError &&
+        exitCodeFor(e) === 2 &&
+        /keyslot:credentials\[0\]\.deliver\[1\]: .*secrets\/CosmosDb-ApiKey \(deployed\) to .*secrets\/CosmosDb-ApiKey-2.*import-replace/.test(
+          e.message,
+        ),
+    );
+    assert.equal(s.world.backend.runs.length, runs, 'no preview or up ran');
+  });
+
   it('refuses to deliver into a Secret a Helm release owns, naming it and the chart setting that fixes it', async () => {
     const s = await scenario('kubecost-federated-etl');
     // The chart made federated-store from inline values (kubecostModel.federatedStorageConfig).

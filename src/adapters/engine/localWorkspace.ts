@@ -14,6 +14,7 @@ import { projectRoot, readStackFile } from '../../config/load.ts';
 import { EngineError, PolicyViolationError, PulumiCliMissingError } from '../../errors.ts';
 import { readCredentialState, type CredentialState } from '../../model/state.ts';
 import type { EngineEvent, StackEngine, UpOptions, UpResult } from '../../ports/engine.ts';
+import { minimumPulumiVersion, olderThan } from '../../model/imports.ts';
 
 export interface LocalWorkspaceOptions {
   readonly stack: string;
@@ -29,19 +30,13 @@ const installHint =
   'install the Pulumi CLI (https://www.pulumi.com/docs/iac/download-install/) or point KEYSLOT_PULUMI_ROOT at its install folder';
 
 /**
- * The oldest CLI keyslot runs with. The engine honours `replacementTrigger` from 3.208 (fixed in
- * 3.226: before, a generation bump could leave an IAM key in place while the recorded createdAt
- * moved on); DIY backends keep stack tags from 3.211; policy packs run through the language host
- * from 3.221.
+ * The oldest CLI keyslot runs with (`minimumPulumiVersion`, model/imports.ts). The engine honours
+ * `replacementTrigger` from 3.208 (fixed in 3.226: before, a generation bump could leave an IAM
+ * key in place while the recorded createdAt moved on); DIY backends keep stack tags from 3.211;
+ * policy packs run through the language host from 3.221. A stack that adopts with `import` needs
+ * 3.252 (checked by the driver, which knows the stack: `cliTooOldFor`).
  */
-export const minimumPulumiVersion = '3.226.0';
-
-function older(installed: string, minimum: string): boolean {
-  const parts = (v: string) => v.replace(/^v/, '').split(/[.+-]/).slice(0, 3).map(Number);
-  const [a, b] = [parts(installed), parts(minimum)];
-  for (let i = 0; i < 3; i++) if ((a[i] ?? 0) !== (b[i] ?? 0)) return (a[i] ?? 0) < (b[i] ?? 0);
-  return false;
-}
+export { minimumPulumiVersion } from '../../model/imports.ts';
 
 /**
  * The engine's colour tags (`<{%reset%}>`, `<{%fg 1%}>`: pulumi/pulumi v3.259.0,
@@ -105,6 +100,8 @@ function describeEvent(event: Record<string, any>): EngineEvent | undefined {
 export class LocalWorkspaceEngine implements StackEngine {
   private constructor(
     readonly stack: string,
+    /** The CLI's version, e.g. `3.252.0`. */
+    readonly cliVersion: string,
     private readonly workDir: string,
     private readonly pulumiStack: Stack,
   ) {}
@@ -119,7 +116,7 @@ export class LocalWorkspaceEngine implements StackEngine {
       throw new PulumiCliMissingError(`the Pulumi CLI was not found (${firstLine(cause)}); ${installHint}`, { cause });
     }
     const installed = pulumiCommand.version?.toString() ?? 'unknown';
-    if (installed === 'unknown' || older(installed, minimumPulumiVersion)) {
+    if (installed === 'unknown' || olderThan(installed, minimumPulumiVersion)) {
       throw new PulumiCliMissingError(
         `the Pulumi CLI is ${installed === 'unknown' ? 'of an unknown version' : `v${installed.replace(/^v/, '')}`}; keyslot needs v${minimumPulumiVersion} or newer; upgrade it (https://www.pulumi.com/docs/iac/download-install/)`,
       );
@@ -129,7 +126,7 @@ export class LocalWorkspaceEngine implements StackEngine {
         { stackName: options.stack, workDir },
         { pulumiCommand, ...(options.envVars ? { envVars: options.envVars } : {}) },
       );
-      return new LocalWorkspaceEngine(options.stack, workDir, stack);
+      return new LocalWorkspaceEngine(options.stack, installed.replace(/^v/, ''), workDir, stack);
     } catch (cause) {
       throw new EngineError(`cannot select stack ${options.stack}: ${firstLine(cause)}`, { cause });
     }

@@ -32,6 +32,8 @@ export class SimBackend {
   state = new Map<string, SimResourceState>();
   /** When set, the CPU time of the program's runs under the mock runtime is added here, and a host process's peak RSS kept (the benchmark's split). */
   meter?: { engineMicros: number; engineHostPeakRssBytes?: number };
+  /** The version of the CLI the stack runs under, when a test models one; undefined: no CLI. */
+  cliVersion?: string;
   /** Models a Pulumi CLI older than 3.226, whose engine ignores `replacementTrigger`. */
   ignoresReplacementTrigger = false;
   /**
@@ -84,6 +86,10 @@ export class SimulatedStackEngine implements StackEngine {
     private readonly world: SimWorld,
   ) {
     this.file = structuredClone(checkout) as Record<string, unknown>;
+  }
+
+  get cliVersion(): string | undefined {
+    return this.backend.cliVersion;
   }
 
   /** The checkout's current `keyslot:` values (what `stacks/Pulumi.<stack>.yaml` would now hold). */
