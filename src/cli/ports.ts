@@ -29,6 +29,8 @@ export interface PortsRequest {
   readonly raw: Readonly<Record<string, unknown>>;
   /** Requests a second to each cluster's API server (`--kube-qps`), bursts of twice that. @default 20 */
   readonly kubeQps?: number;
+  /** How long an interrupted preview or up is given to cancel (`--cancel-timeout`). @default 120 */
+  readonly cancelTimeoutSeconds?: number;
 }
 
 export type PortsFactory = (request: PortsRequest) => Promise<DriverPorts>;
@@ -51,7 +53,7 @@ function rememberAll(value: unknown): void {
   else if (value && typeof value === 'object') for (const v of Object.values(value)) rememberAll(v);
 }
 
-export const defaultPortsFactory: PortsFactory = async ({ stack, simulate, config, raw, kubeQps }) => {
+export const defaultPortsFactory: PortsFactory = async ({ stack, simulate, config, raw, kubeQps, cancelTimeoutSeconds }) => {
   if (simulate) {
     // The deployment a shipped stack rotates, when one is described (worlds/); else the stack's own.
     const world = buildWorld(config, undefined, undefined, loadReferenceWorld(stack, config)?.description);
@@ -65,6 +67,7 @@ export const defaultPortsFactory: PortsFactory = async ({ stack, simulate, confi
   const engine = await LocalWorkspaceEngine.open({
     stack,
     ...(process.env.KEYSLOT_PULUMI_ROOT ? { pulumiRoot: process.env.KEYSLOT_PULUMI_ROOT } : {}),
+    ...(cancelTimeoutSeconds ? { cancelTimeoutSeconds } : {}),
   });
   return {
     engine,

@@ -1,7 +1,9 @@
 import assert from 'node:assert/strict';
 import { execFileSync, spawn } from 'node:child_process';
-import { existsSync } from 'node:fs';
+import { cpSync, existsSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { projectRoot } from '../../src/config/load.ts';
 import { interruptedExitCode } from '../../src/adapters/probes/interrupt.ts';
 
 /** Children of a process running `command`, by pid (Linux `ps`). */
@@ -55,6 +57,51 @@ describe('an interrupted keyslot (a pipeline cancel, Ctrl-C) leaves nothing behi
       assert.equal(alive(sleepers[0]!), false, 'the command does not outlive keyslot');
       assert.match(out, /lock released/);
       assert.match(err, new RegExp(`^keyslot: interrupted \\(${signal}\\): .*keyslot resume\\n$`));
+    });
+  }
+
+  for (const signal of ['SIGTERM', 'SIGINT'] as const) {
+    it(`${signal} inside a pulumi up: the up is cancelled through the Automation API and finishes cancelling, then the lock is released; no backend lock, no pulumi left running`, async function () {
+      this.timeout(120_000);
+      const dir = mkdtempSync(join(tmpdir(), 'keyslot-cancel-'));
+      try {
+        for (const part of ['Pulumi.yaml', 'package.json', 'index.ts', 'src', 'policy', 'stacks'])
+          cpSync(join(projectRoot, part), join(dir, part), { recursive: true });
+        symlinkSync(join(projectRoot, 'node_modules'), join(dir, 'node_modules'));
+        const log = join(dir, 'invocations.jsonl');
+        const state = join(dir, 'state.json');
+        writeFileSync(log, '');
+        const child = spawn(process.execPath, ['--import', 'tsx', join(__dirname, '..', 'fixtures', 'interruptibleUp.ts'), dir], {
+          stdio: ['ignore', 'pipe', 'pipe'],
+          env: { ...process.env, FAKE_PULUMI_LOG: log, FAKE_PULUMI_STATE: state, FAKE_PULUMI_UP_DELAY_MS: '60000' },
+        });
+        let out = '';
+        let err = '';
+        child.stdout.setEncoding('utf8').on('data', (c: string) => (out += c));
+        child.stderr.setEncoding('utf8').on('data', (c: string) => (err += c));
+        const started = `${state}.up-started`;
+        const deadline = Date.now() + 90_000;
+        while (!existsSync(started)) {
+          if (Date.now() > deadline || child.exitCode !== null) assert.fail(`the up never started: ${out} ${err}`);
+          await new Promise((r) => setTimeout(r, 200));
+        }
+        const pids = JSON.parse(readFileSync(started, 'utf8')) as { engine: number; cli: number };
+        assert.ok(existsSync(`${state}.lock`), 'the backend is locked while the up runs');
+        child.kill(signal);
+        const code = await new Promise<number | null>((resolve) => child.on('exit', resolve));
+        assert.equal(code, interruptedExitCode[signal], err);
+        assert.ok(readFileSync(log, 'utf8').includes('{"cancelled":"up"}'), 'pulumi was told to cancel and cancelled (no steps applied)');
+        assert.equal(alive(pids.engine) || alive(pids.cli), false, 'no pulumi process outlives keyslot');
+        assert.equal(existsSync(`${state}.lock`), false, "the backend's lock was released by pulumi itself");
+        assert.match(out, /^lock free$/m, "keyslot's own lock was released after pulumi finished");
+        assert.doesNotMatch(out, /rotation finished/);
+        // The driver meets the cancelled up and would roll back: nothing more reaches the stack.
+        const after = readFileSync(log, 'utf8').split('{"cancelled":"up"}')[1]!;
+        assert.doesNotMatch(after, /"(up|preview|set|rm)"/, `nothing more was started after the interruption: ${after}`);
+        assert.match(err, /keyslot: pulumi up of stack local cancelled/);
+      } finally {
+        rmSync(dir, { recursive: true, force: true });
+      }
     });
   }
 });

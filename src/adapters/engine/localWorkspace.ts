@@ -15,6 +15,7 @@ import { EngineError, PolicyViolationError, PulumiCliMissingError } from '../../
 import { readCredentialState, type CredentialState } from '../../model/state.ts';
 import type { EngineEvent, StackEngine, UpOptions, UpResult } from '../../ports/engine.ts';
 import { minimumPulumiVersion, olderThan } from '../../model/imports.ts';
+import { interrupted, onInterrupt } from '../probes/interrupt.ts';
 
 export interface LocalWorkspaceOptions {
   readonly stack: string;
@@ -24,6 +25,12 @@ export interface LocalWorkspaceOptions {
   readonly pulumiRoot?: string;
   /** Extra environment for the CLI (PULUMI_CONFIG_PASSPHRASE, backend URL, ...). */
   readonly envVars?: Record<string, string>;
+  /**
+   * Interrupted (SIGTERM, SIGINT) during a preview or an up, how long to wait for `pulumi` to
+   * cancel it — the steps in flight finish, the checkpoint is written, the backend's lock released
+   * — before keyslot releases its own lock and exits. @default 120
+   */
+  readonly cancelTimeoutSeconds?: number;
 }
 
 const installHint =
@@ -104,6 +111,7 @@ export class LocalWorkspaceEngine implements StackEngine {
     readonly cliVersion: string,
     private readonly workDir: string,
     private readonly pulumiStack: Stack,
+    private readonly cancelTimeoutMs: number,
   ) {}
 
   /** @throws PulumiCliMissingError when no CLI is found; EngineError when the stack cannot be selected. */
@@ -126,7 +134,13 @@ export class LocalWorkspaceEngine implements StackEngine {
         { stackName: options.stack, workDir },
         { pulumiCommand, ...(options.envVars ? { envVars: options.envVars } : {}) },
       );
-      return new LocalWorkspaceEngine(options.stack, installed.replace(/^v/, ''), workDir, stack);
+      return new LocalWorkspaceEngine(
+        options.stack,
+        installed.replace(/^v/, ''),
+        workDir,
+        stack,
+        (options.cancelTimeoutSeconds ?? 120) * 1000,
+      );
     } catch (cause) {
       throw new EngineError(`cannot select stack ${options.stack}: ${firstLine(cause)}`, { cause });
     }
@@ -158,11 +172,18 @@ export class LocalWorkspaceEngine implements StackEngine {
     }
   }
 
+  /** Interrupted, keyslot starts no new change: what the driver does next (a rollback, say) is for `keyslot resume`. */
+  private refuseInterrupted(what: string): void {
+    if (interrupted()) throw new EngineError(`pulumi ${what} not run for stack ${this.stack}: keyslot was interrupted`);
+  }
+
   async setConfig(path: string, value: string): Promise<void> {
+    this.refuseInterrupted('config set');
     await this.call('config set', () => this.pulumiStack.setConfig(`keyslot:${path}`, { value, secret: false }, true));
   }
 
   async removeConfig(path: string): Promise<void> {
+    this.refuseInterrupted('config rm');
     await this.call('config rm', () => this.pulumiStack.removeConfig(`keyslot:${path}`, true));
   }
 
@@ -191,11 +212,33 @@ export class LocalWorkspaceEngine implements StackEngine {
   private async deploy<T>(
     what: 'up' | 'preview',
     options: UpOptions,
-    body: (args: ReturnType<LocalWorkspaceEngine['upArgs']>['args']) => Promise<T>,
+    body: (args: ReturnType<LocalWorkspaceEngine['upArgs']>['args'] & { signal: AbortSignal }) => Promise<T>,
   ): Promise<T> {
+    this.refuseInterrupted(what);
     const { args, mandatory } = this.upArgs(options);
+    // An interrupted keyslot cancels the operation as Ctrl-C would (the Automation API sends the
+    // CLI one SIGINT: @pulumi/pulumi automation/cmd.js exec), and waits for the CLI to finish
+    // cancelling (pulumi/pulumi pkg/backend/cancellation_scope.go: steps in flight complete, no new
+    // one starts, the checkpoint and the backend's lock are written and released) before the
+    // cleanups after it release keyslot's own lock.
+    const cancel = new AbortController();
+    const running = body({ ...args, signal: cancel.signal });
+    const graceMs = this.cancelTimeoutMs;
+    const forget = onInterrupt(async () => {
+      cancel.abort();
+      const settled = await Promise.race([
+        running.then(
+          () => true,
+          () => true,
+        ),
+        new Promise<false>((resolve) => setTimeout(() => resolve(false), graceMs).unref()),
+      ]);
+      return settled
+        ? `pulumi ${what} of stack ${this.stack} cancelled`
+        : `pulumi ${what} of stack ${this.stack} did not finish cancelling within ${graceMs / 1000} s; if it is killed, its backend lock may stay: pulumi cancel --stack ${this.stack}`;
+    }, graceMs + 1000);
     try {
-      return await body(args);
+      return await running;
     } catch (cause) {
       if (mandatory.length)
         throw new PolicyViolationError(
@@ -203,6 +246,8 @@ export class LocalWorkspaceEngine implements StackEngine {
           { cause },
         );
       throw new EngineError(`pulumi ${what} failed for stack ${this.stack}: ${firstLine(cause)}`, { cause });
+    } finally {
+      forget();
     }
   }
 

@@ -5,29 +5,45 @@
  * exits at once. (SIGKILL cannot be caught: nothing runs then.)
  */
 
-type Cleanup = () => void | Promise<void>;
+/** A cleanup; what it returns, if anything, is said on stderr (a line without a newline). */
+type Cleanup = () => void | string | Promise<void | string>;
 
-const cleanups = new Set<Cleanup>();
+const cleanups = new Map<Cleanup, number>();
+let interruptedBy: string | undefined;
 
-/** Registers a cleanup for as long as the resource lives; call the returned function when it is gone. */
-export function onInterrupt(cleanup: Cleanup): () => void {
-  cleanups.add(cleanup);
+/**
+ * Registers a cleanup for as long as the resource lives, given at most `timeoutMs` when it runs;
+ * call the returned function when the resource is gone.
+ */
+export function onInterrupt(cleanup: Cleanup, timeoutMs = 5000): () => void {
+  cleanups.set(cleanup, timeoutMs);
   return () => void cleanups.delete(cleanup);
+}
+
+/** The signal that interrupted this process, once one did: from then on nothing new is started. */
+export function interrupted(): string | undefined {
+  return interruptedBy;
 }
 
 /** Exit codes of an interrupted run, by signal (128 + the signal's number, as shells report them). */
 export const interruptedExitCode = { SIGINT: 130, SIGTERM: 143 } as const;
 
-/** Runs every registered cleanup, newest first, each given at most `timeoutMs`. */
-export async function runCleanups(timeoutMs = 5000): Promise<void> {
-  for (const cleanup of [...cleanups].reverse()) {
+/** Runs every registered cleanup, newest first, each given at most its own time; what they say. */
+export async function runCleanups(): Promise<string[]> {
+  const said: string[] = [];
+  for (const [cleanup, timeoutMs] of [...cleanups].reverse()) {
     cleanups.delete(cleanup);
     try {
-      await Promise.race([Promise.resolve().then(cleanup), new Promise((resolve) => setTimeout(resolve, timeoutMs).unref())]);
+      const note = await Promise.race([
+        Promise.resolve().then(cleanup),
+        new Promise<void>((resolve) => setTimeout(resolve, timeoutMs).unref()),
+      ]);
+      if (typeof note === 'string' && note) said.push(note);
     } catch {
       // A cleanup that fails must not stop the others.
     }
   }
+  return said;
 }
 
 /** Installs the SIGTERM and SIGINT handlers: clean up, say so on stderr, exit with the signal's code. */
@@ -35,15 +51,20 @@ export function installInterruptHandlers(
   write: (line: string) => void = (l) => process.stderr.write(l),
   exit: (code: number) => void = (c) => process.exit(c),
 ): void {
-  let interrupted = false;
   for (const signal of ['SIGTERM', 'SIGINT'] as const) {
     process.on(signal, () => {
-      if (interrupted) return exit(interruptedExitCode[signal]);
-      interrupted = true;
+      // The same signal twice (Ctrl-C pressed again) exits at once. Another one does not: a CI
+      // runner cancelling a job sends SIGINT, then SIGTERM seconds later (GitHub Actions: 7.5 s),
+      // while keyslot is still waiting for `pulumi` to cancel.
+      if (interruptedBy) return interruptedBy === signal ? exit(interruptedExitCode[signal]) : undefined;
+      interruptedBy = signal;
       write(
-        `keyslot: interrupted (${signal}): stopping commands, removing temporary credentials, releasing the lock; a rotation in flight is finished by keyslot resume\n`,
+        `keyslot: interrupted (${signal}): cancelling the running pulumi operation, stopping commands, removing temporary credentials, releasing the lock; a rotation in flight is finished by keyslot resume\n`,
       );
-      void runCleanups().then(() => exit(interruptedExitCode[signal]));
+      void runCleanups().then((said) => {
+        for (const line of said) write(`keyslot: ${line}\n`);
+        exit(interruptedExitCode[signal]);
+      });
     });
   }
 }

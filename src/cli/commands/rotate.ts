@@ -26,6 +26,7 @@ interface RunOptions {
   maxRestartingPods?: number;
   kubeQps?: number;
   lockWait?: number;
+  cancelTimeout?: number;
   waves: WaveSpec;
   canary: 'whole-rotation' | 'per-stage';
   force?: boolean;
@@ -74,6 +75,12 @@ function rotationOptions(cmd: Command, extra: 'rotate' | 'resume'): Command {
         "wait up to this long for a lock another driver holds (to take over one a killed agent left: at least the lock's duration, 3600 s)",
       ).argParser(positiveInt),
     )
+    .addOption(
+      new Option(
+        '--cancel-timeout <seconds>',
+        'interrupted during a pulumi preview or up, how long to wait for pulumi to cancel it cleanly before releasing the lock (default: 120)',
+      ).argParser(positiveInt),
+    )
     .option('--no-policy', 'do not pass policy/ to pulumi up')
     .option('--policy-pack-config <file>', "the pack's config file (levels and settings by policy), passed to every preview and up")
     .option('--simulate', 'run against the simulated fleet and cloud instead of the real ones (no cloud needed)')
@@ -117,6 +124,7 @@ export function registerRotate(program: Command, io: Io): void {
       config,
       raw,
       ...(opts.kubeQps ? { kubeQps: opts.kubeQps } : {}),
+      ...(opts.cancelTimeout ? { cancelTimeoutSeconds: opts.cancelTimeout } : {}),
     });
     /** With --commit (and a real stack), commits the stack file; the file committed. */
     const commitStack = async (message: string): Promise<string | undefined> =>
