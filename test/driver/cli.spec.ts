@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { readFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { runCli, type Io } from '../../src/cli/main.ts';
@@ -99,6 +99,29 @@ describe('cli: rotate, resume, rollback, status', () => {
     );
     assert.equal(refused.err.trim().split('\n').length, 1);
     assert.equal(s.world.clusters.restarts.length, 0);
+  });
+
+  it('--policy-pack-config reaches the pack at every preview and up: lowering max-key-age to advisory lets the same rotation through; a bad file is exit 2 naming the flag', async () => {
+    const s = await scenario('alwayson-cosmos');
+    s.world.clock.advance(150 * 86_400_000);
+    const config = join(temp.make('keyslot-pack-'), 'pack.json');
+    writeFileSync(config, JSON.stringify({ 'max-key-age': { enforcementLevel: 'advisory', maxAgeDays: 30 } }));
+    const passed = await cli(s, ['rotate', '--stack', 'alwayson-cosmos', '--yes', '--policy-pack-config', config]);
+    assert.equal(passed.code, ExitCode.ok, passed.err);
+    assert.match(passed.out, /policy max-key-age \(advisory\)/);
+    assert.ok(s.world.backend.runs.filter((r) => r.kind === 'up').length >= 2);
+    for (const [args, why] of [
+      [
+        ['--policy-pack-config', join(temp.make('keyslot-pack-'), 'missing.json')],
+        /--policy-pack-config .*missing\.json: no readable file there/,
+      ],
+      [['--policy-pack-config', config, '--no-policy'], /--policy-pack-config configures the pack that --no-policy leaves out/],
+    ] as const) {
+      const refused = await cli(s, ['rotate', '--stack', 'alwayson-cosmos', '--yes', ...args]);
+      assert.equal(refused.code, ExitCode.badInput, refused.err);
+      assert.match(refused.err, why);
+      assert.equal(refused.err.trim().split('\n').length, 1);
+    }
   });
 
   it('exits 3 after a rollback, and writes the Markdown report with the reason', async () => {
