@@ -6,7 +6,7 @@
  */
 
 /** A cleanup; what it returns, if anything, is said on stderr (a line without a newline). */
-type Cleanup = () => void | string | Promise<void | string>;
+type Cleanup = () => undefined | string | Promise<undefined | string> | void | Promise<void>;
 
 const cleanups = new Map<Cleanup, number>();
 let interruptedBy: string | undefined;
