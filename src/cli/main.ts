@@ -49,6 +49,7 @@ export function buildCli(io: Io): Command {
     .version((require('../../package.json') as { version: string }).version, '--version', "print keyslot's version")
     .exitOverride()
     .configureOutput({ writeOut: io.out, writeErr: io.err, outputError: (text, write) => write(oneLineError(text, '')) })
+    .option('--debug', 'print the stack trace of an unexpected failure (or set KEYSLOT_DEBUG=1)')
     .showSuggestionAfterError();
   program.hook('preAction', (_program, action) => {
     const opts = action.opts() as Record<string, unknown>;
@@ -88,6 +89,11 @@ export async function runCli(argv: readonly string[], io: Io = processIo): Promi
     }
     const message = error instanceof Error ? error.message.split('\n')[0] : String(error);
     io.err(knownSecrets.redact(`keyslot: unexpected failure: ${message}\n`));
+    // A bug report needs the trace; it is redacted like every other line keyslot prints.
+    if (argv.includes('--debug') || process.env.KEYSLOT_DEBUG === '1') {
+      const trace = error instanceof Error ? (error.stack ?? message) : String(error);
+      io.err(knownSecrets.redact(`${trace}\n`));
+    } else io.err('keyslot: run it again with --debug (or KEYSLOT_DEBUG=1) for the stack trace\n');
     return ExitCode.failed;
   }
 }
