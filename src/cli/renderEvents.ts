@@ -1,16 +1,17 @@
 import type { RotationEvent, StepOutcome } from '../driver/events.ts';
+import { stepNumber } from './json.ts';
 
 function seconds(ms: number): string {
   return `${(ms / 1000).toFixed(1)}s`;
 }
 
-/** A plan step's number from 1, or `rollback` for the rollback's own steps (numbered -1). */
-function stepNumber(step: number): string {
-  return step < 0 ? 'rollback' : String(step + 1);
+/** A plan step's number from 1 (as --json and `plan` number it), or `rollback` for the rollback's own steps (numbered -1). */
+function stepLabel(step: number): string {
+  return String(stepNumber(step) ?? 'rollback');
 }
 
 function stepName(step: number): string {
-  return step < 0 ? stepNumber(step) : `step ${stepNumber(step)}`;
+  return step < 0 ? stepLabel(step) : `step ${stepLabel(step)}`;
 }
 
 /** One plain, timestamped line per event: what CI logs show. */
@@ -86,7 +87,7 @@ export function markdownReport(stack: string, events: readonly RotationEvent[]):
         .filter((c) => c.type === 'cluster-finished' && c.step === e.step)
         .map((c) => (c.type === 'cluster-finished' ? `${c.cluster} ${c.outcome}` : ''));
       out.push(
-        `| ${stepNumber(e.step)} | ${e.kind} | ${clusters.join(', ') || '—'} | ${e.outcome} | ${seconds(e.durationMs)} | ${(e.detail ?? '').replaceAll('|', '\\|')} |`,
+        `| ${stepLabel(e.step)} | ${e.kind} | ${clusters.join(', ') || '—'} | ${e.outcome} | ${seconds(e.durationMs)} | ${(e.detail ?? '').replaceAll('|', '\\|')} |`,
       );
     }
     if (mine.some((e) => e.type === 'step-finished')) out.push('', ganttChart(mine));

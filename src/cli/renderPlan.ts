@@ -1,4 +1,5 @@
 import { isStage, type CredentialPlan, type Plan, type Step } from '../model/planner.ts';
+import { jsonDocument, stepNumber } from './json.ts';
 
 function on(clusters: readonly string[]): string {
   return clusters.length ? ` on ${clusters.join(', ')}` : ' (once)';
@@ -85,8 +86,15 @@ export function renderPlan(plan: Plan): string {
 
 /** The `--json` form: steps exactly as the planner made them. */
 export function planJson(plan: Plan): string {
-  return `${JSON.stringify({
+  return jsonDocument({
     stack: plan.stack,
-    credentials: plan.credentials.map((c) => ({ name: c.name, scheme: c.scheme, from: c.from, to: c.to, steps: c.steps })),
-  })}\n`;
+    credentials: plan.credentials.map((c) => ({
+      name: c.name,
+      scheme: c.scheme,
+      from: c.from,
+      to: c.to,
+      // Numbered as the text plan, the events and the reports number them.
+      steps: c.steps.map((step, i) => ({ number: stepNumber(i), ...step })),
+    })),
+  });
 }

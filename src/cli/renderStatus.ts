@@ -1,4 +1,5 @@
 import type { CredentialStatus } from '../driver/status.ts';
+import { jsonDocument } from './json.ts';
 
 function day(d: Date | undefined): string {
   return d ? d.toISOString().slice(0, 10) : '—';
@@ -25,5 +26,5 @@ export function renderStatus(stack: string, statuses: readonly CredentialStatus[
 }
 
 export function statusJson(stack: string, statuses: readonly CredentialStatus[]): string {
-  return `${JSON.stringify({ stack, credentials: statuses })}\n`;
+  return jsonDocument({ stack, credentials: statuses });
 }

@@ -43,7 +43,7 @@ describe('report: the Markdown summary draws the rotation as a Mermaid gantt cha
       for (const e of perCluster) {
         const end = Date.parse(e.at);
         // An optional workload absent from a cluster is drawn as skipped there, untagged.
-        const name = `step ${e.step + 1} ${e.kind}${e.outcome === 'skipped' ? ' (skipped)' : ''}`;
+        const name = `step ${e.step} ${e.kind}${e.outcome === 'skipped' ? ' (skipped)' : ''}`;
         const found = tasks.find((t) => t.section === e.cluster && t.name === name && t.end === end);
         assert.ok(found, `${credential}: no task for ${name} on ${e.cluster} in\n${blocks[i]}`);
         assert.equal(found.start, end - e.durationMs);

@@ -8,6 +8,7 @@ import { DrillFailedError } from '../../errors.ts';
 import type { RotationMode } from '../../model/planner.ts';
 
 import { load, positiveInt, required, type Io } from '../shared.ts';
+import { eventJson, jsonDocument } from '../json.ts';
 
 export function registerDrill(program: Command, io: Io): void {
   program
@@ -53,7 +54,7 @@ export function registerDrill(program: Command, io: Io): void {
           world0 ??= result.world;
           if (io.interactive && seeds.length > 1 && !opts.json)
             io.err(`\rseed ${seed}/${seeds.length}${seed === seeds.length ? '\n' : ''}`);
-          if (opts.json) io.out(`${JSON.stringify({ ...result, events: seeds.length > 1 ? undefined : result.events })}\n`);
+          if (opts.json) io.out(jsonDocument({ ...result, events: seeds.length > 1 ? undefined : result.events.map(eventJson) }));
           else io.out(seeds.length > 1 ? load.renderDrill().drillLine(result) : load.renderDrill().renderDrill(result));
         }
         if (seeds.length > 1 && !opts.json) {

@@ -10,6 +10,7 @@ import { undeliveredStages } from '../../model/discovery.ts';
 import { planJson, renderPlan } from '../renderPlan.ts';
 
 import { clustersFor, collect, load, required, type Io } from '../shared.ts';
+import { jsonDocument } from '../json.ts';
 
 export function registerPlan(program: Command, io: Io): void {
   program
@@ -55,7 +56,7 @@ export function registerPlan(program: Command, io: Io): void {
         for (const credential of planned) {
           const found = await load.driver().discoverConsumers(config, credential, clusters);
           const uncovered = load.driver().uncoveredConsumers(config, credential, found);
-          if (opts.json) io.out(`${JSON.stringify({ credential: credential.name, consumers: found, uncovered })}\n`);
+          if (opts.json) io.out(jsonDocument({ credential: credential.name, consumers: found, uncovered }));
           else {
             io.out(`\ndiscovery, ${credential.name}: ${found.length} consumer(s) found, ${uncovered.length} not covered by a stage\n`);
             for (const c of uncovered) io.out(`  ! ${load.driver().describeUncovered(c)}\n`);

@@ -13,6 +13,7 @@ import { knownSecrets } from '../secrets.ts';
 import { renderPlan } from '../renderPlan.ts';
 
 import { collect, load, positiveInt, readableJsonOrRefuse, required, waveList, writableOrRefuse, type Io } from '../shared.ts';
+import { eventJson, jsonDocument } from '../json.ts';
 
 interface RunOptions {
   stack: string;
@@ -171,7 +172,7 @@ export function registerRotate(program: Command, io: Io): void {
     }
     const events: RotationEvent[] = [];
     let show = (e: RotationEvent) =>
-      io.out(knownSecrets.redact(opts.json ? `${JSON.stringify(e)}\n` : `${load.renderEvents().eventLine(e)}\n`));
+      io.out(knownSecrets.redact(opts.json ? jsonDocument(eventJson(e)) : `${load.renderEvents().eventLine(e)}\n`));
     const driver = new (load.driver().Driver)(ports, {
       onInterrupt,
       ...packs,
