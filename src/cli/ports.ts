@@ -13,6 +13,7 @@ import { projectRoot } from '../config/load.ts';
 import type { StackConfig } from '../config/parse.ts';
 import type { DriverPorts } from '../driver/driver.ts';
 import { systemClock } from '../ports/clock.ts';
+import type { StackEngine, UpOptions } from '../ports/engine.ts';
 import { DefaultAzureCredential } from '@azure/identity';
 import { AwsIamKeys } from '../adapters/cloud/aws.ts';
 import { AzureAccountKeys } from '../adapters/cloud/azure.ts';
@@ -53,7 +54,43 @@ function rememberAll(value: unknown): void {
   else if (value && typeof value === 'object') for (const v of Object.values(value)) rememberAll(v);
 }
 
-export const defaultPortsFactory: PortsFactory = async ({ stack, simulate, config, raw, kubeQps, cancelTimeoutSeconds }) => {
+/**
+ * Remembers, as secrets to mask, the key material the stack exports for sources whose values keyslot
+ * reads nowhere else (a random password), now and after every up (a regenerated slot has a new
+ * one): a command or a consumer that prints it never shows it through keyslot.
+ */
+export async function maskingKeyMaterial(engine: StackEngine, config: StackConfig): Promise<StackEngine> {
+  const sources = new Set(['random', 'aws-iam-access-key']);
+  const remember = async () => {
+    for (const c of config.credentials) {
+      if (!sources.has(c.source.type)) continue;
+      for (const slot of Object.keys(c.generations)) rememberAll(await engine.keyMaterial(c.name, slot));
+    }
+  };
+  await remember();
+  // Every other call goes to the engine itself; an up is followed by a fresh read.
+  return new Proxy(engine, {
+    get(target, property, receiver) {
+      if (property !== 'up') return Reflect.get(target, property, receiver);
+      return async (options: UpOptions) => {
+        // A failed up may still have replaced a key: read again, but report the up's own failure.
+        const result = await target.up(options).catch(async (error: unknown) => {
+          await remember().catch(() => {});
+          throw error;
+        });
+        await remember();
+        return result;
+      };
+    },
+  });
+}
+
+export const defaultPortsFactory: PortsFactory = async (request) => {
+  const ports = await openPorts(request);
+  return { ...ports, engine: await maskingKeyMaterial(ports.engine, request.config) };
+};
+
+const openPorts: PortsFactory = async ({ stack, simulate, config, raw, kubeQps, cancelTimeoutSeconds }) => {
   if (simulate) {
     // The deployment a shipped stack rotates, when one is described (worlds/); else the stack's own.
     const world = buildWorld(config, undefined, undefined, loadReferenceWorld(stack, config)?.description);

@@ -13,7 +13,11 @@ export interface SlotKey {
   readonly resource?: pulumi.Resource;
   /** The key's public identifier where it has one (an IAM access key id); recorded in state. */
   readonly keyId?: pulumi.Output<string>;
-  /** What the driver's preflight needs to test this key against the cloud; exported only as a secret. */
+  /**
+   * What keyslot needs of this key in memory, exported only as a secret: material for preflight to
+   * test it against the cloud (an IAM key pair), or a value it cannot read elsewhere (a random
+   * password), so that it is masked wherever keyslot prints a command's or a consumer's output.
+   */
   readonly testMaterial?: pulumi.Output<Readonly<Record<string, string>>>;
 }
 

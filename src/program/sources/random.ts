@@ -20,7 +20,12 @@ export class RandomSource extends pulumi.ComponentResource implements KeySource 
         { parent: this, additionalSecretOutputs: ['result'] },
       );
       values[slot] = password.result;
-      this.slots[slot] = { generation, createdAt: creationTime(`${name}-${slot}`, generation, this), resource: password };
+      this.slots[slot] = {
+        generation,
+        createdAt: creationTime(`${name}-${slot}`, generation, this),
+        resource: password,
+        testMaterial: pulumi.secret(pulumi.all({ value: password.result })),
+      };
     }
     this.vars = sourceVars(args, { value: values[credential.active]! });
     this.registerOutputs({});
