@@ -13,6 +13,7 @@ import { registerStatus } from './commands/status.ts';
 import { mandatory, type Io } from './shared.ts';
 import { ExitCode, exitCodeFor, KeyslotError } from '../errors.ts';
 import { knownSecrets } from './secrets.ts';
+import { registerInit } from './commands/init.ts';
 
 const processIo: Io = {
   out: (text) => process.stdout.write(text),
@@ -64,6 +65,7 @@ export function buildCli(io: Io): Command {
   registerRotate(program, io);
   registerDrill(program, io);
   registerStatus(program, io);
+  registerInit(program, io);
   return program;
 }
 

@@ -1,8 +1,23 @@
 import { homedir } from 'node:os';
-import { isAbsolute, join, resolve } from 'node:path';
+import { existsSync } from 'node:fs';
+import { dirname, isAbsolute, join, resolve } from 'node:path';
 
-/** The repository root: the folder holding Pulumi.yaml, where `pulumi up` runs the program. */
-export const projectRoot = join(__dirname, '..', '..');
+/** keyslot's own folder: this repository, or node_modules/keyslot where a team installed the package (its pack, its shipped worlds). */
+export const packageRoot = join(__dirname, '..', '..');
+
+/**
+ * The project: the nearest folder at or above the working folder that holds a Pulumi.yaml, where
+ * `pulumi up` runs the program and `stacks/` lives — a team's own folder when keyslot is an
+ * installed package, this repository when run from it. keyslot's own folder when there is none.
+ */
+function findProject(from: string): string | undefined {
+  for (let dir = resolve(from); ; dir = dirname(dir)) {
+    if (existsSync(join(dir, 'Pulumi.yaml'))) return dir;
+    if (dirname(dir) === dir) return undefined;
+  }
+}
+
+export const projectRoot = findProject(process.cwd()) ?? packageRoot;
 
 /**
  * A path from the stack file as every reader must see it: `~/` is the user's home; a relative path

@@ -7,14 +7,14 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { join, relative } from 'node:path';
 import { parse as parseYaml, stringify as stringifyYaml } from 'yaml';
-import { projectRoot } from '../config/projectRoot.ts';
+import { packageRoot, projectRoot } from '../config/projectRoot.ts';
 import { renderFound, valueAt, type StackConfig } from '../config/parse.ts';
 import { ConfigError } from '../errors.ts';
 import { defaultStrategy } from '../sim/cluster.ts';
 import { worldDescription, type WorldDescription } from '../model/worldDescription.ts';
 
-/** Where shipped reference worlds live. */
-export const referenceWorldsDir = join(projectRoot, 'worlds');
+/** Where reference worlds live: the project's own `worlds/` first, then the ones keyslot ships. */
+export const referenceWorldsDirs = [...new Set([join(projectRoot, 'worlds'), join(packageRoot, 'worlds')])];
 
 /** Reads and validates a world file; with `config`, checks it against the stack's clusters. @throws ConfigError (exit 2) */
 export function loadWorldFile(path: string, config?: StackConfig): WorldDescription {
@@ -94,8 +94,8 @@ export function loadWorldFile(path: string, config?: StackConfig): WorldDescript
  * against the same deployment. @throws ConfigError when it names a cluster the stack does not declare
  */
 export function loadReferenceWorld(stack: string, config?: StackConfig): { description: WorldDescription; source: string } | undefined {
-  const path = join(referenceWorldsDir, `${stack}.yaml`);
-  if (!existsSync(path)) return undefined;
+  const path = referenceWorldsDirs.map((dir) => join(dir, `${stack}.yaml`)).find((p) => existsSync(p));
+  if (!path) return undefined;
   const shown = relative(process.cwd(), path);
   return { description: loadWorldFile(path, config), source: `reference world ${shown.startsWith('..') ? path : shown}` };
 }

@@ -11,6 +11,8 @@
 import { CommandError, LocalWorkspace, PulumiCommand, type Stack } from '@pulumi/pulumi/automation';
 import { join, resolve } from 'node:path';
 import { projectRoot, readStackFile } from '../../config/load.ts';
+import { packageRoot } from '../../config/projectRoot.ts';
+import { existsSync } from 'node:fs';
 import { EngineError, PolicyViolationError, PulumiCliMissingError } from '../../errors.ts';
 import { readCredentialState, type CredentialState } from '../../model/state.ts';
 import type { EngineEvent, StackEngine, UpOptions, UpResult } from '../../ports/engine.ts';
@@ -104,6 +106,16 @@ function describeEvent(event: Record<string, any>): EngineEvent | undefined {
   return undefined;
 }
 
+/**
+ * A `--policy-pack` folder: relative to the project; `policy`, keyslot's own pack, is the project's
+ * `policy/` when it has one (this repository) and else the installed package's.
+ */
+export function packFolder(workDir: string, pack: string): string {
+  const local = resolve(workDir, pack);
+  if (pack !== 'policy' || existsSync(join(local, 'PulumiPolicy.yaml'))) return local;
+  return join(packageRoot, 'policy');
+}
+
 export class LocalWorkspaceEngine implements StackEngine {
   private constructor(
     readonly stack: string,
@@ -195,7 +207,7 @@ export class LocalWorkspaceEngine implements StackEngine {
   private upArgs(options: UpOptions) {
     const mandatory: string[] = [];
     const args = {
-      policyPacks: options.policyPacks.map((p) => join(this.workDir, p)),
+      policyPacks: options.policyPacks.map((p) => packFolder(this.workDir, p)),
       ...(options.policyPackConfigs?.length ? { policyPackConfigs: options.policyPackConfigs.map((p) => resolve(p)) } : {}),
       color: 'never' as const,
       onEvent: (e: Record<string, any>) => {

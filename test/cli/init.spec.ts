@@ -1,0 +1,56 @@
+import assert from 'node:assert/strict';
+import { readFileSync, statSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { runCli } from '../../src/cli/main.ts';
+import { templates } from '../../src/cli/commands/init.ts';
+import { openStack } from '../../src/config/load.ts';
+import { ExitCode } from '../../src/errors.ts';
+import { tempDirs } from '../fixtures/tempDirs.ts';
+
+const temp = tempDirs();
+afterEach(() => temp.cleanup());
+
+async function cli(...argv: string[]) {
+  let out = '';
+  let err = '';
+  const code = await runCli(argv, { out: (t) => (out += t), err: (t) => (err += t), interactive: false });
+  return { code, out, err };
+}
+
+describe('keyslot init', () => {
+  it('scaffolds a project from a runbook template: Pulumi.yaml, the program entry, a stack that parses, the schema editors pick up', async () => {
+    const dir = temp.make('keyslot-init-');
+    assert.ok(templates().includes('alwayson-cosmos') && templates().includes('kops-service-account'));
+    const r = await cli('init', '--template', 'kubecost-thanos', '--stack', 'prod', '--dir', dir, '--project', 'platform-keys');
+    assert.equal(r.code, ExitCode.ok, r.err);
+    assert.match(
+      readFileSync(join(dir, 'Pulumi.yaml'), 'utf8'),
+      /^name: platform-keys$[\s\S]*typescript: false[\s\S]*stackConfigDir: stacks/m,
+    );
+    assert.match(readFileSync(join(dir, 'index.js'), 'utf8'), /module\.exports = require\('keyslot\/program\.cjs'\);/);
+    const stack = readFileSync(join(dir, 'stacks', 'Pulumi.prod.yaml'), 'utf8');
+    assert.match(stack, /^# yaml-language-server: \$schema=\.\.\/keyslot\.schema\.json\n/);
+    assert.equal(openStack('prod', join(dir, 'stacks')).config.credentials[0]!.name, 'thanos-store');
+    assert.equal(
+      JSON.parse(readFileSync(join(dir, 'keyslot.schema.json'), 'utf8')).title,
+      'keyslot stack file (stacks/Pulumi.<stack>.yaml)',
+    );
+    assert.match(r.out, /next: .*\n.*keyslot plan --stack prod; keyslot drill --stack prod/);
+  });
+
+  it('never overwrites: with any of its files present it writes nothing and exits 2 naming it; an unknown template is exit 2 naming the choices', async () => {
+    const dir = temp.make('keyslot-init-');
+    writeFileSync(join(dir, 'Pulumi.yaml'), 'name: theirs\n');
+    const before = statSync(join(dir, 'Pulumi.yaml')).mtimeMs;
+    const r = await cli('init', '--template', 'local', '--dir', dir);
+    assert.equal(r.code, ExitCode.badInput);
+    assert.match(r.err, /^keyslot: .*Pulumi\.yaml already exists; keyslot init never overwrites a file/);
+    assert.equal(r.err.trim().split('\n').length, 1);
+    assert.equal(readFileSync(join(dir, 'Pulumi.yaml'), 'utf8'), 'name: theirs\n');
+    assert.equal(statSync(join(dir, 'Pulumi.yaml')).mtimeMs, before);
+    assert.throws(() => statSync(join(dir, 'index.js')), 'nothing else was written');
+    const unknown = await cli('init', '--template', 'cosmos', '--dir', temp.make('keyslot-init-'));
+    assert.equal(unknown.code, ExitCode.badInput);
+    assert.match(unknown.err, /--template cosmos: no such runbook template; use one of .*alwayson-cosmos/);
+  });
+});
