@@ -1,21 +1,14 @@
 import assert from 'node:assert/strict';
 import { readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { runCli } from '../../src/cli/main.ts';
 import { templates } from '../../src/cli/commands/init.ts';
 import { openStack } from '../../src/config/load.ts';
 import { ExitCode } from '../../src/errors.ts';
 import { tempDirs } from '../fixtures/tempDirs.ts';
+import { cli } from '../fixtures/cli.ts';
 
 const temp = tempDirs();
 afterEach(() => temp.cleanup());
-
-async function cli(...argv: string[]) {
-  let out = '';
-  let err = '';
-  const code = await runCli(argv, { out: (t) => (out += t), err: (t) => (err += t), interactive: false });
-  return { code, out, err };
-}
 
 describe('keyslot init', () => {
   it('scaffolds a project from a runbook template: Pulumi.yaml, the program entry, a stack that parses, the schema editors pick up', async () => {

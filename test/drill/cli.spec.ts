@@ -3,20 +3,13 @@ import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parse as parseYaml, stringify as stringifyYaml } from 'yaml';
-import { runCli } from '../../src/cli/main.ts';
 import { listStacks } from '../../src/config/load.ts';
 import { ExitCode } from '../../src/errors.ts';
 import { tempDirs } from '../fixtures/tempDirs.ts';
+import { cli } from '../fixtures/cli.ts';
 
 const temp = tempDirs();
 afterEach(() => temp.cleanup());
-
-async function cli(...argv: string[]) {
-  let out = '';
-  let err = '';
-  const code = await runCli(argv, { out: (t) => (out += t), err: (t) => (err += t), interactive: false });
-  return { code, out, err };
-}
 
 describe('cli: keyslot drill', () => {
   it('prints the timeline, traffic, makespan and invariants, and exits 0 when they held', async () => {

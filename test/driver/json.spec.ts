@@ -1,25 +1,16 @@
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { runCli } from '../../src/cli/main.ts';
 import { schemaVersion } from '../../src/cli/json.ts';
 import { tempDirs } from '../fixtures/tempDirs.ts';
+import { cliWith } from '../fixtures/cli.ts';
 import { scenario, type Scenario } from './world.ts';
 
 const temp = tempDirs();
 afterEach(() => temp.cleanup());
 
-async function cli(s: Scenario | undefined, argv: string[]) {
-  let out = '';
-  let err = '';
-  const code = await runCli(argv, {
-    out: (t) => (out += t),
-    err: (t) => (err += t),
-    interactive: false,
-    ...(s ? { ports: async () => s.world.ports(s.checkout) } : {}),
-  });
-  return { code, out, err };
-}
+/** A command line in-process; with a scenario, against its simulated world. */
+const cli = (s: Scenario | undefined, argv: string[]) => cliWith(s ? { ports: async () => s.world.ports(s.checkout) } : {}, argv);
 
 const lines = (text: string) =>
   text

@@ -1,11 +1,12 @@
 import assert from 'node:assert/strict';
 import { spawnSync, type SpawnSyncReturns } from 'node:child_process';
-import { existsSync, mkdirSync, readdirSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { copyFileSync, existsSync, mkdirSync, readdirSync, writeFileSync } from 'node:fs';
+import { basename, join } from 'node:path';
 import { namespacedConfig } from '../../src/adapters/engine/namespacedConfig.ts';
 import { readStackFile } from '../../src/config/load.ts';
 import { bootPolicyPack, startEngine, runProgram, unary } from '../fixtures/pulumiHosts.ts';
 import { tempDirs } from '../fixtures/tempDirs.ts';
+import { commandLines, readmeBlocks } from '../fixtures/readme.ts';
 
 const root = join(__dirname, '..', '..');
 const temp = tempDirs();
@@ -52,35 +53,43 @@ describe('the package: packed, installed into an empty folder, and used there', 
     assert.equal(existsSync(join(root, 'policy', 'dist')), false, 'postpack removed the build from the repository');
   });
 
-  it('installs from the tarball into a folder of its own, with its own dependencies', () => {
+  // The README's first-hour block, exactly as written (test/docs/readme.spec.ts leaves it to this file).
+  const readmeBlock = commandLines(readmeBlocks().find((b) => b.lang === 'sh' && /keyslot init/.test(b.body))!.body);
+
+  it("installs from the tarball into a folder of its own with its own dependencies, as the README's first line says", () => {
     mkdirSync(team, { recursive: true });
     writeFileSync(join(team, 'package.json'), `${JSON.stringify({ name: 'team-rotation', private: true }, null, 2)}\n`);
+    copyFileSync(tarball, join(team, basename(tarball)));
+    const [npm, ...args] = readmeBlock[0]!.split(/\s+/);
+    assert.equal(npm, 'npm');
+    assert.equal(args.at(-1), `./${basename(tarball)}`, 'the README names the file npm pack makes');
     // The registry answers for metadata; tarballs come from npm's cache where it has them.
-    const installed = run('npm', ['install', '--prefer-offline', '--no-audit', '--no-fund', '--omit=dev', tarball], team, 600_000);
+    const installed = run('npm', [...args, '--prefer-offline', '--no-audit', '--no-fund', '--omit=dev'], team, 600_000);
     assert.equal(installed.status, 0, installed.stderr);
     assert.ok(existsSync(join(team, 'node_modules', '.bin', 'keyslot')));
   });
 
-  it('keyslot init, plan and drill run there from the installed package; the folder holds only what init and npm wrote', () => {
-    const keyslot = (...args: string[]) => run(join(team, 'node_modules', '.bin', 'keyslot'), args, team, 300_000);
-    const init = keyslot('init', '--template', 'alwayson-cosmos');
-    assert.equal(init.status, 0, init.stderr);
-    assert.deepEqual(readdirSync(team).sort(), [
-      'Pulumi.yaml',
-      'index.js',
-      'keyslot.schema.json',
-      'node_modules',
-      'package-lock.json',
-      'package.json',
-      'stacks',
-    ]);
-    assert.deepEqual(readdirSync(join(team, 'stacks')), ['Pulumi.alwayson-cosmos.yaml']);
-    const plan = keyslot('plan', '--stack', 'alwayson-cosmos');
-    assert.equal(plan.status, 0, plan.stderr);
-    assert.match(plan.stdout, /regenerate/);
-    const drill = keyslot('drill', '--stack', 'alwayson-cosmos');
-    assert.equal(drill.status, 0, `${drill.stdout}\n${drill.stderr}`);
-    assert.match(drill.stdout, /reference world .*node_modules\/keyslot\/worlds\/alwayson-cosmos\.yaml/);
+  it("the README's init, plan and drill run there from the installed package; the folder holds only what init and npm wrote", () => {
+    const lines = readmeBlock.slice(1);
+    assert.deepEqual(
+      lines.map((l) => l.split(' ').slice(0, 4).join(' ')),
+      ['npx --no-install keyslot init', 'npx --no-install keyslot plan', 'npx --no-install keyslot drill'],
+    );
+    const outputs = lines.map((line) => {
+      const r = run('npx', line.split(/\s+/).slice(1), team, 300_000);
+      assert.equal(r.status, 0, `${line}\n${r.stdout}\n${r.stderr}`);
+      return r.stdout;
+    });
+    const stack = /--stack (\S+)/.exec(lines[1]!)![1]!;
+    assert.deepEqual(
+      readdirSync(team)
+        .filter((f) => !f.endsWith('.tgz'))
+        .sort(),
+      ['Pulumi.yaml', 'index.js', 'keyslot.schema.json', 'node_modules', 'package-lock.json', 'package.json', 'stacks'],
+    );
+    assert.deepEqual(readdirSync(join(team, 'stacks')), [`Pulumi.${stack}.yaml`]);
+    assert.match(outputs[1]!, /regenerate/);
+    assert.match(outputs[2]!, new RegExp(`reference world .*node_modules/keyslot/worlds/${stack}\\.yaml`));
   });
 
   it("Pulumi's own host entry points run the team's program (index.js → the package) and boot the installed pack from its precompiled build", async () => {
