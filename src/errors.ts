@@ -137,6 +137,9 @@ export class RollbackImpossibleError extends KeyslotError {}
 /** A drill found a failed request or a broken invariant. */
 export class DrillFailedError extends KeyslotError {}
 
+/** The person at the terminal answered no to the confirmation; nothing was changed. */
+export class DeclinedError extends KeyslotError {}
+
 /** Process exit codes, documented in the README. */
 export const ExitCode = {
   ok: 0,
@@ -148,6 +151,7 @@ export const ExitCode = {
   pulumiMissing: 6,
   tooSoon: 7,
   refused: 8,
+  declined: 9,
 } as const;
 
 export function exitCodeFor(error: unknown): number {
@@ -158,5 +162,6 @@ export function exitCodeFor(error: unknown): number {
   if (error instanceof PulumiCliMissingError) return ExitCode.pulumiMissing;
   if (error instanceof TooSoonError) return ExitCode.tooSoon;
   if (error instanceof PreflightRefusedError) return ExitCode.refused;
+  if (error instanceof DeclinedError) return ExitCode.declined;
   return ExitCode.failed;
 }

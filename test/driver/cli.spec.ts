@@ -5,6 +5,9 @@ import { join } from 'node:path';
 import { runCli, type Io } from '../../src/cli/main.ts';
 import { ExitCode } from '../../src/errors.ts';
 import { progressLines } from '../../src/cli/taskList.ts';
+import { renderPlan } from '../../src/cli/renderPlan.ts';
+import { loadStack } from '../../src/config/load.ts';
+import { planRotation } from '../../src/model/planner.ts';
 import { scenario, type Scenario } from './world.ts';
 import { tempDirs } from '../fixtures/tempDirs.ts';
 
@@ -68,12 +71,36 @@ describe('cli: rotate, resume, rollback, status', () => {
     assert.equal(s.world.clusters.restarts.length, 0, 'nothing ran');
   });
 
-  it('asks on a TTY and stops when the answer is no', async () => {
+  it('asks on a TTY after showing the plan, and a no exits with its own code (9) having changed nothing', async () => {
     const s = await scenario('local');
-    const { code, err } = await cli(s, ['rotate', '--stack', 'local', '--all'], { interactive: true, confirm: async () => false });
-    assert.equal(code, ExitCode.ok);
-    assert.match(err, /cancelled/);
+    const said: string[] = [];
+    const { code, err } = await cli(s, ['rotate', '--stack', 'local', '--all'], {
+      interactive: true,
+      out: (t) => said.push(t),
+      confirm: async (question) => {
+        said.push(`? ${question}`);
+        return false;
+      },
+    });
+    assert.equal(code, ExitCode.declined);
+    assert.equal(err, 'keyslot: rotate declined at the prompt; nothing was changed\n');
+    // What would happen, as `keyslot plan` prints it, then the question about it.
+    assert.deepEqual(said, [renderPlan(planRotation(loadStack('local'), ['demo'])), '? rotate demo in stack local?']);
     assert.equal(s.world.clusters.restarts.length, 0);
+    assert.equal(s.world.backend.ups.length, 1, 'only the up that deployed the stack before the test');
+  });
+
+  it('a yes on a TTY also sees the plan first, then the rotation runs', async () => {
+    const s = await scenario('local');
+    let out = '';
+    const { code, err } = await cli(s, ['rotate', '--stack', 'local', '--all'], {
+      interactive: true,
+      out: (t) => (out += t),
+      confirm: async () => true,
+      taskRenderer: 'silent',
+    });
+    assert.equal(code, ExitCode.ok, err);
+    assert.ok(out.startsWith(renderPlan(planRotation(loadStack('local'), ['demo']))), out);
   });
 
   it('by default rotates only credentials that are due', async () => {

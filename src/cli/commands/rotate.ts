@@ -7,10 +7,11 @@ import { type Command, InvalidArgumentError, Option } from 'commander';
 import { writeFileSync } from 'node:fs';
 import { onInterrupt } from '../../adapters/probes/interrupt.ts';
 import { openStack, projectRoot } from '../../config/load.ts';
-import { planRotation, type RotationMode } from '../../model/planner.ts';
+import { planCredential, planRotation, type RotationMode } from '../../model/planner.ts';
 import type { RotationEvent, RotationResult } from '../../driver/index.ts';
 import { knownSecrets } from '../secrets.ts';
 import { renderPlan } from '../renderPlan.ts';
+import { DeclinedError } from '../../errors.ts';
 
 import { collect, load, positiveInt, readableJsonOrRefuse, required, waveList, writableOrRefuse, type Io } from '../shared.ts';
 import { eventJson, jsonDocument } from '../json.ts';
@@ -163,12 +164,13 @@ export function registerRotate(program: Command, io: Io): void {
     }
     // Without --yes, usage was settled above: a person is at a terminal to confirm.
     if (!opts.yes && io.confirm) {
+      // The question comes after what it is about: the plan, as `keyslot plan` and --dry-run print it.
+      // Resume and rollback follow the rotation in flight, not a new plan: their question names it.
+      if (action === 'rotate') io.out(renderPlan(planRotation(config, names, mode)));
       if (mode === 'disruptive')
         io.err('--disruptive replaces every slot at once: consumers fail until they restart. This causes downtime.\n');
-      if (!(await io.confirm(`${action} ${names.join(', ')} in stack ${opts.stack}${opts.simulate ? ' (simulated)' : ''}?`))) {
-        io.err('cancelled\n');
-        return;
-      }
+      if (!(await io.confirm(`${action} ${names.join(', ')} in stack ${opts.stack}${opts.simulate ? ' (simulated)' : ''}?`)))
+        throw new DeclinedError(`${action} declined at the prompt; nothing was changed`);
     }
     const events: RotationEvent[] = [];
     let show = (e: RotationEvent) =>
@@ -221,7 +223,12 @@ export function registerRotate(program: Command, io: Io): void {
       // The report is a record of the run, not part of it: failing to write it never fails a rotation.
       if (opts.report) {
         try {
-          writeFileSync(opts.report, knownSecrets.redact(load.renderEvents().markdownReport(opts.stack, events)));
+          // What each step acts on, from the stack as this run parsed it (the events carry a step's number and kind).
+          const plans = events.flatMap((e) => {
+            const cred = e.type === 'rotation-started' ? config.credentials.find((c) => c.name === e.credential) : undefined;
+            return cred && e.type === 'rotation-started' ? [planCredential(config, cred, e.mode)] : [];
+          });
+          writeFileSync(opts.report, knownSecrets.redact(load.renderEvents().markdownReport(opts.stack, events, plans)));
         } catch (error) {
           io.err(
             `keyslot: warning: --report ${opts.report} could not be written (${(error as NodeJS.ErrnoException).code ?? 'error'}); the rotation's outcome is above\n`,
