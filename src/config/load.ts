@@ -53,6 +53,11 @@ export function readStackFile(stack: string, stacksDir = defaultStacksDir): { or
     const found = code === 'EISDIR' ? 'a folder, not a file' : code === 'EACCES' ? 'a file this user may not read' : 'no such file';
     throw new StackNotFoundError(origin, 'stack', found, `use one of ${known.join(', ') || '(none)'} or create ${origin}`, { cause });
   }
+  return { origin, raw: readStackFileText(text, origin) };
+}
+
+/** The `keyslot:` keys of a stack file's text, un-namespaced. @throws ConfigError naming `origin` */
+export function readStackFileText(text: string, origin = 'the stack file'): Record<string, unknown> {
   let doc: unknown;
   try {
     doc = parseYamlExact(text);
@@ -74,7 +79,7 @@ export function readStackFile(stack: string, stacksDir = defaultStacksDir): { or
   for (const [key, value] of Object.entries(config)) {
     if (key.startsWith('keyslot:')) raw[key.slice('keyslot:'.length)] = value;
   }
-  return { origin, raw };
+  return raw;
 }
 
 function safeList(stacksDir: string): string[] {

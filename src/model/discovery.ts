@@ -3,6 +3,7 @@
  * restarts. This is what catches the consumer a runbook forgot. Pure: the adapters list
  * workloads, this decides.
  */
+import type { WorldDescription } from './worldDescription.ts';
 import type { StackConfig } from '../config/parse.ts';
 import type { Credential } from '../config/parse.ts';
 import { selectClusters, selects } from './clusters.ts';
@@ -131,4 +132,29 @@ export function undeliveredStages(
     }
   }
   return found;
+}
+
+/**
+ * The restart stages a credential lacks for what a world file (`keyslot discover` output) says
+ * reads its delivered Secrets at start: one per workload, on the clusters it runs on, for every
+ * consumer no stage restarts. Pods that reload a mounted file take the value without a restart.
+ */
+export function missingRestartStages(
+  config: StackConfig,
+  credential: Credential,
+  world: Pick<WorldDescription, 'workloads'>,
+): { kind: 'restart'; namespace: string; workload: string; clusters: string[] }[] {
+  const delivered = deliveredSecrets(config, credential);
+  const stages = new Map<string, { kind: 'restart'; namespace: string; workload: string; clusters: string[] }>();
+  for (const w of world.workloads) {
+    if (w.takesNewValueBy !== 'restart') continue;
+    const reads = (delivered.get(w.cluster) ?? []).some((d) => d.namespace === w.namespace && w.reads.includes(d.name));
+    const consumer = { cluster: w.cluster, namespace: w.namespace, workload: `${w.kind}/${w.name}` };
+    if (!reads || restartedByStages(config, credential, consumer)) continue;
+    const key = `${consumer.namespace}/${consumer.workload}`;
+    const stage = stages.get(key) ?? { kind: 'restart' as const, namespace: consumer.namespace, workload: consumer.workload, clusters: [] };
+    stage.clusters.push(w.cluster);
+    stages.set(key, stage);
+  }
+  return [...stages.values()];
 }

@@ -46,4 +46,21 @@ describe('keyslot init', () => {
     assert.equal(unknown.code, ExitCode.badInput);
     assert.match(unknown.err, /--template cosmos: no such runbook template; use one of .*alwayson-cosmos/);
   });
+
+  it('--discovered adds a restart stage for every consumer the deployment shows that the template leaves out: the drill that failed on it now holds', async () => {
+    // examples/kubecost-thanos.world.yaml: the reference world plus a team's exporter on
+    // secondary-eu that mounts kubecost-thanos and that no stage of the template restarts.
+    const world = join(__dirname, '..', '..', 'examples', 'kubecost-thanos.world.yaml');
+    const bare = await cli('drill', '--stack', 'kubecost-thanos', '--world', world);
+    assert.equal(bare.code, ExitCode.failed, 'the template alone forgets the exporter');
+    const dir = temp.make('keyslot-init-');
+    const r = await cli('init', '--template', 'kubecost-thanos', '--discovered', world, '--dir', dir);
+    assert.equal(r.code, ExitCode.ok, r.err);
+    assert.match(r.out, /added from .*: thanos-store: restart \S+\/deployment\/\S+ on secondary-eu/);
+    const text = readFileSync(join(dir, 'stacks', 'Pulumi.kubecost-thanos.yaml'), 'utf8');
+    assert.match(text, /# added by keyslot init from kubecost-thanos\.world\.yaml/);
+    assert.match(text, /# kOps|# Kubecost|#/, "the template's comments are kept");
+    const drilled = await cli('drill', '--stack', 'kubecost-thanos', '--world', world, '--stacks-dir', join(dir, 'stacks'));
+    assert.equal(drilled.code, ExitCode.ok, drilled.out + drilled.err);
+  });
 });

@@ -7,7 +7,12 @@
 import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { basename, join, relative, resolve } from 'node:path';
 import { type Command, InvalidArgumentError } from 'commander';
+import { parseDocument, type YAMLSeq } from 'yaml';
 import { packageRoot } from '../../config/projectRoot.ts';
+import { parseStackConfig } from '../../config/parse.ts';
+import { readStackFileText } from '../../config/load.ts';
+import { loadWorldFile } from '../../drill/worldFile.ts';
+import { missingRestartStages } from '../../model/discovery.ts';
 import { required, type Io } from '../shared.ts';
 
 /** The runbook templates: the stacks keyslot ships. */
@@ -43,6 +48,39 @@ const programEntry = [
   '',
 ].join('\n');
 
+/**
+ * The template's text with a restart stage added, after its last restart stage, for every workload
+ * the world file shows reading a delivered Secret that no stage restarts (comments kept); and what
+ * was added, said in one line.
+ */
+function withDiscoveredStages(text: string, name: string, origin: string, worldFile: string): { text: string; added: string } {
+  const config = parseStackConfig(name, readStackFileText(text, origin), origin);
+  const world = loadWorldFile(worldFile, config);
+  const doc = parseDocument(text);
+  const found: string[] = [];
+  for (const [i, cred] of config.credentials.entries()) {
+    const missing = missingRestartStages(config, cred, world);
+    if (missing.length === 0) continue;
+    const stages = doc.getIn(['config', 'keyslot:credentials', i, 'stages']) as YAMLSeq | undefined;
+    const items = stages?.items ?? [];
+    const lastRestart = cred.stages.reduce((last, s, k) => (s.kind === 'restart' ? k : last), -1);
+    const nodes = missing.map((m) => {
+      const node = doc.createNode(m, { flow: true });
+      node.commentBefore = ` added by keyslot init from ${basename(worldFile)}: it reads a delivered Secret at start`;
+      return node;
+    });
+    if (stages) items.splice(lastRestart + 1, 0, ...nodes);
+    else doc.setIn(['config', 'keyslot:credentials', i, 'stages'], doc.createNode(missing, { flow: false }));
+    found.push(...missing.map((m) => `${cred.name}: restart ${m.namespace}/${m.workload} on ${m.clusters.join(', ')}`));
+  }
+  return {
+    text: doc.toString(),
+    added: found.length
+      ? `added from ${worldFile}: ${found.join('; ')}`
+      : `${worldFile}: every workload it shows reading a delivered Secret is already restarted by a stage`,
+  };
+}
+
 export function registerInit(program: Command, io: Io): void {
   program
     .command('init')
@@ -51,7 +89,11 @@ export function registerInit(program: Command, io: Io): void {
     .option('-s, --stack <name>', 'the stack to create (default: the template name, which keeps its reference world for the drill)')
     .option('--dir <folder>', 'the project folder (default: this folder)', '.')
     .option('--project <name>', "the Pulumi project's name (default: the folder's name)")
-    .action((opts: { template: string; stack?: string; dir: string; project?: string }) => {
+    .option(
+      '--discovered <world file>',
+      'keyslot discover output of the deployment: adds a restart stage for every workload it shows reading a delivered Secret that the template does not restart',
+    )
+    .action((opts: { template: string; stack?: string; dir: string; project?: string; discovered?: string }) => {
       const known = templates();
       if (!known.includes(opts.template))
         throw new InvalidArgumentError(`--template ${opts.template}: no such runbook template; use one of ${known.join(', ')}`);
@@ -66,7 +108,11 @@ export function registerInit(program: Command, io: Io): void {
           .replace(/[^a-z0-9_.-]+/g, '-')
           .replace(/^[-.]+|[-.]+$/g, '') ||
           'keyslot-project');
-      const template = readFileSync(join(packageRoot, 'stacks', `Pulumi.${opts.template}.yaml`), 'utf8');
+      const templateFile = join(packageRoot, 'stacks', `Pulumi.${opts.template}.yaml`);
+      let template = readFileSync(templateFile, 'utf8');
+      const added: string[] = [];
+      if (opts.discovered)
+        ({ text: template, added: added[0] } = withDiscoveredStages(template, opts.template, templateFile, opts.discovered));
       const files: [string, string][] = [
         ['Pulumi.yaml', pulumiYaml(project)],
         ['index.js', programEntry],
@@ -84,6 +130,7 @@ export function registerInit(program: Command, io: Io): void {
       io.out(
         [
           `wrote ${files.map(([f]) => join(shown, f)).join(', ')}`,
+          ...(added[0] ? [added[0]] : []),
           `next: replace the placeholder identifiers in ${join(shown, 'stacks', `Pulumi.${stack}.yaml`)} (every key: ${join('node_modules', 'keyslot', 'docs', 'stack-file.md')}),`,
           `      keyslot plan --stack ${stack}; keyslot drill --stack ${stack}; then keyslot rotate --stack ${stack}`,
           '',
