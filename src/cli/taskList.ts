@@ -163,6 +163,9 @@ export async function runWithTaskList(
     {
       concurrent: false,
       exitOnError: true,
+      // keyslot's own SIGINT/SIGTERM handlers cancel pulumi, release the lock and exit 130/143;
+      // listr2's would end the process first with 127 (listr2 dist/index.mjs signalHandler).
+      registerSignalListeners: false,
       renderer,
       rendererOptions: listOptions,
       // The caller decided a person is at a terminal; listr2 would test process.stdout, not the
