@@ -45,7 +45,12 @@ interface RunOptions {
 function rotationOptions(cmd: Command, extra: 'rotate' | 'resume'): Command {
   cmd
     .addOption(required('-s, --stack <name>', 'stack name (stacks/Pulumi.<name>.yaml)'))
-    .option('-c, --credential <name>', 'credential; repeatable', collect, [])
+    .option(
+      '-c, --credential <name>',
+      extra === 'rotate' ? 'credential; repeatable (default: those due)' : 'the credential whose rotation is in flight; required',
+      collect,
+      [],
+    )
     .option('-y, --yes', 'do not ask for confirmation (required when not on a TTY)')
     .option('--json', 'print JSON-lines events instead of text')
     .option('--report <file>', 'write a Markdown summary (e.g. $GITHUB_STEP_SUMMARY)')
@@ -240,16 +245,37 @@ export function registerRotate(program: Command, io: Io): void {
     if (unconfirmed.length && !opts.json) io.err(`not confirmed by: ${unconfirmed.join('; ')}\n`);
   };
 
+  const examples = (lines: string[]) => `\nExamples:\n${lines.map((l) => `  ${l}`).join('\n')}\n`;
   rotationOptions(
     program.command('rotate').description('rotate credentials: flip, up, restart and verify every consumer, then regenerate the freed key'),
     'rotate',
-  ).action((opts: RunOptions) => run(opts, 'rotate'));
+  )
+    .addHelpText(
+      'after',
+      examples([
+        'keyslot rotate --stack kubecost-thanos --simulate --yes --all      # the whole rotation against the simulated fleet',
+        'keyslot rotate --stack prod --dry-run                               # the plan and a preview, nothing changed',
+        'keyslot rotate --stack prod --yes --report "$GITHUB_STEP_SUMMARY"   # what is due, in a pipeline',
+        'keyslot rotate --stack prod --credential cosmos --emergency --yes   # a key was exposed',
+      ]),
+    )
+    .action((opts: RunOptions) => run(opts, 'rotate'));
   rotationOptions(
     program.command('resume').description('finish the rotation in flight, from what the stack and the fleet show as done'),
     'resume',
-  ).action((opts: RunOptions) => run(opts, 'resume'));
+  )
+    .addHelpText(
+      'after',
+      examples([
+        'keyslot status --stack prod                                # which credential is in flight',
+        'keyslot resume --stack prod --credential cosmos --yes',
+      ]),
+    )
+    .action((opts: RunOptions) => run(opts, 'resume'));
   rotationOptions(
     program.command('rollback').description('flip back the rotation in flight (impossible once the freed key was regenerated)'),
     'resume',
-  ).action((opts: RunOptions) => run(opts, 'rollback'));
+  )
+    .addHelpText('after', examples(['keyslot rollback --stack prod --credential cosmos --yes']))
+    .action((opts: RunOptions) => run(opts, 'rollback'));
 }
