@@ -49,8 +49,9 @@ suites.forEach((suite, i) => {
   const temp = join(dir, `tmp-${i}`);
   mkdirSync(temp);
   const run = spawnSync(process.execPath, args, { stdio: 'inherit', env: { ...process.env, KEYSLOT_TEST_SUMMARY: summary, TMPDIR: temp } });
-  // Compile caches (tsx's; ts-node's, which Pulumi's policy host registers) are not a test's leftovers.
-  const left = readdirSync(temp).filter((name) => !/^(tsx|ts-node)-/.test(name));
+  // Compile caches (tsx's; ts-node's, which Pulumi's policy host registers; Node's own, which npm
+  // turns on for the npm and npx the package test runs) are not a test's leftovers.
+  const left = readdirSync(temp).filter((name) => !/^(tsx-|ts-node-|node-compile-cache$)/.test(name));
   if (left.length) {
     console.log(`left in the temp folder by ${suite.name}: ${left.join(', ')}`);
     total.failed += 1;
