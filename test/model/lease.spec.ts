@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { LeaseObserver } from '../../src/model/lease.ts';
+import { LeaseObserver, takenBy } from '../../src/model/lease.ts';
 
 describe("model: the lock Lease, judged as client-go's leader election judges it", () => {
   const t0 = Date.parse('2026-11-24T00:00:00Z');
@@ -26,5 +26,45 @@ describe("model: the lock Lease, judged as client-go's leader election judges it
     assert.deepEqual(me.verdict('k', held(t0 + 50_000), 'b', t0 + 100_000), { held: true, freeAt: new Date(t0 + 110_000) });
     assert.equal(me.verdict('k', { ...held(t0), holder: '' }, 'b', t0).held, false);
     assert.equal(me.verdict('k', held(t0), 'a', t0).held, false);
+  });
+
+  it('a change of the transition count alone is a change of the record: the wait starts again', () => {
+    const me = new LeaseObserver();
+    me.verdict('k', { ...held(t0), transitions: 3 }, 'b', t0);
+    assert.deepEqual(me.verdict('k', { ...held(t0), transitions: 4 }, 'b', t0 + 50_000), { held: true, freeAt: new Date(t0 + 110_000) });
+  });
+
+  it('the record a holder writes: a new holder takes acquireTime now and counts one transition; a renewal keeps both', () => {
+    // client-go tryAcquireOrRenew: AcquireTime and LeaderTransitions kept while the holder stays.
+    assert.deepEqual(takenBy(undefined, 'a', 60, 't1'), {
+      holder: 'a',
+      durationSeconds: 60,
+      renewTime: 't1',
+      acquireTime: 't1',
+      transitions: 0,
+    });
+    const mine = { holder: 'a', acquireTime: 't0', transitions: 3 };
+    assert.deepEqual(takenBy(mine, 'a', 60, 't2'), {
+      holder: 'a',
+      durationSeconds: 60,
+      renewTime: 't2',
+      acquireTime: 't0',
+      transitions: 3,
+    });
+    assert.deepEqual(takenBy(mine, 'b', 30, 't3'), {
+      holder: 'b',
+      durationSeconds: 30,
+      renewTime: 't3',
+      acquireTime: 't3',
+      transitions: 4,
+    });
+    assert.deepEqual(takenBy({ holder: '', transitions: 2 }, 'b', 30, 't4'), {
+      holder: 'b',
+      durationSeconds: 30,
+      renewTime: 't4',
+      acquireTime: 't4',
+      transitions: 3,
+    });
+    assert.equal(takenBy({ holder: 'a' }, 'a', 60, 't5').acquireTime, 't5', 'a renewal of a record without acquireTime sets it');
   });
 });
