@@ -1,5 +1,12 @@
 import type { PolicyResource, ResourceValidationArgs } from '@pulumi/policy';
-import { credentialStateType, defaultMaxAgeDays, readCredentialState, type CredentialState } from '../../src/model/index.ts';
+import {
+  credentialStateType,
+  defaultMaxAgeDays,
+  readCredentialState,
+  readRecordedDecisions,
+  type CredentialState,
+  type RecordedDecisions,
+} from '../../src/model/index.ts';
 
 /** The pack's only dependency on the outside world. */
 export interface Clock {
@@ -15,13 +22,16 @@ export function credentialStates(resources: readonly PolicyResource[]): { resour
   });
 }
 
-/** The credential state a resource policy is looking at, or undefined for any other resource. */
-export function credentialStateOf(args: ResourceValidationArgs): CredentialState | undefined {
-  return args.type === credentialStateType ? readCredentialState(args.props) : undefined;
+/**
+ * The credential state a resource policy is looking at — its config-made part only, which a preview
+ * always knows (model/state.ts recordedDecisions) — or undefined for any other resource.
+ */
+export function credentialStateOf(args: ResourceValidationArgs): RecordedDecisions | undefined {
+  return args.type === credentialStateType ? readRecordedDecisions(args.props) : undefined;
 }
 
 /** The command that fixes an age or interval problem. */
-export function rotateCommand(state: CredentialState): string {
+export function rotateCommand(state: Pick<CredentialState, 'stack' | 'credential'>): string {
   return `keyslot rotate --stack ${state.stack} --credential ${state.credential}`;
 }
 

@@ -59,6 +59,36 @@ export function retiringSlot(state: CredentialState): string | undefined {
   return undefined;
 }
 
+/**
+ * What a resource policy may read of a recorded state: everything but what the keys themselves
+ * report (a slot's creation time, key id, resource). Those come from the keys' outputs, which a
+ * preview does not know while a key is being replaced; the policy host refuses to run a policy that
+ * reads an unknown value ("can't run during preview"), so the policies judged per resource read
+ * only this part, and the preview can judge them before every up.
+ */
+export const recordedDecisions = credentialState
+  .pick({
+    stack: true,
+    credential: true,
+    scheme: true,
+    activeSlot: true,
+    maxAgeDays: true,
+    minIntervalHours: true,
+    lastRotatedAt: true,
+    previousRotatedAt: true,
+    rotation: true,
+  })
+  .extend({ slots: z.record(z.string(), z.object({ generation: z.number().int() })) });
+
+export type RecordedDecisions = z.infer<typeof recordedDecisions>;
+
+/** The config-made part of a CredentialState resource's props (see recordedDecisions), or undefined if it is not one. */
+export function readRecordedDecisions(props: unknown): RecordedDecisions | undefined {
+  const state = (props as { state?: unknown } | undefined)?.state;
+  const parsed = recordedDecisions.safeParse(state);
+  return parsed.success ? parsed.data : undefined;
+}
+
 /** The state carried by a CredentialState resource's props, or undefined if it is not one. */
 export function readCredentialState(props: unknown): CredentialState | undefined {
   const state = (props as { state?: unknown } | undefined)?.state;

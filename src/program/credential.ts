@@ -11,9 +11,14 @@ import { sourceComponents } from './sources/index.ts';
  * It is a child of the credential, registered after the keys whose creation times it carries.
  */
 export class CredentialStateRecord extends pulumi.ComponentResource {
-  constructor(name: string, state: pulumi.Input<CredentialState>, opts?: pulumi.ComponentResourceOptions) {
-    super(credentialStateType, name, { state }, opts);
-    // Inputs for resource policies, outputs for stack policies: the same object.
+  /**
+   * `inputs` is the same state with each value an input of its own, so that what the keys report
+   * (a replaced key's id and creation time, unknown in a preview) is unknown alone and everything
+   * else stays known: resource policies run on inputs, and the preview before every up can judge
+   * them. Stack policies see the outputs: the resolved state.
+   */
+  constructor(name: string, state: pulumi.Output<CredentialState>, inputs: pulumi.Inputs, opts?: pulumi.ComponentResourceOptions) {
+    super(credentialStateType, name, { state: inputs }, opts);
     this.registerOutputs({ state });
   }
 }
@@ -50,23 +55,33 @@ export class CredentialComponent extends pulumi.ComponentResource {
       ),
     );
     const imports = recordedImports(config, credential);
-    this.state = slots.apply(
-      (s): CredentialState => ({
-        stack: config.stack,
-        credential: credential.name,
-        scheme: credential.scheme,
-        activeSlot: credential.active,
-        slots: s,
-        ...(credential.maxAgeDays !== undefined ? { maxAgeDays: credential.maxAgeDays } : {}),
-        minIntervalHours: credential.minIntervalHours,
-        ...(credential.lastRotatedAt ? { lastRotatedAt: credential.lastRotatedAt } : {}),
-        ...(credential.previousRotatedAt ? { previousRotatedAt: credential.previousRotatedAt } : {}),
-        ...(credential.rotation ? { rotation: credential.rotation } : {}),
-        targets,
-        ...(imports ? { imports } : {}),
-      }),
+    const known = {
+      stack: config.stack,
+      credential: credential.name,
+      scheme: credential.scheme,
+      activeSlot: credential.active,
+      ...(credential.maxAgeDays !== undefined ? { maxAgeDays: credential.maxAgeDays } : {}),
+      minIntervalHours: credential.minIntervalHours,
+      ...(credential.lastRotatedAt ? { lastRotatedAt: credential.lastRotatedAt } : {}),
+      ...(credential.previousRotatedAt ? { previousRotatedAt: credential.previousRotatedAt } : {}),
+      ...(credential.rotation ? { rotation: credential.rotation } : {}),
+      targets,
+      ...(imports ? { imports } : {}),
+    };
+    this.state = slots.apply((s): CredentialState => ({ ...known, slots: s }));
+    // Leaf by leaf: a slot's generation is config (known); what its key reports may not be yet.
+    const slotInputs = Object.fromEntries(
+      Object.entries(source.slots).map(([slot, k]) => [
+        slot,
+        {
+          generation: k.generation,
+          createdAt: k.createdAt,
+          ...(k.resource ? { keyUrn: k.resource.urn } : {}),
+          ...(k.keyId ? { keyId: k.keyId } : {}),
+        },
+      ]),
     );
-    new CredentialStateRecord(`${name}-state`, this.state, { parent: this });
+    new CredentialStateRecord(`${name}-state`, this.state, { ...known, slots: slotInputs }, { parent: this });
     const material = Object.entries(source.slots).filter(([, k]) => k.testMaterial);
     this.testMaterial = material.length
       ? pulumi.secret(pulumi.all(Object.fromEntries(material.map(([slot, k]) => [slot, k.testMaterial!]))))
