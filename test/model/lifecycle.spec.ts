@@ -22,6 +22,11 @@ describe('model: the rotation lifecycle', () => {
     assert.deepEqual(walk(thanos!), ['preflight', 'flip', 'up', 'stages 3-9', 'gate', 'regenerate', 'record', 'rotated']);
   });
 
+  it('a run of stages that ends the plan is one unit up to its end (a plan cut after its stages)', () => {
+    const gate = thanos!.steps.findIndex((s) => s.kind === 'gate');
+    assert.deepEqual(walk({ ...thanos!, steps: thanos!.steps.slice(0, gate) }), ['preflight', 'flip', 'up', 'stages 3-9', 'rotated']);
+  });
+
   it('a failure in preflight is a refusal; up to and at the gate a rollback; after it a halt, resumable', () => {
     const steps = thanos!.steps;
     const at = (kind: string) => steps.findIndex((s) => s.kind === kind);
