@@ -90,6 +90,17 @@ function stackContexts(stack: string): string[] {
   return file.config['keyslot:clusters'].map((c) => c.context!);
 }
 
+/** The kubeconfig contexts a script writes for a stack are exactly the ones the stack file names. */
+function assertContexts(script: string, stack: string): void {
+  assert.deepEqual(
+    clusterLines(script, stack)
+      .map((c) => c.context)
+      .sort(),
+    stackContexts(stack).sort(),
+    stack,
+  );
+}
+
 /** actionlint's findings on a workflow text, one `line:column: message [kind]` each. */
 async function actionlint(text: string): Promise<string[]> {
   const found = await runLint(text, '.github/workflows/keyslot.yml');
@@ -229,15 +240,7 @@ describe('examples/pipelines: a pipeline a team can copy', () => {
     const run = step.run!;
     assert.match(run, /echo "KUBECONFIG=\$kubeconfig" >> "\$GITHUB_ENV"/);
     assert.ok(scheduled.length >= 2);
-    for (const stack of scheduled) {
-      assert.deepEqual(
-        clusterLines(run, stack)
-          .map((c) => c.context)
-          .sort(),
-        stackContexts(stack).sort(),
-        stack,
-      );
-    }
+    for (const stack of scheduled) assertContexts(run, stack);
     assert.deepEqual(
       clusterLines(run, 'alwayson-cosmos').map((c) => c.kind),
       ['aks', 'aks'],
@@ -372,13 +375,7 @@ describe('examples/pipelines: a pipeline a team can copy', () => {
       assert.ok(script.indexOf('export KUBECONFIG=') < keyslotAt);
       assert.ok(stacks.length >= 1);
       for (const stack of stacks) {
-        assert.deepEqual(
-          clusterLines(script, stack)
-            .map((c) => c.context)
-            .sort(),
-          stackContexts(stack).sort(),
-          stack,
-        );
+        assertContexts(script, stack);
         assert.ok(clusterLines(script, stack).every((c) => c.kind === 'aks'));
       }
       assert.match(
