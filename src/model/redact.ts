@@ -12,10 +12,11 @@ const shapes: readonly { readonly pattern: RegExp; readonly mask: (match: string
     pattern: /\b(AccountKey|SharedAccessSignature|sig|password|secret|token|key)=([^;&\s]+)/gi,
     mask: (_match, name) => `${name}=[redacted]`,
   },
-  // YAML-style `name: value` (a space after the colon, so type tokens like `kind:Secret::name` are not names).
+  // YAML-style `name: value`, plain or quoted either way (a space after the colon, so type tokens like
+  // `kind:Secret::name` are not names).
   {
     pattern:
-      /\b(AccountKey|password|passwd|secret|secret_key|access_key|token|api_key|apikey|client-key-data)(:[ \t]+)("?)([^\s"',;]+)\3/gi,
+      /\b(AccountKey|password|passwd|secret|secret_key|access_key|token|api_key|apikey|client-key-data)(:[ \t]+)(["']?)([^\s"',;]+)\3/gi,
     mask: (_match, name, sep) => `${name}${sep}[redacted]`,
   },
   { pattern: /\beyJ[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]*/g, mask: () => '[redacted]' },

@@ -33,3 +33,27 @@ describe('redaction', () => {
     );
   });
 });
+
+describe('redaction by shape: each shape of key material, and what stays', () => {
+  const cases: [string, string, string][] = [
+    ['a PEM private key, whole', 'a\n-----BEGIN RSA PRIVATE KEY-----\nMIIEow\nabc\n-----END RSA PRIVATE KEY-----\nb', 'a\n[redacted]\nb'],
+    ['a PEM private key cut short', 'x -----BEGIN PRIVATE KEY-----\nMIIE', 'x [redacted]'],
+    ['a PEM certificate is public', '-----BEGIN CERTIFICATE-----', '-----BEGIN CERTIFICATE-----'],
+    ['an AWS access key id', 'id AKIAABCDEFGHIJKLMNOP used', 'id [redacted] used'],
+    ['a temporary AWS key id', 'ASIAABCDEFGHIJKLMNOP', '[redacted]'],
+    ['an AWS-like word one character short', 'AKIAABCDEFGHIJKLMNO', 'AKIAABCDEFGHIJKLMNO'],
+    ['name=value, any case', 'PASSWORD=hunter2 Sig=abc&x=1', 'PASSWORD=[redacted] Sig=[redacted]&x=1'],
+    ['a SAS token', 'SharedAccessSignature=sv-2020&foo', 'SharedAccessSignature=[redacted]&foo'],
+    ['key=, secret=, token=', 'key=k1 secret=s1 token=t1', 'key=[redacted] secret=[redacted] token=[redacted]'],
+    ['name: value in YAML, single-quoted (it used to pass)', "api_key: 'abc123'", 'api_key: [redacted]'],
+    ['name: value in YAML, double-quoted', 'token: "abc123"', 'token: [redacted]'],
+    ['a kubeconfig client key', 'client-key-data: LS0tLS1CRUdJTg', 'client-key-data: [redacted]'],
+    ['a name without a value stays', 'password:', 'password:'],
+    ['a JWT', 'Bearer eyJhbGciOiJSUzI1.eyJzdWIiOiJhYmM.c2lnbmF0dXJl', 'Bearer [redacted]'],
+    ['32 characters of base64', `k ${'A'.repeat(32)}= x`, 'k [redacted] x'],
+    ['31 of them stay', `k ${'A'.repeat(31)} x`, `k ${'A'.repeat(31)} x`],
+    ['32 hex digits', `h ${'0f'.repeat(16)} x`, 'h [redacted] x'],
+    ['prose', 'the key rotated; consumers restarted', 'the key rotated; consumers restarted'],
+  ];
+  for (const [what, text, masked] of cases) it(what, () => assert.equal(redact(text), masked));
+});
