@@ -33,6 +33,18 @@ export const equivalents = {
 // `--report`: only rewrite bench/MUTATION.md from the scores kept in reports/.
 const reportOnly = process.argv.includes('--report');
 const asked = process.argv.slice(2).filter((a) => a !== '--report');
+
+/** A module's counts from its last Stryker JSON report, or undefined when it has none. */
+function scoreOf(module, commit) {
+  const report = join(root, 'reports', 'mutation', `${module.replace(/[^a-z0-9]+/gi, '-')}.json`);
+  if (!existsSync(report)) return undefined;
+  const files = JSON.parse(readFileSync(report, 'utf8')).files;
+  const count = { Killed: 0, Survived: 0, Timeout: 0, NoCoverage: 0, CompileError: 0, RuntimeError: 0, Ignored: 0 };
+  for (const f of Object.values(files)) for (const m of f.mutants) count[m.status] = (count[m.status] ?? 0) + 1;
+  const detected = count.Killed + count.Timeout;
+  const valid = detected + count.Survived + count.NoCoverage;
+  return { score: valid ? (100 * detected) / valid : 100, ...count, date: new Date().toISOString().slice(0, 10), commit };
+}
 const chosen = reportOnly ? [] : asked.length ? asked : Object.keys(modules);
 const unknown = chosen.filter((m) => !(m in modules));
 if (unknown.length) {
@@ -60,15 +72,15 @@ for (const module of chosen) {
   const stryker = join(root, 'node_modules', '@stryker-mutator', 'core', 'bin', 'stryker.js');
   const run = spawnSync(process.execPath, [stryker, 'run', config], { cwd: root, stdio: 'inherit' });
   if (run.status !== 0) failed = true;
-  const report = join(root, 'reports', 'mutation', `${name}.json`);
-  if (!existsSync(report)) continue;
-  const files = JSON.parse(readFileSync(report, 'utf8')).files;
-  const count = { Killed: 0, Survived: 0, Timeout: 0, NoCoverage: 0, CompileError: 0, RuntimeError: 0, Ignored: 0 };
-  for (const f of Object.values(files)) for (const m of f.mutants) count[m.status] = (count[m.status] ?? 0) + 1;
-  const detected = count.Killed + count.Timeout;
-  const valid = detected + count.Survived + count.NoCoverage;
-  scores[module] = { score: valid ? (100 * detected) / valid : 100, ...count, date: new Date().toISOString().slice(0, 10), commit };
+  const score = scoreOf(module, commit);
+  if (score) scores[module] = score;
 }
+// With --report, a module's last Stryker report (kept in reports/mutation/) is read again too.
+if (reportOnly)
+  for (const module of Object.keys(modules)) {
+    const score = scoreOf(module, scores[module]?.commit ?? commit);
+    if (score) scores[module] = { ...score, date: scores[module]?.date ?? score.date };
+  }
 writeFileSync(scoresFile, `${JSON.stringify(scores, null, 2)}\n`);
 
 // bench/MUTATION.md: the scores of every module run so far, equivalent survivors discounted.
