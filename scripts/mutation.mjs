@@ -21,6 +21,13 @@ export const modules = {
  * where (line:column), the mutator, and why. They count as such in bench/MUTATION.md.
  */
 export const equivalents = {
+  'src/model/redact.ts': [
+    {
+      at: '24:49',
+      mutator: 'StringLiteral',
+      why: "the hex shape's mask: every run of 32 hex digits is also a run of 32 base64 characters, masked by the shape before it",
+    },
+  ],
   'src/model/lease.ts': [
     {
       at: '67:27',

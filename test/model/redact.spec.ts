@@ -10,6 +10,13 @@ describe('redaction', () => {
     assert.equal(r.redact(`connected with ${password}, retrying ${password}`), 'connected with [redacted], retrying [redacted]');
   });
 
+  it('remembers a value of 8 characters, the shortest it takes', () => {
+    const r = new Redactor();
+    r.remember('h8h8h8h8');
+    r.remember('h7h7h7h');
+    assert.equal(r.redact('x h8h8h8h8 y h7h7h7h'), 'x [redacted] y h7h7h7h');
+  });
+
   it('masks the longer of two overlapping values whole, and ignores values too short to be keys', () => {
     const r = new Redactor();
     r.remember('abcdefgh');
@@ -54,6 +61,9 @@ describe('redaction by shape: each shape of key material, and what stays', () =>
     ['31 of them stay', `k ${'A'.repeat(31)} x`, `k ${'A'.repeat(31)} x`],
     ['32 hex digits', `h ${'0f'.repeat(16)} x`, 'h [redacted] x'],
     ['prose', 'the key rotated; consumers restarted', 'the key rotated; consumers restarted'],
+    ['prose with no hex digit in 32 characters', 'mmm nnn ppp qqq rrr sss ttt uuu vvv www', 'mmm nnn ppp qqq rrr sss ttt uuu vvv www'],
+    ['name: value after more than one space', 'password:   two-spaces', 'password:   [redacted]'],
+    ['base64 without padding', `k ${'Z'.repeat(40)} x`, 'k [redacted] x'],
   ];
   for (const [what, text, masked] of cases) it(what, () => assert.equal(redact(text), masked));
 });
