@@ -29,6 +29,7 @@ describe('model: rollout verdicts never read a stale status as done', () => {
 
 describe("model: each rollout verdict, as kubectl's rollout status decides it, one condition at a time", () => {
   const at = (generation: number) => ({ name: 'w', generation });
+  const waiting = (message: string) => ({ state: 'waiting', message });
   const verdict = (kind: 'deployment' | 'statefulset' | 'daemonset', spec: object, status: object) =>
     rolloutVerdict(kind, { metadata: at(2), spec, status: { observedGeneration: 2, ...status } });
 
@@ -44,20 +45,14 @@ describe("model: each rollout verdict, as kubectl's rollout status decides it, o
       'done',
       'only the Progressing condition says so',
     );
-    assert.deepEqual(verdict('deployment', { replicas: 3 }, { ...full, updatedReplicas: 2 }), {
-      state: 'waiting',
-      message: '2 of 3 new replicas updated',
-    });
-    assert.deepEqual(verdict('deployment', { replicas: 3 }, { ...full, replicas: 4 }), {
-      state: 'waiting',
-      message: '1 old replicas pending termination',
-    });
-    assert.deepEqual(verdict('deployment', { replicas: 3 }, { ...full, availableReplicas: 2 }), {
-      state: 'waiting',
-      message: '2 of 3 updated replicas available',
-    });
+    assert.deepEqual(verdict('deployment', { replicas: 3 }, { ...full, updatedReplicas: 2 }), waiting('2 of 3 new replicas updated'));
+    assert.deepEqual(verdict('deployment', { replicas: 3 }, { ...full, replicas: 4 }), waiting('1 old replicas pending termination'));
+    assert.deepEqual(
+      verdict('deployment', { replicas: 3 }, { ...full, availableReplicas: 2 }),
+      waiting('2 of 3 updated replicas available'),
+    );
     assert.deepEqual(verdict('deployment', {}, { replicas: 1, updatedReplicas: 1, availableReplicas: 1 }).state, 'done');
-    assert.deepEqual(verdict('deployment', {}, {}), { state: 'waiting', message: '0 of 1 new replicas updated' });
+    assert.deepEqual(verdict('deployment', {}, {}), waiting('0 of 1 new replicas updated'));
     assert.equal(
       rolloutVerdict('deployment', {
         metadata: at(1),
@@ -73,33 +68,21 @@ describe("model: each rollout verdict, as kubectl's rollout status decides it, o
     const full = { readyReplicas: 2, updatedReplicas: 2, currentRevision: 'r2', updateRevision: 'r2' };
     assert.deepEqual(verdict('statefulset', { replicas: 2 }, full), { state: 'done', message: 'statefulset w rolled out at revision r2' });
     assert.equal(rolloutVerdict('statefulset', { metadata: { name: 'w' }, spec: { replicas: 2 }, status: full }).state, 'waiting');
-    assert.deepEqual(verdict('statefulset', { replicas: 2 }, { ...full, readyReplicas: 1 }), {
-      state: 'waiting',
-      message: '1 pods not ready',
-    });
-    assert.deepEqual(verdict('statefulset', { replicas: 2 }, { ...full, updatedReplicas: 1 }), {
-      state: 'waiting',
-      message: '1 of 2 pods updated',
-    });
-    assert.deepEqual(verdict('statefulset', { replicas: 2 }, { ...full, currentRevision: 'r1' }), {
-      state: 'waiting',
-      message: '2 pods at revision r2, waiting for the rolling update to complete',
-    });
+    assert.deepEqual(verdict('statefulset', { replicas: 2 }, { ...full, readyReplicas: 1 }), waiting('1 pods not ready'));
+    assert.deepEqual(verdict('statefulset', { replicas: 2 }, { ...full, updatedReplicas: 1 }), waiting('1 of 2 pods updated'));
+    assert.deepEqual(
+      verdict('statefulset', { replicas: 2 }, { ...full, currentRevision: 'r1' }),
+      waiting('2 pods at revision r2, waiting for the rolling update to complete'),
+    );
     assert.equal(verdict('statefulset', {}, { ...full, readyReplicas: 1, updatedReplicas: 1 }).state, 'done', 'one replica by default');
-    assert.deepEqual(verdict('statefulset', {}, {}), { state: 'waiting', message: '1 pods not ready' });
+    assert.deepEqual(verdict('statefulset', {}, {}), waiting('1 pods not ready'));
   });
 
   it('a DaemonSet: updated, then available, against the pods it should schedule', () => {
     const full = { desiredNumberScheduled: 3, updatedNumberScheduled: 3, numberAvailable: 3 };
     assert.deepEqual(verdict('daemonset', {}, full), { state: 'done', message: 'daemon set w rolled out' });
-    assert.deepEqual(verdict('daemonset', {}, { ...full, updatedNumberScheduled: 2 }), {
-      state: 'waiting',
-      message: '2 of 3 new pods updated',
-    });
-    assert.deepEqual(verdict('daemonset', {}, { ...full, numberAvailable: 2 }), {
-      state: 'waiting',
-      message: '2 of 3 updated pods available',
-    });
+    assert.deepEqual(verdict('daemonset', {}, { ...full, updatedNumberScheduled: 2 }), waiting('2 of 3 new pods updated'));
+    assert.deepEqual(verdict('daemonset', {}, { ...full, numberAvailable: 2 }), waiting('2 of 3 updated pods available'));
     assert.equal(verdict('daemonset', {}, {}).state, 'done', 'nothing to schedule is nothing to wait for');
     assert.equal(rolloutVerdict('daemonset', { metadata: at(3), status: { observedGeneration: 2, ...full } }).state, 'waiting');
   });

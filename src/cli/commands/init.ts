@@ -110,9 +110,8 @@ export function registerInit(program: Command, io: Io): void {
           'keyslot-project');
       const templateFile = join(packageRoot, 'stacks', `Pulumi.${opts.template}.yaml`);
       let template = readFileSync(templateFile, 'utf8');
-      const added: string[] = [];
-      if (opts.discovered)
-        ({ text: template, added: added[0] } = withDiscoveredStages(template, opts.template, templateFile, opts.discovered));
+      let added: string | undefined;
+      if (opts.discovered) ({ text: template, added } = withDiscoveredStages(template, opts.template, templateFile, opts.discovered));
       const files: [string, string][] = [
         ['Pulumi.yaml', pulumiYaml(project)],
         ['index.js', programEntry],
@@ -130,7 +129,7 @@ export function registerInit(program: Command, io: Io): void {
       io.out(
         [
           `wrote ${files.map(([f]) => join(shown, f)).join(', ')}`,
-          ...(added[0] ? [added[0]] : []),
+          ...(added ? [added] : []),
           `next: replace the placeholder identifiers in ${join(shown, 'stacks', `Pulumi.${stack}.yaml`)} (every key: ${join('node_modules', 'keyslot', 'docs', 'stack-file.md')}),`,
           `      keyslot plan --stack ${stack}; keyslot drill --stack ${stack}; then keyslot rotate --stack ${stack}`,
           '',
