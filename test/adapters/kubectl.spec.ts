@@ -11,7 +11,9 @@ const fastRetry = { retries: 2, minTimeoutMs: 1, maxTimeoutMs: 5 };
 
 // Every kubectl on the machine judges the emulator: kubectl 1.27 and 1.28 read OpenAPI v2 for
 // `apply`, 1.32 and later send TokenRequest as protobuf. One that disagrees fails its block.
-for (const { binary, minor } of kubectlBinaries())
+// npm test runs them as shards side by side: KEYSLOT_KUBECTL_SHARD=k/n takes every n-th from the k-th.
+const [shard, shards] = (process.env.KEYSLOT_KUBECTL_SHARD ?? '1/1').split('/').map(Number) as [number, number];
+for (const { binary, minor } of kubectlBinaries().filter((_, i) => i % shards === shard - 1))
   describe(`the Kubernetes API emulator, judged by a real kubectl (${minor === undefined ? 'the one on the PATH' : `1.${minor}`})`, () => {
     before(async () => {
       // No kubectl is a failure of the suite, never a skip: .ci/run installs it.
