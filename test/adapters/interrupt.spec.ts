@@ -1,9 +1,9 @@
 import assert from 'node:assert/strict';
 import { execFileSync, spawn } from 'node:child_process';
-import { cpSync, existsSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { projectRoot } from '../../src/config/load.ts';
+import { copyProject } from '../fixtures/projectCopy.ts';
 import { interruptedExitCode } from '../../src/adapters/probes/interrupt.ts';
 
 /** Children of a process running `command`, by pid (Linux `ps`). */
@@ -65,9 +65,7 @@ describe('an interrupted keyslot (a pipeline cancel, Ctrl-C) leaves nothing behi
       this.timeout(120_000);
       const dir = mkdtempSync(join(tmpdir(), 'keyslot-cancel-'));
       try {
-        for (const part of ['Pulumi.yaml', 'package.json', 'index.ts', 'src', 'policy', 'stacks'])
-          cpSync(join(projectRoot, part), join(dir, part), { recursive: true });
-        symlinkSync(join(projectRoot, 'node_modules'), join(dir, 'node_modules'));
+        copyProject(dir);
         const log = join(dir, 'invocations.jsonl');
         const state = join(dir, 'state.json');
         writeFileSync(log, '');

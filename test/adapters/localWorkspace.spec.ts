@@ -1,13 +1,14 @@
 import assert from 'node:assert/strict';
-import { cpSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import * as YAML from 'yaml';
 const { parse } = YAML;
 import { LocalWorkspaceEngine, stripColorTags } from '../../src/adapters/engine/localWorkspace.ts';
-import { loadStack, projectRoot } from '../../src/config/load.ts';
+import { loadStack } from '../../src/config/load.ts';
 import { Driver } from '../../src/driver/index.ts';
 import { buildWorld } from '../../src/sim/world.ts';
+import { copyProject } from '../fixtures/projectCopy.ts';
 import { EngineError, exitCodeFor, PolicyViolationError, PulumiCliMissingError } from '../../src/errors.ts';
 
 const fakeRoot = join(__dirname, '..', 'fixtures', 'fake-pulumi');
@@ -17,13 +18,11 @@ afterEach(() => {
   for (const dir of made.splice(0)) rmSync(dir, { recursive: true, force: true });
 });
 
-/** A copy of the project (the program, the pack, Pulumi.yaml, stacks/; node_modules linked) and a fresh invocation log. */
+/** A copy of the project (test/fixtures/projectCopy.ts) and a fresh invocation log. */
 function workspace() {
   const dir = mkdtempSync(join(tmpdir(), 'keyslot-lw-'));
   made.push(dir);
-  for (const part of ['Pulumi.yaml', 'package.json', 'index.ts', 'src', 'policy', 'stacks'])
-    cpSync(join(projectRoot, part), join(dir, part), { recursive: true });
-  symlinkSync(join(projectRoot, 'node_modules'), join(dir, 'node_modules'));
+  copyProject(dir);
   const log = join(dir, 'invocations.jsonl');
   writeFileSync(log, '');
   process.env.FAKE_PULUMI_LOG = log;
