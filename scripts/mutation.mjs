@@ -14,6 +14,15 @@ export const modules = {
   'src/model/redact.ts': ['test/model/redact.spec.ts'],
   'src/model/csi.ts': ['test/model/csi.spec.ts'],
   'src/model/kops.ts': ['test/model/kops.spec.ts'],
+  'src/model/ages.ts': ['test/model/ages.spec.ts', 'test/policy/policies.spec.ts'],
+  'src/model/waves.ts': ['test/model/waves.spec.ts', 'test/driver/schedule.spec.ts'],
+  'src/model/canary.ts': ['test/model/waves.spec.ts', 'test/driver/schedule.spec.ts'],
+  // The planner's dependencies between stages (stageDependencies, sameClusters), not the whole planner.
+  'src/model/planner.ts:71-91': ['test/model/planner.spec.ts', 'test/driver/schedule.spec.ts'],
+  'src/driver/lock.ts': ['test/driver/lock.spec.ts'],
+  'src/drill/judges.ts': ['test/drill/judges.spec.ts'],
+  'src/adapters/engine/transcripts.ts': ['test/adapters/engine/transcripts.spec.ts'],
+  'policy/policies/*.ts': ['test/policy/policies.spec.ts'],
 };
 
 /**
