@@ -20,8 +20,9 @@ export const modules = {
   // The planner's dependencies between stages (stageDependencies, sameClusters), not the whole planner.
   'src/model/planner.ts:71-91': ['test/model/planner.spec.ts', 'test/driver/schedule.spec.ts'],
   'src/driver/lock.ts': ['test/driver/lock.spec.ts'],
-  // The drill's canary judge (canaryHeld); its wave bound is judged by the drill's own tests.
-  'src/drill/judges.ts:113-150': ['test/drill/judges.spec.ts'],
+  // The drill's invariants and canary judge (judgeRun, deadKeyHolders, canaryHeld); its wave bound
+  // above them is judged by the drill's own tests.
+  'src/drill/judges.ts:113-275': ['test/drill/judges.spec.ts'],
   'src/adapters/engine/transcripts.ts': ['test/adapters/engine/transcripts.spec.ts'],
   'policy/policies/*.ts': ['test/policy/policies.spec.ts'],
 };

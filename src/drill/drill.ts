@@ -21,7 +21,7 @@ import { keyOwner } from '../sim/cloud.ts';
 import type { WorldDescription } from '../model/worldDescription.ts';
 import { assumedWorld, buildWorld, type World } from '../sim/world.ts';
 import { physicalBound } from './physicalBound.ts';
-import { canaryHeld, scheduleBound, stageWorkload } from './judges.ts';
+import { deadKeyHolders, judgeRun, scheduleBound, stageWorkload, type Invariant } from './judges.ts';
 import { loadReferenceWorld } from './worldFile.ts';
 
 /**
@@ -104,11 +104,7 @@ export interface DrillMeter {
   trafficMicros: number;
 }
 
-export interface Invariant {
-  readonly name: string;
-  readonly held: boolean;
-  readonly detail: string;
-}
+export type { Invariant } from './judges.ts';
 
 export interface DrillResult {
   readonly stack: string;
@@ -388,83 +384,18 @@ export async function runDrill(stack: string, raw: Readonly<Record<string, unkno
   const finished = events.filter((e) => e.type === 'rotation-finished').map((e) => Date.parse(e.at));
   const makespanMs = started.length && finished.length ? Math.max(...finished) - Math.min(...started) : 0;
   const t = traffic.totals;
-  const tolerant = mode !== 'rotate';
-  const rotatedIds = events
-    .filter((e): e is Extract<RotationEvent, { type: 'rotation-finished' }> => e.type === 'rotation-finished' && e.outcome === 'rotated')
-    .map((e) => e.rotationId);
-  // Judged per batch (the rotations run together, or one rotation): a consumer of two credentials
-  // rotated together restarts once for both; rotated one after another, once for each.
-  const restartCounts = new Map<string, number>();
-  for (const [i, r] of world.clusters.restarts.entries()) {
-    const [cluster, workload, id] = r.split(' ');
-    if (!rotatedIds.includes(id!)) continue;
-    const key = `${cluster} ${workload} ${i >= resumedFrom ? `resume-of-${id}` : (batchOf.get(id!) ?? id)}`;
-    restartCounts.set(key, (restartCounts.get(key) ?? 0) + 1);
-  }
-  const twice = [...restartCounts].filter(([, n]) => n > 1).map(([w]) => w.replace(/ (\S+)$/, ' in batch $1'));
-  const consumers = new Set([...restartCounts.keys()].map((k) => k.replace(/ \S+$/, ''))).size;
-  const restartsPerConsumer = consumers ? [...restartCounts.values()].reduce((a, b) => a + b, 0) / consumers : 0;
-  // A pod is live only if every credential it holds is; a Shoot's controllers hold the provider
-  // credential of their last reconcile.
-  const onDeadKeys = [...world.fleet.clusters.values()].flatMap((c) => [
-    ...c
-      .presentedKeys()
-      .filter(({ pod }) => !(c.accepts?.(pod.loaded) ?? true))
-      .map(({ workload, pod }) => `${c.name} ${workload.namespace}/${workload.kind}/${workload.name} ${pod.name}`),
-    ...[...c.shoots.values()]
-      .filter((shoot) => shoot.credentials !== undefined && !(c.accepts?.(shoot.credentials) ?? true))
-      .map((shoot) => `${c.name} shoot ${shoot.namespace}/${shoot.name} still uses the old key`),
-  ]);
-  const downtimeMs = [...t.downtimeBy.values()].reduce((a, b) => a + b, 0);
-  const failures = [...t.failures].map(([w, at]) => `${w} from ${new Date(at).toISOString()}`);
-  const canary = canaryHeld(events, mode === 'rotate' ? (options.waves ?? defaultWaves) : ['100%']);
-  const invariants: Invariant[] = [
-    {
-      name: 'no failed request',
-      held: tolerant || t.failed === 0,
-      detail:
-        t.failed === 0
-          ? `${Math.round(t.requests)} requests, none failed`
-          : `${Math.round(t.failed)} of ${Math.round(t.requests)} failed: ${failures.join('; ')}`,
-    },
-    {
-      name: 'no downtime',
-      held: tolerant || downtimeMs === 0,
-      detail:
-        downtimeMs === 0
-          ? 'every workload always had a ready pod'
-          : `without a ready pod: ${[...t.downtimeBy].map(([w, ms]) => `${w} for ${ms / 1000}s`).join('; ')}`,
-    },
-    {
-      name: 'no key invalidated while a live pod held it',
-      held: tolerant || t.invalidatedWhileHeld.length === 0,
-      detail: t.invalidatedWhileHeld.length ? t.invalidatedWhileHeld.join('; ') : 'none',
-    },
-    // A rollback is the right answer to a fault, never to a healthy fleet: with nothing injected, every rotation must finish.
-    {
-      name: 'every rotation finished, or rolled back from an injected fault',
-      held: Object.values(outcomes).every((o) => !o.startsWith('failed') && (o !== 'rolled back' || injected.length > 0)),
-      detail: Object.entries(outcomes)
-        .map(([c, o]) => `${c}: ${o}`)
-        .join('; '),
-    },
-    {
-      name: 'no cluster outside the canary was touched before the canary confirmed',
-      held: canary.broken.length === 0,
-      detail: canary.broken.length ? canary.broken.join('; ') : 'the canary ran every stage before the rest of the fleet',
-    },
-    {
-      name: 'each consumer restarted at most once per batch',
-      held: twice.length === 0,
-      detail: twice.length ? `restarted more than once: ${twice.join(', ')}` : `${consumers} consumer(s)`,
-    },
-    // In every mode: an emergency may fail requests on the way, never leave the fleet on dead keys.
-    {
-      name: 'the fleet ends on live keys',
-      held: onDeadKeys.length === 0,
-      detail: onDeadKeys.length ? onDeadKeys.join('; ') : 'every pod holds an accepted key',
-    },
-  ];
+  const { invariants, canary, restartsPerConsumer, downtimeMs } = judgeRun({
+    mode,
+    waves: mode === 'rotate' ? (options.waves ?? defaultWaves) : ['100%'],
+    traffic: t,
+    outcomes,
+    injected,
+    events,
+    restarts: world.clusters.restarts,
+    resumedFrom,
+    batchOf,
+    onDeadKeys: deadKeyHolders(world.fleet.clusters.values()),
+  });
   return {
     stack,
     world: worldSource,

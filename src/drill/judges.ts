@@ -9,6 +9,8 @@ import { orderForWaves, splitWaves, type WaveSpec } from '../model/waves.ts';
 import { canaryClusters, canaryPhases } from '../model/canary.ts';
 import { gardenerDelayMs, rolloutDurationMs, SimCluster, type SimWorkload } from '../sim/cluster.ts';
 import type { World } from '../sim/world.ts';
+import type { RotationMode } from '../model/planner.ts';
+import type { TrafficTotals } from '../sim/traffic.ts';
 
 /** The workload a restart or verify-logs stage acts on in a cluster of the world: the first of its names that exists, as the driver resolves it. */
 export function stageWorkload(
@@ -147,4 +149,127 @@ export function canaryHeld(events: readonly RotationEvent[], waves: WaveSpec): {
     if (early.length > size) broken.push(`${id}: ${early.join(', ')} started stages before any cluster had finished its own`);
   }
   return { broken, confirmedAt };
+}
+
+/** One invariant of a drill run: its name, whether it held, and what it saw. */
+export interface Invariant {
+  readonly name: string;
+  readonly held: boolean;
+  readonly detail: string;
+}
+
+/** What the drill saw of a run, for `judgeRun`: nothing here is the driver's own account but the events. */
+export interface RunFacts {
+  readonly mode: RotationMode;
+  /** The waves the rotation was asked to follow (`['100%']` when there is no canary to judge). */
+  readonly waves: WaveSpec;
+  readonly traffic: Readonly<TrafficTotals>;
+  /** Each credential's outcome as the drill read it back from the deployed stack. */
+  readonly outcomes: Readonly<Record<string, string>>;
+  /** The faults injected into this run, one line each. */
+  readonly injected: readonly string[];
+  readonly events: readonly RotationEvent[];
+  /** Every restart the fleet saw, in order: `cluster namespace/kind/name rotationId`. */
+  readonly restarts: readonly string[];
+  /** The index in `restarts` from which a new agent took over after a crash (Infinity when none did). */
+  readonly resumedFrom: number;
+  /** The batch each rotation ran in (rotations run together share one). */
+  readonly batchOf: ReadonlyMap<string, number>;
+  /** The pods and Shoots left on a key nobody accepts (`deadKeyHolders`). */
+  readonly onDeadKeys: readonly string[];
+}
+
+/** Where the fleet holds a key nobody accepts any more: pods by workload, and Shoots. */
+export function deadKeyHolders(clusters: Iterable<SimCluster>): string[] {
+  // A pod is live only if every credential it holds is; a Shoot's controllers hold the provider
+  // credential of their last reconcile.
+  return [...clusters].flatMap((c) => [
+    ...c
+      .presentedKeys()
+      .filter(({ pod }) => !(c.accepts?.(pod.loaded) ?? true))
+      .map(({ workload, pod }) => `${c.name} ${workload.namespace}/${workload.kind}/${workload.name} ${pod.name}`),
+    ...[...c.shoots.values()]
+      .filter((shoot) => shoot.credentials !== undefined && !(c.accepts?.(shoot.credentials) ?? true))
+      .map((shoot) => `${c.name} shoot ${shoot.namespace}/${shoot.name} still uses the old key`),
+  ]);
+}
+
+/**
+ * The invariants a zero-downtime rotation must keep, judged from what the drill saw: the traffic,
+ * the fleet's restarts and keys, the outcomes read back from the stack, and the events.
+ */
+export function judgeRun(facts: RunFacts): {
+  invariants: Invariant[];
+  canary: ReturnType<typeof canaryHeld>;
+  restartsPerConsumer: number;
+  downtimeMs: number;
+} {
+  const { mode, waves, traffic: t, outcomes, injected, events, restarts, resumedFrom, batchOf, onDeadKeys } = facts;
+  const tolerant = mode !== 'rotate';
+  const rotatedIds = events
+    .filter((e): e is Extract<RotationEvent, { type: 'rotation-finished' }> => e.type === 'rotation-finished' && e.outcome === 'rotated')
+    .map((e) => e.rotationId);
+  // Judged per batch (the rotations run together, or one rotation): a consumer of two credentials
+  // rotated together restarts once for both; rotated one after another, once for each.
+  const restartCounts = new Map<string, number>();
+  for (const [i, r] of restarts.entries()) {
+    const [cluster, workload, id] = r.split(' ');
+    if (!rotatedIds.includes(id!)) continue;
+    const key = `${cluster} ${workload} ${i >= resumedFrom ? `resume-of-${id}` : (batchOf.get(id!) ?? id)}`;
+    restartCounts.set(key, (restartCounts.get(key) ?? 0) + 1);
+  }
+  const twice = [...restartCounts].filter(([, n]) => n > 1).map(([w]) => w.replace(/ (\S+)$/, ' in batch $1'));
+  const consumers = new Set([...restartCounts.keys()].map((k) => k.replace(/ \S+$/, ''))).size;
+  const restartsPerConsumer = consumers ? [...restartCounts.values()].reduce((a, b) => a + b, 0) / consumers : 0;
+  const downtimeMs = [...t.downtimeBy.values()].reduce((a, b) => a + b, 0);
+  const failures = [...t.failures].map(([w, at]) => `${w} from ${new Date(at).toISOString()}`);
+  const canary = canaryHeld(events, waves);
+  const invariants: Invariant[] = [
+    {
+      name: 'no failed request',
+      held: tolerant || t.failed === 0,
+      detail:
+        t.failed === 0
+          ? `${Math.round(t.requests)} requests, none failed`
+          : `${Math.round(t.failed)} of ${Math.round(t.requests)} failed: ${failures.join('; ')}`,
+    },
+    {
+      name: 'no downtime',
+      held: tolerant || downtimeMs === 0,
+      detail:
+        downtimeMs === 0
+          ? 'every workload always had a ready pod'
+          : `without a ready pod: ${[...t.downtimeBy].map(([w, ms]) => `${w} for ${ms / 1000}s`).join('; ')}`,
+    },
+    {
+      name: 'no key invalidated while a live pod held it',
+      held: tolerant || t.invalidatedWhileHeld.length === 0,
+      detail: t.invalidatedWhileHeld.length ? t.invalidatedWhileHeld.join('; ') : 'none',
+    },
+    // A rollback is the right answer to a fault, never to a healthy fleet: with nothing injected, every rotation must finish.
+    {
+      name: 'every rotation finished, or rolled back from an injected fault',
+      held: Object.values(outcomes).every((o) => !o.startsWith('failed') && (o !== 'rolled back' || injected.length > 0)),
+      detail: Object.entries(outcomes)
+        .map(([c, o]) => `${c}: ${o}`)
+        .join('; '),
+    },
+    {
+      name: 'no cluster outside the canary was touched before the canary confirmed',
+      held: canary.broken.length === 0,
+      detail: canary.broken.length ? canary.broken.join('; ') : 'the canary ran every stage before the rest of the fleet',
+    },
+    {
+      name: 'each consumer restarted at most once per batch',
+      held: twice.length === 0,
+      detail: twice.length ? `restarted more than once: ${twice.join(', ')}` : `${consumers} consumer(s)`,
+    },
+    // In every mode: an emergency may fail requests on the way, never leave the fleet on dead keys.
+    {
+      name: 'the fleet ends on live keys',
+      held: onDeadKeys.length === 0,
+      detail: onDeadKeys.length ? onDeadKeys.join('; ') : 'every pod holds an accepted key',
+    },
+  ];
+  return { invariants, canary, restartsPerConsumer, downtimeMs };
 }

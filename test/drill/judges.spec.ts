@@ -1,6 +1,9 @@
 import assert from 'node:assert/strict';
 import type { RotationEvent } from '../../src/driver/index.ts';
-import { canaryHeld } from '../../src/drill/judges.ts';
+import { canaryHeld, deadKeyHolders, judgeRun, type RunFacts } from '../../src/drill/judges.ts';
+import { SimClock } from '../../src/sim/clock.ts';
+import { SimFleet } from '../../src/sim/cluster.ts';
+import type { SimShoot } from '../../src/sim/model.ts';
 
 /**
  * The canary rule judged from events alone: these tests write the events by hand (no driver, no
@@ -85,5 +88,174 @@ describe('drill judges: the canary rule, from the events alone', () => {
   it('reads only cluster-finished events', () => {
     const other = { ...finished('b', 0, 15), type: 'step-finished' } as unknown as RotationEvent;
     assert.deepEqual(canaryHeld([...canary, other, finished('c', 0, 30)], [1, '100%']).broken, []);
+  });
+});
+
+describe('drill judges: the invariants of a run, from what the drill saw', () => {
+  const finishedRotation = (rotationId: string, outcome: 'rotated' | 'rolled back'): RotationEvent =>
+    ({ type: 'rotation-finished', at: new Date(t0).toISOString(), credential: 'c', rotationId, outcome }) as unknown as RotationEvent;
+  /** A healthy rotate run: one credential rotated, its consumer restarted once on each of two clusters. */
+  const healthy = (): RunFacts => ({
+    mode: 'rotate',
+    waves: ['100%'],
+    traffic: { requests: 1000, failed: 0, downtimeBy: new Map(), failures: new Map(), invalidatedWhileHeld: [] },
+    outcomes: { c: 'rotated' },
+    injected: [],
+    events: [finishedRotation('r1', 'rotated')],
+    restarts: ['eu apps/Deployment/api r1', 'us apps/Deployment/api r1'],
+    resumedFrom: Number.POSITIVE_INFINITY,
+    batchOf: new Map([['r1', 0]]),
+    onDeadKeys: [],
+  });
+  const verdict = (facts: RunFacts, name: string) => {
+    const found = judgeRun(facts).invariants.find((i) => i.name === name);
+    assert.ok(found, `no invariant named ${name}`);
+    return found;
+  };
+
+  it('a healthy run holds every invariant, says what it saw, and counts one restart per consumer', () => {
+    const judged = judgeRun(healthy());
+    assert.deepEqual(
+      judged.invariants.filter((i) => !i.held),
+      [],
+    );
+    assert.equal(judged.invariants.length, 7);
+    assert.equal(judged.restartsPerConsumer, 1);
+    assert.equal(judged.downtimeMs, 0);
+    assert.equal(verdict(healthy(), 'no failed request').detail, '1000 requests, none failed');
+    assert.equal(verdict(healthy(), 'each consumer restarted at most once per batch').detail, '2 consumer(s)');
+    assert.equal(verdict(healthy(), 'the fleet ends on live keys').detail, 'every pod holds an accepted key');
+  });
+
+  it('a failed request breaks a rotate run, and only says so in an emergency, which may fail requests on the way', () => {
+    const failing = { ...healthy(), traffic: { ...healthy().traffic, failed: 3, failures: new Map([['eu apps/api', t0]]) } };
+    const broken = verdict(failing, 'no failed request');
+    assert.equal(broken.held, false);
+    assert.equal(broken.detail, `3 of 1000 failed: eu apps/api from ${new Date(t0).toISOString()}`);
+    assert.equal(verdict({ ...failing, mode: 'emergency' }, 'no failed request').held, true);
+    assert.equal(verdict({ ...failing, mode: 'disruptive' }, 'no failed request').held, true);
+  });
+
+  it('downtime is added up over workloads and breaks a rotate run', () => {
+    const down = new Map([
+      ['eu apps/Deployment/api', 1500],
+      ['us apps/Deployment/api', 500],
+    ]);
+    const facts = { ...healthy(), traffic: { ...healthy().traffic, downtimeBy: down } };
+    assert.equal(judgeRun(facts).downtimeMs, 2000);
+    const broken = verdict(facts, 'no downtime');
+    assert.equal(broken.held, false);
+    assert.equal(broken.detail, 'without a ready pod: eu apps/Deployment/api for 1.5s; us apps/Deployment/api for 0.5s');
+    assert.equal(verdict({ ...facts, mode: 'emergency' }, 'no downtime').held, true);
+  });
+
+  it('a key invalidated while a live pod held it breaks a rotate run, and is named', () => {
+    const facts = { ...healthy(), traffic: { ...healthy().traffic, invalidatedWhileHeld: ['eu apps/api api-1'] } };
+    assert.deepEqual(verdict(facts, 'no key invalidated while a live pod held it'), {
+      name: 'no key invalidated while a live pod held it',
+      held: false,
+      detail: 'eu apps/api api-1',
+    });
+    assert.equal(verdict({ ...facts, mode: 'disruptive' }, 'no key invalidated while a live pod held it').held, true);
+  });
+
+  it('a rollback is right only when a fault was injected; a failure never is', () => {
+    const name = 'every rotation finished, or rolled back from an injected fault';
+    const rolledBack = { ...healthy(), outcomes: { c: 'rolled back', d: 'rotated' } };
+    assert.equal(verdict(rolledBack, name).held, false);
+    assert.equal(verdict(rolledBack, name).detail, 'c: rolled back; d: rotated');
+    assert.equal(verdict({ ...rolledBack, injected: ['eu api crashes with the new key'] }, name).held, true);
+    const failed = { ...healthy(), outcomes: { c: 'failed: the up was refused' }, injected: ['a fault'] };
+    assert.equal(verdict(failed, name).held, false);
+  });
+
+  it('the canary invariant is the canary rule over the events, for the waves asked', () => {
+    const events = [finished('a', 0, 10), finished('b', 0, 5, 5), finished('c', 0, 30)];
+    const name = 'no cluster outside the canary was touched before the canary confirmed';
+    assert.equal(verdict({ ...healthy(), waves: ['100%'], events }, name).held, true);
+    const broken = verdict({ ...healthy(), waves: [1, '100%'], events }, name);
+    assert.equal(broken.held, false);
+    assert.equal(broken.detail, 'r1: a, b started stages before any cluster had finished its own');
+  });
+
+  it('a consumer restarted twice in one batch breaks the run; once in each of two batches, or once more by a new agent, does not', () => {
+    const name = 'each consumer restarted at most once per batch';
+    const twice = { ...healthy(), restarts: ['eu apps/Deployment/api r1', 'eu apps/Deployment/api r1'] };
+    assert.deepEqual(verdict(twice, name), { name, held: false, detail: 'restarted more than once: eu apps/Deployment/api in batch 0' });
+    assert.equal(judgeRun(twice).restartsPerConsumer, 2);
+    // Two credentials rotated one after another: a batch each.
+    const apart = {
+      ...twice,
+      restarts: ['eu apps/Deployment/api r1', 'eu apps/Deployment/api r2'],
+      events: [finishedRotation('r1', 'rotated'), finishedRotation('r2', 'rotated')],
+      batchOf: new Map([
+        ['r1', 0],
+        ['r2', 1],
+      ]),
+    };
+    assert.equal(verdict(apart, name).held, true);
+    // The same two, rotated together: one batch.
+    assert.equal(
+      verdict(
+        {
+          ...apart,
+          batchOf: new Map([
+            ['r1', 0],
+            ['r2', 0],
+          ]),
+        },
+        name,
+      ).held,
+      false,
+    );
+    // A new agent that took over after a crash restarts again: that is its own batch.
+    assert.equal(verdict({ ...twice, resumedFrom: 1 }, name).held, true);
+    assert.equal(verdict({ ...twice, resumedFrom: 2 }, name).held, false);
+    // Restarts of a rotation that did not finish rotated are not judged.
+    const undone = { ...twice, events: [finishedRotation('r1', 'rolled back')] };
+    assert.equal(verdict(undone, name).held, true);
+    assert.equal(judgeRun(undone).restartsPerConsumer, 0);
+  });
+
+  it('a fleet left on a dead key breaks the run in every mode', () => {
+    const name = 'the fleet ends on live keys';
+    for (const mode of ['rotate', 'emergency', 'disruptive'] as const) {
+      const judged = verdict(
+        { ...healthy(), mode, onDeadKeys: ['eu apps/Deployment/api api-1', 'eu shoot garden/alpha still uses the old key'] },
+        name,
+      );
+      assert.deepEqual(judged, { name, held: false, detail: 'eu apps/Deployment/api api-1; eu shoot garden/alpha still uses the old key' });
+    }
+  });
+});
+
+describe('drill judges: where the fleet holds a key nobody accepts', () => {
+  it('names each pod on a dead key and each Shoot whose last reconcile used one', () => {
+    const cluster = new SimFleet(new SimClock('2026-11-24T00:00:00Z')).cluster('eu');
+    const api = cluster.addWorkload({ kind: 'deployment', namespace: 'apps', name: 'api', replicas: 2, podStartMs: 0 });
+    cluster.bootPods();
+    const [first, second] = api.pods;
+    first!.loaded = 'old';
+    second!.loaded = 'new';
+    const shoot = (name: string, credentials?: string): SimShoot => ({
+      namespace: 'garden',
+      name,
+      annotations: {},
+      generation: 1,
+      observedGeneration: 1,
+      hibernated: false,
+      rotation: {},
+      lastReconcileAt: 0,
+      ...(credentials ? { credentials } : {}),
+    });
+    cluster.shoots.set('garden/alpha', shoot('alpha', 'old'));
+    cluster.shoots.set('garden/beta', shoot('beta', 'new'));
+    cluster.shoots.set('garden/gamma', shoot('gamma'));
+    // Nothing is judged dead while the backend accepts everything (no rule set).
+    assert.deepEqual(deadKeyHolders([cluster]), []);
+    cluster.accepts = (loaded) => loaded === 'new';
+    assert.deepEqual(deadKeyHolders([cluster]), [`eu apps/deployment/api ${first!.name}`, 'eu shoot garden/alpha still uses the old key']);
+    cluster.accepts = () => true;
+    assert.deepEqual(deadKeyHolders([cluster]), []);
   });
 });
