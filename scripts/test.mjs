@@ -46,6 +46,8 @@ const suites = [
 const only = process.argv.slice(2);
 const dir = mkdtempSync(join(tmpdir(), 'keyslot-test-'));
 const total = { passed: 0, failed: 0, skipped: 0 };
+/** Across jobs, the tests that came closest to their timeout. */
+const closest = [];
 // Node's code cache for every process a test starts (Pulumi's hosts, the fake CLI, kubectl aside):
 // each loads @pulumi/pulumi and the SDKs afresh, and the cache spares them compiling it again.
 const compileCache = join(dir, 'node-compile-cache');
@@ -136,6 +138,7 @@ suites.forEach((suite, i) => {
         total.passed += counts.passed;
         total.failed += counts.failed;
         total.skipped += counts.skipped;
+        closest.push(...(counts.closest ?? []));
       }
       if (status !== 0 && !existsSync(summary)) total.failed += 1;
     },
@@ -155,6 +158,12 @@ await Promise.all(
 );
 
 rmSync(dir, { recursive: true, force: true });
+// A test past a third of its timeout here would fail on a machine three times busier: name them.
+closest.sort((a, b) => b.durationMs / b.timeoutMs - a.durationMs / a.timeoutMs);
+for (const t of closest.slice(0, 3))
+  console.log(
+    `closest to its timeout: ${(t.durationMs / 1000).toFixed(1)} s of ${t.timeoutMs / 1000} s${t.durationMs * 3 > t.timeoutMs ? ' (past a third)' : ''}: ${t.title}`,
+  );
 console.log(`all jobs took ${((Date.now() - started) / 1000).toFixed(1)} s, ${width} at a time`);
 console.log(`${total.passed} passed, ${total.failed} failed, ${total.skipped} skipped`);
 process.exitCode = total.failed === 0 ? 0 : 1;
