@@ -1,5 +1,15 @@
 import assert from 'node:assert/strict';
-import { compareIds, jwtKeyId, kopsAdvance, kopsAfter, kopsReplaceAll, kopsSlots, parseKeypairs } from '../../src/model/kops.ts';
+import {
+  compareIds,
+  jwtKeyId,
+  kopsAdvance,
+  kopsAfter,
+  kopsCommands,
+  kopsHome,
+  kopsReplaceAll,
+  kopsSlots,
+  parseKeypairs,
+} from '../../src/model/kops.ts';
 
 const target = { clusterName: 'k.example.com', stateStore: 's3://state', keyset: 'service-account' };
 
@@ -123,5 +133,107 @@ describe('model: kOps keysets as previous/primary/next', () => {
     assert.equal(jwtKeyId(`${header}.e30.sig`), 'abc');
     assert.equal(jwtKeyId('not-a-jwt'), undefined);
     assert.equal(jwtKeyId(''), undefined);
+  });
+
+  it('runs each kops command with the keyset, the cluster and its state store, as kops takes them', () => {
+    // kubernetes/kops v1.30 docs/cli: kops validate cluster, get keypairs, promote/distrust/create keypair, update cluster.
+    const scope = ['--name', 'k.example.com', '--state', 's3://state'];
+    assert.deepEqual(kopsCommands.validate(target), ['kops', 'validate', 'cluster', ...scope, '--wait', '10m']);
+    assert.deepEqual(kopsCommands.getKeypairs(target), ['kops', 'get', 'keypairs', 'service-account', '-o', 'json', ...scope]);
+    assert.deepEqual(kopsCommands.promote(target, '7'), ['kops', 'promote', 'keypair', 'service-account', '7', ...scope]);
+    assert.deepEqual(kopsCommands.distrust(target, '7'), ['kops', 'distrust', 'keypair', 'service-account', '7', ...scope]);
+    assert.deepEqual(kopsCommands.create(target), ['kops', 'create', 'keypair', 'service-account', ...scope]);
+    assert.deepEqual(kopsCommands.update(target), ['kops', 'update', 'cluster', ...scope, '--yes']);
+  });
+
+  it("finds the keyset's home cluster: the one named, else the primary, else the first", () => {
+    const clusters = [
+      { name: 'eu', primary: false },
+      { name: 'us', primary: true },
+    ];
+    assert.equal(kopsHome(clusters, 'ap'), 'ap');
+    assert.equal(kopsHome(clusters), 'us');
+    assert.equal(kopsHome([{ name: 'eu', primary: false }]), 'eu');
+    assert.equal(kopsHome([]), '');
+  });
+
+  it('reads only objects of the keyset, with an id of digits only, and says what was wrong', () => {
+    assert.throws(
+      () => parseKeypairs('{"name":"service-account"}', 'service-account'),
+      /^Error: kops get keypairs service-account -o json did not print a list$/,
+    );
+    const items = (id: unknown) => JSON.stringify([null, 7, 'x', { name: 'service-account', id }]);
+    assert.deepEqual(parseKeypairs(items('12'), 'service-account'), [{ id: '12', primary: false, distrusted: false }]);
+    for (const id of ['12a', 'a12', '', 12])
+      assert.throws(
+        () => parseKeypairs(items(id), 'service-account'),
+        /kops listed a service-account keypair without a numeric id/,
+        String(id),
+      );
+    const distrusted = JSON.stringify([
+      { name: 'service-account', id: '3', distrustTimestamp: '2026-10-01T00:00:00Z', notBefore: '2026-01-01T00:00:00Z' },
+    ]);
+    assert.deepEqual(parseKeypairs(distrusted, 'service-account'), [
+      { id: '3', primary: false, distrusted: true, issued: '2026-01-01T00:00:00Z' },
+    ]);
+  });
+
+  it('counts only trusted keypairs in the slots, and names every extra one in the refusal', () => {
+    const k = (id: string, primary = false, distrusted = false) => ({ id, primary, distrusted });
+    // Keypairs distrusted by earlier rotations stay listed: they are no slot, and no excess.
+    assert.deepEqual(kopsSlots([k('1', false, true), k('2', false, true), k('3'), k('4', true), k('5')], target), {
+      primary: '4',
+      next: '5',
+      previous: '3',
+    });
+    // A distrusted primary is no primary.
+    assert.throws(() => kopsSlots([k('1', true, true), k('2')], target), /has no primary keypair/);
+    assert.throws(
+      () => kopsSlots([k('1'), k('2'), k('3', true)], target),
+      (e: Error) =>
+        e.message ===
+        'kOps keyset service-account of k.example.com trusts 2 keypairs older than the primary (1, 2); keyslot rotates a keyset of previous, primary and next: distrust the extra ones (kops distrust keypair service-account ID), then kops update cluster --yes and a rolling update',
+    );
+  });
+
+  it('refuses to advance when the staged next keypair is gone or distrusted, whichever keypair is primary', () => {
+    const before = { previous: '1', primary: '2', next: '3' };
+    const k = (id: string, primary = false, distrusted = false) => ({ id, primary, distrusted });
+    const gone = /^Error: kOps keyset service-account: keypair 3, the next key this rotation promotes, is gone or distrusted$/;
+    assert.throws(() => kopsAdvance(before, [k('1'), k('2', true)], target), gone);
+    assert.throws(() => kopsAdvance(before, [k('1'), k('2', true), k('3', false, true)], target), gone);
+    // Already promoted (a resumed flip) is not gone.
+    assert.deepEqual(kopsAdvance(before, [k('1', false, true), k('2'), k('3', true), k('4')], target), []);
+  });
+
+  it('promotes the middle of the three new keypairs whatever order kops lists them in', () => {
+    const before = { previous: '1', primary: '2', next: '3' };
+    const k = (id: string, primary = false) => ({ id, primary, distrusted: false });
+    const cmds = kopsReplaceAll(before, [k('6'), k('2', true), k('4'), k('1'), k('5'), k('3')], target);
+    assert.deepEqual(cmds, [kopsCommands.promote(target, '5')]);
+  });
+
+  it('checks where a rotation left the keyset, and says where it found it', () => {
+    const before = { previous: '1', primary: '2', next: '3' };
+    const k = (id: string, primary = false) => ({ id, primary, distrusted: false });
+    const moved =
+      (now: { id: string; primary: boolean; distrusted: boolean }[], replaced = false) =>
+      () =>
+        kopsAfter(before, now, target, replaced);
+    // A rotation: next became primary, primary became previous, and a new next is staged.
+    assert.doesNotThrow(moved([k('2'), k('3', true), k('4')]));
+    assert.throws(moved([k('1'), k('3', true), k('4')]), /is not where the rotation left it \(primary 3, previous 1, next 4\)/);
+    assert.throws(
+      moved([k('2'), k('3', true)]),
+      /is not where the rotation left it \(primary 3, previous 2, next none\); it changed outside keyslot$/,
+    );
+    assert.throws(moved([k('3', true)]), /\(primary 3, previous none, next none\)/);
+    // A replacement: a primary, previous and next none of which was there before.
+    assert.doesNotThrow(moved([k('4'), k('5', true), k('6')], true));
+    assert.throws(moved([k('4'), k('5', true)], true), /next none/);
+    assert.throws(moved([k('5', true), k('6')], true), /previous none/);
+    assert.throws(moved([k('3'), k('5', true), k('6')], true), /previous 3/);
+    // The old primary still signing, between two new keypairs (ids as kOps might order them).
+    assert.throws(() => kopsAfter({ previous: '7', primary: '8', next: '9' }, [k('5'), k('8', true), k('10')], target, true), /primary 8/);
   });
 });
