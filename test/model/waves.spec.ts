@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { defaultWaves, orderForWaves, parseWaves, splitWaves } from '../../src/model/waves.ts';
-import { phaseOf, wavesAfterCanary } from '../../src/model/canary.ts';
+import { canaryClusters, canaryPhases, phaseOf, wavesAfterCanary } from '../../src/model/canary.ts';
 
 describe('model: waves', () => {
   const fleet = (n: number) => Array.from({ length: n }, (_, i) => `c${i}`);
@@ -73,5 +73,41 @@ describe('model: the canary phase', () => {
       splitWaves(['a', 'b', 'c', 'd', 'e', 'f', 'g', 'h', 'i'], wavesAfterCanary([1, 3, '100%'], 10, 1)).map((w) => w.length),
       [2, 7],
     );
+  });
+
+  it('takes the canary from the clusters the stages touch, in wave order, and has none to split off otherwise', () => {
+    const stages = [{ clusters: ['a', 'b', 'c'] }, { clusters: ['a'] }];
+    // `x` comes first in wave order but no stage touches it: it cannot be the canary.
+    assert.deepEqual([...canaryClusters(stages, ['x', 'b', 'a', 'c'], [1, '100%'])], ['b']);
+    assert.deepEqual([...canaryClusters(stages, ['a', 'b', 'c'], [2, '100%'])], ['a', 'b']);
+    // A first wave that already holds the whole fleet leaves nothing to protect.
+    assert.deepEqual([...canaryClusters(stages, ['a', 'b', 'c'], [3, '100%'])], []);
+    assert.deepEqual([...canaryClusters(stages, ['a', 'b', 'c'], ['100%'])], []);
+    // A stage that runs once for the fleet (no clusters) cannot be tried on a canary.
+    assert.deepEqual([...canaryClusters([...stages, { clusters: [] }], ['a', 'b', 'c'], [1, '100%'])], []);
+  });
+
+  it("passes a dropped stage's own wait on through a chain, and lists what a stage waits for in order", () => {
+    // A on every cluster, B on the primary only, C on every cluster; C waits for B, B for A.
+    const chain = [{ clusters: ['c1', 'primary'] }, { clusters: ['primary'] }, { clusters: ['c1', 'primary'] }];
+    assert.deepEqual(phaseOf(chain, [[], [0], [1]], (c) => c === 'c1').dependencies, [[], [0]]);
+    // A stage that waits for three others, named out of order.
+    const fan = [{ clusters: ['a'] }, { clusters: ['a'] }, { clusters: ['a'] }, { clusters: ['a'] }];
+    assert.deepEqual(phaseOf(fan, [[], [], [], [2, 0, 1]], () => true).dependencies, [[], [], [], [0, 1, 2]]);
+  });
+
+  it('splits a graph into the canary phase (one unlimited wave) and the rest (the remaining waves), or keeps it whole', () => {
+    const stages = [{ clusters: ['a', 'b', 'c', 'd'] }, { clusters: ['a', 'b', 'c', 'd'] }];
+    const deps = [[], [0]];
+    const [canary, rest, more] = canaryPhases(stages, deps, new Set(['a']), [1, 2, '100%']);
+    assert.equal(more, undefined);
+    assert.deepEqual(canary!.stages, [{ clusters: ['a'] }, { clusters: ['a'] }]);
+    assert.deepEqual(canary!.waves, ['100%']);
+    assert.deepEqual(canary!.dependencies, [[], [0]]);
+    assert.deepEqual(rest!.stages, [{ clusters: ['b', 'c', 'd'] }, { clusters: ['b', 'c', 'd'] }]);
+    assert.deepEqual(rest!.waves, [1, 3]);
+    const whole = { indices: [0, 1], stages, dependencies: [[], [0]], waves: [1, 2, '100%'] };
+    assert.deepEqual(canaryPhases(stages, deps, new Set(), [1, 2, '100%']), [whole]);
+    assert.deepEqual(canaryPhases(stages, deps, new Set(['a', 'b', 'c', 'd']), [1, 2, '100%']), [whole]);
   });
 });
