@@ -14,7 +14,7 @@ export default {
   coverageAnalysis: 'off',
   concurrency: 2,
   timeoutMS: 20000,
-  reporters: ['clear-text', 'json'],
+  reporters: ['clear-text', 'json', 'progress-append-only'],
   jsonReporter: { fileName: 'reports/mutation/mutation.json' },
   incremental: true,
   incrementalFile: 'reports/stryker-incremental.json',

@@ -35,17 +35,31 @@ describe('model: waves', () => {
     // Without discovery (a resumed run, or discovery off): declared order.
     assert.deepEqual(orderForWaves(['eu', 'us'], undefined), ['eu', 'us']);
     assert.deepEqual(orderForWaves([undefined], replicas), [undefined]);
+    // Equal weights keep their declared order.
+    const even = new Map(['z', 'x', 'y', 'w'].map((c) => [`${c} apps/deployment/api`, 1]));
+    assert.deepEqual(orderForWaves(['z', 'x', 'y', 'w'], even), ['z', 'x', 'y', 'w']);
   });
 
   it('parses --waves, and says what is wrong with a bad list', () => {
     assert.deepEqual(parseWaves('1,10%,100%'), [1, '10%', '100%']);
     assert.deepEqual(parseWaves(' 2 , 50% '), [2, '50%']);
+    assert.deepEqual(parseWaves('1,2,12.25%,100%'), [1, 2, '12.25%', '100%']);
+    // A count and a share are not compared: 5 clusters may be more or fewer than half the fleet.
+    assert.deepEqual(parseWaves('50%,5'), ['50%', 5]);
+    assert.deepEqual(parseWaves('1,10%,5%'), { error: 'wave 3 (5%) does not widen wave 2 (10%)' });
     for (const [text, error] of [
       ['0', /neither a cluster count/],
       ['1,x', /"x" is neither/],
       ['1,150%', /not between 0% and 100%/],
       ['10%,5%', /does not widen/],
       ['5,5', /does not widen/],
+      ['10%,10%', /does not widen/],
+      ['0%', /not between 0% and 100%/],
+      ['x5%', /neither/],
+      ['5%x', /neither/],
+      ['1.a%', /neither/],
+      ['x1', /neither/],
+      ['1x', /neither/],
     ] as const) {
       const parsed = parseWaves(text);
       assert.ok('error' in parsed, text);
