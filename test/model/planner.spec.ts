@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { loadStack } from '../../src/config/load.ts';
 import { UnknownCredentialError } from '../../src/errors.ts';
-import { planRotation, tokenReissueCheck, type Step } from '../../src/model/planner.ts';
+import { planRotation, sameClusters, stageDependencies, tokenReissueCheck, type StageStep, type Step } from '../../src/model/planner.ts';
 
 type Row = { kind: string; workload?: string; clusters?: readonly string[] };
 function rows(steps: readonly Step[]): Row[] {
@@ -138,5 +138,34 @@ describe('model: planner', () => {
 
   it('refuses a credential the stack does not declare', () => {
     assert.throws(() => planRotation(loadStack('local'), ['nope']), UnknownCredentialError);
+  });
+});
+
+describe('model: planner, what each stage waits for', () => {
+  /** A stage as the planner writes it, with only what the dependencies read. */
+  const stage = (clusters: string[], id?: string, after?: string[]) =>
+    ({ clusters, ...(id ? { id } : {}), ...(after ? { after } : {}) }) as unknown as StageStep;
+
+  it('waits for the stage before it by default, the stages its `after` names, or nothing for `after: []`', () => {
+    assert.deepEqual(stageDependencies([stage(['a'], 'x'), stage(['a'], 'y'), stage(['a'], 'z')]), [[], [0], [1]]);
+    assert.deepEqual(stageDependencies([stage(['a'], 'x'), stage(['a'], 'y'), stage(['a'], 'z', ['x'])]), [[], [0], [0]]);
+    assert.deepEqual(stageDependencies([stage(['a'], 'x'), stage(['a'], 'y'), stage(['a'], 'z', ['y', 'x'])]), [[], [0], [1, 0]]);
+    assert.deepEqual(stageDependencies([stage(['a'], 'x'), stage(['a'], 'y', [])]), [[], []]);
+  });
+
+  it('ignores an `after` naming no stage, the stage itself, or a later one (the graph stays acyclic)', () => {
+    const stages = [stage(['a'], 'x'), stage(['a'], 'y', ['nope', 'y', 'z', 'x']), stage(['a'], 'z')];
+    assert.deepEqual(stageDependencies(stages), [[], [0], [1]]);
+    assert.deepEqual(stageDependencies([stage(['a'], 'x', ['x'])]), [[]]);
+  });
+
+  it('waits cluster by cluster only for a stage on the very same clusters, in the same order', () => {
+    assert.equal(sameClusters(stage(['a', 'b']), stage(['a', 'b'])), true);
+    assert.equal(sameClusters(stage(['a', 'b']), stage(['a'])), false);
+    assert.equal(sameClusters(stage(['a']), stage(['a', 'b'])), false);
+    assert.equal(sameClusters(stage(['a', 'b']), stage(['a', 'c'])), false);
+    assert.equal(sameClusters(stage(['a', 'b']), stage(['b', 'a'])), false);
+    // A stage that runs once for the fleet (no clusters) is waited for as a whole.
+    assert.equal(sameClusters(stage([]), stage([])), false);
   });
 });
