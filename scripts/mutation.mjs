@@ -8,6 +8,30 @@ import { join } from 'node:path';
 const root = join(import.meta.dirname, '..');
 /** The safety core: each module and the test files that judge it (unit suites only: one mocha process). */
 export const modules = {
+  'src/model/lease.ts': ['test/model/lease.spec.ts'],
+  'src/model/lifecycle.ts': ['test/model/lifecycle.spec.ts'],
+  'src/model/rollout.ts': ['test/model/rollout.spec.ts'],
+  'src/model/redact.ts': ['test/model/redact.spec.ts'],
+  'src/model/csi.ts': ['test/model/csi.spec.ts'],
+  'src/model/kops.ts': ['test/model/kops.spec.ts'],
+  'src/model/ages.ts': ['test/model/ages.spec.ts', 'test/policy/policies.spec.ts'],
+  'src/model/waves.ts': ['test/model/waves.spec.ts', 'test/driver/schedule.spec.ts'],
+  'src/model/canary.ts': ['test/model/waves.spec.ts', 'test/driver/schedule.spec.ts'],
+  // The planner's dependencies between stages (stageDependencies, sameClusters), not the whole planner.
+  'src/model/planner.ts:71-91': ['test/model/planner.spec.ts', 'test/driver/schedule.spec.ts'],
+  'src/driver/lock.ts': ['test/driver/lock.spec.ts'],
+  // The drill's invariants and canary judge (judgeRun, deadKeyHolders, canaryHeld); its wave bound
+  // above them is judged by the drill's own tests.
+  'src/drill/judges.ts:113-275': ['test/drill/judges.spec.ts'],
+  'src/adapters/engine/transcripts.ts': ['test/adapters/engine/transcripts.spec.ts'],
+  'policy/policies/*.ts': ['test/policy/policies.spec.ts'],
+};
+
+/**
+ * Surviving mutants judged equivalent (no test can tell them apart from the code), by module:
+ * where (line:column), the mutator, and why. They count as such in bench/MUTATION.md.
+ */
+export const equivalents = {
   'src/model/waves.ts': [
     {
       at: '66:34',
@@ -44,30 +68,6 @@ export const modules = {
       why: 'the same fallback, in the blocker message',
     },
   ],
-  'src/model/lease.ts': ['test/model/lease.spec.ts'],
-  'src/model/lifecycle.ts': ['test/model/lifecycle.spec.ts'],
-  'src/model/rollout.ts': ['test/model/rollout.spec.ts'],
-  'src/model/redact.ts': ['test/model/redact.spec.ts'],
-  'src/model/csi.ts': ['test/model/csi.spec.ts'],
-  'src/model/kops.ts': ['test/model/kops.spec.ts'],
-  'src/model/ages.ts': ['test/model/ages.spec.ts', 'test/policy/policies.spec.ts'],
-  'src/model/waves.ts': ['test/model/waves.spec.ts', 'test/driver/schedule.spec.ts'],
-  'src/model/canary.ts': ['test/model/waves.spec.ts', 'test/driver/schedule.spec.ts'],
-  // The planner's dependencies between stages (stageDependencies, sameClusters), not the whole planner.
-  'src/model/planner.ts:71-91': ['test/model/planner.spec.ts', 'test/driver/schedule.spec.ts'],
-  'src/driver/lock.ts': ['test/driver/lock.spec.ts'],
-  // The drill's invariants and canary judge (judgeRun, deadKeyHolders, canaryHeld); its wave bound
-  // above them is judged by the drill's own tests.
-  'src/drill/judges.ts:113-275': ['test/drill/judges.spec.ts'],
-  'src/adapters/engine/transcripts.ts': ['test/adapters/engine/transcripts.spec.ts'],
-  'policy/policies/*.ts': ['test/policy/policies.spec.ts'],
-};
-
-/**
- * Surviving mutants judged equivalent (no test can tell them apart from the code), by module:
- * where (line:column), the mutator, and why. They count as such in bench/MUTATION.md.
- */
-export const equivalents = {
   'src/model/redact.ts': [
     {
       at: '24:49',
