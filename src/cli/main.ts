@@ -7,6 +7,7 @@ import { Command, CommanderError, InvalidArgumentError } from 'commander';
 import { createInterface } from 'node:readline/promises';
 import { registerDiscover } from './commands/discover.ts';
 import { registerDrill } from './commands/drill.ts';
+import { registerPermissions } from './commands/permissions.ts';
 import { registerPlan } from './commands/plan.ts';
 import { registerRotate } from './commands/rotate.ts';
 import { registerStatus } from './commands/status.ts';
@@ -66,6 +67,7 @@ export function buildCli(io: Io): Command {
   registerDrill(program, io);
   registerStatus(program, io);
   registerInit(program, io);
+  registerPermissions(program, io);
   return program;
 }
 
