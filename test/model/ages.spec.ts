@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { keyAge, tooSoon, worstStatus } from '../../src/model/ages.ts';
+import { keyAge, hoursBetween, tooSoon, worstStatus } from '../../src/model/ages.ts';
 
 const now = new Date('2026-11-24T12:00:00Z');
 
@@ -34,5 +34,18 @@ describe('model: ages', () => {
     assert.equal(tooSoon('2026-11-24T00:00:00Z', 24, now), true);
     assert.equal(tooSoon('2026-11-23T11:59:59Z', 24, now), false);
     assert.equal(tooSoon(undefined, 24, now), false);
+    // Exactly the interval after the last rotation is soon enough.
+    assert.equal(tooSoon('2026-11-24T00:00:00Z', 24, '2026-11-25T00:00:00Z'), false);
+    assert.equal(tooSoon('2026-11-24T00:00:00Z', 24, '2026-11-24T23:59:59Z'), true);
+  });
+
+  it('counts hours only between two readable times', () => {
+    assert.equal(hoursBetween('2026-11-24T00:00:00Z', '2026-11-24T06:30:00Z'), 6.5);
+    assert.equal(hoursBetween('2026-11-24T00:00:00Z', new Date('2026-11-23T23:00:00Z')), -1);
+    assert.equal(hoursBetween('not a time', '2026-11-24T06:30:00Z'), undefined);
+    assert.equal(hoursBetween('2026-11-24T00:00:00Z', 'not a time'), undefined);
+    assert.equal(hoursBetween(undefined, '2026-11-24T06:30:00Z'), undefined);
+    // An unreadable last rotation never blocks one.
+    assert.equal(tooSoon('garbled', 24, '2026-11-24T06:30:00Z'), false);
   });
 });
