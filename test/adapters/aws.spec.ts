@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { AwsIamKeys } from '../../src/adapters/cloud/aws.ts';
 import type { Source } from '../../src/config/schema.ts';
 import { ApiUnavailableError, ForbiddenError, KeyRejectedError, ResourceNotFoundError } from '../../src/errors.ts';
-import { AwsQueryEmulator } from '../fixtures/awsQueryEmulator.ts';
+import { AwsQueryEmulator, iamDecision, type IamPolicy } from '../fixtures/awsQueryEmulator.ts';
 
 // Fake identifiers in AWS's shapes; none is or was a real key.
 const keyslotKey = { id: 'AKIAKEYSLOTTEST00001', secret: 'keyslot-test-secret-not-real-000000000001', user: 'keyslot' };
@@ -89,5 +89,67 @@ describe('adapter: AWS IAM/STS (SDK v3) against a query-protocol emulator on 127
       aws.keyCreatedAt(key, 'primary'),
       (e: unknown) => e instanceof ForbiddenError && /own AWS credentials were not accepted \(InvalidClientTokenId\)/.test(e.message),
     );
+  });
+
+  it("with identity policies, answers a denied call as IAM does and keyslot names the action and the user's ARN", async () => {
+    const allow = (...Action: string[]): IamPolicy => ({
+      Version: '2012-10-17',
+      Statement: [{ Effect: 'Allow', Action, Resource: 'arn:aws:iam::*:user/thanos' }],
+    });
+    emulator.policies = new Map([['keyslot', [allow('iam:ListAccessKeys')]]]);
+    await aws.testKey(key, 'secondary');
+    assert.deepEqual(await aws.keyCreatedAt(key, 'primary'), new Date('2026-08-01T00:00:00Z'));
+    const error = await aws.setActive(key, 'primary', false).then(
+      () => undefined,
+      (e: unknown) => e,
+    );
+    assert.ok(error instanceof ForbiddenError);
+    assert.equal(
+      error.message,
+      "AWS: deactivating thanos-store's primary key was denied (AccessDenied); grant iam:UpdateAccessKey on arn:aws:iam::*:user/thanos to keyslot's identity",
+    );
+    // What the SDK decoded from the wire: IAM's code, status and wording.
+    const cause = error.cause as { name?: string; message?: string; $metadata?: { httpStatusCode?: number } };
+    assert.equal(cause.name, 'AccessDenied');
+    assert.equal(cause.$metadata?.httpStatusCode, 403);
+    assert.equal(
+      cause.message,
+      'User: arn:aws:iam::000000000000:user/keyslot is not authorized to perform: iam:UpdateAccessKey on resource: user thanos because no identity-based policy allows the iam:UpdateAccessKey action',
+    );
+    assert.equal(emulator.keys.get(primary.id)!.status, 'Active', 'a denied call changes nothing');
+    await assert.rejects(
+      aws.keyLastUsedAt(key, 'primary'),
+      (e: unknown) => e instanceof ForbiddenError && e.message.includes('grant iam:GetAccessKeyLastUsed on arn:aws:iam::*:user/thanos '),
+    );
+  });
+
+  describe('the policy evaluation the emulator applies (IAM identity policies)', () => {
+    const user = 'arn:aws:iam::000000000000:user/thanos';
+    const policy = (Effect: 'Allow' | 'Deny', Action: string | string[], Resource: string | string[]): IamPolicy => ({
+      Version: '2012-10-17',
+      Statement: [{ Effect, Action, Resource }],
+    });
+
+    it('allows only what an Allow matches in both action and resource, `*` and `?` as wildcards', () => {
+      assert.equal(iamDecision([policy('Allow', 'iam:ListAccessKeys', user)], 'iam:ListAccessKeys', user), 'allow');
+      assert.equal(iamDecision([policy('Allow', 'iam:*AccessKey*', 'arn:aws:iam::*:user/*')], 'iam:ListAccessKeys', user), 'allow');
+      assert.equal(iamDecision([policy('Allow', 'IAM:listaccesskeys', 'arn:aws:iam::*:user/thano?')], 'iam:ListAccessKeys', user), 'allow');
+      assert.equal(
+        iamDecision([policy('Allow', 'iam:ListAccessKeys', 'arn:aws:iam::*:user/Thanos')], 'iam:ListAccessKeys', user),
+        'implicit-deny',
+      );
+      assert.equal(
+        iamDecision([policy('Allow', 'iam:ListAccessKeys', 'arn:aws:iam::*:user/other')], 'iam:ListAccessKeys', user),
+        'implicit-deny',
+      );
+      assert.equal(iamDecision([policy('Allow', 'iam:UpdateAccessKey', '*')], 'iam:ListAccessKeys', user), 'implicit-deny');
+      assert.equal(iamDecision([], 'iam:ListAccessKeys', user), 'implicit-deny');
+    });
+
+    it('lets an explicit Deny win over any Allow, in the same policy or another', () => {
+      const allowed = policy('Allow', '*', '*');
+      assert.equal(iamDecision([allowed, policy('Deny', 'iam:Update*', user)], 'iam:UpdateAccessKey', user), 'explicit-deny');
+      assert.equal(iamDecision([allowed, policy('Deny', 'iam:Update*', user)], 'iam:ListAccessKeys', user), 'allow');
+    });
   });
 });

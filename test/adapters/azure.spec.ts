@@ -5,7 +5,7 @@ import type { Source } from '../../src/config/schema.ts';
 import { ConfigError, ForbiddenError, KeyRejectedError, ResourceNotFoundError } from '../../src/errors.ts';
 import { SimClock } from '../../src/sim/clock.ts';
 import { SimCloud } from '../../src/sim/cloud.ts';
-import { ArmEmulator } from '../fixtures/armEmulator.ts';
+import { ArmEmulator, armAuthorized, requestedAction } from '../fixtures/armEmulator.ts';
 
 const subscriptionId = '00000000-0000-4000-8000-000000000000';
 const token = 'keyslot-test-arm-token';
@@ -89,7 +89,11 @@ describe('adapter: Azure (arm-cosmosdb, arm-storage) against an ARM emulator ove
     emulator.forbidden.add('orders');
     await assert.rejects(
       azure.regenerate(cosmos, 'primary'),
-      (e: unknown) => e instanceof ForbiddenError && /grant Microsoft\.DocumentDB\/databaseAccounts\/regenerateKey\/action/.test(e.message),
+      (e: unknown) =>
+        e instanceof ForbiddenError &&
+        e.message.includes(
+          `grant Microsoft.DocumentDB/databaseAccounts/regenerateKey/action on /subscriptions/${subscriptionId}/resourceGroups/rg/providers/Microsoft.DocumentDB/databaseAccounts/orders to keyslot's identity`,
+        ),
     );
     const stranger = new AzureAccountKeys({
       credential: { getToken: async () => ({ token: 'other', expiresOnTimestamp: Date.now() + 3600_000 }) },
@@ -118,5 +122,91 @@ describe('adapter: Azure (arm-cosmosdb, arm-storage) against an ARM emulator ove
 
   it('says a storage key without full permissions cannot take traffic', async () => {
     await assert.rejects(azure.testKey(storage, 'tertiary'), KeyRejectedError);
+  });
+
+  it('with role assignments, answers a denied call as ARM does and keyslot names the action and the scope', async () => {
+    const account = `/subscriptions/${subscriptionId}/resourceGroups/rg/providers/Microsoft.DocumentDB/databaseAccounts/orders`;
+    emulator.roleAssignments = [{ scope: account, role: { Actions: ['Microsoft.DocumentDB/databaseAccounts/listKeys/action'] } }];
+    await azure.testKey(cosmos, 'primary');
+    const error = await azure.keyCreatedAt(cosmos, 'primary').then(
+      () => undefined,
+      (e: unknown) => e,
+    );
+    assert.ok(error instanceof ForbiddenError);
+    assert.equal(
+      error.message,
+      `Azure: reading rg/orders was denied (AuthorizationFailed); grant Microsoft.DocumentDB/databaseAccounts/read on ${account} to keyslot's identity`,
+    );
+    // What the SDK decoded from the wire: ARM's wording, the caller's object id, the request's scope.
+    const cause = error.cause as { statusCode?: number; code?: string; message?: string };
+    assert.equal(cause.statusCode, 403);
+    assert.equal(cause.code, 'AuthorizationFailed');
+    assert.equal(
+      cause.message,
+      `The client '${emulator.principalId}' with object id '${emulator.principalId}' does not have authorization to perform action 'Microsoft.DocumentDB/databaseAccounts/read' over scope '${account}' or the scope is invalid. If access was recently granted, please refresh your credentials.`,
+    );
+    // ARM authorizes before the provider answers: an account that does not exist is denied, not 404.
+    await assert.rejects(
+      azure.testKey({ ...storage, source: { ...storage.source, accountName: 'gone' } as Source }, 'primary'),
+      ForbiddenError,
+    );
+    await assert.rejects(
+      azure.vaultSecretVersion({ subscriptionId, resourceGroupName: 'rg', vaultName: 'kv', secretName: 's' }),
+      (e: unknown) =>
+        e instanceof ForbiddenError &&
+        e.message.includes(
+          `grant Microsoft.KeyVault/vaults/secrets/read on /subscriptions/${subscriptionId}/resourceGroups/rg/providers/Microsoft.KeyVault/vaults/kv to keyslot's identity`,
+        ),
+    );
+  });
+
+  describe('the RBAC rules the emulator applies (Azure RBAC role definitions and scopes)', () => {
+    const sub = `/subscriptions/${subscriptionId}`;
+    const account = `${sub}/resourceGroups/rg/providers/Microsoft.DocumentDB/databaseAccounts/orders`;
+    const regenerate = 'Microsoft.DocumentDB/databaseAccounts/regenerateKey/action';
+
+    it('reads each request as the action ARM authorizes, over the resource id', () => {
+      assert.deepEqual(requestedAction('GET', account), { action: 'Microsoft.DocumentDB/databaseAccounts/read', scope: account });
+      assert.deepEqual(requestedAction('POST', `${account}/listKeys`), {
+        action: 'Microsoft.DocumentDB/databaseAccounts/listKeys/action',
+        scope: account,
+      });
+      assert.deepEqual(requestedAction('POST', `${account}/regenerateKey`), { action: regenerate, scope: account });
+      const secret = `${sub}/resourceGroups/rg/providers/Microsoft.KeyVault/vaults/kv/secrets/s`;
+      assert.deepEqual(requestedAction('GET', secret), { action: 'Microsoft.KeyVault/vaults/secrets/read', scope: secret });
+      assert.deepEqual(requestedAction('PUT', secret), { action: 'Microsoft.KeyVault/vaults/secrets/write', scope: secret });
+    });
+
+    it('applies a role at its scope and below, never above or beside it', () => {
+      const role = { Actions: [regenerate] };
+      assert.ok(armAuthorized([{ scope: sub, role }], regenerate, account));
+      assert.ok(armAuthorized([{ scope: `${sub}/resourceGroups/rg`, role }], regenerate, account));
+      assert.ok(armAuthorized([{ scope: account, role }], regenerate, account));
+      assert.ok(!armAuthorized([{ scope: `${account}/child`, role }], regenerate, account));
+      assert.ok(!armAuthorized([{ scope: `${sub}/resourceGroups/rg2`, role }], regenerate, account));
+      assert.ok(!armAuthorized([{ scope: `${sub}/resourceGroups/r`, role }], regenerate, account), 'a scope is a path, not a prefix');
+    });
+
+    it("matches `*` and case-insensitively, and takes a role's NotActions out of its own Actions only", () => {
+      assert.ok(armAuthorized([{ scope: sub, role: { Actions: ['Microsoft.DocumentDB/*'] } }], regenerate, account));
+      assert.ok(armAuthorized([{ scope: sub, role: { Actions: ['*'] } }], regenerate, account));
+      assert.ok(
+        armAuthorized([{ scope: sub, role: { Actions: ['microsoft.documentdb/databaseaccounts/*/action'] } }], regenerate, account),
+      );
+      assert.ok(!armAuthorized([{ scope: sub, role: { Actions: ['Microsoft.DocumentDB/*/read'] } }], regenerate, account));
+      const less = { Actions: ['Microsoft.DocumentDB/*'], NotActions: ['*/regenerateKey/action'] };
+      assert.ok(!armAuthorized([{ scope: sub, role: less }], regenerate, account));
+      assert.ok(
+        armAuthorized(
+          [
+            { scope: sub, role: less },
+            { scope: account, role: { Actions: [regenerate] } },
+          ],
+          regenerate,
+          account,
+        ),
+      );
+      assert.ok(!armAuthorized([], regenerate, account));
+    });
   });
 });

@@ -26,6 +26,12 @@ export interface AwsKeysOptions {
 
 type AwsSource = Extract<KeyRef['source'], { type: 'aws-iam-access-key' }>;
 
+/**
+ * The user's ARN as an IAM policy names it (the access-key actions take the `user` resource), any
+ * account: keyslot does not know its own, and a user takes no resource policy.
+ */
+const userArn = (source: AwsSource) => `arn:aws:iam::*:user/${source.userName}`;
+
 /** The error codes AWS answers when it does not accept a key pair. */
 const rejectedCodes = new Set(['InvalidClientTokenId', 'SignatureDoesNotMatch', 'InvalidAccessKeyId', 'ExpiredToken', 'AccessDenied']);
 
@@ -66,7 +72,7 @@ export class AwsIamKeys implements CloudKeys {
         );
       }
       if (name === 'AccessDenied' || name === 'AccessDeniedException' || status === 403)
-        throw new ForbiddenError(`AWS: ${what} was denied; allow ${needs} to keyslot's identity`, { cause: error });
+        throw new ForbiddenError(`AWS: ${what} was denied (${name || status}); grant ${needs} to keyslot's identity`, { cause: error });
       throw new ApiUnavailableError(`AWS: ${what} failed (${name || status || 'no answer'})`, { cause: error });
     }
   }
@@ -106,7 +112,7 @@ export class AwsIamKeys implements CloudKeys {
     const source = this.source(key);
     const id = await this.options.keyId(key.credential, slot);
     if (!id) return undefined;
-    const listed = await this.call(`listing the access keys of ${source.userName}`, `iam:ListAccessKeys on user/${source.userName}`, () =>
+    const listed = await this.call(`listing the access keys of ${source.userName}`, `iam:ListAccessKeys on ${userArn(source)}`, () =>
       this.iam.send(new ListAccessKeysCommand({ UserName: source.userName })),
     );
     return listed.AccessKeyMetadata?.find((k) => k.AccessKeyId === id);
@@ -121,7 +127,7 @@ export class AwsIamKeys implements CloudKeys {
     if (!meta?.AccessKeyId) return undefined;
     const used = await this.call(
       `reading when ${key.credential}'s ${slot} key was last used`,
-      `iam:GetAccessKeyLastUsed on user/${this.source(key).userName}`,
+      `iam:GetAccessKeyLastUsed on ${userArn(this.source(key))}`,
       () => this.iam.send(new GetAccessKeyLastUsedCommand({ AccessKeyId: meta.AccessKeyId })),
     );
     return used.AccessKeyLastUsed?.LastUsedDate;
@@ -139,7 +145,7 @@ export class AwsIamKeys implements CloudKeys {
     if (!id) throw new ResourceNotFoundError(`AWS: the ${slot} access key of ${source.userName} is not in the deployed stack`);
     await this.call(
       `${active ? 'activating' : 'deactivating'} ${key.credential}'s ${slot} key`,
-      `iam:UpdateAccessKey on user/${source.userName}`,
+      `iam:UpdateAccessKey on ${userArn(source)}`,
       () =>
         this.iam.send(new UpdateAccessKeyCommand({ UserName: source.userName, AccessKeyId: id, Status: active ? 'Active' : 'Inactive' })),
     );

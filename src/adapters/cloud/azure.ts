@@ -25,6 +25,10 @@ export interface AzureKeysOptions {
   readonly pollIntervalMs?: number;
 }
 
+/** An ARM resource id, as Azure RBAC scopes an assignment. */
+const armId = (sub: string, rg: string, type: string, name: string) =>
+  `/subscriptions/${sub}/resourceGroups/${rg}/providers/${type}/${name}`;
+
 type AzureSource = Extract<KeyRef['source'], { type: 'azure-cosmosdb-keys' | 'azure-storage-keys' }>;
 
 export class AzureAccountKeys implements CloudKeys {
@@ -98,6 +102,7 @@ export class AzureAccountKeys implements CloudKeys {
       this.vaults.set(sub, client);
     }
     const where = `${secret.resourceGroupName}/${secret.vaultName}/${secret.secretName}`;
+    const vault = armId(sub, secret.resourceGroupName, 'Microsoft.KeyVault/vaults', secret.vaultName);
     try {
       const found = await client.secrets.get(secret.resourceGroupName, secret.vaultName, secret.secretName);
       return found.properties?.secretUriWithVersion?.split('/').at(-1);
@@ -106,7 +111,7 @@ export class AzureAccountKeys implements CloudKeys {
       if (status === 404) return undefined;
       if (status === 401 || status === 403)
         throw new ForbiddenError(
-          `Azure: reading Key Vault secret ${where} was denied; grant Microsoft.KeyVault/vaults/secrets/read to keyslot's identity`,
+          `Azure: reading Key Vault secret ${where} was denied; grant Microsoft.KeyVault/vaults/secrets/read on ${vault} to keyslot's identity`,
           {
             cause: error,
           },
@@ -132,8 +137,15 @@ export class AzureAccountKeys implements CloudKeys {
           `Azure: ${what} ${account}: keyslot's own Azure credential was not accepted (${code}); check az login or the AZURE_* environment`,
           { cause: error },
         );
-      if (status === 403)
-        throw new ForbiddenError(`Azure: ${what} ${account} was denied (${code}); grant ${action} to keyslot's identity`, { cause: error });
+      if (status === 403) {
+        const source = this.source(key);
+        const type = source.type === 'azure-cosmosdb-keys' ? 'Microsoft.DocumentDB/databaseAccounts' : 'Microsoft.Storage/storageAccounts';
+        // The scope `keyslot permissions` assigns the role at; ARM's own message names the caller too.
+        const scope = armId(this.subscription(key), source.resourceGroupName, type, source.accountName);
+        throw new ForbiddenError(`Azure: ${what} ${account} was denied (${code}); grant ${action} on ${scope} to keyslot's identity`, {
+          cause: error,
+        });
+      }
       throw new ApiUnavailableError(`Azure: ${what} ${account} failed (${status ?? (error as Error).message})`, { cause: error });
     }
   }
