@@ -30,6 +30,29 @@ export function credentialStateOf(args: ResourceValidationArgs): RecordedDecisio
   return args.type === credentialStateType ? readRecordedDecisions(args.props) : undefined;
 }
 
+/**
+ * The keyslot marks a delivered object carries, keyed as annotations are (`keyslot.dev/…`):
+ * Kubernetes objects carry them as annotations, Azure resources as tags named `keyslot-…` (a tag
+ * name cannot hold `/`; src/program/deliveries.ts renames them so).
+ */
+export function deliveryMarks(props: Record<string, any>): Record<string, string> {
+  const tags = Object.entries((props.tags ?? {}) as Record<string, string>).map(([k, v]) => [
+    k.startsWith('keyslot-') ? `keyslot.dev/${k.slice('keyslot-'.length)}` : k,
+    v,
+  ]);
+  return { ...(props.metadata?.annotations ?? {}), ...Object.fromEntries(tags) };
+}
+
+/**
+ * Whether a resource is one the keyslot program declared: it carries keyslot's marks, or it sits
+ * under a keyslot Credential component (a URN's type part names its parents' types, joined by `$`),
+ * which is how a resource that takes no tags (an AWS SecretVersion) is known.
+ */
+export function declaredByKeyslot(urn: string, marks: Readonly<Record<string, string>>): boolean {
+  if (Object.keys(marks).some((k) => k.startsWith('keyslot.dev/'))) return true;
+  return (urn.split('::')[2] ?? '').split('$').includes('keyslot:index:Credential');
+}
+
 /** The command that fixes an age or interval problem. */
 export function rotateCommand(state: Pick<CredentialState, 'stack' | 'credential'>): string {
   return `keyslot rotate --stack ${state.stack} --credential ${state.credential}`;

@@ -1,8 +1,17 @@
 import type { ResourceValidationPolicy } from '@pulumi/policy';
 import { annotations } from '../../src/model/index.ts';
+import { declaredByKeyslot, deliveryMarks } from './common.ts';
 
-/** Where each delivery kind keeps its value, and which outputs must be marked secret. */
-const deliveryKinds: { match: (type: string) => boolean; values: (p: Record<string, any>) => unknown[]; secretOutputs: string[] }[] = [
+/**
+ * Where each delivery kind keeps its value, which outputs must be marked secret, and whether it can
+ * carry keyslot's marks (an AWS SecretVersion takes no tags: it is known by its place in the stack).
+ */
+const deliveryKinds: {
+  match: (type: string) => boolean;
+  values: (p: Record<string, any>) => unknown[];
+  secretOutputs: string[];
+  marked?: false;
+}[] = [
   {
     match: (t) => t === 'kubernetes:core/v1:Secret' || t === 'kubernetes:core/v1:SecretPatch',
     values: (p) => [...Object.values(p.stringData ?? {}), ...Object.values(p.data ?? {})],
@@ -13,6 +22,7 @@ const deliveryKinds: { match: (type: string) => boolean; values: (p: Record<stri
     match: (t) => t === 'aws:secretsmanager/secretVersion:SecretVersion',
     values: (p) => [p.secretString],
     secretOutputs: ['secretString'],
+    marked: false,
   },
 ];
 
@@ -32,9 +42,8 @@ export const secretsStaySecret: ResourceValidationPolicy = {
   description: 'No delivered value in plaintext inputs, labels, annotations or tags; delivered data is a secret output.',
   enforcementLevel: 'mandatory',
   validateResource: (args, reportViolation) => {
-    const marks = { ...(args.props.metadata?.annotations ?? {}), ...(args.props.tags ?? {}) };
-    const owned = Object.keys(marks).some((k) => k.startsWith('keyslot.dev/') || k.startsWith('keyslot-'));
-    if (!owned) return;
+    const marks = deliveryMarks(args.props);
+    if (!declaredByKeyslot(args.urn, marks)) return;
     if (args.type === 'kubernetes:core/v1:ConfigMap') {
       reportViolation(`${args.name}: a keyslot delivery into a ConfigMap is plaintext; fix: deliver a kubernetes-secret instead`);
       return;
@@ -58,7 +67,7 @@ export const secretsStaySecret: ResourceValidationPolicy = {
     const unmarked = kind.secretOutputs.filter((o) => !marked.has(o));
     if (unmarked.length)
       reportViolation(`${args.name}: ${unmarked.join(', ')} not marked as secret outputs; fix: add them to additionalSecretOutputs`);
-    if (args.props.metadata?.annotations?.[annotations.slot] === undefined && args.props.tags?.['keyslot-slot'] === undefined) {
+    if (kind.marked !== false && marks[annotations.slot] === undefined) {
       reportViolation(`${args.name}: delivery does not say which slot it holds; fix: deploy it with the keyslot program`);
     }
   },

@@ -1,10 +1,6 @@
 import type { StackValidationPolicy } from '@pulumi/policy';
 import { annotations, trustedGenerations } from '../../src/model/index.ts';
-import { credentialStates } from './common.ts';
-
-function marksOf(props: Record<string, any>): Record<string, string> {
-  return { ...(props.metadata?.annotations ?? {}), ...(props.tags ?? {}) };
-}
+import { credentialStates, deliveryMarks } from './common.ts';
 
 /** Verifiers of a triple keyset must trust previous, primary and next, or an advance breaks them. */
 export const trustBundleComplete: StackValidationPolicy = {
@@ -16,7 +12,7 @@ export const trustBundleComplete: StackValidationPolicy = {
       if (state.scheme !== 'triple') continue;
       const expected = trustedGenerations(state.slots);
       for (const r of args.resources) {
-        const marks = marksOf(r.props);
+        const marks = deliveryMarks(r.props);
         if (marks[annotations.credential] !== state.credential || marks[annotations.trusts] === undefined) continue;
         const trusted = marks[annotations.trusts].split(',').filter(Boolean).map(Number);
         const missing = expected.filter((g) => !trusted.includes(g));
