@@ -32,6 +32,18 @@ export const modules = {
  * where (line:column), the mutator, and why. They count as such in bench/MUTATION.md.
  */
 export const equivalents = {
+  'src/drill/judges.ts:113-275': [
+    {
+      at: '123:7',
+      mutator: 'ConditionalExpression',
+      why: "a first wave of 100% holds every cluster, so the general rule confirms nothing and breaks nothing: the early return's answer",
+    },
+    {
+      at: '222:85',
+      mutator: 'StringLiteral',
+      why: 'consumers are counted as distinct keys once the batch is cut off; replacing it with any constant text counts the same',
+    },
+  ],
   'src/model/waves.ts': [
     {
       at: '66:34',

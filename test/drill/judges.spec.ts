@@ -127,6 +127,65 @@ describe('drill judges: the invariants of a run, from what the drill saw', () =>
     assert.equal(verdict(healthy(), 'the fleet ends on live keys').detail, 'every pod holds an accepted key');
   });
 
+  it('says what held in words of its own for each invariant', () => {
+    const details = Object.fromEntries(judgeRun(healthy()).invariants.map((i) => [i.name, i.detail]));
+    assert.deepEqual(details, {
+      'no failed request': '1000 requests, none failed',
+      'no downtime': 'every workload always had a ready pod',
+      'no key invalidated while a live pod held it': 'none',
+      'every rotation finished, or rolled back from an injected fault': 'c: rotated',
+      'no cluster outside the canary was touched before the canary confirmed': 'the canary ran every stage before the rest of the fleet',
+      'each consumer restarted at most once per batch': '2 consumer(s)',
+      'the fleet ends on live keys': 'every pod holds an accepted key',
+    });
+    const two = {
+      ...healthy(),
+      traffic: {
+        ...healthy().traffic,
+        failed: 2,
+        failures: new Map([
+          ['eu apps/api', t0],
+          ['us apps/api', t0 + 1000],
+        ]),
+      },
+    };
+    assert.equal(
+      verdict(two, 'no failed request').detail,
+      `2 of 1000 failed: eu apps/api from ${new Date(t0).toISOString()}; us apps/api from ${new Date(t0 + 1000).toISOString()}`,
+    );
+    const invalidated = {
+      ...healthy(),
+      traffic: { ...healthy().traffic, invalidatedWhileHeld: ['eu apps/api api-1', 'us apps/api api-2'] },
+    };
+    assert.equal(verdict(invalidated, 'no key invalidated while a live pod held it').detail, 'eu apps/api api-1; us apps/api api-2');
+  });
+
+  it('counts consumers (cluster and workload) across batches, and names each batch a consumer restarted twice in', () => {
+    const name = 'each consumer restarted at most once per batch';
+    const events = [finishedRotation('r1', 'rotated'), finishedRotation('r2', 'rotated'), finishedRotation('r3', 'rotated')];
+    // One consumer restarted once in batch 11 and once in batch 12; another twice in batch 12.
+    const facts = {
+      ...healthy(),
+      events,
+      restarts: ['eu apps/Deployment/api r1', 'eu apps/Deployment/api r2', 'eu apps/Deployment/web r2', 'eu apps/Deployment/web r3'],
+      batchOf: new Map([
+        ['r1', 11],
+        ['r2', 12],
+        ['r3', 12],
+      ]),
+    };
+    assert.deepEqual(verdict(facts, name), { name, held: false, detail: 'restarted more than once: eu apps/Deployment/web in batch 12' });
+    assert.equal(judgeRun(facts).restartsPerConsumer, 2, 'four restarts of two consumers');
+    // Rotations with no batch recorded are judged each on its own; a new agent's restarts are its own.
+    const unbatched = {
+      ...healthy(),
+      restarts: ['eu apps/Deployment/api r1', 'eu apps/Deployment/api r1'],
+      batchOf: new Map(),
+      resumedFrom: 1,
+    };
+    assert.equal(verdict(unbatched, name).held, true);
+  });
+
   it('a failed request breaks a rotate run, and only says so in an emergency, which may fail requests on the way', () => {
     const failing = { ...healthy(), traffic: { ...healthy().traffic, failed: 3, failures: new Map([['eu apps/api', t0]]) } };
     const broken = verdict(failing, 'no failed request');
