@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { csiRotationOf, goDurationSeconds, mountedVersion } from '../../src/model/csi.ts';
+import { csiDriverContainer, csiRotationOf, goDurationSeconds, mountedVersion } from '../../src/model/csi.ts';
 import { helmRelease } from '../../src/model/helm.ts';
 
 describe('model: the Secrets Store CSI driver', () => {
@@ -16,6 +16,22 @@ describe('model: the Secrets Store CSI driver', () => {
     assert.equal(goDurationSeconds('2m30s'), 150);
     assert.equal(goDurationSeconds('5 minutes'), undefined);
     assert.equal(goDurationSeconds('5'), undefined);
+    assert.equal(goDurationSeconds('1.25m'), 75);
+    // Every character must belong to a duration: nothing before, between or after.
+    assert.equal(goDurationSeconds(''), undefined);
+    assert.equal(goDurationSeconds('1m30'), undefined);
+    assert.equal(goDurationSeconds('x1m'), undefined);
+  });
+
+  it("reads only the driver's own container and only its poll flag as the poll interval", () => {
+    // kubernetes-sigs/secrets-store-csi-driver v1.5.6: the chart's container is `secrets-store`, and
+    // --provider-health-check-interval (cmd/secrets-store-csi-driver/main.go) is another duration flag.
+    assert.equal(csiDriverContainer, 'secrets-store');
+    assert.deepEqual(csiRotationOf(['--enable-secret-rotation', '--provider-health-check-interval=1m']), {
+      enabled: true,
+      pollSeconds: 120,
+    });
+    assert.deepEqual(csiRotationOf(['--rotation-poll-interval=soon']), { enabled: false, pollSeconds: 120 });
   });
 
   it("matches an object by the Azure provider's id, with or without a version-history suffix", () => {
