@@ -8,6 +8,33 @@ import { SimClock } from '../../src/sim/clock.ts';
 import { LockedError } from '../../src/errors.ts';
 
 describe('driver: the stack lock', () => {
+  /** A stack without clusters (so its lock is a stack tag), its tags, and a 600 s lock for a holder. */
+  function tagWorld() {
+    const config = parseStackConfig(
+      'y',
+      {
+        credentials: [
+          {
+            name: 'c',
+            source: { type: 'random', length: 32 },
+            deliver: [{ type: 'azure-keyvault-secret', resourceGroupName: 'rg', vaultName: 'kv', secretName: 's', value: '${value}' }],
+            stages: [],
+          },
+        ],
+      },
+      'y',
+    );
+    const tags = new Map<string, string>();
+    const engine = {
+      getTag: async (k: string) => tags.get(k),
+      setTag: async (k: string, v: string) => void tags.set(k, v),
+      removeTag: async (k: string) => void tags.delete(k),
+    } as unknown as StackEngine;
+    const clock = new SimClock('2026-11-24T00:00:00Z');
+    const ports = { engine, clusters: {} as ClusterFleet, clock };
+    return { tags, clock, lock: (holder: string) => stackLock(config, ports, holder, 600) };
+  }
+
   it("renews once for all the clusters of a wave that ask at the same moment, so the holder's own compare-and-swaps never fight", async () => {
     const config = parseStackConfig(
       'x',
@@ -65,30 +92,9 @@ describe('driver: the stack lock', () => {
   });
 
   it('a stack without clusters locks with a stack tag that binds for its duration in seconds, and only its holder removes it', async () => {
-    const config = parseStackConfig(
-      'y',
-      {
-        credentials: [
-          {
-            name: 'c',
-            source: { type: 'random', length: 32 },
-            deliver: [{ type: 'azure-keyvault-secret', resourceGroupName: 'rg', vaultName: 'kv', secretName: 's', value: '${value}' }],
-            stages: [],
-          },
-        ],
-      },
-      'y',
-    );
-    const tags = new Map<string, string>();
-    const engine = {
-      getTag: async (k: string) => tags.get(k),
-      setTag: async (k: string, v: string) => void tags.set(k, v),
-      removeTag: async (k: string) => void tags.delete(k),
-    } as unknown as StackEngine;
-    const clock = new SimClock('2026-11-24T00:00:00Z');
-    const ports = { engine, clusters: {} as ClusterFleet, clock };
-    const a = stackLock(config, ports, 'a', 600);
-    const b = stackLock(config, ports, 'b', 600);
+    const { tags, clock, lock } = tagWorld();
+    const a = lock('a');
+    const b = lock('b');
     await a.acquire();
     clock.advance(60_000);
     await assert.rejects(b.acquire(), (e: unknown) => e instanceof LockedError && e.holder === 'a', 'a minute into a 600 s lock');
@@ -198,30 +204,9 @@ describe('driver: the stack lock', () => {
   });
 
   it('the stack tag: its holder renews it, it is free at the very moment it expires, and only its holder removes it', async () => {
-    const config = parseStackConfig(
-      'y',
-      {
-        credentials: [
-          {
-            name: 'c',
-            source: { type: 'random', length: 32 },
-            deliver: [{ type: 'azure-keyvault-secret', resourceGroupName: 'rg', vaultName: 'kv', secretName: 's', value: '${value}' }],
-            stages: [],
-          },
-        ],
-      },
-      'y',
-    );
-    const tags = new Map<string, string>();
-    const engine = {
-      getTag: async (k: string) => tags.get(k),
-      setTag: async (k: string, v: string) => void tags.set(k, v),
-      removeTag: async (k: string) => void tags.delete(k),
-    } as unknown as StackEngine;
-    const clock = new SimClock('2026-11-24T00:00:00Z');
-    const ports = { engine, clusters: {} as ClusterFleet, clock };
-    const first = stackLock(config, ports, 'ci@agent-1', 600);
-    const second = stackLock(config, ports, 'ci@agent-2', 600);
+    const { tags, clock, lock } = tagWorld();
+    const first = lock('ci@agent-1');
+    const second = lock('ci@agent-2');
     assert.equal(first.where, 'stack tag keyslot:lock (best-effort: tags have no compare-and-swap)');
     await first.acquire();
     clock.advance(300_000);
