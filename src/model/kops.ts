@@ -106,8 +106,10 @@ export function kopsSlots(keypairs: readonly KopsKeypair[], target: KopsTarget):
  */
 export function kopsAdvance(before: KopsSlots, now: readonly KopsKeypair[], target: KopsTarget): string[][] {
   assertStagedNext(before, target);
+  // A promoted next is still trusted: kops refuses to distrust the primary (kubernetes/kops
+  // v1.30.0, cmd/kops/distrust_keypair.go: "cannot distrust the primary keypair").
   const trusted = new Set(now.filter((k) => !k.distrusted).map((k) => k.id));
-  if (!trusted.has(before.next) && !now.some((k) => k.id === before.next && k.primary))
+  if (!trusted.has(before.next))
     throw new Error(`kOps keyset ${target.keyset}: keypair ${before.next}, the next key this rotation promotes, is gone or distrusted`);
   const out: string[][] = [];
   if (before.previous && trusted.has(before.previous)) out.push(kopsCommands.distrust(target, before.previous));
@@ -124,7 +126,7 @@ export function kopsAdvance(before: KopsSlots, now: readonly KopsKeypair[], targ
  * known once kops made them, and a resumed run picks up where the state store stands.
  */
 export function kopsReplaceAll(before: KopsSlots, now: readonly KopsKeypair[], target: KopsTarget): string[][] {
-  const old = new Set([before.previous, before.primary, before.next].filter((id): id is string => id !== undefined));
+  const old = new Set([before.previous, before.primary, before.next]);
   const fresh = now
     .filter((k) => !k.distrusted && !old.has(k.id))
     .map((k) => k.id)
@@ -159,10 +161,8 @@ export function kopsAfter(before: KopsSlots, now: readonly KopsKeypair[], target
 
 /** Decodes a JWT's header (never its claims or signature) and returns its `kid`, if any. */
 export function jwtKeyId(token: string): string | undefined {
-  const header = token.split('.')[0];
-  if (!header) return undefined;
   try {
-    const parsed = JSON.parse(Buffer.from(header, 'base64url').toString('utf8')) as { kid?: unknown };
+    const parsed = JSON.parse(Buffer.from(token.split('.')[0] ?? '', 'base64url').toString('utf8')) as { kid?: unknown };
     return typeof parsed.kid === 'string' ? parsed.kid : undefined;
   } catch {
     return undefined;

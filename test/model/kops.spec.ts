@@ -228,6 +228,11 @@ describe('model: kOps keysets as previous/primary/next', () => {
       /is not where the rotation left it \(primary 3, previous 2, next none\); it changed outside keyslot$/,
     );
     assert.throws(moved([k('3', true)]), /\(primary 3, previous none, next none\)/);
+    // The old primary is previous and a next is staged, but another keypair than the staged next signs.
+    assert.throws(
+      moved([k('2'), { id: '3', primary: false, distrusted: true }, k('4', true), k('5')]),
+      /\(primary 4, previous 2, next 5\)/,
+    );
     // A replacement: a primary, previous and next none of which was there before.
     assert.doesNotThrow(moved([k('4'), k('5', true), k('6')], true));
     assert.throws(moved([k('4'), k('5', true)], true), /next none/);
