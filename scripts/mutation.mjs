@@ -32,6 +32,43 @@ export const modules = {
  * where (line:column), the mutator, and why. They count as such in bench/MUTATION.md.
  */
 export const equivalents = {
+  'policy/policies/*.ts': [
+    {
+      at: 'common.ts:53:33',
+      mutator: 'StringLiteral',
+      why: 'the fallback for a URN without a type part, which Pulumi never makes; any text there names no keyslot Credential either',
+    },
+    {
+      at: 'keyRotationDue.ts:32:91',
+      mutator: 'ArithmeticOperator',
+      why: "the fallback when duePercent is unset never runs: Pulumi fills a policy's config from its schema default (80) before the pack sees it",
+    },
+    {
+      at: 'trustBundleComplete.ts:17:25',
+      mutator: 'MethodExpression',
+      why: 'without the filter an empty entry reads as generation 0, and generations start at 1 (the stack schema), so it matches none',
+    },
+    {
+      at: 'secretsStaySecret.ts:33:21',
+      mutator: 'ConditionalExpression',
+      why: 'the only other truthy values in props are numbers and booleans, and Object.entries of those is empty',
+    },
+    {
+      at: 'secretsStaySecret.ts:54:123',
+      mutator: 'ArrayDeclaration',
+      why: "a value without key-like tokens then contributes Stryker's own marker text, which only a test planting that text could find",
+    },
+    {
+      at: 'secretsStaySecret.ts:54:129',
+      mutator: 'ArrayDeclaration',
+      why: 'the same, for a value that is not a string',
+    },
+    {
+      at: 'secretsStaySecret.ts:66:65',
+      mutator: 'ArrayDeclaration',
+      why: 'the set of marked outputs is only asked about data, stringData, properties and secretString, never the added entry',
+    },
+  ],
   'src/drill/judges.ts:113-275': [
     {
       at: '123:7',

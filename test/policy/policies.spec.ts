@@ -446,6 +446,20 @@ describe('policy pack', () => {
       assert.match(one(await validateResource(secretsStaySecret, r)), /properties not marked as secret outputs/);
     });
 
+    it("leaves alone a Key Vault secret that is not keyslot's, whatever its tags say", async () => {
+      const theirs: ResourceInput = {
+        type: 'azure-native:keyvault:Secret',
+        name: 'team-secret',
+        urn: 'urn:pulumi:prod::other::azure-native:keyvault:Secret::team-secret',
+        props: {
+          properties: { value: 'their-own-value-0123456789' },
+          tags: { environment: 'production', note: 'their-own-value-0123456789' },
+        },
+        opts: { additionalSecretOutputs: [] },
+      };
+      assert.deepEqual(await validateResource(secretsStaySecret, theirs), []);
+    });
+
     it('judges an AWS Secrets Manager SecretVersion, and not the Secret that holds it', async () => {
       // A SecretVersion takes no tags: the pack knows it as keyslot's by its place under a Credential component.
       const version: ResourceInput = {
