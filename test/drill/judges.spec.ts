@@ -184,6 +184,16 @@ describe('drill judges: the invariants of a run, from what the drill saw', () =>
       resumedFrom: 1,
     };
     assert.equal(verdict(unbatched, name).held, true);
+    assert.equal(judgeRun(unbatched).restartsPerConsumer, 2, 'one consumer, restarted by the first agent and again by the new one');
+    // Two consumers of one cluster in one batch are two consumers.
+    const neighbours = { ...healthy(), restarts: ['eu apps/Deployment/api r1', 'eu apps/Deployment/web r1'] };
+    assert.equal(judgeRun(neighbours).restartsPerConsumer, 1);
+    // Several consumers restarted twice are all named.
+    const both = { ...healthy(), restarts: [...neighbours.restarts, ...neighbours.restarts] };
+    assert.equal(
+      verdict(both, name).detail,
+      'restarted more than once: eu apps/Deployment/api in batch 0, eu apps/Deployment/web in batch 0',
+    );
   });
 
   it('a failed request breaks a rotate run, and only says so in an emergency, which may fail requests on the way', () => {
@@ -226,6 +236,15 @@ describe('drill judges: the invariants of a run, from what the drill saw', () =>
     assert.equal(verdict({ ...rolledBack, injected: ['eu api crashes with the new key'] }, name).held, true);
     const failed = { ...healthy(), outcomes: { c: 'failed: the up was refused' }, injected: ['a fault'] };
     assert.equal(verdict(failed, name).held, false);
+  });
+
+  it('names every rotation that broke the canary rule', () => {
+    const name = 'no cluster outside the canary was touched before the canary confirmed';
+    const early = (id: string) => [finished('a', 0, 10, 10, id), finished('b', 0, 5, 5, id), finished('c', 0, 30, 10, id)];
+    assert.equal(
+      verdict({ ...healthy(), waves: [1, '100%'], events: [...early('r1'), ...early('r2')] }, name).detail,
+      'r1: a, b started stages before any cluster had finished its own; r2: a, b started stages before any cluster had finished its own',
+    );
   });
 
   it('the canary invariant is the canary rule over the events, for the waves asked', () => {
