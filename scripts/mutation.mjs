@@ -161,10 +161,21 @@ function scoreOf(module, commit) {
   if (!existsSync(report)) return undefined;
   const files = JSON.parse(readFileSync(report, 'utf8')).files;
   const count = { Killed: 0, Survived: 0, Timeout: 0, NoCoverage: 0, CompileError: 0, RuntimeError: 0, Ignored: 0 };
-  for (const f of Object.values(files)) for (const m of f.mutants) count[m.status] = (count[m.status] ?? 0) + 1;
+  // Where each survivor is: `line:column`, or `file:line:column` for a module of several files
+  // (how `equivalents` names them), so that a row counts only the equivalents that did survive.
+  const survivors = [];
+  const several = Object.keys(files).length > 1;
+  for (const [file, f] of Object.entries(files))
+    for (const m of f.mutants) {
+      count[m.status] = (count[m.status] ?? 0) + 1;
+      if (m.status === 'Survived' || m.status === 'NoCoverage')
+        survivors.push(
+          `${several ? `${file.split('/').at(-1)}:` : ''}${m.location.start.line}:${m.location.start.column} ${m.mutatorName}`,
+        );
+    }
   const detected = count.Killed + count.Timeout;
   const valid = detected + count.Survived + count.NoCoverage;
-  return { score: valid ? (100 * detected) / valid : 100, ...count, date: new Date().toISOString().slice(0, 10), commit };
+  return { score: valid ? (100 * detected) / valid : 100, ...count, survivors, date: new Date().toISOString().slice(0, 10), commit };
 }
 const chosen = reportOnly ? [] : asked.length ? asked : Object.keys(modules);
 const unknown = chosen.filter((m) => !(m in modules));
@@ -215,13 +226,20 @@ if (reportOnly)
 writeFileSync(scoresFile, `${JSON.stringify(scores, null, 2)}\n`);
 
 // bench/MUTATION.md: the scores of every module run so far, equivalent survivors discounted.
+/** A module's survivors recorded as equivalent, and the ones not (yet) killed nor recorded. */
+const judged = (module, s) => {
+  const recorded = new Set((equivalents[module] ?? []).map((e) => `${e.at} ${e.mutator}`));
+  const all = s.survivors ?? [];
+  return { equivalent: all.filter((x) => recorded.has(x)).length, open: all.filter((x) => !recorded.has(x)) };
+};
 const rows = Object.entries(scores).map(([module, s]) => {
-  const equivalent = (equivalents[module] ?? []).length;
+  const { equivalent } = judged(module, s);
   const detected = s.Killed + s.Timeout;
   const valid = detected + s.Survived + s.NoCoverage - equivalent;
   const score = valid ? (100 * detected) / valid : 100;
   return `| \`${module}\` | ${score.toFixed(1)} % | ${s.score.toFixed(1)} % | ${s.Killed} | ${s.Timeout} | ${s.Survived} | ${equivalent} | ${s.NoCoverage} | ${s.CompileError} | ${s.date} | ${s.commit} |`;
 });
+const openList = Object.entries(scores).flatMap(([module, s]) => judged(module, s).open.map((x) => `- \`${module}\` ${x}`));
 const equivalentList = Object.entries(equivalents).flatMap(([module, list]) =>
   list.map((e) => `- \`${module}:${e.at}\` ${e.mutator}: ${e.why}`),
 );
@@ -245,6 +263,10 @@ writeFileSync(
     '## Survivors judged equivalent',
     '',
     ...equivalentList,
+    '',
+    '## Survivors neither killed nor judged equivalent',
+    '',
+    ...(openList.length ? openList : ['None.']),
     '',
   ].join('\n'),
 );
