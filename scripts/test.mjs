@@ -44,7 +44,7 @@ const suites = [
   },
   { name: 'program (Pulumi mock runtime)', globs: ['test/program/**/*.spec.ts'], cost: 7 },
   { name: 'policy pack over every stack (Pulumi mock runtime)', globs: ['test/policy/stacks/**/*.spec.ts'], cost: 1 },
-  { name: 'driver against the simulated world (Pulumi mock runtime)', globs: ['test/driver/**/*.spec.ts'], cost: 54 },
+  { name: 'driver against the simulated world (Pulumi mock runtime)', globs: ['test/driver/**/*.spec.ts'], cost: 25 },
   { name: 'drill: every stack under many seeds and faults (Pulumi mock runtime)', globs: ['test/drill/**/*.spec.ts'], cost: 41 },
 ];
 const only = process.argv.slice(2);

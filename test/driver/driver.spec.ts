@@ -844,7 +844,7 @@ describe('driver: emergency and disruptive paths', () => {
 describe('driver: a crash at any step, resumed from a fresh checkout', () => {
   for (const stack of ['alwayson-cosmos', 'kubecost-thanos']) {
     it(`${stack}: every consumer restarted once after the flip, the freed slot regenerated once`, async () => {
-      const clean = await scenario(stack);
+      const clean = await scenario(stack, undefined, { replay: true });
       const credential = Object.keys(await clean.world.ports(clean.checkout).engine.deployed())[0]!;
       const counter: CrashCounter = { calls: 0, at: Number.POSITIVE_INFINITY, dead: false };
       const ports = clean.world.ports(clean.checkout);
@@ -854,7 +854,7 @@ describe('driver: a crash at any step, resumed from a fresh checkout', () => {
       const consumers = clean.world.clusters.restarts.length;
 
       for (let at = 1; at <= total; at++) {
-        const s = await scenario(stack);
+        const s = await scenario(stack, undefined, { replay: true });
         const c: CrashCounter = { calls: 0, at, dead: false };
         await dies(
           new Driver(dyingPorts(s.world.ports(s.checkout), c, dying), { policyPacks: [], holder: 'ci@agent-1' }).rotate(credential),
@@ -881,14 +881,14 @@ describe('driver: a crash at any step, resumed from a fresh checkout', () => {
 
 describe('driver: a kOps rotation killed at any call, kops commands included, finished by a new agent', () => {
   it('the keyset advances exactly once: one keypair made, the old next primary, the old primary previous', async () => {
-    const clean = await scenario('kops-service-account');
+    const clean = await scenario('kops-service-account', undefined, { replay: true });
     const counter: CrashCounter = { calls: 0, at: Number.POSITIVE_INFINITY, dead: false };
     const ports = clean.world.ports(clean.checkout);
     const dying = ['engine', 'clusters', 'commands'] as const;
     await new Driver(dyingPorts(ports, counter, dying), { policyPacks: [], holder: 'a' }).rotate('service-account');
     const total = counter.calls;
     for (let at = 1; at <= total; at++) {
-      const s = await scenario('kops-service-account');
+      const s = await scenario('kops-service-account', undefined, { replay: true });
       const keyset = s.world.kops.get('kops-example.k8s.local')!.keysets.get('service-account')!;
       const [, primary, next] = keyset.items.map((i) => i.id);
       const c: CrashCounter = { calls: 0, at, dead: false };
@@ -934,7 +934,7 @@ describe('driver: a two-credential run killed at any step, finished from a fresh
   const names = ['thanos-store', 'thanos-store-b'];
 
   it('adopts what is deployed for every credential (no commit ever landed), then resumes or starts what is left', async () => {
-    const clean = await scenario('kubecost-thanos', twoCredentials);
+    const clean = await scenario('kubecost-thanos', twoCredentials, { replay: true });
     const counter: CrashCounter = { calls: 0, at: Number.POSITIVE_INFINITY, dead: false };
     const ports = clean.world.ports(clean.checkout);
     const dying = ['engine', 'clusters', 'cloud'] as const;
@@ -944,7 +944,7 @@ describe('driver: a two-credential run killed at any step, finished from a fresh
 
     for (let at = 1; at <= total; at += 3) {
       // GIVEN an agent rotating both, one after the other, that dies at call `at`
-      const s = await scenario('kubecost-thanos', twoCredentials);
+      const s = await scenario('kubecost-thanos', twoCredentials, { replay: true });
       const c: CrashCounter = { calls: 0, at, dead: false };
       const agent1 = new Driver(dyingPorts(s.world.ports(s.checkout), c, dying), { policyPacks: ['policy'], holder: 'ci@agent-1' });
       await dies(
@@ -1091,7 +1091,7 @@ describe('driver: several credentials rotated together', () => {
   const dying = ['engine', 'clusters', 'cloud'] as const;
   /** The port calls an uninterrupted rotation of both together makes. */
   const batchCalls = async () => {
-    const clean = await scenario('kubecost-thanos', twoCredentials);
+    const clean = await scenario('kubecost-thanos', twoCredentials, { replay: true });
     const counter: CrashCounter = { calls: 0, at: Number.POSITIVE_INFINITY, dead: false };
     await new Driver(dyingPorts(clean.world.ports(clean.checkout), counter, dying), {
       policyPacks: ['policy'],
@@ -1101,7 +1101,7 @@ describe('driver: several credentials rotated together', () => {
   };
   /** Both rotated together by an agent that dies at port call `at`; then its lock expires. */
   const killedBatch = async (at: number) => {
-    const s = await scenario('kubecost-thanos', twoCredentials);
+    const s = await scenario('kubecost-thanos', twoCredentials, { replay: true });
     const c: CrashCounter = { calls: 0, at, dead: false };
     await dies(
       new Driver(dyingPorts(s.world.ports(s.checkout), c, dying), { policyPacks: ['policy'], holder: 'ci@agent-1' }).rotateTogether(names),

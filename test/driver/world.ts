@@ -2,6 +2,15 @@ import { readStackFile } from '../../src/config/load.ts';
 import { parseStackConfig } from '../../src/config/parse.ts';
 import { Driver, type DriverOptions, type RotationEvent } from '../../src/driver/index.ts';
 import { buildWorld, type World } from '../../src/sim/world.ts';
+import { ProgramTranscripts } from '../../src/adapters/engine/transcripts.ts';
+
+/**
+ * Program runs recorded for the tests that rotate the same stack again and again (killed at every
+ * call, then resumed): a run whose every answer matches a recorded one is replayed, as the drill
+ * does (src/adapters/engine/transcripts.ts; test/drill/drill.spec.ts shows a replayed run is the
+ * run the program would make). What they judge is the driver's resumption, not the program.
+ */
+const replays = new ProgramTranscripts();
 
 export interface Scenario {
   readonly stack: string;
@@ -16,11 +25,16 @@ export interface Scenario {
 }
 
 /** A deployed stack in a simulated world, ready to rotate. */
-export async function scenario(stack: string, edit: (raw: Record<string, unknown>) => void = () => {}): Promise<Scenario> {
+export async function scenario(
+  stack: string,
+  edit: (raw: Record<string, unknown>) => void = () => {},
+  options: { readonly replay?: boolean } = {},
+): Promise<Scenario> {
   const checkout = structuredClone(readStackFile(stack).raw);
   edit(checkout);
   const config = parseStackConfig(stack, checkout, stack);
   const world = buildWorld(config);
+  if (options.replay) world.backend.transcripts = replays;
   const events: RotationEvent[] = [];
   const make = (file: Record<string, unknown> = checkout, options: Partial<DriverOptions> = {}) => {
     const ports = world.ports(file);
