@@ -6,7 +6,7 @@
 // with how long it took. Extra arguments narrow the run to those files.
 import { spawn } from 'node:child_process';
 import { createWriteStream, mkdtempSync, mkdirSync, readFileSync, readdirSync, rmSync, existsSync, globSync } from 'node:fs';
-import { availableParallelism, tmpdir } from 'node:os';
+import { availableParallelism, setPriority, tmpdir } from 'node:os';
 import { join } from 'node:path';
 
 const mocha = join('node_modules', 'mocha', 'bin', 'mocha.js');
@@ -18,6 +18,7 @@ const heavyUnit = {
   'unit: the engine adapter and interrupts (Pulumi hosts)': {
     files: ['test/adapters/localWorkspace.spec.ts', 'test/adapters/interrupt.spec.ts'],
     cost: 52,
+    waitsOnProcesses: true,
   },
   'unit: the package, packed and installed': { files: ['test/package/install.spec.ts'], cost: 31 },
   'unit: least privilege, every stack through the real Kubernetes adapter under RBAC': {
@@ -29,12 +30,13 @@ const heavyUnit = {
 const kubectlShards = 2;
 const mockRuntime = ['test/program/**', 'test/policy/stacks/**', 'test/driver/**', 'test/drill/**'];
 const suites = [
-  ...Object.entries(heavyUnit).map(([name, { files, cost }]) => ({ name, globs: files, cost })),
+  ...Object.entries(heavyUnit).map(([name, { files, cost, waitsOnProcesses }]) => ({ name, globs: files, cost, waitsOnProcesses })),
   ...Array.from({ length: kubectlShards }, (_, k) => ({
     name: `unit: the Kubernetes emulator judged by kubectl (versions ${k + 1} of every ${kubectlShards})`,
     globs: ['test/adapters/kubectl.spec.ts'],
     env: { KEYSLOT_KUBECTL_SHARD: `${k + 1}/${kubectlShards}` },
     cost: 65 / kubectlShards,
+    waitsOnProcesses: true,
   })),
   {
     name: 'unit',
@@ -57,13 +59,25 @@ const closest = [];
 const compileCache = join(dir, 'node-compile-cache');
 const started = Date.now();
 
-/** One job: a command, run with its output kept in a file; resolves with how it ended. */
-function run(name, argv, env = {}) {
+/**
+ * One job: a command, run with its output kept in a file; resolves with how it ended. A job whose
+ * tests wait on real processes against a wall clock (Pulumi's hosts, kubectl) runs at the normal
+ * priority; every other job a little below it (nice 10), so that the suite's own CPU-bound jobs
+ * never stretch those tests' time: the jobs beside them then take the CPU the waiting ones leave.
+ */
+function run(name, argv, env = {}, waitsOnProcesses = false) {
   const out = join(dir, `${name.replace(/[^a-z0-9]+/gi, '-')}.log`);
   const file = createWriteStream(out);
   const begin = Date.now();
   return new Promise((resolve) => {
     const child = spawn(process.execPath, argv, { env: { ...process.env, NODE_COMPILE_CACHE: compileCache, ...env } });
+    if (!waitsOnProcesses && child.pid !== undefined) {
+      try {
+        setPriority(child.pid, 10);
+      } catch {
+        // Not allowed here: the job keeps the normal priority.
+      }
+    }
     child.stdout.pipe(file, { end: false });
     child.stderr.pipe(file, { end: false });
     child.on('close', (status) => {
@@ -128,7 +142,7 @@ suites.forEach((suite, i) => {
       // Each suite gets a temp folder of its own: whatever a test leaves there is a failure.
       const temp = join(dir, `tmp-${i}`);
       mkdirSync(temp);
-      const status = await run(suite.name, args, { ...suite.env, KEYSLOT_TEST_SUMMARY: summary, TMPDIR: temp });
+      const status = await run(suite.name, args, { ...suite.env, KEYSLOT_TEST_SUMMARY: summary, TMPDIR: temp }, suite.waitsOnProcesses);
       // Compile caches (tsx's; ts-node's, which Pulumi's policy host registers; Node's own, which npm
       // turns on for the npm and npx the package test runs) are not a test's leftovers.
       const left = readdirSync(temp).filter((name) => !/^(tsx-|ts-node-|node-compile-cache$)/.test(name));
