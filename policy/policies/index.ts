@@ -1,5 +1,6 @@
 import type { Policies } from '@pulumi/policy';
 import type { Clock } from './common.ts';
+import { deployerLeastPrivilege } from './deployerLeastPrivilege.ts';
 import { iamTwoKeyLimit } from './iamTwoKeyLimit.ts';
 import { keyRotationDue } from './keyRotationDue.ts';
 import { maxKeyAge } from './maxKeyAge.ts';
@@ -9,7 +10,16 @@ import { slotsDistinct } from './slotsDistinct.ts';
 import { trustBundleComplete } from './trustBundleComplete.ts';
 
 export type { Clock } from './common.ts';
-export { iamTwoKeyLimit, keyRotationDue, maxKeyAge, minRotationInterval, secretsStaySecret, slotsDistinct, trustBundleComplete };
+export {
+  deployerLeastPrivilege,
+  iamTwoKeyLimit,
+  keyRotationDue,
+  maxKeyAge,
+  minRotationInterval,
+  secretsStaySecret,
+  slotsDistinct,
+  trustBundleComplete,
+};
 
 /** Every keyslot policy; only the age policies need the clock. */
 export function keyslotPolicies(clock: Clock): Policies {
@@ -21,5 +31,6 @@ export function keyslotPolicies(clock: Clock): Policies {
     secretsStaySecret,
     iamTwoKeyLimit,
     minRotationInterval,
+    deployerLeastPrivilege,
   ];
 }

@@ -362,11 +362,10 @@ function kubernetesGrants(config: StackConfig, options: PermissionOptions): Kube
       // program/deliveries.ts: a Secret (create) or a SecretPatch (patch), server-side applied by the provider.
       const why = `${cred.name}: kubernetes-secret ${d.namespace}/${d.name} (manage: ${d.manage})`;
       for (const c of config.clusters.filter((c) => selects(config.clusters, d.clusters, c.name))) {
-        const verbs = d.manage === 'create' ? 'get patch delete' : 'get patch';
-        const rw = 'reads and writes the delivered credential';
-        deployer('secret-delivery', c.name, d.namespace, why, [rule('', 'secrets', verbs, [d.name])], rw);
+        const [named, create] = deliveredSecretRules(d.manage, d.name);
+        deployer('secret-delivery', c.name, d.namespace, why, [named], 'reads and writes the delivered credential');
         const any = 'creates Secrets in the namespace (a create cannot be limited to a name)';
-        if (d.manage === 'create') deployer('secret-delivery', c.name, d.namespace, why, [rule('', 'secrets', 'create')], any);
+        if (create) deployer('secret-delivery', c.name, d.namespace, why, [create], any);
       }
     }
   }
@@ -378,6 +377,25 @@ function kubernetesGrants(config: StackConfig, options: PermissionOptions): Kube
     k('lock', primary.name, 'kube-system', 'the lock, the first time it is taken', lease('create'));
   }
   return merge(out);
+}
+
+/**
+ * What the deployer's Kubernetes provider calls for one delivered Secret (program/deliveries.ts, a
+ * Secret for `manage: create`, a SecretPatch for `manage: patch`, both server-side applied): the
+ * named object's reads and writes, and for a Secret of its own a create, which RBAC cannot limit
+ * to a name. The policy pack's deployer-least-privilege names these for a delivery it judges.
+ */
+export function deliveredSecretRules(manage: 'create' | 'patch', name: string): [PolicyRule] | [PolicyRule, PolicyRule] {
+  const named = rule('', 'secrets', manage === 'create' ? 'get patch delete' : 'get patch', [name]);
+  return manage === 'create' ? [named, rule('', 'secrets', 'create')] : [named];
+}
+
+/** A rule in one line: `get, patch deployments.apps kubecost-thanos-store`, `get /version`. */
+export function ruleText(r: PolicyRule): string {
+  const what = r.nonResourceURLs
+    ? r.nonResourceURLs.join(', ')
+    : (r.resources ?? []).map((res) => (r.apiGroups?.[0] ? `${res}.${r.apiGroups[0]}` : res)).join(', ');
+  return `${r.verbs.join(', ')} ${what}${r.resourceNames ? ` ${r.resourceNames.join(', ')}` : ''}`;
 }
 
 /** What one stage calls on each of its clusters (src/driver/stages/*, src/driver/preflight.ts). */

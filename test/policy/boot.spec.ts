@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
+import { generate } from 'selfsigned';
 import { credentialStateType } from '../../src/model/state.ts';
 import {
   analyzerPb,
@@ -56,6 +57,7 @@ describe("policy pack: started by Pulumi's own policy host entry point, judged o
       .map((p: any) => p.getName())
       .sort();
     assert.deepEqual(names, [
+      'deployer-least-privilege',
       'iam-two-key-limit',
       'key-rotation-due',
       'max-key-age',
@@ -97,6 +99,35 @@ describe("policy pack: started by Pulumi's own policy host entry point, judged o
     assert.deepEqual(
       res.getDiagnosticsList().map((d: any) => d.getPolicyname()),
       ['secrets-stay-secret'],
+    );
+  });
+
+  it('judges a delivery by its provider, as the engine sends it: a system:masters kubeconfig is an advisory violation', async () => {
+    const made = await generate([{ name: 'organizationName', value: 'system:masters' }], { keySize: 2048 });
+    const kubeconfig = JSON.stringify({
+      'current-context': 'admin',
+      contexts: [{ name: 'admin', context: { user: 'kops-admin' } }],
+      users: [{ name: 'kops-admin', user: { 'client-certificate-data': Buffer.from(made.cert).toString('base64') } }],
+    });
+    const req = analyzerResource(analyzerPb.AnalyzeRequest, {
+      type: 'kubernetes:core/v1:Secret',
+      name: 'token-signer-d0-kops',
+      props: { metadata: { name: 'token-signer', namespace: 'platform', annotations: { 'keyslot.dev/slot': 'primary' } } },
+      secretOutputs: ['data', 'stringData'],
+      provider: { type: 'pulumi:providers:kubernetes', name: 'cluster-kops', props: { kubeconfig } },
+    });
+    const res: any = await unary(pack.client, 'analyze', req);
+    const diagnostics = res
+      .getDiagnosticsList()
+      .map((d: any) => ({ policy: d.getPolicyname(), level: d.getEnforcementlevel(), message: d.getMessage() }));
+    assert.deepEqual(
+      diagnostics.map((d: any) => [d.policy, d.level]),
+      [['deployer-least-privilege', analyzerPb.EnforcementLevel.ADVISORY]],
+      JSON.stringify(diagnostics),
+    );
+    assert.match(
+      diagnostics[0].message,
+      /platform\/token-signer on cluster kops: the deployer's kubeconfig user kops-admin holds a system:masters/,
     );
   });
 });

@@ -1,6 +1,8 @@
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
+import { generate } from 'selfsigned';
 import {
+  deployerLeastPrivilege,
   iamTwoKeyLimit,
   keyslotPolicies,
   keyRotationDue,
@@ -78,7 +80,7 @@ describe('policy pack', () => {
     const readme = readFileSync(new URL('../../README.md', `file://${__filename}`), 'utf8');
     const section = readme.slice(readme.indexOf('## Policy pack'));
     const documented = [...section.matchAll(/^\| `([a-z-]+)` \| (advisory|mandatory) \|/gm)].map((m) => [m[1], m[2]]);
-    assert.equal(documented.length, 7, 'the README table lists every policy');
+    assert.equal(documented.length, 8, 'the README table lists every policy');
     assert.deepEqual(all.map((p) => [p.name, p.enforcementLevel]).sort(), documented.sort());
   });
 
@@ -91,6 +93,7 @@ describe('policy pack', () => {
       'secrets-stay-secret': [/No delivered value in plaintext/, /secret output/],
       'iam-two-key-limit': [/two access keys per IAM user/, /delete-before-create/],
       'min-rotation-interval': [/no sooner than minIntervalHours/, /emergency/],
+      'deployer-least-privilege': [/deployer identity/, /system:masters/],
     };
     for (const policy of all) {
       for (const pattern of says[policy.name] ?? [/./]) assert.match(policy.description, pattern, policy.name);
@@ -528,6 +531,82 @@ describe('policy pack', () => {
       state.minIntervalHours = 48;
       state.previousRotatedAt = '2026-10-31T12:00:00Z'; // an early rotation that already happened
       assert.deepEqual(await validateResource(minRotationInterval, resources[0]!), []);
+    });
+  });
+
+  describe('deployer-least-privilege', () => {
+    const deliveryUrn = (type: string) =>
+      `urn:pulumi:kops-service-account::keyslot::keyslot:index:Credential$${type}::token-signer-d0-kops`;
+    /** A kubeconfig as `kops export kubeconfig` writes it, the client certificate issued for `groups`. */
+    async function kubeconfig(groups: string[], opts: { user?: string; context?: string } = {}) {
+      const subject = [{ name: 'commonName', value: 'kubecfg-ci' }, ...groups.map((g) => ({ name: 'organizationName', value: g }))];
+      const made = await generate(subject, { keySize: 2048 });
+      const user = opts.user ?? 'kops-example.k8s.local';
+      return [
+        'apiVersion: v1',
+        'kind: Config',
+        `current-context: ${opts.context ?? 'kops-example.k8s.local'}`,
+        'contexts:',
+        `  - name: kops-example.k8s.local`,
+        `    context: { cluster: kops-example.k8s.local, user: ${user} }`,
+        `  - name: readonly`,
+        `    context: { cluster: kops-example.k8s.local, user: readonly }`,
+        'users:',
+        `  - name: ${user}`,
+        `    user: { client-certificate-data: ${Buffer.from(made.cert).toString('base64')}, client-key-data: ${Buffer.from(made.private).toString('base64')} }`,
+        `  - name: readonly`,
+        `    user: { token: not-a-real-token }`,
+      ].join('\n');
+    }
+    const delivery = (type: string, kubeconfigText: unknown, context?: string): ResourceInput => ({
+      type,
+      name: 'token-signer-d0-kops',
+      urn: deliveryUrn(type),
+      props: {
+        metadata: { name: 'token-signer', namespace: 'platform', annotations: { 'keyslot.dev/credential': 'service-account' } },
+        stringData: { 'key.pem': 'never-read' },
+      },
+      provider: {
+        type: 'pulumi:providers:kubernetes',
+        name: 'cluster-kops',
+        props: { kubeconfig: kubeconfigText, ...(context ? { context } : {}) },
+      },
+    });
+
+    it('flags a delivery deployed with a system:masters client certificate, naming cluster, user, what it needs and the fix', async () => {
+      const text = await kubeconfig(['system:masters']);
+      const message = one(await validateResource(deployerLeastPrivilege, delivery('kubernetes:core/v1:Secret', text)));
+      assert.match(
+        message,
+        /^platform\/token-signer on cluster kops: the deployer's kubeconfig user kops-example\.k8s\.local holds a system:masters client certificate/,
+      );
+      assert.match(message, /this delivery needs get, patch, delete secrets token-signer; create secrets in platform/);
+      assert.match(message, /fix: .*keyslot permissions --stack kops-service-account --cluster kops/);
+      assert.doesNotMatch(message, /never-read|BEGIN|client-key/, 'nothing of the kubeconfig but the user name');
+      const patch = one(await validateResource(deployerLeastPrivilege, delivery('kubernetes:core/v1:SecretPatch', text)));
+      assert.match(patch, /this delivery needs get, patch secrets token-signer in platform/, 'a patched Secret needs no create');
+    });
+
+    it('passes a certificate in other groups, a token user, a kubeconfig path and no kubeconfig at all', async () => {
+      const secret = 'kubernetes:core/v1:Secret';
+      const narrow = await kubeconfig(['keyslot:deployers']);
+      assert.deepEqual(await validateResource(deployerLeastPrivilege, delivery(secret, narrow)), []);
+      const admin = await kubeconfig(['system:masters']);
+      // The provider's context wins over the file's current one: here it picks the token user.
+      assert.deepEqual(await validateResource(deployerLeastPrivilege, delivery(secret, admin, 'readonly')), []);
+      assert.deepEqual(await validateResource(deployerLeastPrivilege, delivery(secret, '/home/ci/.kube/config')), []);
+      assert.deepEqual(await validateResource(deployerLeastPrivilege, delivery(secret, undefined)), []);
+      assert.deepEqual(await validateResource(deployerLeastPrivilege, delivery(secret, 'users: [')), [], 'unreadable: not judged');
+    });
+
+    it('judges the provider of keyslot deliveries only, and the context the provider names', async () => {
+      const admin = await kubeconfig(['system:masters'], { context: 'readonly' });
+      const own = delivery('kubernetes:core/v1:Secret', admin, 'kops-example.k8s.local');
+      assert.equal((await validateResource(deployerLeastPrivilege, own)).length, 1);
+      const foreign = { ...own, urn: 'urn:pulumi:prod::other::kubernetes:core/v1:Secret::x', props: { metadata: { name: 'x' } } };
+      assert.deepEqual(await validateResource(deployerLeastPrivilege, foreign), [], 'a Secret keyslot did not declare');
+      const configMap = { ...own, type: 'kubernetes:core/v1:ConfigMap' };
+      assert.deepEqual(await validateResource(deployerLeastPrivilege, configMap), [], 'not a delivery the deployer writes as a Secret');
     });
   });
 });

@@ -30,6 +30,8 @@ export interface ResourceInput {
   readonly opts?: Partial<PolicyResourceOptions>;
   readonly parent?: string;
   readonly urn?: string;
+  /** The resource's provider, with its inputs, as the engine sends it (AnalyzerResource.provider). */
+  readonly provider?: { readonly type: string; readonly name: string; readonly props: Record<string, unknown> };
 }
 
 class NotApplicable extends Error {}
@@ -76,13 +78,14 @@ export async function validateResource(
   config: Record<string, unknown> = {},
 ): Promise<Violation[]> {
   const violations: Violation[] = [];
-  const { type, name, urn, props, opts, isType, asType } = policyResources([r])[0]!;
+  const { type, name, urn, props, opts, isType, asType, provider } = policyResources([r])[0]!;
   const args: ResourceValidationArgs = {
     type,
     name,
     urn,
     props,
     opts,
+    ...(provider ? { provider } : {}),
     isType,
     asType: asType as never,
     stackTags: new Map(),
@@ -113,6 +116,15 @@ export function policyResources(inputs: readonly ResourceInput[]): PolicyResourc
       propertyDependencies: {},
       isType: t.isType,
       asType: ((cls: never) => (t.asType as (c: never, p: unknown) => unknown)(cls, props)) as never,
+      ...(r.provider
+        ? {
+            provider: {
+              ...r.provider,
+              urn: `urn:pulumi:test::keyslot::${r.provider.type}::${r.provider.name}`,
+              props: reveal(r.provider.props) as Record<string, any>,
+            },
+          }
+        : {}),
     };
     byUrn.set(resource.urn, resource);
     return resource;

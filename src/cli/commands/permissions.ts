@@ -15,6 +15,7 @@ import {
   identityLabels,
   type KubernetesGrant,
   type PolicyRule,
+  ruleText,
   type StackPermissions,
   stackPermissions,
 } from '../../model/permissions.ts';
@@ -90,14 +91,6 @@ function notedRules(grants: readonly KubernetesGrant[]): NotedRule[] {
     byRule.set(key, noted);
   }
   return [...byRule.values()];
-}
-
-/** A rule in one line: `get, patch deployments.apps kubecost-thanos-store`, `get /version`. */
-export function ruleText(r: PolicyRule): string {
-  const what = r.nonResourceURLs
-    ? r.nonResourceURLs.join(', ')
-    : (r.resources ?? []).map((res) => (r.apiGroups?.[0] ? `${res}.${r.apiGroups[0]}` : res)).join(', ');
-  return `${r.verbs.join(', ')} ${what}${r.resourceNames ? ` ${r.resourceNames.join(', ')}` : ''}`;
 }
 
 /** One RBAC object to print: the object, a comment above it, a note per rule. */
