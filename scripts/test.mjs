@@ -21,11 +21,9 @@ const heavyUnit = {
     waitsOnProcesses: true,
   },
   'unit: the package, packed and installed': { files: ['test/package/install.spec.ts'], cost: 31 },
-  'unit: least privilege, every stack through the real Kubernetes adapter under RBAC': {
-    files: ['test/adapters/leastPrivilege.spec.ts'],
-    cost: 37,
-  },
 };
+/** The least-privilege runs (~200, each a rotation under RBAC emulators), in this many shards. */
+const leastPrivilegeShards = 2;
 /** The kubectl judges (~65 s for seven versions, much of it waiting on kubectl), in this many shards. */
 const kubectlShards = 2;
 const mockRuntime = ['test/program/**', 'test/policy/stacks/**', 'test/driver/**', 'test/drill/**'];
@@ -38,10 +36,21 @@ const suites = [
     cost: 65 / kubectlShards,
     waitsOnProcesses: true,
   })),
+  ...Array.from({ length: leastPrivilegeShards }, (_, k) => ({
+    name: `unit: least privilege, every stack through the real Kubernetes adapter under RBAC (runs ${k + 1} of every ${leastPrivilegeShards})`,
+    globs: ['test/adapters/leastPrivilege.spec.ts'],
+    env: { KEYSLOT_LEAST_PRIVILEGE_SHARD: `${k + 1}/${leastPrivilegeShards}` },
+    cost: 60 / leastPrivilegeShards,
+  })),
   {
     name: 'unit',
     globs: ['test/**/*.spec.ts'],
-    ignore: [...mockRuntime, ...Object.values(heavyUnit).flatMap((h) => h.files), 'test/adapters/kubectl.spec.ts'],
+    ignore: [
+      ...mockRuntime,
+      ...Object.values(heavyUnit).flatMap((h) => h.files),
+      'test/adapters/kubectl.spec.ts',
+      'test/adapters/leastPrivilege.spec.ts',
+    ],
     cost: 34,
   },
   { name: 'program (Pulumi mock runtime)', globs: ['test/program/**/*.spec.ts'], cost: 7 },
