@@ -23,6 +23,7 @@ import {
 } from '../model/index.ts';
 import type { StepOutcome } from './events.ts';
 import type { DriverContext, Run, Unconfirmed } from './context.ts';
+import { waitRolledOut } from './stages/common.ts';
 
 /** The keyset's kops flags, and the keyslot cluster whose API servers use it (the source's `cluster`, else the primary). */
 export function kopsTarget(config: StackConfig, cred: Credential): KopsTarget & { cluster: string } {
@@ -178,7 +179,7 @@ export async function reissueEverything(
         limit(async () => {
           try {
             await ctx.ports.clusters.restart(cluster, id, run.record.id);
-            await ctx.ports.clusters.waitRollout(cluster, id, 600);
+            await waitRolledOut(ctx, run.plan.name, cluster, id, 600);
             restarted += 1;
           } catch (error) {
             if (!(error instanceof KeyslotError)) throw error;

@@ -8,6 +8,7 @@ import { credential, loadConfig } from './adoption.ts';
 import { kopsRollBack } from './kops.ts';
 import { up } from './record.ts';
 import { stepFinished, stepStarted } from './steps.ts';
+import { waitRolledOut } from './stages/common.ts';
 
 export async function assertRollbackPossible(ctx: DriverContext, run: Run) {
   const current = credential(await loadConfig(ctx), run.plan.name);
@@ -61,7 +62,7 @@ export async function rollBack(ctx: DriverContext, run: Run, reason: string): Pr
             try {
               if ((await ctx.ports.clusters.restartStamp(cluster, id)) !== record.id) continue;
               await ctx.ports.clusters.restart(cluster, id, `${record.id}-rollback`);
-              await ctx.ports.clusters.waitRollout(cluster, id, step.timeoutSeconds);
+              await waitRolledOut(ctx, cred, cluster, id, step.timeoutSeconds);
             } catch (error) {
               if (!(error instanceof KeyslotError)) throw error;
               stuck.push(`${cluster} ${step.namespace}/${workload}: ${error.message}`);

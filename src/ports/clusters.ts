@@ -19,6 +19,16 @@ export interface RestartResult {
   readonly outcome: 'restarted' | 'already' | 'absent';
 }
 
+/** How a rollout wait went, beyond finishing. */
+export interface RolloutWait {
+  /**
+   * The grant whose refusal made the wait read the workload every poll interval instead of watching
+   * it (`watch deployments.apps in namespace kubecost`): it still finished, with more requests and
+   * later. Said once per grant by an adapter, not on every wait.
+   */
+  readonly watchRefused?: string;
+}
+
 export interface LogCheck extends WorkloadId {
   readonly container?: string;
   /** Case-insensitive regular expressions that mean the key was rejected. */
@@ -59,7 +69,7 @@ export interface ClusterFleet {
    * and available, and no pod of an old revision is left, Terminating ones included. Throws
    * RolloutFailedError on timeout or a failed condition.
    */
-  waitRollout(cluster: string, id: WorkloadId, timeoutSeconds: number): Promise<void>;
+  waitRollout(cluster: string, id: WorkloadId, timeoutSeconds: number): Promise<RolloutWait>;
   /**
    * Reads the logs of the workload's running pods since `since`: the named container, or each
    * container of each pod. Throws LogsUnreadableError if logs cannot be read.

@@ -107,6 +107,10 @@ describe("least privilege: keyslot's emitted Kubernetes permissions, judged by R
             const run = await rotateUnderRbac(stack, credential);
             if ('error' in run.outcome) throw run.outcome.error;
             assert.equal(run.outcome.result.outcome, 'rotated');
+            assert.deepEqual(
+              run.warnings.filter((w) => w.includes('refused')),
+              [],
+            );
             const all = [...run.decisions].flatMap(([cluster, d]) => d.map((x) => `${cluster}: ${x}`));
             assert.deepEqual(
               all.filter((d) => d.includes(' DENY ')),
@@ -153,6 +157,14 @@ describe("least privilege: keyslot's emitted Kubernetes permissions, judged by R
                 assert.ok(
                   refused.length > 0 && refused.every((r) => grants(atom, r)),
                   `the watch was asked for and refused: ${refused.join('; ')}`,
+                );
+                // ... once (never asked again in that run), and keyslot said so, once, naming the grant.
+                assert.equal(refused.length, 1, refused.join('; '));
+                const said = run.warnings.filter((w) => w.includes('was refused (HTTP 403)'));
+                assert.equal(said.length, 1, run.warnings.join('\n'));
+                assert.ok(
+                  said[0]!.startsWith(`cluster ${atom.cluster}: watch ${atom.resource}.apps in namespace ${atom.namespace} was refused`),
+                  said[0],
                 );
               } else {
                 // A workload this world does not hold: the `get` found it absent, and nothing more was asked.

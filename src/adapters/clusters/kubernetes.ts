@@ -14,7 +14,7 @@ import type { ShootView } from '../../model/gardener.ts';
 import type { ObjectMeta } from '../../model/helm.ts';
 import type { CsiRotation } from '../../model/csi.ts';
 import type { Clock } from '../../ports/clock.ts';
-import type { ClusterFleet, Lease, LogCheck, LogCheckResult, RestartResult, WorkloadId } from '../../ports/clusters.ts';
+import type { ClusterFleet, Lease, LogCheck, LogCheckResult, RestartResult, RolloutWait, WorkloadId } from '../../ports/clusters.ts';
 import { type ApiBudget, defaultApiBudget, defaultRetryPolicy, KubeApi, type RetryPolicy } from './kubernetes/api.ts';
 import * as rollouts from './kubernetes/rollouts.ts';
 import * as logs from './kubernetes/logs.ts';
@@ -61,8 +61,14 @@ export class KubernetesClusterFleet implements ClusterFleet {
     return rollouts.rolloutBlocker(this.api, cluster, id);
   }
 
-  waitRollout(cluster: string, id: WorkloadId, timeoutSeconds: number): Promise<void> {
-    return rollouts.waitRollout(this.api, cluster, id, timeoutSeconds);
+  /** Grants whose refusal this fleet has already reported, by cluster: a refused watch is said once per run. */
+  private readonly refusalsSaid = new Set<string>();
+
+  async waitRollout(cluster: string, id: WorkloadId, timeoutSeconds: number): Promise<RolloutWait> {
+    const { watchRefused } = await rollouts.waitRollout(this.api, cluster, id, timeoutSeconds);
+    if (!watchRefused || this.refusalsSaid.has(`${cluster} ${watchRefused}`)) return {};
+    this.refusalsSaid.add(`${cluster} ${watchRefused}`);
+    return { watchRefused };
   }
 
   checkLogs(cluster: string, check: LogCheck): Promise<LogCheckResult> {

@@ -14,7 +14,7 @@ import {
   selectShoots,
   type ShootView,
 } from '../../model/gardener.ts';
-import type { ClusterFleet, LogCheck, LogCheckResult, RestartResult, WorkloadId } from '../../ports/clusters.ts';
+import type { ClusterFleet, LogCheck, LogCheckResult, RestartResult, RolloutWait, WorkloadId } from '../../ports/clusters.ts';
 import type { Clock } from '../../ports/clock.ts';
 import { reconcilePending, shootsToAnnotate, shootsToReconcile, waitForShoots } from './waitForShoots.ts';
 import { SimCluster, type SimFleet, type SimLease, type SimShoot, type SimWorkload } from '../../sim/cluster.ts';
@@ -105,13 +105,13 @@ export class SimulatedClusterFleet implements ClusterFleet {
     return { outcome: 'restarted' };
   }
 
-  async waitRollout(cluster: string, id: WorkloadId, timeoutSeconds: number): Promise<void> {
+  async waitRollout(cluster: string, id: WorkloadId, timeoutSeconds: number): Promise<RolloutWait> {
     const deadline = this.clock.now().getTime() + timeoutSeconds * 1000;
     for (;;) {
       const w = this.find(cluster, id);
       if (!w) throw new RolloutFailedError(`${id.namespace}/${id.workload} disappeared from cluster ${cluster} during its rollout`);
       const status = this.cluster(cluster).rolloutStatus(w);
-      if (status.complete) return;
+      if (status.complete) return {};
       if (status.failed) throw new RolloutFailedError(`${id.namespace}/${id.workload} on ${cluster}: rollout failed (${status.failed})`);
       const now = this.clock.now().getTime();
       if (now >= deadline)

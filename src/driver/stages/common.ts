@@ -72,3 +72,25 @@ export function since(run: Run): Date {
 export function substitute(text: string, cluster: string | undefined): string {
   return cluster === undefined ? text : text.replaceAll('${cluster}', cluster);
 }
+
+/**
+ * Waits for a workload's rollout (the port's waitRollout) and says once, as a warning, when the
+ * wait had to read the workload every poll interval because watching it was refused: the rotation
+ * goes on, but the grant the emitted Role holds is missing (`keyslot permissions`).
+ */
+export async function waitRolledOut(
+  ctx: DriverContext,
+  credential: string,
+  cluster: string,
+  id: WorkloadId,
+  timeoutSeconds: number,
+): Promise<void> {
+  const { watchRefused } = await ctx.ports.clusters.waitRollout(cluster, id, timeoutSeconds);
+  if (watchRefused)
+    ctx.emit({
+      type: 'warning',
+      at: ctx.now(),
+      credential,
+      message: `cluster ${cluster}: ${watchRefused} was refused (HTTP 403), so rollout waits there read each workload every poll interval instead of watching it: more requests, and slower to see a rollout end; grant it to keyslot's identity (keyslot permissions prints it)`,
+    });
+}

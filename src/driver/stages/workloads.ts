@@ -4,7 +4,7 @@
  * the stage names, since the rotation started.
  */
 import { ConsumerNotReadyError, WorkloadNotFoundError } from '../../errors.ts';
-import { need, resolveWorkload, since, type StageExecutor } from './common.ts';
+import { need, resolveWorkload, since, type StageExecutor, waitRolledOut } from './common.ts';
 
 /** What an optional stage says on a cluster where its workload does not exist: never silence. */
 function absentOptional(
@@ -25,7 +25,7 @@ export const restart: StageExecutor<'restart'> = async (ctx, run, step, cluster)
     if (step.optional) return absentOptional(step, c);
     throw new WorkloadNotFoundError(`${step.namespace}/${id.workload} not found on cluster ${c}; fix the stage, or mark it optional: true`);
   }
-  await ctx.ports.clusters.waitRollout(c, id, step.timeoutSeconds);
+  await waitRolledOut(ctx, run.plan.name, c, id, step.timeoutSeconds);
   return outcome === 'already'
     ? `${id.workload} already restarted for ${run.record.id}; rolled out`
     : `${id.workload} restarted and rolled out`;

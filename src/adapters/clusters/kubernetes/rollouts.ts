@@ -8,7 +8,7 @@ import { labelSelectorQuery } from '../../../model/labelSelector.ts';
 import { PatchStrategy, setHeaderOptions } from '@kubernetes/client-node';
 import { RolloutFailedError } from '../../../errors.ts';
 import { oldPodsLeft, rolloutBlocker as blockerOf, rolloutVerdict, type RolloutPod } from '../../../model/rollout.ts';
-import type { RestartResult, WorkloadId } from '../../../ports/clusters.ts';
+import type { RestartResult, RolloutWait, WorkloadId } from '../../../ports/clusters.ts';
 import { restartedAtAnnotation, rotationAnnotation } from '../simulated.ts';
 import { type KubeApi, type WorkloadObject, plurals } from './api.ts';
 
@@ -80,7 +80,7 @@ export async function podsOf(api: KubeApi, cluster: string, id: WorkloadId, w: W
  * stream, and a fresh read only when the stream is quiet for a resync interval (fifteen of the
  * fleet's poll intervals: 30 s by default), when it ends, or when its resourceVersion expired (410).
  */
-export async function waitRollout(api: KubeApi, cluster: string, id: WorkloadId, timeoutSeconds: number): Promise<void> {
+export async function waitRollout(api: KubeApi, cluster: string, id: WorkloadId, timeoutSeconds: number): Promise<RolloutWait> {
   const deadline = api.clock.now().getTime() + timeoutSeconds * 1000;
   const { kind, name } = api.split(id);
   const watch = new ObjectWatch(api, cluster, `/apis/apps/v1/namespaces/${id.namespace}/${plurals[kind]}`, name);
@@ -102,7 +102,7 @@ export async function waitRollout(api: KubeApi, cluster: string, id: WorkloadId,
           terminating: Boolean(p.metadata?.deletionTimestamp),
         }));
         const old = oldPodsLeft(pods);
-        if (!old) return;
+        if (!old) return watch.refused ? { watchRefused: `watch ${plurals[kind]}.apps in namespace ${id.namespace}` } : {};
         waiting = old;
       }
       const left = deadline - api.clock.now().getTime();
@@ -110,7 +110,8 @@ export async function waitRollout(api: KubeApi, cluster: string, id: WorkloadId,
         throw new RolloutFailedError(
           `${id.namespace}/${id.workload} on ${cluster}: rollout not finished after ${timeoutSeconds}s (${waiting})`,
         );
-      if (!watch.streaming) await watch.open(at, left / 1000);
+      // A refused watch is not asked for again: the wait reads the workload every poll interval instead.
+      if (!watch.streaming && !watch.refused) await watch.open(at, left / 1000);
       // Old pods going away do not change the workload object (its status does not count Terminating
       // pods), so no event marks their end: once the status is done, look again every poll interval.
       const next = await watch.next(Math.min(verdict.state === 'done' ? api.pollMs : api.pollMs * 15, left));

@@ -23,6 +23,8 @@ export class ObjectWatch {
   opened = 0;
   /** Events the current stream has delivered (0: it may not stream at all, e.g. watches forbidden). */
   delivered = 0;
+  /** Whether the server refused a stream with 403: the identity may not watch this object. */
+  refused = false;
 
   constructor(
     private readonly api: KubeApi,
@@ -60,9 +62,11 @@ export class ObjectWatch {
           this.events.push({ type, object });
           this.wake?.();
         },
-        () => {
+        (error: unknown) => {
           if (stream !== this.stream) return;
           this.ended = true;
+          // client-node hands a refused stream's status to this callback (src/watch.ts: a non-200 answer).
+          if ((error as { statusCode?: number } | null)?.statusCode === 403) this.refused = true;
           this.wake?.();
         },
       );
