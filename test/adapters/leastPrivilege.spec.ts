@@ -182,4 +182,55 @@ describe("least privilege: keyslot's emitted Kubernetes permissions, judged by R
           });
     }
   });
+
+  describe('--disruptive: what `keyslot permissions --disruptive` adds is sufficient for a disruptive rotation, and each addition needed', () => {
+    for (const stack of kubernetesStacks) {
+      const config = configOf(stack);
+      const credential = config.credentials[0]!.name;
+      if (mine())
+        it(`${stack}: a disruptive rotation of ${credential} goes through, no request denied`, async () => {
+          const run = await rotateUnderRbac(stack, credential, undefined, 'disruptive');
+          if ('error' in run.outcome) throw run.outcome.error;
+          assert.equal(run.outcome.result.outcome, 'rotated');
+          const denied = [...run.decisions].flatMap(([cluster, d]) => d.filter((x) => x.startsWith('DENY')).map((x) => `${cluster}: ${x}`));
+          assert.deepEqual(denied, []);
+        });
+      const usual = new Set(atomsOf(config).map((a) => JSON.stringify(a)));
+      for (const atom of atomsOf(config, { disruptive: true }).filter((a) => !usual.has(JSON.stringify(a))))
+        if (mine())
+          it(`${stack}: a disruptive rotation without ${atomText(atom)} is refused it, and says which grant`, async () => {
+            const run = await rotateUnderRbac(stack, credential, atom, 'disruptive');
+            const refused = (run.decisions.get(atom.cluster) ?? [])
+              .filter((d) => d.startsWith(`DENY ${keyslotUser.name} `))
+              .map((d) => d.slice(`DENY ${keyslotUser.name} `.length));
+            const kind = workloadKinds[atom.resource ?? ''];
+            const heldKind = [...run.world.fleet.cluster(atom.cluster).workloads.values()].some((w) => w.kind === kind);
+            if (kind && !heldKind) {
+              // The grant covers every workload of a kind this world holds none of: nothing was asked.
+              assert.deepEqual(refused, []);
+              assert.ok('result' in run.outcome && run.outcome.result.outcome === 'rotated');
+              return;
+            }
+            assert.ok(refused.length > 0 && refused.every((r) => grants(atom, r)), `${atomText(atom)}: ${refused.join('; ')}`);
+            const grant = grantOf(atom, / -n (\S+)$/.exec(refused[0]!)?.[1]);
+            if ('error' in run.outcome) {
+              assert.match((run.outcome.error as Error).message, grant);
+              return;
+            }
+            if (atom.verb === 'watch') {
+              // Refused watches degrade to polling (see above): the rotation goes on, and says so once.
+              const said = run.warnings.filter((w) => w.includes(`watch ${atom.resource}.apps`) && w.includes('was refused'));
+              // Once per namespace the refused requests were in (each is a grant a namespaced Role could give).
+              assert.equal(said.length, new Set(refused.map((r) => / -n (\S+)$/.exec(r)?.[1])).size, run.warnings.join('\n'));
+              return;
+            }
+            // A workload that cannot be restarted does not stop the others (src/driver/kops.ts reissueEverything):
+            // the rotation finishes with it unconfirmed, and the reason names the grant.
+            const unconfirmed = run.outcome.result.unconfirmed;
+            assert.ok(unconfirmed.length > 0, `${atomText(atom)}: nothing unconfirmed`);
+            const gate = run.details.find((d) => d.includes('did not confirm'));
+            assert.ok(gate && unconfirmed.every((u) => gate.includes(u)) && grant.test(gate), `${atomText(atom)}: ${gate}`);
+          });
+    }
+  });
 });
