@@ -22,6 +22,7 @@ import type { CloudKeys, KeyRef } from '../../src/ports/cloud.ts';
 import { SimClock } from '../../src/sim/clock.ts';
 import { SimCloud } from '../../src/sim/cloud.ts';
 import { type ArmRoleAssignment, ArmEmulator } from '../fixtures/armEmulator.ts';
+import { type ArmRun, rotateUnderArm } from '../fixtures/cloudGrants.ts';
 import { AwsQueryEmulator, type IamPolicy } from '../fixtures/awsQueryEmulator.ts';
 
 const subscriptionId = '00000000-0000-4000-8000-0000000000aa';
@@ -121,74 +122,76 @@ describe('cloud permissions: what `keyslot permissions` emits for Azure, judged 
   const assign = (role: { Actions: readonly string[] }, scopes: readonly string[]): ArmRoleAssignment[] =>
     scopes.map((scope) => ({ scope, role: { Actions: role.Actions, NotActions: [] } }));
 
+  /** The message of what stopped a run, or undefined when it went through. */
+  const failure = (run: ArmRun): string | undefined => ('error' in run.outcome ? String((run.outcome.error as Error).message) : undefined);
+  const denied = (run: ArmRun) => run.emulator.denials;
+
   for (const stack of stacks) {
     describe(stack, () => {
       const config = loadStack(stack);
       const { roleDefinition, assignAt } = emitted(config);
+      const credentials = config.credentials.filter((c) => c.source.type.startsWith('azure-')).map((c) => c.name);
 
-      it('is sufficient: every cloud call of a rotation and its rollback succeeds with the emitted role', async () => {
-        const w = await world(config);
-        try {
-          w.emulator.roleAssignments = assign(roleDefinition, assignAt);
-          assert.ok(w.calls.length >= 3, `${w.calls.map((c) => c.what).join(', ')}`);
-          assert.equal(await firstFailure(w.azure, w.calls), undefined);
-          assert.ok(w.cloud.regenerations.length > 0, 'the freed key was regenerated');
+      it('is sufficient: the real driver rotates, and rolls back, with only the emitted role', async () => {
+        for (const name of credentials) {
+          const rotated = await rotateUnderArm(stack, name, assign(roleDefinition, assignAt));
+          assert.equal(failure(rotated), undefined);
+          assert.equal('result' in rotated.outcome && rotated.outcome.result.outcome, 'rotated');
+          assert.ok(rotated.world.cloud.regenerations.length > 0, 'the freed key was regenerated through ARM');
+          assert.deepEqual(denied(rotated), []);
           assert.ok(
-            w.emulator.requests.every((r) => !r.includes('{subscriptionId}')),
+            rotated.emulator.requests.every((r) => !r.includes('{subscriptionId}')),
             'every call names the subscription the grants were emitted for',
           );
-        } finally {
-          await w.emulator.stop();
+          const rolledBack = await rotateUnderArm(stack, name, assign(roleDefinition, assignAt), { rollBack: true });
+          assert.equal(failure(rolledBack), undefined);
+          assert.equal('result' in rolledBack.outcome && rolledBack.outcome.result.outcome, 'rolled-back');
+          assert.deepEqual(denied(rolledBack), []);
         }
       });
 
       it('denies everything without the role: the check is live', async () => {
-        const w = await world(config);
-        try {
-          w.emulator.roleAssignments = [];
-          const failed = await firstFailure(w.azure, w.calls);
-          assert.ok(failed?.error instanceof ForbiddenError, String(failed?.error));
-        } finally {
-          await w.emulator.stop();
-        }
+        const run = await rotateUnderArm(stack, credentials[0]!, []);
+        assert.match(failure(run) ?? 'it went through', /HTTP 403|grant Microsoft\./);
+        assert.ok(denied(run).length > 0);
       });
 
-      for (const action of roleDefinition.Actions)
-        it(`is minimal: without ${action}, a call is denied and keyslot names ${action} and its scope`, async () => {
-          const w = await world(config);
-          try {
-            const less = { Actions: roleDefinition.Actions.filter((a) => a !== action) };
-            w.emulator.roleAssignments = assign(less, assignAt);
-            const failed = await firstFailure(w.azure, w.calls);
-            assert.ok(failed, `every call succeeded without ${action}: it is not needed`);
-            const error = failed.error as Error;
-            assert.ok(error instanceof ForbiddenError, `${failed.what}: ${error}`);
-            const cause = (error as { cause?: { statusCode?: number; code?: string } }).cause;
-            assert.equal(cause?.statusCode, 403, 'the denial came from ARM');
-            assert.equal(cause?.code, 'AuthorizationFailed');
-            const scope = assignAt.find((s) => error.message.includes(`grant ${action} on ${s} `));
-            assert.ok(scope, `${failed.what}: "${error.message}" names ${action} on one of ${assignAt.join(', ')}`);
-            for (const secret of w.secrets()) assert.ok(!error.message.includes(secret), 'no key value in the message');
-          } finally {
-            await w.emulator.stop();
+      /** The first failure of a rotation, else of a rollback, with `assignments`: the message and the runs' secrets. */
+      async function firstRefusal(assignments: ArmRoleAssignment[]) {
+        for (const name of credentials)
+          for (const rollBack of [false, true]) {
+            const run = await rotateUnderArm(stack, name, assignments, { rollBack });
+            const message = failure(run);
+            if (message) return { message, run };
           }
+        return undefined;
+      }
+
+      for (const action of roleDefinition.Actions)
+        it(`is minimal: without ${action}, the driver is refused and names ${action} and its scope`, async () => {
+          const less = { Actions: roleDefinition.Actions.filter((a) => a !== action) };
+          const refused = await firstRefusal(assign(less, assignAt));
+          assert.ok(refused, `every rotation and rollback went through without ${action}: it is not needed`);
+          const scope = assignAt.find((s) => refused.message.includes(`grant ${action} on ${s} `));
+          assert.ok(scope, `"${refused.message}" names ${action} on one of ${assignAt.join(', ')}`);
+          assert.ok(
+            denied(refused.run).every((r) => r.includes(action)),
+            denied(refused.run).join('; '),
+          );
+          for (const secret of [...refused.run.world.cloud.issued, ...refused.run.world.cloud.stores.values()])
+            assert.ok(!refused.message.includes(secret), 'no key value in the message');
         });
 
       for (const scope of assignAt)
-        it(`is minimal: without the assignment at ${scope.split('/providers/')[1]}, a call is denied naming that scope`, async () => {
-          const w = await world(config);
-          try {
-            w.emulator.roleAssignments = assign(
+        it(`is minimal: without the assignment at ${scope.split('/providers/')[1]}, the driver is refused naming that scope`, async () => {
+          const refused = await firstRefusal(
+            assign(
               roleDefinition,
               assignAt.filter((s) => s !== scope),
-            );
-            const failed = await firstFailure(w.azure, w.calls);
-            assert.ok(failed, `every call succeeded without the assignment at ${scope}`);
-            assert.ok(failed.error instanceof ForbiddenError, String(failed.error));
-            assert.match(failed.error.message, new RegExp(` on ${scope.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')} to keyslot's identity`));
-          } finally {
-            await w.emulator.stop();
-          }
+            ),
+          );
+          assert.ok(refused, `every rotation and rollback went through without the assignment at ${scope}`);
+          assert.match(refused.message, new RegExp(` on ${scope.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')} to keyslot's identity`));
         });
     });
   }
