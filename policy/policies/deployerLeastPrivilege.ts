@@ -84,7 +84,7 @@ export const deployerLeastPrivilege: ResourceValidationPolicy = {
     const cluster = provider.name.replace(/^cluster-/, '');
     const stack = args.urn.split(':')[2] ?? '';
     const needs = deliveredSecretRules(manage, name)
-      .map((r) => ruleText(r))
+      .map((r) => ruleText(r.rule))
       .join('; ');
     reportViolation(
       `${namespace}/${name} on cluster ${cluster}: the deployer's kubeconfig user ${who.user} holds a ${privilegedGroup} client certificate, which the API server allows everything and no RBAC can narrow; this delivery needs ${needs} in ${namespace}; fix: deploy as an identity bound to what \`keyslot permissions --stack ${stack} --cluster ${cluster}\` prints for the Pulumi deployer`,

@@ -139,7 +139,7 @@ export const permissionRows = {
     where: 'Kubernetes (through Pulumi)',
     neededFor: '`kubernetes-secret` deliveries',
     permission:
-      "`get`, `patch`, `delete` on the delivered `secrets` by name and `create` on `secrets` in the delivery's namespace (`manage: patch`: `get`, `patch` only)",
+      "`get`, `patch`, `delete` on the delivered `secrets` by name, and `create`, `list`, `watch` on `secrets` in the delivery's namespace (pulumi-kubernetes creates a Secret by a plain POST, and waits for a deleted one by watching all of the namespace's Secrets: without `list` and `watch` a delete never returns); `manage: patch`: `get`, `patch` by name only (a SecretPatch is applied, and relinquished by one more apply)",
   },
   'account-keys-read': {
     where: 'Azure (through Pulumi)',
@@ -362,10 +362,8 @@ function kubernetesGrants(config: StackConfig, options: PermissionOptions): Kube
       // program/deliveries.ts: a Secret (create) or a SecretPatch (patch), server-side applied by the provider.
       const why = `${cred.name}: kubernetes-secret ${d.namespace}/${d.name} (manage: ${d.manage})`;
       for (const c of config.clusters.filter((c) => selects(config.clusters, d.clusters, c.name))) {
-        const [named, create] = deliveredSecretRules(d.manage, d.name);
-        deployer('secret-delivery', c.name, d.namespace, why, [named], 'reads and writes the delivered credential');
-        const any = 'creates Secrets in the namespace (a create cannot be limited to a name)';
-        if (create) deployer('secret-delivery', c.name, d.namespace, why, [create], any);
+        for (const r of deliveredSecretRules(d.manage, d.name))
+          deployer('secret-delivery', c.name, d.namespace, why, [r.rule], r.sensitive);
       }
     }
   }
@@ -379,15 +377,40 @@ function kubernetesGrants(config: StackConfig, options: PermissionOptions): Kube
   return merge(out);
 }
 
+/** One rule the deployer's provider needs for a delivered Secret, and why it is sensitive, if it is. */
+export interface DeliveryRule {
+  readonly rule: PolicyRule;
+  readonly sensitive: string;
+}
+
 /**
- * What the deployer's Kubernetes provider calls for one delivered Secret (program/deliveries.ts, a
- * Secret for `manage: create`, a SecretPatch for `manage: patch`, both server-side applied): the
- * named object's reads and writes, and for a Secret of its own a create, which RBAC cannot limit
- * to a name. The policy pack's deployer-least-privilege names these for a delivery it judges.
+ * What the deployer's Kubernetes provider calls for one delivered Secret (program/deliveries.ts: a
+ * Secret for `manage: create`, a SecretPatch for `manage: patch`), read in pulumi/pulumi-kubernetes
+ * v4.32.0 provider/pkg/await/await.go:
+ * - a Secret: created by a plain POST (Creation; a preview's is a dry run), so `create` takes no
+ *   name; read by name (Read; Update reads the live object first), updated by server-side apply
+ *   (ssaUpdate: patch), deleted by name (Deletion). Deletion then waits for the Secret to go through
+ *   an informer on the namespace's Secrets with no selector (await/informers/factory.go ForNamespace:
+ *   a namespace-wide list and watch, so no name can narrow it), and without `list` and `watch` the
+ *   delete never returns (pulumi/pulumi-kubernetes issue #4580).
+ * - a SecretPatch: applied by name (Creation's server-side apply branch; Update), read by name, and
+ *   on delete its fields relinquished by one more apply (ssa/actions.go Relinquish): no delete, no wait.
+ * Both also watch the namespace's core `events` to show warnings while they wait
+ * (await/watchers.go NewEventAggregator); refused, the operation goes on without them, so that is
+ * not emitted. The policy pack's deployer-least-privilege names these for a delivery it judges.
  */
-export function deliveredSecretRules(manage: 'create' | 'patch', name: string): [PolicyRule] | [PolicyRule, PolicyRule] {
-  const named = rule('', 'secrets', manage === 'create' ? 'get patch delete' : 'get patch', [name]);
-  return manage === 'create' ? [named, rule('', 'secrets', 'create')] : [named];
+export function deliveredSecretRules(manage: 'create' | 'patch', name: string): DeliveryRule[] {
+  const rw = 'reads and writes the delivered credential';
+  if (manage === 'patch') return [{ rule: rule('', 'secrets', 'get patch', [name]), sensitive: rw }];
+  return [
+    { rule: rule('', 'secrets', 'get patch delete', [name]), sensitive: rw },
+    { rule: rule('', 'secrets', 'create'), sensitive: 'creates Secrets in the namespace (a create cannot be limited to a name)' },
+    {
+      rule: rule('', 'secrets', 'list watch'),
+      sensitive:
+        "the answer holds every Secret of the namespace, data included: pulumi-kubernetes waits for a deleted Secret to go by watching all of the namespace's Secrets, and without it the delete never returns",
+    },
+  ];
 }
 
 /** A rule in one line: `get, patch deployments.apps kubecost-thanos-store`, `get /version`. */

@@ -96,12 +96,18 @@ describe('model: the permissions a stack needs', () => {
       );
     });
 
-    it('the deployer writes the Secret on each cluster (create unnamed: the API cannot name a create)', () => {
+    it('the deployer writes the Secret on each cluster (create unnamed: the API cannot name a create), and watches the namespace to see a delete through', () => {
       for (const cluster of ['primary', 'secondary-eu', 'secondary-us'])
         assert.deepEqual(rulesOn(p, cluster, 'deployer'), [
           at('kubecost', r('', 'secrets', ['create'])),
           at('kubecost', r('', 'secrets', ['get', 'patch', 'delete'], ['kubecost-thanos'])),
+          // pulumi-kubernetes v4.32.0 await.go Deletion: an unfiltered informer on the namespace's Secrets.
+          at('kubecost', r('', 'secrets', ['list', 'watch'])),
         ]);
+      const listing = stackPermissions(loadStack('kubecost-thanos')).kubernetes.find(
+        (g) => g.identity === 'deployer' && g.rule.verbs.includes('watch'),
+      );
+      assert.match(listing?.sensitive ?? '', /every Secret of the namespace, data included/);
     });
 
     it('AWS: the deployer replaces keys, keyslot watches them and switches them off and on; no Azure', () => {

@@ -580,7 +580,7 @@ describe('policy pack', () => {
         message,
         /^platform\/token-signer on cluster kops: the deployer's kubeconfig user kops-example\.k8s\.local holds a system:masters client certificate/,
       );
-      assert.match(message, /this delivery needs get, patch, delete secrets token-signer; create secrets in platform/);
+      assert.match(message, /this delivery needs get, patch, delete secrets token-signer; create secrets; list, watch secrets in platform/);
       assert.match(message, /fix: .*keyslot permissions --stack kops-service-account --cluster kops/);
       assert.doesNotMatch(message, /never-read|BEGIN|client-key/, 'nothing of the kubeconfig but the user name');
       const patch = one(await validateResource(deployerLeastPrivilege, delivery('kubernetes:core/v1:SecretPatch', text)));
