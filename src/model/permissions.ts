@@ -23,7 +23,7 @@
  *   random characters, hence `-??????` after a name); `sts:GetCallerIdentity` needs no grant
  *   (docs.aws.amazon.com/STS/latest/APIReference/API_GetCallerIdentity.html).
  * - What Pulumi's providers call: hashicorp/terraform-provider-aws internal/service/iam/access_key.go
- *   (CreateAccessKey, DeleteAccessKey) and internal/service/secretsmanager/secret_version.go
+ *   (CreateAccessKey, DeleteAccessKey; its Read, a refresh only, ListAccessKeys) and internal/service/secretsmanager/secret_version.go
  *   (PutSecretValue, then GetSecretValue to read the version back; UpdateSecretVersionStage on delete).
  */
 import type { Credential, StackConfig } from '../config/parse.ts';
@@ -174,7 +174,8 @@ export const permissionRows = {
   'iam-key-replace': {
     where: 'AWS (through Pulumi)',
     neededFor: '`aws-iam-access-key`',
-    permission: '`iam:CreateAccessKey`, `iam:DeleteAccessKey` on the user (a generation bump replaces its key)',
+    permission:
+      '`iam:CreateAccessKey`, `iam:DeleteAccessKey` on the user (a generation bump replaces its key; a `pulumi refresh`, which keyslot never runs, also reads the keys with `iam:ListAccessKeys`)',
   },
   'iam-key-watch': {
     where: 'AWS',
