@@ -1,7 +1,8 @@
 import assert from 'node:assert/strict';
 import { parseAllDocuments } from 'yaml';
 import { ExitCode } from '../../src/errors.ts';
-import { awsPolicies } from '../../src/cli/commands/permissions.ts';
+import { awsPolicies, covers } from '../../src/cli/commands/permissions.ts';
+import type { PolicyRule } from '../../src/model/permissions.ts';
 import { cli } from '../fixtures/cli.ts';
 import { commandLines, readmeBlocks } from '../fixtures/readme.ts';
 
@@ -51,6 +52,39 @@ describe('cli: keyslot permissions', () => {
     // The AWS policies are comments, not documents kubectl would refuse.
     assert.match(out, /^# AWS IAM policy for keyslot's own identity:$/m);
     assert.match(out, /^# +"iam:UpdateAccessKey",?$/m);
+  });
+
+  it('prints each permission once: a rule another rule of its Role already grants is folded into that one, with its reasons', async () => {
+    for (const stack of ['kubecost-thanos', 'alwayson-cosmos', 'kops-service-account']) {
+      const roles = documents((await cli('permissions', '--stack', stack)).out).filter(
+        (o) => o.kind === 'Role' || o.kind === 'ClusterRole',
+      );
+      for (const role of roles)
+        for (const [i, n] of (role.rules as PolicyRule[]).entries())
+          for (const [j, o] of (role.rules as PolicyRule[]).entries())
+            assert.ok(
+              i === j || !covers(o, n),
+              `${stack} ${role.kind} ${role.metadata.namespace}/${role.metadata.name}: rule ${j} grants all of rule ${i}`,
+            );
+    }
+    // secondary-eu: verify-logs reads the one workload it checks, which the restart rule names already.
+    const eu = await cli('permissions', '--stack', 'kubecost-thanos', '--cluster', 'secondary-eu');
+    assert.match(
+      eu.out,
+      /# for thanos-store: stages 1, 4, 5 \(restart\)\n {2}# for thanos-store: stage 6 \(verify-logs\)\n {2}- apiGroups:\n {6}- apps\n {4}resources:\n {6}- deployments\n {4}verbs:\n {6}- get\n {6}- patch\n {6}- watch/,
+    );
+  });
+
+  it("covers: a rule grants another when its verbs, groups, resources (and names, unless it has none) include the other's", () => {
+    const get = { apiGroups: ['apps'], resources: ['deployments'], verbs: ['get'] };
+    assert.ok(covers({ ...get, verbs: ['get', 'patch'] }, { ...get, resourceNames: ['a'] }));
+    assert.ok(covers({ ...get, resourceNames: ['a', 'b'] }, { ...get, resourceNames: ['a'] }));
+    assert.ok(!covers({ ...get, resourceNames: ['a'] }, get), 'a named rule never grants the whole collection');
+    assert.ok(!covers(get, { ...get, verbs: ['list'] }));
+    assert.ok(!covers(get, { ...get, resources: ['statefulsets'] }));
+    assert.ok(!covers(get, { ...get, apiGroups: [''] }));
+    assert.ok(covers({ nonResourceURLs: ['/version', '/healthz'], verbs: ['get'] }, { nonResourceURLs: ['/version'], verbs: ['get'] }));
+    assert.ok(!covers(get, { nonResourceURLs: ['/version'], verbs: ['get'] }));
   });
 
   it('--cluster prints one cluster; the lock Lease is on the primary only', async () => {

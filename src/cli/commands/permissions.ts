@@ -80,17 +80,43 @@ interface NotedRule {
   readonly sensitive: string[];
 }
 
-/** The grants' rules, identical ones once (reasons joined), in the order first seen. */
+const within = (a: readonly string[] | undefined, b: readonly string[] | undefined) => (a ?? []).every((x) => (b ?? []).includes(x));
+
+/** Whether rule `o` grants everything rule `n` grants (RBAC rules only add up: a rule is a union of its atoms). */
+export function covers(o: PolicyRule, n: PolicyRule): boolean {
+  if (!within(n.verbs, o.verbs)) return false;
+  if (n.nonResourceURLs || o.nonResourceURLs)
+    return Boolean(n.nonResourceURLs && o.nonResourceURLs) && within(n.nonResourceURLs, o.nonResourceURLs);
+  if (!within(n.apiGroups, o.apiGroups) || !within(n.resources, o.resources)) return false;
+  return o.resourceNames === undefined || (n.resourceNames !== undefined && within(n.resourceNames, o.resourceNames));
+}
+
+/**
+ * The grants' rules, in the order first seen: identical ones once, and one another rule already
+ * grants folded into that rule — its reasons (and why it is sensitive) joined there — so that a
+ * reviewer reads each permission once, next to everything that needs it.
+ */
 function notedRules(grants: readonly KubernetesGrant[]): NotedRule[] {
   const byRule = new Map<string, NotedRule>();
+  const note = (into: NotedRule, why: readonly string[], sensitive: readonly string[]) => {
+    for (const w of why) if (!into.why.includes(w)) into.why.push(w);
+    for (const x of sensitive) if (!into.sensitive.includes(x)) into.sensitive.push(x);
+  };
   for (const g of grants) {
     const key = JSON.stringify(g.rule);
     const noted = byRule.get(key) ?? { rule: g.rule, why: [], sensitive: [] };
-    for (const w of g.why.split('; ')) if (!noted.why.includes(w)) noted.why.push(w);
-    if (g.sensitive && !noted.sensitive.includes(g.sensitive)) noted.sensitive.push(g.sensitive);
+    note(noted, g.why.split('; '), g.sensitive ? [g.sensitive] : []);
     byRule.set(key, noted);
   }
-  return [...byRule.values()];
+  const all = [...byRule.values()];
+  const folded = new Set<NotedRule>();
+  for (const n of all) {
+    const into = all.find((o) => o !== n && !folded.has(o) && covers(o.rule, n.rule));
+    if (!into) continue;
+    note(into, n.why, n.sensitive);
+    folded.add(n);
+  }
+  return all.filter((n) => !folded.has(n));
 }
 
 /** One RBAC object to print: the object, a comment above it, a note per rule. */
