@@ -75,6 +75,23 @@ describe('cli: keyslot permissions', () => {
     );
   });
 
+  it('flags the sensitive cloud grants in the YAML too, under the role or policy of the identity that holds them, with why', async () => {
+    const { out } = await cli('permissions', '--stack', 'alwayson-cosmos');
+    const deployerRole = out.slice(out.indexOf('# Azure custom role for the Pulumi deployer identity'));
+    assert.match(
+      deployerRole,
+      /^# SENSITIVE: Microsoft\.KeyVault\/vaults\/secrets\/write on \/subscriptions\/.*\/vaults\/kv-example-eastus2: sets the secret's value/m,
+    );
+    const keyslotRole = out.slice(
+      out.indexOf("# Azure custom role for keyslot's own identity"),
+      out.indexOf('# Azure custom role for the Pulumi deployer identity'),
+    );
+    assert.match(keyslotRole, /^# SENSITIVE: Microsoft\.DocumentDB\/databaseAccounts\/regenerateKey\/action on .*: mints a new key/m);
+    assert.doesNotMatch(keyslotRole, /secrets\/write/, "keyslot's own identity never writes a vault");
+    const aws = (await cli('permissions', '--stack', 'kubecost-thanos')).out;
+    assert.match(aws, /^# SENSITIVE: iam:CreateAccessKey on arn:aws:iam::\*:user\/kubecost-thanos-example: mints an access key/m);
+  });
+
   it("covers: a rule grants another when its verbs, groups, resources (and names, unless it has none) include the other's", () => {
     const get = { apiGroups: ['apps'], resources: ['deployments'], verbs: ['get'] };
     assert.ok(covers({ ...get, verbs: ['get', 'patch'] }, { ...get, resourceNames: ['a'] }));

@@ -335,12 +335,18 @@ export function registerPermissions(program: Command, io: Io): void {
           "# Kubernetes: apply each cluster's documents with that cluster's context (--cluster NAME prints one cluster).",
         ];
         const docs = rbacByCluster.flatMap(({ documents }) => documents.map(yamlOf));
+        /** The cloud grants of an identity that read, write or mint a credential, one line each, with why. */
+        const flagged = (grants: readonly CloudGrant[], identity: Identity) =>
+          grants
+            .filter((g) => g.identity === identity && g.sensitive)
+            .map((g) => `\nSENSITIVE: ${g.action} on ${g.resource}: ${g.sensitive}`)
+            .join('');
         const cloud = [
           ...azure.map(
             (r) =>
-              `Azure custom role for ${r.label} (az role definition create --role-definition, then assign it at each scope of assignAt):\n${JSON.stringify({ roleDefinition: r.roleDefinition, assignAt: r.assignAt }, null, 2)}`,
+              `Azure custom role for ${r.label} (az role definition create --role-definition, then assign it at each scope of assignAt):\n${JSON.stringify({ roleDefinition: r.roleDefinition, assignAt: r.assignAt }, null, 2)}${flagged(perms.azure, r.identity)}`,
           ),
-          ...aws.map((p) => `AWS IAM policy for ${p.label}:\n${JSON.stringify(p.policy, null, 2)}`),
+          ...aws.map((p) => `AWS IAM policy for ${p.label}:\n${JSON.stringify(p.policy, null, 2)}${flagged(perms.aws, p.identity)}`),
         ].map(commented);
         const none = docs.length ? [] : ['# no Kubernetes permissions'];
         io.out(`${[...header, ...none].join('\n')}\n${docs.join('---\n')}${cloud.map((c) => `\n${c}\n`).join('')}`);
