@@ -39,24 +39,24 @@ interface Kubeconfig {
 export function kubeconfigUser(providerProps: Record<string, unknown>): { user: string; groups: string[] } | undefined {
   const text = providerProps.kubeconfig;
   if (typeof text !== 'string') return undefined;
-  let config: Kubeconfig;
+  let config: Kubeconfig | null;
   try {
-    config = parse(text) as Kubeconfig;
+    config = parse(text) as Kubeconfig | null;
   } catch {
     return undefined;
   }
-  if (typeof config !== 'object' || config === null) return undefined;
-  const contextName = typeof providerProps.context === 'string' ? providerProps.context : config['current-context'];
-  const user = config.contexts?.find((c) => c.name === contextName)?.context?.user;
-  const cert = config.users?.find((u) => u.name === user)?.user?.['client-certificate-data'];
+  const contextName = typeof providerProps.context === 'string' ? providerProps.context : config?.['current-context'];
+  const user = config?.contexts?.find((c) => c.name === contextName)?.context?.user;
+  const cert = config?.users?.find((u) => u.name === user)?.user?.['client-certificate-data'];
   if (user === undefined || typeof cert !== 'string') return undefined;
+  let subject: string;
   try {
-    const subject = new X509Certificate(Buffer.from(cert, 'base64')).subject;
-    const groups = subject.split('\n').flatMap((line) => (line.startsWith('O=') ? [line.slice(2)] : []));
-    return { user, groups };
+    subject = new X509Certificate(Buffer.from(cert, 'base64')).subject;
   } catch {
     return undefined;
   }
+  // X509Certificate#subject: one `KEY=value` per line; each O (organization) is a group.
+  return { user, groups: subject.split('\n').flatMap((line) => (line.startsWith('O=') ? [line.slice(2)] : [])) };
 }
 
 /**
@@ -82,7 +82,7 @@ export const deployerLeastPrivilege: ResourceValidationPolicy = {
     if (!who?.groups.includes(privilegedGroup)) return;
     const { name = args.name, namespace = 'default' } = (args.props.metadata ?? {}) as { name?: string; namespace?: string };
     const cluster = provider.name.replace(/^cluster-/, '');
-    const stack = args.urn.split(':')[2] ?? '';
+    const [, , stack] = args.urn.split(':');
     const needs = deliveredSecretRules(manage, name)
       .map((r) => ruleText(r.rule))
       .join('; ');

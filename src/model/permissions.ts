@@ -375,7 +375,7 @@ function kubernetesGrants(config: StackConfig, options: PermissionOptions): Kube
     k('lock', primary.name, 'kube-system', 'the lock', lease('get update', [lockLeaseName(config.stack)]));
     k('lock', primary.name, 'kube-system', 'the lock, the first time it is taken', lease('create'));
   }
-  return merge(out);
+  return mergeGrants(out);
 }
 
 /** One rule the deployer's provider needs for a delivered Secret, and why it is sensitive, if it is. */
@@ -466,7 +466,7 @@ function stageGrants(cred: Credential, step: StageStep, k: Add): void {
 const sameList = (a?: readonly string[], b?: readonly string[]) => (a ?? []).join(',') === (b ?? []).join(',');
 
 /** Rules that differ only in their names merge (names unioned); identical rules keep one, their reasons joined. */
-function merge(grants: readonly KubernetesGrant[]): KubernetesGrant[] {
+export function mergeGrants(grants: readonly KubernetesGrant[]): KubernetesGrant[] {
   const out: KubernetesGrant[] = [];
   for (const g of grants) {
     const same = out.findIndex(

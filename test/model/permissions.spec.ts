@@ -6,11 +6,15 @@
 import assert from 'node:assert/strict';
 import { readFileSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
-import { listStacks, loadStack } from '../../src/config/load.ts';
+import { listStacks, loadStack, readStackFile } from '../../src/config/load.ts';
+import { parseStackConfig, type StackConfig } from '../../src/config/parse.ts';
 import { stackLock } from '../../src/driver/lock.ts';
 import {
+  deliveredSecretRules,
   type KubernetesGrant,
+  mergeGrants,
   type PolicyRule,
+  ruleText,
   type StackPermissions,
   lockLeaseName,
   permissionRows,
@@ -380,5 +384,186 @@ describe('model: the permissions a stack needs', () => {
         }
       }
     });
+  });
+});
+
+describe('model: the permissions a stack needs, case by case', () => {
+  /** A shipped stack's config, edited first (the raw stack file, as `keyslot` would read it). */
+  function edited(stack: string, edit: (raw: any) => void): StackConfig {
+    const raw = structuredClone(readStackFile(stack).raw) as any;
+    edit(raw);
+    return parseStackConfig(stack, raw, stack);
+  }
+  const cosmos = (raw: any) => raw.credentials[0];
+
+  it('every grant says which credential needs it and what for (or that the lock does), with and without --disruptive', () => {
+    for (const stack of listStacks())
+      for (const disruptive of [false, true]) {
+        const config = loadStack(stack);
+        const p = stackPermissions(config, { disruptive });
+        const names = config.credentials.map((c) => c.name);
+        const credentialFirst = new RegExp(`^(${names.join('|')})( \\([^)]*\\))?: \\S`);
+        for (const g of p.kubernetes) assert.ok(credentialFirst.test(g.why) || /^the lock/.test(g.why), `${stack}: "${g.why}"`);
+        for (const g of [...p.azure, ...p.aws]) assert.match(g.why, new RegExp(`^${g.credential}: \\S`), `${stack}: "${g.why}"`);
+      }
+    const vault = stackPermissions(loadStack('alwayson-cosmos')).azure.filter((g) => g.row === 'vault-version');
+    assert.deepEqual(
+      vault.map((g) => g.why),
+      ['cosmos: stage 1 (wait-secret-sync) on stamp-eastus2', 'cosmos: stage 1 (wait-secret-sync) on stamp-westeurope'],
+    );
+  });
+
+  it('names the workloads of a firstExisting stage, each candidate', () => {
+    const p = stackPermissions(loadStack('kubecost-cloud-billing'));
+    const restart = p.kubernetes.find((g) => g.row === 'restart' && g.rule.resources?.includes('deployments'));
+    assert.deepEqual(restart?.rule.resourceNames, ['kubecost-cloud-cost', 'kubecost-cost-analyzer']);
+  });
+
+  it('restart grants no log reading: only a verify-logs stage reads pods/log', () => {
+    const p = stackPermissions(loadStack('alwayson-cosmos'));
+    assert.ok(!p.kubernetes.some((g) => g.rule.resources?.includes('pods/log')));
+    assert.ok(stackPermissions(loadStack('kubecost-thanos')).kubernetes.some((g) => g.rule.resources?.includes('pods/log')));
+  });
+
+  it("wait-secret-sync reads the CSI driver's DaemonSets in kube-system, and discover finds only the workloads of the stages on a vault's own clusters", () => {
+    const flags = (p: StackPermissions, row: string, cluster: string) =>
+      p.kubernetes.filter((g) => g.row === row && g.cluster === cluster && g.namespace === 'kube-system').map((g) => ruleText(g.rule));
+    const base = stackPermissions(loadStack('alwayson-cosmos'));
+    assert.deepEqual(flags(base, 'wait-secret-sync', 'stamp-eastus2'), ['list daemonsets.apps']);
+    assert.deepEqual(flags(base, 'csi-discovery', 'stamp-eastus2'), ['list daemonsets.apps']);
+    // One vault, serving stamp-eastus2 only; a restart on the other stamp in another namespace; an exec stage.
+    const config = edited('alwayson-cosmos', (raw) => {
+      const c = cosmos(raw);
+      c.deliver = [c.deliver[0]];
+      c.stages.push({ kind: 'restart', namespace: 'other', workload: 'deployment/x', clusters: ['stamp-westeurope'] });
+      c.stages.push({ kind: 'exec', command: ['true'], clusters: ['stamp-eastus2'] });
+    });
+    const p = stackPermissions(config);
+    const discovery = (cluster: string) =>
+      p.kubernetes
+        .filter((g) => g.row === 'csi-discovery' && g.cluster === cluster)
+        .map((g) => `${g.namespace} ${ruleText(g.rule)}`)
+        .sort();
+    assert.deepEqual(discovery('stamp-eastus2'), [
+      'kube-system list daemonsets.apps',
+      'workload list deployments.apps, statefulsets.apps, daemonsets.apps',
+    ]);
+    assert.deepEqual(discovery('stamp-westeurope'), [], 'no vault serves stamp-westeurope');
+    // A vault delivery that names no clusters serves none through the CSI driver: nothing to discover.
+    const unscoped = edited('alwayson-cosmos', (raw) => {
+      for (const d of cosmos(raw).deliver) delete d.clusters;
+    });
+    assert.deepEqual(
+      stackPermissions(unscoped).kubernetes.filter((g) => g.row === 'csi-discovery'),
+      [],
+    );
+  });
+
+  it('a stage on a vault cluster with no namespaced stage there discovers nothing, not even the driver flags', () => {
+    const config = edited('alwayson-cosmos', (raw) => {
+      cosmos(raw).stages = [{ kind: 'exec', command: ['true'] }];
+    });
+    assert.deepEqual(
+      stackPermissions(config).kubernetes.filter((g) => g.row === 'csi-discovery'),
+      [],
+    );
+  });
+
+  it("delivers a Secret only on its delivery's clusters; a patched Secret needs get and patch on its name, nothing more", () => {
+    const config = edited('kubecost-thanos', (raw) => {
+      const d = raw.credentials[0].deliver.find((x: any) => x.type === 'kubernetes-secret');
+      d.clusters = ['primary'];
+      d.manage = 'patch';
+    });
+    const p = stackPermissions(config);
+    assert.deepEqual(rulesOn(p, 'secondary-eu', 'deployer'), []);
+    assert.deepEqual(rulesOn(p, 'primary', 'deployer'), [at('kubecost', r('', 'secrets', ['get', 'patch'], ['kubecost-thanos']))]);
+    assert.deepEqual(deliveredSecretRules('patch', 'a'), [
+      { rule: r('', 'secrets', ['get', 'patch'], ['a']), sensitive: 'reads and writes the delivered credential' },
+    ]);
+  });
+
+  it('takes the lock on the primary cluster, and needs no lock without clusters', () => {
+    const config = edited('alwayson-cosmos', (raw) => {
+      const [a, b] = raw.clusters;
+      delete a.primary;
+      b.primary = true;
+    });
+    const locks = stackPermissions(config).kubernetes.filter((g) => g.row === 'lock');
+    assert.deepEqual([...new Set(locks.map((g) => g.cluster))], ['stamp-westeurope']);
+    assert.deepEqual(
+      locks.map((g) => g.why),
+      ['the lock', 'the lock, the first time it is taken'],
+    );
+    const none = edited('kubecost-cloud-billing', (raw) => {
+      raw.clusters = [];
+      const c = raw.credentials[0];
+      c.deliver = [{ type: 'aws-secretsmanager-secret', secretId: 'billing/key', value: '${secretAccessKey}' }];
+      c.stages = [];
+    });
+    const p = stackPermissions(none);
+    assert.deepEqual(p.kubernetes, []);
+    // Secrets Manager: what the provider writes and reads back, the value-bearing actions marked.
+    const sm = p.aws.filter((g) => g.resource === secretArn('billing/key'));
+    assert.deepEqual(
+      sm.map((g) => [g.identity, g.action, Boolean(g.sensitive)]),
+      [
+        ['deployer', 'secretsmanager:PutSecretValue', true],
+        ['deployer', 'secretsmanager:GetSecretValue', true],
+        ['deployer', 'secretsmanager:UpdateSecretVersionStage', false],
+      ],
+    );
+    assert.match(sm[0]!.sensitive!, /writes the secret's value/);
+    assert.match(sm[1]!.sensitive!, /holds the secret's value/);
+  });
+
+  it('asks each cloud action once per identity and resource, however many stages need it', () => {
+    const config = edited('alwayson-cosmos', (raw) => {
+      const c = cosmos(raw);
+      c.stages.push({ ...c.stages[0], id: 'vault-sync-again' });
+    });
+    const vault = stackPermissions(config).azure.filter((g) => g.identity === 'keyslot' && g.action.startsWith('Microsoft.KeyVault/'));
+    assert.equal(vault.length, 2, vault.map((g) => `${g.resource} ${g.action}`).join('\n'));
+  });
+
+  it('storage keys: the deployer lists them at every preview, keyslot lists and regenerates', () => {
+    const p = stackPermissions(loadStack('kubecost-federated-etl'));
+    const actions = (identity: string) => p.azure.filter((g) => g.identity === identity).map((g) => g.action);
+    assert.deepEqual(actions('deployer'), ['Microsoft.Storage/storageAccounts/listKeys/action']);
+    assert.deepEqual(actions('keyslot'), [
+      'Microsoft.Storage/storageAccounts/listKeys/action',
+      'Microsoft.Storage/storageAccounts/regenerateKey/action',
+    ]);
+  });
+
+  it('merges only grants that differ in names: identity, row, cluster, namespace and named-ness keep grants apart', () => {
+    const g = (over: Partial<KubernetesGrant>, rule: Partial<PolicyRule> = {}): KubernetesGrant => ({
+      identity: 'keyslot',
+      row: 'restart',
+      cluster: 'c',
+      namespace: 'n',
+      why: 'a: one',
+      rule: { apiGroups: ['apps'], resources: ['deployments'], verbs: ['get'], resourceNames: ['x'], ...rule },
+      ...over,
+    });
+    const merged = mergeGrants([g({}), g({ why: 'a: two' }, { resourceNames: ['y'] }), g({ why: 'a: one' })]);
+    assert.equal(merged.length, 1);
+    assert.deepEqual(merged[0]!.rule.resourceNames, ['x', 'y']);
+    assert.equal(merged[0]!.why, 'a: one; a: two', 'each reason once');
+    for (const other of [{ identity: 'deployer' as const }, { row: 'verify-logs' as const }, { cluster: 'd' }, { namespace: 'm' }])
+      assert.equal(mergeGrants([g({}), g(other)]).length, 2, JSON.stringify(other));
+    const unnamed = g({}, { resourceNames: undefined });
+    delete (unnamed.rule as { resourceNames?: string[] }).resourceNames;
+    assert.equal(mergeGrants([g({}), unnamed]).length, 2, 'a named rule and the whole collection stay apart');
+    assert.equal(mergeGrants([unnamed, g({})]).length, 2);
+  });
+
+  it('ruleText: verbs, resources with their group, names; URLs as they are', () => {
+    assert.equal(
+      ruleText({ apiGroups: ['apps'], resources: ['deployments', 'statefulsets'], verbs: ['get', 'patch'], resourceNames: ['a', 'b'] }),
+      'get, patch deployments.apps, statefulsets.apps a, b',
+    );
+    assert.equal(ruleText({ apiGroups: [''], resources: ['pods'], verbs: ['list'] }), 'list pods');
+    assert.equal(ruleText({ nonResourceURLs: ['/version', '/healthz'], verbs: ['get'] }), 'get /version, /healthz');
   });
 });

@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { generate } from 'selfsigned';
+import { kubeconfigUser } from '../../policy/policies/deployerLeastPrivilege.ts';
 import {
   deployerLeastPrivilege,
   iamTwoKeyLimit,
@@ -597,6 +598,32 @@ describe('policy pack', () => {
       assert.deepEqual(await validateResource(deployerLeastPrivilege, delivery(secret, '/home/ci/.kube/config')), []);
       assert.deepEqual(await validateResource(deployerLeastPrivilege, delivery(secret, undefined)), []);
       assert.deepEqual(await validateResource(deployerLeastPrivilege, delivery(secret, 'users: [')), [], 'unreadable: not judged');
+    });
+
+    it("reads the user's groups from its certificate's organizations, and nothing from a kubeconfig it cannot read", async () => {
+      const text = await kubeconfig(['system:masters', 'keyslot:deployers']);
+      assert.deepEqual(kubeconfigUser({ kubeconfig: text }), {
+        user: 'kops-example.k8s.local',
+        groups: ['system:masters', 'keyslot:deployers'],
+      });
+      assert.deepEqual(kubeconfigUser({ kubeconfig: await kubeconfig([]) }), { user: 'kops-example.k8s.local', groups: [] });
+      for (const unreadable of [
+        '',
+        'null',
+        '42',
+        '- a list',
+        text.replace(/client-certificate-data: [^,]+,/, 'client-certificate-data: bm90IGEgY2VydA==,'),
+      ])
+        assert.equal(kubeconfigUser({ kubeconfig: unreadable }), undefined, JSON.stringify(unreadable.slice(0, 60)));
+    });
+
+    it('names a Secret without a namespace as in default, and a provider keyslot did not name by its own name', async () => {
+      const admin = await kubeconfig(['system:masters']);
+      const d = delivery('kubernetes:core/v1:Secret', admin);
+      const bare = { ...d, props: { ...d.props, metadata: { name: 'token-signer', annotations: { 'keyslot.dev/credential': 'x' } } } };
+      assert.match(one(await validateResource(deployerLeastPrivilege, bare)), /^default\/token-signer on cluster kops: .* in default;/);
+      const foreign = { ...d, provider: { ...d.provider!, name: 'eu-cluster-1' } };
+      assert.match(one(await validateResource(deployerLeastPrivilege, foreign)), /on cluster eu-cluster-1: .*--cluster eu-cluster-1`/);
     });
 
     it('judges the provider of keyslot deliveries only, and the context the provider names', async () => {
