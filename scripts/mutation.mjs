@@ -25,6 +25,8 @@ export const modules = {
   'src/drill/judges.ts:113-275': ['test/drill/judges.spec.ts'],
   'src/adapters/engine/transcripts.ts': ['test/adapters/engine/transcripts.spec.ts'],
   'policy/policies/*.ts': ['test/policy/policies.spec.ts'],
+  // The least-privilege catalogue: what each stack's rotations need, per identity (and the README's table).
+  'src/model/permissions.ts': ['test/model/permissions.spec.ts', 'test/cli/permissions.spec.ts'],
 };
 
 /**
@@ -42,6 +44,54 @@ export const equivalents = {
       at: '167:11',
       mutator: 'BlockStatement',
       why: 'an empty catch falls through to the end of the function, which returns undefined: what the catch returns',
+    },
+  ],
+  'src/model/permissions.ts': [
+    {
+      at: '269:55',
+      mutator: 'ArrayDeclaration',
+      why: 'a restart or verify-logs stage names a workload or firstExisting (the stack schema), so the fallback list is never read',
+    },
+    {
+      at: '294:23',
+      mutator: 'ConditionalExpression',
+      why: 'a cluster-wide grant then carries namespace: undefined instead of no namespace; every reader asks g.namespace, undefined either way',
+    },
+    {
+      at: '304:46',
+      mutator: 'ArrayDeclaration',
+      why: 'every plan starts with a preflight step, so the fallback for a plan without one is never read',
+    },
+    {
+      at: '310:11',
+      mutator: 'ConditionalExpression',
+      why: 'the rotate plan is always among the plans judged and asks for the JWKS; a disruptive plan adding it again merges into that grant',
+    },
+    {
+      at: '311:11',
+      mutator: 'ConditionalExpression',
+      why: 'the rotate plan is always among the plans judged and carries the token check; a disruptive plan adding its grants again merges into them',
+    },
+    {
+      at: '341:49',
+      mutator: 'ConditionalExpression',
+      why: 'a vault delivery without clusters selects none (model/clusters.ts selects), so skipping it early or not yields no grant',
+    },
+    { at: '421:23', mutator: 'ArrayDeclaration', why: 'a rule without nonResourceURLs always names resources: the fallback is never read' },
+    {
+      at: '460:7',
+      mutator: 'ConditionalExpression',
+      why: "`exec` and `verify-http` share the case's empty body: dropping one label falls to the other, which adds nothing either",
+    },
+    {
+      at: '489:109',
+      mutator: 'ArrayDeclaration',
+      why: 'two grants merge only when both name objects or neither does (the check above), so a merged named rule never meets an unnamed one',
+    },
+    {
+      at: '555:25',
+      mutator: 'MethodExpression',
+      why: 'a step that is not a stage is never of kind wait-secret-sync, which the next line asks, so the filter removes nothing it keeps',
     },
   ],
   'policy/policies/*.ts': [

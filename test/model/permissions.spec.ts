@@ -513,8 +513,24 @@ describe('model: the permissions a stack needs, case by case', () => {
         ['deployer', 'secretsmanager:UpdateSecretVersionStage', false],
       ],
     );
+    assert.ok(
+      sm.every((g) => g.why === 'cloud-billing: aws-secretsmanager-secret billing/key'),
+      sm.map((g) => g.why).join('\n'),
+    );
     assert.match(sm[0]!.sensitive!, /writes the secret's value/);
     assert.match(sm[1]!.sensitive!, /holds the secret's value/);
+  });
+
+  it("reads a vault's secret version only for a wait-secret-sync stage: restarts alone need no vault", () => {
+    const config = edited('alwayson-cosmos', (raw) => {
+      const c = cosmos(raw);
+      c.stages = c.stages.filter((s: any) => s.kind !== 'wait-secret-sync').map(({ after, ...s }: any) => s);
+    });
+    const keyslot = stackPermissions(config).azure.filter((g) => g.identity === 'keyslot');
+    assert.deepEqual(
+      keyslot.filter((g) => g.action.startsWith('Microsoft.KeyVault/')),
+      [],
+    );
   });
 
   it('asks each cloud action once per identity and resource, however many stages need it', () => {
