@@ -79,17 +79,17 @@ export const equivalents = {
     },
     { at: '421:23', mutator: 'ArrayDeclaration', why: 'a rule without nonResourceURLs always names resources: the fallback is never read' },
     {
-      at: '460:7',
+      at: '471:7',
       mutator: 'ConditionalExpression',
       why: "`exec` and `verify-http` share the case's empty body: dropping one label falls to the other, which adds nothing either",
     },
     {
-      at: '489:109',
+      at: '500:109',
       mutator: 'ArrayDeclaration',
       why: 'two grants merge only when both name objects or neither does (the check above), so a merged named rule never meets an unnamed one',
     },
     {
-      at: '555:25',
+      at: '566:25',
       mutator: 'MethodExpression',
       why: 'a step that is not a stage is never of kind wait-secret-sync, which the next line asks, so the filter removes nothing it keeps',
     },

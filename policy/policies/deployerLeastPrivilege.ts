@@ -1,6 +1,7 @@
 import { X509Certificate } from 'node:crypto';
 import type { ResourceValidationPolicy } from '@pulumi/policy';
 import { parse } from 'yaml';
+import { clusterOfProvider } from '../../src/model/clusters.ts';
 import { deliveredSecretRules, ruleText } from '../../src/model/permissions.ts';
 import { declaredByKeyslot, deliveryMarks } from './common.ts';
 
@@ -81,7 +82,7 @@ export const deployerLeastPrivilege: ResourceValidationPolicy = {
     const who = kubeconfigUser(provider.props);
     if (!who?.groups.includes(privilegedGroup)) return;
     const { name = args.name, namespace = 'default' } = (args.props.metadata ?? {}) as { name?: string; namespace?: string };
-    const cluster = provider.name.replace(/^cluster-/, '');
+    const cluster = clusterOfProvider(provider.name);
     const [, , stack] = args.urn.split(':');
     const needs = deliveredSecretRules(manage, name)
       .map((r) => ruleText(r.rule))

@@ -31,3 +31,15 @@ export function selects(clusters: readonly Cluster[], selector: ClusterSelector 
   if (selector === 'primary') return declared.primary === true;
   return selector.includes(cluster);
 }
+
+const providerPrefix = 'cluster-';
+
+/** The name of the Kubernetes provider the program declares for a cluster (src/program/providers.ts). */
+export function clusterProviderName(cluster: string): string {
+  return `${providerPrefix}${cluster}`;
+}
+
+/** The cluster a provider of that name serves, or the provider's own name for one keyslot did not name. */
+export function clusterOfProvider(providerName: string): string {
+  return providerName.startsWith(providerPrefix) ? providerName.slice(providerPrefix.length) : providerName;
+}

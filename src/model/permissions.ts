@@ -422,6 +422,17 @@ export function ruleText(r: PolicyRule): string {
   return `${r.verbs.join(', ')} ${what}${r.resourceNames ? ` ${r.resourceNames.join(', ')}` : ''}`;
 }
 
+const within = (a: readonly string[] | undefined, b: readonly string[] | undefined) => (a ?? []).every((x) => (b ?? []).includes(x));
+
+/** Whether rule `o` grants everything rule `n` grants (RBAC rules only add up: a rule is a union of its atoms). */
+export function covers(o: PolicyRule, n: PolicyRule): boolean {
+  if (!within(n.verbs, o.verbs)) return false;
+  if (n.nonResourceURLs || o.nonResourceURLs)
+    return Boolean(n.nonResourceURLs && o.nonResourceURLs) && within(n.nonResourceURLs, o.nonResourceURLs);
+  if (!within(n.apiGroups, o.apiGroups) || !within(n.resources, o.resources)) return false;
+  return o.resourceNames === undefined || (n.resourceNames !== undefined && within(n.resourceNames, o.resourceNames));
+}
+
 /** What one stage calls on each of its clusters (src/driver/stages/*, src/driver/preflight.ts). */
 function stageGrants(cred: Credential, step: StageStep, k: Add): void {
   const why = `${cred.name}: stage ${step.stage + 1} (${step.kind})`;

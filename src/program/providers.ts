@@ -1,6 +1,7 @@
 import type * as pulumi from '@pulumi/pulumi';
 import { Provider } from '@pulumi/kubernetes/provider';
 import type { Cluster } from '../config/schema.ts';
+import { clusterProviderName } from '../model/clusters.ts';
 
 /**
  * One explicit Kubernetes provider per declared cluster, so a delivery can never land on whatever
@@ -16,7 +17,7 @@ export function clusterProviders(
     const kubeconfig = c.kubeconfigSecret ? kubeconfigSecrets[c.kubeconfigSecret] : c.kubeconfigPath;
     providers.set(
       c.name,
-      new Provider(`cluster-${c.name}`, {
+      new Provider(clusterProviderName(c.name), {
         ...(c.context ? { context: c.context } : {}),
         ...(kubeconfig ? { kubeconfig } : {}),
       }),

@@ -1,8 +1,8 @@
 import assert from 'node:assert/strict';
 import { parseAllDocuments } from 'yaml';
 import { ExitCode } from '../../src/errors.ts';
-import { awsPolicies, covers } from '../../src/cli/commands/permissions.ts';
-import type { PolicyRule } from '../../src/model/permissions.ts';
+import { awsPolicies } from '../../src/cli/commands/permissions.ts';
+import { covers, type PolicyRule } from '../../src/model/permissions.ts';
 import { cli } from '../fixtures/cli.ts';
 import { commandLines, readmeBlocks } from '../fixtures/readme.ts';
 

@@ -44,7 +44,7 @@ export function policyConfig(policy: Policy, overrides: Record<string, unknown> 
   return { ...defaults, ...overrides };
 }
 
-function urnOf(r: ResourceInput): string {
+function urnOf(r: Pick<ResourceInput, 'type' | 'name' | 'urn'>): string {
   return r.urn ?? `urn:pulumi:test::keyslot::${r.type}::${r.name}`;
 }
 
@@ -120,7 +120,7 @@ export function policyResources(inputs: readonly ResourceInput[]): PolicyResourc
         ? {
             provider: {
               ...r.provider,
-              urn: `urn:pulumi:test::keyslot::${r.provider.type}::${r.provider.name}`,
+              urn: urnOf(r.provider),
               props: reveal(r.provider.props) as Record<string, any>,
             },
           }

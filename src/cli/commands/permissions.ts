@@ -14,6 +14,7 @@ import {
   type Identity,
   identityLabels,
   type KubernetesGrant,
+  covers,
   type PolicyRule,
   ruleText,
   type StackPermissions,
@@ -78,17 +79,6 @@ interface NotedRule {
   readonly rule: PolicyRule;
   readonly why: string[];
   readonly sensitive: string[];
-}
-
-const within = (a: readonly string[] | undefined, b: readonly string[] | undefined) => (a ?? []).every((x) => (b ?? []).includes(x));
-
-/** Whether rule `o` grants everything rule `n` grants (RBAC rules only add up: a rule is a union of its atoms). */
-export function covers(o: PolicyRule, n: PolicyRule): boolean {
-  if (!within(n.verbs, o.verbs)) return false;
-  if (n.nonResourceURLs || o.nonResourceURLs)
-    return Boolean(n.nonResourceURLs && o.nonResourceURLs) && within(n.nonResourceURLs, o.nonResourceURLs);
-  if (!within(n.apiGroups, o.apiGroups) || !within(n.resources, o.resources)) return false;
-  return o.resourceNames === undefined || (n.resourceNames !== undefined && within(n.resourceNames, o.resourceNames));
 }
 
 /**
