@@ -17,6 +17,26 @@ import { type ArmRoleAssignment, armAuthorized } from '../fixtures/armEmulator.t
 import { iamDecision, type IamPolicy } from '../fixtures/awsQueryEmulator.ts';
 import { armSubscriptionId, type CloudRun, keyslotIamKey, rotateUnderCloudGrants } from '../fixtures/cloudGrants.ts';
 
+/** The message of what stopped a run, or undefined when it went through. */
+const failure = (run: CloudRun): string | undefined => ('error' in run.outcome ? String((run.outcome.error as Error).message) : undefined);
+
+/** The credentials of a stack whose keys live in one cloud. */
+const cloudCredentials = (config: StackConfig, cloud: 'azure' | 'aws') =>
+  config.credentials
+    .filter((c) => (cloud === 'aws' ? c.source.type === 'aws-iam-access-key' : c.source.type.startsWith('azure-')))
+    .map((c) => c.name);
+
+/** The first refusal, with these grants, of a rotation, else of a rollback, of each of the stack's credentials in that cloud. */
+async function firstRefusal(stack: string, grants: { azure: ArmRoleAssignment[] } | { aws: IamPolicy }) {
+  for (const name of cloudCredentials(loadStack(stack), 'aws' in grants ? 'aws' : 'azure'))
+    for (const rollBack of [false, true]) {
+      const run = await rotateUnderCloudGrants(stack, name, grants, { rollBack });
+      const message = failure(run);
+      if (message) return { message, run };
+    }
+  return undefined;
+}
+
 describe('cloud permissions: what `keyslot permissions` emits for Azure, judged by ARM-style RBAC', () => {
   const stacks = ['alwayson-cosmos', 'kubecost-federated-etl'];
 
@@ -31,16 +51,13 @@ describe('cloud permissions: what `keyslot permissions` emits for Azure, judged 
   const assign = (role: { Actions: readonly string[] }, scopes: readonly string[]): ArmRoleAssignment[] =>
     scopes.map((scope) => ({ scope, role: { Actions: role.Actions, NotActions: [] } }));
 
-  /** The message of what stopped a run, or undefined when it went through. */
-  const failure = (run: CloudRun): string | undefined =>
-    'error' in run.outcome ? String((run.outcome.error as Error).message) : undefined;
   const denied = (run: CloudRun) => run.arm!.denials;
 
   for (const stack of stacks) {
     describe(stack, () => {
       const config = loadStack(stack);
       const { roleDefinition, assignAt } = emitted(config);
-      const credentials = config.credentials.filter((c) => c.source.type.startsWith('azure-')).map((c) => c.name);
+      const credentials = cloudCredentials(config, 'azure');
 
       it('is sufficient: the real driver rotates, and rolls back, with only the emitted role', async () => {
         for (const name of credentials) {
@@ -66,21 +83,10 @@ describe('cloud permissions: what `keyslot permissions` emits for Azure, judged 
         assert.ok(denied(run).length > 0);
       });
 
-      /** The first failure of a rotation, else of a rollback, with `assignments`: the message and the runs' secrets. */
-      async function firstRefusal(assignments: ArmRoleAssignment[]) {
-        for (const name of credentials)
-          for (const rollBack of [false, true]) {
-            const run = await rotateUnderCloudGrants(stack, name, { azure: assignments }, { rollBack });
-            const message = failure(run);
-            if (message) return { message, run };
-          }
-        return undefined;
-      }
-
       for (const action of roleDefinition.Actions)
         it(`is minimal: without ${action}, the driver is refused and names ${action} and its scope`, async () => {
           const less = { Actions: roleDefinition.Actions.filter((a) => a !== action) };
-          const refused = await firstRefusal(assign(less, assignAt));
+          const refused = await firstRefusal(stack, { azure: assign(less, assignAt) });
           assert.ok(refused, `every rotation and rollback went through without ${action}: it is not needed`);
           const scope = assignAt.find((s) => refused.message.includes(`grant ${action} on ${s} `));
           assert.ok(scope, `"${refused.message}" names ${action} on one of ${assignAt.join(', ')}`);
@@ -94,12 +100,12 @@ describe('cloud permissions: what `keyslot permissions` emits for Azure, judged 
 
       for (const scope of assignAt)
         it(`is minimal: without the assignment at ${scope.split('/providers/')[1]}, the driver is refused naming that scope`, async () => {
-          const refused = await firstRefusal(
-            assign(
+          const refused = await firstRefusal(stack, {
+            azure: assign(
               roleDefinition,
               assignAt.filter((s) => s !== scope),
             ),
-          );
+          });
           assert.ok(refused, `every rotation and rollback went through without the assignment at ${scope}`);
           assert.match(refused.message, new RegExp(` on ${scope.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')} to keyslot's identity`));
         });
@@ -150,22 +156,6 @@ describe('cloud permissions: what `keyslot permissions` emits for AWS, judged by
     })).filter((st) => st.Action.length > 0),
   });
 
-  const failure = (run: CloudRun): string | undefined =>
-    'error' in run.outcome ? String((run.outcome.error as Error).message) : undefined;
-  const credentialsOf = (config: StackConfig) =>
-    config.credentials.filter((c) => c.source.type === 'aws-iam-access-key').map((c) => c.name);
-
-  /** The first failure of a rotation, else of a rollback, with `policy`. */
-  async function firstRefusal(stack: string, policy: IamPolicy) {
-    for (const name of credentialsOf(loadStack(stack)))
-      for (const rollBack of [false, true]) {
-        const run = await rotateUnderCloudGrants(stack, name, { aws: policy }, { rollBack });
-        const message = failure(run);
-        if (message) return { message, run };
-      }
-    return undefined;
-  }
-
   for (const stack of stacks) {
     describe(stack, () => {
       const config = loadStack(stack);
@@ -173,7 +163,7 @@ describe('cloud permissions: what `keyslot permissions` emits for AWS, judged by
       const actions = [...new Set(policy.Statement.flatMap((st) => (typeof st.Action === 'string' ? [st.Action] : st.Action)))];
 
       it('is sufficient: the real driver rotates, and rolls back, with only the emitted policy', async () => {
-        for (const name of credentialsOf(config)) {
+        for (const name of cloudCredentials(config, 'aws')) {
           const rotated = await rotateUnderCloudGrants(stack, name, { aws: policy });
           assert.equal(failure(rotated), undefined);
           assert.equal('result' in rotated.outcome && rotated.outcome.result.outcome, 'rotated');
@@ -187,14 +177,16 @@ describe('cloud permissions: what `keyslot permissions` emits for AWS, judged by
       });
 
       it('is refused without a policy, though the standby key test needs none: the check is live', async () => {
-        const run = await rotateUnderCloudGrants(stack, credentialsOf(config)[0]!, { aws: { Version: '2012-10-17', Statement: [] } });
+        const run = await rotateUnderCloudGrants(stack, cloudCredentials(config, 'aws')[0]!, {
+          aws: { Version: '2012-10-17', Statement: [] },
+        });
         assert.match(failure(run) ?? 'it went through', /grant iam:\w+ on arn:aws:iam::/);
         assert.ok(run.iam!.actions.includes('GetCallerIdentity'));
       });
 
       for (const action of actions)
         it(`is minimal: without ${action}, the driver is refused and names ${action} on the user`, async () => {
-          const refused = await firstRefusal(stack, without(policy, action));
+          const refused = await firstRefusal(stack, { aws: without(policy, action) });
           assert.ok(refused, `every rotation and rollback went through without ${action}: it is not needed`);
           const cause = (refused.run.outcome as { error: Error }).error;
           const resources = policy.Statement.filter((st) => st.Action.includes(action)).flatMap((st) => st.Resource);
@@ -219,7 +211,7 @@ describe('cloud permissions: what `keyslot permissions` emits for AWS, judged by
       ...wide,
       Statement: [...wide.Statement, { Effect: 'Deny', Action: 'iam:UpdateAccessKey', Resource: '*' }],
     };
-    const refused = await firstRefusal('kubecost-thanos', denied);
+    const refused = await firstRefusal('kubecost-thanos', { aws: denied });
     assert.ok(refused);
     assert.match(refused.message, /grant iam:UpdateAccessKey on arn:aws:iam::\*:user\/kubecost-thanos-example /);
     assert.match(
@@ -227,7 +219,7 @@ describe('cloud permissions: what `keyslot permissions` emits for AWS, judged by
       /iam:UpdateAccessKey/,
     );
     const otherUser: IamPolicy = { ...wide, Statement: [{ ...wide.Statement[0]!, Resource: 'arn:aws:iam::*:user/someone-else' }] };
-    const elsewhere = await firstRefusal('kubecost-thanos', otherUser);
+    const elsewhere = await firstRefusal('kubecost-thanos', { aws: otherUser });
     assert.ok(elsewhere);
     assert.match(elsewhere.message, /grant iam:\w+ on arn:aws:iam::\*:user\/kubecost-thanos-example /);
     assert.equal(iamDecision([denied], 'iam:UpdateAccessKey', 'arn:aws:iam::000000000000:user/kubecost-thanos-example'), 'explicit-deny');

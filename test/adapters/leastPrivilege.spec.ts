@@ -21,6 +21,7 @@ import { parseStackConfig, type StackConfig } from '../../src/config/parse.ts';
 import { ForbiddenError } from '../../src/errors.ts';
 import {
   type Atom,
+  type GuardedRun,
   atomsIn,
   atomsOf,
   atomText,
@@ -77,6 +78,12 @@ const grantOf = (a: Atom, refusedIn: string | undefined): RegExp => {
   const what = `${escaped(`${a.resource}${a.group ? `.${a.group}` : ''}`)} ${where}`;
   return new RegExp(`grant (?:[a-z]+, )*${a.verb}(?:, [a-z]+)* ${what} to keyslot's identity`);
 };
+
+/** The requests of keyslot's that a cluster's emulator refused, as it records them (`verb resource[ name][ -n ns]`). */
+const refusedOn = (run: GuardedRun, cluster: string): string[] =>
+  (run.decisions.get(cluster) ?? [])
+    .filter((d) => d.startsWith(`DENY ${keyslotUser.name} `))
+    .map((d) => d.slice(`DENY ${keyslotUser.name} `.length));
 
 const workloadKinds: Record<string, string> = { deployments: 'deployment', statefulsets: 'statefulset', daemonsets: 'daemonset' };
 
@@ -142,9 +149,7 @@ describe("least privilege: keyslot's emitted Kubernetes permissions, judged by R
         if (mine())
           it(`${stack}: without ${atomText(atom)}`, async () => {
             const run = await rotateUnderRbac(stack, credential, atom);
-            const refused = (run.decisions.get(atom.cluster) ?? [])
-              .filter((d) => d.startsWith(`DENY ${keyslotUser.name} `))
-              .map((d) => d.slice(`DENY ${keyslotUser.name} `.length));
+            const refused = refusedOn(run, atom.cluster);
             if ('result' in run.outcome) {
               assert.equal(run.outcome.result.outcome, 'rotated');
               const kind = workloadKinds[atom.resource ?? ''];
@@ -200,9 +205,7 @@ describe("least privilege: keyslot's emitted Kubernetes permissions, judged by R
         if (mine())
           it(`${stack}: a disruptive rotation without ${atomText(atom)} is refused it, and says which grant`, async () => {
             const run = await rotateUnderRbac(stack, credential, atom, 'disruptive');
-            const refused = (run.decisions.get(atom.cluster) ?? [])
-              .filter((d) => d.startsWith(`DENY ${keyslotUser.name} `))
-              .map((d) => d.slice(`DENY ${keyslotUser.name} `.length));
+            const refused = refusedOn(run, atom.cluster);
             const kind = workloadKinds[atom.resource ?? ''];
             const heldKind = [...run.world.fleet.cluster(atom.cluster).workloads.values()].some((w) => w.kind === kind);
             if (kind && !heldKind) {
