@@ -79,6 +79,16 @@ export const equivalents = {
     },
     { at: '421:23', mutator: 'ArrayDeclaration', why: 'a rule without nonResourceURLs always names resources: the fallback is never read' },
     {
+      at: '425:94',
+      mutator: 'ArrayDeclaration',
+      why: "covers calls within only with the narrower rule's lists defined: URL rules are judged before, and a resource rule always has groups, resources and verbs",
+    },
+    {
+      at: '425:117',
+      mutator: 'ArrayDeclaration',
+      why: 'the broader rule lacks groups or resources only when it is a URL rule, which covers judges before it asks within about them',
+    },
+    {
       at: '471:7',
       mutator: 'ConditionalExpression',
       why: "`exec` and `verify-http` share the case's empty body: dropping one label falls to the other, which adds nothing either",

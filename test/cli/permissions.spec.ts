@@ -102,6 +102,8 @@ describe('cli: keyslot permissions', () => {
     assert.ok(!covers(get, { ...get, apiGroups: [''] }));
     assert.ok(covers({ nonResourceURLs: ['/version', '/healthz'], verbs: ['get'] }, { nonResourceURLs: ['/version'], verbs: ['get'] }));
     assert.ok(!covers(get, { nonResourceURLs: ['/version'], verbs: ['get'] }));
+    assert.ok(!covers({ nonResourceURLs: ['/version'], verbs: ['get'] }, get), 'a URL rule grants no resource');
+    assert.ok(!covers({ nonResourceURLs: ['/version'], verbs: ['get'] }, { nonResourceURLs: ['/healthz'], verbs: ['get'] }));
   });
 
   it('--cluster prints one cluster; the lock Lease is on the primary only', async () => {
